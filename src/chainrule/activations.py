@@ -1,0 +1,239 @@
+"""Activation functions g and their derivatives g′, side by side.
+
+Each activation maps the weighted input of a layer to its output,
+a_j^(l) = g^(l)(z_j^(l)), and knows the second factor of the notes' chain rule,
+∂a_j^(l)/∂z_j^(l) = g′(z_j^(l)).
+
+``backward(z, a, grad_a)`` turns ∂C/∂a into δ = ∂C/∂z. For elementwise
+activations that is ``grad_a * g_prime(z, a)``; softmax couples its outputs, so
+its backward is the Jacobian–vector product instead.
+
+Notes
+-----
+Derivatives are written in terms of whichever of z or a is cheaper, e.g.
+sigmoid′(z) = a (1 − a) and tanh′(z) = 1 − a², so the backward pass reuses the
+forward pass's outputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.floating]
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class Activation:
+    """Base class: g(z) and g′(z); subclasses override both."""
+
+    name: str = ""
+    elementwise: bool = True
+
+    def g(self, z: Array) -> Array:
+        """a = g(z), z of shape (n_samples, n_out)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        """∂a/∂z elementwise, given z and a = g(z)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
+        """δ = ∂C/∂z from ∂C/∂a: the notes' factor ∂a_j/∂z_j = g′(z_j)."""
+        return grad_a * self.g_prime(z, a)
+
+    def get_config(self) -> dict[str, object]:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({params})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activation) and self.get_config() == other.get_config()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.get_config().items())))
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def g(self, z: Array) -> Array:
+        return z.copy()
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        return np.ones_like(z)
+
+    def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
+        return grad_a
+
+
+class Sigmoid(Activation):
+    """σ(z) = 1 / (1 + e^(−z)), evaluated without overflow for any |z|."""
+
+    name = "sigmoid"
+
+    def g(self, z: Array) -> Array:
+        # e^(−|z|) never overflows; pick the algebraically equal branch per sign.
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        return a * (1.0 - a)  # σ′(z) = σ(z)(1 − σ(z))
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def g(self, z: Array) -> Array:
+        return np.tanh(z)
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        return 1.0 - a * a  # tanh′(z) = 1 − tanh²(z)
+
+
+class ReLU(Activation):
+    name = "relu"
+
+    def g(self, z: Array) -> Array:
+        return np.maximum(z, 0.0)
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        return (z > 0).astype(z.dtype)  # 1 where z > 0, else 0 (0 at the kink)
+
+    def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
+        # Same as grad_a * g′(z) without materialising the 0/1 mask as floats.
+        return np.where(z > 0, grad_a, 0.0).astype(grad_a.dtype, copy=False)
+
+
+class LeakyReLU(Activation):
+    name = "leaky_relu"
+
+    def __init__(self, slope: float = 0.01) -> None:
+        if not (isinstance(slope, (int, float)) and math.isfinite(slope)):
+            raise ValueError(f"leaky_relu: slope must be a finite number, got {slope!r}")
+        self.slope = float(slope)
+
+    def g(self, z: Array) -> Array:
+        return np.where(z > 0, z, self.slope * z).astype(z.dtype, copy=False)
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        return np.where(z > 0, 1.0, self.slope).astype(z.dtype)
+
+    def get_config(self) -> dict[str, object]:
+        return {"name": self.name, "slope": self.slope}
+
+
+class ELU(Activation):
+    name = "elu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"elu: alpha must be a positive finite number, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def g(self, z: Array) -> Array:
+        # expm1 of min(z, 0) so the unused branch never overflows.
+        return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0.0))).astype(
+            z.dtype, copy=False
+        )
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        return np.where(z > 0, 1.0, a + self.alpha).astype(z.dtype)  # α e^z = a + α for z ≤ 0
+
+    def get_config(self) -> dict[str, object]:
+        return {"name": self.name, "alpha": self.alpha}
+
+
+class GELU(Activation):
+    """GELU, tanh form: ½ z (1 + tanh(√(2/π) (z + 0.044715 z³)))."""
+
+    name = "gelu"
+
+    def g(self, z: Array) -> Array:
+        u = _SQRT_2_OVER_PI * (z + 0.044715 * z**3)
+        return 0.5 * z * (1.0 + np.tanh(u))
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        u = _SQRT_2_OVER_PI * (z + 0.044715 * z**3)
+        t = np.tanh(u)
+        du_dz = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * z * z)
+        return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du_dz
+
+
+class Softplus(Activation):
+    """softplus(z) = log(1 + e^z), computed as max(z, 0) + log1p(e^(−|z|))."""
+
+    name = "softplus"
+
+    def g(self, z: Array) -> Array:
+        return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        return SIGMOID.g(z)  # softplus′ = σ
+
+
+class Softmax(Activation):
+    """softmax(z)_j = e^(z_j) / Σ_i e^(z_i), via log-sum-exp (shift by max z).
+
+    Not elementwise: a_i depends on every z_j, ∂a_i/∂z_j = a_i (δ_ij − a_j).
+    """
+
+    name = "softmax"
+    elementwise = False
+
+    def g(self, z: Array) -> Array:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        e /= e.sum(axis=1, keepdims=True)
+        return e
+
+    def g_prime(self, z: Array, a: Array) -> Array:
+        """Diagonal of the Jacobian, ∂a_j/∂z_j = a_j (1 − a_j); backward uses the full JVP."""
+        return a * (1.0 - a)
+
+    def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
+        # δ_j = Σ_i ∂C/∂a_i · a_i (δ_ij − a_j) = a_j (∂C/∂a_j − Σ_i a_i ∂C/∂a_i)
+        s = np.einsum("ij,ij->i", grad_a, a)[:, None]
+        return a * (grad_a - s)
+
+
+SIGMOID = Sigmoid()
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls
+    for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, Softmax)
+}
+"""Every activation by name: the CLI, the estimators and saved models use these keys."""
+
+ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
+
+
+def get_activation(spec: str | Activation | dict[str, object] | None) -> Activation:
+    """An :class:`Activation` from a name, a config dict or an instance.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the valid ones.
+    """
+    if spec is None:
+        return Identity()
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        params = dict(spec)
+        name = params.pop("name", None)
+        act = get_activation(str(name))
+        return type(act)(**params)  # type: ignore[arg-type]
+    if isinstance(spec, str):
+        key = ALIASES.get(spec.lower(), spec.lower())
+        if key in ACTIVATIONS:
+            return ACTIVATIONS[key]()
+    raise ValueError(
+        f"activation: unknown activation {spec!r}; valid names are "
+        f"{', '.join(sorted(ACTIVATIONS))}"
+    )

@@ -1,0 +1,269 @@
+"""The notes made runnable: the chain-rule factors of one weight, with numbers.
+
+For a weight w_jk^(l),
+
+.. math:: \\frac{\\partial C_0}{\\partial w_{jk}^{(l)}} =
+          \\frac{\\partial C_0}{\\partial a_j^{(l)}} \\cdot g'(z_j^{(l)}) \\cdot a_k^{(l-1)},
+
+where, at the output layer, ∂C_0/∂a_j^(L) comes straight from the loss
+(2(a_j − y_j) for the notes' squared error) and, at a hidden layer, it is the
+sum over the next layer's nodes,
+∂C_0/∂a_j^(l) = Σ_i w_ij^(l+1) · g′(z_i^(l+1)) · ∂C_0/∂a_i^(l+1).
+Over several samples the notes average: ∂C/∂w = (1/n) Σ_i ∂C_i/∂w.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .gradcheck import as_float64
+from .network import Network
+
+
+@dataclass
+class NextLayerTerm:
+    """One term of the hidden-layer sum: w_ij^(l+1) · g′(z_i^(l+1)) · ∂C_0/∂a_i^(l+1)."""
+
+    i: int
+    w: float
+    g_prime: float | None
+    dC_da: float
+    delta: float  # g′(z_i) · ∂C_0/∂a_i (δ_i^(l+1))
+    product: float  # w · δ
+
+
+@dataclass
+class WeightExplanation:
+    """The factors of ∂C_0/∂w_jk^(l) for one sample, and the average over all samples.
+
+    ``g_prime`` is None when g^(l) is softmax: it couples the outputs, so
+    ``delta`` = ∂C_0/∂z_j^(l) comes from the Jacobian–vector product instead.
+    """
+
+    layer: int
+    j: int
+    k: int
+    n_layers: int
+    loss: str
+    activation: str
+    sample: int
+    a_j: float
+    y_j: float | None
+    z_j: float
+    dC_da: float
+    g_prime: float | None
+    delta: float
+    a_prev_k: float
+    product: float
+    finite_difference: float
+    terms: list[NextLayerTerm] = field(default_factory=list)
+    per_sample: NDArray = field(default_factory=lambda: np.empty(0))
+    average: float = 0.0
+    finite_difference_average: float = 0.0
+    lr: float | None = None
+
+    @property
+    def update(self) -> float | None:
+        """Δw = −η ∂C/∂w that a plain SGD step with learning rate ``lr`` would apply."""
+        return None if self.lr is None else -self.lr * self.average
+
+    def __str__(self) -> str:
+        lay, j, k = self.layer, self.j, self.k
+        out = self.layer == self.n_layers
+        lines = [
+            f"∂C_0/∂w_{j}{k}^({lay}) = ∂C_0/∂a_{j}^({lay}) · g′(z_{j}^({lay})) · a_{k}^({lay - 1})"
+            f"   (sample {self.sample}, loss {self.loss}, g = {self.activation})",
+        ]
+        if out and self.loss == "squared_error" and self.y_j is not None:
+            lines.append(
+                f"  ∂C_0/∂a_{j}^({lay}) = 2(a_{j} − y_{j}) = 2({self.a_j:.6g} − {self.y_j:.6g}) "
+                f"= {self.dC_da:.6g}"
+            )
+        elif out:
+            lines.append(f"  ∂C_0/∂a_{j}^({lay}) = {self.dC_da:.6g}   (from the loss)")
+        else:
+            lines.append(
+                f"  ∂C_0/∂a_{j}^({lay}) = Σ_i w_i{j}^({lay + 1}) · g′(z_i^({lay + 1})) · "
+                f"∂C_0/∂a_i^({lay + 1})"
+            )
+            for t in self.terms:
+                gp = "·" if t.g_prime is None else f"{t.g_prime:.6g}"
+                lines.append(
+                    f"      i={t.i}: {t.w:.6g} · {gp} · {t.dC_da:.6g} = {t.product:.6g}"
+                )
+            lines.append(f"    = {self.dC_da:.6g}")
+        if self.g_prime is None:
+            lines.append(
+                f"  ∂C_0/∂z_{j}^({lay}) = {self.delta:.6g}   (softmax: Jacobian–vector product)"
+            )
+        else:
+            lines.append(f"  g′(z_{j}^({lay})) = g′({self.z_j:.6g}) = {self.g_prime:.6g}")
+        lines.append(f"  a_{k}^({lay - 1}) = {self.a_prev_k:.6g}")
+        lines.append(f"  product = {self.product:.6g}   (finite difference: "
+                     f"{self.finite_difference:.6g})")
+        n = self.per_sample.size
+        if n > 1:
+            lines.append(
+                f"  average over {n} samples: (1/n) Σ_i ∂C_i/∂w_{j}{k}^({lay}) = "
+                f"{self.average:.6g}   (finite difference: {self.finite_difference_average:.6g})"
+            )
+        if self.update is not None:
+            lines.append(f"  update: Δw = −η ∂C/∂w = −{self.lr:.6g} · {self.average:.6g} = "
+                         f"{self.update:.6g}")
+        return "\n".join(lines)
+
+
+def chain_factors(net: Network, X: ArrayLike, Y: ArrayLike) -> dict[str, list[NDArray]]:
+    """Per-sample (not averaged) z, a, ∂C_0/∂a and δ of every Dense layer, in float64.
+
+    Returns lists indexed by the notes' layer number minus one, plus ``a0`` (the input).
+    """
+    net64 = as_float64(net)
+    a0 = net64._inputs(X)
+    Yt = net64.targets(Y, a0.shape[0])
+    net64._forward(a0)
+    dense = net64.dense_layers
+    dC_da: list[NDArray] = [np.empty(0)] * len(dense)
+    delta: list[NDArray] = [np.empty(0)] * len(dense)
+    a_L = dense[-1].a
+    assert a_L is not None
+    grad = net64.loss_fn.grad_a(a_L, Yt)  # ∂C_0/∂a^(L) for each sample, not averaged
+    for idx in range(len(dense) - 1, -1, -1):
+        layer = dense[idx]
+        assert layer.z is not None and layer.a is not None
+        dC_da[idx] = grad
+        delta[idx] = layer.activation.backward(layer.z, layer.a, grad)
+        grad = delta[idx] @ layer.w  # Σ_j w_jk δ_j: ∂C_0/∂a_k^(l−1)
+    return {
+        "a0": [a0],
+        "z": [d.z for d in dense],  # type: ignore[misc]
+        "a": [d.a for d in dense],  # type: ignore[misc]
+        "a_prev": [d.a_prev for d in dense],  # type: ignore[misc]
+        "dC_da": dC_da,
+        "delta": delta,
+        "y": [Yt],
+    }
+
+
+def explain(
+    net: Network,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    layer: int,
+    j: int,
+    k: int,
+    sample: int = 0,
+    lr: float | None = None,
+    h: float = 1e-6,
+) -> WeightExplanation:
+    """The notes' three chain-rule factors for weight w_jk^(layer), with numbers.
+
+    Parameters
+    ----------
+    net : Network
+    x : array-like of shape (n_in,) or (n_samples, n_in)
+        One sample or several (then ``average`` is the notes' mean over samples).
+    y : target(s) for x
+    layer : int
+        The notes' layer index l, 1 … L (input is layer 0; dropout layers don't count).
+    j, k : int
+        Output node j of layer l and input node k of layer l − 1.
+    sample : int
+        Which sample's factors to show.
+    lr : float, optional
+        Learning rate, to report the update Δw = −η ∂C/∂w.
+    h : float
+        Step of the central finite differences.
+    """
+    dense = net.dense_layers
+    L = len(dense)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= L:
+        raise ValueError(f"layer: expected an integer in 1..{L} (the notes' l), got {layer!r}")
+    d = dense[layer - 1]
+    for name, value, size in (("j", j, d.n_out), ("k", k, d.n_in)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+            0 <= value < size
+        ):
+            raise ValueError(f"{name}: expected an integer in 0..{size - 1} for layer {layer}, "
+                             f"got {value!r}")
+    X = np.asarray(x, dtype=np.float64)
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+        y_arr = np.asarray(y)
+        Yin = y_arr.reshape(1) if y_arr.ndim == 0 else y_arr.reshape(1, -1)
+    else:
+        Yin = np.asarray(y)
+    n = X.shape[0]
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not (
+        0 <= sample < n
+    ):
+        raise ValueError(f"sample: expected an integer in 0..{n - 1}, got {sample!r}")
+    f = chain_factors(net, X, Yin)
+    i = layer - 1
+    s = sample
+    act = d.activation
+    z, a = f["z"][i], f["a"][i]
+    g_prime = None if not act.elementwise else float(act.g_prime(z[s : s + 1], a[s : s + 1])[0, j])
+    per_sample = f["delta"][i][:, j] * f["a_prev"][i][:, k]  # δ_j · a_k^(l−1) for each sample
+    terms: list[NextLayerTerm] = []
+    if layer < L:
+        nxt = dense[layer]
+        z_n, a_n = f["z"][i + 1], f["a"][i + 1]
+        act_n_gp = None
+        if nxt.activation.elementwise:
+            act_n_gp = nxt.activation.g_prime(z_n[s : s + 1], a_n[s : s + 1])[0]
+        for node in range(nxt.n_out):
+            w_ij = float(nxt.w[node, j])
+            gp_n = None if act_n_gp is None else float(act_n_gp[node])
+            delta_i = float(f["delta"][i + 1][s, node])
+            terms.append(NextLayerTerm(node, w_ij, gp_n, float(f["dC_da"][i + 1][s, node]),
+                                       delta_i, w_ij * delta_i))
+
+    # Finite differences on a float64 copy: one sample's C_0, and the mean C.
+    net64 = as_float64(net)
+    net64.l2 = 0.0  # the notes' C_0 has no penalty term; explain the data term
+    a0 = net64._inputs(X)
+    Yt = net64.targets(Yin, n)
+    w = net64.dense_layers[i].w
+
+    def costs() -> tuple[float, float]:
+        net64._forward(a0)
+        out = net64.dense_layers[-1]
+        assert out.a is not None
+        c_i = net64.loss_fn.value(out.a, Yt)
+        return float(c_i[s]), float(np.mean(c_i))
+
+    w0 = float(w[j, k])
+    w[j, k] = w0 + h
+    plus = costs()
+    w[j, k] = w0 - h
+    minus = costs()
+    w[j, k] = w0
+    y_j = float(f["y"][0][s, j]) if layer == L else None
+    return WeightExplanation(
+        layer=layer,
+        j=int(j),
+        k=int(k),
+        n_layers=L,
+        loss=net.loss_fn.name,
+        activation=act.name,
+        sample=int(s),
+        a_j=float(a[s, j]),
+        y_j=y_j,
+        z_j=float(z[s, j]),
+        dC_da=float(f["dC_da"][i][s, j]),
+        g_prime=g_prime,
+        delta=float(f["delta"][i][s, j]),
+        a_prev_k=float(f["a_prev"][i][s, k]),
+        product=float(per_sample[s]),
+        finite_difference=(plus[0] - minus[0]) / (2 * h),
+        terms=terms,
+        per_sample=per_sample,
+        average=float(per_sample.mean()),
+        finite_difference_average=(plus[1] - minus[1]) / (2 * h),
+        lr=lr,
+    )

@@ -1,0 +1,183 @@
+"""Losses: the per-sample cost C_i and its derivative ∂C_i/∂a^(L).
+
+The cost of a batch is the mean of the per-sample costs, C = (1/n) Σ_i C_i,
+exactly as the notes average ∂C_i/∂w over the training samples.
+
+Notes
+-----
+The notes' loss is ``squared_error``:
+
+.. math:: C_0 = \\sum_j (a_j^{(L)} - y_j)^2, \\qquad
+          \\frac{\\partial C_0}{\\partial a_j^{(L)}} = 2 (a_j^{(L)} - y_j).
+
+Canonical pairs. For softmax + cross-entropy and sigmoid + binary
+cross-entropy the product of the first two chain-rule factors collapses:
+δ_j^(L) = ∂C_0/∂a_j · ∂a_j/∂z_j = a_j − y_j. :attr:`Loss.canonical_activation`
+names that activation; the network uses the fused form only there (and tests
+it against the general path).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.floating]
+
+
+class Loss:
+    """Base class: ``value`` gives C_i per sample, ``grad_a`` gives ∂C_i/∂a."""
+
+    name: str = ""
+    canonical_activation: str | None = None
+    #: Whether targets are class labels (the network may accept integer labels).
+    classification: bool = False
+
+    def value(self, a: Array, y: Array) -> Array:
+        """C_i for every sample: shape (n_samples,)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def grad_a(self, a: Array, y: Array) -> Array:
+        """∂C_i/∂a_j^(L) for every sample and output: shape (n_samples, n_out)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def value_from_logits(self, z: Array, y: Array) -> Array:
+        """C_i computed from z^(L) for the canonical pair (more accurate than from a)."""
+        raise NotImplementedError  # pragma: no cover - only canonical losses
+
+    def get_config(self) -> dict[str, object]:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class SquaredError(Loss):
+    """The notes' loss: C_0 = Σ_j (a_j − y_j)², summed (not averaged) over outputs."""
+
+    name = "squared_error"
+
+    def value(self, a: Array, y: Array) -> Array:
+        d = a - y
+        return np.einsum("ij,ij->i", d, d)
+
+    def grad_a(self, a: Array, y: Array) -> Array:
+        return 2.0 * (a - y)  # ∂C0/∂a_j^(L) = 2 (a_j − y_j)
+
+
+class MSE(Loss):
+    """Mean squared error: C_0 = (1/n_out) Σ_j (a_j − y_j)²."""
+
+    name = "mse"
+
+    def value(self, a: Array, y: Array) -> Array:
+        d = a - y
+        return np.einsum("ij,ij->i", d, d) / a.shape[1]
+
+    def grad_a(self, a: Array, y: Array) -> Array:
+        return (2.0 / a.shape[1]) * (a - y)
+
+
+class Huber(Loss):
+    """Huber loss summed over outputs: ½d² for |d| ≤ δ, δ(|d| − ½δ) beyond."""
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        if not (isinstance(delta, (int, float)) and np.isfinite(delta) and delta > 0):
+            raise ValueError(f"huber: delta must be a positive finite number, got {delta!r}")
+        self.delta = float(delta)
+
+    def value(self, a: Array, y: Array) -> Array:
+        d = np.abs(a - y)
+        quad = np.minimum(d, self.delta)
+        return (0.5 * quad * quad + self.delta * (d - quad)).sum(axis=1)
+
+    def grad_a(self, a: Array, y: Array) -> Array:
+        return np.clip(a - y, -self.delta, self.delta)
+
+    def get_config(self) -> dict[str, object]:
+        return {"name": self.name, "delta": self.delta}
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy C_0 = −Σ_j y_j log a_j, for a softmax output.
+
+    Targets are one-hot (or probability) rows; the network converts integer
+    labels to one-hot rows at the boundary.
+    """
+
+    name = "cross_entropy"
+    canonical_activation = "softmax"
+    classification = True
+
+    def value(self, a: Array, y: Array) -> Array:
+        tiny = np.finfo(a.dtype).tiny
+        return -np.einsum("ij,ij->i", y, np.log(np.maximum(a, tiny)))
+
+    def grad_a(self, a: Array, y: Array) -> Array:
+        tiny = np.finfo(a.dtype).tiny
+        return -y / np.maximum(a, tiny)
+
+    def value_from_logits(self, z: Array, y: Array) -> Array:
+        # log a_j = z_j − logsumexp(z): no log(0) however confident the output.
+        m = z.max(axis=1, keepdims=True)
+        log_sum = np.log(np.exp(z - m).sum(axis=1, keepdims=True)) + m
+        return -np.einsum("ij,ij->i", y, z - log_sum)
+
+
+class BinaryCrossEntropy(Loss):
+    """C_0 = −Σ_j [y_j log a_j + (1 − y_j) log(1 − a_j)], for sigmoid outputs.
+
+    One output for binary problems, several for multi-label ones.
+    """
+
+    name = "binary_cross_entropy"
+    canonical_activation = "sigmoid"
+    classification = True
+
+    def value(self, a: Array, y: Array) -> Array:
+        tiny = np.finfo(a.dtype).tiny
+        return -(y * np.log(np.maximum(a, tiny)) + (1 - y) * np.log(np.maximum(1 - a, tiny))).sum(
+            axis=1
+        )
+
+    def grad_a(self, a: Array, y: Array) -> Array:
+        eps = np.finfo(a.dtype).eps
+        a = np.clip(a, eps, 1 - eps)
+        return (a - y) / (a * (1 - a))
+
+    def value_from_logits(self, z: Array, y: Array) -> Array:
+        # log σ(z) = −softplus(−z), log(1 − σ(z)) = −softplus(z), both overflow-free.
+        sp_pos = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))  # softplus(z)
+        return (sp_pos - y * z).sum(axis=1)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (SquaredError, MSE, Huber, CrossEntropy, BinaryCrossEntropy)
+}
+"""Every loss by name."""
+
+ALIASES = {
+    "categorical_crossentropy": "cross_entropy",
+    "crossentropy": "cross_entropy",
+    "log_loss": "cross_entropy",
+    "bce": "binary_cross_entropy",
+    "mean_squared_error": "mse",
+    "sse": "squared_error",
+}
+
+
+def get_loss(spec: str | Loss | dict[str, object]) -> Loss:
+    """A :class:`Loss` from a name, config dict or instance; unknown names list the valid ones."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, dict):
+        params = dict(spec)
+        name = str(params.pop("name", ""))
+        return type(get_loss(name))(**params)  # type: ignore[arg-type]
+    if isinstance(spec, str):
+        key = ALIASES.get(spec.lower(), spec.lower())
+        if key in LOSSES:
+            return LOSSES[key]()
+    raise ValueError(f"loss: unknown loss {spec!r}; valid names are {', '.join(sorted(LOSSES))}")

@@ -1,0 +1,249 @@
+"""The training loop: mini-batches, epochs, validation, callbacks.
+
+One step is the notes' procedure: forward the batch, compute its cost,
+backpropagate the averaged gradient, let the optimizer move the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .callbacks import Callback, DivergenceError, History
+from .optimizers import Optimizer, get_optimizer
+
+if TYPE_CHECKING:
+    from .network import Network
+
+Array = NDArray[np.floating]
+
+
+def _positive_int(name: str, value: object, allow_zero: bool = False) -> int:
+    lo = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name}: expected a {kind} integer, got {value!r}")
+    return int(value)
+
+
+class Trainer:
+    """State of one ``fit`` call, visible to callbacks.
+
+    Attributes
+    ----------
+    net, optimizer, epochs, batch_size
+    epoch : int
+        Current epoch, counted from 1.
+    n_batches : int
+        Batches per epoch.
+    stop_training : bool
+        Set by a callback to end training after the current epoch.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        optimizer: Optimizer,
+        *,
+        epochs: int,
+        batch_size: int,
+        shuffle: bool = True,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.net, self.optimizer = net, optimizer
+        self.epochs = _positive_int("epochs", epochs, allow_zero=True)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.shuffle = bool(shuffle)
+        self.history = History()
+        for i, cb in enumerate(callbacks):
+            if not isinstance(cb, Callback):
+                raise ValueError(f"callbacks[{i}]: expected a Callback, got {cb!r}")
+        self.callbacks: list[Callback] = [self.history, *callbacks]
+        self.epoch = 0
+        self.n_batches = 0
+        self.stop_training = False
+
+    # -- hooks for data-parallel training (see chainrule.distributed) --------------
+    def reduce_gradients(self, n_local: int, loss_sum: float) -> tuple[int, float]:
+        """Combine gradients across workers; single process: nothing to do.
+
+        ``net.grads`` holds the mean gradient over this worker's ``n_local`` samples;
+        returns the global sample count and global loss sum.
+        """
+        return n_local, loss_sum
+
+    # -- one step ------------------------------------------------------------------------
+    def train_step(self, xb: Array, yb: Array, batch: int) -> tuple[float, int]:
+        """Forward, cost, backprop and update on one batch; returns (loss sum, n samples)."""
+        net = self.net
+        net._forward(xb, training=True)
+        n_local = xb.shape[0]
+        loss_sum = net._cost(yb) * n_local if n_local else 0.0
+        if n_local:
+            net._backward(yb)
+        else:
+            net.grads.fill(0.0)
+        n, loss_sum = self.reduce_gradients(n_local, loss_sum)
+        if not math.isfinite(loss_sum):
+            raise DivergenceError(self.epoch, batch, "the loss")
+        grad_sq = float(np.dot(net.grads, net.grads))
+        if not math.isfinite(grad_sq):
+            raise DivergenceError(self.epoch, batch, "the gradient")
+        self.optimizer.step(net.params, net.grads, grad_sq_norm=grad_sq)
+        return loss_sum, n
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(
+        self,
+        a0: Array,
+        Y: Array,
+        validation: tuple[Array, Array] | None = None,
+    ) -> History:
+        """Train on standardized inputs a0 (n, n_in) and targets Y (n, n_out)."""
+        net = self.net
+        n = a0.shape[0]
+        self.n_batches = math.ceil(n / self.batch_size)
+        xb_buf = np.empty((self.batch_size, a0.shape[1]), dtype=a0.dtype)
+        yb_buf = np.empty((self.batch_size, Y.shape[1]), dtype=Y.dtype)
+        classification = net.loss_fn.classification
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        try:
+            for epoch in range(1, self.epochs + 1):
+                self.epoch = epoch
+                snapshot = net.params.copy()
+                for cb in self.callbacks:
+                    cb.on_epoch_begin(self)
+                order = net.rng.permutation(n) if self.shuffle else None
+                total_loss, total_n, correct = 0.0, 0, 0
+                for batch, start in enumerate(range(0, n, self.batch_size), start=1):
+                    stop = min(start + self.batch_size, n)
+                    m = stop - start
+                    if order is None:
+                        xb, yb = a0[start:stop], Y[start:stop]
+                    else:
+                        idx = order[start:stop]
+                        xb, yb = xb_buf[:m], yb_buf[:m]
+                        np.take(a0, idx, axis=0, out=xb)
+                        np.take(Y, idx, axis=0, out=yb)
+                    try:
+                        loss_sum, m_global = self.train_step(xb, yb, batch)
+                    except DivergenceError:
+                        if not np.all(np.isfinite(net.params)):
+                            net.params[...] = snapshot
+                        raise
+                    if classification:
+                        correct += _n_correct(net.dense_layers[-1].a, yb)
+                    total_loss += loss_sum
+                    total_n += m_global
+                    for cb in self.callbacks:
+                        cb.on_batch_end(self, batch, total_loss / max(total_n, 1))
+                logs = {"loss": total_loss / max(total_n, 1)}
+                if classification:
+                    logs["accuracy"] = correct / n
+                if validation is not None:
+                    val_loss, val_acc = evaluate_arrays(net, *validation)
+                    logs["val_loss"] = val_loss
+                    if classification:
+                        logs["val_accuracy"] = val_acc
+                logs["lr"] = self.optimizer.lr
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, logs)
+                if self.stop_training:
+                    break
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_end(self)
+        return self.history
+
+
+def _n_correct(a: Array | None, y: Array) -> int:
+    assert a is not None
+    if a.shape[1] == 1:
+        return int(np.sum((a[:, 0] >= 0.5) == (y[:, 0] >= 0.5)))
+    return int(np.sum(np.argmax(a, axis=1) == np.argmax(y, axis=1)))
+
+
+def evaluate_arrays(net: Network, a0: Array, Y: Array, batch_size: int = 4096) -> tuple[float, float]:
+    """Mean cost and accuracy on standardized inputs, in batches, dropout off."""
+    total, correct = 0.0, 0
+    n = a0.shape[0]
+    for start in range(0, n, batch_size):
+        xb, yb = a0[start : start + batch_size], Y[start : start + batch_size]
+        net._forward(xb)
+        total += net._cost(yb) * xb.shape[0]
+        if net.loss_fn.classification:
+            correct += _n_correct(net.dense_layers[-1].a, yb)
+    return total / n, correct / n
+
+
+def fit(
+    net: Network,
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    optimizer: str | Optimizer | None = None,
+    shuffle: bool = True,
+    validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+    validation_split: float = 0.0,
+    callbacks: Sequence[Callback] = (),
+) -> History:
+    """Train ``net`` on (X, Y) with mini-batch gradient descent.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_in)
+    Y : array-like of shape (n_samples, n_out), or (n_samples,) of class labels
+    epochs, batch_size : int
+    optimizer : str or Optimizer, optional
+        Default: the network's previous optimizer (to resume training), else Adam.
+    shuffle : bool
+        Reshuffle the samples every epoch (with the network's generator).
+    validation_data : (X_val, Y_val), optional
+    validation_split : float
+        Fraction of (X, Y) held out for validation (random, seeded), if no
+        ``validation_data`` is given.
+    callbacks : sequence of Callback
+
+    Returns
+    -------
+    History
+    """
+    a0 = net._inputs(X, "X")
+    Yt = net.targets(Y, a0.shape[0], "Y")
+    validation = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data: expected a pair (X_val, Y_val)")
+        Xv = net._inputs(validation_data[0], "validation_data[0]")
+        validation = (Xv, net.targets(validation_data[1], Xv.shape[0], "validation_data[1]"))
+    elif validation_split:
+        if not (isinstance(validation_split, float) and 0.0 < validation_split < 1.0):
+            raise ValueError(
+                f"validation_split: expected a number in (0, 1), got {validation_split!r}"
+            )
+        n_val = int(round(a0.shape[0] * validation_split))
+        if n_val < 1 or n_val >= a0.shape[0]:
+            raise ValueError(
+                f"validation_split: {validation_split} of {a0.shape[0]} samples leaves an empty "
+                "training or validation set"
+            )
+        perm = net.rng.permutation(a0.shape[0])
+        val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        validation = (a0[val_idx], Yt[val_idx])
+        a0, Yt = a0[train_idx], Yt[train_idx]
+    if optimizer is None and net.optimizer is not None:
+        opt = net.optimizer
+    else:
+        opt = get_optimizer(optimizer)
+    net.optimizer = opt
+    trainer = Trainer(
+        net, opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks
+    )
+    return trainer.run(a0, Yt, validation)
