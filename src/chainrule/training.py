@@ -68,33 +68,46 @@ class Trainer:
         self.stop_training = False
 
     # -- hooks for data-parallel training (see chainrule.distributed) --------------
-    def reduce_gradients(self, n_local: int, loss_sum: float) -> tuple[int, float]:
-        """Combine gradients across workers; single process: nothing to do.
+    def local_share(self, xb: Array, yb: Array) -> tuple[Array, Array]:
+        """The part of a global batch this worker computes on; single process: all of it."""
+        return xb, yb
 
-        ``net.grads`` holds the mean gradient over this worker's ``n_local`` samples;
-        returns the global sample count and global loss sum.
+    def reduce(self, n_local: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
+        """Combine gradients and batch statistics across workers.
+
+        On entry ``net.grads`` holds the mean gradient over this worker's ``n_local``
+        samples; on return it must hold the mean over the global batch. Returns the
+        global sample count, loss sum and number of correct predictions. A single
+        process has nothing to combine.
         """
-        return n_local, loss_sum
+        return n_local, loss_sum, correct
 
     # -- one step ------------------------------------------------------------------------
-    def train_step(self, xb: Array, yb: Array, batch: int) -> tuple[float, int]:
-        """Forward, cost, backprop and update on one batch; returns (loss sum, n samples)."""
+    def train_step(self, xb: Array, yb: Array, batch: int) -> tuple[float, int, int]:
+        """Forward, cost, backprop and update on one global batch.
+
+        Returns the batch's loss sum, sample count and correct predictions.
+        """
         net = self.net
-        net._forward(xb, training=True)
-        n_local = xb.shape[0]
-        loss_sum = net._cost(yb) * n_local if n_local else 0.0
+        xs, ys = self.local_share(xb, yb)
+        n_local = xs.shape[0]
+        loss_sum, correct = 0.0, 0
         if n_local:
-            net._backward(yb)
+            net._forward(xs, training=True)
+            loss_sum = net._cost(ys) * n_local
+            if net.loss_fn.classification:
+                correct = _n_correct(net.dense_layers[-1].a, ys)
+            net._backward(ys)
         else:
             net.grads.fill(0.0)
-        n, loss_sum = self.reduce_gradients(n_local, loss_sum)
+        n, loss_sum, correct = self.reduce(n_local, loss_sum, correct)
         if not math.isfinite(loss_sum):
             raise DivergenceError(self.epoch, batch, "the loss")
         grad_sq = float(np.dot(net.grads, net.grads))
         if not math.isfinite(grad_sq):
             raise DivergenceError(self.epoch, batch, "the gradient")
         self.optimizer.step(net.params, net.grads, grad_sq_norm=grad_sq)
-        return loss_sum, n
+        return loss_sum, n, correct
 
     # -- the loop --------------------------------------------------------------------------
     def run(
@@ -131,20 +144,19 @@ class Trainer:
                         np.take(a0, idx, axis=0, out=xb)
                         np.take(Y, idx, axis=0, out=yb)
                     try:
-                        loss_sum, m_global = self.train_step(xb, yb, batch)
+                        loss_sum, m_global, n_right = self.train_step(xb, yb, batch)
                     except DivergenceError:
                         if not np.all(np.isfinite(net.params)):
                             net.params[...] = snapshot
                         raise
-                    if classification:
-                        correct += _n_correct(net.dense_layers[-1].a, yb)
+                    correct += n_right
                     total_loss += loss_sum
                     total_n += m_global
                     for cb in self.callbacks:
                         cb.on_batch_end(self, batch, total_loss / max(total_n, 1))
                 logs = {"loss": total_loss / max(total_n, 1)}
                 if classification:
-                    logs["accuracy"] = correct / n
+                    logs["accuracy"] = correct / max(total_n, 1)
                 if validation is not None:
                     val_loss, val_acc = evaluate_arrays(net, *validation)
                     logs["val_loss"] = val_loss
