@@ -227,6 +227,41 @@ def fit(
     -------
     History
     """
+    a0, Yt, validation, opt = prepare_fit(
+        net,
+        X,
+        Y,
+        optimizer=optimizer,
+        validation_data=validation_data,
+        validation_split=validation_split,
+    )
+    trainer = Trainer(
+        net, opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks
+    )
+    return trainer.run(a0, Yt, validation)
+
+
+def prepare_fit(
+    net: Network,
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    optimizer: str | Optimizer | None = None,
+    validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+    validation_split: float = 0.0,
+) -> tuple[Array, Array, tuple[Array, Array] | None, Optimizer]:
+    """The data preparation of :func:`fit`, shared with :func:`chainrule.distributed.fit`.
+
+    Validates and standardizes (X, Y), holds out the validation split (drawing from
+    ``net.rng``) and picks the optimizer (set as ``net.optimizer``).
+
+    Returns
+    -------
+    a0 : ndarray of shape (n_train, n_in)
+    Yt : ndarray of shape (n_train, n_out)
+    validation : (a0_val, Y_val) or None
+    optimizer : Optimizer
+    """
     a0 = net._inputs(X, "X")
     Yt = net.targets(Y, a0.shape[0], "Y")
     validation = None
@@ -255,7 +290,4 @@ def fit(
     else:
         opt = get_optimizer(optimizer)
     net.optimizer = opt
-    trainer = Trainer(
-        net, opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks
-    )
-    return trainer.run(a0, Yt, validation)
+    return a0, Yt, validation, opt
