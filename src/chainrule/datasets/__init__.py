@@ -1,5 +1,94 @@
-"""Data sets: one registry for the CLI and the library."""
+"""Data sets: one registry for the CLI and the library.
 
-from .idx import IDXError, read_idx, read_images, read_labels
+>>> from chainrule import datasets
+>>> ds = datasets.load("digits")               # embedded, offline
+>>> ds = datasets.load("moons", n_samples=500, noise=0.2, seed=1)
+>>> ds = datasets.load("csv", path="houses.csv", target="price")
+>>> ds = datasets.load("mnist", data_dir="../shared/data/mnist")
 
-__all__ = ["IDXError", "read_idx", "read_images", "read_labels"]
+Every loader returns a :class:`Dataset` with raw features; :func:`split_indices`
+makes the seeded (stratified) train/validation/test split.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import TASKS, Dataset
+from .digits import load_digits
+from .idx import IDXError, parse_idx, read_idx, read_images, read_labels
+from .mnist import MNISTError, load_mnist
+from .splits import Splits, split_indices
+from .synthetic import SYNTHETIC, make
+from .tabular import load_csv, load_npz, read_features_csv, read_features_numpy
+
+#: Every data set the registry knows by name (``csv`` and ``npz`` take a ``path``).
+NAMES = ("digits", "mnist", *SYNTHETIC, "csv", "npz")
+
+
+def load_synthetic(name: str, n_samples: int = 200, noise: float = 0.1,
+                   seed: int = 0) -> Dataset:
+    """A two-dimensional teaching set from :mod:`chainrule.datasets.synthetic`."""
+    X, y = make(name, n_samples, noise, seed=seed)
+    classes = [int(c) for c in np.unique(y)]
+    return Dataset(name=name, X=X, y=y, task="classification", classes=classes,
+                   feature_names=["x1", "x2"],
+                   source={"dataset": name, "n_samples": n_samples, "noise": noise,
+                           "seed": seed})
+
+
+def load(name: str, **options: Any) -> Dataset:
+    """Load a data set by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`NAMES`.
+    **options
+        ``digits``: none. ``mnist``: ``data_dir``, ``download``, ``mirrors``.
+        2-D sets: ``n_samples``, ``noise``, ``seed``. ``csv``: ``path``, ``target``,
+        ``task``. ``npz``: ``path``, ``task``.
+    """
+    try:
+        if name == "digits":
+            ds = load_digits(**options)
+            ds.source = {"dataset": "digits"}
+            return ds
+        if name == "mnist":
+            return load_mnist(**options)
+        if name in SYNTHETIC:
+            return load_synthetic(name, **options)
+        if name == "csv":
+            return load_csv(options.pop("path"), **options)
+        if name == "npz":
+            return load_npz(options.pop("path"), **options)
+    except TypeError as exc:  # an option this data set does not take
+        raise ValueError(f"dataset {name!r}: {exc}") from None
+    except KeyError:
+        raise ValueError(f"dataset {name!r}: give path=FILE") from None
+    raise ValueError(f"dataset: unknown data set {name!r}; valid names are {', '.join(NAMES)}")
+
+
+__all__ = [
+    "NAMES",
+    "TASKS",
+    "Dataset",
+    "IDXError",
+    "MNISTError",
+    "Splits",
+    "load",
+    "load_csv",
+    "load_digits",
+    "load_mnist",
+    "load_npz",
+    "load_synthetic",
+    "parse_idx",
+    "read_features_csv",
+    "read_features_numpy",
+    "read_idx",
+    "read_images",
+    "read_labels",
+    "split_indices",
+]

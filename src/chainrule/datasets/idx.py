@@ -47,7 +47,12 @@ def read_idx(path: str | os.PathLike[str], expect_magic: int | None = None) -> N
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    data = _read_bytes(path)
+    return parse_idx(_read_bytes(path), str(path), expect_magic)
+
+
+def parse_idx(data: bytes, source: str = "<bytes>", expect_magic: int | None = None) -> NDArray:
+    """Parse the (decompressed) bytes of an IDX file; ``source`` names it in errors."""
+    path = source
     if len(data) < 4:
         raise IDXError(f"{path}: {len(data)} bytes is too short for an IDX header")
     magic = int.from_bytes(data[:4], "big")

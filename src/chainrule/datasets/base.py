@@ -1,0 +1,71 @@
+"""The :class:`Dataset` every loader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class Dataset:
+    """Features, targets and what they mean.
+
+    Attributes
+    ----------
+    name : str
+    X : ndarray of shape (n_samples, n_features)
+        Raw (unstandardized) features.
+    y : ndarray
+        Classification: class indices of shape (n_samples,), ``classes[y[i]]`` is the
+        label. Regression: float values of shape (n_samples,) or (n_samples, n_targets).
+    task : {"classification", "regression"}
+    classes : list or None
+        The class labels (ints or strings), in output-unit order; None for regression.
+    feature_names : list of str
+    target_names : list of str
+        Names of the target column(s) (used for ``predict`` output headers).
+    X_test, y_test : ndarray, optional
+        A predefined test split (MNIST's 10,000 test images); then the splits only
+        cut validation from ``X``.
+    source : dict
+        How to load the data again (name and options), saved with trained models.
+    """
+
+    name: str
+    X: NDArray[np.floating]
+    y: NDArray[Any]
+    task: str
+    classes: list[Any] | None = None
+    feature_names: list[str] = field(default_factory=list)
+    target_names: list[str] = field(default_factory=lambda: ["target"])
+    X_test: NDArray[np.floating] | None = None
+    y_test: NDArray[Any] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {self.task!r}")
+        if not self.feature_names:
+            self.feature_names = [f"x{i}" for i in range(self.X.shape[1])]
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Output units a network needs: one per class, or one per regression target."""
+        if self.task == "classification":
+            assert self.classes is not None
+            return len(self.classes)
+        return 1 if self.y.ndim == 1 else int(self.y.shape[1])
+
+    def __repr__(self) -> str:
+        test = "" if self.X_test is None else f", test={self.X_test.shape[0]}"
+        return (f"Dataset({self.name!r}, X={self.X.shape}, task={self.task!r}, "
+                f"n_outputs={self.n_outputs}{test})")
