@@ -1,0 +1,92 @@
+"""Training cases run under ``mpirun`` by tests/test_distributed.py.
+
+Importing this module builds nothing and does not import mpi4py, so the test can
+rebuild every case in one process and train it with the ordinary ``fit`` as the
+reference. Run as a script, every rank trains every case with
+``chainrule.distributed.fit`` and writes its parameters and loss history to
+``OUT_DIR/<case>.rank<r>.npy`` / ``.loss.npy``.
+
+Usage: python train_cases.py OUT_DIR [--fail-rank R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule.datasets.synthetic import make
+
+# Sizes chosen so that neither the data set nor the batch divides by 2 or 3, and the
+# last batch of an epoch is smaller than the world size (empty shares on some ranks).
+CASES: dict[str, dict[str, Any]] = {
+    # float64, Adam, softmax + cross-entropy (fused δ = a − y), validation split drawn
+    # from the network's generator: n_train = 81, batch 10 → last batch of 1.
+    "f64_adam_softmax": dict(
+        data=("moons", 101),
+        net=dict(sizes=[2, 16, 8, 2], hidden="tanh", output="softmax", loss="cross_entropy",
+                 dtype="float64"),
+        fit=dict(epochs=6, batch_size=10, optimizer="adam", validation_split=0.2),
+    ),
+    # float64, momentum, squared error, L2, dropout (masks of the global batch):
+    # 97 = 12·8 + 1, batch 8 not divisible by 3.
+    "f64_momentum_dropout_l2": dict(
+        data=("circles", 97),
+        net=dict(sizes=[2, 12, 12, 1], hidden="relu", output="sigmoid", loss="squared_error",
+                 dropout=0.25, l2=1e-3, dtype="float64"),
+        fit=dict(epochs=5, batch_size=8, optimizer="momentum"),
+    ),
+    # float32, Adam, three classes: 250 = 15·16 + 10, batch 16.
+    "f32_adam_spirals": dict(
+        data=("spirals", 250),
+        net=dict(sizes=[2, 32, 32, 3], hidden="relu", output="softmax", loss="cross_entropy",
+                 dtype="float32"),
+        fit=dict(epochs=5, batch_size=16, optimizer="adam"),
+    ),
+}
+
+
+def build(name: str) -> tuple[cr.Network, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The network (seed 0), data and fit keywords of case ``name``."""
+    case = CASES[name]
+    kind, n = case["data"]
+    X, y = make(kind, n, 0.1, seed=1)
+    net_kwargs = dict(case["net"])
+    sizes = net_kwargs.pop("sizes")
+    net = cr.MLP(sizes, seed=0, **net_kwargs)
+    return net, X, y, dict(case["fit"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out_dir")
+    parser.add_argument("--fail-rank", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    from chainrule import distributed
+
+    me = distributed.rank()
+    if args.fail_rank is not None:
+        # One rank fails in the middle of training while the others wait in the all-reduce.
+        def fail(trainer: Any, batch: int, loss: float) -> None:
+            if me == args.fail_rank and trainer.epoch == 2 and batch == 3:
+                raise RuntimeError(f"deliberate failure on rank {me} at epoch 2, batch 3")
+
+        net, X, y, kw = build("f64_adam_softmax")
+        distributed.fit(net, X, y, callbacks=[cr.LambdaCallback(on_batch_end=fail)], **kw)
+        return 0
+    for name in CASES:
+        net, X, y, kw = build(name)
+        history = distributed.fit(net, X, y, **kw)
+        stem = os.path.join(args.out_dir, f"{name}.rank{me}")
+        np.save(stem + ".npy", net.params, allow_pickle=False)
+        np.save(stem + ".loss.npy", np.array(history["loss"]), allow_pickle=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
