@@ -17,6 +17,7 @@ from .callbacks import (
 from .explain import WeightExplanation, explain
 from .gradcheck import GradcheckReport, gradcheck
 from .initializers import INITIALIZERS
+from .io import load, save
 from .layers import Dense, Dropout, Layer
 from .losses import LOSSES, Loss, get_loss
 from .network import MLP, Network
@@ -90,4 +91,6 @@ __all__ = [
     "get_optimizer",
     "get_schedule",
     "gradcheck",
+    "load",
+    "save",
 ]
