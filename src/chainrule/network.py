@@ -160,6 +160,12 @@ class Network:
         """Whether the output layer and loss are a canonical pair (δ^(L) = a − y)."""
         return self.fused and self.loss_fn.canonical_activation == self.output_activation
 
+    @property
+    def independent_outputs(self) -> bool:
+        """Whether output units are independent yes/no answers (binary or multi-label)
+        rather than mutually exclusive classes."""
+        return self.loss_fn.name == "binary_cross_entropy"
+
     def parameters(self) -> list[Array]:
         """Every parameter array (w then b, layer by layer): views into ``params``."""
         out: list[Array] = []
@@ -234,10 +240,13 @@ class Network:
         )
 
     def predict_classes(self, X: ArrayLike) -> NDArray[np.int64]:
-        """Class index per sample: argmax for several outputs, a ≥ 0.5 for one sigmoid."""
+        """Class index per sample: argmax for several outputs, a ≥ 0.5 for one sigmoid
+        output; for multi-label networks an (n_samples, n_out) 0/1 array."""
         a = self.predict(X)
         if a.shape[1] == 1:
             return (a[:, 0] >= 0.5).astype(np.int64)
+        if self.independent_outputs:
+            return (a >= 0.5).astype(np.int64)  # multi-label: one 0/1 column per output
         return np.argmax(a, axis=1)
 
     # -- cost -------------------------------------------------------------------------

@@ -96,7 +96,7 @@ class Trainer:
             net._forward(xs, training=True)
             loss_sum = net._cost(ys) * n_local
             if net.loss_fn.classification:
-                correct = _n_correct(net.dense_layers[-1].a, ys)
+                correct = _n_correct(net.dense_layers[-1].a, ys, net.independent_outputs)
             net._backward(ys)
         else:
             net.grads.fill(0.0)
@@ -173,10 +173,13 @@ class Trainer:
         return self.history
 
 
-def _n_correct(a: Array | None, y: Array) -> int:
+def _n_correct(a: Array | None, y: Array, independent: bool) -> int:
+    """Correctly classified samples: argmax over mutually exclusive outputs (softmax);
+    independent outputs (binary cross-entropy, also multi-label) are thresholded at
+    0.5 and must all match (subset accuracy)."""
     assert a is not None
-    if a.shape[1] == 1:
-        return int(np.sum((a[:, 0] >= 0.5) == (y[:, 0] >= 0.5)))
+    if a.shape[1] == 1 or independent:
+        return int(np.sum(np.all((a >= 0.5) == (y >= 0.5), axis=1)))
     return int(np.sum(np.argmax(a, axis=1) == np.argmax(y, axis=1)))
 
 
@@ -189,7 +192,7 @@ def evaluate_arrays(net: Network, a0: Array, Y: Array, batch_size: int = 4096) -
         net._forward(xb)
         total += net._cost(yb) * xb.shape[0]
         if net.loss_fn.classification:
-            correct += _n_correct(net.dense_layers[-1].a, yb)
+            correct += _n_correct(net.dense_layers[-1].a, yb, net.independent_outputs)
     return total / n, correct / n
 
 
