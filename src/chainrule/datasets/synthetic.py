@@ -7,7 +7,7 @@ jitter, in the data's units) and an explicit ``rng``; it returns ``X`` of shape
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray

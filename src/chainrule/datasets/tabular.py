@@ -134,6 +134,7 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
     inferred = task is None
     task = task or infer_task(raw_y)
     classes: list[Any] | None = None
+    y: NDArray[Any]
     if task == "classification":
         y, classes = _labels(raw_y)
         if inferred and len(classes) > MAX_CLASSES:
@@ -233,6 +234,7 @@ def load_npz(path: str | os.PathLike[str], task: str | None = None) -> Dataset:
     if task is None:
         task = infer_task(values) if y_raw.ndim == 1 else "regression"
     classes: list[Any] | None = None
+    y: NDArray[Any]
     if task == "classification":
         if y_raw.ndim != 1:
             raise ValueError(f"{path}: classification needs a 1-D y of labels, got {y_raw.shape}")

@@ -1,0 +1,106 @@
+"""Plots with matplotlib's Agg backend (no display needed): training curves and, for
+two-dimensional data, decision regions. Files are written atomically.
+
+matplotlib is imported inside the functions, so ``import chainrule`` needs NumPy only.
+"""
+
+from __future__ import annotations
+
+import io as _bytes_io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .io import atomic_write_bytes
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    buf = _bytes_io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_history(history: dict[str, list[float]], path: str | os.PathLike[str],
+                 title: str | None = None) -> Path:
+    """Loss (and accuracy, when present) per epoch, train and validation, to a PNG.
+
+    Parameters
+    ----------
+    history : dict of str to list of float
+        ``History.history``: ``loss``, optional ``val_loss``, ``accuracy``, ``val_accuracy``.
+    path : where to write the PNG
+    """
+    if not history.get("loss"):
+        raise ValueError("history: no 'loss' values to plot (did training run any epoch?)")
+    plt = _pyplot()
+    panels = [("loss", "cost C")] + ([("accuracy", "accuracy")] if "accuracy" in history else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
+        ax.plot(epochs, history[key], marker="o", ms=3, label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", ms=3, label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if key == "loss" and min(history[key]) > 0:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_decision_regions(net: Any, X: NDArray, y: NDArray, path: str | os.PathLike[str],
+                          classes: list[Any] | None = None, resolution: int = 200) -> Path:
+    """The class the network predicts over the plane, with the training points on top.
+
+    Parameters
+    ----------
+    net : Network with 2 inputs
+    X : ndarray of shape (n_samples, 2), raw features (the network applies its scaler)
+    y : ndarray of shape (n_samples,), class indices
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != 2 or net.n_in != 2:
+        raise ValueError(f"X: decision regions need two features, got shape {X.shape}")
+    plt = _pyplot()
+    pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution),
+                         np.linspace(lo[1], hi[1], resolution))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    zz = net.predict_classes(grid).reshape(gx.shape)
+    n_classes = max(int(np.max(y)) + 1, int(zz.max()) + 1, len(classes or []))
+    cmap = plt.get_cmap("tab10", max(n_classes, 2))
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.contourf(gx, gy, zz, levels=np.arange(-0.5, n_classes), cmap=cmap, alpha=0.3)
+    for c in range(n_classes):
+        mask = y == c
+        label = str(classes[c]) if classes is not None and c < len(classes) else str(c)
+        ax.scatter(X[mask, 0], X[mask, 1], s=12, color=cmap(c), edgecolors="k",
+                   linewidths=0.3, label=label)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title("decision regions (training points)")
+    ax.legend(loc="best", fontsize="small")
+    try:
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
