@@ -36,7 +36,9 @@ FORMAT = "chainrule.mlp"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100_000_000
 
-_DTYPES: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
+_DTYPES: dict[str, np.dtype] = {
+    "F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")
+}
 _CODES = {dt.name: code for code, dt in _DTYPES.items()}
 
 

@@ -19,7 +19,8 @@ N_SAMPLES, N_PIXELS = 1797, 64
 
 def load_digits() -> Dataset:
     """The embedded digits: X of shape (1797, 64) in 0..16, y of shape (1797,) in 0..9."""
-    raw = resources.files("chainrule.datasets").joinpath("data").joinpath("digits.csv.gz").read_bytes()
+    data_dir = resources.files("chainrule.datasets").joinpath("data")
+    raw = data_dir.joinpath("digits.csv.gz").read_bytes()
     text = gzip.decompress(raw).decode("ascii")
     table = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64)
     if table.shape != (N_SAMPLES, N_PIXELS + 1):
