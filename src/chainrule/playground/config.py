@@ -1,0 +1,145 @@
+"""What a playground page may ask for: defaults, choices and caps, validated in one place.
+
+Every message from the page is untrusted input. :func:`validate_config` merges
+a partial config into the current one and raises ``ValueError`` naming the
+field, the value it got and what it accepts; the server turns that into an
+error message in the page and keeps running.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..activations import ACTIVATIONS
+from ..datasets.synthetic import SYNTHETIC
+from ..losses import LOSSES
+from ..optimizers import OPTIMIZERS
+
+#: Hard caps: a page can't make the server do more than this for one session.
+LIMITS: dict[str, Any] = {
+    "max_hidden_layers": 8,
+    "max_neurons": 8,
+    "min_samples": 20,
+    "max_samples": 1000,
+    "max_steps_per_second": 2000,
+    "updates_per_second": 20,
+    "max_message_bytes": 16384,
+    "max_sessions": 64,
+    "grid": 40,  # decision-region resolution: grid × grid output values per update
+    "neuron_grid": 16,  # heat-map resolution of every hidden neuron
+}
+
+#: Hidden-layer activations offered (softmax couples units: output layer only).
+HIDDEN_ACTIVATIONS = [name for name in ACTIVATIONS if name != "softmax"]
+#: Output activations for the regression-style losses; the other losses fix their own.
+OUTPUT_ACTIVATIONS = ["tanh", "sigmoid", "identity"]
+#: Output layer forced by the classification losses (their canonical pairs).
+FIXED_OUTPUT = {"binary_cross_entropy": "sigmoid", "cross_entropy": "softmax"}
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "dataset": "circles",
+    "noise": 0.1,
+    "n_samples": 300,
+    "train_ratio": 0.5,
+    "seed": 0,
+    "hidden": [4, 2],
+    "activation": "tanh",
+    "output": "tanh",
+    "loss": "squared_error",
+    "optimizer": "sgd",
+    "lr": 0.03,
+    "batch_size": 10,
+    "l2": 0.0,
+    "steps_per_update": 5,
+}
+
+#: Changing one of these regenerates the data (and so the network).
+DATA_KEYS = ("dataset", "noise", "n_samples", "train_ratio", "seed")
+#: Changing one of these builds a new network (new initial weights).
+NETWORK_KEYS = ("hidden", "activation", "output", "loss")
+
+
+def choices() -> dict[str, list[str]]:
+    """The names the page's drop-downs offer, straight from the engine's tables."""
+    return {
+        "dataset": list(SYNTHETIC),
+        "activation": HIDDEN_ACTIVATIONS,
+        "output": OUTPUT_ACTIVATIONS,
+        "loss": list(LOSSES),
+        "optimizer": list(OPTIMIZERS),
+    }
+
+
+def _number(name: str, value: object, lo: float, hi: float, *, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    if value < lo or value > hi or (lo_open and value == lo):
+        bracket = "(" if lo_open else "["
+        raise ValueError(f"{name}: expected a number in {bracket}{lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+def _integer(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name}: expected an integer in {lo}..{hi}, got {value!r}")
+    return value
+
+
+def _choice(name: str, value: object, allowed: list[str]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name}: unknown value {value!r}; valid values are {', '.join(allowed)}")
+    return value
+
+
+def validate_config(update: object, current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``current`` (default :data:`DEFAULT_CONFIG`) with ``update``'s fields checked and applied.
+
+    Raises
+    ------
+    ValueError
+        For an unknown field or a value outside its choices or caps; the
+        message names the field, the value and what is accepted.
+    """
+    if not isinstance(update, dict):
+        raise ValueError(f"config: expected an object of settings, got {type(update).__name__}")
+    unknown = sorted(set(update) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise ValueError(f"config: unknown field {unknown[0]!r}; valid fields are "
+                         f"{', '.join(DEFAULT_CONFIG)}")
+    cfg = dict(current if current is not None else DEFAULT_CONFIG)
+    cfg.update(update)
+    opts = choices()
+    for key in ("dataset", "activation", "output", "loss", "optimizer"):
+        cfg[key] = _choice(key, cfg[key], opts[key])
+    cfg["noise"] = _number("noise", cfg["noise"], 0.0, 1.0)
+    cfg["n_samples"] = _integer("n_samples", cfg["n_samples"], LIMITS["min_samples"],
+                                LIMITS["max_samples"])
+    cfg["train_ratio"] = _number("train_ratio", cfg["train_ratio"], 0.1, 0.9)
+    cfg["seed"] = _integer("seed", cfg["seed"], 0, 2**31 - 1)
+    hidden = cfg["hidden"]
+    n_max, w_max = LIMITS["max_hidden_layers"], LIMITS["max_neurons"]
+    if not isinstance(hidden, list):
+        raise ValueError(f"hidden: expected a list of layer widths, got {hidden!r}")
+    if len(hidden) > n_max:
+        raise ValueError(f"hidden: at most {n_max} hidden layers, got {len(hidden)}")
+    cfg["hidden"] = [_integer(f"hidden[{i}]", n, 1, w_max) for i, n in enumerate(hidden)]
+    cfg["lr"] = _number("lr", cfg["lr"], 0.0, 10.0, lo_open=True)
+    n_train = n_train_of(cfg)
+    cfg["batch_size"] = _integer("batch_size", cfg["batch_size"], 1, n_train)
+    cfg["l2"] = _number("l2", cfg["l2"], 0.0, 1.0)
+    max_steps = LIMITS["max_steps_per_second"] // LIMITS["updates_per_second"]
+    cfg["steps_per_update"] = _integer("steps_per_update", cfg["steps_per_update"], 1, max_steps)
+    return cfg
+
+
+def n_train_of(cfg: dict[str, Any]) -> int:
+    """Training-set size for a config: the rest of the samples are the test set."""
+    return max(1, min(cfg["n_samples"] - 1, round(cfg["n_samples"] * cfg["train_ratio"])))
+
+
+def output_activation(cfg: dict[str, Any]) -> str:
+    """g^(L): fixed by the classification losses, the page's choice otherwise."""
+    return FIXED_OUTPUT.get(cfg["loss"], cfg["output"])

@@ -1,0 +1,370 @@
+"""The playground's web server: a Starlette app on uvicorn, one WebSocket per tab.
+
+Each tab gets its own :class:`~chainrule.playground.session.Session`. NumPy work
+(training steps, explanations, building the update) runs in a worker thread,
+under the session's lock, so the event loop stays free to serve the other tabs.
+A token bucket caps every tab's steps per second, whether they come from *play*
+or from *step* messages.
+
+Safety: :class:`SameOriginGuard` answers 403 to any request, WebSocket upgrades
+included, whose ``Host`` is not this server's own name and port (a DNS-rebinding
+page has its own name in ``Host``) or whose ``Origin`` is another site. The
+page can reach nothing but the packaged ``static/`` files and the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .. import __version__
+from ..callbacks import DivergenceError
+from .config import DEFAULT_CONFIG, LIMITS, choices
+from .session import Session
+
+STATIC = Path(__file__).parent / "static"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SECURITY_HEADERS = [
+    # The page loads only its own files; KaTeX's output needs inline style attributes.
+    (b"content-security-policy", b"default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                 b"img-src 'self' data:; font-src 'self'; connect-src 'self'; "
+                                 b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+def _split_host(host: str) -> tuple[str, str]:
+    """``"name:port"`` → (name, port); IPv6 names keep their brackets."""
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        return name + "]", rest[1:] if rest.startswith(":") else ""
+    name, _, port = host.partition(":")
+    return name, port
+
+
+class SameOriginGuard:
+    """ASGI middleware: 403 unless Host is this server and Origin (if sent) is this page.
+
+    Parameters
+    ----------
+    app : ASGI app
+    names : iterable of str
+        Host names this server answers to besides the loopback names and the
+        address the connection arrived on (e.g. the ``--host`` value).
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
+                 names: Iterable[str] = ()) -> None:
+        self.app = app
+        self.names = {n.lower() for n in (*LOOPBACK_NAMES, *names)}
+
+    def problem(self, scope: Scope) -> str | None:
+        """Why the request must be refused, or None."""
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
+        if not host:
+            return "refused: the request has no Host header"
+        name, port = _split_host(host.lower())
+        server = scope.get("server") or ("", None)
+        local = str(server[0]).lower()
+        local = f"[{local}]" if ":" in local else local
+        if (name not in self.names and name != local) or port != str(server[1]):
+            return (f"refused: Host {host!r} is not this playground server "
+                    f"(expected 127.0.0.1:{server[1]} or localhost:{server[1]}); "
+                    "this protects against DNS rebinding")
+        origin = headers.get("origin")
+        if origin is not None and origin.lower() != f"http://{host.lower()}":
+            return (f"refused: Origin {origin!r} is not this page (http://{host}); "
+                    "other web sites may not use the playground")
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        problem = self.problem(scope)
+        if problem is None:
+            if scope["type"] == "http":
+                await self.app(scope, receive, self._with_headers(send))
+            else:
+                await self.app(scope, receive, send)
+            return
+        body = problem.encode()
+        start = {"status": 403, "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                            (b"content-length", str(len(body)).encode())]}
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", **start})
+            await send({"type": "http.response.body", "body": body})
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            await receive()  # websocket.connect
+            await send({"type": "websocket.http.response.start", **start})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:  # a server without the denial-response extension still answers 403
+            await send({"type": "websocket.close", "code": 1008, "reason": problem[:120]})
+
+    @staticmethod
+    def _with_headers(send: Send) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        return wrapped
+
+
+class TokenBucket:
+    """At most ``rate`` steps per second on average, bursts up to ``rate`` / updates-per-second."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.t = burst, time.monotonic()
+
+    async def take(self, n: int) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens < n:
+            await asyncio.sleep((n - self.tokens) / self.rate)
+            self.tokens, self.t = 0.0, time.monotonic()
+        else:
+            self.tokens -= n
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    # allow_nan=False: a diverged value must not become invalid JSON in the page.
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+class Connection:
+    """One tab: its session, a training loop task and a message loop."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.ws = websocket
+        self.session = Session()
+        self.playing = asyncio.Event()
+        self.send_lock = asyncio.Lock()
+        max_steps = LIMITS["max_steps_per_second"]
+        self.bucket = TokenBucket(max_steps, max_steps / LIMITS["updates_per_second"])
+
+    async def send(self, text: str) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(text)
+
+    async def error(self, message: str, request: str | None = None) -> None:
+        await self.send(_dumps({"type": "error", "message": message, "request": request}))
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in a worker thread, holding the session's lock."""
+        def locked() -> Any:
+            with self.session.lock:
+                return fn(*args)
+
+        return await anyio.to_thread.run_sync(locked)
+
+    # -- work done in the thread ----------------------------------------------------------
+    def _train(self, n: int) -> str:
+        self.session.train(n)
+        return _dumps(self.session.update_message())
+
+    def _rebuilt(self) -> list[str]:
+        s = self.session
+        return [_dumps(s.data_message()), _dumps(s.update_message())]
+
+    def _apply(self, update: object) -> list[str]:
+        self.session.apply(update)
+        return self._rebuilt()
+
+    def _reset(self) -> list[str]:
+        self.session.reset()
+        return self._rebuilt()
+
+    # -- loops ---------------------------------------------------------------------------------
+    async def run(self) -> None:
+        hello = {"type": "hello", "version": __version__, "limits": LIMITS,
+                 "choices": choices(), "defaults": DEFAULT_CONFIG}
+        await self.send(_dumps(hello))
+        for text in await self.call(self._rebuilt):
+            await self.send(text)
+        trainer = asyncio.create_task(self.train_loop())
+        try:
+            await self.receive_loop()
+        finally:
+            trainer.cancel()
+            try:
+                await trainer
+            except (asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                pass
+
+    async def train_loop(self) -> None:
+        interval = 1.0 / LIMITS["updates_per_second"]
+        while True:
+            await self.playing.wait()
+            t0 = time.monotonic()
+            n = self.session.config["steps_per_update"]
+            await self.bucket.take(n)
+            try:
+                text = await self.call(self._train, n)
+            except DivergenceError as exc:
+                self.playing.clear()
+                await self.error(f"{exc}; training paused — lower the learning rate and reset",
+                                 "play")
+                continue
+            await self.send(text)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - t0)))
+
+    async def receive_loop(self) -> None:
+        limit = LIMITS["max_message_bytes"]
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                await self.error("message: expected a JSON text message, got binary data")
+                continue
+            if len(text.encode()) > limit:
+                await self.error(f"message: {len(text.encode())} bytes is over the limit of "
+                                 f"{limit} bytes")
+                continue
+            try:
+                request = json.loads(text)
+            except json.JSONDecodeError as exc:
+                await self.error(f"message: not valid JSON ({exc.msg} at character {exc.pos})")
+                continue
+            kind = request.get("type") if isinstance(request, dict) else None
+            try:
+                await self.handle(kind, request)
+            except (ValueError, TypeError, DivergenceError) as exc:
+                await self.error(str(exc), kind if isinstance(kind, str) else None)
+
+    async def handle(self, kind: object, request: dict[str, Any]) -> None:
+        s = self.session
+        if kind == "play":
+            self.playing.set()
+        elif kind == "pause":
+            self.playing.clear()
+        elif kind == "step":
+            self.playing.clear()
+            n = request.get("n", 1)
+            cap = LIMITS["max_steps_per_second"] // LIMITS["updates_per_second"]
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= cap:
+                raise ValueError(f"n: expected an integer in 1..{cap} steps, got {n!r}")
+            await self.bucket.take(n)
+            await self.send(await self.call(self._train, n))
+        elif kind == "config":
+            for text in await self.call(self._apply, request.get("config")):
+                await self.send(text)
+        elif kind == "reset":
+            for text in await self.call(self._reset):
+                await self.send(text)
+        elif kind == "explain_weight":
+            args = [request.get(key) for key in ("layer", "j", "k", "sample")]
+            await self.send(_dumps(await self.call(s.explain_weight, *args)))
+        elif kind == "explain_neuron":
+            args = [request.get(key) for key in ("layer", "j", "sample")]
+            await self.send(_dumps(await self.call(s.explain_neuron, *args)))
+        elif kind == "state":
+            await self.send(_dumps({"type": "state", **await self.call(s.state)}))
+        else:
+            valid = "play, pause, step, reset, config, explain_weight, explain_neuron, state"
+            raise ValueError(f"type: unknown message type {kind!r}; valid types are {valid}")
+
+
+def create_app(names: Iterable[str] = ()) -> SameOriginGuard:
+    """The ASGI application, wrapped in :class:`SameOriginGuard`.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Extra host names to accept in ``Host`` (the ``--host`` value).
+    """
+    open_tabs = {"n": 0}
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
+
+    async def info(request: Request) -> Response:
+        return JSONResponse({"version": __version__, "limits": LIMITS, "choices": choices(),
+                             "defaults": DEFAULT_CONFIG, "open_tabs": open_tabs["n"]})
+
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        if open_tabs["n"] >= LIMITS["max_sessions"]:
+            await websocket.send_text(_dumps({
+                "type": "error", "request": None,
+                "message": f"too many open playground tabs (limit {LIMITS['max_sessions']}); "
+                           "close one and reload"}))
+            await websocket.close(1013)
+            return
+        open_tabs["n"] += 1
+        try:
+            await Connection(websocket).run()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            open_tabs["n"] -= 1
+
+    app = Starlette(routes=[
+        Route("/", index),
+        Route("/api/info", info),
+        WebSocketRoute("/ws", socket),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ])
+    return SameOriginGuard(app, names)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = True,
+          print_fn: Callable[[str], None] = print) -> int:
+    """Bind, print the URL, optionally open a browser, serve until Ctrl-C. Returns 0."""
+    import socket
+    import threading
+    import webbrowser
+
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ValueError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror}); "
+                         "choose another --port, or 0 for any free port") from exc
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
+    config = uvicorn.Config(
+        create_app([shown]), log_level="warning", lifespan="off", ws="websockets-sansio",
+        ws_max_size=LIMITS["max_message_bytes"], timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    print_fn(f"chainrule playground: {url}  (Ctrl-C to stop)")
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled, after shutting down
+        pass
+    finally:
+        sock.close()
+    print_fn("chainrule playground: stopped")
+    return 0

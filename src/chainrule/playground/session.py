@@ -1,0 +1,328 @@
+"""One browser tab's state: its data, its network, its optimizer, and what the page is shown.
+
+A :class:`Session` is plain NumPy on the real engine (``MLP``, ``Trainer.train_step``,
+``explain``, ``chain_factors``); the server only moves its messages. It is not
+thread-safe on its own: the server holds ``session.lock`` around every call,
+because training runs in a worker thread while the page may ask for an
+explanation at any moment.
+
+The labels of the 2-D data sets are 0/1; the targets y the network sees depend on
+the output layer: y ∈ {0, 1} for sigmoid, y ∈ {−1, +1} for tanh and identity
+(so 0 is the decision boundary), one-hot rows for softmax.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..datasets.synthetic import make
+from ..explain import chain_factors, explain
+from ..network import MLP, Network
+from ..optimizers import Optimizer, get_optimizer
+from ..training import Trainer
+from .config import (
+    DATA_KEYS,
+    LIMITS,
+    NETWORK_KEYS,
+    n_train_of,
+    output_activation,
+    validate_config,
+)
+
+Array = NDArray[np.floating]
+HISTORY_POINTS = 1000  # loss-curve points kept; older ones are thinned, not dropped
+
+
+def encode_targets(labels: NDArray[np.int64], output: str) -> Array:
+    """Targets y for 0/1 labels, shaped like a^(L): (n_samples, n_out)."""
+    if output == "softmax":
+        return np.eye(2)[labels]
+    y = labels.astype(np.float64).reshape(-1, 1)
+    return y if output == "sigmoid" else 2.0 * y - 1.0
+
+
+def class_score(a: Array, output: str) -> Array:
+    """The network's belief in label 1, in [0, 1], for a^(L) of shape (n_samples, n_out)."""
+    if output == "softmax":
+        return a[:, 1]
+    if output == "sigmoid":
+        return a[:, 0]
+    return np.clip((a[:, 0] + 1.0) / 2.0, 0.0, 1.0)
+
+
+def _bytes(values: Array) -> str:
+    """Values in [0, 1] as base64 uint8: 1 byte per pixel keeps 20 tabs at 20 updates/s cheap."""
+    q = np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
+    return base64.b64encode(q.tobytes()).decode("ascii")
+
+
+def _plane(lo: float, hi: float, n: int) -> Array:
+    """Centres of an n × n grid over [lo, hi]², row 0 at the top (largest x₂), as (n², 2)."""
+    step = (hi - lo) / n
+    xs = lo + (np.arange(n) + 0.5) * step
+    x1, x2 = np.meshgrid(xs, xs[::-1])
+    return np.column_stack([x1.ravel(), x2.ravel()])
+
+
+class Session:
+    """Data, network and optimizer of one page, plus the views the page draws.
+
+    Parameters
+    ----------
+    config : dict, optional
+        Partial settings; see :data:`chainrule.playground.config.DEFAULT_CONFIG`.
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.lock = threading.Lock()
+        self.config = validate_config(config or {})
+        self._make_data()
+
+    # -- construction -------------------------------------------------------------
+    def _make_data(self) -> None:
+        cfg = self.config
+        self.rng = np.random.default_rng(cfg["seed"])
+        X, labels = make(cfg["dataset"], cfg["n_samples"], cfg["noise"], rng=self.rng)
+        order = self.rng.permutation(len(X))
+        n_train = n_train_of(cfg)
+        self.X_train, self.X_test = X[order[:n_train]], X[order[n_train:]]
+        self.y_train, self.y_test = labels[order[:n_train]], labels[order[n_train:]]
+        lo, hi = float(X.min()) - 0.3, float(X.max()) + 0.3
+        self.extent = (lo, hi)
+        self.grid = _plane(lo, hi, LIMITS["grid"])
+        self.neuron_grid = _plane(lo, hi, LIMITS["neuron_grid"])
+        self._make_network()
+
+    def _make_network(self) -> None:
+        cfg = self.config
+        self.output = output_activation(cfg)
+        n_out = 2 if self.output == "softmax" else 1
+        self.sizes = [2, *cfg["hidden"], n_out]
+        # float64: the tiny networks cost nothing more, and explanations are exact.
+        self.net: Network = MLP(self.sizes, hidden=cfg["activation"], output=self.output,
+                                loss=cfg["loss"], dtype="float64", rng=self.rng, l2=cfg["l2"])
+        self.T_train = encode_targets(self.y_train, self.output)
+        self.T_test = encode_targets(self.y_test, self.output)
+        self.step = 0
+        self.history: dict[str, list[float]] = {"step": [], "train": [], "test": []}
+        self._make_optimizer()
+        self.order = self.rng.permutation(len(self.X_train))
+        self.pos = 0
+        self._record()
+
+    def _make_optimizer(self) -> None:
+        cfg = self.config
+        self.optimizer: Optimizer = get_optimizer(cfg["optimizer"], lr=cfg["lr"])
+        self.trainer = Trainer(self.net, self.optimizer, epochs=0, batch_size=cfg["batch_size"])
+
+    def apply(self, update: object) -> str:
+        """Validate and apply new settings; returns what was rebuilt: data, network or training."""
+        old = self.config
+        self.config = validate_config(update, old)
+        changed = {k for k in self.config if self.config[k] != old[k]}
+        if changed & set(DATA_KEYS):
+            self._make_data()
+            return "data"
+        if changed & set(NETWORK_KEYS):
+            self._make_network()
+            return "network"
+        if changed & {"optimizer", "lr", "batch_size"}:
+            self._make_optimizer()  # optimizer slots start afresh, like a new fit
+        self.net.l2 = self.config["l2"]
+        if "batch_size" in changed:
+            self.pos = 0
+            self.order = self.rng.permutation(len(self.X_train))
+        return "training"
+
+    def reset(self) -> None:
+        """New initial weights (drawn from the session's generator), same data."""
+        self._make_network()
+
+    # -- training -------------------------------------------------------------------
+    def next_batch(self) -> NDArray[np.intp]:
+        """Indices into the training set of the batch the next step will use."""
+        return self.order[self.pos : self.pos + self.config["batch_size"]]
+
+    def train(self, n_steps: int) -> None:
+        """``n_steps`` mini-batch steps: forward, cost, backprop, optimizer update.
+
+        Raises :class:`chainrule.DivergenceError` if the loss or gradient stops being finite.
+        """
+        for _ in range(n_steps):
+            idx = self.next_batch()
+            self.trainer.train_step(self.X_train[idx], self.T_train[idx], self.step + 1)
+            self.step += 1
+            self.pos += len(idx)
+            # Epoch done: reshuffle at once, so the next batch is always known (and explainable).
+            if self.pos >= len(self.X_train):
+                self.order = self.rng.permutation(len(self.X_train))
+                self.pos = 0
+        self._record()
+
+    def _record(self) -> None:
+        h = self.history
+        h["step"].append(self.step)
+        h["train"].append(self.net.loss(self.X_train, self.T_train))
+        h["test"].append(self.net.loss(self.X_test, self.T_test))
+        if len(h["step"]) > HISTORY_POINTS:
+            for key in h:
+                h[key] = h[key][::2]
+
+    @property
+    def epoch(self) -> float:
+        return self.step * self.config["batch_size"] / len(self.X_train)
+
+    # -- what the page draws ----------------------------------------------------------
+    def data_message(self) -> dict[str, Any]:
+        """Points, plane extent and architecture: sent when the data or network changes."""
+        return {
+            "type": "data",
+            "config": self.config,
+            "sizes": self.sizes,
+            "output": self.output,
+            "extent": list(self.extent),
+            "train": {"x": np.round(self.X_train, 4).tolist(), "y": self.y_train.tolist()},
+            "test": {"x": np.round(self.X_test, 4).tolist(), "y": self.y_test.tolist()},
+            "history": self.history,
+        }
+
+    def update_message(self) -> dict[str, Any]:
+        """Losses, decision regions, hidden heat maps and weights: sent many times a second."""
+        net = self.net
+        score = class_score(net.predict(self.grid), self.output)
+        net.forward(self.neuron_grid)
+        maps, scales = [], []
+        for d in net.dense_layers[:-1]:
+            assert d.a is not None
+            a = d.a
+            bounded = d.activation.name in ("tanh", "sigmoid")
+            for j in range(d.n_out):
+                s = 1.0 if bounded else float(np.max(np.abs(a[:, j]))) or 1.0
+                scales.append(s)
+                maps.append((a[:, j] / s + 1.0) / 2.0)  # −s … s → 0 … 1
+        train_acc = float(np.mean((class_score(net.predict(self.X_train), self.output) >= 0.5)
+                                  == self.y_train))
+        test_acc = float(np.mean((class_score(net.predict(self.X_test), self.output) >= 0.5)
+                                 == self.y_test))
+        h = self.history
+        return {
+            "type": "update",
+            "step": self.step,
+            "epoch": round(self.epoch, 3),
+            "train_loss": h["train"][-1],
+            "test_loss": h["test"][-1],
+            "train_accuracy": train_acc,
+            "test_accuracy": test_acc,
+            "grid": _bytes(score),
+            "neurons": _bytes(np.concatenate(maps)) if maps else "",
+            "neuron_scale": scales,
+            "weights": [np.round(d.w, 5).tolist() for d in net.dense_layers],
+            "biases": [np.round(d.b, 5).tolist() if d.b is not None else None
+                       for d in net.dense_layers],
+        }
+
+    # -- explanations --------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to rebuild this network and its next batch exactly (float64)."""
+        idx = self.next_batch()
+        return {
+            "sizes": self.sizes,
+            "activation": self.config["activation"],
+            "output": self.output,
+            "loss": self.config["loss"],
+            "l2": self.config["l2"],
+            "lr": self.config["lr"],
+            "optimizer": self.optimizer.get_config(),
+            "step": self.step,
+            "params": self.net.params.tolist(),
+            "batch": idx.tolist(),
+            "X": self.X_train[idx].tolist(),
+            "T": self.T_train[idx].tolist(),
+        }
+
+    def _next_step(self) -> tuple[Array, Array]:
+        """The gradient of the next batch and the Δ the optimizer will apply, both flat.
+
+        The step runs on copies (parameters and optimizer slots), so nothing moves.
+        """
+        idx = self.next_batch()
+        grads = self.net.gradient(self.X_train[idx], self.T_train[idx]).copy()
+        twin = get_optimizer(self.optimizer.get_config())
+        twin.load_state_dict(self.optimizer.state_dict())
+        params = self.net.params.copy()
+        twin.step(params, grads.copy())
+        return grads, params - self.net.params
+
+    def _offset(self, layer: int) -> int:
+        w = self.net.dense_layers[layer - 1].w
+        start = w.__array_interface__["data"][0] - self.net.params.__array_interface__["data"][0]
+        return start // self.net.params.itemsize
+
+    def explain_weight(self, layer: object, j: object, k: object, sample: object) -> dict:
+        """The notes' factors of ∂C_0/∂w_jk^(layer) on the next batch, from :func:`explain`."""
+        idx = self.next_batch()
+        X, T = self.X_train[idx], self.T_train[idx]
+        e = explain(self.net, X, T, layer=layer, j=j, k=k, sample=sample,  # type: ignore[arg-type]
+                    lr=self.config["lr"])
+        grads, delta = self._next_step()
+        flat = self._offset(e.layer) + e.j * self.net.dense_layers[e.layer - 1].n_in + e.k
+        return {
+            "type": "weight",
+            "layer": e.layer, "j": e.j, "k": e.k, "n_layers": e.n_layers,
+            "loss": e.loss, "activation": e.activation, "output": self.output,
+            "fused": self.net.fused_output,
+            "sample": e.sample, "batch_size": len(idx), "index": int(idx[e.sample]),
+            "x": X[e.sample].tolist(), "label": int(self.y_train[idx[e.sample]]),
+            "w": float(self.net.params[flat]),
+            "a_j": e.a_j, "y_j": e.y_j, "z_j": e.z_j, "dC_da": e.dC_da, "g_prime": e.g_prime,
+            "delta": e.delta, "a_prev_k": e.a_prev_k, "product": e.product,
+            "finite_difference": e.finite_difference,
+            "terms": [vars(t) for t in e.terms],
+            "average": e.average, "finite_difference_average": e.finite_difference_average,
+            "lr": e.lr, "update": e.update,
+            "l2": self.config["l2"], "gradient": float(grads[flat]),
+            "optimizer": self.optimizer.name, "next_update": float(delta[flat]),
+            "state": self.state(),
+        }
+
+    def explain_neuron(self, layer: object, j: object, sample: object) -> dict:
+        """z_j, a_j, ∂C_0/∂a_j, g′(z_j) and δ_j of one node for one sample of the next batch."""
+        L = len(self.sizes) - 1
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= L:
+            raise ValueError(f"layer: expected an integer in 0..{L}, got {layer!r}")
+        width = self.sizes[layer]
+        if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < width:
+            raise ValueError(f"j: expected an integer in 0..{width - 1} for layer {layer}, "
+                             f"got {j!r}")
+        idx = self.next_batch()
+        if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < len(idx):
+            raise ValueError(f"sample: expected an integer in 0..{len(idx) - 1}, got {sample!r}")
+        X, T = self.X_train[idx], self.T_train[idx]
+        out: dict[str, Any] = {
+            "type": "neuron", "layer": layer, "j": j, "n_layers": L, "sample": sample,
+            "batch_size": len(idx), "x": X[sample].tolist(),
+            "label": int(self.y_train[idx[sample]]),
+        }
+        if layer == 0:
+            out["a"] = float(X[sample, j])  # a_j^(0) is the input itself
+            return out
+        f = chain_factors(self.net, X, T)
+        d = self.net.dense_layers[layer - 1]
+        i = layer - 1
+        z, a = f["z"][i], f["a"][i]
+        g_prime = (float(d.activation.g_prime(z[sample : sample + 1], a[sample : sample + 1])[0, j])
+                   if d.activation.elementwise else None)
+        out.update({
+            "activation": d.activation.name,
+            "z": float(z[sample, j]), "a": float(a[sample, j]),
+            "dC_da": float(f["dC_da"][i][sample, j]), "g_prime": g_prime,
+            "delta": float(f["delta"][i][sample, j]),
+            "delta_average": float(f["delta"][i][:, j].mean()),  # = ∂C/∂b_j
+            "b": float(d.b[j]) if d.b is not None else None,
+        })
+        return out
