@@ -228,7 +228,7 @@ def get_activation(spec: str | Activation | dict[str, object] | None) -> Activat
         params = dict(spec)
         name = params.pop("name", None)
         act = get_activation(str(name))
-        return type(act)(**params)  # type: ignore[arg-type]
+        return type(act)(**params)
     if isinstance(spec, str):
         key = ALIASES.get(spec.lower(), spec.lower())
         if key in ACTIVATIONS:

@@ -9,7 +9,8 @@ A callback may set ``trainer.stop_training = True``; the loop in
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 

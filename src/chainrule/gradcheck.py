@@ -78,7 +78,8 @@ class GradcheckReport:
         return out
 
     def __str__(self) -> str:
-        lines = [f"{'layer':>5}  {'param':<6}{'checked':>8}  {'max abs err':>12}  {'max rel err':>12}"]
+        lines = [f"{'layer':>5}  {'param':<6}{'checked':>8}  {'max abs err':>12}  "
+                 f"{'max rel err':>12}"]
         for c in self.checks:
             lines.append(
                 f"{c.layer:>5}  {c.name:<6}{c.n_checked:>8}  {c.max_abs_error:>12.3e}  "

@@ -6,7 +6,7 @@ Every function returns ``w`` of shape ``(n_out, n_in)``, so ``w[j, k]`` is w_jk.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray

@@ -142,7 +142,8 @@ class Dense(Layer):
         values = {"w": w}
         if self.bias:
             b0 = self._initial["b"]
-            values["b"] = np.array(b0, dtype=dtype) if b0 is not None else np.zeros(self.n_out, dtype)
+            b = np.array(b0, dtype=dtype) if b0 is not None else np.zeros(self.n_out, dtype)
+            values["b"] = b
         return values
 
     def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:

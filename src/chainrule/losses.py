@@ -175,7 +175,7 @@ def get_loss(spec: str | Loss | dict[str, object]) -> Loss:
     if isinstance(spec, dict):
         params = dict(spec)
         name = str(params.pop("name", ""))
-        return type(get_loss(name))(**params)  # type: ignore[arg-type]
+        return type(get_loss(name))(**params)
     if isinstance(spec, str):
         key = ALIASES.get(spec.lower(), spec.lower())
         if key in LOSSES:

@@ -183,7 +183,9 @@ def _n_correct(a: Array | None, y: Array, independent: bool) -> int:
     return int(np.sum(np.argmax(a, axis=1) == np.argmax(y, axis=1)))
 
 
-def evaluate_arrays(net: Network, a0: Array, Y: Array, batch_size: int = 4096) -> tuple[float, float]:
+def evaluate_arrays(
+    net: Network, a0: Array, Y: Array, batch_size: int = 4096
+) -> tuple[float, float]:
     """Mean cost and accuracy on standardized inputs, in batches, dropout off."""
     total, correct = 0.0, 0
     n = a0.shape[0]
