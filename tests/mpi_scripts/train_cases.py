@@ -6,7 +6,7 @@ reference. Run as a script, every rank trains every case with
 ``chainrule.distributed.fit`` and writes its parameters and loss history to
 ``OUT_DIR/<case>.rank<r>.npy`` / ``.loss.npy``.
 
-Usage: python train_cases.py OUT_DIR [--fail-rank R]
+Usage: python train_cases.py OUT_DIR [--fail {fit,after,data} [--fail-rank R]]
 """
 
 from __future__ import annotations
@@ -64,27 +64,44 @@ def build(name: str) -> tuple[cr.Network, np.ndarray, np.ndarray, dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("out_dir")
-    parser.add_argument("--fail-rank", type=int, default=None)
+    parser.add_argument("--fail", choices=["fit", "after", "data"], default=None)
+    parser.add_argument("--fail-rank", type=int, default=1)
     args = parser.parse_args(argv)
 
     from chainrule import distributed
 
     me = distributed.rank()
-    if args.fail_rank is not None:
+    if args.fail is None:
+        for name in CASES:
+            net, X, y, kw = build(name)
+            history = distributed.fit(net, X, y, **kw)
+            stem = os.path.join(args.out_dir, f"{name}.rank{me}")
+            np.save(stem + ".npy", net.params, allow_pickle=False)
+            np.save(stem + ".loss.npy", np.array(history["loss"]), allow_pickle=False)
+        return 0
+
+    failing = me == args.fail_rank
+    net, X, y, kw = build("f64_adam_softmax")
+    if args.fail == "fit":
         # One rank fails in the middle of training while the others wait in the all-reduce.
         def fail(trainer: Any, batch: int, loss: float) -> None:
-            if me == args.fail_rank and trainer.epoch == 2 and batch == 3:
+            if failing and trainer.epoch == 2 and batch == 3:
                 raise RuntimeError(f"deliberate failure on rank {me} at epoch 2, batch 3")
 
-        net, X, y, kw = build("f64_adam_softmax")
-        distributed.fit(net, X, y, callbacks=[cr.LambdaCallback(on_batch_end=fail)], **kw)
-        return 0
-    for name in CASES:
-        net, X, y, kw = build(name)
-        history = distributed.fit(net, X, y, **kw)
-        stem = os.path.join(args.out_dir, f"{name}.rank{me}")
-        np.save(stem + ".npy", net.params, allow_pickle=False)
-        np.save(stem + ".loss.npy", np.array(history["loss"]), allow_pickle=False)
+        kw["callbacks"] = [cr.LambdaCallback(on_batch_end=fail)]
+    elif args.fail == "data" and failing:
+        X = X.copy()
+        X[5] += 1.0  # one rank loaded a different file
+    distributed.fit(net, X, y, **kw)
+    if args.fail == "after":
+        # After training, outside fit: only the excepthook stands between one rank's
+        # uncaught exception and the others waiting in the barrier forever.
+        distributed.install_excepthook()
+        if failing:
+            raise RuntimeError(f"deliberate failure on rank {me} after training")
+        from mpi4py import MPI
+
+        MPI.COMM_WORLD.Barrier()
     return 0
 
 
