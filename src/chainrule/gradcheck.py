@@ -7,9 +7,10 @@ Every gradient entry is compared with the five-point central difference
 
 computed in float64 (error O(h⁴) plus round-off ~1e-16·C/h ≈ 1e-12), so that a
 correct backward pass agrees to ~1e-10 relative and any mistake shows up as a
-large relative error. The relative error is |a − n| / max(|a|, |n|, 1e-5): below
-1e-5 a gradient is judged by its absolute error (≤ 1e-11 for a relative error of
-1e-6), since the finite difference itself is only accurate to ~1e-12 there.
+large relative error. The relative error is |a − n| / max(|a|, |n|, floor) with
+floor = 1e-5 · max(1, |C|): a gradient that small next to the cost is judged by
+its absolute error, since the finite difference itself carries round-off of
+order 1e-16 · |C| / h there.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from numpy.typing import ArrayLike, NDArray
 from .layers import Dense, layer_from_config
 from .network import Network
 
-#: Gradients smaller than this are judged by absolute error over this floor (relative error is
-#: meaningless for an exact zero, e.g. a dead ReLU unit).
+#: Gradients smaller than this (times max(1, |C|)) are judged by absolute error over this floor:
+#: relative error is meaningless for an exact zero, e.g. a dead ReLU unit.
 REL_ERROR_FLOOR = 1e-5
 
 
@@ -132,6 +133,7 @@ def gradcheck(
         net64._forward(a0)
         return net64._cost(Yt)
 
+    floor = REL_ERROR_FLOOR * max(1.0, abs(cost()))
     rng = np.random.default_rng(seed)
     report = GradcheckReport()
     offset = 0
@@ -160,7 +162,7 @@ def gradcheck(
                     name=name,
                     n_checked=int(idx.size),
                     max_abs_error=float(np.max(np.abs(a - numeric))),
-                    max_rel_error=float(np.max(relative_error(a, numeric))),
+                    max_rel_error=float(np.max(relative_error(a, numeric, floor))),
                 )
             )
             offset += size
