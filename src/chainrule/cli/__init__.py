@@ -1,0 +1,108 @@
+"""The ``chainrule`` command: one module per subcommand, imported only when used.
+
+Every subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+Exit status: 0 success, 2 usage error (argparse), 1 runtime error, reported as one
+line ``error: …`` on stderr (the full traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+#: Subcommand name → (module, one-line help). Modules are imported lazily, so
+#: ``chainrule info`` never pays for matplotlib and a missing optional module only
+#: breaks its own command.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("chainrule.cli.train", "train a network and write a run directory"),
+    "evaluate": ("chainrule.cli.evaluate", "test-set report of a saved model"),
+    "predict": ("chainrule.cli.predict", "predictions of a saved model for a CSV/npz file"),
+    "explain": ("chainrule.cli.explain", "the chain-rule factors of one weight, with numbers"),
+    "gradcheck": ("chainrule.cli.gradcheck", "compare backprop with finite differences"),
+    "info": ("chainrule.cli.info", "architecture, parameters and training summary of a model"),
+    "export": ("chainrule.cli.export", "export a saved model (ONNX)"),
+    "playground": ("chainrule.cli.playground", "train live in the browser"),
+}
+
+
+class CLIError(Exception):
+    """A runtime error with a message meant for the user (exit status 1)."""
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"chainrule {__version__}"
+
+
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The parser, with the options of ``command`` (only that module is imported)."""
+    parser = argparse.ArgumentParser(
+        prog="chainrule",
+        description="Multilayer perceptrons trained by backpropagation. "
+        "Start with: chainrule train",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback on errors")
+        if name == command:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise CLIError(f"the {name!r} command is not available ({exc}); reinstall "
+                               "chainrule with its extras: pip install 'chainrule[cli]'") from exc
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
+    return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv: the first word that is not an option."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser(_command(argv))
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+            return int(exc.code) if isinstance(exc.code, int) else 2
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args._run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every runtime error becomes one line, unless --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            message = str(exc) or type(exc).__name__
+            if isinstance(exc, (OSError, MemoryError)) and not isinstance(exc, FileNotFoundError):
+                message = f"{type(exc).__name__}: {message}"
+            print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+def entry_point() -> None:
+    """Console-script entry: ``chainrule …``."""
+    sys.exit(main())
+
+
+__all__ = ["COMMANDS", "CLIError", "entry_point", "main"]
