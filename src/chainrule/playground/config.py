@@ -51,7 +51,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "lr": 0.03,
     "batch_size": 10,
     "l2": 0.0,
-    "steps_per_update": 5,
+    "steps_per_update": 10,
 }
 
 #: Changing one of these regenerates the data (and so the network).

@@ -1,0 +1,599 @@
+// chainrule playground: draws what the server's Python session sends, and sends back what
+// the person does. No computation of the network happens here: every number is the engine's.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const NODE = 38;
+  const POS = [31, 111, 209];
+  const NEG = [232, 119, 28];
+  const FIELDS = ["dataset", "noise", "train_ratio", "n_samples", "seed", "activation", "output",
+    "loss", "optimizer", "lr", "batch_size", "l2", "steps_per_update"];
+  const INTEGER = new Set(["n_samples", "seed", "batch_size", "steps_per_update"]);
+
+  // Everything the page knows; window.playground lets tests and curious people look.
+  const S = {
+    config: null, sizes: null, output: null, extent: null, limits: null, train: null, test: null,
+    playing: false, selected: null, explanation: null, history: { step: [], train: [], test: [] },
+    pending: null, drawScheduled: false, explainInFlight: false, lastExplainAt: 0, nodes: [],
+    edges: [], neuronCanvases: [], outputCanvas: null, connected: false,
+  };
+  window.playground = S;
+  let ws = null;
+
+  // ---------------------------------------------------------------------------------- socket
+  function connect() {
+    ws = new WebSocket(`ws://${location.host}/ws`);
+    ws.onopen = () => { S.connected = true; };
+    ws.onmessage = (ev) => {
+      let m;
+      try { m = JSON.parse(ev.data); } catch (e) { showError("bad message from the server"); return; }
+      handle(m);
+    };
+    ws.onclose = () => {
+      S.connected = false;
+      setPlaying(false);
+      showError("disconnected from the playground server: restart it and reload the page", true);
+    };
+  }
+
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+  S.send = send;
+
+  function handle(m) {
+    switch (m.type) {
+      case "hello":
+        S.limits = m.limits;
+        fillChoices(m.choices);
+        break;
+      case "data":
+        onData(m);
+        break;
+      case "update":
+        S.pending = m;
+        scheduleDraw();
+        maybeRefreshExplanation();
+        break;
+      case "weight":
+      case "neuron":
+        S.explainInFlight = false;
+        renderExplanation(m);
+        break;
+      case "state":
+        S.state = m;
+        break;
+      case "error":
+        if (m.request === "play") setPlaying(false);
+        if (m.request && m.request.startsWith("explain")) S.explainInFlight = false;
+        showError(m.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  let errorTimer = null;
+  function showError(text, sticky) {
+    const el = $("error");
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(errorTimer);
+    if (!sticky) errorTimer = setTimeout(() => { el.hidden = true; }, 10000);
+  }
+
+  // -------------------------------------------------------------------------------- controls
+  function fillChoices(choices) {
+    for (const [name, values] of Object.entries(choices)) {
+      const sel = $(name);
+      sel.replaceChildren(...values.map((v) => new Option(v.replaceAll("_", " "), v)));
+    }
+  }
+
+  function onData(m) {
+    S.config = m.config;
+    S.sizes = m.sizes;
+    S.output = m.output;
+    S.extent = m.extent;
+    S.train = m.train;
+    S.test = m.test;
+    S.history = { step: [...m.history.step], train: [...m.history.train], test: [...m.history.test] };
+    for (const f of FIELDS) {
+      const el = $(f);
+      if (document.activeElement !== el) el.value = m.config[f];
+    }
+    $("output").disabled = m.config.loss === "cross_entropy" || m.config.loss === "binary_cross_entropy";
+    $("batch_size").max = Math.round(m.config.n_samples * m.config.train_ratio);
+    $("noise-value").textContent = Number(m.config.noise).toFixed(2);
+    $("train_ratio-value").textContent = Math.round(m.config.train_ratio * 100) + "%";
+    if (S.selected && !selectionValid(S.selected)) clearSelection();
+    buildDiagram();
+    if (S.selected) requestExplanation();
+  }
+
+  function sendConfig(update) { send({ type: "config", config: update }); }
+
+  function bindControls() {
+    for (const f of FIELDS) {
+      const el = $(f);
+      el.addEventListener("change", () => {
+        let v = el.value;
+        if (el.type === "number" || el.type === "range") {
+          v = INTEGER.has(f) ? parseInt(v, 10) : parseFloat(v);
+          if (!Number.isFinite(v)) { showError(`${f}: expected a number, got "${el.value}"`); return; }
+        }
+        sendConfig({ [f]: v });
+      });
+    }
+    $("noise").addEventListener("input", () => { $("noise-value").textContent = Number($("noise").value).toFixed(2); });
+    $("train_ratio").addEventListener("input", () => {
+      $("train_ratio-value").textContent = Math.round($("train_ratio").value * 100) + "%";
+    });
+    $("play").addEventListener("click", () => {
+      setPlaying(!S.playing);
+      send({ type: S.playing ? "play" : "pause" });
+    });
+    $("step").addEventListener("click", () => { setPlaying(false); send({ type: "step", n: 1 }); });
+    $("reset").addEventListener("click", () => send({ type: "reset" }));
+    $("add-layer").addEventListener("click", () => {
+      sendConfig({ hidden: [...S.config.hidden, 2] });
+    });
+    $("remove-layer").addEventListener("click", () => {
+      sendConfig({ hidden: S.config.hidden.slice(0, -1) });
+    });
+    $("sample").addEventListener("change", () => requestExplanation());
+    window.addEventListener("resize", () => { if (S.sizes) buildDiagram(); });
+  }
+
+  function setPlaying(on) {
+    S.playing = on;
+    $("play").textContent = on ? "⏸ pause" : "▶ play";
+  }
+
+  // ------------------------------------------------------------------------------- diagram
+  function nodeName(layer, j) {
+    if (layer === 0) return `x${j + 1}`;
+    return layer === S.sizes.length - 1 ? `out ${j}` : `${layer}.${j}`;
+  }
+
+  function buildDiagram() {
+    const box = $("diagram");
+    const svg = $("edges");
+    box.querySelectorAll(".node, .col-buttons, .col-label").forEach((el) => el.remove());
+    svg.replaceChildren();
+    const W = box.clientWidth;
+    const H = box.clientHeight;
+    const n = S.sizes.length;
+    const maxHidden = S.limits ? S.limits.max_neurons : 8;
+    const gap = (W - 100 - NODE) / Math.max(1, n - 1);
+    const pos = S.sizes.map((count, c) => {
+      const x = 40 + c * gap;
+      const top = 40 + (H - 40 - count * 46) / 2;
+      return Array.from({ length: count }, (_, j) => ({ x, y: top + j * 46 }));
+    });
+    S.nodes = pos;
+    S.neuronCanvases = [];
+    // Edges first, so the nodes sit on top of them.
+    S.edges = [];
+    for (let layer = 1; layer < n; layer++) {
+      const rows = [];
+      for (let j = 0; j < S.sizes[layer]; j++) {
+        const row = [];
+        for (let k = 0; k < S.sizes[layer - 1]; k++) {
+          const a = pos[layer - 1][k];
+          const b = pos[layer][j];
+          const coords = { x1: a.x + NODE, y1: a.y + NODE / 2, x2: b.x, y2: b.y + NODE / 2 };
+          const edge = svgLine(coords, "edge");
+          const hit = svgLine(coords, "hit");
+          hit.dataset.layer = layer; hit.dataset.j = j; hit.dataset.k = k;
+          hit.id = `w-${layer}-${j}-${k}`;
+          const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+          hit.appendChild(title);
+          hit.addEventListener("click", () => select({ kind: "weight", layer, j, k }));
+          svg.append(edge, hit);
+          row.push({ edge, hit, title });
+        }
+        rows.push(row);
+      }
+      S.edges.push(rows);
+    }
+    for (let c = 0; c < n; c++) {
+      const label = document.createElement("div");
+      label.className = "col-label";
+      label.style.left = `${pos[c][0].x + NODE / 2}px`;
+      label.style.top = "0px";
+      label.textContent = c === 0 ? "input (l = 0)" : c === n - 1 ? `output (L = ${c})` : `l = ${c}`;
+      box.appendChild(label);
+      if (c > 0 && c < n - 1) {
+        const btns = document.createElement("div");
+        btns.className = "col-buttons";
+        btns.style.left = `${pos[c][0].x - 4}px`;
+        btns.style.top = "16px";
+        const plus = document.createElement("button");
+        plus.textContent = "+";
+        plus.title = "add a neuron";
+        plus.disabled = S.sizes[c] >= maxHidden;
+        plus.addEventListener("click", () => changeWidth(c - 1, +1));
+        const minus = document.createElement("button");
+        minus.textContent = "−";
+        minus.title = "remove a neuron";
+        minus.disabled = S.sizes[c] <= 1;
+        minus.addEventListener("click", () => changeWidth(c - 1, -1));
+        btns.append(plus, minus);
+        box.appendChild(btns);
+      }
+      for (let j = 0; j < S.sizes[c]; j++) {
+        const p = pos[c][j];
+        const div = document.createElement("div");
+        div.className = c === n - 1 ? "node out" : "node";
+        div.id = `node-${c}-${j}`;
+        div.style.left = `${p.x}px`;
+        div.style.top = `${p.y}px`;
+        const canvas = document.createElement("canvas");
+        const res = c === n - 1 ? S.limits.grid : S.limits.neuron_grid;
+        canvas.width = canvas.height = res;
+        div.appendChild(canvas);
+        div.title = `${nodeName(c, j)}: node ${j} of layer ${c} (click for z, a, δ)`;
+        if (c === 0 || c === n - 1) {
+          const tag = document.createElement("span");
+          tag.className = "tag";
+          tag.textContent = nodeName(c, j);
+          div.appendChild(tag);
+        }
+        div.addEventListener("click", () => select({ kind: "neuron", layer: c, j }));
+        box.appendChild(div);
+        if (c === 0) drawInput(canvas, j);
+        else if (c < n - 1) S.neuronCanvases.push(canvas);
+        else if (j === S.sizes[c] - 1) S.outputCanvas = canvas;
+      }
+    }
+    $("add-layer").disabled = S.config.hidden.length >= (S.limits ? S.limits.max_hidden_layers : 8);
+    $("remove-layer").disabled = S.config.hidden.length === 0;
+    markSelection();
+    // A resize rebuilds the diagram while paused: repaint it from the last update.
+    if (S.update && S.update.weights.length === n - 1 && S.update.weights.every((w, l) => w.length === S.sizes[l + 1] && w[0].length === S.sizes[l])) drawUpdate(S.update);
+  }
+
+  function svgLine(c, cls) {
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    for (const [k, v] of Object.entries(c)) line.setAttribute(k, v);
+    line.setAttribute("class", cls);
+    return line;
+  }
+
+  function changeWidth(i, delta) {
+    const hidden = [...S.config.hidden];
+    hidden[i] += delta;
+    sendConfig({ hidden });
+  }
+
+  // -------------------------------------------------------------------------------- drawing
+  function colour(v) { // v in [0, 1]: 0 → orange (label 0 / negative), ½ → white, 1 → blue
+    const t = Math.abs(v - 0.5) * 2;
+    const c = v < 0.5 ? NEG : POS;
+    return [255 + (c[0] - 255) * t, 255 + (c[1] - 255) * t, 255 + (c[2] - 255) * t];
+  }
+
+  function paint(canvas, bytes, offset, res) {
+    const ctx = canvas.getContext("2d");
+    const img = ctx.createImageData(res, res);
+    for (let p = 0; p < res * res; p++) {
+      const [r, g, b] = colour(bytes[offset + p] / 255);
+      img.data[4 * p] = r; img.data[4 * p + 1] = g; img.data[4 * p + 2] = b; img.data[4 * p + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+
+  function drawInput(canvas, j) {
+    const res = canvas.width;
+    const [lo, hi] = S.extent;
+    const m = Math.max(Math.abs(lo), Math.abs(hi));
+    const bytes = new Uint8Array(res * res);
+    for (let r = 0; r < res; r++) {
+      for (let c = 0; c < res; c++) {
+        const x1 = lo + (c + 0.5) * (hi - lo) / res;
+        const x2 = hi - (r + 0.5) * (hi - lo) / res;
+        bytes[r * res + c] = Math.round(255 * (0.5 + (j === 0 ? x1 : x2) / (2 * m)));
+      }
+    }
+    paint(canvas, bytes, 0, res);
+  }
+
+  function decode(b64) {
+    const s = atob(b64);
+    const out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+    return out;
+  }
+
+  function scheduleDraw() {
+    if (S.drawScheduled) return;
+    S.drawScheduled = true;
+    requestAnimationFrame(() => {
+      S.drawScheduled = false;
+      const m = S.pending;
+      S.pending = null;
+      if (m && S.sizes) drawUpdate(m);
+    });
+  }
+
+  function drawUpdate(m) {
+    S.update = m;
+    $("step-count").textContent = m.step;
+    $("epoch-count").textContent = Number(m.epoch).toFixed(1);
+    $("train-loss").textContent = Number(m.train_loss).toPrecision(4);
+    $("test-loss").textContent = Number(m.test_loss).toPrecision(4);
+    $("train-acc").textContent = (100 * m.train_accuracy).toFixed(1) + "%";
+    $("test-acc").textContent = (100 * m.test_accuracy).toFixed(1) + "%";
+    const h = S.history;
+    if (!h.step.length || m.step > h.step[h.step.length - 1]) {
+      h.step.push(m.step); h.train.push(m.train_loss); h.test.push(m.test_loss);
+      if (h.step.length > 2000) for (const key of ["step", "train", "test"]) h[key] = h[key].filter((_, i) => i % 2 === 0);
+    }
+    const grid = decode(m.grid);
+    drawRegions(grid);
+    if (S.outputCanvas) paint(S.outputCanvas, grid, 0, S.limits.grid);
+    const neurons = m.neurons ? decode(m.neurons) : new Uint8Array(0);
+    const res = S.limits.neuron_grid;
+    S.neuronCanvases.forEach((c, i) => paint(c, neurons, i * res * res, res));
+    drawEdges(m.weights);
+    drawCurves();
+  }
+
+  function drawRegions(grid) {
+    const res = S.limits.grid;
+    const off = document.createElement("canvas");
+    off.width = off.height = res;
+    paint(off, grid, 0, res);
+    const canvas = $("regions");
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
+    const [lo, hi] = S.extent;
+    const px = (x) => ((x - lo) / (hi - lo)) * canvas.width;
+    const py = (y) => ((hi - y) / (hi - lo)) * canvas.height;
+    for (const [set, ring] of [[S.train, "#ffffff"], [S.test, "#1d2430"]]) {
+      set.x.forEach((p, i) => {
+        ctx.beginPath();
+        ctx.arc(px(p[0]), py(p[1]), 3.6, 0, 2 * Math.PI);
+        ctx.fillStyle = set.y[i] === 1 ? "rgb(31,111,209)" : "rgb(232,119,28)";
+        ctx.fill();
+        ctx.lineWidth = ring === "#ffffff" ? 1 : 1.6;
+        ctx.strokeStyle = ring;
+        ctx.stroke();
+      });
+    }
+  }
+
+  function drawEdges(weights) {
+    S.edges.forEach((rows, l) => rows.forEach((row, j) => row.forEach((e, k) => {
+      const w = weights[l][j][k];
+      const c = w >= 0 ? POS : NEG;
+      e.edge.setAttribute("stroke", `rgb(${c[0]},${c[1]},${c[2]})`);
+      e.edge.setAttribute("stroke-width", (0.6 + Math.min(Math.abs(w), 3) * 2).toFixed(2));
+      e.edge.setAttribute("stroke-opacity", (0.35 + Math.min(Math.abs(w), 1) * 0.6).toFixed(2));
+      e.title.textContent = `w_${j}${k}^(${l + 1}) = ${w}  (click for its chain rule)`;
+    })));
+  }
+
+  function drawCurves() {
+    const canvas = $("curves");
+    const ctx = canvas.getContext("2d");
+    const W = canvas.width;
+    const H = canvas.height;
+    ctx.clearRect(0, 0, W, H);
+    const h = S.history;
+    if (h.step.length < 2) return;
+    const x0 = h.step[0];
+    const x1 = Math.max(h.step[h.step.length - 1], x0 + 1);
+    const ymax = Math.max(...h.train, ...h.test, 1e-9);
+    ctx.strokeStyle = "#e4e7ec";
+    ctx.beginPath(); ctx.moveTo(0, H - 0.5); ctx.lineTo(W, H - 0.5); ctx.stroke();
+    for (const [key, col, width] of [["train", "#98a2b3", 1.5], ["test", "#1d2430", 1.8]]) {
+      ctx.strokeStyle = col;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      h[key].forEach((v, i) => {
+        const x = ((h.step[i] - x0) / (x1 - x0)) * (W - 2) + 1;
+        const y = H - 2 - (Math.min(v, ymax) / ymax) * (H - 14);
+        if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+      });
+      ctx.stroke();
+    }
+    ctx.fillStyle = "#667085";
+    ctx.font = "10px system-ui";
+    ctx.fillText(ymax.toPrecision(3), 2, 10);
+  }
+
+  // ----------------------------------------------------------------------------- explanation
+  function selectionValid(sel) {
+    if (sel.layer >= S.sizes.length || sel.j >= S.sizes[sel.layer]) return false;
+    return sel.kind !== "weight" || (sel.layer >= 1 && sel.k < S.sizes[sel.layer - 1]);
+  }
+
+  function select(sel) {
+    S.selected = sel;
+    markSelection();
+    requestExplanation();
+  }
+
+  function clearSelection() {
+    S.selected = null;
+    S.explanation = null;
+    $("explain").hidden = true;
+    markSelection();
+  }
+
+  function markSelection() {
+    document.querySelectorAll(".selected").forEach((el) => el.classList.remove("selected"));
+    const sel = S.selected;
+    if (!sel) return;
+    if (sel.kind === "weight") {
+      const e = S.edges[sel.layer - 1] && S.edges[sel.layer - 1][sel.j] && S.edges[sel.layer - 1][sel.j][sel.k];
+      if (e) e.edge.classList.add("selected");
+    } else {
+      const node = $(`node-${sel.layer}-${sel.j}`);
+      if (node) node.classList.add("selected");
+    }
+  }
+
+  function requestExplanation() {
+    const sel = S.selected;
+    if (!sel) return;
+    const sample = Math.max(0, parseInt($("sample").value, 10) || 0);
+    S.explainInFlight = true;
+    S.lastExplainAt = performance.now();
+    if (sel.kind === "weight") send({ type: "explain_weight", layer: sel.layer, j: sel.j, k: sel.k, sample });
+    else send({ type: "explain_neuron", layer: sel.layer, j: sel.j, sample });
+  }
+
+  function maybeRefreshExplanation() {
+    // While training, keep the panel live, but at most 4 times a second.
+    if (S.selected && !S.explainInFlight && performance.now() - S.lastExplainAt > 250) requestExplanation();
+  }
+
+  const num = (x) => (x === null || x === undefined ? "—" : Number(x).toPrecision(6));
+  function tex(x) { // the same 6 significant digits, as TeX
+    if (x === null || x === undefined) return "\\text{—}";
+    const s = Number(x).toPrecision(6);
+    const [mant, exp] = s.split("e");
+    return exp === undefined ? s : `${mant}\\times 10^{${parseInt(exp, 10)}}`;
+  }
+  const paren = (x) => (Number(x) < 0 ? `(${tex(x)})` : tex(x));
+
+  function katexInto(el, src, display) {
+    katex.render(src, el, { displayMode: display, throwOnError: false, output: "html" });
+  }
+
+  function formula(src) {
+    const div = document.createElement("div");
+    div.className = "formula";
+    katexInto(div, src, true);
+    return div;
+  }
+
+  function factorRow(table, labelTex, key, value, note, cls) {
+    const tr = table.insertRow();
+    if (cls) tr.className = cls;
+    const a = tr.insertCell();
+    katexInto(a, labelTex, false);
+    const b = tr.insertCell();
+    b.className = "value";
+    b.dataset.factor = key;
+    b.textContent = num(value);
+    const c = tr.insertCell();
+    c.className = "note";
+    c.textContent = note || "";
+    return b;
+  }
+
+  function renderExplanation(m) {
+    S.explanation = m;
+    const body = $("explain-body");
+    body.replaceChildren();
+    $("explain").hidden = false;
+    $("sample").max = m.batch_size - 1;
+    $("batch-n").textContent = m.batch_size;
+    $("sample-info").textContent = `x = (${num(m.x[0])}, ${num(m.x[1])}), label ${m.label}`;
+    if (m.type === "weight") renderWeight(m, body);
+    else renderNeuron(m, body);
+    $("explain").dataset.key = m.type === "weight" ? `w-${m.layer}-${m.j}-${m.k}` : `node-${m.layer}-${m.j}`;
+  }
+
+  function renderWeight(m, body) {
+    const l = m.layer, j = m.j, k = m.k;
+    const L = m.n_layers;
+    const W = `w_{${j}${k}}^{(${l})}`;
+    const aj = `a_{${j}}^{(${l})}`;
+    const zj = `z_{${j}}^{(${l})}`;
+    const ak = `a_{${k}}^{(${l - 1})}`;
+    katexInto($("explain-title"), `\\text{weight } ${W} = ${tex(m.w)}\\quad\\text{(layer } ${l}${l === L ? " = L" : ""}\\text{, node } ${k} \\to ${j})`, false);
+    const gp = m.g_prime === null ? `\\frac{\\partial ${aj}}{\\partial ${zj}}` : `g'(${zj})`;
+    body.append(formula(`\\frac{\\partial C_0}{\\partial ${W}} = \\frac{\\partial C_0}{\\partial ${aj}} \\cdot ${gp} \\cdot ${ak}`
+      + (m.g_prime === null ? "" : ` = ${paren(m.dC_da)} \\cdot ${paren(m.g_prime)} \\cdot ${paren(m.a_prev_k)}`)
+      + ` = ${tex(m.product)}`));
+    const cols = document.createElement("div");
+    cols.className = "columns";
+    const left = document.createElement("div");
+    const table = document.createElement("table");
+    table.className = "factors";
+    if (l === L) {
+      if (m.loss === "squared_error") {
+        left.append(formula(`\\frac{\\partial C_0}{\\partial ${aj}} = 2(${aj} - y_{${j}}) = 2(${tex(m.a_j)} - ${paren(m.y_j)}) = ${tex(m.dC_da)}`));
+      } else {
+        left.append(formula(`\\frac{\\partial C_0}{\\partial ${aj}} = ${tex(m.dC_da)}\\quad(\\text{${m.loss.replaceAll("_", " ")}},\\ ${aj} = ${tex(m.a_j)},\\ y_{${j}} = ${tex(m.y_j)})`));
+      }
+    } else {
+      left.append(formula(`\\frac{\\partial C_0}{\\partial ${aj}} = \\sum_{i} w_{i${j}}^{(${l + 1})}\\, g'(z_i^{(${l + 1})})\\, \\frac{\\partial C_0}{\\partial a_i^{(${l + 1})}} = ${tex(m.dC_da)}`));
+    }
+    factorRow(table, `\\frac{\\partial C_0}{\\partial ${aj}}`, "dC_da", m.dC_da, l === L ? `from the loss (${m.loss})` : "sum over the next layer's nodes:", "total");
+    m.terms.forEach((t) => {
+      const tr = table.insertRow();
+      const a = tr.insertCell();
+      const gpt = t.g_prime === null ? "" : ` \\cdot ${paren(t.g_prime)}`;
+      katexInto(a, `\\quad i = ${t.i}:\\ ${paren(t.w)}${gpt} \\cdot ${paren(t.dC_da)}`, false);
+      const b = tr.insertCell();
+      b.className = "value";
+      b.dataset.term = t.i;
+      b.textContent = num(t.product);
+      tr.insertCell().className = "note";
+      tr.cells[2].textContent = `w_${t.i}${j}^(${l + 1}) · g′(z_${t.i}) · ∂C₀/∂a_${t.i}`;
+    });
+    if (m.g_prime === null) {
+      factorRow(table, `\\delta_{${j}} = \\frac{\\partial C_0}{\\partial ${zj}}`, "delta", m.delta, "softmax couples the outputs: Jacobian–vector product");
+    } else {
+      factorRow(table, `g'(${zj}) = g'(${tex(m.z_j)})`, "g_prime", m.g_prime, `g = ${m.activation}`);
+    }
+    factorRow(table, ak, "a_prev_k", m.a_prev_k, l === 1 ? `the input x${k + 1}` : `output of node ${k} of layer ${l - 1}`);
+    factorRow(table, `\\frac{\\partial C_0}{\\partial ${W}}`, "product", m.product, `sample ${m.sample}: the product`, "total");
+    factorRow(table, "\\text{finite difference}", "finite_difference", m.finite_difference, "central, h = 1e-6, float64");
+    left.append(table);
+    const right = document.createElement("div");
+    const n = m.batch_size;
+    right.append(formula(`\\frac{\\partial C}{\\partial ${W}} = \\frac{1}{n}\\sum_{i=0}^{n-1} \\frac{\\partial C_i}{\\partial ${W}} = ${tex(m.average)}\\quad (n = ${n})`));
+    const t2 = document.createElement("table");
+    t2.className = "factors";
+    factorRow(t2, "\\frac{1}{n}\\sum_i \\frac{\\partial C_i}{\\partial w}", "average", m.average, `average over the next mini-batch (n = ${n})`, "total");
+    factorRow(t2, "\\text{finite difference}", "finite_difference_average", m.finite_difference_average, "of the batch cost C");
+    if (m.l2 > 0) {
+      right.append(formula(`\\frac{\\partial C}{\\partial ${W}} + \\lambda ${W} = ${tex(m.average)} + ${tex(m.l2)} \\cdot ${paren(m.w)} = ${tex(m.gradient)}`));
+      factorRow(t2, "\\frac{\\partial C}{\\partial w} + \\lambda w", "gradient", m.gradient, "with the L2 penalty");
+    }
+    right.append(formula(`\\Delta ${W} = -\\eta\\, \\frac{\\partial C}{\\partial ${W}} = -${tex(m.lr)} \\cdot ${paren(m.average)} = ${tex(m.update)}`));
+    factorRow(t2, "\\Delta w = -\\eta\\, \\partial C/\\partial w", "update", m.update, "the notes' gradient-descent step");
+    if (m.optimizer !== "sgd" || m.l2 > 0) {
+      factorRow(t2, `\\Delta w\\ (\\text{${m.optimizer}})`, "next_update", m.next_update, `what the next ${m.optimizer} step will apply`);
+    }
+    right.append(t2);
+    cols.append(left, right);
+    body.append(cols);
+  }
+
+  function renderNeuron(m, body) {
+    const l = m.layer, j = m.j;
+    const aj = `a_{${j}}^{(${l})}`;
+    const zj = `z_{${j}}^{(${l})}`;
+    katexInto($("explain-title"), `\\text{node } ${j} \\text{ of layer } ${l}${l === m.n_layers ? " = L" : ""}`, false);
+    const table = document.createElement("table");
+    table.className = "factors";
+    if (l === 0) {
+      body.append(formula(`${aj} = x_{${j + 1}} = ${tex(m.a)}`));
+      factorRow(table, aj, "a", m.a, "the input itself");
+      body.append(table);
+      return;
+    }
+    body.append(formula(`${zj} = \\sum_k w_{${j}k}^{(${l})} a_k^{(${l - 1})} + b_{${j}}^{(${l})} = ${tex(m.z)},\\qquad ${aj} = g(${zj}) = ${tex(m.a)}`));
+    body.append(formula(`\\delta_{${j}}^{(${l})} = \\frac{\\partial C_0}{\\partial ${zj}} = \\frac{\\partial C_0}{\\partial ${aj}} \\cdot g'(${zj})`
+      + (m.g_prime === null ? "" : ` = ${paren(m.dC_da)} \\cdot ${paren(m.g_prime)}`) + ` = ${tex(m.delta)}`));
+    factorRow(table, zj, "z", m.z, "weighted input");
+    factorRow(table, aj, "a", m.a, `g = ${m.activation}`);
+    factorRow(table, `\\frac{\\partial C_0}{\\partial ${aj}}`, "dC_da", m.dC_da, "");
+    factorRow(table, `g'(${zj})`, "g_prime", m.g_prime, m.g_prime === null ? "softmax: see δ" : "");
+    factorRow(table, `\\delta_{${j}}^{(${l})}`, "delta", m.delta, `sample ${m.sample}`, "total");
+    factorRow(table, "\\frac{1}{n}\\sum_i \\delta_{i}", "delta_average", m.delta_average, `= ∂C/∂b_${j}, over the next mini-batch (n = ${m.batch_size})`);
+    body.append(table);
+  }
+
+  bindControls();
+  connect();
+})();
