@@ -173,14 +173,15 @@ def read_config_file(path: str) -> dict[str, Any]:
     try:
         import tomllib
     except ImportError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(p.read_text(encoding="utf-8"))
         else:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CLIError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'} ({exc})")
+        kind = "JSON" if p.suffix == ".json" else "TOML"
+        raise CLIError(f"{p}: not valid {kind} ({exc})") from None
     if not isinstance(data, dict):
         raise CLIError(f"{p}: expected a table of settings")
     data = {k.replace("-", "_"): v for k, v in data.items()}

@@ -219,7 +219,7 @@ def train(cfg: dict[str, Any], *, out: str | None = None, quiet: bool = False,
                   validation_data=validation, callbacks=callbacks)
     start = time.perf_counter()
     if fit_fn is None:
-        history = net.fit(X_train, Y_train, **kwargs)  # type: ignore[arg-type]
+        history = net.fit(X_train, Y_train, **kwargs)
     else:
         history = fit_fn(net, X_train, Y_train, **kwargs)
     seconds = time.perf_counter() - start

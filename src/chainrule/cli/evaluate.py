@@ -1,0 +1,65 @@
+"""``chainrule evaluate MODEL``: the same test report as after training.
+
+With no data flags the model's own training data is used, and its held-out test
+split is rebuilt from the saved seed and fractions; with data flags, that data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..io import atomic_write_bytes, read_model
+from . import CLIError
+from .common import (
+    add_data_arguments,
+    data_config,
+    evaluate,
+    load_dataset,
+    map_labels,
+    test_split_of,
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a model.safetensors file")
+    add_data_arguments(p, defaults_from="the model's training data")
+    p.add_argument("--split", choices=["test", "all"], default=None,
+                   help="evaluate the held-out test split (default for the training data) or "
+                   "every sample (default for other data)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the split (default: saved)")
+    p.add_argument("--json", metavar="PATH", default=None, help="also write the metrics here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report import format_report
+
+    loaded = read_model(args.model)
+    net = loaded.net
+    source = loaded.training.get("config")
+    own_data = not any(getattr(args, k) is not None for k in
+                       ("dataset", "csv", "npz", "target", "task", "data_dir", "n_samples",
+                        "noise"))
+    if own_data and not source:
+        raise CLIError(f"{args.model}: the model does not record its training data; name the "
+                       "data with --dataset, --csv PATH --target COLUMN or --npz PATH")
+    cfg = data_config(args, source)
+    split = args.split or ("test" if own_data else "all")
+    if split == "test" and source:
+        for key in ("val_split", "test_split"):
+            cfg[key] = source.get(key, cfg[key])
+    ds = load_dataset(cfg)
+    X, y = test_split_of(ds, cfg) if split == "test" else (ds.X, ds.y)
+    if ds.task == "classification":
+        if net.classes is None:
+            raise CLIError(f"{args.model}: the model has no class labels; it cannot be "
+                           "evaluated on classification data")
+        y = map_labels(ds, y, net.classes)
+    elif net.classes is not None:
+        raise CLIError(f"{ds.name}: regression data, but {args.model} is a classifier")
+    metrics = evaluate(net, X, y, ds.task, net.classes)
+    print(f"{args.model} on {ds.name} ({split}: {len(X)} samples)")
+    print(format_report(metrics))
+    if args.json:
+        atomic_write_bytes(args.json, (json.dumps(metrics, indent=2) + "\n").encode())
+    return 0

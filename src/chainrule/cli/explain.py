@@ -1,0 +1,72 @@
+"""``chainrule explain MODEL --sample N --layer L --j J --k K``: the notes' chain-rule
+factors ∂C_0/∂w_jk^(l) = ∂C_0/∂a_j^(l) · g′(z_j^(l)) · a_k^(l−1) for one sample, with
+numbers and a finite-difference check. With no weight given, every layer's weight with
+the largest gradient on that sample is explained.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ..explain import explain
+from ..io import read_model
+from . import CLIError
+from .common import add_data_arguments, data_config, encode_targets, load_dataset, map_labels
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a model.safetensors file")
+    p.add_argument("--sample", type=int, default=0,
+                   help="row of the data set (0-based; default 0)")
+    p.add_argument("--layer", type=int, default=None, help="the notes' layer l, 1 … L")
+    p.add_argument("--j", type=int, default=None, help="node j of layer l")
+    p.add_argument("--k", type=int, default=None, help="node k of layer l − 1")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate for the update Δw = −η ∂C/∂w (default: the model's)")
+    add_data_arguments(p, defaults_from="the model's training data")
+    p.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = read_model(args.model)
+    net = loaded.net
+    weight = (args.layer, args.j, args.k)
+    if any(v is not None for v in weight) and any(v is None for v in weight):
+        raise CLIError("--layer, --j, --k: give all three to pick a weight, or none to "
+                       "explain the largest-gradient weight of every layer")
+    source = loaded.training.get("config")
+    cfg = data_config(args, source)
+    ds = load_dataset(cfg)
+    if not 0 <= args.sample < len(ds.X):
+        raise CLIError(f"--sample: expected a row in 0..{len(ds.X) - 1} of {ds.name}, got "
+                       f"{args.sample}")
+    y = ds.y
+    if ds.task == "classification":
+        if net.classes is None:
+            raise CLIError(f"{args.model}: the model has no class labels")
+        y = map_labels(ds, y, net.classes)
+    x = ds.X[args.sample : args.sample + 1]
+    target = encode_targets(net, y[args.sample : args.sample + 1], ds.task)
+    lr = args.lr if args.lr is not None else (net.optimizer.lr if net.optimizer else None)
+    if args.layer is not None:
+        picks = [(args.layer, args.j, args.k)]
+    else:
+        net.gradient(x, target)
+        picks = []
+        for layer_index, dense in enumerate(net.dense_layers, start=1):
+            assert dense.grad_w is not None
+            j, k = np.unravel_index(int(np.argmax(np.abs(dense.grad_w))), dense.grad_w.shape)
+            picks.append((layer_index, int(j), int(k)))
+    label = f", label {ds.classes[int(ds.y[args.sample])]}" if ds.classes else ""
+    print(f"{ds.name} sample {args.sample}{label}")
+    for layer_index, j, k in picks:
+        try:
+            e = explain(net, x, target, layer=layer_index, j=j, k=k, lr=lr)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        print()
+        # explain() saw one row, so it calls it sample 0; name the data set's row instead
+        print(str(e).replace("(sample 0,", f"(sample {args.sample},", 1))
+    return 0

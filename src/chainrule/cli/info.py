@@ -1,0 +1,62 @@
+"""``chainrule info MODEL``: architecture table, parameter count, training summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..io import read_model
+from ..layers import Dense, Dropout
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a model.safetensors file")
+    p.add_argument("--json", action="store_true", help="print the metadata as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = read_model(args.model)
+    net, meta = loaded.net, loaded.metadata
+    if args.json:
+        print(json.dumps(meta, indent=2, default=str))
+        return 0
+    print(f"{args.model}  (chainrule {meta.get('chainrule_version')}, format version 1)")
+    print(f"{'layer':>5}  {'type':<8}{'shape (n_out, n_in)':>20}  {'activation':<22}"
+          f"{'params':>9}")
+    layer_index = 0
+    print(f"{0:>5}  {'input':<8}{net.n_in:>20}")
+    for layer in net.layers:
+        if isinstance(layer, Dense):
+            layer_index += 1
+            n = layer.n_out * layer.n_in + (layer.n_out if layer.bias else 0)
+            act = ", ".join(f"{k}={v}" for k, v in layer.activation.get_config().items()
+                            if k != "name")
+            act = layer.activation.name + (f" ({act})" if act else "")
+            shape = f"({layer.n_out}, {layer.n_in})"
+            print(f"{layer_index:>5}  {'Dense':<8}{shape:>20}  {act:<22}{n:>9,}")
+        elif isinstance(layer, Dropout):
+            print(f"{'':>5}  {'Dropout':<8}{'':>20}  {'rate ' + str(layer.rate):<22}{0:>9}")
+    print(f"total parameters: {net.n_params:,}   dtype {net.dtype.name}   loss "
+          f"{net.loss_fn.name}   l2 {net.l2:g}")
+    if net.classes is not None:
+        print(f"classes ({len(net.classes)}): {', '.join(map(str, net.classes))}")
+    scaler = f"standardizes {net.scaler.n_features} features" if net.scaler else "none"
+    print(f"scaler: {scaler}")
+    if net.optimizer is not None:
+        cfg = net.optimizer.get_config()
+        sched = cfg["lr"] if isinstance(cfg["lr"], dict) else {"name": "constant", "lr": cfg["lr"]}
+        extra = ", ".join(f"{k}={v}" for k, v in sched.items() if k not in ("name", "lr"))
+        print(f"optimizer: {cfg['name']}, lr {sched['lr']:g} ({sched['name']}"
+              f"{', ' + extra if extra else ''}), {net.optimizer.t} steps taken")
+    tr = loaded.training
+    if tr:
+        c = tr.get("config", {})
+        data = c.get("csv") or c.get("npz") or c.get("dataset")
+        print(f"trained on {data} ({tr.get('n_train')} train, {tr.get('n_val')} val, "
+              f"{tr.get('n_test')} test) for {tr.get('epochs_run')} epochs "
+              f"in {tr.get('train_seconds')} s on {tr.get('date')}")
+        test = tr.get("test", {})
+        shown = {k: v for k, v in test.items() if isinstance(v, float)}
+        if shown:
+            print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+    return 0
