@@ -1,0 +1,381 @@
+"""What the two estimators share: building the network, L-BFGS, mini-batch training,
+the fitted attributes in scikit-learn's orientation, and pickling.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from chainrule.callbacks import Callback
+from chainrule.layers import Dense, Dropout, Layer, layer_from_config
+from chainrule.network import Network
+from chainrule.optimizers import SGD, Adam, Optimizer, get_optimizer
+from chainrule.schedules import Constant, Schedule, get_schedule
+from chainrule.sklearn._objective import loss_and_gradient, predict_output
+from chainrule.sklearn._params import SKLEARN_LR_RULES, check_params
+from chainrule.sklearn._stochastic import SklearnStopping, SklearnTrainer
+from chainrule.training import Trainer
+
+Array = NDArray[np.floating]
+
+
+def network_state(net: Network) -> dict[str, Any]:
+    """Everything needed to rebuild ``net`` without pickling its buffer views."""
+    return {
+        "config": net.get_config(),
+        "params": net.params.copy(),
+        "rng": net.rng.bit_generator.state,
+        "classes": net.classes,
+        "scaler": None if net.scaler is None else (net.scaler.mean, net.scaler.scale),
+    }
+
+
+def network_from_state(state: dict[str, Any]) -> Network:
+    """Inverse of :func:`network_state`: the layers' views point into the new buffer."""
+    from chainrule.scaler import Standardizer
+
+    cfg = state["config"]
+    net = Network(
+        [layer_from_config(c) for c in cfg["layers"]],
+        loss=cfg["loss"],
+        dtype=cfg["dtype"],
+        l2=cfg.get("l2", 0.0),
+    )
+    net.params[...] = state["params"]
+    net.rng.bit_generator.state = state["rng"]
+    net.classes = state["classes"]
+    if state["scaler"] is not None:
+        net.scaler = Standardizer(*state["scaler"])
+    return net
+
+
+class BaseMLP(BaseEstimator):
+    """Shared machinery; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
+
+    _poisson = False
+
+    # -- fitted attributes in scikit-learn's orientation ------------------------------
+    @property
+    def coefs_(self) -> list[Array]:
+        """Weights per layer, shape (n_in, n_out): views ``w.T`` of the network's buffer."""
+        return [layer.w.T for layer in self.network_.dense_layers]
+
+    @coefs_.setter
+    def coefs_(self, values: list[Array]) -> None:
+        for layer, value in zip(self.network_.dense_layers, values, strict=True):
+            layer.w = np.asarray(value).T
+
+    @property
+    def intercepts_(self) -> list[Array]:
+        """Biases per layer, shape (n_out,): views of the network's buffer."""
+        return [layer.b for layer in self.network_.dense_layers]  # type: ignore[misc]
+
+    @intercepts_.setter
+    def intercepts_(self, values: list[Array]) -> None:
+        for layer, value in zip(self.network_.dense_layers, values, strict=True):
+            layer.b = np.asarray(value)
+
+    # -- pickling: rebuild the flat buffer and its views instead of copying views --
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        if "network_" in state:
+            state["network_"] = network_state(state["network_"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        if isinstance(state.get("network_"), dict):
+            state["network_"] = network_from_state(state["network_"])
+            if "_optimizer" in state:
+                state["network_"].optimizer = state["_optimizer"]
+        super().__setstate__(state)
+
+    # -- hooks the subclasses fill in ----------------------------------------------------
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _output(self, Y: Array) -> tuple[str, str, dict[str, Any]]:
+        """(output activation, chainrule loss, objective options) for targets Y."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _score_arrays(self, X: Array, y: Any, sample_weight: Array | None) -> float:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _decode_targets(self, Y: Array) -> Any:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    # -- prediction --------------------------------------------------------------------------
+    def _forward(self, X: Any, check_input: bool = True) -> Array:
+        """a^(L) for raw X (e^z for the Poisson regressor), shape (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        if check_input:
+            X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return predict_output(self.network_, X, poisson=self._poisson)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def _objective_kwargs(self) -> dict[str, Any]:
+        return dict(self._objective)
+
+    def _build_network(
+        self, spec: dict[str, Any], n_features: int, n_outputs: int, dtype: str,
+        rs: np.random.RandomState,
+    ) -> Network:
+        """Layers with scikit-learn's initialisation, drawn from the same RandomState.
+
+        Weights and biases ~ U(−r, r), r = √(6 / (fan_in + fan_out)) (factor 2 instead
+        of 6 after a logistic layer), drawn in scikit-learn's order and orientation
+        (n_in, n_out) and transposed into ``w`` of shape (n_out, n_in); with the same
+        ``random_state`` both libraries start from the same weights.
+        """
+        sizes = [n_features, *spec["sizes"], n_outputs]
+        acts = spec["activations"]
+        layers: list[Layer] = []
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            hidden = i < len(acts)
+            init_act = acts[min(i, len(acts) - 1)] if acts else self.activation
+            factor = 2.0 if init_act in ("logistic", "sigmoid") else 6.0
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            coef = rs.uniform(-bound, bound, (fan_in, fan_out))
+            intercept = rs.uniform(-bound, bound, fan_out)
+            act = acts[i] if hidden else spec["out_activation"]
+            layers.append(Dense(fan_in, fan_out, act, w=coef.T, b=intercept))
+            if hidden and spec["dropout"][i] > 0:
+                layers.append(Dropout(spec["dropout"][i]))
+        seed = int(rs.randint(np.iinfo(np.int32).max))
+        return Network(layers, loss=spec["loss"], seed=seed, dtype=dtype)
+
+    def _schedule(self) -> Schedule:
+        lr = self.learning_rate
+        if isinstance(lr, Schedule):
+            return copy.deepcopy(lr)
+        if lr in SKLEARN_LR_RULES:
+            return Constant(float(self.learning_rate_init))
+        return get_schedule(lr, lr=float(self.learning_rate_init))
+
+    def _make_optimizer(self) -> Optimizer:
+        solver = self.solver
+        if isinstance(solver, Optimizer):
+            return copy.deepcopy(solver)  # the parameter itself is never modified
+        schedule = self._schedule()
+        if solver == "sgd":
+            mu = float(self.momentum)
+            if mu == 0:
+                return SGD(schedule)
+            opt = SGD(schedule, momentum=min(mu, 0.5), nesterov=bool(self.nesterovs_momentum))
+            opt.momentum = mu  # scikit-learn accepts μ up to 1; the constructor stops short
+            return opt
+        if solver == "adam":
+            return Adam(schedule, beta_1=self.beta_1, beta_2=self.beta_2, eps=self.epsilon)
+        return get_optimizer(solver, lr=schedule)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False) -> Any:
+        spec = check_params(self)
+        first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        rs = check_random_state(self.random_state)
+        if first_pass:
+            out_activation, loss, self._objective = self._output(Y)
+            spec.update(out_activation=out_activation, loss=loss)
+            dtype = self.dtype or ("float32" if X.dtype == np.float32 else "float64")
+            self.network_ = self._build_network(spec, X.shape[1], Y.shape[1], dtype, rs)
+            self._initialize(Y.shape[1], len(spec["sizes"]), out_activation)
+        elif Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y: expected {self.n_outputs_} output columns as in the previous fit, "
+                f"got {Y.shape[1]}"
+            )
+        net = self.network_
+        a0 = np.ascontiguousarray(X, dtype=net.dtype)
+        Y = np.ascontiguousarray(Y, dtype=net.dtype)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(a0, Y, sw, spec["callbacks"])
+        else:
+            self._fit_stochastic(a0, Y, sw, incremental, rs, spec["callbacks"])
+        if not np.all(np.isfinite(net.params)):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed."
+            )
+        return self
+
+    def _initialize(self, n_outputs: int, n_hidden: int, out_activation: str) -> None:
+        from chainrule.sklearn._params import sklearn_activation_name
+
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = n_hidden + 2
+        self.out_activation_ = "exp" if self._poisson else sklearn_activation_name(out_activation)
+        if self.solver != "lbfgs":
+            self.loss_curve_: list[float] = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_: list[float] | None = []
+                self.best_validation_score_: float | None = -np.inf
+                self.best_loss_: float | None = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _fit_lbfgs(
+        self, a0: Array, Y: Array, sw: Array | None, callbacks: list[Callback]
+    ) -> None:
+        """L-BFGS-B on a float64 copy of ``net.params``, backprop supplying ∂C/∂params."""
+        import scipy.optimize
+        from sklearn.exceptions import ConvergenceWarning
+
+        net = self.network_
+        kwargs = self._objective_kwargs()
+
+        def cost_and_grad(x: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+            net.params[...] = x
+            cost = loss_and_gradient(net, a0, Y, sw, self.alpha, training=False, **kwargs)
+            return cost, net.grads.astype(np.float64)
+
+        # Callbacks see one "epoch" per L-BFGS iteration and may stop it.
+        trainer = Trainer(net, SGD(), epochs=0, batch_size=1, callbacks=callbacks)
+        for cb in trainer.callbacks:
+            cb.on_train_begin(trainer)
+
+        def on_iteration(intermediate_result: Any) -> None:
+            trainer.epoch += 1
+            for cb in trainer.callbacks:
+                cb.on_epoch_end(trainer, {"loss": float(intermediate_result.fun)})
+            if trainer.stop_training:
+                raise StopIteration
+
+        res = scipy.optimize.minimize(
+            cost_and_grad,
+            net.params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            callback=on_iteration if callbacks else None,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+        )
+        net.params[...] = res.x
+        for cb in trainer.callbacks:
+            cb.on_train_end(trainer)
+        if res.status != 0 and not trainer.stop_training:
+            warnings.warn(
+                f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}): "
+                f"{res.message}. Increase max_iter / max_fun or scale the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.n_iter_ = min(int(res.nit), self.max_iter)
+        self.loss_ = float(res.fun)
+
+    def _fit_stochastic(
+        self,
+        a0: Array,
+        Y: Array,
+        sw: Array | None,
+        incremental: bool,
+        rs: np.random.RandomState,
+        callbacks: list[Callback],
+    ) -> None:
+        """Mini-batch training with scikit-learn's stopping rules (see ``_stochastic``)."""
+        net = self.network_
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+        net.optimizer = self._optimizer
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        validation_score = None
+        if self.early_stopping:
+            from sklearn.base import is_classifier
+            from sklearn.model_selection import train_test_split
+
+            stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+            arrays = [a0, Y] if sw is None else [a0, Y, sw]
+            parts = train_test_split(
+                *arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify
+            )
+            a0, a0_val, Y, Y_val = parts[:4]
+            sw, sw_val = (parts[4], parts[5]) if sw is not None else (None, None)
+            if a0_val.shape[0] < 2:
+                raise ValueError(
+                    "validation_fraction: the validation set is too small "
+                    f"({a0_val.shape[0]} sample); increase validation_fraction or the data"
+                )
+            y_val = self._decode_targets(Y_val)
+            self._best_params = net.params.copy()
+
+            def validation_score() -> float:
+                return self._score_arrays(a0_val, y_val, sw_val)
+
+        n = a0.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to "
+                    "be clipped",
+                    stacklevel=3,
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        lr_rule = None
+        if self.solver != "adam" and self.learning_rate in ("invscaling", "adaptive"):
+            lr_rule = self.learning_rate
+        self.n_iter_ = 0
+        stopping = SklearnStopping(self, n, lr_rule, validation_score, incremental)
+        trainer = SklearnTrainer(
+            net,
+            self._optimizer,
+            epochs=1 if incremental else self.max_iter,
+            batch_size=batch_size,
+            shuffle=bool(self.shuffle),
+            callbacks=[stopping, *callbacks],
+            alpha=float(self.alpha),
+            weighted=sw is not None,
+            objective_kwargs=self._objective_kwargs(),
+        )
+        weight_col = np.ones(n) if sw is None else sw
+        trainer.run(a0, np.hstack([Y, weight_col[:, None].astype(net.dtype)]), None)
+        if self.early_stopping:
+            net.params[...] = self._best_params
+
+    def _check_solver(self) -> bool:
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is "
+                "not stochastic."
+            )
+        return True
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (classifier) or real targets (regressor).
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights s_i; the cost becomes Σ s_i C_i / Σ s_i.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags

@@ -1,0 +1,27 @@
+"""scikit-learn's own estimator checks for both estimators.
+
+The instances use ``max_iter=100`` as scikit-learn's test suite does for its MLPs
+(the defaults stay scikit-learn's); checks that cannot apply are listed, each with
+its reason, in :data:`chainrule.sklearn.EXPECTED_FAILED_CHECKS`.
+"""
+
+import warnings
+
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from chainrule.sklearn import MLPClassifier, MLPRegressor, expected_failed_checks  # noqa: E402
+
+
+@parametrize_with_checks(
+    [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
+    expected_failed_checks=expected_failed_checks,
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
