@@ -36,7 +36,9 @@ def _number(
     kind = numbers.Integral if integer else numbers.Real
     ok = isinstance(value, kind) and not isinstance(value, bool)
     if ok:
-        ok = (value >= lo if lo_closed else value > lo) and (value <= hi if hi_closed else value < hi)
+        above = value >= lo if lo_closed else value > lo
+        below = value <= hi if hi_closed else value < hi
+        ok = above and below
     if not ok:
         left = "[" if lo_closed else "("
         right = "]" if hi_closed else ")"
@@ -122,7 +124,7 @@ def check_params(est: Any) -> dict[str, Any]:
         _flag(est, name)
     dropout = per_hidden_layer("dropout", est.dropout, len(sizes))
     for rate in dropout:
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= float(rate) < 1:
             raise ValueError(f"dropout: every rate must be a number in [0, 1), got {est.dropout!r}")
     if solver == "lbfgs" and any(dropout):
         raise ValueError(

@@ -1,0 +1,265 @@
+"""ONNX export: a chainrule network as a standard ONNX graph (``pip install "chainrule[onnx]"``).
+
+The graph takes raw features ``X`` of shape (N, n_in) and returns ``output``, the
+network's a^(L), shape (N, n_out):
+
+* the scaler (``net.scaler``) as ``Sub`` / ``Div`` at the input;
+* every Dense layer as one ``Gemm`` with ``transB=1``: Gemm computes A Bᵀ + C, so
+  chainrule's ``w`` of shape (n_out, n_in) is stored as is, z = a_prev wᵀ + b;
+* each activation as its ONNX operator (``Relu``, ``Sigmoid``, ``Tanh``,
+  ``LeakyRelu``, ``Elu``, ``Softmax``) or, where opset 17 has none, composed from
+  primitive operators — GELU in its tanh form, softplus in its overflow-free form
+  max(z, 0) + log(1 + e^(−|z|)), and in float64 leaky ReLU and ELU as ``Where``
+  (their operators carry α as a float32 and onnxruntime has no double ``Elu``);
+* Dropout layers are left out (they are the identity at inference).
+
+Weights are initializers; the model passes ``onnx.checker.check_model(full_check=True)``
+before it is written, atomically (temporary file, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from numpy.typing import DTypeLike, NDArray
+from onnx import TensorProto, helper, numpy_helper
+
+from chainrule.activations import Activation
+from chainrule.network import Network
+
+OPSET = 17
+"""The default ONNX opset: old enough for every current runtime, new enough for
+per-axis ``Softmax`` and an optional ``Gemm`` bias."""
+
+_ELEM = {np.dtype("float32"): TensorProto.FLOAT, np.dtype("float64"): TensorProto.DOUBLE}
+
+
+class _Graph:
+    """Nodes and initializers accumulated while walking the network, with unique names."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def const(self, stem: str, value: Any) -> str:
+        """An initializer holding ``value`` in the graph's dtype; returns its name."""
+        name = self.name(stem)
+        arr = np.asarray(value, dtype=self.dtype)
+        self.initializers.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], stem: str | None = None, **attrs: Any) -> str:
+        """Append a node with one output; returns the output's name."""
+        out = self.name(stem or op_type.lower())
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out + "_node", **attrs))
+        return out
+
+
+def _activation(g: _Graph, act: Activation, z: str) -> str:
+    """a = g(z) as ONNX nodes; returns the name of a."""
+    name = act.name
+    if name == "identity":
+        return z
+    if name == "sigmoid":
+        return g.op("Sigmoid", [z])
+    if name == "tanh":
+        return g.op("Tanh", [z])
+    if name == "relu":
+        return g.op("Relu", [z])
+    if name == "softmax":
+        return g.op("Softmax", [z], axis=-1)
+    if name in ("leaky_relu", "elu"):
+        param = float(act.slope if name == "leaky_relu" else act.alpha)  # type: ignore[attr-defined]
+        if g.dtype == np.float32:
+            op_type = "LeakyRelu" if name == "leaky_relu" else "Elu"
+            return g.op(op_type, [z], alpha=param)
+        # In float64 compose them: the operators' alpha attribute is a float32, and
+        # onnxruntime has no double Elu kernel.
+        positive = g.op("Greater", [z, g.const("zero", 0.0)])
+        if name == "leaky_relu":
+            negative = g.op("Mul", [z, g.const("slope", param)])
+        else:  # α (e^min(z, 0) − 1): the min keeps the unused branch from overflowing
+            e = g.op("Exp", [g.op("Min", [z, g.const("zero", 0.0)])])
+            negative = g.op("Mul", [g.op("Sub", [e, g.const("one", 1.0)]), g.const("alpha", param)])
+        return g.op("Where", [positive, z, negative], stem=name)
+    if name == "gelu":
+        # ½ z (1 + tanh(√(2/π) (z + 0.044715 z³))), chainrule's tanh form, from primitives.
+        z3 = g.op("Mul", [g.op("Mul", [z, z]), z])
+        inner = g.op("Add", [z, g.op("Mul", [z3, g.const("c", 0.044715)])])
+        t = g.op("Tanh", [g.op("Mul", [inner, g.const("sqrt_2_over_pi", math.sqrt(2 / math.pi))])])
+        half_z = g.op("Mul", [z, g.const("half", 0.5)])
+        return g.op("Mul", [half_z, g.op("Add", [t, g.const("one", 1.0)])], stem="gelu")
+    if name == "softplus":
+        # max(z, 0) + log(1 + e^(−|z|)): e^(−|z|) ≤ 1, so nothing overflows for any z.
+        e = g.op("Exp", [g.op("Neg", [g.op("Abs", [z])])])
+        log_term = g.op("Log", [g.op("Add", [e, g.const("one", 1.0)])])
+        return g.op("Add", [g.op("Relu", [z]), log_term], stem="softplus")
+    raise ValueError(
+        f"activation: {name!r} has no ONNX export rule; supported: identity, sigmoid, tanh, "
+        "relu, leaky_relu, elu, gelu, softplus, softmax"
+    )
+
+
+def to_onnx(
+    net: Any,
+    *,
+    dtype: DTypeLike | None = None,
+    opset: int = OPSET,
+    input_name: str = "X",
+    output_name: str = "output",
+) -> onnx.ModelProto:
+    """The ONNX model of ``net`` (checked with ``full_check=True``), not yet written.
+
+    Parameters
+    ----------
+    net : Network or fitted chainrule.sklearn estimator
+        An estimator contributes its ``network_`` (and e^z for a Poisson regressor).
+    dtype : {"float32", "float64"}, optional
+        Element type of the graph's input, weights and output; default the network's.
+    opset : int
+        ONNX opset to declare (≥ 17).
+    input_name, output_name : str
+        Names of the graph's input (N, n_in) and output (N, n_out).
+
+    Returns
+    -------
+    onnx.ModelProto
+    """
+    poisson = False
+    if not isinstance(net, Network) and isinstance(getattr(net, "network_", None), Network):
+        poisson = getattr(net, "out_activation_", None) == "exp"
+        net = net.network_
+    if not isinstance(net, Network):
+        raise ValueError(
+            f"net: expected a chainrule Network or a fitted chainrule.sklearn estimator, got "
+            f"{type(net).__name__}"
+        )
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < OPSET:
+        raise ValueError(f"opset: expected an integer ≥ {OPSET}, got {opset!r}")
+    dt = np.dtype(dtype) if dtype is not None else net.dtype
+    if dt not in _ELEM:
+        raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
+    g = _Graph(dt)
+    a = input_name
+    if net.scaler is not None:
+        a = g.op("Sub", [a, g.const("scaler_mean", net.scaler.mean)], stem="centred")
+        a = g.op("Div", [a, g.const("scaler_scale", net.scaler.scale)], stem="a0")
+    for layer_index, layer in enumerate(net.dense_layers, start=1):
+        inputs = [a, g.const(f"w{layer_index}", layer.w)]
+        if layer.b is not None:
+            inputs.append(g.const(f"b{layer_index}", layer.b))
+        z = g.op("Gemm", inputs, stem=f"z{layer_index}", transB=1)  # z = a_prev wᵀ + b
+        a = _activation(g, layer.activation, z)
+    if poisson:
+        a = g.op("Exp", [a], stem="mu")
+    # The last node's output becomes the graph output (an Identity if nothing was added).
+    if g.nodes and g.nodes[-1].output[0] == a:
+        g.nodes[-1].output[0] = output_name
+    else:
+        g.nodes.append(helper.make_node("Identity", [a], [output_name], name="output_node"))
+    elem = _ELEM[dt]
+    graph = helper.make_graph(
+        g.nodes,
+        "chainrule_mlp",
+        [helper.make_tensor_value_info(input_name, elem, ["N", net.n_in])],
+        [helper.make_tensor_value_info(output_name, elem, ["N", net.n_out])],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="chainrule",
+        doc_string=f"chainrule {_describe(net)}",
+    )
+    model.ir_version = min(model.ir_version, 10)  # readable by current onnxruntime releases
+    meta = {"chainrule_config": json.dumps(net.get_config())}
+    if net.classes is not None:
+        meta["classes"] = json.dumps([_jsonable(c) for c in net.classes])
+    helper.set_model_props(model, meta)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export(
+    net: Any,
+    path: str | os.PathLike[str],
+    *,
+    dtype: DTypeLike | None = None,
+    opset: int = OPSET,
+) -> Path:
+    """Write ``net`` as an ONNX model to ``path`` (atomically); see :func:`to_onnx`.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Examples
+    --------
+    >>> chainrule.onnx.export(net, "model.onnx")                      # doctest: +SKIP
+    >>> sess = onnxruntime.InferenceSession("model.onnx")             # doctest: +SKIP
+    >>> sess.run(None, {"X": X.astype(np.float32)})[0]                # doctest: +SKIP
+    """
+    model = to_onnx(net, dtype=dtype, opset=opset)
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"path: {str(target)!r} is a directory; expected a file name")
+    if not target.parent.exists():
+        raise ValueError(f"path: folder {str(target.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(model.SerializeToString())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _describe(net: Network) -> str:
+    sizes = [net.n_in, *(d.n_out for d in net.dense_layers)]
+    acts = [d.activation.name for d in net.dense_layers]
+    return f"MLP sizes={sizes} activations={acts}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def run(model_or_path: Any, X: NDArray) -> NDArray:
+    """Run an exported model on X with onnxruntime (CPU); returns ``output``.
+
+    A convenience for checking an export; needs ``onnxruntime``.
+    """
+    import onnxruntime as ort
+
+    if isinstance(model_or_path, onnx.ModelProto):
+        source: Any = model_or_path.SerializeToString()
+    else:
+        source = str(model_or_path)
+    sess = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    want = np.float64 if inp.type == "tensor(double)" else np.float32
+    return sess.run(None, {inp.name: np.asarray(X, dtype=want)})[0]
+
+
+__all__ = ["OPSET", "export", "run", "to_onnx"]
