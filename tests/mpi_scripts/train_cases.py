@@ -28,23 +28,40 @@ CASES: dict[str, dict[str, Any]] = {
     # from the network's generator: n_train = 81, batch 10 → last batch of 1.
     "f64_adam_softmax": dict(
         data=("moons", 101),
-        net=dict(sizes=[2, 16, 8, 2], hidden="tanh", output="softmax", loss="cross_entropy",
-                 dtype="float64"),
+        net=dict(
+            sizes=[2, 16, 8, 2],
+            hidden="tanh",
+            output="softmax",
+            loss="cross_entropy",
+            dtype="float64",
+        ),
         fit=dict(epochs=6, batch_size=10, optimizer="adam", validation_split=0.2),
     ),
     # float64, momentum, squared error, L2, dropout (masks of the global batch):
     # 97 = 12·8 + 1, batch 8 not divisible by 3.
     "f64_momentum_dropout_l2": dict(
         data=("circles", 97),
-        net=dict(sizes=[2, 12, 12, 1], hidden="relu", output="sigmoid", loss="squared_error",
-                 dropout=0.25, l2=1e-3, dtype="float64"),
+        net=dict(
+            sizes=[2, 12, 12, 1],
+            hidden="relu",
+            output="sigmoid",
+            loss="squared_error",
+            dropout=0.25,
+            l2=1e-3,
+            dtype="float64",
+        ),
         fit=dict(epochs=5, batch_size=8, optimizer="momentum"),
     ),
     # float32, Adam, three classes: 250 = 15·16 + 10, batch 16.
     "f32_adam_spirals": dict(
         data=("spirals", 250),
-        net=dict(sizes=[2, 32, 32, 3], hidden="relu", output="softmax", loss="cross_entropy",
-                 dtype="float32"),
+        net=dict(
+            sizes=[2, 32, 32, 3],
+            hidden="relu",
+            output="softmax",
+            loss="cross_entropy",
+            dtype="float32",
+        ),
         fit=dict(epochs=5, batch_size=16, optimizer="adam"),
     ),
 }
