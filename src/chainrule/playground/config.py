@@ -26,8 +26,8 @@ LIMITS: dict[str, Any] = {
     "updates_per_second": 20,
     "max_message_bytes": 16384,
     "max_sessions": 64,
-    "grid": 40,  # decision-region resolution: grid × grid output values per update
-    "neuron_grid": 16,  # heat-map resolution of every hidden neuron
+    "grid": 32,  # decision-region resolution: grid × grid output values per update
+    "neuron_grid": 16,  # heat-map resolution of every hidden neuron: every 2nd grid point
 }
 
 #: Hidden-layer activations offered (softmax couples units: output layer only).

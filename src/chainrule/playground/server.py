@@ -345,6 +345,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = Tru
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)  # from now on a client that reads the printed URL can connect
     except OSError as exc:
         sock.close()
         raise ValueError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror}); "
@@ -354,7 +355,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = Tru
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     config = uvicorn.Config(
         create_app([shown]), log_level="warning", lifespan="off", ws="websockets-sansio",
-        ws_max_size=LIMITS["max_message_bytes"], timeout_graceful_shutdown=2,
+        ws_max_size=4 * LIMITS["max_message_bytes"], timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
     print_fn(f"chainrule playground: {url}  (Ctrl-C to stop)")

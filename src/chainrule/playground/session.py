@@ -95,7 +95,6 @@ class Session:
         lo, hi = float(X.min()) - 0.3, float(X.max()) + 0.3
         self.extent = (lo, hi)
         self.grid = _plane(lo, hi, LIMITS["grid"])
-        self.neuron_grid = _plane(lo, hi, LIMITS["neuron_grid"])
         self._make_network()
 
     def _make_network(self) -> None:
@@ -165,10 +164,17 @@ class Session:
         self._record()
 
     def _record(self) -> None:
+        """Append the train and test cost C to the history; keep both accuracies."""
         h = self.history
         h["step"].append(self.step)
-        h["train"].append(self.net.loss(self.X_train, self.T_train))
-        h["test"].append(self.net.loss(self.X_test, self.T_test))
+        accuracy = []
+        for X, T, labels, key in ((self.X_train, self.T_train, self.y_train, "train"),
+                                  (self.X_test, self.T_test, self.y_test, "test")):
+            h[key].append(self.net.loss(X, T))  # leaves a^(L) of X in the output layer
+            a_L = self.net.dense_layers[-1].a
+            assert a_L is not None
+            accuracy.append(float(np.mean((class_score(a_L, self.output) >= 0.5) == labels)))
+        self.accuracy = (accuracy[0], accuracy[1])
         if len(h["step"]) > HISTORY_POINTS:
             for key in h:
                 h[key] = h[key][::2]
@@ -194,21 +200,19 @@ class Session:
     def update_message(self) -> dict[str, Any]:
         """Losses, decision regions, hidden heat maps and weights: sent many times a second."""
         net = self.net
-        score = class_score(net.predict(self.grid), self.output)
-        net.forward(self.neuron_grid)
+        # One forward pass over the plane gives the output and, at every 2nd point, each
+        # hidden neuron's heat map.
+        G, H = LIMITS["grid"], LIMITS["neuron_grid"]
+        score = class_score(net.forward(self.grid), self.output)
         maps, scales = [], []
         for d in net.dense_layers[:-1]:
             assert d.a is not None
-            a = d.a
+            a = d.a.reshape(G, G, d.n_out)[:: G // H, :: G // H].reshape(H * H, d.n_out)
             bounded = d.activation.name in ("tanh", "sigmoid")
             for j in range(d.n_out):
                 s = 1.0 if bounded else float(np.max(np.abs(a[:, j]))) or 1.0
                 scales.append(s)
                 maps.append((a[:, j] / s + 1.0) / 2.0)  # −s … s → 0 … 1
-        train_acc = float(np.mean((class_score(net.predict(self.X_train), self.output) >= 0.5)
-                                  == self.y_train))
-        test_acc = float(np.mean((class_score(net.predict(self.X_test), self.output) >= 0.5)
-                                 == self.y_test))
         h = self.history
         return {
             "type": "update",
@@ -216,8 +220,8 @@ class Session:
             "epoch": round(self.epoch, 3),
             "train_loss": h["train"][-1],
             "test_loss": h["test"][-1],
-            "train_accuracy": train_acc,
-            "test_accuracy": test_acc,
+            "train_accuracy": self.accuracy[0],
+            "test_accuracy": self.accuracy[1],
             "grid": _bytes(score),
             "neurons": _bytes(np.concatenate(maps)) if maps else "",
             "neuron_scale": scales,
