@@ -39,7 +39,8 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ Array = NDArray[np.floating]
 
 __all__ = [
     "DistributedTrainer",
+    "abort_on_error",
     "fit",
     "install_excepthook",
     "is_root",
@@ -140,6 +142,24 @@ def install_excepthook(comm: Any | None = None) -> None:
         _abort(comm, exc.with_traceback(tb))
 
     sys.excepthook = hook
+
+
+@contextmanager
+def abort_on_error(comm: Any | None = None) -> Iterator[None]:
+    """Run a block in which an exception on any rank aborts the whole job.
+
+    For code around :func:`fit` that may fail on one rank only — loading data that
+    one node cannot read, say — while the others go on into the first collective
+    call and would wait there forever. The CLI wraps ``train --distributed`` in it.
+    With one rank exceptions propagate as usual.
+    """
+    comm = _resolve(comm)
+    try:
+        yield
+    except BaseException as exc:
+        if comm.Get_size() > 1:
+            _abort(comm, exc)
+        raise
 
 
 # -- start of training: one state on every rank ----------------------------------------------
@@ -398,7 +418,7 @@ def fit(
     """
     comm = _resolve(comm)
     size = int(comm.Get_size())
-    try:
+    with abort_on_error(comm):
         if size > 1:
             _sync_network(net, comm)
         a0, Yt, validation, opt = prepare_fit(
@@ -421,7 +441,3 @@ def fit(
             callbacks=callbacks,
         )
         return trainer.run(a0, Yt, validation)
-    except BaseException as exc:
-        if size > 1:
-            _abort(comm, exc)
-        raise

@@ -82,6 +82,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = validate_config(merge_config(args))
+    if args.distributed:
+        from .. import distributed
+
+        # A rank failing alone (its node cannot read the data, say) must end the job,
+        # not leave the other ranks waiting in the first collective call.
+        with distributed.abort_on_error():
+            train(cfg, out=args.out, quiet=args.quiet, distributed=True)
+        return 0
     train(cfg, out=args.out, quiet=args.quiet, distributed=args.distributed)
     return 0
 
