@@ -90,10 +90,11 @@ class WeightExplanation:
                 f"∂C_0/∂a_i^({lay + 1})"
             )
             for t in self.terms:
-                gp = "·" if t.g_prime is None else f"{t.g_prime:.6g}"
-                lines.append(
-                    f"      i={t.i}: {t.w:.6g} · {gp} · {t.dC_da:.6g} = {t.product:.6g}"
-                )
+                if t.g_prime is None:  # softmax next layer: δ_i from the Jacobian–vector product
+                    factors = f"{t.w:.6g} · δ_{t.i} ({t.delta:.6g})"
+                else:
+                    factors = f"{t.w:.6g} · {t.g_prime:.6g} · {t.dC_da:.6g}"
+                lines.append(f"      i={t.i}: {factors} = {t.product:.6g}")
             lines.append(f"    = {self.dC_da:.6g}")
         if self.g_prime is None:
             lines.append(
