@@ -17,6 +17,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor, expected_failed_checks  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """Tiny matrices: BLAS threads would only contend with the other test processes."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @parametrize_with_checks(
     [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
     expected_failed_checks=expected_failed_checks,
