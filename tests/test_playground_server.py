@@ -193,6 +193,27 @@ def test_apply_rebuilds_only_what_changed() -> None:
     assert s.sizes == [2, 3, 3, 1]  # a refused change leaves the session as it was
 
 
+def test_token_bucket_caps_steps_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a fake clock: asking for 5,000 steps at a cap of 2,000/s takes ≥ 2.45 s of it."""
+    from chainrule.playground import server
+
+    clock = {"t": 100.0}
+
+    async def fake_sleep(seconds: float) -> None:
+        clock["t"] += seconds
+
+    monkeypatch.setattr(server.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(server.asyncio, "sleep", fake_sleep)
+    bucket = server.TokenBucket(2000, 100)
+
+    async def go() -> None:
+        for _ in range(50):
+            await bucket.take(100)
+
+    asyncio.run(go())
+    assert clock["t"] - 100.0 >= (5000 - 100) / 2000 - 1e-9
+
+
 # -- the CLI front -------------------------------------------------------------------------------
 def test_cli_warns_for_host_and_refuses_a_busy_port(monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
