@@ -247,3 +247,33 @@ def test_cli_distributed_float32_gives_the_same_model(tmp_path):
     agree = np.mean(net_a.predict_classes(X) == net_b.predict_classes(X))
     assert agree >= 0.995, f"the two models classify {100 * (1 - agree):.2f} % differently"
     np.testing.assert_allclose(net_a.predict(X), net_b.predict(X), atol=0.05)
+
+
+def test_cli_rank_failing_before_fit_ends_the_job(tmp_path):
+    # MPMD launch: rank 1 cannot read its data, rank 0 goes on into fit's first
+    # broadcast and would wait there for ever unless rank 1 aborts the job.
+    common = ["train", "--quiet", "--distributed", "--epochs", "2", "--out", str(tmp_path / "r")]
+    py = [sys.executable, "-m", "chainrule", *common]
+    missing = tmp_path / "missing.csv"
+    cmd = [
+        *_mpirun(),
+        "-n",
+        "1",
+        *py,
+        "--dataset",
+        "moons",
+        ":",
+        "-n",
+        "1",
+        *py,
+        "--dataset",
+        "csv",
+        "--csv",
+        str(missing),
+        "--target",
+        "y",
+    ]
+    result = _run(cmd, marker=str(tmp_path))
+    assert result.returncode != 0, result.stdout
+    assert f"{missing}: no such CSV file" in result.stdout
+    assert "rank 1 of 2 failed" in result.stdout
