@@ -123,7 +123,6 @@ def test_sklearn_estimators_export(rng):
 def _export_estimators(rng):
     from chainrule.sklearn import MLPClassifier, MLPRegressor
 
-    from chainrule.sklearn import MLPClassifier, MLPRegressor
 
     X = _raw_features(rng, n=80)
     y = (X[:, 0] > 10).astype(int) + (X[:, 3] > 100)
