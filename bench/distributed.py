@@ -121,6 +121,7 @@ def mpirun() -> str:
 def driver(args: argparse.Namespace) -> None:
     configs = [(1, 1), (1, 2), (2, 1)]  # (ranks, BLAS threads per rank)
     rows = []
+    load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # the machine may be shared
     with tempfile.TemporaryDirectory() as tmp:
         for ranks, threads in configs:
             out = Path(tmp) / f"{ranks}x{threads}.json"
@@ -143,9 +144,15 @@ def driver(args: argparse.Namespace) -> None:
                 str(args.samples),
                 "--epochs",
                 str(args.epochs),
+                "--repeats",
+                str(args.repeats),
+                "--bare-repeats",
+                str(args.bare_repeats),
             ]
             subprocess.run(cmd, env=env, check=True, timeout=3600)
             rows.append(json.loads(out.read_text()))
+    load_after = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs; load average before {load_before}, after {load_after}")
     print(
         f"MNIST {'-'.join(map(str, SIZES))}, Adam, global batch {BATCH}, float32, "
         f"{args.samples} samples × {args.epochs} epoch(s); "
