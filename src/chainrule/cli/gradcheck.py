@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import datasets
 from ..gradcheck import gradcheck
-from ..scaler import Standardizer
 from . import CLIError
 from .common import (
     _int_type,
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = validate_config(merge_config(args))
     ds = load_dataset(cfg)
     net = build_network(cfg, ds)
-    net.scaler = Standardizer.fit(ds.X)
+    net.scaler = ds.fit_scaler(ds.X)
     labels = ds.y if ds.task == "classification" else None
     s = datasets.split_indices(len(ds.X), val=0.0, test=0.0, labels=labels, seed=cfg["seed"])
     idx = np.random.default_rng(cfg["seed"]).permutation(s.train)[: args.samples]

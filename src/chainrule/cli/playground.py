@@ -21,7 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the server; returns the exit status (0 after Ctrl-C, 2 on bad options)."""
+    """Start the server; returns the exit status.
+
+    0 after Ctrl-C, 2 for a bad ``--port``, 1 when the server can't start (port busy,
+    the ``playground`` extra not installed).
+    """
     if not 0 <= args.port <= 65535:
         print(f"chainrule playground: error: --port: expected 0..65535, got {args.port}",
               file=sys.stderr)
@@ -37,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"chainrule playground: error: {exc.name or exc} is not installed; "
               "install the extra with: pip install 'chainrule[playground]'", file=sys.stderr)
-        return 2
+        return 1
     try:
         return serve(host, args.port, open_browser=not args.no_browser,
                      print_fn=lambda line: print(line, flush=True))
     except ValueError as exc:
         print(f"chainrule playground: error: {exc}", file=sys.stderr)
-        return 2
+        return 1

@@ -26,7 +26,6 @@ from ..callbacks import Callback, EarlyStopping, History
 from ..io import atomic_write_bytes, save
 from ..network import Network
 from ..optimizers import OPTIMIZERS, Optimizer, get_optimizer
-from ..scaler import Standardizer
 from ..schedules import SCHEDULES, Schedule, get_schedule
 from . import CLIError
 from .common import (
@@ -199,7 +198,7 @@ def train(cfg: dict[str, Any], *, out: str | None = None, quiet: bool = False,
     X_train, y_train = ds.X[s.train], ds.y[s.train]
 
     net = build_network(cfg, ds)
-    net.scaler = Standardizer.fit(X_train)  # statistics of the training split only
+    net.scaler = ds.fit_scaler(X_train)  # statistics of the training split only
     net.classes = ds.classes
     Y_train = encode_targets(net, y_train, ds.task)
     if ds.task == "regression":

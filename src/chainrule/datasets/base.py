@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..scaler import Standardizer
+
 TASKS = ("classification", "regression")
 
 
@@ -34,6 +36,10 @@ class Dataset:
         cut validation from ``X``.
     source : dict
         How to load the data again (name and options), saved with trained models.
+    scaling : {"feature", "pooled"}
+        How to standardize: each feature with its own mean and spread, or every
+        feature with the statistics of all pixels pooled (images, where a border
+        pixel that is almost always 0 would otherwise be blown up by its tiny spread).
     """
 
     name: str
@@ -46,12 +52,24 @@ class Dataset:
     X_test: NDArray[np.floating] | None = None
     y_test: NDArray[Any] | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    scaling: str = "feature"
 
     def __post_init__(self) -> None:
+        if self.scaling not in ("feature", "pooled"):
+            raise ValueError(f"scaling: expected 'feature' or 'pooled', got {self.scaling!r}")
         if self.task not in TASKS:
             raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {self.task!r}")
         if not self.feature_names:
             self.feature_names = [f"x{i}" for i in range(self.X.shape[1])]
+
+    def fit_scaler(self, X_train: NDArray[np.floating]) -> Standardizer:
+        """A :class:`~chainrule.scaler.Standardizer` from the training split's statistics."""
+        if self.scaling == "feature":
+            return Standardizer.fit(X_train)
+        mean = float(np.mean(X_train, dtype=np.float64))
+        std = float(np.std(X_train, dtype=np.float64)) or 1.0
+        n = X_train.shape[1]
+        return Standardizer(np.full(n, mean), np.full(n, std))
 
     @property
     def n_features(self) -> int:

@@ -172,4 +172,5 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None, *, download: bool
         X_test=images("t10k-images-idx3-ubyte"),
         y_test=arrays["t10k-labels-idx1-ubyte"].astype(np.int64),
         source={"dataset": "mnist"},
+        scaling="pooled",
     )
