@@ -155,6 +155,22 @@ def test_weight_explanation_is_chainrule_explain_and_predicts_the_next_step(extr
         assert moved == pytest.approx(-s.config["lr"] * m["gradient"], rel=1e-9, abs=1e-15)
 
 
+def test_divergence_is_reported_and_explanations_say_so() -> None:
+    from chainrule import DivergenceError
+    from chainrule.playground.server import _dumps
+
+    s = Session({"lr": 10.0, "activation": "relu", "output": "identity", "hidden": [8, 8, 8]})
+    with pytest.raises(DivergenceError, match="not finite"):
+        s.train(5000)
+    assert np.all(np.isfinite(s.net.params))  # the engine checks before it updates
+    with pytest.raises(ValueError, match="diverged.*press reset"), np.errstate(all="ignore"):
+        _dumps(s.explain_weight(1, 0, 0, 0))  # huge finite weights overflow in explain
+    s.reset()
+    s.apply({"lr": 0.01})
+    s.train(3)
+    assert s.step == 3 and json.loads(_dumps(s.update_message()))["step"] == 3
+
+
 def test_neuron_explanation_matches_the_forward_pass() -> None:
     s = Session(XOR_241)
     s.train(5)
@@ -235,9 +251,11 @@ def test_cli_warns_for_host_and_refuses_a_busy_port(monkeypatch: pytest.MonkeyPa
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert cli.run(parser.parse_args(["--port", str(port), "--no-browser"])) == 2
+        assert cli.run(parser.parse_args(["--port", str(port), "--no-browser"])) == 1
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+    assert cli.run(parser.parse_args(["--port", "70000"])) == 2
+    assert "--port: expected 0..65535, got 70000" in capsys.readouterr().err
 
 
 # -- the server ----------------------------------------------------------------------------------

@@ -150,7 +150,11 @@ class TokenBucket:
 
 def _dumps(message: dict[str, Any]) -> str:
     # allow_nan=False: a diverged value must not become invalid JSON in the page.
-    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+    try:
+        return json.dumps(message, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{message.get('type')}: the numbers are not finite (the network has "
+                         "diverged); lower the learning rate and press reset") from None
 
 
 class Connection:

@@ -154,6 +154,7 @@ class Session:
         """
         for _ in range(n_steps):
             idx = self.next_batch()
+            self.trainer.epoch = int(self.epoch) + 1  # named in a DivergenceError
             self.trainer.train_step(self.X_train[idx], self.T_train[idx], self.step + 1)
             self.step += 1
             self.pos += len(idx)
