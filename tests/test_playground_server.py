@@ -160,7 +160,7 @@ def test_divergence_is_reported_and_explanations_say_so() -> None:
     from chainrule.playground.server import _dumps
 
     s = Session({"lr": 10.0, "activation": "relu", "output": "identity", "hidden": [8, 8, 8]})
-    with pytest.raises(DivergenceError, match="not finite"):
+    with pytest.raises(DivergenceError, match="not finite"), np.errstate(all="ignore"):
         s.train(5000)
     assert np.all(np.isfinite(s.net.params))  # the engine checks before it updates
     with pytest.raises(ValueError, match="diverged.*press reset"), np.errstate(all="ignore"):
