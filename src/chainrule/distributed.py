@@ -312,7 +312,8 @@ class DistributedTrainer(Trainer):
         from mpi4py import MPI
 
         grads, buf, n_params = self.net.grads, self._buf, self.net.n_params
-        np.multiply(grads, n_local, out=buf[:n_params])  # n_k g_k = Σ_{i in share k} ∂C_i/∂w
+        # n_k g_k = Σ_{i in share k} ∂C_i/∂w, formed in float64 like the sum over ranks
+        np.multiply(grads, n_local, out=buf[:n_params], dtype=np.float64)
         buf[n_params:] = (n_local, loss_sum, correct)
         start = time.perf_counter()
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
