@@ -230,6 +230,27 @@ def test_token_bucket_caps_steps_per_second(monkeypatch: pytest.MonkeyPatch) -> 
     assert clock["t"] - 100.0 >= (5000 - 100) / 2000 - 1e-9
 
 
+@pytest.mark.parametrize(("headers", "ok"), [
+    ({"host": "127.0.0.1:8765"}, True),
+    ({"host": "localhost:8765", "origin": "http://localhost:8765"}, True),
+    ({"host": "[::1]:8765"}, True),
+    ({"host": "lab-pc:8765"}, True),  # the --host name
+    ({"host": "127.0.0.1:9999"}, False),  # another port
+    ({"host": "127.0.0.1"}, False),
+    ({"host": "attacker.example:8765"}, False),  # DNS rebinding
+    ({"host": "127.0.0.1:8765", "origin": "http://localhost:8765"}, False),
+    ({"host": "127.0.0.1:8765", "origin": "null"}, False),  # sandboxed frame or file://
+    ({}, False),
+])
+def test_same_origin_guard(headers: dict[str, str], ok: bool) -> None:
+    from chainrule.playground.guard import SameOriginGuard
+
+    guard = SameOriginGuard(app=None, names=["lab-pc"])  # type: ignore[arg-type]
+    scope = {"type": "http", "server": ("127.0.0.1", 8765),
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    assert (guard.problem(scope) is None) == ok
+
+
 # -- the CLI front -------------------------------------------------------------------------------
 def test_cli_warns_for_host_and_refuses_a_busy_port(monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
