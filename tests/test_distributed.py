@@ -32,8 +32,12 @@ def _mpirun() -> list[str]:
     if exe is None or importlib.util.find_spec("mpi4py") is None:
         pytest.skip("needs the 'mpi' extra: pip install 'chainrule[mpi]' (mpi4py + mpich)")
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
-    # Three ranks on a two-core machine: MPICH allows it by default, Open MPI must be told.
-    return [exe, "--oversubscribe"] if "Open MPI" in version.stdout else [exe]
+    if "Open MPI" not in version.stdout:
+        return [exe]
+    # Three ranks on a two-core machine, maybe as root (containers): MPICH allows both,
+    # Open MPI must be told.
+    as_root = ["--allow-run-as-root"] if os.geteuid() == 0 else []
+    return [exe, "--oversubscribe", *as_root]
 
 
 MARKER = "CHAINRULE_TEST_MPI_RUN"  # in every child's environment: finds leftovers
