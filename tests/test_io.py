@@ -1,0 +1,229 @@
+"""chainrule.io: safetensors model files: round trip, interop, resume, refusals, atomic save."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import io
+from chainrule.io import ModelFileError
+
+
+def trained_net(seed: int = 0, dropout: float = 0.0, epochs: int = 2) -> tuple:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(120, 5)) * 3 + 1
+    y = (X[:, 0] + X[:, 1] > 2).astype(np.int64) + (X[:, 2] > 1)
+    net = chainrule.MLP([5, 16, 8, 3], hidden="tanh", output="softmax", loss="cross_entropy",
+                        seed=seed, dropout=dropout)
+    net.scaler = chainrule.Standardizer.fit(X)
+    net.classes = ["low", "mid", "high"]
+    net.fit(X, y, epochs=epochs, batch_size=16, optimizer="adam")
+    return net, X, y
+
+
+def test_round_trip_predicts_bit_identically(tmp_path: Path) -> None:
+    net, X, _ = trained_net()
+    path = chainrule.save(net, tmp_path / "m.safetensors")
+    loaded = chainrule.load(path)
+    assert np.array_equal(loaded.predict(X), net.predict(X))
+    assert loaded.classes == ["low", "mid", "high"]
+    assert loaded.get_config() == net.get_config()
+    assert loaded.optimizer is not None and loaded.optimizer.t == net.optimizer.t
+    for slot in ("m", "v"):
+        assert np.array_equal(loaded.optimizer.state[slot], net.optimizer.state[slot])
+
+
+def test_float64_network_without_scaler_or_optimizer(tmp_path: Path) -> None:
+    net = chainrule.MLP([3, 4, 1], hidden="leaky_relu", dtype="float64", seed=1, l2=0.01)
+    chainrule.save(net, tmp_path / "m.safetensors")
+    loaded = chainrule.load(tmp_path / "m.safetensors")
+    assert loaded.dtype == np.float64 and loaded.scaler is None and loaded.optimizer is None
+    assert loaded.l2 == 0.01
+    x = np.random.default_rng(0).normal(size=(7, 3))
+    assert np.array_equal(loaded.predict(x), net.predict(x))
+
+
+def test_resumed_training_equals_uninterrupted_training(tmp_path: Path) -> None:
+    """Save after 2 epochs, load, train 2 more: identical to 4 epochs straight.
+
+    This needs the optimizer's t and moments and the generator's state (shuffling and
+    dropout masks) to come back exactly; a reset Adam would jump (fresh bias correction).
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+
+    def fresh() -> chainrule.Network:
+        return chainrule.MLP([5, 16, 2], output="softmax", loss="cross_entropy", seed=3,
+                             dropout=0.2)
+
+    straight = fresh()
+    h_straight = straight.fit(X, y, epochs=4, batch_size=16, optimizer="adam")
+    first = fresh()
+    h1 = first.fit(X, y, epochs=2, batch_size=16, optimizer="adam")
+    chainrule.save(first, tmp_path / "m.safetensors")
+    resumed = chainrule.load(tmp_path / "m.safetensors")
+    h2 = resumed.fit(X, y, epochs=2, batch_size=16)  # no optimizer given: the saved one
+    assert resumed.optimizer is not None and resumed.optimizer.t == straight.optimizer.t
+    assert h1["loss"] + h2["loss"] == h_straight["loss"]
+    assert np.array_equal(resumed.params, straight.params)
+    # and against a reset optimizer the curve would differ
+    reset = chainrule.load(tmp_path / "m.safetensors")
+    h_reset = reset.fit(X, y, epochs=2, batch_size=16, optimizer="adam")
+    assert h_reset["loss"] != h2["loss"]
+
+
+def test_files_interoperate_with_the_safetensors_package(tmp_path: Path) -> None:
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    net, X, _ = trained_net()
+    path = chainrule.save(net, tmp_path / "m.safetensors")
+    theirs = safetensors_numpy.load_file(str(path))
+    assert set(theirs) == {"layers.1.w", "layers.1.b", "layers.2.w", "layers.2.b", "layers.3.w",
+                           "layers.3.b", "scaler.mean", "scaler.scale", "optimizer.m",
+                           "optimizer.v"}
+    assert np.array_equal(theirs["layers.2.w"], net.dense_layers[1].w)
+    # and the other way: a file written by safetensors, with our metadata, loads here
+    arrays, metadata = io.loads_safetensors(path.read_bytes())
+    safetensors_numpy.save_file(arrays, str(tmp_path / "theirs.safetensors"), metadata=metadata)
+    again = chainrule.load(tmp_path / "theirs.safetensors")
+    assert np.array_equal(again.predict(X), net.predict(X))
+
+
+def test_container_round_trip_of_every_dtype(tmp_path: Path) -> None:
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1.5]),
+              "c": np.arange(3, dtype=np.int64), "empty": np.zeros((0, 4))}
+    data = io.dumps_safetensors(arrays, {"k": "v"})
+    back, meta = io.loads_safetensors(data)
+    assert meta == {"k": "v"}
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype and np.array_equal(back[k], v)
+    assert (len(data) - 8 - struct.unpack("<Q", data[:8])[0]) == sum(v.nbytes for v in
+                                                                     arrays.values())
+
+
+# -- refusals ----------------------------------------------------------------------------
+@pytest.fixture
+def model_bytes() -> bytes:
+    net, _, _ = trained_net()
+    return io.model_to_bytes(net)
+
+
+def rewrite(data: bytes, edit) -> bytes:  # type: ignore[no-untyped-def]
+    """Apply ``edit`` to the parsed header and re-serialize the same data bytes."""
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + n])
+    edit(header)
+    head = json.dumps(header).encode()
+    return struct.pack("<Q", len(head)) + head + data[8 + n :]
+
+
+def set_meta(key: str, value: str):  # type: ignore[no-untyped-def]
+    def edit(h: dict) -> None:
+        h["__metadata__"][key] = value
+    return edit
+
+
+def set_config_layer0(key: str, value: object):  # type: ignore[no-untyped-def]
+    def edit(h: dict) -> None:
+        cfg = json.loads(h["__metadata__"]["config"])
+        cfg["layers"][0][key] = value
+        h["__metadata__"]["config"] = json.dumps(cfg)
+    return edit
+
+
+def edit_tensor(name: str, key: str, value: object):  # type: ignore[no-untyped-def]
+    def edit(h: dict) -> None:
+        h[name][key] = value
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (lambda d: d[: len(d) // 2], "outside the .* data bytes \\(truncated file\\?\\)"),
+        (lambda d: d[:5], "too short for a safetensors file"),
+        (lambda d: d[:8] + b"{not json" + d[17:], "header is not valid JSON"),
+        (lambda d: rewrite(d, set_meta("format_version", "99")),
+         "format version '99' is not supported; this chainrule reads version 1"),
+        (lambda d: rewrite(d, set_meta("format", "something-else")), "not a chainrule model"),
+        (lambda d: rewrite(d, edit_tensor("layers.1.w", "shape", [8, 10])),
+         "'layers.1.w' has shape \\(8, 10\\) .* expected \\(16, 5\\)"),
+        (lambda d: rewrite(d, edit_tensor("layers.1.w", "shape", [8, 11])),
+         "do not hold shape \\[8, 11\\]"),
+        (lambda d: rewrite(d, set_config_layer0("n_out", 8)),
+         "n_in=16 does not match|tensor 'layers.1.w' has shape"),
+        (lambda d: rewrite(d, edit_tensor("layers.1.w", "dtype", "F64")),
+         "bytes do not hold shape"),
+        (lambda d: rewrite(d, edit_tensor("layers.1.b", "data_offsets", [0, 10**9])),
+         "fall outside the"),
+        (lambda d: rewrite(d, edit_tensor("layers.1.b", "dtype", "BF16")),
+         "dtype 'BF16' is not one of F32, F64, I64"),
+        (lambda d: rewrite(d, set_config_layer0("activation", {"name": "swish"})),
+         "unknown activation 'swish'"),
+        (lambda d: rewrite(d, lambda h: h.pop("optimizer.v")), "overlaps or leaves gaps"),
+    ],
+)
+def test_invalid_files_are_refused(tmp_path: Path, model_bytes: bytes, mangle,  # type: ignore[no-untyped-def]
+                                   message: str) -> None:
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(mangle(model_bytes))
+    with pytest.raises(ModelFileError, match=message) as info:
+        chainrule.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_wrong_dtype_against_the_config_is_refused(tmp_path: Path) -> None:
+    net, _, _ = trained_net()
+    arrays, meta = io.loads_safetensors(io.model_to_bytes(net))
+    arrays["layers.2.w"] = arrays["layers.2.w"].astype(np.float64)
+    (tmp_path / "m.safetensors").write_bytes(io.dumps_safetensors(arrays, meta))
+    with pytest.raises(ModelFileError, match="'layers.2.w' has shape \\(8, 16\\) and dtype "
+                       "float64, expected \\(8, 16\\) and float32"):
+        chainrule.load(tmp_path / "m.safetensors")
+
+
+def test_extra_or_missing_tensor_is_refused(tmp_path: Path) -> None:
+    net, _, _ = trained_net()
+    arrays, meta = io.loads_safetensors(io.model_to_bytes(net))
+    arrays["layers.9.w"] = np.zeros(3, np.float32)
+    del arrays["optimizer.v"]
+    (tmp_path / "m.safetensors").write_bytes(io.dumps_safetensors(arrays, meta))
+    with pytest.raises(ModelFileError, match="unexpected: layers.9.w; missing: optimizer.v"):
+        chainrule.load(tmp_path / "m.safetensors")
+
+
+def test_paths_that_are_not_model_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such model file"):
+        chainrule.load(tmp_path / "missing" / "model.safetensors")
+    with pytest.raises(ModelFileError, match="is a directory"):
+        chainrule.load(tmp_path)
+    net, _, _ = trained_net()
+    with pytest.raises(FileNotFoundError, match="the directory .*missing does not exist"):
+        chainrule.save(net, tmp_path / "missing" / "model.safetensors")
+    with pytest.raises(ValueError, match="is a directory"):
+        chainrule.save(net, tmp_path)
+
+
+def test_interrupted_save_leaves_the_previous_file_intact(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    old, X, _ = trained_net(seed=0)
+    path = chainrule.save(old, tmp_path / "model.safetensors")
+    before = path.read_bytes()
+    new, _, _ = trained_net(seed=1)
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError("simulated crash between write and rename")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        chainrule.save(new, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert np.array_equal(chainrule.load(path).predict(X), old.predict(X))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]  # no temp left
