@@ -440,7 +440,9 @@
   function requestExplanation() {
     const sel = S.selected;
     if (!sel) return;
-    const sample = Math.max(0, parseInt($("sample").value, 10) || 0);
+    const last = S.config ? S.config.batch_size - 1 : 0;
+    const sample = Math.min(last, Math.max(0, parseInt($("sample").value, 10) || 0));
+    $("sample").value = sample;
     S.explainInFlight = true;
     S.lastExplainAt = performance.now();
     if (sel.kind === "weight") send({ type: "explain_weight", layer: sel.layer, j: sel.j, k: sel.k, sample });
