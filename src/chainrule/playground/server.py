@@ -6,10 +6,11 @@ under the session's lock, so the event loop stays free to serve the other tabs.
 A token bucket caps every tab's steps per second, whether they come from *play*
 or from *step* messages.
 
-Safety: :class:`~chainrule.playground.guard.SameOriginGuard` answers 403 to any request, WebSocket upgrades
-included, whose ``Host`` is not this server's own name and port (a DNS-rebinding
-page has its own name in ``Host``) or whose ``Origin`` is another site. The
-page can reach nothing but the packaged ``static/`` files and the socket.
+Safety: :class:`~chainrule.playground.guard.SameOriginGuard` answers 403 to any
+request, WebSocket upgrades included, whose ``Host`` is not this server's own name
+and port (a DNS-rebinding page has its own name in ``Host``) or whose ``Origin`` is
+another site. The page can reach nothing but the packaged ``static/`` files and the
+socket.
 """
 
 from __future__ import annotations
@@ -271,8 +272,10 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = Tru
     )
     server = uvicorn.Server(config)
     print_fn(f"chainrule playground: {url}  (Ctrl-C to stop)")
-    if open_browser:
-        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    if open_browser:  # once uvicorn is up; a daemon, so a stuck browser can't block exit
+        opener = threading.Timer(0.5, webbrowser.open, args=(url,))
+        opener.daemon = True
+        opener.start()
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled, after shutting down
