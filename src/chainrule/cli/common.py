@@ -125,6 +125,7 @@ def add_data_arguments(p: argparse.ArgumentParser, *, defaults_from: str = "buil
     """
     g = p.add_argument_group("data")
     g.add_argument("--dataset", type=_choice(list(datasets.NAMES), "dataset"), default=None,
+                   metavar="NAME",
                    help=f"one of {', '.join(datasets.NAMES)} (default: {defaults_from})")
     g.add_argument("--csv", metavar="PATH", default=None,
                    help="a CSV file with a header row (use with --target)")
@@ -135,10 +136,10 @@ def add_data_arguments(p: argparse.ArgumentParser, *, defaults_from: str = "buil
                    help="an .npz file with arrays X and y (no pickles)")
     g.add_argument("--data-dir", metavar="DIR", default=None,
                    help="MNIST directory (default $CHAINRULE_DATA_DIR, else a download cache)")
-    g.add_argument("--n-samples", type=_int_type(2, "an integer ≥ 2"), default=None,
+    g.add_argument("--n-samples", type=_int_type(2, "an integer ≥ 2"), default=None, metavar="N",
                    help="samples of a 2-D data set (xor, circles, moons, spirals, gaussians)")
     g.add_argument("--noise", type=_float_type(0, math.inf, "a non-negative number"),
-                   default=None, help="noise of a 2-D data set")
+                   default=None, metavar="SIGMA", help="noise of a 2-D data set")
 
 
 def add_network_arguments(p: argparse.ArgumentParser) -> None:
@@ -147,19 +148,23 @@ def add_network_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hidden", type=_hidden_type, default=None, metavar="W1,W2,…",
                    help="hidden layer widths (default 128,64; 'none' for no hidden layer)")
     g.add_argument("--activation", type=_choice(sorted(ACTIVATIONS), "activation"),
-                   default=None, help="hidden activation g (default relu)")
+                   default=None, metavar="NAME",
+                   help=f"hidden activation g: {', '.join(sorted(ACTIVATIONS))} (default relu)")
     g.add_argument("--output-activation", type=_choice(sorted(ACTIVATIONS), "activation"),
-                   default=None,
+                   default=None, metavar="NAME",
                    help="output activation (default softmax for classes, identity for values)")
-    g.add_argument("--loss", type=_choice(sorted(LOSSES), "loss"), default=None,
-                   help="cost (default cross_entropy for classes, mse for values)")
-    g.add_argument("--dtype", type=_choice(list(DTYPES), "dtype"), default=None,
+    g.add_argument("--loss", type=_choice(sorted(LOSSES), "loss"), default=None, metavar="NAME",
+                   help=f"cost: {', '.join(sorted(LOSSES))} (default cross_entropy for "
+                   "classes, mse for values)")
+    g.add_argument("--dtype", type=_choice(list(DTYPES), "dtype"), default=None, metavar="NAME",
                    help="float32 (default) or float64")
     g.add_argument("--l2", type=_float_type(0, math.inf, "a non-negative number"),
-                   default=None, help="L2 penalty λ (default 0)")
+                   default=None, metavar="LAMBDA", help="L2 penalty λ (default 0)")
     g.add_argument("--dropout", type=_float_type(0, 1, "a rate in [0, 1)"), default=None,
+                   metavar="RATE",
                    help="dropout rate after every hidden layer (default 0)")
-    g.add_argument("--seed", type=int, default=None, help="seed of weights, split, shuffling")
+    g.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of weights, split, shuffling (default 0)")
     g.add_argument("--config", metavar="FILE", default=None,
                    help="a .toml (or config.json) file with the same keys; flags win")
 

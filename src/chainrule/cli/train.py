@@ -53,18 +53,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_network_arguments(p)
     g = p.add_argument_group("training")
     g.add_argument("--optimizer", type=_choice(list(OPTIMIZERS), "optimizer"), default=None,
+                   metavar="NAME",
                    help=f"one of {', '.join(OPTIMIZERS)} (default adam)")
     g.add_argument("--lr", type=_float_type(0, math.inf, "a positive number"), default=None,
+                   metavar="ETA",
                    help="learning rate η (default 0.001)")
     g.add_argument("--schedule", type=_choice(list(SCHEDULES), "schedule"), default=None,
+                   metavar="NAME",
                    help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default constant)")
-    g.add_argument("--epochs", type=_int_type(1, "a positive integer"), default=None,
+    g.add_argument("--epochs", type=_int_type(1, "a positive integer"), default=None, metavar="N",
                    help="passes over the training split (default 20)")
     g.add_argument("--batch-size", type=_int_type(1, "a positive integer"), default=None,
+                   metavar="N",
                    help="samples per gradient step (default 32)")
     g.add_argument("--val-split", type=_float_type(0, 1, "a fraction in [0, 1)"), default=None,
+                   metavar="F",
                    help="fraction held out for validation (default 0.1)")
     g.add_argument("--test-split", type=_float_type(0, 1, "a fraction in [0, 1)"), default=None,
+                   metavar="F",
                    help="fraction held out for the test report (default 0.2; MNIST has its "
                    "own test set)")
     g.add_argument("--early-stopping", type=_int_type(0, "a non-negative integer"),
