@@ -127,11 +127,20 @@ class Connection:
                 pass
 
     async def train_loop(self) -> None:
+        """Train and send an update, up to ``updates_per_second`` times a second.
+
+        ``steps_per_update`` is an upper bound: when the machine is busy (many tabs)
+        and an update takes longer than its slot, the steps per update are halved, and
+        they grow back when there is room. The page keeps getting frequent updates;
+        training slows down instead.
+        """
         interval = 1.0 / LIMITS["updates_per_second"]
+        n = 1
         while True:
             await self.playing.wait()
             t0 = time.monotonic()
-            n = self.session.config["steps_per_update"]
+            n_max = self.session.config["steps_per_update"]
+            n = min(n, n_max)
             await self.bucket.take(n)
             try:
                 text = await self.call(self._train, n)
@@ -141,7 +150,13 @@ class Connection:
                                  "play")
                 continue
             await self.send(text)
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - t0)))
+            elapsed = time.monotonic() - t0
+            # Fewer steps when an update overran its slot, more when there is room to spare.
+            if elapsed > interval:
+                n = max(1, n // 2)
+            elif elapsed < 0.5 * interval:
+                n = min(n_max, n + max(1, n // 4))
+            await asyncio.sleep(max(0.0, interval - elapsed))
 
     async def receive_loop(self) -> None:
         limit = LIMITS["max_message_bytes"]
