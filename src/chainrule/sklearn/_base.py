@@ -267,6 +267,8 @@ class BaseMLP(BaseEstimator):
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
         )
         net.params[...] = res.x
+        if self.verbose:
+            print(f"L-BFGS-B: {res.nit} iterations, loss = {res.fun:.8f} ({res.message})")
         for cb in trainer.callbacks:
             cb.on_train_end(trainer)
         if res.status != 0 and not trainer.stop_training:
