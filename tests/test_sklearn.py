@@ -312,6 +312,13 @@ def test_bad_parameters_are_named(iris, param, value, match):
         MLPClassifier(**{param: value}, max_iter=2).fit(X, y)
 
 
+def test_divergence_is_sklearns_value_error(iris):
+    X, y = iris
+    reg = MLPRegressor(solver="sgd", learning_rate_init=1e6, max_iter=5, random_state=0)
+    with pytest.raises(ValueError, match="non-finite"):
+        reg.fit(X, y * 1e3)
+
+
 def test_lbfgs_refuses_dropout(iris):
     with pytest.raises(ValueError, match="dropout"):
         MLPClassifier(solver="lbfgs", dropout=0.2).fit(*iris)

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from chainrule.callbacks import Callback
+from chainrule.callbacks import Callback, DivergenceError
 from chainrule.layers import Dense, Dropout, Layer, layer_from_config
 from chainrule.network import Network
 from chainrule.optimizers import SGD, Adam, Optimizer, get_optimizer
@@ -348,7 +348,14 @@ class BaseMLP(BaseEstimator):
             objective_kwargs=self._objective_kwargs(),
         )
         weight_col = np.ones(n) if sw is None else sw
-        trainer.run(a0, np.hstack([Y, weight_col[:, None].astype(net.dtype)]), None)
+        try:
+            trainer.run(a0, np.hstack([Y, weight_col[:, None].astype(net.dtype)]), None)
+        except DivergenceError as exc:
+            # scikit-learn reports divergence as a ValueError; keep callers' except clauses.
+            raise ValueError(
+                f"Solver produced non-finite parameter weights ({exc}). The input data may "
+                "contain large values and need to be preprocessed."
+            ) from exc
         if self.early_stopping:
             net.params[...] = self._best_params
 
