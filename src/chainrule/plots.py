@@ -45,6 +45,8 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike[str],
     if not history.get("loss"):
         raise ValueError("history: no 'loss' values to plot (did training run any epoch?)")
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     panels = [("loss", "cost C")] + ([("accuracy", "accuracy")] if "accuracy" in history else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     epochs = np.arange(1, len(history["loss"]) + 1)
@@ -53,6 +55,7 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike[str],
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], marker="o", ms=3, label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         if key == "loss" and min(history[key]) > 0:
             ax.set_yscale("log")
@@ -88,7 +91,10 @@ def plot_decision_regions(net: Any, X: NDArray, y: NDArray, path: str | os.PathL
     grid = np.column_stack([gx.ravel(), gy.ravel()])
     zz = net.predict_classes(grid).reshape(gx.shape)
     n_classes = max(int(np.max(y)) + 1, int(zz.max()) + 1, len(classes or []))
-    cmap = plt.get_cmap("tab10", max(n_classes, 2))
+    from matplotlib.colors import ListedColormap
+
+    palette = plt.get_cmap("tab10" if n_classes <= 10 else "tab20").colors
+    cmap = ListedColormap(palette[: max(n_classes, 2)])
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.contourf(gx, gy, zz, levels=np.arange(-0.5, n_classes), cmap=cmap, alpha=0.3)
     for c in range(n_classes):
