@@ -227,3 +227,15 @@ def test_interrupted_save_leaves_the_previous_file_intact(tmp_path: Path,
     assert path.read_bytes() == before
     assert np.array_equal(chainrule.load(path).predict(X), old.predict(X))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]  # no temp left
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        path = io.atomic_write_bytes(tmp_path / "f.bin", b"x")
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o600)
+        io.atomic_write_bytes(path, b"y")  # an existing file keeps its mode
+        assert path.stat().st_mode & 0o777 == 0o600 and path.read_bytes() == b"y"
+    finally:
+        os.umask(umask)

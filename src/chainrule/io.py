@@ -47,6 +47,20 @@ class ModelFileError(ValueError):
 
 
 # -- atomic writes ------------------------------------------------------------------------
+def _set_mode(fd: int, path: Path) -> None:
+    """Give the temporary file the mode a plain ``open(path, "w")`` would: the old file's,
+    else 0o666 less the umask (mkstemp's 0o600 would hide a shared model from others)."""
+    if not hasattr(os, "fchmod"):  # Windows: permissions are not POSIX modes
+        return
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    os.fchmod(fd, mode)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` so that it is either fully written or untouched.
 
@@ -64,6 +78,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _set_mode(fd, path)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
