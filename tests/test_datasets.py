@@ -41,9 +41,13 @@ def test_synthetic_sets_through_the_registry(name: str) -> None:
     assert not np.array_equal(a.X, datasets.load(name, n_samples=120, noise=0.05, seed=4).X)
 
 
-def test_unknown_dataset_lists_the_valid_names() -> None:
+def test_unknown_dataset_or_option_is_refused() -> None:
     with pytest.raises(ValueError, match="valid names are digits, mnist"):
         datasets.load("imagenet")
+    with pytest.raises(ValueError, match="dataset 'digits': .*unexpected keyword .*'noise'"):
+        datasets.load("digits", noise=0.1)
+    with pytest.raises(ValueError, match="dataset 'csv': give path=FILE"):
+        datasets.load("csv", target="y")
 
 
 # -- splits ----------------------------------------------------------------------------------

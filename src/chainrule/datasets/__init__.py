@@ -51,6 +51,8 @@ def load(name: str, **options: Any) -> Dataset:
         2-D sets: ``n_samples``, ``noise``, ``seed``. ``csv``: ``path``, ``target``,
         ``task``. ``npz``: ``path``, ``task``.
     """
+    if name in ("csv", "npz") and "path" not in options:
+        raise ValueError(f"dataset {name!r}: give path=FILE")
     try:
         if name == "digits":
             ds = load_digits(**options)
@@ -66,8 +68,6 @@ def load(name: str, **options: Any) -> Dataset:
             return load_npz(options.pop("path"), **options)
     except TypeError as exc:  # an option this data set does not take
         raise ValueError(f"dataset {name!r}: {exc}") from None
-    except KeyError:
-        raise ValueError(f"dataset {name!r}: give path=FILE") from None
     raise ValueError(f"dataset: unknown data set {name!r}; valid names are {', '.join(NAMES)}")
 
 
