@@ -11,14 +11,8 @@ import json
 
 from ..io import atomic_write_bytes, read_model
 from . import CLIError
-from .common import (
-    add_data_arguments,
-    data_config,
-    evaluate,
-    load_dataset,
-    map_labels,
-    test_split_of,
-)
+from .common import evaluate, load_dataset, map_labels, test_split_of
+from .config import add_data_arguments, data_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

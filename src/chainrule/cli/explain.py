@@ -13,7 +13,8 @@ import numpy as np
 from ..explain import explain
 from ..io import read_model
 from . import CLIError
-from .common import add_data_arguments, data_config, encode_targets, load_dataset, map_labels
+from .common import encode_targets, load_dataset, map_labels
+from .config import add_data_arguments, data_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

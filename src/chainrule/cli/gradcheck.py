@@ -10,13 +10,11 @@ import numpy as np
 from .. import datasets
 from ..gradcheck import gradcheck
 from . import CLIError
-from .common import (
+from .common import build_network, encode_targets, load_dataset
+from .config import (
     _int_type,
     add_data_arguments,
     add_network_arguments,
-    build_network,
-    encode_targets,
-    load_dataset,
     merge_config,
     validate_config,
 )

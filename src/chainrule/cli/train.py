@@ -28,17 +28,13 @@ from ..network import Network
 from ..optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from ..schedules import SCHEDULES, Schedule, get_schedule
 from . import CLIError
-from .common import (
+from .common import build_network, encode_targets, evaluate, is_tty, load_dataset
+from .config import (
     _choice,
     _float_type,
     _int_type,
     add_data_arguments,
     add_network_arguments,
-    build_network,
-    encode_targets,
-    evaluate,
-    is_tty,
-    load_dataset,
     merge_config,
     validate_config,
 )
