@@ -311,3 +311,19 @@ def test_mnist_reaches_97_5_percent(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert accuracy(tmp_path / "run") >= 0.975
     assert "on 10000 samples" in result.stdout
+
+
+def test_mnist_absent_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path)]),
+                          capsys.readouterr().err)
+    assert "train-images-idx3-ubyte.gz" in line and "CHAINRULE_DATA_DIR" in line
+
+
+def test_console_script_is_installed(tmp_path: Path) -> None:
+    import shutil
+
+    exe = shutil.which("chainrule")
+    if exe is None:
+        pytest.fail("the chainrule console script is not on PATH; run pip install -e .")
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("chainrule ")
