@@ -112,6 +112,16 @@ def test_config_file_reproduces_a_run_and_flags_win(tmp_path: Path) -> None:
     assert json.loads((third / "config.json").read_text())["epochs"] == 2
 
 
+def test_live_progress_bar_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from chainrule.cli.config import DEFAULTS
+    from chainrule.cli.train import train
+
+    cfg = {**DEFAULTS, "dataset": "xor", "n_samples": 100, "epochs": 2, "hidden": [4]}
+    result = train(cfg, out=str(tmp_path), live=True)
+    assert len(result.history.epoch) == 2
+    assert "epoch 2/2  loss" in capsys.readouterr().out
+
+
 def test_two_dimensional_data_gets_decision_regions(tmp_path: Path) -> None:
     assert main(["train", "--dataset", "moons", "--n-samples", "300", "--noise", "0.1",
                  "--epochs", "10", "--quiet", "--out", str(tmp_path)]) == 0
@@ -303,14 +313,22 @@ def test_subprocess_exit_codes(tmp_path: Path) -> None:
 
 # -- MNIST ---------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_mnist_reaches_97_5_percent(tmp_path: Path) -> None:
-    result = run_cli("train", "--dataset", "mnist", "--hidden", "256,128", "--epochs", "5",
-                     "--batch-size", "128", "--lr", "0.002", "--schedule", "cosine",
-                     "--out", str(tmp_path / "run"), cwd=tmp_path,
+def test_mnist_reaches_97_5_percent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train through main(argv), then evaluate the saved model in a real subprocess; both
+    find MNIST through $CHAINRULE_DATA_DIR."""
+    monkeypatch.setenv("CHAINRULE_DATA_DIR", str(MNIST_DIR))
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "mnist", "--hidden", "256,128", "--epochs", "5",
+                 "--batch-size", "128", "--lr", "0.002", "--schedule", "cosine", "--quiet",
+                 "--out", str(out)]) == 0
+    assert accuracy(out) >= 0.975
+    result = run_cli("evaluate", str(out / "model.safetensors"), "--json",
+                     str(tmp_path / "eval.json"), cwd=tmp_path,
                      env={"CHAINRULE_DATA_DIR": str(MNIST_DIR)})
     assert result.returncode == 0, result.stderr
-    assert accuracy(tmp_path / "run") >= 0.975
     assert "on 10000 samples" in result.stdout
+    evaluated = json.loads((tmp_path / "eval.json").read_text())
+    assert evaluated["accuracy"] == accuracy(out) >= 0.975
 
 
 def test_mnist_absent_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
