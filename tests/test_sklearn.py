@@ -312,7 +312,7 @@ def test_bad_parameters_are_named(iris, param, value, match):
         MLPClassifier(**{param: value}, max_iter=2).fit(X, y)
 
 
-@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow, inf − inf: the point
 def test_divergence_is_sklearns_value_error(iris):
     X, y = iris
     reg = MLPRegressor(solver="sgd", learning_rate_init=1e6, max_iter=5, random_state=0)
