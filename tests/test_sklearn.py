@@ -290,6 +290,23 @@ def test_chainrule_extras(iris):
     assert pois.out_activation_ == "exp" and np.all(pois.predict(X) > 0)
 
 
+def test_callbacks_see_lbfgs_iterations_and_can_stop_them(iris):
+    X, y = iris
+    seen: list[float] = []
+    stopper = EarlyStopping(monitor="loss", patience=2, min_delta=1e9)
+    clf = MLPClassifier(
+        (5,), solver="lbfgs", random_state=0,
+        callbacks=[LambdaCallback(on_epoch_end=lambda t, logs: seen.append(logs["loss"])),
+                   stopper],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a requested stop is no failure
+        clf.fit(X, y)
+    assert clf.n_iter_ == len(seen) == 3 and stopper.stopped_epoch == 3
+    # EarlyStopping restored iteration 1's weights; loss_ is theirs, not iteration 3's.
+    assert seen[0] > seen[-1] and clf.loss_ == pytest.approx(seen[0])
+
+
 @pytest.mark.parametrize(
     "param, value, match",
     [

@@ -253,6 +253,7 @@ class BaseMLP(BaseEstimator):
 
         def on_iteration(intermediate_result: Any) -> None:
             trainer.epoch += 1
+            net.params[...] = intermediate_result.x  # callbacks see this iterate's weights
             for cb in trainer.callbacks:
                 cb.on_epoch_end(trainer, {"loss": float(intermediate_result.fun)})
             if trainer.stop_training:
@@ -280,6 +281,9 @@ class BaseMLP(BaseEstimator):
             )
         self.n_iter_ = min(int(res.nit), self.max_iter)
         self.loss_ = float(res.fun)
+        if not np.array_equal(net.params, res.x.astype(net.dtype)):
+            # A callback restored other weights (EarlyStopping): report their loss.
+            self.loss_ = cost_and_grad(net.params.astype(np.float64))[0]
 
     def _fit_stochastic(
         self,
