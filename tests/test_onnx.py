@@ -169,8 +169,8 @@ def test_bad_arguments():
 
 
 def test_cli_export(tmp_path, rng):
+    from chainrule import save
     from chainrule.cli import main
-    from chainrule.io import save
 
     net = MLP([5, 6, 3], hidden="gelu", output="softmax", loss="cross_entropy", seed=0)
     X = _raw_features(rng)
