@@ -11,6 +11,8 @@ writes one JSON line, the driver prints the table. Only training is timed (data
 loading and standardization happen before the clock starts). "all-reduce" is the
 time per step inside ``Allreduce`` (it includes waiting for the slower rank);
 "bare all-reduce" is the same buffer reduced in a tight loop, communication only.
+"GEMM GFLOP/s per rank" is the network's largest matrix product run by all ranks at
+once: what the machine gives each rank, the ceiling for its row.
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ def load_mnist(n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     return X, labels.astype(np.int64)
 
 
+def gemm_gflops(seconds: float = 0.5) -> float:
+    """float32 GFLOP/s of the network's largest product, (128, 784) @ (784, 256)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((BATCH, SIZES[0]), dtype=np.float32)
+    b = rng.random((SIZES[0], SIZES[1]), dtype=np.float32)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        n += 1
+    return 2 * BATCH * SIZES[0] * SIZES[1] * n / (time.perf_counter() - start) / 1e9
+
+
 def worker(args: argparse.Namespace) -> None:
     """One rank: train ``epochs`` epochs on ``samples`` MNIST images, report from rank 0."""
     from mpi4py import MPI
@@ -67,6 +81,12 @@ def worker(args: argparse.Namespace) -> None:
             self.seconds = time.perf_counter() - self.start
             self.reduce_seconds = getattr(trainer, "reduce_seconds", 0.0)
             self.n_reduce = getattr(trainer, "n_reduce", 0)
+
+    # What the machine gives each rank when all compute at once: the ceiling for the rows.
+    gemm = np.array([gemm_gflops()])
+    comm.Barrier()
+    gemm = np.array([gemm_gflops()])
+    comm.Allreduce(MPI.IN_PLACE, gemm, op=MPI.MIN)
 
     # Best of ``repeats`` runs, each from the same seeded network: the machine may be shared.
     best: Any = None
@@ -106,6 +126,7 @@ def worker(args: argparse.Namespace) -> None:
             "steps": steps,
             "final_loss": history["loss"][-1],
             "allreduce_mib": buf.nbytes / 2**20,
+            "gemm_gflops_per_rank": float(gemm[0]),
         }
         Path(args.out).write_text(json.dumps(row) + "\n")
 
@@ -160,16 +181,16 @@ def driver(args: argparse.Namespace) -> None:
     )
     print(
         "| ranks × BLAS threads | samples/s | speed-up | all-reduce ms/step "
-        "| share of time | bare all-reduce ms | final loss |"
+        "| share of time | bare all-reduce ms | GEMM GFLOP/s per rank | final loss |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     base = rows[0]["samples_per_s"]
     for row in rows:
         print(
             f"| {row['ranks']} × {row['threads']} | {row['samples_per_s']:,.0f} "
             f"| {row['samples_per_s'] / base:.2f}× | {row['allreduce_ms_per_step']:.3f} "
             f"| {100 * row['allreduce_share']:.1f} % | {row['bare_allreduce_ms']:.3f} "
-            f"| {row['final_loss']:.6f} |"
+            f"| {row['gemm_gflops_per_rank']:.0f} | {row['final_loss']:.6f} |"
         )
 
 
