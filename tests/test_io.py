@@ -178,6 +178,25 @@ def test_invalid_files_are_refused(tmp_path: Path, model_bytes: bytes, mangle,  
     assert str(path) in str(info.value)
 
 
+def test_huge_declared_layer_is_refused_before_allocating(tmp_path: Path) -> None:
+    net, _, _ = trained_net()
+    arrays, meta = io.loads_safetensors(io.model_to_bytes(net))
+    cfg = json.loads(meta["config"])
+    cfg["layers"][0]["n_out"] = cfg["layers"][1]["n_in"] = 10**7  # 10^8 weights: 400 MB
+    meta["config"] = json.dumps(cfg)
+    (tmp_path / "m.safetensors").write_bytes(io.dumps_safetensors(arrays, meta))
+    with pytest.raises(ModelFileError, match="'layers.1.w' has shape \\(16, 5\\) .*"
+                       "expected \\(10000000, 5\\)"):
+        chainrule.load(tmp_path / "m.safetensors")
+
+
+def test_deeply_nested_header_is_refused(tmp_path: Path) -> None:
+    head = b"[" * 100_000 + b"]" * 100_000
+    (tmp_path / "m.safetensors").write_bytes(struct.pack("<Q", len(head)) + head)
+    with pytest.raises(ModelFileError, match="header is not valid JSON"):
+        chainrule.load(tmp_path / "m.safetensors")
+
+
 def test_wrong_dtype_against_the_config_is_refused(tmp_path: Path) -> None:
     net, _, _ = trained_net()
     arrays, meta = io.loads_safetensors(io.model_to_bytes(net))

@@ -140,8 +140,8 @@ def loads_safetensors(data: bytes, source: str = "<bytes>"
                   "safetensors file)")
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad(f"the header is not valid JSON ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise bad(f"the header is not valid JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(header, dict):
         raise bad("the header is not a JSON object")
     metadata = header.pop("__metadata__", {}) or {}
@@ -272,7 +272,7 @@ def _parse_json(source: str, metadata: dict[str, str], key: str) -> Any:
         raise ModelFileError(f"{source}: metadata lacks {key!r}; not a chainrule model file")
     try:
         return json.loads(metadata[key])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{source}: metadata {key!r} is not valid JSON ({exc})") from None
 
 
@@ -282,6 +282,7 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
     from .network import Network
     from .optimizers import get_optimizer
     from .scaler import Standardizer
+    from .validation import check_dtype
 
     path = Path(path)
     source = str(path)
@@ -304,19 +305,24 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
             ("config", "classes", "feature_names", "scaler", "optimizer", "rng", "training")}
     meta["chainrule_version"] = raw_meta.get("chainrule_version")
     config = meta["config"]
+    # Check the tensors against the architecture *before* allocating the network: a
+    # stranger's config could declare a layer far larger than the file can back.
     try:
         layers = [layer_from_config(c) for c in config["layers"]]
-        net = Network(layers, loss=config["loss"], dtype=config["dtype"], l2=config["l2"],
-                      seed=0)
+        dtype = check_dtype(config["dtype"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{source}: invalid model config ({exc})") from None
-
+    dense_layers = [layer for layer in layers if isinstance(layer, Dense)]
+    if not dense_layers:
+        raise ModelFileError(f"{source}: invalid model config (no Dense layer)")
     expected: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-    for layer_index, dense in enumerate(net.dense_layers, start=1):
+    for layer_index, dense in enumerate(dense_layers, start=1):
         for name, shape in dense.param_shapes():
-            expected[f"layers.{layer_index}.{name}"] = (shape, net.dtype)
+            expected[f"layers.{layer_index}.{name}"] = (shape, dtype)
+    n_params = sum(math.prod(shape) for shape, _ in expected.values())
     if meta["scaler"]:
-        expected["scaler.mean"] = expected["scaler.scale"] = ((net.n_in,), np.dtype(np.float64))
+        n_in = dense_layers[0].n_in
+        expected["scaler.mean"] = expected["scaler.scale"] = ((n_in,), np.dtype(np.float64))
     opt_meta = meta["optimizer"]
     optimizer = None
     if opt_meta is not None:
@@ -327,7 +333,7 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
             raise ModelFileError(f"{source}: invalid optimizer metadata ({exc})") from None
         if t > 0:
             for slot in optimizer.slots:
-                expected[f"optimizer.{slot}"] = ((net.n_params,), net.dtype)
+                expected[f"optimizer.{slot}"] = ((n_params,), dtype)
     unknown = sorted(set(arrays) - set(expected))
     missing = sorted(set(expected) - set(arrays))
     if unknown or missing:
@@ -335,13 +341,17 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
             f"{source}: tensors do not match the architecture "
             f"(unexpected: {', '.join(unknown) or 'none'}; missing: {', '.join(missing) or 'none'})"
         )
-    for name, (shape, dtype) in expected.items():
+    for name, (shape, dt) in expected.items():
         arr = arrays[name]
-        if arr.shape != shape or arr.dtype != dtype:
+        if arr.shape != shape or arr.dtype != dt:
             raise ModelFileError(f"{source}: tensor {name!r} has shape {arr.shape} and dtype "
-                                 f"{arr.dtype}, expected {shape} and {dtype}")
+                                 f"{arr.dtype}, expected {shape} and {dt}")
         if not np.all(np.isfinite(arr)):
             raise ModelFileError(f"{source}: tensor {name!r} contains NaN or inf")
+    try:
+        net = Network(layers, loss=config["loss"], dtype=dtype, l2=config["l2"], seed=0)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{source}: invalid model config ({exc})") from None
     for layer_index, dense in enumerate(net.dense_layers, start=1):
         assert isinstance(dense, Dense)
         dense.w = arrays[f"layers.{layer_index}.w"]
