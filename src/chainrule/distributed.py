@@ -124,7 +124,7 @@ def _abort(comm: Any, exc: BaseException) -> None:
 
 
 def install_excepthook(comm: Any | None = None) -> None:
-    """Make an uncaught exception on any rank abort the whole job (the CLI installs this).
+    """Make an uncaught exception on any rank abort the whole job.
 
     Without it, one rank's exception outside :func:`fit` (while writing files, say)
     ends that rank while the others may block in a collective call. With one rank
