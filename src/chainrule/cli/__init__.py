@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -89,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `chainrule info --json | head`: the reader left, stay quiet
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit cannot fail again
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 1
     except Exception as exc:  # every runtime error becomes one line, unless --debug
         if debug:
             traceback.print_exc()
