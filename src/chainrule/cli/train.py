@@ -269,14 +269,17 @@ def train(cfg: dict[str, Any], *, out: str | None = None, quiet: bool = False,
 def _plots(net: Network, history: History, ds: datasets.Dataset, X: np.ndarray,
            y: np.ndarray, run_dir: Path) -> list[str]:
     """Write the plots; a missing matplotlib is an error that names the extra."""
-    try:
-        from ..plots import plot_decision_regions, plot_history
-    except ImportError as exc:  # pragma: no cover - matplotlib is in the cli extra
-        raise CLIError(f"plots need matplotlib ({exc}); pip install 'chainrule[cli]'") from exc
+    from ..plots import plot_decision_regions, plot_history
+
     written = list(RUN_FILES[:-1])
-    plot_history(history.history, run_dir / "curves.png", title=f"{ds.name}")
-    written.append("curves.png")
-    if ds.n_features == 2 and ds.task == "classification":
-        plot_decision_regions(net, X, y, run_dir / "regions.png", ds.classes)
-        written.append("regions.png")
+    try:
+        plot_history(history.history, run_dir / "curves.png", title=f"{ds.name}")
+        written.append("curves.png")
+        if ds.n_features == 2 and ds.task == "classification":
+            plot_decision_regions(net, X, y, run_dir / "regions.png", ds.classes)
+            written.append("regions.png")
+    except ImportError as exc:
+        raise CLIError(f"plots need matplotlib ({exc}); the model and the other files are in "
+                       f"{run_dir}; install the plots with: pip install 'chainrule[cli]'"
+                       ) from exc
     return written
