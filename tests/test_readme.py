@@ -6,13 +6,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_readme_python_example_runs(capsys):
+def test_readme_python_examples_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples save model files
     text = (REPO / "README.md").read_text()
-    block = re.search(r"```python\n(.*?)```", text, re.S)
-    assert block is not None
-    exec(compile(block.group(1), "README.md", "exec"), {})
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "∂C_0/∂w_01^(2)" in out
+    accuracy = float(re.search(r"test accuracy ([0-9.]+)", out).group(1))
+    assert accuracy > 0.95
+    assert (tmp_path / "digits.safetensors").exists()
 
 
 def test_ci_runs_the_readme_test_command():
