@@ -41,9 +41,24 @@ class Activation:
         """∂a/∂z elementwise, given z and a = g(z)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
-        """δ = ∂C/∂z from ∂C/∂a: the notes' factor ∂a_j/∂z_j = g′(z_j)."""
-        return grad_a * self.g_prime(z, a)
+    def backward(self, z: Array, a: Array, grad_a: Array, out: Array | None = None) -> Array:
+        """δ = ∂C/∂z from ∂C/∂a: the notes' factor ∂a_j/∂z_j = g′(z_j).
+
+        ``out`` (shaped like z), if given, receives δ: the training loop passes a
+        buffer it reuses every step so that a step allocates nothing.
+        """
+        return np.multiply(grad_a, self.g_prime(z, a), out=out)
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        """a = g(z), written into ``out`` (shaped like z) when given.
+
+        The default computes :meth:`g` and copies; cheap activations override it to
+        write in place.
+        """
+        if out is None:
+            return self.g(z)
+        np.copyto(out, self.g(z))
+        return out
 
     def get_config(self) -> dict[str, object]:
         return {"name": self.name}
@@ -68,8 +83,17 @@ class Identity(Activation):
     def g_prime(self, z: Array, a: Array) -> Array:
         return np.ones_like(z)
 
-    def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
-        return grad_a
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        if out is None:
+            return z.copy()
+        np.copyto(out, z)
+        return out
+
+    def backward(self, z: Array, a: Array, grad_a: Array, out: Array | None = None) -> Array:
+        if out is None:
+            return grad_a
+        np.copyto(out, grad_a)
+        return out
 
 
 class Sigmoid(Activation):
@@ -105,10 +129,14 @@ class ReLU(Activation):
     def g_prime(self, z: Array, a: Array) -> Array:
         return (z > 0).astype(z.dtype)  # 1 where z > 0, else 0 (0 at the kink)
 
-    def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        return np.maximum(z, 0.0, out=out)
+
+    def backward(self, z: Array, a: Array, grad_a: Array, out: Array | None = None) -> Array:
         # grad_a * g′(z) with the boolean mask (no float 0/1 array); keeps grad_a's dtype.
-        # Measured ~1.5× faster L-BFGS fits on digits than np.where (bench/sklearn_compare.py).
-        return np.multiply(grad_a, z > 0)
+        # Measured ~1.5× faster L-BFGS fits on digits than np.where (bench/sklearn_compare.py);
+        # 10× faster at 1024×1024 (bench/compare.py, case c).
+        return np.multiply(grad_a, z > 0, out=out)
 
 
 class LeakyReLU(Activation):
@@ -188,7 +216,11 @@ class Softmax(Activation):
     elementwise = False
 
     def g(self, z: Array) -> Array:
-        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return self.forward(z)
+
+    def forward(self, z: Array, out: Array | None = None) -> Array:
+        e = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        np.exp(e, out=e)
         e /= e.sum(axis=1, keepdims=True)
         return e
 
@@ -196,10 +228,12 @@ class Softmax(Activation):
         """Diagonal of the Jacobian, ∂a_j/∂z_j = a_j (1 − a_j); backward uses the full JVP."""
         return a * (1.0 - a)
 
-    def backward(self, z: Array, a: Array, grad_a: Array) -> Array:
+    def backward(self, z: Array, a: Array, grad_a: Array, out: Array | None = None) -> Array:
         # δ_j = Σ_i ∂C/∂a_i · a_i (δ_ij − a_j) = a_j (∂C/∂a_j − Σ_i a_i ∂C/∂a_i)
         s = np.einsum("ij,ij->i", grad_a, a)[:, None]
-        return a * (grad_a - s)
+        delta = np.subtract(grad_a, s, out=out)
+        delta *= a
+        return delta
 
 
 SIGMOID = Sigmoid()

@@ -119,6 +119,8 @@ class Dense(Layer):
         self.a_prev: Array | None = None
         self.z: Array | None = None
         self.a: Array | None = None
+        self._buffers: dict[int, dict[str, Array]] = {}
+        self._ws: dict[str, Array] | None = None
 
     # -- parameters ---------------------------------------------------------
     def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -179,18 +181,27 @@ class Dense(Layer):
 
     # -- forward and backward -------------------------------------------------
     def forward(self, a_prev: Array, training: bool = False) -> Array:
-        """a_prev of shape (n_samples, n_in) → a of shape (n_samples, n_out)."""
-        z = a_prev @ self.w.T  # z_j = Σ_k w_jk a_k^(l−1)
+        """a_prev of shape (n_samples, n_in) → a of shape (n_samples, n_out).
+
+        With ``training=True`` z, a (and the backward pass's δ and ∂C/∂a_prev) are
+        written into buffers this layer keeps per batch size and reuses on the next
+        training step, so a training step allocates no arrays; copy ``z``/``a`` if you
+        need them past the next training step. ``training=False`` returns new arrays.
+        """
+        ws = self._ws = self._workspace(a_prev.shape[0]) if training else None
+        z = np.matmul(a_prev, self.w.T, out=None if ws is None else ws["z"])
+        # z_j = Σ_k w_jk a_k^(l−1)
         if self._b is not None:
             z += self._b
-        a = self.activation.g(z)  # a_j = g(z_j)
+        a = self.activation.forward(z, out=None if ws is None else ws["a"])  # a_j = g(z_j)
         self.a_prev, self.z, self.a = a_prev, z, a
         return a
 
     def backward(self, grad_a: Array, need_grad_prev: bool = True) -> Array | None:
         """∂C/∂a (n_samples, n_out) → fills grad_w, grad_b; returns ∂C/∂a_prev (n_samples, n_in)."""
         assert self.z is not None and self.a is not None and self.a_prev is not None
-        delta = self.activation.backward(self.z, self.a, grad_a)  # δ_j = ∂C/∂a_j · g′(z_j)
+        # δ_j = ∂C/∂a_j · g′(z_j)
+        delta = self.activation.backward(self.z, self.a, grad_a, out=self.delta_buffer())
         return self.backward_from_delta(delta, need_grad_prev)
 
     def backward_from_delta(self, delta: Array, need_grad_prev: bool = True) -> Array | None:
@@ -202,7 +213,30 @@ class Dense(Layer):
             np.sum(delta, axis=0, out=self.grad_b)  # ∂C/∂b_j = Σ_i δ_ij
         if not need_grad_prev:
             return None
-        return delta @ self.w  # ∂C/∂a_k^(l−1) = Σ_j w_jk δ_j
+        out = None if self._ws is None else self._ws["grad_prev"]
+        return np.matmul(delta, self.w, out=out)  # ∂C/∂a_k^(l−1) = Σ_j w_jk δ_j
+
+    # -- training-step buffers ---------------------------------------------------
+    def delta_buffer(self) -> Array | None:
+        """The buffer δ of the current training step goes into (None outside training)."""
+        return None if self._ws is None else self._ws["delta"]
+
+    def _workspace(self, n: int) -> dict[str, Array]:
+        """z, a, δ (n, n_out) and ∂C/∂a_prev (n, n_in) for batches of n samples.
+
+        A fit sees at most two batch sizes (full and last partial batch), so a few
+        entries suffice; the dict is emptied if batch sizes keep changing.
+        """
+        ws = self._buffers.get(n)
+        if ws is None or ws["z"].dtype != self.w.dtype:
+            if len(self._buffers) >= 4:
+                self._buffers.clear()
+            shape, dt = (n, self.n_out), self.w.dtype
+            ws = self._buffers[n] = {
+                "z": np.empty(shape, dt), "a": np.empty(shape, dt),
+                "delta": np.empty(shape, dt), "grad_prev": np.empty((n, self.n_in), dt),
+            }
+        return ws
 
     def get_config(self) -> dict[str, object]:
         return {

@@ -258,7 +258,7 @@ class Network:
             c_i = self.loss_fn.value_from_logits(out.z, Y)
         else:
             c_i = self.loss_fn.value(out.a, Y)
-        cost = float(np.mean(c_i, dtype=np.float64))
+        cost = float(c_i.sum(dtype=np.float64)) / c_i.shape[0]  # np.mean, minus its overhead
         if self.l2:
             cost += 0.5 * self.l2 * sum(float(np.vdot(d.w, d.w)) for d in self.dense_layers)
         return cost
@@ -287,7 +287,9 @@ class Network:
         n = out.a.shape[0]
         if self.fused_output:
             # Canonical pair: ∂C0/∂a_j · g′(z_j) collapses to δ_j^(L) = a_j − y_j (÷ n: batch mean).
-            delta = (out.a - Y) * self.dtype.type(1.0 / n)
+            # In training, δ goes into the output layer's reused buffer (no allocation).
+            delta = np.subtract(out.a, Y, out=out.delta_buffer())
+            delta *= self.dtype.type(1.0 / n)
             grad: Array | None = out.backward_from_delta(delta, need_grad_prev=len(self.layers) > 1)
         else:
             grad_a = self.loss_fn.grad_a(out.a, Y) * self.dtype.type(1.0 / n)  # ∂C/∂a^(L)
