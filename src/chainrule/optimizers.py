@@ -10,7 +10,10 @@ The update rules match ``torch.optim`` (tested step by step).
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -240,19 +243,25 @@ class Adam(Optimizer):
         tmp, m, v = self._tmp, self.state["m"], self.state["v"]
         assert tmp is not None
         b1, b2, t = self.beta_1, self.beta_2, self.t
-        np.subtract(g, m, out=tmp)
-        tmp *= 1.0 - b1
-        m += tmp  # m ← β₁ m + (1 − β₁) g
-        np.multiply(g, g, out=tmp)
-        tmp -= v
-        tmp *= 1.0 - b2
-        v += tmp  # v ← β₂ v + (1 − β₂) g²
         c2 = math.sqrt(1.0 - b2**t)
-        np.sqrt(v, out=tmp)
-        tmp += self.eps * c2
-        np.divide(m, tmp, out=tmp)
-        tmp *= lr * c2 / (1.0 - b1**t)
-        w -= tmp
+        eps_hat, step = self.eps * c2, lr * c2 / (1.0 - b1**t)
+        kernel = _adam_kernel()
+        if kernel is not None and _flat_alike(w, g, m, v):
+            # The same arithmetic as below, fused into one compiled loop (chainrule.kernels).
+            kernel(w, g, m, v, b1, b2, eps_hat, step)
+        else:
+            np.subtract(g, m, out=tmp)
+            tmp *= 1.0 - b1
+            m += tmp  # m ← β₁ m + (1 − β₁) g
+            np.multiply(g, g, out=tmp)
+            tmp -= v
+            tmp *= 1.0 - b2
+            v += tmp  # v ← β₂ v + (1 − β₂) g²
+            np.sqrt(v, out=tmp)
+            tmp += eps_hat
+            np.divide(m, tmp, out=tmp)
+            tmp *= step
+            w -= tmp
         if m.dtype == np.float32 and t % self._FLUSH_EVERY == 0:
             np.putmask(m, np.abs(m) < 1e-30, 0.0)
 
@@ -289,6 +298,31 @@ class AdamW(Adam):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "weight_decay": self.weight_decay}
+
+
+@functools.cache
+def _adam_kernel() -> Callable[..., None] | None:
+    """numba's fused Adam loop (:mod:`chainrule.kernels`), or None without numba.
+
+    Cached: a failed import would otherwise be retried (slowly) on every step.
+    ``CHAINRULE_NUMBA=0`` forces the NumPy path.
+    """
+    if os.environ.get("CHAINRULE_NUMBA", "1") == "0":
+        return None
+    try:
+        from .kernels import adam_update
+    except ImportError:
+        return None
+    return adam_update
+
+
+def _flat_alike(*arrays: Array) -> bool:
+    """Whether the arrays are 1-D, C-contiguous and of one dtype (what the kernel takes)."""
+    first = arrays[0]
+    return all(
+        a.ndim == 1 and a.flags.c_contiguous and a.dtype == first.dtype
+        and a.shape == first.shape for a in arrays
+    )
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
