@@ -221,7 +221,7 @@ class Softmax(Activation):
     def forward(self, z: Array, out: Array | None = None) -> Array:
         e = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
         np.exp(e, out=e)
-        e /= e.sum(axis=1, keepdims=True)
+        e /= np.add.reduce(e, axis=1, keepdims=True)  # Σ_i e^(z_i − max z)
         return e
 
     def g_prime(self, z: Array, a: Array) -> Array:

@@ -210,7 +210,7 @@ class Dense(Layer):
         self.delta = delta
         np.matmul(delta.T, self.a_prev, out=self.grad_w)  # ∂C/∂w_jk = Σ_i δ_ij a_ik^(l−1)
         if self.grad_b is not None:
-            np.sum(delta, axis=0, out=self.grad_b)  # ∂C/∂b_j = Σ_i δ_ij
+            np.add.reduce(delta, axis=0, out=self.grad_b)  # ∂C/∂b_j = Σ_i δ_ij
         if not need_grad_prev:
             return None
         out = None if self._ws is None else self._ws["grad_prev"]

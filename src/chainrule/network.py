@@ -18,7 +18,7 @@ optimizer updates every parameter with a handful of vector operations.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -152,8 +152,13 @@ class Network:
         return self.dense_layers[-1].n_out
 
     @property
+    def output_layer(self) -> Dense:
+        """The output layer L (always Dense); cheaper than ``dense_layers[-1]``."""
+        return cast(Dense, self.layers[-1])
+
+    @property
     def output_activation(self) -> str:
-        return self.dense_layers[-1].activation.name
+        return self.output_layer.activation.name
 
     @property
     def fused_output(self) -> bool:
@@ -252,7 +257,7 @@ class Network:
     # -- cost -------------------------------------------------------------------------
     def _cost(self, Y: Array) -> float:
         """C = (1/n) Σ_i C_i (+ L2) for the last forward pass, against targets Y."""
-        out = self.dense_layers[-1]
+        out = self.output_layer
         assert out.a is not None and out.z is not None
         if self.fused_output:
             c_i = self.loss_fn.value_from_logits(out.z, Y)
@@ -282,7 +287,7 @@ class Network:
         self._backward(self.targets(Y, out.a.shape[0]))
 
     def _backward(self, Y: Array) -> None:
-        out = self.dense_layers[-1]
+        out = self.output_layer
         assert out.a is not None and out.z is not None
         n = out.a.shape[0]
         if self.fused_output:

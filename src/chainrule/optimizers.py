@@ -246,7 +246,7 @@ class Adam(Optimizer):
         c2 = math.sqrt(1.0 - b2**t)
         eps_hat, step = self.eps * c2, lr * c2 / (1.0 - b1**t)
         kernel = _adam_kernel()
-        if kernel is not None and _flat_alike(w, g, m, v):
+        if kernel is not None and _flat_alike(w, g):
             # The same arithmetic as below, fused into one compiled loop (chainrule.kernels).
             kernel(w, g, m, v, b1, b2, eps_hat, step)
         else:
@@ -316,13 +316,11 @@ def _adam_kernel() -> Callable[..., None] | None:
     return adam_update
 
 
-def _flat_alike(*arrays: Array) -> bool:
-    """Whether the arrays are 1-D, C-contiguous and of one dtype (what the kernel takes)."""
-    first = arrays[0]
-    return all(
-        a.ndim == 1 and a.flags.c_contiguous and a.dtype == first.dtype
-        and a.shape == first.shape for a in arrays
-    )
+def _flat_alike(w: Array, g: Array) -> bool:
+    """Whether w and g are 1-D, C-contiguous, of one shape and dtype (what the kernel takes;
+    the slots are built like w)."""
+    return (w.ndim == 1 and w.flags.c_contiguous and g.flags.c_contiguous
+            and w.shape == g.shape and w.dtype == g.dtype)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

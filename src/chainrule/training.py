@@ -96,7 +96,7 @@ class Trainer:
             net._forward(xs, training=True)
             loss_sum = net._cost(ys) * n_local
             if net.loss_fn.classification:
-                correct = _n_correct(net.dense_layers[-1].a, ys, net.independent_outputs)
+                correct = _n_correct(net.output_layer.a, ys, net.independent_outputs)
             net._backward(ys)
         else:
             net.grads.fill(0.0)
@@ -180,7 +180,7 @@ def _n_correct(a: Array | None, y: Array, independent: bool) -> int:
     assert a is not None
     if a.shape[1] == 1 or independent:
         return int(np.sum(np.all((a >= 0.5) == (y >= 0.5), axis=1)))
-    return int(np.sum(np.argmax(a, axis=1) == np.argmax(y, axis=1)))
+    return int(np.count_nonzero(a.argmax(axis=1) == y.argmax(axis=1)))
 
 
 def evaluate_arrays(
