@@ -32,7 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [784, 256, 128, 10]
-BATCH = 128
+BATCH = 128  # the configuration; --batch-size changes it
 
 
 def data_dir() -> Path:
@@ -96,12 +96,18 @@ def worker(args: argparse.Namespace) -> None:
         clock = Clock()
         comm.Barrier()
         history = distributed.fit(
-            net, X, y, epochs=args.epochs, batch_size=BATCH, optimizer="adam", callbacks=[clock]
+            net,
+            X,
+            y,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            optimizer="adam",
+            callbacks=[clock],
         )
         if best is None or clock.seconds < best.seconds:
             best = clock
     clock = best
-    steps = args.epochs * -(-len(X) // BATCH)
+    steps = args.epochs * -(-len(X) // args.batch_size)
 
     # The same buffer as the training all-reduce (n_params + 3 float64), communication only.
     buf = np.zeros(net.n_params + 3)
@@ -165,6 +171,8 @@ def driver(args: argparse.Namespace) -> None:
                 str(args.samples),
                 "--epochs",
                 str(args.epochs),
+                "--batch-size",
+                str(args.batch_size),
                 "--repeats",
                 str(args.repeats),
                 "--bare-repeats",
@@ -175,7 +183,7 @@ def driver(args: argparse.Namespace) -> None:
     load_after = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{os.cpu_count()} CPUs; load average before {load_before}, after {load_after}")
     print(
-        f"MNIST {'-'.join(map(str, SIZES))}, Adam, global batch {BATCH}, float32, "
+        f"MNIST {'-'.join(map(str, SIZES))}, Adam, global batch {args.batch_size}, float32, "
         f"{args.samples} samples × {args.epochs} epoch(s); "
         f"all-reduce buffer {rows[0]['allreduce_mib']:.2f} MiB per step\n"
     )
@@ -198,6 +206,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=60000, help="MNIST training images")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=BATCH, help="global batch")
     parser.add_argument("--repeats", type=int, default=3, help="report the fastest run")
     parser.add_argument("--bare-repeats", type=int, default=200)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
