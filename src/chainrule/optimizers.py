@@ -222,6 +222,7 @@ class Adam(Optimizer):
     name = "adam"
     slots = ("m", "v")
     _FLUSH_EVERY = 32
+    _FLUSH_BELOW = 1e-30
 
     def __init__(
         self,
@@ -245,25 +246,28 @@ class Adam(Optimizer):
         b1, b2, t = self.beta_1, self.beta_2, self.t
         c2 = math.sqrt(1.0 - b2**t)
         eps_hat, step = self.eps * c2, lr * c2 / (1.0 - b1**t)
+        flush = m.dtype == np.float32 and t % self._FLUSH_EVERY == 0
         kernel = _adam_kernel()
         if kernel is not None and _flat_alike(w, g):
             # The same arithmetic as below, fused into one compiled loop (chainrule.kernels).
-            kernel(w, g, m, v, b1, b2, eps_hat, step)
-        else:
-            np.subtract(g, m, out=tmp)
-            tmp *= 1.0 - b1
-            m += tmp  # m ← β₁ m + (1 − β₁) g
-            np.multiply(g, g, out=tmp)
-            tmp -= v
-            tmp *= 1.0 - b2
-            v += tmp  # v ← β₂ v + (1 − β₂) g²
-            np.sqrt(v, out=tmp)
-            tmp += eps_hat
-            np.divide(m, tmp, out=tmp)
-            tmp *= step
-            w -= tmp
-        if m.dtype == np.float32 and t % self._FLUSH_EVERY == 0:
-            np.putmask(m, np.abs(m) < 1e-30, 0.0)
+            kernel(w, g, m, v, b1, b2, eps_hat, step, self._FLUSH_BELOW if flush else 0.0)
+            return
+        np.subtract(g, m, out=tmp)
+        tmp *= 1.0 - b1
+        m += tmp  # m ← β₁ m + (1 − β₁) g
+        np.multiply(g, g, out=tmp)
+        tmp -= v
+        tmp *= 1.0 - b2
+        v += tmp  # v ← β₂ v + (1 − β₂) g²
+        np.sqrt(v, out=tmp)
+        tmp += eps_hat
+        np.divide(m, tmp, out=tmp)
+        tmp *= step
+        w -= tmp
+        if flush:  # m ← m · [|m| ≥ 1e-30], in place: no temporary the size of the parameters
+            np.abs(m, out=tmp)
+            np.greater_equal(tmp, self._FLUSH_BELOW, out=tmp)
+            m *= tmp
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -1,0 +1,85 @@
+"""The optional numba kernel (chainrule.kernels) against the NumPy path it replaces:
+bit-identical parameters and moments, including the subnormal flush of m."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.optimizers as optimizers
+
+pytest.importorskip("numba", reason="numba is the optional 'fast' extra; without it only "
+                                    "the NumPy path exists and the other tests cover it")
+
+
+@pytest.fixture
+def numba_switch(monkeypatch: pytest.MonkeyPatch):
+    """Run a callable with the kernel on or off (CHAINRULE_NUMBA) and return its result."""
+
+    def run(use_numba: bool, fn):  # type: ignore[no-untyped-def]
+        monkeypatch.setenv("CHAINRULE_NUMBA", "1" if use_numba else "0")
+        optimizers._adam_kernel.cache_clear()
+        try:
+            assert (optimizers._adam_kernel() is not None) == use_numba
+            return fn()
+        finally:
+            optimizers._adam_kernel.cache_clear()
+
+    return run
+
+
+def _adam_trajectory(dtype: type, steps: int = 100) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(0)
+    n = 5000
+    w = rng.standard_normal(n).astype(dtype)
+    opt = cr.Adam(1e-3)
+    for t in range(steps):
+        g = rng.standard_normal(n) * 10.0 ** rng.integers(-6, 1, n)
+        g[: n // 4] = 0.0  # never any gradient: m stays 0
+        # tiny at first, then zero: m decays through 1e-30 and must be flushed at t = 32k
+        g[n // 4 : n // 2] = 1e-27 if t < 3 else 0.0
+        opt.step(w, g.astype(dtype))
+    return w, opt.state["m"], opt.state["v"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_adam_is_bit_identical_to_numpy(numba_switch, dtype: type) -> None:  # type: ignore[no-untyped-def]
+    fast = numba_switch(True, lambda: _adam_trajectory(dtype))
+    plain = numba_switch(False, lambda: _adam_trajectory(dtype))
+    for a, b in zip(fast, plain, strict=True):
+        assert a.dtype == dtype
+        assert a.tobytes() == b.tobytes()  # bitwise, signs of zeros included
+    m = fast[1]
+    if dtype is np.float32:  # the flush ran: the decayed entries are exactly zero
+        assert np.all(m[1250:2500] == 0.0)
+    else:  # float64 keeps them (no flushing needed: far from its subnormal range)
+        assert np.all(m[1250:2500] != 0.0)
+
+
+def test_numba_and_numpy_train_the_same_network(numba_switch) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+
+    def train() -> np.ndarray:
+        net = cr.MLP([8, 16, 3], output="softmax", loss="cross_entropy", seed=0)
+        net.fit(X, y, epochs=3, batch_size=32, optimizer=cr.Adam(1e-2))
+        return net.params.copy()
+
+    assert numba_switch(True, train).tobytes() == numba_switch(False, train).tobytes()
+
+
+def test_non_flat_arrays_take_the_numpy_path(numba_switch) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal((6, 5))
+    g = rng.standard_normal((6, 5))
+
+    def run() -> np.ndarray:
+        w = w0.copy()
+        opt = cr.Adam(0.1)
+        for _ in range(3):
+            opt.step(w, g)
+        return w
+
+    np.testing.assert_array_equal(numba_switch(True, run), numba_switch(False, run))
