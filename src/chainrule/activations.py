@@ -219,7 +219,7 @@ class Softmax(Activation):
         return self.forward(z)
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
-        e = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        e = np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=out)
         np.exp(e, out=e)
         e /= np.add.reduce(e, axis=1, keepdims=True)  # Σ_i e^(z_i − max z)
         return e

@@ -263,7 +263,7 @@ class Network:
             c_i = self.loss_fn.value_from_logits(out.z, Y)
         else:
             c_i = self.loss_fn.value(out.a, Y)
-        cost = float(c_i.sum(dtype=np.float64)) / c_i.shape[0]  # np.mean, minus its overhead
+        cost = float(np.add.reduce(c_i, dtype=np.float64)) / c_i.shape[0]  # np.mean, faster
         if self.l2:
             cost += 0.5 * self.l2 * sum(float(np.vdot(d.w, d.w)) for d in self.dense_layers)
         return cost

@@ -223,6 +223,7 @@ class Adam(Optimizer):
     slots = ("m", "v")
     _FLUSH_EVERY = 32
     _FLUSH_BELOW = 1e-30
+    _KERNEL_MIN_SIZE = 32_768
 
     def __init__(
         self,
@@ -247,7 +248,8 @@ class Adam(Optimizer):
         c2 = math.sqrt(1.0 - b2**t)
         eps_hat, step = self.eps * c2, lr * c2 / (1.0 - b1**t)
         flush = m.dtype == np.float32 and t % self._FLUSH_EVERY == 0
-        kernel = _adam_kernel()
+        # Small networks stay in NumPy: there the loop saves less than importing numba costs.
+        kernel = _adam_kernel() if w.size >= self._KERNEL_MIN_SIZE else None
         if kernel is not None and _flat_alike(w, g):
             # The same arithmetic as below, fused into one compiled loop (chainrule.kernels).
             kernel(w, g, m, v, b1, b2, eps_hat, step, self._FLUSH_BELOW if flush else 0.0)

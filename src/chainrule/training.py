@@ -141,8 +141,8 @@ class Trainer:
                     else:
                         idx = order[start:stop]
                         xb, yb = xb_buf[:m], yb_buf[:m]
-                        np.take(a0, idx, axis=0, out=xb)
-                        np.take(Y, idx, axis=0, out=yb)
+                        a0.take(idx, axis=0, out=xb)  # gather into reused buffers
+                        Y.take(idx, axis=0, out=yb)
                     try:
                         loss_sum, m_global, n_right = self.train_step(xb, yb, batch)
                     except DivergenceError:
