@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from numpy.typing import DTypeLike, NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from chainrule.activations import Activation
+from chainrule.io import atomic_write_bytes
 from chainrule.network import Network
 
 OPSET = 17
@@ -219,18 +219,7 @@ def export(
         raise ValueError(f"path: {str(target)!r} is a directory; expected a file name")
     if not target.parent.exists():
         raise ValueError(f"path: folder {str(target.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(model.SerializeToString())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+    return atomic_write_bytes(target, model.SerializeToString())
 
 
 def _describe(net: Network) -> str:
