@@ -1,0 +1,336 @@
+"""One contender on one benchmark case, in this (fresh) process; prints one JSON line.
+
+Run by :mod:`compare` as ``python bench/worker.py CASE CONTENDER --repeats N``; each
+process trains the same problem ``repeats`` times and reports every repeat's training
+time, the test accuracy, its own peak resident memory and the BLAS threadpools it saw.
+Only training is timed: data loading, conversion and evaluation happen outside the clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
+
+# (sizes, batch, epochs) for the cases with a fixed recipe.
+CASES: dict[str, dict[str, Any]] = {
+    "a": {"title": "MNIST 784-256-128-10, batch 128, 5 epochs", "sizes": [784, 256, 128, 10],
+          "batch": 128, "epochs": 5, "data": "mnist"},
+    "b": {"title": "small 64-32-10, 60k random samples, batch 32, 3 epochs",
+          "sizes": [64, 32, 10], "batch": 32, "epochs": 3, "data": "random"},
+    "c": {"title": "large batch 784-1024-1024-10, batch 1024, 2 epochs",
+          "sizes": [784, 1024, 1024, 10], "batch": 1024, "epochs": 2, "data": "mnist"},
+}
+QUICK_EPOCHS = {"a": 1, "b": 1, "c": 1}
+
+
+# -- data ---------------------------------------------------------------------------------
+def data_dir() -> Path:
+    return Path(os.environ.get("CHAINRULE_DATA_DIR", REPO.parent / "shared" / "data" / "mnist"))
+
+
+def load_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST as float32 pixels in [0, 1] (n, 784) and uint8 labels, via chainrule's reader."""
+    from chainrule.datasets import read_images, read_labels
+
+    d = data_dir()
+
+    def pixels(name: str) -> np.ndarray:
+        img = read_images(d / name)
+        out = np.empty((img.shape[0], img.shape[1] * img.shape[2]), dtype=np.float32)
+        np.multiply(img.reshape(img.shape[0], -1), np.float32(1 / 255), out=out)
+        return out
+
+    return (pixels("train-images-idx3-ubyte.gz"), read_labels(d / "train-labels-idx1-ubyte.gz"),
+            pixels("t10k-images-idx3-ubyte.gz"), read_labels(d / "t10k-labels-idx1-ubyte.gz"))
+
+
+def make_random(n_in: int, n_classes: int) -> tuple[np.ndarray, ...]:
+    """60,000 training + 10,000 test Gaussian samples labelled by a random linear teacher,
+    so accuracy means something (a learnable problem, not noise)."""
+    rng = np.random.default_rng(1234)
+    X = rng.standard_normal((70_000, n_in), dtype=np.float32)
+    teacher = rng.standard_normal((n_in, n_classes)).astype(np.float32)
+    y = np.argmax(X @ teacher, axis=1).astype(np.uint8)
+    return X[:60_000], y[:60_000], X[60_000:], y[60_000:]
+
+
+# -- contenders ---------------------------------------------------------------------------
+# Each takes (data, recipe) and returns a "session": a callable that trains once from a
+# fresh model (seeded) and returns (train_seconds, test_accuracy, extra).
+Recipe = dict[str, Any]
+
+
+def chainrule_session(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int], dict]:
+    import chainrule as cr
+
+    X, y, Xt, yt = data
+
+    def once(seed: int) -> dict:
+        net = cr.MLP(r["sizes"], hidden="relu", output="softmax", loss="cross_entropy",
+                     seed=seed, dtype="float32")
+        opt = cr.Adam(_lr(cr, r))
+        t0 = time.perf_counter()
+        net.fit(X, y, epochs=r["epochs"], batch_size=r["batch"], optimizer=opt)
+        seconds = time.perf_counter() - t0
+        return {"seconds": seconds, "accuracy": float(np.mean(net.predict_classes(Xt) == yt))}
+
+    return once
+
+
+def _lr(cr: Any, r: Recipe) -> Any:
+    if r.get("schedule") == "cosine":
+        steps = r["epochs"] * -(-r["n_train"] // r["batch"])
+        return cr.CosineWarmup(r["lr"], total_steps=steps, warmup_steps=r.get("warmup", 0))
+    return r.get("lr", 1e-3)
+
+
+def sklearn_session(dtype: str) -> Callable[..., Callable[[int], dict]]:
+    def make(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int], dict]:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        X, y, Xt, yt = (a.astype(dtype) if a.dtype.kind == "f" else a for a in data)
+
+        def once(seed: int) -> dict:
+            clf = MLPClassifier(
+                hidden_layer_sizes=tuple(r["sizes"][1:-1]), activation="relu", solver="adam",
+                learning_rate_init=r.get("lr", 1e-3), batch_size=r["batch"],
+                max_iter=r["epochs"], tol=0.0, n_iter_no_change=10**9, shuffle=True,
+                alpha=0.0, random_state=seed, early_stopping=False,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                t0 = time.perf_counter()
+                clf.fit(X, y)
+                seconds = time.perf_counter() - t0
+            return {"seconds": seconds, "accuracy": float(np.mean(clf.predict(Xt) == yt))}
+
+        return once
+
+    return make
+
+
+def torch_session(fused: bool) -> Callable[..., Callable[[int], dict]]:
+    def make(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int], dict]:
+        import torch
+
+        torch.set_num_threads(THREADS)
+        if fused:
+            torch.set_flush_denormal(True)
+        X, y, Xt, yt = (torch.from_numpy(np.ascontiguousarray(a)) for a in data)
+        y = y.long()
+
+        def once(seed: int) -> dict:
+            torch.manual_seed(seed)
+            sizes = r["sizes"]
+            mods: list[torch.nn.Module] = []
+            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+                mods.append(torch.nn.Linear(n_in, n_out))
+                if i < len(sizes) - 2:
+                    mods.append(torch.nn.ReLU())
+            model = torch.nn.Sequential(*mods)
+            opt = torch.optim.Adam(model.parameters(), lr=r.get("lr", 1e-3), fused=fused,
+                                   foreach=None if fused else False)
+            sched = None
+            if r.get("schedule") == "cosine":
+                steps = r["epochs"] * -(-r["n_train"] // r["batch"])
+                sched = torch.optim.lr_scheduler.OneCycleLR(
+                    opt, max_lr=r["lr"], total_steps=steps, pct_start=0.0001,
+                    anneal_strategy="cos", cycle_momentum=False)
+            loss_fn = torch.nn.CrossEntropyLoss()
+            n, bs = X.shape[0], r["batch"]
+            t0 = time.perf_counter()
+            for _ in range(r["epochs"]):
+                order = torch.randperm(n)
+                for start in range(0, n, bs):
+                    idx = order[start:start + bs]
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(model(X[idx]), y[idx])
+                    loss.backward()
+                    opt.step()
+                    if sched is not None:
+                        sched.step()
+            seconds = time.perf_counter() - t0
+            with torch.no_grad():
+                acc = float((model(Xt).argmax(1) == yt.long()).float().mean())
+            return {"seconds": seconds, "accuracy": acc}
+
+        return once
+
+    return make
+
+
+CONTENDERS: dict[str, Callable[..., Callable[[int], dict]]] = {
+    "chainrule": chainrule_session,
+    "sklearn-f32": sklearn_session("float32"),
+    "sklearn-f64": sklearn_session("float64"),
+    "torch-eager": torch_session(fused=False),
+    "torch-fused-ftz": torch_session(fused=True),
+}
+
+
+# -- the accuracy race (e) ------------------------------------------------------------------
+def race(contender: str, r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
+    """Train epoch by epoch (evaluating off the clock) until test accuracy ≥ target."""
+    X, y, Xt, yt = data
+    target, evals_per_epoch = r["target"], r.get("evals_per_epoch", 2)
+    n, bs = X.shape[0], r["batch"]
+    n_steps = -(-n // bs)
+    chunk = -(-n_steps // evals_per_epoch)  # steps between evaluations
+    curve: list[tuple[float, float]] = []
+    clock = 0.0
+    if contender == "chainrule":
+        import chainrule as cr
+        from chainrule.training import Trainer
+
+        net = cr.MLP(r["sizes"], hidden="relu", output="softmax", loss="cross_entropy",
+                     seed=r["seed"], dtype="float32")
+        opt = cr.Adam(_lr(cr, r))
+        trainer = Trainer(net, opt, epochs=1, batch_size=bs)
+        Y = net.targets(y, n)
+        xb = np.empty((bs, X.shape[1]), np.float32)
+        yb = np.empty((bs, Y.shape[1]), np.float32)
+
+        def train_chunk(order: np.ndarray, first: int, last: int) -> None:
+            for step in range(first, last):
+                idx = order[step * bs:(step + 1) * bs]
+                m = idx.shape[0]
+                np.take(X, idx, axis=0, out=xb[:m])
+                np.take(Y, idx, axis=0, out=yb[:m])
+                trainer.train_step(xb[:m], yb[:m], step + 1)
+
+        def accuracy() -> float:
+            return float(np.mean(net.predict_classes(Xt) == yt))
+
+        rng = net.rng
+        perm: Callable[[], Any] = lambda: rng.permutation(n)  # noqa: E731
+    else:
+        import torch
+
+        torch.set_num_threads(THREADS)
+        torch.set_flush_denormal(contender == "torch-fused-ftz")
+        torch.manual_seed(r["seed"])
+        Xtr, ytr = torch.from_numpy(X), torch.from_numpy(y).long()
+        Xte, yte = torch.from_numpy(Xt), torch.from_numpy(yt).long()
+        sizes = r["sizes"]
+        mods: list[Any] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            mods.append(torch.nn.Linear(n_in, n_out))
+            if i < len(sizes) - 2:
+                mods.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*mods)
+        fused = contender == "torch-fused-ftz"
+        opt_t = torch.optim.Adam(model.parameters(), lr=r["lr"], fused=fused,
+                                 foreach=None if fused else False)
+        sched = None
+        if r.get("schedule") == "cosine":
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt_t, max_lr=r["lr"], total_steps=r["epochs"] * n_steps, pct_start=0.0001,
+                anneal_strategy="cos", cycle_momentum=False)
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def train_chunk(order: Any, first: int, last: int) -> None:
+            for step in range(first, last):
+                idx = order[step * bs:(step + 1) * bs]
+                opt_t.zero_grad(set_to_none=True)
+                loss_fn(model(Xtr[idx]), ytr[idx]).backward()
+                opt_t.step()
+                if sched is not None:
+                    sched.step()
+
+        def accuracy() -> float:
+            with torch.no_grad():
+                return float((model(Xte).argmax(1) == yte).float().mean())
+
+        perm = lambda: torch.randperm(n)  # noqa: E731
+    reached = None
+    for epoch in range(r["epochs"]):
+        t0 = time.perf_counter()
+        order = perm()
+        clock += time.perf_counter() - t0
+        for first in range(0, n_steps, chunk):
+            t0 = time.perf_counter()
+            train_chunk(order, first, min(first + chunk, n_steps))
+            clock += time.perf_counter() - t0
+            acc = accuracy()
+            curve.append((round(clock, 3), acc))
+            if reached is None and acc >= target:
+                reached = clock
+        if reached is not None:
+            break
+        del epoch
+    return {"seconds": reached, "accuracy": curve[-1][1], "curve": curve}
+
+
+# -- main -----------------------------------------------------------------------------------
+def threadpools() -> list[dict]:
+    """What threadpoolctl sees (library, version, kernel, threads, which file), plus
+    PyTorch's own MKL/oneDNN pool, which threadpoolctl cannot see (linked statically)."""
+    from threadpoolctl import threadpool_info
+
+    keep = ("user_api", "internal_api", "num_threads", "architecture", "version")
+    pools = [{**{k: p.get(k) for k in keep}, "file": Path(p["filepath"]).name}
+             for p in threadpool_info()]
+    if "torch" in sys.modules:
+        import torch
+
+        pools.append({"user_api": "blas", "internal_api": "torch mkl/onednn",
+                      "num_threads": torch.get_num_threads(), "architecture":
+                      torch.backends.cpu.get_cpu_capability(), "version": torch.__version__,
+                      "file": "libtorch_cpu"})
+    return pools
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", choices=["a", "b", "c", "e"])
+    ap.add_argument("contender", choices=sorted(CONTENDERS))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--recipe", default="{}", help="JSON overrides of the case's recipe")
+    ap.add_argument("--budget", type=float, default=120.0,
+                    help="stop repeating once this many seconds of training are spent")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(REPO / "src"))
+    recipe: Recipe = dict(CASES.get(args.case, {}))
+    recipe.update(json.loads(args.recipe))
+    if args.quick and args.case in QUICK_EPOCHS:
+        recipe["epochs"] = QUICK_EPOCHS[args.case]
+    data = load_mnist() if recipe.get("data", "mnist") == "mnist" else make_random(
+        recipe["sizes"][0], recipe["sizes"][-1])
+    recipe["n_train"] = int(data[0].shape[0])
+    runs: list[dict] = []
+    spent = 0.0
+    once = (lambda seed: race(args.contender, {**recipe, "seed": seed}, data)) if (
+        args.case == "e") else CONTENDERS[args.contender](data, recipe)
+    for i in range(args.repeats):
+        t0 = time.perf_counter()
+        runs.append(once(i))
+        spent += time.perf_counter() - t0
+        if spent > args.budget:  # keeps the whole benchmark bounded; the table shows n
+            break
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    data_bytes = int(sum(a.size * 4 for a in data if a.dtype.kind == "f"))
+    print(json.dumps({
+        "case": args.case, "contender": args.contender, "recipe": recipe, "runs": runs,
+        "peak_rss_mb": peak_kib / 1024, "data_f32_mb": data_bytes / 2**20,
+        "threadpools": threadpools(), "threads": THREADS,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
