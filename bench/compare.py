@@ -6,8 +6,10 @@ Usage::
     python bench/compare.py --quick         # smoke run: 1 epoch, 1 repeat
     python bench/compare.py --repeats 5 --cases a,d
 
-Every contender runs in its own fresh process (``bench/worker.py``), so peak resident
-memory is per contender; all get the same thread count (every core). Cases:
+Every repeat of every contender runs in its own fresh process (``bench/worker.py``), so
+peak resident memory is per contender; repeats go round-robin (repeat 1 of everyone,
+then repeat 2, …) so that load changes on a shared machine hit all contenders alike;
+all get the same thread count (every core). Cases:
 
 (a) MNIST 784-256-128-10, ReLU, softmax + cross-entropy, Adam 1e-3, batch 128, 5 epochs
 (b) 64-32-10 on 60,000 random samples, batch 32, 3 epochs (per-step overhead)
@@ -64,6 +66,35 @@ def run_worker(args: list[str], env: dict[str, str], timeout: float) -> dict[str
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def round_robin(case: str, names: list[str], repeats: int, quick: list[str],
+                env: dict[str, str], recipes: dict[str, dict] | None = None,
+                budget: float = 120.0) -> dict[str, dict[str, Any]]:
+    """Run repeat 1 of every contender, then repeat 2 of every contender, …, each in a
+    fresh process, so that a change in machine load hits all contenders alike. Merges
+    the runs per contender; peak RSS is the largest of its processes. A contender whose
+    runs have used up ``budget`` seconds is not repeated further."""
+    merged: dict[str, dict[str, Any]] = {}
+    for i in range(repeats):
+        for name in names:
+            spent = sum(r.get("seconds") or 0 for r in merged.get(name, {}).get("runs", []))
+            if spent > budget:
+                continue
+            contender = name.split(" ")[0]
+            extra = ["--recipe", json.dumps(recipes[name])] if recipes else []
+            print(f"({case}) {name}, repeat {i + 1}/{repeats} …", flush=True)
+            rep = run_worker(["worker.py", case, contender, "--repeats", "1", "--first-seed",
+                              str(i), *extra, *quick], env, timeout=1800)
+            secs = rep["runs"][0]["seconds"]
+            print(f"    {fmt(secs)} s  acc {rep['runs'][0]['accuracy']:.4f}", flush=True)
+            if name not in merged:
+                merged[name] = rep
+            else:
+                merged[name]["runs"] += rep["runs"]
+                merged[name]["peak_rss_mb"] = max(merged[name]["peak_rss_mb"],
+                                                  rep["peak_rss_mb"])
+    return merged
 
 
 def summarize(runs: list[dict[str, Any]], key: str = "seconds") -> dict[str, Any]:
@@ -128,10 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         spec = CASES[case]
         flops_per_sample = 6 * sum(a * b for a, b in zip(spec["sizes"][:-1], spec["sizes"][1:],
                                                          strict=True))
+        reps = round_robin(case, CONTENDERS[case], repeats, quick, env)
         for name in CONTENDERS[case]:
-            print(f"({case}) {name} …", flush=True)
-            rep = run_worker(["worker.py", case, name, "--repeats", str(repeats), *quick],
-                             env, timeout=1800)
+            rep = reps[name]
             t = summarize(rep["runs"])
             epochs = rep["recipe"]["epochs"]
             samples = rep["recipe"]["n_train"] * epochs
@@ -149,25 +179,23 @@ def main(argv: list[str] | None = None) -> int:
                 row["matmul_seconds"] = results["matmul"]["cases"][case]["matmul_seconds"] * (
                     epochs / spec["epochs"])
             results["rows"].append(row)
-            print(f"    {fmt(t['median'])} s  acc {row['accuracy']:.4f}", flush=True)
     if "e" in cases:
+        recipes = {}
         for name, recipe in RACE.items():
-            contender = name.split(" ")[0]
             r = dict(recipe)
             if args.quick:
                 r["epochs"], r["target"] = 1, 0.9
-            print(f"(e) {name} …", flush=True)
-            rep = run_worker(["worker.py", "e", contender, "--repeats", str(repeats),
-                              "--recipe", json.dumps(r), *quick], env, timeout=1800)
-            t = summarize(rep["runs"])
+            recipes[name] = r
+        reps = round_robin("e", list(RACE), repeats, quick, env, recipes)
+        for name, r in recipes.items():
+            rep = reps[name]
             results["rows"].append({
                 "case": "e", "title": f"seconds to {r['target']:.1%} MNIST test accuracy",
-                "contender": name, "time": t, "recipe": r,
+                "contender": name, "time": summarize(rep["runs"]), "recipe": r,
                 "accuracy": statistics.median(x["accuracy"] for x in rep["runs"]),
                 "peak_rss_mb": rep["peak_rss_mb"], "blas": blas_of(rep["threadpools"]),
                 "runs": rep["runs"],
             })
-            print(f"    {fmt(t['median'])} s", flush=True)
     results["load_average_after"] = os.getloadavg()
     results["ratios"] = ratios(results["rows"])
     write(results, Path(args.out))

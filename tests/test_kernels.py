@@ -83,3 +83,16 @@ def test_non_flat_arrays_take_the_numpy_path(numba_switch) -> None:  # type: ign
         return w
 
     np.testing.assert_array_equal(numba_switch(True, run), numba_switch(False, run))
+
+
+def test_other_float_types_take_the_numpy_path(numba_switch) -> None:  # type: ignore[no-untyped-def]
+    """The kernel is compiled for float32 and float64 only; float16 must not reach it."""
+    w0 = np.linspace(-1, 1, 40_000).astype(np.float16)
+    g = np.full(40_000, 0.5, dtype=np.float16)
+
+    def run() -> np.ndarray:
+        w = w0.copy()
+        cr.Adam(0.01).step(w, g)
+        return w
+
+    np.testing.assert_array_equal(numba_switch(True, run), numba_switch(False, run))

@@ -326,7 +326,8 @@ def _flat_alike(w: Array, g: Array) -> bool:
     """Whether w and g are 1-D, C-contiguous, of one shape and dtype (what the kernel takes;
     the slots are built like w)."""
     return (w.ndim == 1 and w.flags.c_contiguous and g.flags.c_contiguous
-            and w.shape == g.shape and w.dtype == g.dtype)
+            and w.shape == g.shape and w.dtype == g.dtype
+            and w.dtype.type in (np.float32, np.float64))
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
