@@ -3,14 +3,36 @@ bit-identical parameters and moments, including the subnormal flush of m."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 import chainrule as cr
 import chainrule.optimizers as optimizers
 
-pytest.importorskip("numba", reason="numba is the optional 'fast' extra; without it only "
-                                    "the NumPy path exists and the other tests cover it")
+try:
+    import numba  # noqa: F401
+
+    HAVE_NUMBA = True
+except ImportError:
+    HAVE_NUMBA = False
+needs_numba = pytest.mark.skipif(
+    not HAVE_NUMBA, reason="numba is the optional 'fast' extra; without it only the NumPy "
+    "path exists, and the rest of the suite covers it")
+
+
+def test_without_numba_adam_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the kernel module unimportable (as without numba), Adam still steps, in NumPy."""
+    monkeypatch.setitem(sys.modules, "chainrule.kernels", None)  # import now raises
+    optimizers._adam_kernel.cache_clear()
+    try:
+        assert optimizers._adam_kernel() is None
+        w = np.ones(40_000, dtype=np.float32)
+        cr.Adam(0.1).step(w, np.ones_like(w))
+        np.testing.assert_allclose(w, 0.9, rtol=1e-6)  # first Adam step: w − η·sign(g)
+    finally:
+        optimizers._adam_kernel.cache_clear()
 
 
 @pytest.fixture
@@ -43,6 +65,7 @@ def _adam_trajectory(dtype: type, steps: int = 100) -> tuple[np.ndarray, ...]:
     return w, opt.state["m"], opt.state["v"]
 
 
+@needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_numba_adam_is_bit_identical_to_numpy(numba_switch, dtype: type) -> None:  # type: ignore[no-untyped-def]
     fast = numba_switch(True, lambda: _adam_trajectory(dtype))
@@ -57,6 +80,7 @@ def test_numba_adam_is_bit_identical_to_numpy(numba_switch, dtype: type) -> None
         assert np.all(m[10_000:20_000] != 0.0)
 
 
+@needs_numba
 def test_numba_and_numpy_train_the_same_network(numba_switch) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(3)
     X = rng.standard_normal((300, 8)).astype(np.float32)
@@ -70,6 +94,7 @@ def test_numba_and_numpy_train_the_same_network(numba_switch) -> None:  # type: 
     assert numba_switch(True, train).tobytes() == numba_switch(False, train).tobytes()
 
 
+@needs_numba
 def test_non_flat_arrays_take_the_numpy_path(numba_switch) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(4)
     w0 = rng.standard_normal((200, 200))  # 2-D: not what the kernel takes
@@ -85,6 +110,7 @@ def test_non_flat_arrays_take_the_numpy_path(numba_switch) -> None:  # type: ign
     np.testing.assert_array_equal(numba_switch(True, run), numba_switch(False, run))
 
 
+@needs_numba
 def test_other_float_types_take_the_numpy_path(numba_switch) -> None:  # type: ignore[no-untyped-def]
     """The kernel is compiled for float32 and float64 only; float16 must not reach it."""
     w0 = np.linspace(-1, 1, 40_000).astype(np.float16)
