@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/compare.py                 # full run (a)-(e), 3 repeats, ~8 minutes
+    python bench/compare.py                 # full run (a)-(e), 3 repeats, ~8 minutes on 2 cores
     python bench/compare.py --quick         # smoke run: 1 epoch, 1 repeat
     python bench/compare.py --repeats 5 --cases a,d
 
