@@ -126,3 +126,27 @@ def test_buffered_training_step_gives_the_same_gradient_as_a_plain_one() -> None
     net._forward(X, training=True)
     net._backward(Y)
     np.testing.assert_array_equal(net.grads, plain)
+
+
+def test_a_custom_activation_without_out_still_trains() -> None:
+    """Activation subclasses written before backward took ``out=`` keep working."""
+
+    class OldStyleTanh(cr.Activation):
+        name = "old_tanh"
+
+        def g(self, z):  # type: ignore[no-untyped-def]
+            return np.tanh(z)
+
+        def g_prime(self, z, a):  # type: ignore[no-untyped-def]
+            return 1.0 - a * a
+
+        def backward(self, z, a, grad_a):  # type: ignore[no-untyped-def]
+            return grad_a * (1.0 - a * a)
+
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    nets = [cr.Network([cr.Dense(3, 8, act), cr.Dense(8, 2, "softmax")], loss="cross_entropy",
+                       seed=0, dtype="float64") for act in (OldStyleTanh(), "tanh")]
+    for net in nets:
+        net.fit(X, y, epochs=2, batch_size=8, optimizer=cr.SGD(0.1))
+    np.testing.assert_allclose(nets[0].params, nets[1].params, rtol=1e-12)

@@ -18,6 +18,10 @@ notes' 1/n), so summing over the rows of the batch gives the averaged gradient.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
@@ -25,6 +29,12 @@ from .activations import Activation, get_activation
 from .initializers import default_initializer, get_initializer
 
 Array = NDArray[np.floating]
+
+
+@functools.cache
+def _takes_out(backward: Callable[..., object]) -> bool:
+    """Whether an Activation.backward accepts ``out=`` (user subclasses may predate it)."""
+    return "out" in inspect.signature(backward).parameters
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -200,8 +210,11 @@ class Dense(Layer):
     def backward(self, grad_a: Array, need_grad_prev: bool = True) -> Array | None:
         """∂C/∂a (n_samples, n_out) → fills grad_w, grad_b; returns ∂C/∂a_prev (n_samples, n_in)."""
         assert self.z is not None and self.a is not None and self.a_prev is not None
-        # δ_j = ∂C/∂a_j · g′(z_j)
-        delta = self.activation.backward(self.z, self.a, grad_a, out=self.delta_buffer())
+        act, out = self.activation, self.delta_buffer()
+        if out is not None and _takes_out(type(act).backward):
+            delta = act.backward(self.z, self.a, grad_a, out=out)  # δ_j = ∂C/∂a_j · g′(z_j)
+        else:  # outside training, or a custom activation whose backward has no out=
+            delta = act.backward(self.z, self.a, grad_a)
         return self.backward_from_delta(delta, need_grad_prev)
 
     def backward_from_delta(self, delta: Array, need_grad_prev: bool = True) -> Array | None:
