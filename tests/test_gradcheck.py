@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
@@ -54,6 +54,12 @@ def test_backprop_equals_finite_differences(case):
     net.params[...] = rng.standard_normal(net.n_params) * 0.5
     X = rng.standard_normal((n, sizes[0]))
     Y = _targets(loss, rng, n, sizes[-1])
+    # Finite differences step w by up to 2h = 2e-4: a ReLU-type z that close to 0 crosses the
+    # kink, where the derivative jumps and no difference quotient equals it. Such draws are
+    # a property of the check, not of backprop; hypothesis finds them, so leave them out.
+    net.forward(X)
+    assume(all(np.abs(d.z).min() > 1e-3 for d in net.dense_layers
+               if d.activation.name in ("relu", "leaky_relu")))
     report = cr.gradcheck(net, X, Y)
     assert report.max_rel_error < 1e-6, str(report)
 
