@@ -117,6 +117,12 @@ class Trainer:
         validation: tuple[Array, Array] | None = None,
     ) -> History:
         """Train on standardized inputs a0 (n, n_in) and targets Y (n, n_out)."""
+        # Overflow and NaN in a step end training with a DivergenceError that names the epoch
+        # and batch; NumPy's RuntimeWarnings on the way would only say it first, less clearly.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._run(a0, Y, validation)
+
+    def _run(self, a0: Array, Y: Array, validation: tuple[Array, Array] | None) -> History:
         net = self.net
         n = a0.shape[0]
         self.n_batches = math.ceil(n / self.batch_size)
