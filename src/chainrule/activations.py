@@ -18,6 +18,7 @@ forward pass's outputs.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,19 +28,19 @@ Array = NDArray[np.floating]
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
-class Activation:
+class Activation(ABC):
     """Base class: g(z) and g′(z); subclasses override both."""
 
     name: str = ""
     elementwise: bool = True
 
+    @abstractmethod
     def g(self, z: Array) -> Array:
         """a = g(z), z of shape (n_samples, n_out)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def g_prime(self, z: Array, a: Array) -> Array:
         """∂a/∂z elementwise, given z and a = g(z)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def backward(self, z: Array, a: Array, grad_a: Array, out: Array | None = None) -> Array:
         """δ = ∂C/∂z from ∂C/∂a: the notes' factor ∂a_j/∂z_j = g′(z_j).

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -43,7 +44,7 @@ def _positive_int(name: str, value: object) -> int:
     return int(value)
 
 
-class Layer:
+class Layer(ABC):
     """What the network needs from a layer; parameters live in the network's flat buffers."""
 
     n_in: int
@@ -56,17 +57,21 @@ class Layer:
         """Initial values of the parameters (drawn from ``rng``), by name."""
         return {}
 
-    def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
-        """Point the layer's parameters and gradients at views of the network's buffers."""
+    def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:  # noqa: B027
+        """Point the layer's parameters and gradients at views of the network's buffers
+        (a layer without parameters has nothing to bind)."""
 
+    @abstractmethod
     def forward(self, a_prev: Array, training: bool = False) -> Array:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """a_prev of shape (n_samples, n_in) → a of shape (n_samples, n_out)."""
 
+    @abstractmethod
     def backward(self, grad_a: Array, need_grad_prev: bool = True) -> Array | None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """∂C/∂a → ∂C/∂a_prev (None when ``need_grad_prev`` is false)."""
 
+    @abstractmethod
     def get_config(self) -> dict[str, object]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """What :func:`layer_from_config` needs to rebuild the layer."""
 
 
 class Dense(Layer):

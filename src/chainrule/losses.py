@@ -19,13 +19,15 @@ it against the general path).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.floating]
 
 
-class Loss:
+class Loss(ABC):
     """Base class: ``value`` gives C_i per sample, ``grad_a`` gives ∂C_i/∂a."""
 
     name: str = ""
@@ -33,17 +35,20 @@ class Loss:
     #: Whether targets are class labels (the network may accept integer labels).
     classification: bool = False
 
+    @abstractmethod
     def value(self, a: Array, y: Array) -> Array:
         """C_i for every sample: shape (n_samples,)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def grad_a(self, a: Array, y: Array) -> Array:
         """∂C_i/∂a_j^(L) for every sample and output: shape (n_samples, n_out)."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     def value_from_logits(self, z: Array, y: Array) -> Array:
         """C_i computed from z^(L) for the canonical pair (more accurate than from a)."""
-        raise NotImplementedError  # pragma: no cover - only canonical losses
+        raise TypeError(
+            f"{self.name} has no canonical output activation, so no cost from logits; "
+            "use value(a, y)"
+        )
 
     def get_config(self) -> dict[str, object]:
         return {"name": self.name}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from .schedules import Schedule, get_schedule
 Array = NDArray[np.floating]
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base: learning-rate schedule, gradient clipping by global norm, state handling.
 
     Parameters
@@ -78,8 +79,9 @@ class Optimizer:
                 grads = grads * grads.dtype.type(self.clipnorm / norm)
         self._update(params, grads, lr)
 
+    @abstractmethod
     def _update(self, w: Array, g: Array, lr: float) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The rule itself: move ``w`` in place given gradient ``g`` and learning rate ``lr``."""
 
     # -- state ---------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

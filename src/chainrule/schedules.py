@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 
@@ -16,14 +17,15 @@ def _check(name: str, value: Any, *, positive: bool = True, allow_zero: bool = F
     return float(value)
 
 
-class Schedule:
+class Schedule(ABC):
     name = ""
 
     def __init__(self, lr: float) -> None:
         self.lr = _check("lr", lr)
 
+    @abstractmethod
     def __call__(self, t: int) -> float:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """η at step t."""
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "lr": self.lr}
