@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ def network_from_state(state: dict[str, Any]) -> Network:
     return net
 
 
-class BaseMLP(BaseEstimator):
+class BaseMLP(BaseEstimator, ABC):
     """Shared machinery; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
 
     _poisson = False
@@ -100,18 +101,21 @@ class BaseMLP(BaseEstimator):
         super().__setstate__(state)
 
     # -- hooks the subclasses fill in ----------------------------------------------------
+    @abstractmethod
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Checked X and targets Y (n_samples, n_outputs) for fit/partial_fit."""
 
+    @abstractmethod
     def _output(self, Y: Array) -> tuple[str, str, dict[str, Any]]:
         """(output activation, chainrule loss, objective options) for targets Y."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def _score_arrays(self, X: Array, y: Any, sample_weight: Array | None) -> float:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The estimator's score (accuracy or R²) on validation arrays."""
 
+    @abstractmethod
     def _decode_targets(self, Y: Array) -> Any:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Network outputs back to the user's labels or values."""
 
     # -- prediction --------------------------------------------------------------------------
     def _forward(self, X: Any, check_input: bool = True) -> Array:
