@@ -1,4 +1,10 @@
-"""Shared fixtures: a seeded generator and the location of the shared data sets."""
+"""Shared fixtures: a seeded generator and the location of the shared data sets.
+
+Every test that reads ../shared asks for the ``shared_data`` fixture (or ``mnist_dir``, which
+is built on it); no test module hard-codes the path. The directory is ``$CHAINRULE_SHARED_DATA``
+if set, else ``shared/data`` beside the repository. CI always has it, so a missing directory
+fails the test with a message saying where it looked, rather than skipping it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,11 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CHAINRULE_SHARED_DATA", REPO.parent / "shared" / "data"))
-MNIST_DIR = Path(os.environ.get("CHAINRULE_DATA_DIR", SHARED_DATA / "mnist"))
+
+
+def shared_data_dir() -> Path:
+    """Where the shared data sets are expected: $CHAINRULE_SHARED_DATA, else ../shared/data."""
+    return Path(os.environ.get("CHAINRULE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture
@@ -18,8 +27,21 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data directory (digits/, mnist/ …); fails, not skips, when it is missing."""
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.fail(f"shared data directory {path} not found: clone the shared repository "
+                    "beside this checkout (../shared) or set CHAINRULE_SHARED_DATA")
+    return path
+
+
 @pytest.fixture
-def mnist_dir() -> Path:
-    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.fail(f"MNIST files not found in {MNIST_DIR}; set CHAINRULE_DATA_DIR")
-    return MNIST_DIR
+def mnist_dir(request: pytest.FixtureRequest) -> Path:
+    """The four MNIST IDX .gz files: $CHAINRULE_DATA_DIR, else <shared_data>/mnist."""
+    env = os.environ.get("CHAINRULE_DATA_DIR")
+    path = Path(env) if env else request.getfixturevalue("shared_data") / "mnist"
+    if not (path / "train-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST files not found in {path}; set CHAINRULE_DATA_DIR")
+    return path

@@ -17,17 +17,14 @@ import pytest
 from chainrule import datasets
 from chainrule.datasets import mnist
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
-
 
 # -- registry and embedded data --------------------------------------------------------------
-def test_digits_is_embedded_and_matches_the_shared_copy() -> None:
+def test_digits_is_embedded_and_matches_the_shared_copy(shared_data: Path) -> None:
     ds = datasets.load("digits")
     assert ds.X.shape == (1797, 64) and ds.y.shape == (1797,)
     assert ds.task == "classification" and ds.classes == list(range(10))
     assert ds.X.min() == 0 and ds.X.max() == 16
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "digits"
-    table = np.loadtxt(gzip.open(shared / "digits.csv.gz", "rt"), delimiter=",")
+    table = np.loadtxt(gzip.open(shared_data / "digits" / "digits.csv.gz", "rt"), delimiter=",")
     np.testing.assert_array_equal(ds.X, table[:, :64])
     np.testing.assert_array_equal(ds.y, table[:, 64])
 
@@ -153,15 +150,15 @@ def test_npz_missing_array_is_named(tmp_path: Path) -> None:
 
 
 # -- MNIST ---------------------------------------------------------------------------------
-def test_mnist_from_a_directory() -> None:
-    ds = datasets.load("mnist", data_dir=SHARED_MNIST)
+def test_mnist_from_a_directory(shared_data: Path) -> None:
+    ds = datasets.load("mnist", data_dir=shared_data / "mnist")
     assert ds.X.shape == (60000, 784) and ds.X_test is not None and ds.X_test.shape == (10000, 784)
     assert ds.y_test is not None and np.bincount(ds.y_test).tolist()[:2] == [980, 1135]
     assert ds.scaling == "pooled"
 
 
-def test_mnist_sha256_digests_match_the_shared_checksums() -> None:
-    lines = (SHARED_MNIST / "SHA256SUMS.uncompressed").read_text().split("\n")
+def test_mnist_sha256_digests_match_the_shared_checksums(shared_data: Path) -> None:
+    lines = (shared_data / "mnist" / "SHA256SUMS.uncompressed").read_text().split("\n")
     sums = {name: digest for digest, name in (ln.split() for ln in lines if ln.strip())}
     assert sums == mnist.SHA256
 
@@ -175,8 +172,8 @@ def corrupt_copy(src: Path, dst: Path) -> None:
     (dst / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(labels)))
 
 
-def test_mnist_corrupt_file_in_data_dir_is_refused(tmp_path: Path) -> None:
-    corrupt_copy(SHARED_MNIST, tmp_path)
+def test_mnist_corrupt_file_in_data_dir_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    corrupt_copy(shared_data / "mnist", tmp_path)
     with pytest.raises(datasets.MNISTError, match="SHA-256 of the decompressed "
                        "t10k-labels-idx1-ubyte is [0-9a-f]{64}, expected ff7bcfd4"):
         datasets.load_mnist(tmp_path)
@@ -220,11 +217,11 @@ def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache" / "chainrule" / "mnist"
 
 
-def test_mnist_downloads_into_the_cache_and_verifies(http_dir: tuple[str, Path],
+def test_mnist_downloads_into_the_cache_and_verifies(shared_data: Path, http_dir: tuple[str, Path],
                                                      empty_cache: Path) -> None:
     url, root = http_dir
     for name in mnist.FILES:
-        shutil.copy(SHARED_MNIST / f"{name}.gz", root / f"{name}.gz")
+        shutil.copy(shared_data / "mnist" / f"{name}.gz", root / f"{name}.gz")
     ds = datasets.load_mnist(mirrors=["http://127.0.0.1:9/unreachable/", url])
     assert ds.X.shape == (60000, 784)
     cached = sorted(p.name for p in empty_cache.iterdir())
@@ -236,10 +233,11 @@ def test_mnist_downloads_into_the_cache_and_verifies(http_dir: tuple[str, Path],
     assert datasets.load_mnist(mirrors=[]).X_test is not None
 
 
-def test_mnist_corrupt_download_is_refused_and_not_cached(http_dir: tuple[str, Path],
+def test_mnist_corrupt_download_is_refused_and_not_cached(shared_data: Path,
+                                                          http_dir: tuple[str, Path],
                                                           empty_cache: Path) -> None:
     url, root = http_dir
-    corrupt_copy(SHARED_MNIST, root)
+    corrupt_copy(shared_data / "mnist", root)
     with pytest.raises(datasets.MNISTError, match=f"{url}t10k-labels-idx1-ubyte.gz: SHA-256"):
         datasets.load_mnist(mirrors=[url])
     assert not (empty_cache / "t10k-labels-idx1-ubyte.gz").exists()
