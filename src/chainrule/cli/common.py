@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,80 +15,139 @@ from numpy.typing import NDArray
 
 from .. import datasets
 from ..datasets import Dataset
+from ..losses import Loss, get_loss
 from ..network import MLP, Network
 from . import CLIError
-
+from .config import RunConfig
 
 # -- data ----------------------------------------------------------------------------------
-def load_dataset(cfg: dict[str, Any]) -> Dataset:
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .npz is a zip archive (or an empty one)
+#: How a file numpy.load reads without pickles starts: an .npy array or an .npz archive.
+NUMPY_MAGIC = (b"\x93NUMPY", *_ZIP_MAGIC)
+
+
+def check_input_file(path: str, what: str, *, magic: tuple[bytes, ...] = (),
+                     expected: str = "") -> None:
+    """Refuse, in one line, a data file that is a directory, cannot be read, or (with
+    ``magic``) does not start like the format it should have. A missing file is left to
+    the loader, which says so."""
+    p = Path(path)
+    if p.is_dir():
+        raise CLIError(f"{p}: is a directory; expected {what}")
+    if not p.exists():
+        return
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise CLIError(f"{p}: cannot read the file ({exc.strerror or type(exc).__name__}); "
+                       "check that it exists and that you may read it") from None
+    if magic and not any(head.startswith(m) for m in magic):
+        raise CLIError(f"{p}: not {expected}; expected {what}")
+
+
+def load_dataset(cfg: RunConfig) -> Dataset:
     """The data set a (validated) configuration names."""
-    name = cfg["dataset"]
-    if name == "csv":
-        return datasets.load("csv", path=cfg["csv"], target=cfg["target"], task=cfg["task"])
-    if name == "npz":
-        return datasets.load("npz", path=cfg["npz"], task=cfg["task"])
-    if name == "mnist":
-        return datasets.load("mnist", data_dir=cfg["data_dir"])
-    if name == "digits":
-        return datasets.load("digits")
-    return datasets.load(name, n_samples=cfg["n_samples"], noise=cfg["noise"], seed=cfg["seed"])
+    name = cfg.dataset
+    try:
+        if name == "csv":
+            assert cfg.csv is not None
+            check_input_file(cfg.csv, "a CSV file with a header row")
+            return datasets.load("csv", path=cfg.csv, target=cfg.target, task=cfg.task)
+        if name == "npz":
+            assert cfg.npz is not None
+            check_input_file(cfg.npz, "an .npz file (numpy.savez) with arrays X and y",
+                             magic=_ZIP_MAGIC, expected="an .npz (zip) archive")
+            return datasets.load("npz", path=cfg.npz, task=cfg.task)
+        if name == "mnist":
+            return datasets.load("mnist", data_dir=cfg.data_dir)
+        if name == "digits":
+            return datasets.load("digits")
+        return datasets.load(name, n_samples=cfg.n_samples, noise=cfg.noise, seed=cfg.seed)
+    except (PermissionError, IsADirectoryError) as exc:
+        where = exc.filename or cfg.csv or cfg.npz or cfg.data_dir or name
+        raise CLIError(f"{where}: cannot read the file ({exc.strerror or exc}); check that "
+                       "you may read it") from None
 
 
-def test_split_of(ds: Dataset, cfg: dict[str, Any]) -> tuple[NDArray, NDArray]:
+def test_split_of(ds: Dataset, cfg: RunConfig) -> tuple[NDArray, NDArray]:
     """The test samples the training run held out (same seed, same fractions)."""
     if ds.X_test is not None and ds.y_test is not None:
         return ds.X_test, ds.y_test
     labels = ds.y if ds.task == "classification" else None
-    s = datasets.split_indices(len(ds.X), val=cfg["val_split"], test=cfg["test_split"],
-                               labels=labels, seed=cfg["seed"])
+    s = datasets.split_indices(len(ds.X), val=cfg.val_split, test=cfg.test_split,
+                               labels=labels, seed=cfg.seed)
     return ds.X[s.test], ds.y[s.test]
 
 
 # -- networks ------------------------------------------------------------------------------
-def resolve_outputs(cfg: dict[str, Any], ds: Dataset) -> tuple[int, str, str]:
+@dataclass(frozen=True)
+class Outputs:
+    """What the data decides about the output layer: units, activation g^(L) and loss."""
+
+    n_out: int
+    activation: str
+    loss: Loss
+
+
+def resolve_outputs(cfg: RunConfig, ds: Dataset) -> Outputs:
     """Output units, output activation and loss for this data: the defaults filled in.
 
-    Classification: softmax + cross_entropy (δ^(L) = a − y); a binary_cross_entropy loss
-    on two classes uses one sigmoid unit. Regression: identity + mse.
+    Classification: cross_entropy with its canonical softmax (δ^(L) = a − y); a loss
+    whose outputs are independent yes/no answers (binary_cross_entropy) on two classes
+    uses one unit with its canonical sigmoid. Regression: identity + mse. Which is which
+    comes from the Loss object (``classification``, ``independent_outputs``,
+    ``canonical_activation``), never from its name.
     """
-    out_act, loss = cfg["output_activation"], cfg["loss"]
+    loss = get_loss(cfg.loss) if cfg.loss is not None else None
     if ds.task == "classification":
         assert ds.classes is not None
         if len(ds.classes) < 2:
             raise CLIError(f"{ds.name}: only one class ({ds.classes[0]!r}) in the target; "
                            "classification needs at least two")
-        if loss == "binary_cross_entropy":
+        if loss is not None and loss.independent_outputs:
             if len(ds.classes) != 2:
-                raise CLIError(f"loss binary_cross_entropy: needs 2 classes, {ds.name} has "
+                raise CLIError(f"loss {loss.name}: needs 2 classes, {ds.name} has "
                                f"{len(ds.classes)}; use cross_entropy")
-            return 1, out_act or "sigmoid", loss
-        return len(ds.classes), out_act or "softmax", loss or "cross_entropy"
-    if loss in ("cross_entropy", "binary_cross_entropy"):
-        raise CLIError(f"loss {loss}: is for classes, but {ds.name} is a regression task; "
+            return Outputs(1, cfg.output_activation or loss.canonical_activation or "sigmoid",
+                           loss)
+        loss = loss or get_loss("cross_entropy")
+        return Outputs(len(ds.classes),
+                       cfg.output_activation or loss.canonical_activation or "softmax", loss)
+    if loss is not None and loss.classification:
+        raise CLIError(f"loss {loss.name}: is for classes, but {ds.name} is a regression task; "
                        "use mse, squared_error or huber (or --task classification)")
-    return ds.n_outputs, out_act or "identity", loss or "mse"
+    return Outputs(ds.n_outputs, cfg.output_activation or "identity", loss or get_loss("mse"))
 
 
-def build_network(cfg: dict[str, Any], ds: Dataset) -> Network:
-    """The MLP of a resolved configuration, for this data set's inputs and outputs."""
-    n_out, out_act, loss = resolve_outputs(cfg, ds)
-    cfg["output_activation"], cfg["loss"] = out_act, loss
+def build_network(cfg: RunConfig, ds: Dataset) -> Network:
+    """The MLP of a configuration, for this data set's inputs and outputs (its output
+    activation and loss, chosen by :func:`resolve_outputs`, are the network's own:
+    ``net.output_activation``, ``net.loss_fn``)."""
+    out = resolve_outputs(cfg, ds)
     try:
-        return MLP([ds.n_features, *cfg["hidden"], n_out], hidden=cfg["activation"],
-                   output=out_act, loss=loss, dropout=cfg["dropout"], seed=cfg["seed"],
-                   dtype=cfg["dtype"], l2=cfg["l2"])
+        return MLP([ds.n_features, *cfg.hidden, out.n_out], hidden=cfg.activation,
+                   output=out.activation, loss=out.loss.name, dropout=cfg.dropout, seed=cfg.seed,
+                   dtype=cfg.dtype, l2=cfg.l2)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
 
+def describe_network(net: Network) -> str:
+    """``64-128-64-10``."""
+    return "-".join(str(s) for s in [net.n_in, *(d.n_out for d in net.dense_layers)])
+
+
 def encode_targets(net: Network, y: NDArray, task: str) -> NDArray:
-    """Targets in the network's terms: class indices for cross_entropy, a 0/1 column for
-    one sigmoid unit, one-hot rows for other losses on classes, values for regression."""
+    """Targets in the network's terms: values for regression; for classes, a 0/1 column
+    for one unit, class indices for a loss over mutually exclusive classes (the network
+    one-hot encodes them), one-hot rows for any other loss."""
     if task == "regression":
         return y.reshape(y.shape[0], -1)
     if net.n_out == 1:
         return y.astype(np.float64).reshape(-1, 1)
-    if net.loss_fn.name == "cross_entropy":
+    loss = net.loss_fn
+    if loss.classification and not loss.independent_outputs:
         return y
     return np.eye(net.n_out)[y]
 

@@ -12,7 +12,7 @@ import json
 from ..io import atomic_write_bytes, read_model
 from . import CLIError
 from .common import evaluate, load_dataset, map_labels, test_split_of
-from .config import add_data_arguments, data_config
+from .config import UsageError, _int_type, add_data_arguments, data_config, usage_error
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["test", "all"], default=None,
                    help="evaluate the held-out test split (default for the training data) or "
                    "every sample (default for other data)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the split (default: saved)")
+    p.add_argument("--seed", type=_int_type(0, "a non-negative integer", 2**63 - 1),
+                   default=None, help="seed of the split (default: saved)")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the metrics here")
 
 
@@ -37,11 +38,13 @@ def run(args: argparse.Namespace) -> int:
     if own_data and not source:
         raise CLIError(f"{args.model}: the model does not record its training data; name the "
                        "data with --dataset, --csv PATH --target COLUMN or --npz PATH")
-    cfg = data_config(args, source)
+    try:
+        cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
+    except UsageError as exc:
+        return usage_error(args, exc)
     split = args.split or ("test" if own_data else "all")
-    if split == "test" and source:
-        for key in ("val_split", "test_split"):
-            cfg[key] = source.get(key, cfg[key])
+    if split == "test" and source:  # the fractions the model was trained with
+        cfg = cfg.replace(**{k: source[k] for k in ("val_split", "test_split") if k in source})
     ds = load_dataset(cfg)
     X, y = test_split_of(ds, cfg) if split == "test" else (ds.X, ds.y)
     if ds.task == "classification":

@@ -10,13 +10,14 @@ import numpy as np
 from .. import datasets
 from ..gradcheck import gradcheck
 from . import CLIError
-from .common import build_network, encode_targets, load_dataset
+from .common import build_network, describe_network, encode_targets, load_dataset
 from .config import (
+    RunConfig,
+    UsageError,
     _int_type,
     add_data_arguments,
     add_network_arguments,
-    merge_config,
-    validate_config,
+    usage_error,
 )
 
 
@@ -33,18 +34,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = validate_config(merge_config(args))
+    try:
+        cfg = RunConfig.from_args(args)
+    except UsageError as exc:
+        return usage_error(args, exc)
     ds = load_dataset(cfg)
     net = build_network(cfg, ds)
     net.scaler = ds.fit_scaler(ds.X)
     labels = ds.y if ds.task == "classification" else None
-    s = datasets.split_indices(len(ds.X), val=0.0, test=0.0, labels=labels, seed=cfg["seed"])
-    idx = np.random.default_rng(cfg["seed"]).permutation(s.train)[: args.samples]
+    s = datasets.split_indices(len(ds.X), val=0.0, test=0.0, labels=labels, seed=cfg.seed)
+    idx = np.random.default_rng(cfg.seed).permutation(s.train)[: args.samples]
     X, Y = ds.X[idx], encode_targets(net, ds.y[idx], ds.task)
-    report = gradcheck(net, X, Y, max_params_per_array=args.max_params, seed=cfg["seed"])
-    print(f"gradcheck on {ds.name}: {len(idx)} samples, network "
-          f"{'-'.join(str(n) for n in [net.n_in, *(d.n_out for d in net.dense_layers)])}, "
-          f"{cfg['activation']} → {cfg['output_activation']}, loss {cfg['loss']} (float64)")
+    report = gradcheck(net, X, Y, max_params_per_array=args.max_params, seed=cfg.seed)
+    print(f"gradcheck on {ds.name}: {len(idx)} samples, network {describe_network(net)}, "
+          f"{cfg.activation} → {net.output_activation}, loss {net.loss_fn.name} (float64)")
     print(report)
     for layer_index, err in report.per_layer().items():
         print(f"layer {layer_index}: max relative error {err:.3e}")

@@ -18,6 +18,7 @@ from .. import datasets
 from ..io import atomic_write_bytes, read_model
 from ..network import Network
 from . import CLIError
+from .common import NUMPY_MAGIC, check_input_file
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,9 +46,13 @@ def run(args: argparse.Namespace) -> int:
     loaded = read_model(args.model)
     net = loaded.net
     if args.csv:
+        check_input_file(args.csv, "a CSV file with a header row")
         X = datasets.read_features_csv(args.csv, loaded.feature_names)
     else:
-        X = datasets.read_features_numpy(args.npz or args.npy)
+        path = args.npz or args.npy
+        check_input_file(path, "an .npy array or an .npz archive (numpy.save/savez)",
+                         magic=NUMPY_MAGIC, expected="an .npy/.npz file")
+        X = datasets.read_features_numpy(path)
     if X.shape[1] != net.n_in:
         raise CLIError(f"{args.csv or args.npz or args.npy}: {X.shape[1]} feature columns, "
                        f"but the model takes {net.n_in}")

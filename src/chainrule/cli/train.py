@@ -1,4 +1,5 @@
-"""``chainrule train``: data → split → standardize → MLP → fit → report → run directory.
+"""``chainrule train``: load → split → build → fit → report → write, one small function
+each, over a frozen :class:`~chainrule.cli.config.RunConfig`.
 
 The run directory holds ``model.safetensors``, ``config.json`` (the fully resolved
 settings: ``chainrule train --config config.json`` reruns the same training),
@@ -15,28 +16,38 @@ import io as _text_io
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import datasets
 from ..callbacks import Callback, EarlyStopping, History
 from ..io import atomic_write_bytes, save
 from ..network import Network
-from ..optimizers import OPTIMIZERS, Optimizer, get_optimizer
-from ..schedules import SCHEDULES, Schedule, get_schedule
+from ..optimizers import Optimizer, get_optimizer
+from ..schedules import Schedule, get_schedule
 from . import CLIError
-from .common import build_network, encode_targets, evaluate, is_tty, load_dataset
+from .common import (
+    build_network,
+    describe_network,
+    encode_targets,
+    evaluate,
+    is_tty,
+    load_dataset,
+)
 from .config import (
-    _choice,
+    RunConfig,
+    UsageError,
     _float_type,
     _int_type,
     add_data_arguments,
     add_network_arguments,
-    merge_config,
-    validate_config,
+    add_training_arguments,
+    usage_error,
 )
 from .progress import make_progress
 
@@ -48,15 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_arguments(p, defaults_from="digits")
     add_network_arguments(p)
     g = p.add_argument_group("training")
-    g.add_argument("--optimizer", type=_choice(list(OPTIMIZERS), "optimizer"), default=None,
-                   metavar="NAME",
-                   help=f"one of {', '.join(OPTIMIZERS)} (default adam)")
-    g.add_argument("--lr", type=_float_type(0, math.inf, "a positive number"), default=None,
-                   metavar="ETA",
-                   help="learning rate η (default 0.001)")
-    g.add_argument("--schedule", type=_choice(list(SCHEDULES), "schedule"), default=None,
-                   metavar="NAME",
-                   help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default constant)")
+    add_training_arguments(g)
     g.add_argument("--epochs", type=_int_type(1, "a positive integer"), default=None, metavar="N",
                    help="passes over the training split (default 20)")
     g.add_argument("--batch-size", type=_int_type(1, "a positive integer"), default=None,
@@ -82,7 +85,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = validate_config(merge_config(args))
+    try:
+        cfg = RunConfig.from_args(args)
+    except UsageError as exc:
+        return usage_error(args, exc)
     if args.distributed:
         from .. import distributed
 
@@ -100,14 +106,40 @@ class TrainResult:
     net: Network
     history: History
     metrics: dict[str, Any]
+    #: The settings as written to config.json: the run configuration with the choices
+    #: the data made (output activation, loss; the task of CSV/npz data) filled in.
     config: dict[str, Any]
     out: Path | None
+    run_config: RunConfig | None = None
 
 
-def make_optimizer(cfg: dict[str, Any], steps_per_epoch: int) -> Optimizer:
+@dataclass(frozen=True)
+class Splits:
+    """The training, validation and test samples of one run (raw features, raw labels)."""
+
+    X_train: NDArray
+    y_train: NDArray
+    X_val: NDArray
+    y_val: NDArray
+    X_test: NDArray
+    y_test: NDArray
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return len(self.X_train), len(self.X_val), len(self.X_test)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What the fit stage returns: the history and the training time."""
+
+    history: History
+    seconds: float
+
+
+def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
     """The optimizer with its schedule; decaying schedules span the whole run."""
-    total = max(1, cfg["epochs"] * steps_per_epoch)
-    lr, name = cfg["lr"], cfg["schedule"]
+    total = max(1, cfg.epochs * steps_per_epoch)
     options: dict[str, dict[str, Any]] = {
         "constant": {},
         "step": {"step_size": max(1, total // 4), "gamma": 0.5},  # halve every quarter
@@ -115,37 +147,49 @@ def make_optimizer(cfg: dict[str, Any], steps_per_epoch: int) -> Optimizer:
         "invscaling": {},
         "cosine": {"total_steps": total},
     }
-    schedule: float | Schedule = lr if name == "constant" else get_schedule(
-        name, lr, **options[name])
-    return get_optimizer(cfg["optimizer"], lr=schedule)
+    schedule: float | Schedule = cfg.lr if cfg.schedule == "constant" else get_schedule(
+        cfg.schedule, cfg.lr, **options.get(cfg.schedule, {}))
+    return get_optimizer(cfg.optimizer, lr=schedule)
 
 
 def _run_dir(out: str | None) -> Path:
-    if out is not None:
-        path = Path(out)
-        if path.exists() and not path.is_dir():
-            raise CLIError(f"--out {path}: exists and is not a directory")
-        path.mkdir(parents=True, exist_ok=True)
+    try:
+        if out is not None:
+            path = Path(out)
+            if path.exists() and not path.is_dir():
+                raise CLIError(f"--out {path}: exists and is not a directory")
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path("runs") / stamp
+        n = 1
+        while path.exists():
+            path = Path("runs") / f"{stamp}-{n}"
+            n += 1
+        path.mkdir(parents=True)
         return path
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path("runs") / stamp
-    n = 1
-    while path.exists():
-        path = Path("runs") / f"{stamp}-{n}"
-        n += 1
-    path.mkdir(parents=True)
-    return path
+    except OSError as exc:
+        raise CLIError(f"--out {exc.filename or out}: cannot create the run directory "
+                       f"({exc.strerror or type(exc).__name__})") from None
 
 
-def _describe(ds: datasets.Dataset, net: Network, cfg: dict[str, Any], n: tuple[int, ...]) -> str:
-    sizes = "-".join(str(s) for s in [net.n_in, *(d.n_out for d in net.dense_layers)])
+def resolved_config(cfg: RunConfig, ds: datasets.Dataset, net: Network) -> dict[str, Any]:
+    """config.json: every setting, with what the data chose filled in, so that
+    ``chainrule train --config config.json`` reruns the same training."""
+    return {**cfg.to_dict(),
+            "task": ds.task if cfg.dataset in ("csv", "npz") else cfg.task,
+            "output_activation": net.output_activation,
+            "loss": net.loss_fn.name}
+
+
+def _describe(ds: datasets.Dataset, net: Network, cfg: RunConfig, n: tuple[int, ...]) -> str:
     what = (f"{len(ds.classes)} classes" if ds.classes is not None else
             f"{ds.n_outputs} target(s)")
     return (f"{ds.name}: {sum(n)} samples (train {n[0]}, val {n[1]}, test {n[2]}), "
             f"{ds.n_features} features, {what}\n"
-            f"network {sizes}, {cfg['activation']} → {cfg['output_activation']}, "
-            f"loss {cfg['loss']}, {cfg['optimizer']} lr {cfg['lr']:g} ({cfg['schedule']}), "
-            f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['dtype']}")
+            f"network {describe_network(net)}, {cfg.activation} → {net.output_activation}, "
+            f"loss {net.loss_fn.name}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), "
+            f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.dtype}")
 
 
 def _history_csv(history: History) -> bytes:
@@ -162,32 +206,23 @@ def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2) + "\n").encode("utf-8")
 
 
-def train(cfg: dict[str, Any], *, out: str | None = None, quiet: bool = False,
-          distributed: bool = False, live: bool | None = None) -> TrainResult:
-    """Run one training from a validated configuration (see :func:`validate_config`).
-
-    With ``distributed`` the fit runs data-parallel over MPI (every rank calls this);
-    only the root rank prints and writes files.
-    """
-    fit_fn: Any = None
-    root = True
-    if distributed:  # the only difference: another fit, and output from rank 0 only
-        from .. import distributed as dist
-
-        fit_fn, root = dist.fit, dist.is_root()
-    show = root and not quiet
-
+# -- the stages --------------------------------------------------------------------------------
+def load_data(cfg: RunConfig) -> datasets.Dataset:
+    """Stage 1: the data set the configuration names."""
     ds = load_dataset(cfg)
     if ds.task == "regression" and ds.y.ndim == 2:
         ds.target_names = ds.target_names[: ds.y.shape[1]]
-    if cfg["dataset"] in ("csv", "npz"):
-        cfg["task"] = ds.task
+    return ds
+
+
+def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
+    """Stage 2: the seeded (stratified) split; MNIST keeps its own test set."""
     labels = ds.y if ds.task == "classification" else None
     predefined = ds.X_test is not None
     try:
-        s = datasets.split_indices(len(ds.X), val=cfg["val_split"],
-                                   test=0.0 if predefined else cfg["test_split"],
-                                   labels=labels, seed=cfg["seed"])
+        s = datasets.split_indices(len(ds.X), val=cfg.val_split,
+                                   test=0.0 if predefined else cfg.test_split,
+                                   labels=labels, seed=cfg.seed)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if predefined:
@@ -197,73 +232,124 @@ def train(cfg: dict[str, Any], *, out: str | None = None, quiet: bool = False,
         X_test, y_test = ds.X[s.test], ds.y[s.test]
     if len(X_test) == 0:
         raise CLIError("test_split: 0 leaves no test set for the report; use e.g. 0.2")
-    X_train, y_train = ds.X[s.train], ds.y[s.train]
+    return Splits(ds.X[s.train], ds.y[s.train], ds.X[s.val], ds.y[s.val], X_test, y_test)
 
+
+def build(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> Network:
+    """Stage 3: the MLP, its scaler (training statistics only) and classes; for
+    regression the output layer starts at the training targets' mean and spread."""
     net = build_network(cfg, ds)
-    net.scaler = ds.fit_scaler(X_train)  # statistics of the training split only
+    net.scaler = ds.fit_scaler(splits.X_train)
     net.classes = ds.classes
-    Y_train = encode_targets(net, y_train, ds.task)
     if ds.task == "regression":
-        # Start the output at the targets' mean and spread, so the hidden layers learn
-        # the shape rather than spending epochs on the scale of y.
-        out_layer = net.dense_layers[-1]
-        std = Y_train.std(axis=0)
-        out_layer.w = out_layer.w * np.where(std > 0, std, 1.0)[:, None]
-        if out_layer.b is not None:
-            out_layer.b = Y_train.mean(axis=0)
-    validation = None
-    if s.val.size:
-        validation = (ds.X[s.val], encode_targets(net, ds.y[s.val], ds.task))
-    steps = math.ceil(len(X_train) / cfg["batch_size"])
-    optimizer = make_optimizer(cfg, steps)
+        net.init_output_from_targets(encode_targets(net, splits.y_train, ds.task))
+    return net
 
-    callbacks: list[Callback] = []
-    if show:
-        print(_describe(ds, net, cfg, (s.train.size, s.val.size, len(X_test))), flush=True)
-        callbacks.append(make_progress(is_tty() if live is None else live))
-    if cfg["early_stopping"]:
-        callbacks.append(EarlyStopping("val_loss" if validation else "loss",
-                                       patience=cfg["early_stopping"]))
-    kwargs = dict(epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=optimizer,
-                  validation_data=validation, callbacks=callbacks)
+
+def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
+        callbacks: list[Callback], fit_fn: Any = None) -> Fitted:
+    """Stage 4: train ``net`` on the training split (``fit_fn``: another fit, e.g. MPI)."""
+    Y_train = encode_targets(net, splits.y_train, ds.task)
+    validation = None
+    if len(splits.X_val):
+        validation = (splits.X_val, encode_targets(net, splits.y_val, ds.task))
+    steps = math.ceil(len(splits.X_train) / cfg.batch_size)
+    optimizer = make_optimizer(cfg, steps)
+    if cfg.early_stopping:
+        callbacks = [*callbacks, EarlyStopping("val_loss" if validation else "loss",
+                                               patience=cfg.early_stopping)]
+    # A batch larger than the training split is the whole split: the same steps, without
+    # buffers sized for samples that do not exist.
+    kwargs: dict[str, Any] = dict(
+        epochs=cfg.epochs, batch_size=min(cfg.batch_size, len(splits.X_train)),
+        optimizer=optimizer, validation_data=validation, callbacks=callbacks)
     start = time.perf_counter()
     if fit_fn is None:
-        history = net.fit(X_train, Y_train, **kwargs)
+        history = net.fit(splits.X_train, Y_train, **kwargs)
     else:
-        history = fit_fn(net, X_train, Y_train, **kwargs)
-    seconds = time.perf_counter() - start
+        history = fit_fn(net, splits.X_train, Y_train, **kwargs)
+    return Fitted(history, time.perf_counter() - start)
 
-    metrics = evaluate(net, X_test, y_test, ds.task, ds.classes)
-    summary = {
-        "config": cfg,
-        "task": ds.task,
-        "target_names": ds.target_names,
-        "epochs_run": len(history.epoch),
-        "final": {k: v[-1] for k, v in history.history.items()},
-        "test": {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
-        "n_train": int(s.train.size), "n_val": int(s.val.size), "n_test": int(len(X_test)),
-        "train_seconds": round(seconds, 3),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    run_dir = None
+
+def report(net: Network, ds: datasets.Dataset, splits: Splits, *, show: bool
+           ) -> dict[str, Any]:
+    """Stage 5: the test metrics, printed when ``show``."""
+    metrics = evaluate(net, splits.X_test, splits.y_test, ds.task, ds.classes)
     if show:
         from ..report import format_report
 
         print()
         print(format_report(metrics), flush=True)
-    if root:
-        run_dir = _run_dir(out)
-        save(net, run_dir / "model.safetensors", training=summary,
-             feature_names=ds.feature_names)
-        atomic_write_bytes(run_dir / "config.json", _json_bytes(cfg))
-        atomic_write_bytes(run_dir / "history.csv", _history_csv(history))
-        atomic_write_bytes(run_dir / "metrics.json", _json_bytes(
-            {"test": metrics, **{k: v for k, v in summary.items() if k != "config"}}))
-        written = _plots(net, history, ds, X_train, y_train, run_dir)
-        if show:
-            print(f"\nwrote {run_dir}/: {', '.join(written)}")
-            print(f"next: chainrule evaluate {run_dir / 'model.safetensors'}")
-    return TrainResult(net, history, metrics, cfg, run_dir)
+    return metrics
+
+
+def summarize(config: dict[str, Any], ds: datasets.Dataset, splits: Splits, fitted: Fitted,
+              metrics: dict[str, Any]) -> dict[str, Any]:
+    """The training summary saved in the model (and, but for the config, metrics.json)."""
+    history = fitted.history
+    n_train, n_val, n_test = splits.sizes
+    return {
+        "config": config,
+        "task": ds.task,
+        "target_names": ds.target_names,
+        "epochs_run": len(history.epoch),
+        "final": {k: v[-1] for k, v in history.history.items()},
+        "test": {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
+        "n_train": n_train, "n_val": n_val, "n_test": n_test,
+        "train_seconds": round(fitted.seconds, 3),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write(out: str | None, net: Network, ds: datasets.Dataset, splits: Splits,
+          history: History, metrics: dict[str, Any], summary: dict[str, Any], *, show: bool
+          ) -> Path:
+    """Stage 6: the run directory (created only now, every file written atomically)."""
+    run_dir = _run_dir(out)
+    save(net, run_dir / "model.safetensors", training=summary, feature_names=ds.feature_names)
+    atomic_write_bytes(run_dir / "config.json", _json_bytes(summary["config"]))
+    atomic_write_bytes(run_dir / "history.csv", _history_csv(history))
+    atomic_write_bytes(run_dir / "metrics.json", _json_bytes(
+        {"test": metrics, **{k: v for k, v in summary.items() if k != "config"}}))
+    written = _plots(net, history, ds, splits.X_train, splits.y_train, run_dir)
+    if show:
+        print(f"\nwrote {run_dir}/: {', '.join(written)}")
+        print(f"next: chainrule evaluate {run_dir / 'model.safetensors'}")
+    return run_dir
+
+
+def train(cfg: RunConfig | Mapping[str, Any], *, out: str | None = None, quiet: bool = False,
+          distributed: bool = False, live: bool | None = None) -> TrainResult:
+    """One training run: load → split → build → fit → report → write.
+
+    ``cfg`` is a :class:`RunConfig` (a mapping with its keys is validated into one).
+    With ``distributed`` the fit runs data-parallel over MPI (every rank calls this);
+    only the root rank prints and writes files.
+    """
+    if not isinstance(cfg, RunConfig):
+        cfg = RunConfig.from_mapping(cfg)
+    fit_fn: Any = None
+    root = True
+    if distributed:  # the only difference: another fit, and output from rank 0 only
+        from .. import distributed as dist
+
+        fit_fn, root = dist.fit, dist.is_root()
+    show = root and not quiet
+
+    ds = load_data(cfg)
+    splits = split(cfg, ds)
+    net = build(cfg, ds, splits)
+    callbacks: list[Callback] = []
+    if show:
+        print(_describe(ds, net, cfg, splits.sizes), flush=True)
+        callbacks.append(make_progress(is_tty() if live is None else live))
+    fitted = fit(cfg, net, ds, splits, callbacks=callbacks, fit_fn=fit_fn)
+    metrics = report(net, ds, splits, show=show)
+    config = resolved_config(cfg, ds, net)
+    summary = summarize(config, ds, splits, fitted, metrics)
+    run_dir = write(out, net, ds, splits, fitted.history, metrics, summary,
+                    show=show) if root else None
+    return TrainResult(net, fitted.history, metrics, config, run_dir, cfg)
 
 
 def _plots(net: Network, history: History, ds: datasets.Dataset, X: np.ndarray,
