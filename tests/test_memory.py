@@ -12,6 +12,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.callbacks import Callback
+from chainrule.workspace import Workspace, Workspaces
 
 BATCH, N_IN, HIDDEN, N_OUT = 64, 32, 1024, 10
 # One float32 hidden activation (z, a or δ of a hidden layer) of a full batch: 256 KiB.
@@ -27,6 +28,10 @@ class MemoryProbe(Callback):
     def __init__(self, max_rows: int = 1000) -> None:
         self._table = np.zeros((max_rows, 4), dtype=np.int64)  # epoch, batch, current, peak
         self._n = 0
+        self.workspaces: Workspaces | None = None  # the trainer's, to inspect afterwards
+
+    def on_train_begin(self, trainer: cr.Trainer) -> None:
+        self.workspaces = trainer.workspaces
 
     @property
     def rows(self) -> list[tuple[int, ...]]:
@@ -88,8 +93,14 @@ def test_a_float32_step_allocates_less_than_one_hidden_activation() -> None:
     assert len(step_growth) == 3 * 10
     assert max(step_growth) < HIDDEN_F32 // 2, step_growth
     # And everything the step computed with is float32.
+    trainer_ws = probe.workspaces
+    assert trainer_ws is not None and trainer_ws.by_size
+    for ws in trainer_ws.by_size.values():
+        for buffers in ws.layers:
+            for name in ("z", "a", "delta", "grad_prev"):
+                assert getattr(buffers, name).dtype == np.float32, (buffers, name)
     for layer in net.dense_layers:
-        for name in ("z", "a", "delta", "grad_w", "grad_b", "w", "b"):
+        for name in ("grad_w", "grad_b", "w", "b"):
             assert getattr(layer, name).dtype == np.float32, (layer, name)
     assert net.grads.dtype == np.float32
     assert net.optimizer is not None
@@ -100,15 +111,15 @@ def test_training_forward_reuses_buffers_and_inference_does_not() -> None:
     rng = np.random.default_rng(1)
     net = cr.MLP([4, 8, 3], hidden="relu", output="softmax", loss="cross_entropy", seed=0)
     X = rng.standard_normal((5, 4)).astype(np.float32)
-    layer = net.dense_layers[0]
-    net.forward(X, training=True)
-    z_first, a_first = layer.z, layer.a
-    net.forward(X * 2, training=True)
-    assert layer.z is z_first and layer.a is a_first  # same buffers, new values
+    ws = Workspace(net, 5)
+    first = net.forward(X, training=True, workspace=ws)
+    z_first, a_first = first.z[0], first.a[1]
+    second = net.forward(X * 2, training=True, workspace=ws)
+    assert second.z[0] is z_first and second.a[1] is a_first  # same buffers, new values
     out1 = net.forward(X)
     out2 = net.forward(X)
-    assert out1 is not out2 and layer.z is not z_first  # inference returns fresh arrays
-    np.testing.assert_array_equal(out1, out2)
+    assert out1.a_L is not out2.a_L and out1.z[0] is not z_first  # inference: fresh arrays
+    np.testing.assert_array_equal(out1.a_L, out2.a_L)
 
 
 def test_buffered_training_step_gives_the_same_gradient_as_a_plain_one() -> None:
@@ -119,12 +130,11 @@ def test_buffered_training_step_gives_the_same_gradient_as_a_plain_one() -> None
                  seed=0, dtype="float64")
     plain = net.gradient(X, y).copy()
     Y = net.targets(y, 7)
-    net._forward(X, training=True)
-    net._backward(Y)
+    ws = Workspace(net, 7)
+    net.backward(net.forward(X, training=True, workspace=ws), Y, workspace=ws)
     np.testing.assert_array_equal(net.grads, plain)
     # Twice, so the second step runs in buffers that already hold the first step's values.
-    net._forward(X, training=True)
-    net._backward(Y)
+    net.backward(net.forward(X, training=True, workspace=ws), Y, workspace=ws)
     np.testing.assert_array_equal(net.grads, plain)
 
 

@@ -21,13 +21,14 @@ def test_forward_is_the_notes_formula(rng):
     """z = a_prev @ w.T + b, a = g(z), kept per layer."""
     net = cr.MLP([3, 4, 2], hidden="tanh", output="sigmoid", dtype="float64", seed=0)
     X = rng.standard_normal((5, 3))
-    out = net.forward(X)
+    trace = net.forward(net.inputs(X))
+    out = trace.a_L
     d1, d2 = net.dense_layers
     z1 = X @ d1.w.T + d1.b
-    np.testing.assert_allclose(d1.z, z1)
-    np.testing.assert_allclose(d1.a, np.tanh(z1))
+    np.testing.assert_allclose(trace.z[0], z1)
+    np.testing.assert_allclose(trace.a[1], np.tanh(z1))
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-(np.tanh(z1) @ d2.w.T + d2.b))))
-    assert d2.a_prev is d1.a
+    assert len(trace.a) == 3 and len(trace.z) == 2  # a^(0), a^(1), a^(2); z^(1), z^(2)
 
 
 def test_multi_output_regression_gradient_is_exact(rng):
@@ -47,9 +48,10 @@ def test_multi_output_regression_gradient_is_exact(rng):
 def test_float32_stays_float32(rng):
     net = cr.MLP([3, 4, 2], hidden="gelu", output="softmax", loss="cross_entropy", seed=0)
     X = rng.standard_normal((6, 3))  # float64 input is cast once, at the boundary
-    net.gradient(X, [0, 1, 1, 0, 1, 0])
-    for d in net.dense_layers:
-        assert d.z.dtype == d.a.dtype == d.grad_w.dtype == np.float32
+    trace = net.forward(net.inputs(X))
+    net.backward(trace, net.targets([0, 1, 1, 0, 1, 0], 6))
+    for i, d in enumerate(net.dense_layers):
+        assert trace.z[i].dtype == trace.a[i + 1].dtype == d.grad_w.dtype == np.float32
     assert net.predict(X).dtype == np.float32
     assert cr.MLP([3, 2], dtype="float64").params.dtype == np.float64
 
@@ -67,8 +69,7 @@ def test_dropout_is_identity_at_predict_and_scales_in_training(rng):
                      dtype="float64")
     X = rng.standard_normal((3, 4))
     np.testing.assert_array_equal(net.predict(X), net.predict(X))
-    net.forward(X, training=True)
-    mask = net.layers[1].mask
+    mask = net.forward(net.inputs(X), training=True).mask[1]
     assert set(np.unique(mask)) <= {0.0, 2.0} and 0.3 < (mask == 0).mean() < 0.7
     assert cr.gradcheck(net, X, rng.standard_normal((3, 1))).max_rel_error < 1e-6
 

@@ -1,8 +1,10 @@
 """chainrule: multilayer perceptrons trained by backpropagation, in the lecture notes'
 notation, exact to machine precision.
 
-Where backprop happens: :meth:`chainrule.network.Network._backward` (the chain rule
-across layers) and :meth:`chainrule.layers.Dense.backward` (the three factors per layer).
+Where backprop happens: :mod:`chainrule.reference` (the notes' forward and backward in
+one short file), and its fast path :meth:`chainrule.network.Network.backward` (the chain
+rule across layers) with :meth:`chainrule.layers.Dense.backward` (the three factors per
+layer).
 """
 
 from .activations import ACTIVATIONS, Activation, get_activation

@@ -17,22 +17,59 @@ forward pass's outputs.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from abc import ABC, abstractmethod
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.floating]
 
+
+class OnnxGraph(Protocol):
+    """What :meth:`Activation.to_onnx` may use to emit nodes (see :mod:`chainrule.onnx`)."""
+
+    dtype: np.dtype
+
+    def op(self, op_type: str, inputs: list[str], stem: str | None = None, **attrs: Any) -> str:
+        """Append one node; returns its output's name."""
+        ...
+
+    def const(self, stem: str, value: Any) -> str:
+        """An initializer in the graph's dtype; returns its name."""
+        ...
+
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
+ACTIVATIONS: dict[str, type[Activation]] = {}
+"""Every activation by name: the CLI, the estimators and saved models use these keys.
+A subclass with a ``name`` registers itself here when it is defined."""
+
+
 class Activation(ABC):
-    """Base class: g(z) and g′(z); subclasses override both."""
+    """Base class: g(z) and g′(z); subclasses override both.
+
+    Defining a subclass with a new ``name`` is all it takes to add an activation: it
+    registers itself in :data:`ACTIVATIONS` (so ``Dense(..., "swish")``, saved models and
+    the CLI's choices know it); ``default_init`` picks its layers' initializer and
+    :meth:`to_onnx` its ONNX lowering.
+    """
 
     name: str = ""
     elementwise: bool = True
+    #: Initializer of layers using this activation (He for ReLU-like ones, Glorot otherwise).
+    default_init: str = "glorot_uniform"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "backward" in cls.__dict__ and "out" not in inspect.signature(cls.backward).parameters:
+            cls.backward = _with_out(cls.__dict__["backward"])  # type: ignore[method-assign]
+        if cls.__dict__.get("name"):
+            ACTIVATIONS[cls.name] = cls
 
     @abstractmethod
     def g(self, z: Array) -> Array:
@@ -61,6 +98,13 @@ class Activation(ABC):
         np.copyto(out, self.g(z))
         return out
 
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        """Emit a = g(z) as ONNX nodes into ``graph``; returns the name of a."""
+        raise ValueError(
+            f"activation: {self.name!r} has no ONNX lowering; give its class a "
+            f"to_onnx(graph, z) method (supported: {', '.join(_lowered())})"
+        )
+
     def get_config(self) -> dict[str, object]:
         return {"name": self.name}
 
@@ -73,6 +117,26 @@ class Activation(ABC):
 
     def __hash__(self) -> int:
         return hash(tuple(sorted(self.get_config().items())))
+
+
+def _with_out(backward: Any) -> Any:
+    """Adapt a subclass's ``backward(z, a, grad_a)`` written before ``out=`` was part of
+    the contract: done once, when the class is defined, so the engine always passes out."""
+
+    @functools.wraps(backward)
+    def with_out(self: Activation, z: Array, a: Array, grad_a: Array,
+                 out: Array | None = None) -> Array:
+        delta = backward(self, z, a, grad_a)
+        if out is None:
+            return delta
+        np.copyto(out, delta)
+        return out
+
+    return with_out
+
+
+def _lowered() -> list[str]:
+    return [n for n, cls in ACTIVATIONS.items() if cls.to_onnx is not Activation.to_onnx]
 
 
 class Identity(Activation):
@@ -96,6 +160,9 @@ class Identity(Activation):
         np.copyto(out, grad_a)
         return out
 
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        return z
+
 
 class Sigmoid(Activation):
     """σ(z) = 1 / (1 + e^(−z)), evaluated without overflow for any |z|."""
@@ -110,6 +177,9 @@ class Sigmoid(Activation):
     def g_prime(self, z: Array, a: Array) -> Array:
         return a * (1.0 - a)  # σ′(z) = σ(z)(1 − σ(z))
 
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        return graph.op("Sigmoid", [z])
+
 
 class Tanh(Activation):
     name = "tanh"
@@ -120,9 +190,13 @@ class Tanh(Activation):
     def g_prime(self, z: Array, a: Array) -> Array:
         return 1.0 - a * a  # tanh′(z) = 1 − tanh²(z)
 
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        return graph.op("Tanh", [z])
+
 
 class ReLU(Activation):
     name = "relu"
+    default_init = "he_uniform"
 
     def g(self, z: Array) -> Array:
         return np.maximum(z, 0.0)
@@ -139,9 +213,13 @@ class ReLU(Activation):
         # 10× faster at 1024×1024 (bench/compare.py, case c).
         return np.multiply(grad_a, z > 0, out=out)
 
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        return graph.op("Relu", [z])
+
 
 class LeakyReLU(Activation):
     name = "leaky_relu"
+    default_init = "he_uniform"
 
     def __init__(self, slope: float = 0.01) -> None:
         if not (isinstance(slope, (int, float)) and math.isfinite(slope)):
@@ -154,12 +232,20 @@ class LeakyReLU(Activation):
     def g_prime(self, z: Array, a: Array) -> Array:
         return np.where(z > 0, 1.0, self.slope).astype(z.dtype)
 
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        if graph.dtype == np.float32:
+            return graph.op("LeakyRelu", [z], alpha=self.slope)
+        # float64: composed, since the operator's alpha attribute is a float32.
+        negative = graph.op("Mul", [z, graph.const("slope", self.slope)])
+        return _where_positive(graph, z, negative, self.name)
+
     def get_config(self) -> dict[str, object]:
         return {"name": self.name, "slope": self.slope}
 
 
 class ELU(Activation):
     name = "elu"
+    default_init = "he_uniform"
 
     def __init__(self, alpha: float = 1.0) -> None:
         if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
@@ -175,6 +261,16 @@ class ELU(Activation):
     def g_prime(self, z: Array, a: Array) -> Array:
         return np.where(z > 0, 1.0, a + self.alpha).astype(z.dtype)  # α e^z = a + α for z ≤ 0
 
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        if graph.dtype == np.float32:
+            return graph.op("Elu", [z], alpha=self.alpha)
+        # float64: composed (onnxruntime has no double Elu); α (e^min(z, 0) − 1), the min
+        # keeping the unused branch from overflowing.
+        e = graph.op("Exp", [graph.op("Min", [z, graph.const("zero", 0.0)])])
+        negative = graph.op("Mul", [graph.op("Sub", [e, graph.const("one", 1.0)]),
+                                    graph.const("alpha", self.alpha)])
+        return _where_positive(graph, z, negative, self.name)
+
     def get_config(self) -> dict[str, object]:
         return {"name": self.name, "alpha": self.alpha}
 
@@ -183,6 +279,7 @@ class GELU(Activation):
     """GELU, tanh form: ½ z (1 + tanh(√(2/π) (z + 0.044715 z³)))."""
 
     name = "gelu"
+    default_init = "he_uniform"
 
     def g(self, z: Array) -> Array:
         u = _SQRT_2_OVER_PI * (z + 0.044715 * z**3)
@@ -193,6 +290,14 @@ class GELU(Activation):
         t = np.tanh(u)
         du_dz = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * z * z)
         return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du_dz
+
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        g = graph  # opset 17 has no Gelu: the same tanh form from primitives
+        z3 = g.op("Mul", [g.op("Mul", [z, z]), z])
+        inner = g.op("Add", [z, g.op("Mul", [z3, g.const("c", 0.044715)])])
+        t = g.op("Tanh", [g.op("Mul", [inner, g.const("sqrt_2_over_pi", _SQRT_2_OVER_PI)])])
+        half_z = g.op("Mul", [z, g.const("half", 0.5)])
+        return g.op("Mul", [half_z, g.op("Add", [t, g.const("one", 1.0)])], stem="gelu")
 
 
 class Softplus(Activation):
@@ -205,6 +310,12 @@ class Softplus(Activation):
 
     def g_prime(self, z: Array, a: Array) -> Array:
         return SIGMOID.g(z)  # softplus′ = σ
+
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        g = graph  # max(z, 0) + log(1 + e^(−|z|)): e^(−|z|) ≤ 1, so nothing overflows
+        e = g.op("Exp", [g.op("Neg", [g.op("Abs", [z])])])
+        log_term = g.op("Log", [g.op("Add", [e, g.const("one", 1.0)])])
+        return g.op("Add", [g.op("Relu", [z]), log_term], stem="softplus")
 
 
 class Softmax(Activation):
@@ -236,14 +347,17 @@ class Softmax(Activation):
         delta *= a
         return delta
 
+    def to_onnx(self, graph: OnnxGraph, z: str) -> str:
+        return graph.op("Softmax", [z], axis=-1)
+
+
+def _where_positive(graph: OnnxGraph, z: str, negative: str, stem: str) -> str:
+    """z where z > 0, else ``negative``: the float64 form of leaky ReLU and ELU."""
+    positive = graph.op("Greater", [z, graph.const("zero", 0.0)])
+    return graph.op("Where", [positive, z, negative], stem=stem)
+
 
 SIGMOID = Sigmoid()
-
-ACTIVATIONS: dict[str, type[Activation]] = {
-    cls.name: cls
-    for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softplus, Softmax)
-}
-"""Every activation by name: the CLI, the estimators and saved models use these keys."""
 
 ALIASES = {"linear": "identity", "logistic": "sigmoid", "none": "identity"}
 

@@ -334,14 +334,8 @@ class DistributedTrainer(Trainer):
         if self.size == 1:
             return super().run(a0, Y, validation)
         self._check_same_everywhere(a0, Y)
-        originals = [layer._rng for layer in self._dropout]
-        for layer in self._dropout:
-            layer._rng = self._masks  # type: ignore[assignment]
-        try:
-            return super().run(a0, Y, validation)
-        finally:
-            for layer, rng in zip(self._dropout, originals, strict=True):
-                layer._rng = rng
+        self.dropout_rng = self._masks  # type: ignore[assignment]
+        return super().run(a0, Y, validation)
 
     def _check_same_everywhere(self, a0: Array, Y: Array) -> None:
         """Every rank must see the same batches: compare shapes, settings and checksums.

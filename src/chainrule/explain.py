@@ -15,11 +15,13 @@ Over several samples the notes average: ∂C/∂w = (1/n) Σ_i ∂C_i/∂w.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .gradcheck import as_float64
+from .layers import Dense
 from .network import Network
 
 
@@ -123,28 +125,23 @@ def chain_factors(net: Network, X: ArrayLike, Y: ArrayLike) -> dict[str, list[ND
     Returns lists indexed by the notes' layer number minus one, plus ``a0`` (the input).
     """
     net64 = as_float64(net)
-    a0 = net64._inputs(X)
+    a0 = net64.inputs(X)
     Yt = net64.targets(Y, a0.shape[0])
-    net64._forward(a0)
-    dense = net64.dense_layers
-    dC_da: list[NDArray] = [np.empty(0)] * len(dense)
-    delta: list[NDArray] = [np.empty(0)] * len(dense)
-    a_L = dense[-1].a
-    assert a_L is not None
-    grad = net64.loss_fn.grad_a(a_L, Yt)  # ∂C_0/∂a^(L) for each sample, not averaged
-    for idx in range(len(dense) - 1, -1, -1):
-        layer = dense[idx]
-        assert layer.z is not None and layer.a is not None
-        dC_da[idx] = grad
-        delta[idx] = layer.activation.backward(layer.z, layer.a, grad)
-        grad = delta[idx] @ layer.w  # Σ_j w_jk δ_j: ∂C_0/∂a_k^(l−1)
+    trace = net64.forward(a0)
+    dC_da_L = net64.loss_fn.grad_a(trace.a_L, Yt)  # ∂C_0/∂a^(L) for each sample, not averaged
+    # The general chain rule (no fused δ = a − y): δ^(L) = ∂C_0/∂a · g′(z), per sample, then
+    # backprop records every layer's δ and ∂C_0/∂a in the trace.
+    net64.backward(trace, delta_L=net64.output_layer.activation.backward(
+        trace.z_L, trace.a_L, dC_da_L))
+    dense = [i for i, layer in enumerate(net64.layers) if isinstance(layer, Dense)]
+    dC_da = [cast(NDArray, trace.grad_a[i]) for i in dense[:-1]] + [dC_da_L]
     return {
         "a0": [a0],
-        "z": [d.z for d in dense],  # type: ignore[misc]
-        "a": [d.a for d in dense],  # type: ignore[misc]
-        "a_prev": [d.a_prev for d in dense],  # type: ignore[misc]
+        "z": [cast(NDArray, trace.z[i]) for i in dense],
+        "a": [trace.a[i + 1] for i in dense],
+        "a_prev": [trace.a[i] for i in dense],
         "dC_da": dC_da,
-        "delta": delta,
+        "delta": [cast(NDArray, trace.delta[i]) for i in dense],
         "y": [Yt],
     }
 
@@ -227,15 +224,12 @@ def explain(
     # Finite differences on a float64 copy: one sample's C_0, and the mean C.
     net64 = as_float64(net)
     net64.l2 = 0.0  # the notes' C_0 has no penalty term; explain the data term
-    a0 = net64._inputs(X)
+    a0 = net64.inputs(X)
     Yt = net64.targets(Yin, n)
     w = net64.dense_layers[i].w
 
     def costs() -> tuple[float, float]:
-        net64._forward(a0)
-        out = net64.dense_layers[-1]
-        assert out.a is not None
-        c_i = net64.loss_fn.value(out.a, Yt)
+        c_i = net64.loss_fn.value(net64.forward(a0).a_L, Yt)
         return float(c_i[s]), float(np.mean(c_i))
 
     w0 = float(w[j, k])

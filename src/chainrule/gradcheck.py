@@ -123,15 +123,12 @@ def gradcheck(
     if not (isinstance(h, float) and 0 < h < 1):
         raise ValueError(f"h: expected a float in (0, 1), got {h!r}")
     net64 = as_float64(net)
-    a0 = net64._inputs(X)
+    a0 = net64.inputs(X)
     Yt = net64.targets(Y, a0.shape[0])
-    net64._forward(a0)
-    net64._backward(Yt)
-    analytic = net64.grads.copy()
+    analytic = net64.backward(net64.forward(a0), Yt).copy()
 
     def cost() -> float:
-        net64._forward(a0)
-        return net64._cost(Yt)
+        return net64.cost(net64.forward(a0), Yt)
 
     floor = REL_ERROR_FLOOR * max(1.0, abs(cost()))
     rng = np.random.default_rng(seed)

@@ -57,14 +57,6 @@ INITIALIZERS: dict[str, Initializer] = {
     "scaled_normal": scaled_normal,
 }
 
-_RELU_LIKE = {"relu", "leaky_relu", "elu", "gelu"}
-
-
-def default_initializer(activation_name: str) -> str:
-    """He for ReLU-like activations, Glorot otherwise."""
-    return "he_uniform" if activation_name in _RELU_LIKE else "glorot_uniform"
-
-
 def get_initializer(name: str) -> Initializer:
     if name not in INITIALIZERS:
         raise ValueError(

@@ -1,4 +1,4 @@
-"""Layers: ``forward(a_prev) → a`` and, right next to it, ``backward(∂C/∂a) → ∂C/∂a_prev``.
+"""Layers: ``forward(a_prev) → (z, a)`` and, right next to it, ``backward`` from ∂C/∂a.
 
 A :class:`Dense` layer l computes, for every sample (a row),
 
@@ -14,34 +14,42 @@ Its backward pass applies the three chain-rule factors of the notes:
 
 The incoming ∂C/∂a is already the batch mean's derivative (it carries the
 notes' 1/n), so summing over the rows of the batch gives the averaged gradient.
+
+Layers keep no record of a pass: ``forward`` returns z and a, the network keeps them
+in a :class:`~chainrule.network.Trace` and hands them back to ``backward``. Where the
+results go is the caller's choice: ``out=`` takes a :class:`DenseBuffers` (the
+preallocated arrays of a :class:`~chainrule.workspace.Workspace`), otherwise new
+arrays are returned.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from .activations import Activation, get_activation
-from .initializers import default_initializer, get_initializer
+from .initializers import get_initializer
 
 Array = NDArray[np.floating]
-
-
-@functools.cache
-def _takes_out(backward: Callable[..., object]) -> bool:
-    """Whether an Activation.backward accepts ``out=`` (user subclasses may predate it)."""
-    return "out" in inspect.signature(backward).parameters
 
 
 def _positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     return int(value)
+
+
+@dataclass
+class DenseBuffers:
+    """Where one Dense layer's step writes: z, a, δ of shape (n, n_out), ∂C/∂a_prev (n, n_in)."""
+
+    z: Array
+    a: Array
+    delta: Array
+    grad_prev: Array
 
 
 class Layer(ABC):
@@ -62,14 +70,6 @@ class Layer(ABC):
         (a layer without parameters has nothing to bind)."""
 
     @abstractmethod
-    def forward(self, a_prev: Array, training: bool = False) -> Array:
-        """a_prev of shape (n_samples, n_in) → a of shape (n_samples, n_out)."""
-
-    @abstractmethod
-    def backward(self, grad_a: Array, need_grad_prev: bool = True) -> Array | None:
-        """∂C/∂a → ∂C/∂a_prev (None when ``need_grad_prev`` is false)."""
-
-    @abstractmethod
     def get_config(self) -> dict[str, object]:
         """What :func:`layer_from_config` needs to rebuild the layer."""
 
@@ -86,7 +86,8 @@ class Dense(Layer):
     bias : bool
         Whether the layer has b. ``bias=False`` reproduces the notes exactly.
     init : str, optional
-        Initializer name; default He for ReLU-like activations, Glorot otherwise.
+        Initializer name; default the activation's ``default_init`` (He for ReLU-like
+        activations, Glorot otherwise).
     w : ndarray of shape (n_out, n_in), optional
         Initial weights (instead of drawing them).
     b : ndarray of shape (n_out,), optional
@@ -95,9 +96,8 @@ class Dense(Layer):
     Attributes
     ----------
     w, b, grad_w, grad_b : ndarray
-        Weights, biases and their gradients ∂C/∂w, ∂C/∂b averaged over the batch.
-    a_prev, z, a : ndarray of shape (n_samples, ·)
-        The last forward pass's input, weighted input and output.
+        Weights, biases and their gradients ∂C/∂w, ∂C/∂b averaged over the batch
+        (views into the network's flat ``params`` and ``grads``).
     """
 
     def __init__(
@@ -115,7 +115,7 @@ class Dense(Layer):
         self.n_out = _positive_int("n_out", n_out)
         self.activation = get_activation(activation)
         self.bias = bool(bias)
-        self.init = init if init is not None else default_initializer(self.activation.name)
+        self.init = init if init is not None else self.activation.default_init
         get_initializer(self.init)  # validate the name now, at the boundary
         self._initial = {"w": w, "b": b}
         if w is not None and np.shape(w) != (self.n_out, self.n_in):
@@ -129,13 +129,8 @@ class Dense(Layer):
                 raise ValueError(f"b: expected shape ({self.n_out},), got {np.shape(b)}")
         self._w: Array | None = None
         self._b: Array | None = None
-        self.grad_w: Array | None = None
+        self._grad_w: Array | None = None
         self.grad_b: Array | None = None
-        self.a_prev: Array | None = None
-        self.z: Array | None = None
-        self.a: Array | None = None
-        self._buffers: dict[int, dict[str, Array]] = {}
-        self._ws: dict[str, Array] | None = None
 
     # -- parameters ---------------------------------------------------------
     def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -164,8 +159,14 @@ class Dense(Layer):
         return values
 
     def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
-        self._w, self.grad_w = params["w"], grads["w"]
+        self._w, self._grad_w = params["w"], grads["w"]
         self._b, self.grad_b = params.get("b"), grads.get("b")
+
+    @property
+    def grad_w(self) -> Array:
+        if self._grad_w is None:
+            raise RuntimeError("grad_w: this Dense layer is not part of a Network yet")
+        return self._grad_w
 
     @property
     def w(self) -> Array:
@@ -195,66 +196,46 @@ class Dense(Layer):
         target[...] = value  # write into the network's buffer, keeping the view
 
     # -- forward and backward -------------------------------------------------
-    def forward(self, a_prev: Array, training: bool = False) -> Array:
-        """a_prev of shape (n_samples, n_in) → a of shape (n_samples, n_out).
-
-        With ``training=True`` z, a (and the backward pass's δ and ∂C/∂a_prev) are
-        written into buffers this layer keeps per batch size and reuses on the next
-        training step, so a training step allocates no arrays; copy ``z``/``a`` if you
-        need them past the next training step. ``training=False`` returns new arrays.
-        """
-        ws = self._ws = self._workspace(a_prev.shape[0]) if training else None
-        z = np.matmul(a_prev, self.w.T, out=None if ws is None else ws["z"])
+    def forward(self, a_prev: Array, out: DenseBuffers | None = None) -> tuple[Array, Array]:
+        """a_prev of shape (n_samples, n_in) → (z, a), each of shape (n_samples, n_out)."""
+        z = np.matmul(a_prev, self.w.T, out=None if out is None else out.z)
         # z_j = Σ_k w_jk a_k^(l−1)
         if self._b is not None:
-            z += self._b
-        a = self.activation.forward(z, out=None if ws is None else ws["a"])  # a_j = g(z_j)
-        self.a_prev, self.z, self.a = a_prev, z, a
-        return a
+            z += self._b  # + b_j
+        a = self.activation.forward(z, out=None if out is None else out.a)  # a_j = g(z_j)
+        return z, a
 
-    def backward(self, grad_a: Array, need_grad_prev: bool = True) -> Array | None:
-        """∂C/∂a (n_samples, n_out) → fills grad_w, grad_b; returns ∂C/∂a_prev (n_samples, n_in)."""
-        assert self.z is not None and self.a is not None and self.a_prev is not None
-        act, out = self.activation, self.delta_buffer()
-        if out is not None and _takes_out(type(act).backward):
-            delta = act.backward(self.z, self.a, grad_a, out=out)  # δ_j = ∂C/∂a_j · g′(z_j)
-        else:  # outside training, or a custom activation whose backward has no out=
-            delta = act.backward(self.z, self.a, grad_a)
-        return self.backward_from_delta(delta, need_grad_prev)
+    def backward(
+        self, a_prev: Array, z: Array, a: Array, grad_a: Array, *,
+        need_grad_prev: bool = True, out: DenseBuffers | None = None,
+    ) -> tuple[Array, Array | None]:
+        """∂C/∂a (n_samples, n_out) → (δ, ∂C/∂a_prev); fills grad_w and grad_b.
 
-    def backward_from_delta(self, delta: Array, need_grad_prev: bool = True) -> Array | None:
-        """Given δ = ∂C/∂z, fill grad_w, grad_b and return ∂C/∂a_prev."""
-        assert self.a_prev is not None and self.grad_w is not None
-        self.delta = delta
-        np.matmul(delta.T, self.a_prev, out=self.grad_w)  # ∂C/∂w_jk = Σ_i δ_ij a_ik^(l−1)
+        ``a_prev``, ``z``, ``a`` are this layer's forward pass on the same samples.
+        """
+        delta = self.activation.backward(z, a, grad_a, out=None if out is None else out.delta)
+        # δ_j = ∂C/∂a_j · g′(z_j)
+        return delta, self.backward_from_delta(a_prev, delta, need_grad_prev=need_grad_prev,
+                                               out=out)
+
+    def backward_from_delta(
+        self, a_prev: Array, delta: Array, *, need_grad_prev: bool = True,
+        out: DenseBuffers | None = None,
+    ) -> Array | None:
+        """Given δ = ∂C/∂z (n_samples, n_out), fill grad_w, grad_b; return ∂C/∂a_prev."""
+        np.matmul(delta.T, a_prev, out=self.grad_w)  # ∂C/∂w_jk = Σ_i δ_ij a_ik^(l−1)
         if self.grad_b is not None:
             np.add.reduce(delta, axis=0, out=self.grad_b)  # ∂C/∂b_j = Σ_i δ_ij
         if not need_grad_prev:
             return None
-        out = None if self._ws is None else self._ws["grad_prev"]
-        return np.matmul(delta, self.w, out=out)  # ∂C/∂a_k^(l−1) = Σ_j w_jk δ_j
+        # ∂C/∂a_k^(l−1) = Σ_j w_jk δ_j
+        return np.matmul(delta, self.w, out=None if out is None else out.grad_prev)
 
-    # -- training-step buffers ---------------------------------------------------
-    def delta_buffer(self) -> Array | None:
-        """The buffer δ of the current training step goes into (None outside training)."""
-        return None if self._ws is None else self._ws["delta"]
-
-    def _workspace(self, n: int) -> dict[str, Array]:
-        """z, a, δ (n, n_out) and ∂C/∂a_prev (n, n_in) for batches of n samples.
-
-        A fit sees at most two batch sizes (full and last partial batch), so a few
-        entries suffice; the dict is emptied if batch sizes keep changing.
-        """
-        ws = self._buffers.get(n)
-        if ws is None or ws["z"].dtype != self.w.dtype:
-            if len(self._buffers) >= 4:
-                self._buffers.clear()
-            shape, dt = (n, self.n_out), self.w.dtype
-            ws = self._buffers[n] = {
-                "z": np.empty(shape, dt), "a": np.empty(shape, dt),
-                "delta": np.empty(shape, dt), "grad_prev": np.empty((n, self.n_in), dt),
-            }
-        return ws
+    def buffers(self, n: int) -> DenseBuffers:
+        """New arrays for a training step on n samples, in the layer's dtype."""
+        shape, dt = (n, self.n_out), self.w.dtype
+        return DenseBuffers(np.empty(shape, dt), np.empty(shape, dt), np.empty(shape, dt),
+                            np.empty((n, self.n_in), dt))
 
     def get_config(self) -> dict[str, object]:
         return {
@@ -283,24 +264,21 @@ class Dropout(Layer):
             raise ValueError(f"rate: expected a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.n_in = self.n_out = 0  # set by the network from the previous layer
-        self._rng: np.random.Generator | None = None
-        self.mask: Array | None = None
 
-    def build(self, rng: np.random.Generator, dtype: DTypeLike) -> dict[str, Array]:
-        self._rng = rng
-        return {}
+    def forward(self, a_prev: Array, rng: np.random.Generator | None) -> tuple[Array | None,
+                                                                               Array]:
+        """(mask, a): a = a_prev ⊙ mask with a fresh mask drawn from ``rng``; with no
+        ``rng`` (inference) or rate 0, no mask and a = a_prev."""
+        if rng is None or self.rate == 0.0:
+            return None, a_prev
+        keep = rng.random(a_prev.shape, dtype=a_prev.dtype) >= self.rate
+        mask = keep.astype(a_prev.dtype) / a_prev.dtype.type(1.0 - self.rate)
+        return mask, a_prev * mask
 
-    def forward(self, a_prev: Array, training: bool = False) -> Array:
-        if not training or self.rate == 0.0:
-            self.mask = None
-            return a_prev
-        assert self._rng is not None, "Dropout: not part of a Network"
-        keep = self._rng.random(a_prev.shape, dtype=a_prev.dtype) >= self.rate
-        self.mask = keep.astype(a_prev.dtype) / a_prev.dtype.type(1.0 - self.rate)
-        return a_prev * self.mask
-
-    def backward(self, grad_a: Array, need_grad_prev: bool = True) -> Array | None:
-        return grad_a if self.mask is None else grad_a * self.mask
+    @staticmethod
+    def backward(mask: Array | None, grad_a: Array) -> Array:
+        """∂C/∂a_prev = ∂C/∂a ⊙ mask."""
+        return grad_a if mask is None else grad_a * mask
 
     def get_config(self) -> dict[str, object]:
         return {"type": "Dropout", "rate": self.rate}

@@ -20,20 +20,37 @@ it against the general path).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.floating]
 
+LOSSES: dict[str, type[Loss]] = {}
+"""Every loss by name; a subclass with a ``name`` registers itself when defined."""
+
 
 class Loss(ABC):
-    """Base class: ``value`` gives C_i per sample, ``grad_a`` gives ∂C_i/∂a."""
+    """Base class: ``value`` gives C_i per sample, ``grad_a`` gives ∂C_i/∂a.
+
+    A subclass with a new ``name`` registers itself in :data:`LOSSES`; what it knows
+    about its targets (:meth:`encode_targets`, ``classification``,
+    ``independent_outputs``) is all the rest of chainrule asks of it.
+    """
 
     name: str = ""
     canonical_activation: str | None = None
     #: Whether targets are class labels (the network may accept integer labels).
     classification: bool = False
+    #: Whether the output units are independent yes/no answers (binary or multi-label)
+    #: rather than mutually exclusive classes; predictions threshold each at 0.5.
+    independent_outputs: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            LOSSES[cls.name] = cls
 
     @abstractmethod
     def value(self, a: Array, y: Array) -> Array:
@@ -42,6 +59,27 @@ class Loss(ABC):
     @abstractmethod
     def grad_a(self, a: Array, y: Array) -> Array:
         """∂C_i/∂a_j^(L) for every sample and output: shape (n_samples, n_out)."""
+
+    def encode_targets(self, y: NDArray, n_out: int, dtype: np.dtype, name: str = "Y") -> Array:
+        """Targets shaped like a^(L), (n_samples, n_out), from finite numeric ``y``.
+
+        ``y`` has one row per sample already (checked by the caller); a 1-D ``y`` is one
+        column. Losses that accept another form (class labels) or a restricted range
+        override this; every message names the argument ``name``.
+        """
+        n = y.shape[0]
+        if y.ndim == 1:
+            if n_out != 1:
+                raise ValueError(
+                    f"{name}: got a 1-D target but the output layer has {n_out} units; "
+                    f"give shape (n_samples, {n_out})"
+                )
+            y = y.reshape(-1, 1)
+        if y.ndim != 2 or y.shape[1] != n_out:
+            raise ValueError(
+                f"{name}: expected shape ({n}, {n_out}) to match the output layer, got {y.shape}"
+            )
+        return np.ascontiguousarray(y, dtype=dtype)
 
     def value_from_logits(self, z: Array, y: Array) -> Array:
         """C_i computed from z^(L) for the canonical pair (more accurate than from a)."""
@@ -116,6 +154,23 @@ class CrossEntropy(Loss):
     canonical_activation = "softmax"
     classification = True
 
+    def encode_targets(self, y: NDArray, n_out: int, dtype: np.dtype, name: str = "Y") -> Array:
+        """One-hot rows from integer class labels (1-D ``y``), else as the base class."""
+        if y.ndim != 1:
+            return super().encode_targets(y, n_out, dtype, name)
+        if not np.all(y == np.round(y)):
+            raise ValueError(f"{name}: cross_entropy needs integer class labels or one-hot rows")
+        labels = y.astype(np.int64)
+        bad = (labels < 0) | (labels >= n_out)
+        if np.any(bad):
+            raise ValueError(
+                f"{name}: label {labels[bad][0]} is outside the output layer's range "
+                f"0..{n_out - 1} (n_out={n_out})"
+            )
+        onehot = np.zeros((y.shape[0], n_out), dtype=dtype)
+        onehot[np.arange(y.shape[0]), labels] = 1
+        return onehot
+
     def value(self, a: Array, y: Array) -> Array:
         tiny = np.finfo(a.dtype).tiny
         return -np.einsum("ij,ij->i", y, np.log(np.maximum(a, tiny)))
@@ -140,6 +195,14 @@ class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     canonical_activation = "sigmoid"
     classification = True
+    independent_outputs = True
+
+    def encode_targets(self, y: NDArray, n_out: int, dtype: np.dtype, name: str = "Y") -> Array:
+        """0/1 (or probability) targets; anything outside [0, 1] is refused."""
+        arr = super().encode_targets(y, n_out, dtype, name)
+        if np.any((arr < 0) | (arr > 1)):
+            raise ValueError(f"{name}: binary_cross_entropy targets must lie in [0, 1]")
+        return arr
 
     def value(self, a: Array, y: Array) -> Array:
         tiny = np.finfo(a.dtype).tiny
@@ -157,11 +220,6 @@ class BinaryCrossEntropy(Loss):
         sp_pos = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))  # softplus(z)
         return (sp_pos - y * z).sum(axis=1)
 
-
-LOSSES: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (SquaredError, MSE, Huber, CrossEntropy, BinaryCrossEntropy)
-}
-"""Every loss by name."""
 
 ALIASES = {
     "categorical_crossentropy": "cross_entropy",

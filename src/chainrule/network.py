@@ -1,5 +1,19 @@
 """The network: the forward pass and the chain rule across layers (backprop lives here).
 
+This is the engine's public API; everything else in chainrule (training, gradcheck,
+explain, the estimators, MPI, the playground) goes through it:
+
+* :meth:`Network.inputs` / :meth:`Network.targets` — raw data to a^(0) and Y, checked;
+* :meth:`Network.forward` ``(a0) → Trace`` — every layer's z and a;
+* :meth:`Network.cost` ``(trace, Y) → C``;
+* :meth:`Network.backward` ``(trace, Y | delta_L) → grads`` — backpropagation;
+* :meth:`Network.param_slices` — where a layer's w and b sit in ``params``.
+
+:mod:`chainrule.reference` is the same forward and backward in twenty lines with no
+buffers — the one to read first; the tests prove this one equal to it. The fast path
+here differs only in where arrays go: a :class:`~chainrule.workspace.Workspace`
+(held by the trainer) lets a training step allocate nothing.
+
 Notes
 -----
 Forward, layer by layer (input is layer 0, output layer L):
@@ -23,16 +37,56 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from .layers import Dense, Dropout, Layer
+from .layers import Dense, DenseBuffers, Dropout, Layer
 from .losses import Loss, get_loss
 from .scaler import Standardizer
-from .validation import as_features, check_dtype
+from .validation import as_features, as_targets, check_dtype
 
 if TYPE_CHECKING:
     from .callbacks import Callback, History
     from .optimizers import Optimizer
+    from .workspace import Workspace
 
 Array = NDArray[np.floating]
+
+
+class Trace:
+    """What one pass through the network computed, indexed like ``net.layers``.
+
+    Attributes
+    ----------
+    a : list of ndarray
+        ``a[0]`` is a^(0), the input (n_samples, n_in); ``a[i + 1]`` is the output of
+        ``net.layers[i]`` (for a Dense layer its a = g(z)).
+    z : list of (ndarray or None)
+        ``z[i]``: the weighted input of ``net.layers[i]`` (None for a Dropout layer).
+    mask : list of (ndarray or None)
+        ``mask[i]``: the dropout mask of ``net.layers[i]`` (None for Dense layers and
+        at inference).
+    delta, grad_a : list of (ndarray or None)
+        Filled by :meth:`Network.backward`: ``delta[i]`` = ∂C/∂z of a Dense layer,
+        ``grad_a[i]`` = the ∂C/∂a that reached ``net.layers[i]``'s output (None where
+        the fused output δ^(L) = a − y skipped it).
+    """
+
+    __slots__ = ("a", "z", "mask", "delta", "grad_a")
+
+    def __init__(self, a0: Array) -> None:
+        self.a: list[Array] = [a0]
+        self.z: list[Array | None] = []
+        self.mask: list[Array | None] = []
+        self.delta: list[Array | None] = []
+        self.grad_a: list[Array | None] = []
+
+    @property
+    def a_L(self) -> Array:
+        """The output a^(L), shape (n_samples, n_out)."""
+        return self.a[-1]
+
+    @property
+    def z_L(self) -> Array:
+        """The output layer's weighted input z^(L)."""
+        return cast(Array, self.z[-1])
 
 
 class Network:
@@ -126,16 +180,20 @@ class Network:
         sizes = [int(np.prod(s)) for layer in self.layers for _, s in layer.param_shapes()]
         self.params: Array = np.empty(sum(sizes), dtype=self.dtype)
         self.grads: Array = np.zeros(sum(sizes), dtype=self.dtype)
+        self._dense_slices: list[dict[str, slice]] = []
         offset = 0
         for layer, vals in zip(self.layers, values, strict=True):
-            p_views, g_views = {}, {}
+            p_views, g_views, slices = {}, {}, {}
             for name, shape in layer.param_shapes():
                 size = int(np.prod(shape))
-                p_views[name] = self.params[offset : offset + size].reshape(shape)
-                g_views[name] = self.grads[offset : offset + size].reshape(shape)
+                slices[name] = slice(offset, offset + size)
+                p_views[name] = self.params[slices[name]].reshape(shape)
+                g_views[name] = self.grads[slices[name]].reshape(shape)
                 p_views[name][...] = vals[name]
                 offset += size
             layer.bind(p_views, g_views)
+            if isinstance(layer, Dense):
+                self._dense_slices.append(slices)
 
     # -- introspection ----------------------------------------------------------
     @property
@@ -169,7 +227,7 @@ class Network:
     def independent_outputs(self) -> bool:
         """Whether output units are independent yes/no answers (binary or multi-label)
         rather than mutually exclusive classes."""
-        return self.loss_fn.name == "binary_cross_entropy"
+        return self.loss_fn.independent_outputs
 
     def parameters(self) -> list[Array]:
         """Every parameter array (w then b, layer by layer): views into ``params``."""
@@ -184,32 +242,50 @@ class Network:
         """∂C/∂ of every array of :meth:`parameters`, in the same order."""
         out: list[Array] = []
         for layer in self.dense_layers:
-            assert layer.grad_w is not None
             out.append(layer.grad_w)
             if layer.grad_b is not None:
                 out.append(layer.grad_b)
         return out
+
+    def param_slices(self, layer: int) -> dict[str, slice]:
+        """Where the notes' layer ``layer`` (1 … L) keeps its parameters in ``params``.
+
+        ``params[param_slices(l)["w"]].reshape(n_out, n_in)`` is w^(l) (row-major, so
+        w_jk sits at offset ``j * n_in + k``); ``"b"`` is there when the layer has one.
+        """
+        L = len(self._dense_slices)
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not (
+            1 <= layer <= L
+        ):
+            raise ValueError(f"layer: expected an integer in 1..{L} (the notes' l), got {layer!r}")
+        return dict(self._dense_slices[layer - 1])
 
     @property
     def n_params(self) -> int:
         return int(self.params.size)
 
     def get_config(self) -> dict[str, Any]:
-        """Architecture and loss: enough to rebuild the network (weights aside)."""
+        """Every constructor argument but the generator: enough to rebuild the network
+        (weights aside)."""
         return {
             "layers": [layer.get_config() for layer in self.layers],
             "loss": self.loss_fn.get_config(),
             "dtype": self.dtype.name,
             "l2": self.l2,
+            "fused": self.fused,
         }
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Network([{inner}], loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
 
-    # -- boundary checks ----------------------------------------------------------
-    def _inputs(self, X: ArrayLike, name: str = "X") -> Array:
-        """Validate raw features and map them to a^(0) (applying the scaler, if any)."""
+    # -- the boundary: raw data in ------------------------------------------------------
+    def inputs(self, X: ArrayLike, name: str = "X") -> Array:
+        """a^(0) from raw features: validated (shape, finite, dtype) and scaled by ``scaler``.
+
+        Returns an ndarray of shape (n_samples, n_in) in the network's dtype, the form
+        :meth:`forward` takes.
+        """
         a0 = as_features(X, self.n_in, self.dtype, name)
         if self.scaler is not None:
             a0 = self.scaler.transform(a0)
@@ -218,30 +294,165 @@ class Network:
     def targets(self, Y: ArrayLike, n_samples: int, name: str = "Y") -> Array:
         """Validate targets and shape them like the output a^(L): (n_samples, n_out).
 
-        Integer class labels are accepted for ``cross_entropy`` (turned into one-hot
-        rows) and 0/1 vectors for a single ``binary_cross_entropy`` output.
+        How is the loss's business (:meth:`Loss.encode_targets`): integer class labels
+        become one-hot rows for ``cross_entropy``, 0/1 vectors one column for a single
+        ``binary_cross_entropy`` output.
         """
-        from .validation import as_targets
-
         return as_targets(Y, n_samples, self.n_out, self.loss_fn, self.dtype, name)
 
-    # -- forward --------------------------------------------------------------------
-    def forward(self, X: ArrayLike, training: bool = False) -> Array:
-        """a^(L) for inputs X of shape (n_samples, n_in); keeps every layer's z and a."""
-        return self._forward(self._inputs(X), training)
+    def init_output_from_targets(self, Y: ArrayLike) -> None:
+        """Start the output layer at the targets' mean and spread (for regression).
 
-    def _forward(self, a: Array, training: bool = False) -> Array:
-        for layer in self.layers:
-            a = layer.forward(a, training)
-        return a
+        Scales each output unit's weights by the standard deviation of its target and
+        sets its bias to the target's mean, so the hidden layers learn the shape of y
+        rather than spending epochs on its scale. ``Y`` is (n_samples, n_out) or 1-D.
+        """
+        Yt = self.targets(Y, np.shape(Y)[0] if np.ndim(Y) else 0)
+        out = self.output_layer
+        std = Yt.std(axis=0)
+        out.w = out.w * np.where(std > 0, std, 1.0)[:, None]
+        if out.b is not None:
+            out.b = Yt.mean(axis=0)
 
+    # -- the engine: forward, cost, backward (backpropagation) ---------------------------
+    def forward(
+        self,
+        a0: Array,
+        *,
+        training: bool = False,
+        workspace: Workspace | None = None,
+        rng: np.random.Generator | None = None,
+    ) -> Trace:
+        """The forward pass: every layer's z and a, from a^(0).
+
+        Parameters
+        ----------
+        a0 : ndarray of shape (n_samples, n_in)
+            Inputs in the network's dtype, already scaled: :meth:`inputs` makes them
+            from raw data.
+        training : bool
+            Dropout active (masks drawn from ``rng``, default the network's generator).
+        workspace : Workspace, optional
+            Preallocated arrays for batches of ``a0``'s size (the training loop's fast
+            path): z and a are written there, so they hold until the next step that
+            uses the same workspace. Without one, every array is new.
+        rng : numpy.random.Generator, optional
+            Where dropout draws its masks when ``training`` (data-parallel training
+            passes one shared by every rank).
+
+        Returns
+        -------
+        Trace
+        """
+        if a0.dtype != self.dtype or a0.ndim != 2 or a0.shape[1] != self.n_in:
+            raise ValueError(
+                f"a0: expected a {self.dtype.name} array of shape (n_samples, {self.n_in}), "
+                f"got {a0.dtype} {a0.shape}; Network.inputs(X) makes one from raw data"
+            )
+        trace = Trace(a0)
+        drop_rng = (self.rng if rng is None else rng) if training else None
+        bufs = None if workspace is None else workspace.layers
+        a = a0
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                z, a = layer.forward(a, None if bufs is None else bufs[i])
+                trace.z.append(z)
+                trace.mask.append(None)
+            else:
+                mask, a = cast(Dropout, layer).forward(a, drop_rng)
+                trace.z.append(None)
+                trace.mask.append(mask)
+            trace.a.append(a)
+        return trace
+
+    def cost(self, trace: Trace, Y: Array) -> float:
+        """C = (1/n) Σ_i C_i (+ L2) of a forward pass, against targets Y (n_samples, n_out)."""
+        z_L, a_L = trace.z[-1], trace.a[-1]
+        if self.fused_output:
+            c_i = self.loss_fn.value_from_logits(cast(Array, z_L), Y)
+        else:
+            c_i = self.loss_fn.value(a_L, Y)
+        cost = float(np.add.reduce(c_i, dtype=np.float64)) / c_i.shape[0]  # np.mean, faster
+        if self.l2:
+            cost += 0.5 * self.l2 * sum(float(np.vdot(d.w, d.w)) for d in self.dense_layers)
+        return cost
+
+    def backward(
+        self,
+        trace: Trace,
+        Y: Array | None = None,
+        *,
+        delta_L: Array | None = None,
+        workspace: Workspace | None = None,
+    ) -> Array:
+        """Backpropagation: ∂C/∂w and ∂C/∂b of every layer from a forward pass.
+
+        Parameters
+        ----------
+        trace : Trace
+            The :meth:`forward` pass to differentiate; ``backward`` adds every layer's
+            δ (``trace.delta``) and incoming ∂C/∂a (``trace.grad_a``) to it.
+        Y : ndarray of shape (n_samples, n_out), optional
+            Targets (see :meth:`targets`): the cost is the batch mean (1/n) Σ_i C_i.
+        delta_L : ndarray of shape (n_samples, n_out), optional
+            Instead of Y: δ^(L) = ∂C/∂z^(L) itself, already carrying the batch mean or
+            any per-sample weights (what scikit-learn's weighted objective supplies).
+        workspace : Workspace, optional
+            The one the forward pass used: δ and ∂C/∂a_prev go into its arrays.
+
+        Returns
+        -------
+        ndarray of shape (n_params,)
+            ``grads``, filled (each layer's ``grad_w`` and ``grad_b`` are views of it).
+        """
+        layers, out = self.layers, self.output_layer
+        bufs = None if workspace is None else workspace.layers
+        z_L, a_L = cast(Array, trace.z[-1]), trace.a[-1]
+        n_layers = len(layers)
+        out_buf = None if bufs is None else cast(DenseBuffers, bufs[-1])
+        trace.delta = [None] * n_layers
+        trace.grad_a = [None] * n_layers
+        if delta_L is None:
+            if Y is None:
+                raise ValueError("backward: give the targets Y or the output delta delta_L")
+            inv_n = self.dtype.type(1.0 / a_L.shape[0])  # the notes' average over samples
+            if self.fused_output:
+                # Canonical pair: ∂C0/∂a_j · g′(z_j) collapses to δ_j^(L) = a_j − y_j.
+                delta_L = np.subtract(a_L, Y, out=None if out_buf is None else out_buf.delta)
+                delta_L *= inv_n
+            else:
+                grad_a = self.loss_fn.grad_a(a_L, Y) * inv_n  # ∂C/∂a^(L) = (1/n) ∂C0/∂a
+                trace.grad_a[-1] = grad_a
+                delta_L = out.activation.backward(
+                    z_L, a_L, grad_a, out=None if out_buf is None else out_buf.delta
+                )
+        trace.delta[-1] = delta_L
+        grad = out.backward_from_delta(trace.a[-2], delta_L, need_grad_prev=n_layers > 1,
+                                       out=out_buf)
+        for i in range(n_layers - 2, -1, -1):  # the notes' sum over next-layer nodes, down
+            layer = layers[i]
+            trace.grad_a[i] = grad
+            if isinstance(layer, Dense):
+                trace.delta[i], grad = layer.backward(
+                    trace.a[i], cast(Array, trace.z[i]), trace.a[i + 1], cast(Array, grad),
+                    need_grad_prev=i > 0, out=None if bufs is None else bufs[i],
+                )
+            else:
+                grad = Dropout.backward(trace.mask[i], cast(Array, grad))
+        if self.l2:
+            lam = self.dtype.type(self.l2)
+            for layer in self.dense_layers:
+                layer.grad_w[...] += lam * layer.w  # ∂/∂w of (λ/2)‖W‖²
+        return self.grads
+
+    # -- conveniences on raw data -----------------------------------------------------
     def predict(self, X: ArrayLike, batch_size: int = 4096) -> Array:
         """Network output a^(L) for X, computed in batches (dropout off)."""
-        a0 = self._inputs(X)
+        a0 = self.inputs(X)
         if a0.shape[0] <= batch_size:
-            return self._forward(a0).copy()
+            return self.forward(a0).a_L
         return np.concatenate(
-            [self._forward(a0[i : i + batch_size]) for i in range(0, a0.shape[0], batch_size)]
+            [self.forward(a0[i : i + batch_size]).a_L for i in range(0, a0.shape[0], batch_size)]
         )
 
     def predict_classes(self, X: ArrayLike) -> NDArray[np.int64]:
@@ -254,67 +465,15 @@ class Network:
             return (a >= 0.5).astype(np.int64)  # multi-label: one 0/1 column per output
         return np.argmax(a, axis=1)
 
-    # -- cost -------------------------------------------------------------------------
-    def _cost(self, Y: Array) -> float:
-        """C = (1/n) Σ_i C_i (+ L2) for the last forward pass, against targets Y."""
-        out = self.output_layer
-        assert out.a is not None and out.z is not None
-        if self.fused_output:
-            c_i = self.loss_fn.value_from_logits(out.z, Y)
-        else:
-            c_i = self.loss_fn.value(out.a, Y)
-        cost = float(np.add.reduce(c_i, dtype=np.float64)) / c_i.shape[0]  # np.mean, faster
-        if self.l2:
-            cost += 0.5 * self.l2 * sum(float(np.vdot(d.w, d.w)) for d in self.dense_layers)
-        return cost
-
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
         """The cost C of the data: mean of the per-sample C_i (plus the L2 term)."""
-        a0 = self._inputs(X)
-        Yt = self.targets(Y, a0.shape[0])
-        self._forward(a0)
-        return self._cost(Yt)
-
-    # -- backward (backpropagation) -----------------------------------------------------
-    def backward(self, Y: ArrayLike) -> None:
-        """Fill ``grad_w``, ``grad_b`` of every layer with ∂C/∂W, ∂C/∂b for the last forward.
-
-        Must follow :meth:`forward` on the same samples.
-        """
-        out = self.dense_layers[-1]
-        if out.a is None:
-            raise RuntimeError("backward: call forward(X) first")
-        self._backward(self.targets(Y, out.a.shape[0]))
-
-    def _backward(self, Y: Array) -> None:
-        out = self.output_layer
-        assert out.a is not None and out.z is not None
-        n = out.a.shape[0]
-        if self.fused_output:
-            # Canonical pair: ∂C0/∂a_j · g′(z_j) collapses to δ_j^(L) = a_j − y_j (÷ n: batch mean).
-            # In training, δ goes into the output layer's reused buffer (no allocation).
-            delta = np.subtract(out.a, Y, out=out.delta_buffer())
-            delta *= self.dtype.type(1.0 / n)
-            grad: Array | None = out.backward_from_delta(delta, need_grad_prev=len(self.layers) > 1)
-        else:
-            grad_a = self.loss_fn.grad_a(out.a, Y) * self.dtype.type(1.0 / n)  # ∂C/∂a^(L)
-            grad = out.backward(grad_a, need_grad_prev=len(self.layers) > 1)
-        for i in range(len(self.layers) - 2, -1, -1):
-            assert grad is not None
-            grad = self.layers[i].backward(grad, need_grad_prev=i > 0)
-        if self.l2:
-            lam = self.dtype.type(self.l2)
-            for layer in self.dense_layers:
-                assert layer.grad_w is not None
-                layer.grad_w += lam * layer.w  # ∂/∂w of (λ/2)‖W‖²
+        a0 = self.inputs(X)
+        return self.cost(self.forward(a0), self.targets(Y, a0.shape[0]))
 
     def gradient(self, X: ArrayLike, Y: ArrayLike) -> Array:
         """Forward and backward on (X, Y); returns the flat gradient (a view of ``grads``)."""
-        a0 = self._inputs(X)
-        Yt = self.targets(Y, a0.shape[0])
-        self._forward(a0)
-        self._backward(Yt)
-        return self.grads
+        a0 = self.inputs(X)
+        return self.backward(self.forward(a0), self.targets(Y, a0.shape[0]))
 
     # -- training -----------------------------------------------------------------------
     def fit(

@@ -6,8 +6,9 @@ network's a^(L), shape (N, n_out):
 * the scaler (``net.scaler``) as ``Sub`` / ``Div`` at the input;
 * every Dense layer as one ``Gemm`` with ``transB=1``: Gemm computes A Bᵀ + C, so
   chainrule's ``w`` of shape (n_out, n_in) is stored as is, z = a_prev wᵀ + b;
-* each activation as its ONNX operator (``Relu``, ``Sigmoid``, ``Tanh``,
-  ``LeakyRelu``, ``Elu``, ``Softmax``) or, where opset 17 has none, composed from
+* each activation as its own :meth:`~chainrule.activations.Activation.to_onnx` emits it
+  (a new activation brings its lowering along): its ONNX operator (``Relu``, ``Sigmoid``,
+  ``Tanh``, ``LeakyRelu``, ``Elu``, ``Softmax``) or, where opset 17 has none, composed from
   primitive operators — GELU in its tanh form, softplus in its overflow-free form
   max(z, 0) + log(1 + e^(−|z|)), and in float64 leaky ReLU and ELU as ``Where``
   (their operators carry α as a float32 and onnxruntime has no double ``Elu``);
@@ -20,7 +21,6 @@ before it is written, atomically (temporary file, then ``os.replace``).
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ import onnx
 from numpy.typing import DTypeLike, NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from chainrule.activations import Activation
 from chainrule.io import atomic_write_bytes
 from chainrule.network import Network
 
@@ -41,7 +40,7 @@ per-axis ``Softmax`` and an optional ``Gemm`` bias."""
 _ELEM = {np.dtype("float32"): TensorProto.FLOAT, np.dtype("float64"): TensorProto.DOUBLE}
 
 
-class _Graph:
+class Graph:
     """Nodes and initializers accumulated while walking the network, with unique names."""
 
     def __init__(self, dtype: np.dtype) -> None:
@@ -66,51 +65,6 @@ class _Graph:
         out = self.name(stem or op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out + "_node", **attrs))
         return out
-
-
-def _activation(g: _Graph, act: Activation, z: str) -> str:
-    """a = g(z) as ONNX nodes; returns the name of a."""
-    name = act.name
-    if name == "identity":
-        return z
-    if name == "sigmoid":
-        return g.op("Sigmoid", [z])
-    if name == "tanh":
-        return g.op("Tanh", [z])
-    if name == "relu":
-        return g.op("Relu", [z])
-    if name == "softmax":
-        return g.op("Softmax", [z], axis=-1)
-    if name in ("leaky_relu", "elu"):
-        param = float(act.slope if name == "leaky_relu" else act.alpha)  # type: ignore[attr-defined]
-        if g.dtype == np.float32:
-            op_type = "LeakyRelu" if name == "leaky_relu" else "Elu"
-            return g.op(op_type, [z], alpha=param)
-        # In float64 compose them: the operators' alpha attribute is a float32, and
-        # onnxruntime has no double Elu kernel.
-        positive = g.op("Greater", [z, g.const("zero", 0.0)])
-        if name == "leaky_relu":
-            negative = g.op("Mul", [z, g.const("slope", param)])
-        else:  # α (e^min(z, 0) − 1): the min keeps the unused branch from overflowing
-            e = g.op("Exp", [g.op("Min", [z, g.const("zero", 0.0)])])
-            negative = g.op("Mul", [g.op("Sub", [e, g.const("one", 1.0)]), g.const("alpha", param)])
-        return g.op("Where", [positive, z, negative], stem=name)
-    if name == "gelu":
-        # ½ z (1 + tanh(√(2/π) (z + 0.044715 z³))), chainrule's tanh form, from primitives.
-        z3 = g.op("Mul", [g.op("Mul", [z, z]), z])
-        inner = g.op("Add", [z, g.op("Mul", [z3, g.const("c", 0.044715)])])
-        t = g.op("Tanh", [g.op("Mul", [inner, g.const("sqrt_2_over_pi", math.sqrt(2 / math.pi))])])
-        half_z = g.op("Mul", [z, g.const("half", 0.5)])
-        return g.op("Mul", [half_z, g.op("Add", [t, g.const("one", 1.0)])], stem="gelu")
-    if name == "softplus":
-        # max(z, 0) + log(1 + e^(−|z|)): e^(−|z|) ≤ 1, so nothing overflows for any z.
-        e = g.op("Exp", [g.op("Neg", [g.op("Abs", [z])])])
-        log_term = g.op("Log", [g.op("Add", [e, g.const("one", 1.0)])])
-        return g.op("Add", [g.op("Relu", [z]), log_term], stem="softplus")
-    raise ValueError(
-        f"activation: {name!r} has no ONNX export rule; supported: identity, sigmoid, tanh, "
-        "relu, leaky_relu, elu, gelu, softplus, softmax"
-    )
 
 
 def to_onnx(
@@ -152,7 +106,7 @@ def to_onnx(
     dt = np.dtype(dtype) if dtype is not None else net.dtype
     if dt not in _ELEM:
         raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
-    g = _Graph(dt)
+    g = Graph(dt)
     a = input_name
     if net.scaler is not None:
         a = g.op("Sub", [a, g.const("scaler_mean", net.scaler.mean)], stem="centred")
@@ -162,7 +116,7 @@ def to_onnx(
         if layer.b is not None:
             inputs.append(g.const(f"b{layer_index}", layer.b))
         z = g.op("Gemm", inputs, stem=f"z{layer_index}", transB=1)  # z = a_prev wᵀ + b
-        a = _activation(g, layer.activation, z)
+        a = layer.activation.to_onnx(g, z)
     if poisson:
         a = g.op("Exp", [a], stem="mu")
     # The last node's output becomes the graph output (an Identity if nothing was added).

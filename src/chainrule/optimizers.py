@@ -2,7 +2,7 @@
 Adam → AdamW.
 
 Each optimizer keeps its slots (moments) and step count ``t`` as attributes, apart
-from the per-step rule ``_update``. ``step(params, grads)`` updates ``params`` in
+from the per-step rule ``update_step``. ``step(params, grads)`` updates ``params`` in
 place; the network hands over its flat parameter and gradient buffers, so every
 rule is a few whole-vector NumPy operations with ``out=`` and no allocation.
 The update rules match ``torch.optim`` (tested step by step).
@@ -24,6 +24,9 @@ from .schedules import Schedule, get_schedule
 
 Array = NDArray[np.floating]
 
+OPTIMIZERS: dict[str, type[Optimizer]] = {}
+"""Every optimizer by name; a subclass with a ``name`` registers itself when defined."""
+
 
 class Optimizer(ABC):
     """Base: learning-rate schedule, gradient clipping by global norm, state handling.
@@ -37,7 +40,13 @@ class Optimizer(ABC):
     """
 
     name = ""
+    #: Names of the parameter-sized state vectors (moments) ``build`` creates in ``state``.
     slots: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            OPTIMIZERS[cls.name] = cls
 
     def __init__(self, lr: float | Schedule = 0.01, clipnorm: float | None = None) -> None:
         self.schedule = get_schedule(lr)
@@ -48,28 +57,31 @@ class Optimizer(ABC):
         self.clipnorm = None if clipnorm is None else float(clipnorm)
         self.t = 0
         self.state: dict[str, Array] = {}
-        self._tmp: Array | None = None
+        #: A parameter-sized vector the update rules may use as scratch space.
+        self.scratch: Array | None = None
 
     @property
     def lr(self) -> float:
         """The learning rate the next step will use."""
         return self.schedule(self.t)
 
-    def _build(self, params: Array) -> None:
+    def build(self, params: Array) -> None:
+        """Create (or re-type) the slots for ``params`` and the scratch vector."""
         for slot in self.slots:
             if slot not in self.state or self.state[slot].shape != params.shape:
                 self.state[slot] = np.zeros_like(params)
             else:
                 self.state[slot] = self.state[slot].astype(params.dtype, copy=False)
-        self._tmp = np.empty_like(params)
+        self.scratch = np.empty_like(params)
 
     def step(self, params: Array, grads: Array, grad_sq_norm: float | None = None) -> None:
         """One update of ``params`` (in place) from ``grads``.
 
         ``grad_sq_norm`` (‖g‖², if the caller already has it) saves a pass when clipping.
         """
-        if self._tmp is None or self._tmp.shape != params.shape or self._tmp.dtype != params.dtype:
-            self._build(params)
+        tmp = self.scratch
+        if tmp is None or tmp.shape != params.shape or tmp.dtype != params.dtype:
+            self.build(params)
         lr = self.schedule(self.t)
         self.t += 1
         if self.clipnorm is not None:
@@ -77,10 +89,10 @@ class Optimizer(ABC):
             norm = math.sqrt(sq)
             if norm > self.clipnorm:
                 grads = grads * grads.dtype.type(self.clipnorm / norm)
-        self._update(params, grads, lr)
+        self.update_step(params, grads, lr)
 
     @abstractmethod
-    def _update(self, w: Array, g: Array, lr: float) -> None:
+    def update_step(self, w: Array, g: Array, lr: float) -> None:
         """The rule itself: move ``w`` in place given gradient ``g`` and learning rate ``lr``."""
 
     # -- state ---------------------------------------------------------------
@@ -94,7 +106,7 @@ class Optimizer(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.t = int(state.get("t", 0))
         self.state = {k: np.array(v) for k, v in state.items() if k in self.slots}
-        self._tmp = None
+        self.scratch = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.get_config()})"
@@ -128,8 +140,8 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.slots = ("velocity",) if self.momentum else ()
 
-    def _update(self, w: Array, g: Array, lr: float) -> None:
-        tmp = self._tmp
+    def update_step(self, w: Array, g: Array, lr: float) -> None:
+        tmp = self.scratch
         assert tmp is not None
         if not self.momentum:
             np.multiply(g, lr, out=tmp)
@@ -192,8 +204,8 @@ class RMSprop(Optimizer):
             raise ValueError(f"rho: expected a number in [0, 1), got {rho!r}")
         self.rho, self.eps = float(rho), float(eps)
 
-    def _update(self, w: Array, g: Array, lr: float) -> None:
-        tmp, s = self._tmp, self.state["sq_avg"]
+    def update_step(self, w: Array, g: Array, lr: float) -> None:
+        tmp, s = self.scratch, self.state["sq_avg"]
         assert tmp is not None
         np.multiply(g, g, out=tmp)
         tmp -= s
@@ -243,8 +255,8 @@ class Adam(Optimizer):
             raise ValueError(f"eps: expected a positive number, got {eps!r}")
         self.beta_1, self.beta_2, self.eps = float(beta_1), float(beta_2), float(eps)
 
-    def _update(self, w: Array, g: Array, lr: float) -> None:
-        tmp, m, v = self._tmp, self.state["m"], self.state["v"]
+    def update_step(self, w: Array, g: Array, lr: float) -> None:
+        tmp, m, v = self.scratch, self.state["m"], self.state["v"]
         assert tmp is not None
         b1, b2, t = self.beta_1, self.beta_2, self.t
         c2 = math.sqrt(1.0 - b2**t)
@@ -300,9 +312,9 @@ class AdamW(Adam):
             raise ValueError(f"weight_decay: expected a non-negative number, got {weight_decay!r}")
         self.weight_decay = float(weight_decay)
 
-    def _update(self, w: Array, g: Array, lr: float) -> None:
+    def update_step(self, w: Array, g: Array, lr: float) -> None:
         w *= 1.0 - lr * self.weight_decay
-        super()._update(w, g, lr)
+        super().update_step(w, g, lr)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "weight_decay": self.weight_decay}
@@ -330,12 +342,6 @@ def _flat_alike(w: Array, g: Array) -> bool:
     return (w.ndim == 1 and w.flags.c_contiguous and g.flags.c_contiguous
             and w.shape == g.shape and w.dtype == g.dtype
             and w.dtype.type in (np.float32, np.float64))
-
-
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (SGD, Momentum, Nesterov, RMSprop, Adam, AdamW)
-}
-"""Every optimizer by name."""
 
 
 def get_optimizer(spec: str | Optimizer | dict[str, Any] | None, **kwargs: Any) -> Optimizer:

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .callbacks import Callback, DivergenceError, History
 from .optimizers import Optimizer, get_optimizer
+from .workspace import Workspaces
 
 if TYPE_CHECKING:
     from .network import Network
@@ -42,6 +43,10 @@ class Trainer:
         Batches per epoch.
     stop_training : bool
         Set by a callback to end training after the current epoch.
+    workspaces : Workspaces
+        The preallocated arrays of the training steps, one set per batch size.
+    dropout_rng : numpy.random.Generator or None
+        Where dropout masks come from; None means the network's generator.
     """
 
     def __init__(
@@ -66,6 +71,8 @@ class Trainer:
         self.epoch = 0
         self.n_batches = 0
         self.stop_training = False
+        self.workspaces = Workspaces(net)
+        self.dropout_rng: np.random.Generator | None = None
 
     # -- hooks for data-parallel training (see chainrule.distributed) --------------
     def local_share(self, xb: Array, yb: Array) -> tuple[Array, Array]:
@@ -83,6 +90,19 @@ class Trainer:
         return n_local, loss_sum, correct
 
     # -- one step ------------------------------------------------------------------------
+    def compute_gradient(self, xs: Array, ys: Array) -> tuple[float, int]:
+        """Forward, cost and backprop on this worker's samples: fills ``net.grads`` with
+        the mean gradient; returns their loss sum and number of correct predictions."""
+        net = self.net
+        ws = self.workspaces.get(xs.shape[0])
+        trace = net.forward(xs, training=True, workspace=ws, rng=self.dropout_rng)
+        loss_sum = net.cost(trace, ys) * xs.shape[0]
+        correct = 0
+        if net.loss_fn.classification:
+            correct = n_correct(trace.a_L, ys, net.independent_outputs)
+        net.backward(trace, ys, workspace=ws)
+        return loss_sum, correct
+
     def train_step(self, xb: Array, yb: Array, batch: int) -> tuple[float, int, int]:
         """Forward, cost, backprop and update on one global batch.
 
@@ -93,11 +113,7 @@ class Trainer:
         n_local = xs.shape[0]
         loss_sum, correct = 0.0, 0
         if n_local:
-            net._forward(xs, training=True)
-            loss_sum = net._cost(ys) * n_local
-            if net.loss_fn.classification:
-                correct = _n_correct(net.output_layer.a, ys, net.independent_outputs)
-            net._backward(ys)
+            loss_sum, correct = self.compute_gradient(xs, ys)
         else:
             net.grads.fill(0.0)
         n, loss_sum, correct = self.reduce(n_local, loss_sum, correct)
@@ -179,11 +195,10 @@ class Trainer:
         return self.history
 
 
-def _n_correct(a: Array | None, y: Array, independent: bool) -> int:
+def n_correct(a: Array, y: Array, independent: bool) -> int:
     """Correctly classified samples: argmax over mutually exclusive outputs (softmax);
     independent outputs (binary cross-entropy, also multi-label) are thresholded at
     0.5 and must all match (subset accuracy)."""
-    assert a is not None
     if a.shape[1] == 1 or independent:
         return int(np.sum(np.all((a >= 0.5) == (y >= 0.5), axis=1)))
     return int(np.count_nonzero(a.argmax(axis=1) == y.argmax(axis=1)))
@@ -197,10 +212,10 @@ def evaluate_arrays(
     n = a0.shape[0]
     for start in range(0, n, batch_size):
         xb, yb = a0[start : start + batch_size], Y[start : start + batch_size]
-        net._forward(xb)
-        total += net._cost(yb) * xb.shape[0]
+        trace = net.forward(xb)
+        total += net.cost(trace, yb) * xb.shape[0]
         if net.loss_fn.classification:
-            correct += _n_correct(net.dense_layers[-1].a, yb, net.independent_outputs)
+            correct += n_correct(trace.a_L, yb, net.independent_outputs)
     return total / n, correct / n
 
 
@@ -273,13 +288,13 @@ def prepare_fit(
     validation : (a0_val, Y_val) or None
     optimizer : Optimizer
     """
-    a0 = net._inputs(X, "X")
+    a0 = net.inputs(X, "X")
     Yt = net.targets(Y, a0.shape[0], "Y")
     validation = None
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data: expected a pair (X_val, Y_val)")
-        Xv = net._inputs(validation_data[0], "validation_data[0]")
+        Xv = net.inputs(validation_data[0], "validation_data[0]")
         validation = (Xv, net.targets(validation_data[1], Xv.shape[0], "validation_data[1]"))
     elif validation_split:
         if not (isinstance(validation_split, float) and 0.0 < validation_split < 1.0):

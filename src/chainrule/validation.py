@@ -78,32 +78,4 @@ def as_targets(
             f"{name}: expected {n_samples} rows (one per sample of X), got {got}"
         )
     check_finite(arr, name)
-    if loss.name == "cross_entropy" and arr.ndim == 1:
-        labels = arr
-        if not np.all(labels == np.round(labels)):
-            raise ValueError(f"{name}: cross_entropy needs integer class labels or one-hot rows")
-        labels = labels.astype(np.int64)
-        bad = (labels < 0) | (labels >= n_out)
-        if np.any(bad):
-            raise ValueError(
-                f"{name}: label {labels[bad][0]} is outside the output layer's range "
-                f"0..{n_out - 1} (n_out={n_out})"
-            )
-        onehot = np.zeros((n_samples, n_out), dtype=dtype)
-        onehot[np.arange(n_samples), labels] = 1
-        return onehot
-    if arr.ndim == 1:
-        if n_out != 1:
-            raise ValueError(
-                f"{name}: got a 1-D target but the output layer has {n_out} units; "
-                f"give shape (n_samples, {n_out})"
-            )
-        arr = arr.reshape(-1, 1)
-    if arr.ndim != 2 or arr.shape[1] != n_out:
-        raise ValueError(
-            f"{name}: expected shape ({n_samples}, {n_out}) to match the output layer, "
-            f"got {arr.shape}"
-        )
-    if loss.name == "binary_cross_entropy" and np.any((arr < 0) | (arr > 1)):
-        raise ValueError(f"{name}: binary_cross_entropy targets must lie in [0, 1]")
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return loss.encode_targets(arr, n_out, dtype, name)

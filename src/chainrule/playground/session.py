@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from ..datasets.synthetic import make
 from ..explain import chain_factors, explain
+from ..layers import Dense
 from ..network import MLP, Network
 from ..optimizers import Optimizer, get_optimizer
 from ..training import Trainer
@@ -171,9 +172,10 @@ class Session:
         accuracy = []
         for X, T, labels, key in ((self.X_train, self.T_train, self.y_train, "train"),
                                   (self.X_test, self.T_test, self.y_test, "test")):
-            h[key].append(self.net.loss(X, T))  # leaves a^(L) of X in the output layer
-            a_L = self.net.dense_layers[-1].a
-            assert a_L is not None
+            a0 = self.net.inputs(X)
+            trace = self.net.forward(a0)
+            h[key].append(self.net.cost(trace, self.net.targets(T, a0.shape[0])))
+            a_L = trace.a_L
             accuracy.append(float(np.mean((class_score(a_L, self.output) >= 0.5) == labels)))
         self.accuracy = (accuracy[0], accuracy[1])
         if len(h["step"]) > HISTORY_POINTS:
@@ -204,11 +206,12 @@ class Session:
         # One forward pass over the plane gives the output and, at every 2nd point, each
         # hidden neuron's heat map.
         G, H = LIMITS["grid"], LIMITS["neuron_grid"]
-        score = class_score(net.forward(self.grid), self.output)
+        trace = net.forward(net.inputs(self.grid))
+        score = class_score(trace.a_L, self.output)
         maps, scales = [], []
-        for d in net.dense_layers[:-1]:
-            assert d.a is not None
-            a = d.a.reshape(G, G, d.n_out)[:: G // H, :: G // H].reshape(H * H, d.n_out)
+        dense = [(i, d) for i, d in enumerate(net.layers) if isinstance(d, Dense)]
+        for i, d in dense[:-1]:
+            a = trace.a[i + 1].reshape(G, G, d.n_out)[:: G // H, :: G // H].reshape(H * H, d.n_out)
             bounded = d.activation.name in ("tanh", "sigmoid")
             for j in range(d.n_out):
                 s = 1.0 if bounded else float(np.max(np.abs(a[:, j]))) or 1.0
@@ -264,9 +267,7 @@ class Session:
         return grads, params - self.net.params
 
     def _offset(self, layer: int) -> int:
-        w = self.net.dense_layers[layer - 1].w
-        start = w.__array_interface__["data"][0] - self.net.params.__array_interface__["data"][0]
-        return start // self.net.params.itemsize
+        return int(self.net.param_slices(layer)["w"].start)
 
     def explain_weight(self, layer: object, j: object, k: object, sample: object) -> dict:
         """The notes' factors of ∂C_0/∂w_jk^(layer) on the next batch, from :func:`explain`."""

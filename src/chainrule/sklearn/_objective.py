@@ -18,10 +18,12 @@ by s_i / Σ s and the rest of backprop is unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
-from chainrule.network import Network
+from chainrule.network import Network, Trace
 
 Array = NDArray[np.floating]
 
@@ -50,7 +52,13 @@ def poisson_cost(z: Array, y: Array) -> tuple[Array, Array]:
     return (ylogy - y + mu).sum(axis=1), mu - y
 
 
-def loss_and_gradient(
+def loss_and_gradient(net: Network, a0: Array, Y: Array, sample_weight: Array | None,
+                      alpha: float, **kwargs: Any) -> float:
+    """The cost C of :func:`objective` (which fills ``net.grads``), without the trace."""
+    return objective(net, a0, Y, sample_weight, alpha, **kwargs)[0]
+
+
+def objective(
     net: Network,
     a0: Array,
     Y: Array,
@@ -60,7 +68,7 @@ def loss_and_gradient(
     cost_scale: float = 1.0,
     poisson: bool = False,
     training: bool = True,
-) -> float:
+) -> tuple[float, Trace]:
     """Forward and backward pass for scikit-learn's objective; fills ``net.grads``.
 
     Parameters
@@ -85,15 +93,15 @@ def loss_and_gradient(
 
     Returns
     -------
-    float
+    cost : float
         The cost C, consistent with the gradient left in ``net.grads``.
+    trace : Trace
+        The forward (and backward) pass.
     """
     n = a0.shape[0]
     dt = net.dtype.type
-    net._forward(a0, training=training)
-    out = net.dense_layers[-1]
-    assert out.z is not None and out.a is not None
-    z, a = out.z, out.a
+    trace = net.forward(a0, training=training)
+    z, a = trace.z_L, trace.a_L
     loss = net.loss_fn
     if poisson:
         c_i, delta = poisson_cost(z, Y)
@@ -104,7 +112,7 @@ def loss_and_gradient(
     else:
         c_i = loss.value(a, Y) * dt(cost_scale)
         grad_a = loss.grad_a(a, Y) * dt(cost_scale)  # ∂C_i/∂a^(L)
-        delta = out.activation.backward(z, a, grad_a)  # δ^(L) = ∂C_i/∂a · g′(z)
+        delta = net.output_layer.activation.backward(z, a, grad_a)  # δ^(L) = ∂C_i/∂a · g′(z)
     if sample_weight is None:
         sw_sum = float(n)
         share = np.full(n, 1.0 / n)
@@ -113,20 +121,19 @@ def loss_and_gradient(
         share = np.asarray(sample_weight, dtype=np.float64) / sw_sum
     cost = float(np.dot(share, c_i.astype(np.float64)))
     delta = delta * share.astype(net.dtype)[:, None]  # the weighted batch mean of ∂C_i/∂z
-    layers = net.layers
-    grad = out.backward_from_delta(delta, need_grad_prev=len(layers) > 1)
-    for i in range(len(layers) - 2, -1, -1):
-        assert grad is not None
-        grad = layers[i].backward(grad, need_grad_prev=i > 0)
+    l2, net.l2 = net.l2, 0.0  # alpha plays the L2 part here, scaled by 1 / Σ s
+    try:
+        net.backward(trace, delta_L=delta)  # the rest of backprop is the network's own
+    finally:
+        net.l2 = l2
     if alpha:
         lam = alpha / sw_sum
         sq = 0.0
         for layer in net.dense_layers:
-            assert layer.grad_w is not None
             sq += float(np.vdot(layer.w, layer.w))
-            layer.grad_w += dt(lam) * layer.w  # ∂/∂w of α/(2 Σs) ‖W‖²
+            layer.grad_w[...] += dt(lam) * layer.w  # ∂/∂w of α/(2 Σs) ‖W‖²
         cost += 0.5 * lam * sq
-    return cost
+    return cost, trace
 
 
 def predict_output(net: Network, a0: Array, *, poisson: bool = False) -> Array:

@@ -14,7 +14,6 @@ network's generator, callbacks). Two pieces adapt it:
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from chainrule.callbacks import Callback, DivergenceError
+from chainrule.callbacks import Callback
 from chainrule.schedules import Constant
-from chainrule.sklearn._objective import loss_and_gradient
-from chainrule.training import Trainer
+from chainrule.sklearn._objective import objective
+from chainrule.training import Trainer, n_correct
 
 if TYPE_CHECKING:
     from chainrule.network import Network
@@ -70,33 +69,21 @@ class SklearnTrainer(Trainer):
         self.weighted = weighted
         self.objective_kwargs = objective_kwargs
 
-    def train_step(self, xb: Array, yb: Array, batch: int) -> tuple[float, int, int]:
-        """One update on a batch whose last target column is the sample weight."""
+    def compute_gradient(self, xs: Array, ys: Array) -> tuple[float, int]:
+        """scikit-learn's objective on a batch whose last target column is the sample weight.
+
+        Returns the batch cost × batch size (scikit-learn's epoch loss is
+        Σ_batches (batch cost × batch size) / n) and the correct predictions.
+        """
         net = self.net
-        y, sw = yb[:, :-1], yb[:, -1]
-        m = xb.shape[0]
-        cost = loss_and_gradient(
-            net, xb, y, sw if self.weighted else None, self.alpha, **self.objective_kwargs
+        y, sw = ys[:, :-1], ys[:, -1]
+        cost, trace = objective(
+            net, xs, y, sw if self.weighted else None, self.alpha, **self.objective_kwargs
         )
-        if not math.isfinite(cost):
-            raise DivergenceError(self.epoch, batch, "the loss")
-        grad_sq = float(np.dot(net.grads, net.grads))
-        if not math.isfinite(grad_sq):
-            raise DivergenceError(self.epoch, batch, "the gradient")
         correct = 0
         if net.loss_fn.classification:
-            correct = _n_correct(net.dense_layers[-1].a, y, net.output_activation == "softmax")
-        self.optimizer.step(net.params, net.grads, grad_sq_norm=grad_sq)
-        # scikit-learn's epoch loss is Σ_batches (batch cost × batch size) / n.
-        return cost * m, m, correct
-
-
-def _n_correct(a: Array | None, y: Array, softmax: bool) -> int:
-    """Correct rows: argmax for a softmax output, else every unit thresholded at 0.5."""
-    assert a is not None
-    if softmax:
-        return int(np.sum(np.argmax(a, axis=1) == np.argmax(y, axis=1)))
-    return int(np.sum(np.all((a >= 0.5) == (y >= 0.5), axis=1)))
+            correct = n_correct(trace.a_L, y, net.independent_outputs)
+        return cost * xs.shape[0], correct
 
 
 class SklearnStopping(Callback):
