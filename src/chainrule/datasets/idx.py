@@ -3,38 +3,112 @@
 Format: big-endian; two zero bytes, a type code (0x08 = unsigned byte), the
 number of dimensions, one 4-byte size per dimension, then the data. MNIST's
 images have magic 2051 (0x00000803, 3 dimensions) and labels 2049 (0x00000801).
+
+A gzip'd file is decompressed as a stream, never past what its IDX header declares
+(plus one byte, to notice extra data), so a small file cannot inflate into gigabytes
+before the size check.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
+
+from ..errors import FileFormatError, check_readable_file, os_reason
 
 _TYPES: dict[int, DTypeLike] = {
     0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"
 }
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
+#: Files whose header declares more data than this are refused before reading it.
+MAX_IDX_BYTES = 2**31
+#: NumPy 1.x arrays have at most 32 dimensions.
+MAX_IDX_DIMS = 32
+_CHUNK = 1 << 20
 
 
-class IDXError(ValueError):
-    """A file that is not a valid IDX file (names the file and what is wrong)."""
+class IDXError(FileFormatError):
+    """A file that is not a valid IDX file, or cannot be read (names the file and what is
+    wrong); a :class:`~chainrule.errors.FileFormatError`."""
 
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        head = fh.read(2)
+def _parse_header(data: bytes, path: str, expect_magic: int | None
+                  ) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, header length) from the first bytes of an IDX file."""
+    if len(data) < 4:
+        raise IDXError(path, f"{len(data)} bytes is too short for an IDX header")
+    magic = int.from_bytes(data[:4], "big")
+    if expect_magic is not None and magic != expect_magic:
+        raise IDXError(path, f"magic number {magic} found, expected {expect_magic}")
+    if data[0] != 0 or data[1] != 0 or data[2] not in _TYPES:
+        raise IDXError(path, f"not an IDX file (magic number {magic})")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise IDXError(path, f"header declares {ndim} dimensions but the file is too short")
+    if ndim > MAX_IDX_DIMS:
+        raise IDXError(path, f"header declares {ndim} dimensions; at most {MAX_IDX_DIMS} "
+                       "are read")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return shape, np.dtype(_TYPES[data[2]]), header
+
+
+def _read_upto(stream: IO[bytes], n: int) -> bytes:
+    """At most ``n`` bytes, read in chunks (memory grows with the data actually there)."""
+    parts, left = [], n
+    while left > 0:
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def read_idx_bytes(path: str | os.PathLike[str], expect_magic: int | None = None,
+                   source: str | None = None, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+    """The (decompressed) bytes of an IDX file, read no further than its header declares.
+
+    Raises :class:`IDXError` (naming ``source``, default the path) for a header that
+    declares more than ``max_bytes``, more data than declared, a corrupt gzip stream or
+    an unreadable file; :class:`FileNotFoundError` if there is no file.
+    """
+    path = Path(path)
+    where = source or str(path)
+    size = check_readable_file(path, IDXError, "file")
     try:
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as gz:
-                return gz.read()
-        return path.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise IDXError(f"{path}: cannot read ({exc})") from None
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            with stream:
+                head = _read_upto(stream, 4)
+                if len(head) == 4:
+                    head += _read_upto(stream, 4 * head[3])
+                shape, dtype, header = _parse_header(head, where, expect_magic)
+                expected = math.prod(shape) * dtype.itemsize
+                if header + expected > max_bytes:
+                    raise IDXError(where, f"header declares shape {shape} ({expected:,} bytes "
+                                   f"of data), more than the {max_bytes:,} bytes read")
+                if not compressed and size != header + expected:
+                    raise IDXError(where, f"header declares shape {shape} ({expected} bytes of "
+                                   f"data) but the file holds {size - header} bytes")
+                body = _read_upto(stream, expected + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = os_reason(exc) if type(exc) in (PermissionError, IsADirectoryError) else None
+        raise IDXError(where, reason or f"cannot read ({type(exc).__name__}: {exc})") from None
+    if len(body) > expected:
+        raise IDXError(where, f"header declares shape {shape} ({expected} bytes of data) but "
+                       "the file holds more")
+    return head + body
 
 
 def read_idx(path: str | os.PathLike[str], expect_magic: int | None = None) -> NDArray:
@@ -43,37 +117,22 @@ def read_idx(path: str | os.PathLike[str], expect_magic: int | None = None) -> N
     Raises
     ------
     IDXError
-        Wrong magic number, unknown type code, or a length that does not match
-        the dimensions in the header.
+        Wrong magic number, unknown type code, a length that does not match the
+        dimensions in the header, a corrupt gzip stream, an unreadable file.
+    FileNotFoundError
+        No file at ``path``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    return parse_idx(_read_bytes(path), str(path), expect_magic)
+    return parse_idx(read_idx_bytes(path, expect_magic), str(path), expect_magic)
 
 
 def parse_idx(data: bytes, source: str = "<bytes>", expect_magic: int | None = None) -> NDArray:
     """Parse the (decompressed) bytes of an IDX file; ``source`` names it in errors."""
-    path = source
-    if len(data) < 4:
-        raise IDXError(f"{path}: {len(data)} bytes is too short for an IDX header")
-    magic = int.from_bytes(data[:4], "big")
-    if expect_magic is not None and magic != expect_magic:
-        raise IDXError(f"{path}: magic number {magic} found, expected {expect_magic}")
-    if data[0] != 0 or data[1] != 0 or data[2] not in _TYPES:
-        raise IDXError(f"{path}: not an IDX file (magic number {magic})")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise IDXError(f"{path}: header declares {ndim} dimensions but the file is too short")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_TYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    shape, dtype, header = _parse_header(data, source, expect_magic)
+    expected = math.prod(shape) * dtype.itemsize
     if len(data) - header != expected:
-        raise IDXError(
-            f"{path}: header declares shape {shape} ({expected} bytes of data) but the file "
-            f"holds {len(data) - header} bytes"
-        )
+        raise IDXError(source, f"header declares shape {shape} ({expected} bytes of data) but "
+                       f"the file holds {len(data) - header} bytes")
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
@@ -82,7 +141,7 @@ def read_images(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     """MNIST images: uint8 array of shape (n, rows, cols)."""
     arr = read_idx(path, IMAGES_MAGIC)
     if arr.ndim != 3 or arr.dtype != np.uint8:
-        raise IDXError(f"{path}: expected unsigned-byte images of 3 dimensions, got {arr.shape}")
+        raise IDXError(path, f"expected unsigned-byte images of 3 dimensions, got {arr.shape}")
     return arr
 
 
@@ -90,5 +149,5 @@ def read_labels(path: str | os.PathLike[str]) -> NDArray[np.uint8]:
     """MNIST labels: uint8 array of shape (n,)."""
     arr = read_idx(path, LABELS_MAGIC)
     if arr.ndim != 1 or arr.dtype != np.uint8:
-        raise IDXError(f"{path}: expected unsigned-byte labels of 1 dimension, got {arr.shape}")
+        raise IDXError(path, f"expected unsigned-byte labels of 1 dimension, got {arr.shape}")
     return arr

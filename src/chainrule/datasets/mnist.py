@@ -14,7 +14,6 @@ Each file may be stored gzip'd (``name.gz``, as distributed) or plain (``name``)
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import tempfile
@@ -25,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import FileFormatError
 from .base import Dataset
-from .idx import IMAGES_MAGIC, LABELS_MAGIC, parse_idx
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, parse_idx, read_idx_bytes
 
 ENV_DATA_DIR = "CHAINRULE_DATA_DIR"
 ENV_MIRRORS = "CHAINRULE_MNIST_MIRRORS"
@@ -39,6 +39,13 @@ SHA256 = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 FILES = tuple(SHA256)
+#: Size of each decompressed file: nothing larger is ever decompressed.
+SIZES = {
+    "train-images-idx3-ubyte": 16 + 60000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60000,
+    "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10000,
+}
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -47,8 +54,12 @@ MIRRORS = (
 )
 
 
-class MNISTError(ValueError):
-    """MNIST cannot be found, downloaded or verified (the message says what to do)."""
+class MNISTError(FileFormatError):
+    """MNIST cannot be found, downloaded or verified (the message says what to do).
+
+    A :class:`~chainrule.errors.FileFormatError`; a file that is not IDX at all raises
+    :class:`~chainrule.datasets.IDXError`, its sibling.
+    """
 
 
 def cache_dir() -> Path:
@@ -73,17 +84,21 @@ def _find(directory: Path, name: str) -> Path | None:
     return None
 
 
+def _magic(name: str) -> int:
+    return IMAGES_MAGIC if "images" in name else LABELS_MAGIC
+
+
 def _verified_bytes(path: Path, name: str, origin: str | None = None) -> bytes:
-    """Decompressed contents of ``path``, checked against :data:`SHA256`."""
-    raw = path.read_bytes()
-    try:
-        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    except (OSError, EOFError) as exc:
-        raise MNISTError(f"{origin or path}: not a valid gzip file ({exc})") from None
+    """Decompressed contents of ``path``, checked against :data:`SHA256`.
+
+    Decompressed as a stream, never past the size the IDX header declares, so a
+    corrupt or hostile file costs no more memory than a real one.
+    """
+    data = read_idx_bytes(path, _magic(name), source=origin or str(path), max_bytes=SIZES[name])
     digest = hashlib.sha256(data).hexdigest()
     if digest != SHA256[name]:
         raise MNISTError(
-            f"{origin or path}: SHA-256 of the decompressed {name} is {digest}, expected "
+            origin or path, f"SHA-256 of the decompressed {name} is {digest}, expected "
             f"{SHA256[name]}; the file is corrupt or not MNIST. Delete it and try again "
             "(or download it afresh)"
         )
@@ -155,8 +170,7 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None, *, download: bool
     paths = locate(data_dir, download=download, mirrors=mirrors)
     arrays = {}
     for name, path in paths.items():
-        magic = IMAGES_MAGIC if "images" in name else LABELS_MAGIC
-        arrays[name] = parse_idx(_verified_bytes(path, name), str(path), magic)
+        arrays[name] = parse_idx(_verified_bytes(path, name), str(path), _magic(name))
 
     def images(name: str) -> np.ndarray:
         a = arrays[name]
