@@ -17,8 +17,17 @@ def _check(name: str, value: Any, *, positive: bool = True, allow_zero: bool = F
     return float(value)
 
 
+SCHEDULES: dict[str, type[Schedule]] = {}
+"""Every schedule by name; a subclass with a ``name`` registers itself when defined."""
+
+
 class Schedule(ABC):
     name = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            SCHEDULES[cls.name] = cls
 
     def __init__(self, lr: float) -> None:
         self.lr = _check("lr", lr)
@@ -133,11 +142,6 @@ class CosineWarmup(Schedule):
             "warmup_steps": self.warmup_steps,
             "min_lr": self.min_lr,
         }
-
-
-SCHEDULES: dict[str, type[Schedule]] = {
-    cls.name: cls for cls in (Constant, StepDecay, ExponentialDecay, InverseScaling, CosineWarmup)
-}
 
 
 def get_schedule(spec: float | str | Schedule | dict[str, Any], lr: float | None = None,
