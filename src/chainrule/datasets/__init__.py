@@ -8,6 +8,11 @@
 
 Every loader returns a :class:`Dataset` with raw features; :func:`split_indices`
 makes the seeded (stratified) train/validation/test split.
+
+Every bad file (CSV, ``.npz``/``.npy``, IDX, MNIST) raises a
+:class:`~chainrule.errors.FileFormatError` (a ``ValueError``) naming the file and, where
+one applies, the row and column or array: :class:`DataFileError`, :class:`IDXError`,
+:class:`MNISTError`.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FileFormatError
 from .base import TASKS, Dataset
 from .digits import load_digits
 from .idx import IDXError, parse_idx, read_idx, read_images, read_labels
 from .mnist import MNISTError, load_mnist
 from .splits import Splits, split_indices
 from .synthetic import SYNTHETIC, make
-from .tabular import load_csv, load_npz, read_features_csv, read_features_numpy
+from .tabular import DataFileError, load_csv, load_npz, read_features_csv, read_features_numpy
 
 #: Every data set the registry knows by name (``csv`` and ``npz`` take a ``path``).
 NAMES = ("digits", "mnist", *SYNTHETIC, "csv", "npz")
@@ -74,7 +80,9 @@ def load(name: str, **options: Any) -> Dataset:
 __all__ = [
     "NAMES",
     "TASKS",
+    "DataFileError",
     "Dataset",
+    "FileFormatError",
     "IDXError",
     "MNISTError",
     "Splits",

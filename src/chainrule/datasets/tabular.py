@@ -8,44 +8,60 @@ counts lines, so ``row 1`` is the header and the first data row is ``row 2``.
 from __future__ import annotations
 
 import csv
+import math
 import os
+import struct
 import zipfile
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import FileFormatError, check_readable_file, os_reason
 from .base import TASKS, Dataset
 
 #: At most this many distinct integer (or text) target values are read as class labels.
 MAX_CLASSES = 50
 
 
+class DataFileError(FileFormatError):
+    """A CSV, ``.npz`` or ``.npy`` file that cannot be used: not the format, corrupt,
+    non-numeric or non-finite values, unreadable. A
+    :class:`~chainrule.errors.FileFormatError`: the message names the file and, where one
+    applies, the row and column or the array."""
+
+
 def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such CSV file")
+    check_readable_file(path, DataFileError, "CSV file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = [(i, row) for i, row in enumerate(csv.reader(fh), start=1) if row]
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"{path}: not a readable UTF-8 CSV file ({exc})") from None
+        raise DataFileError(path, f"not a readable UTF-8 CSV file ({exc})") from None
+    except OSError as exc:
+        raise DataFileError(path, os_reason(exc)) from None
     if not rows:
-        raise ValueError(f"{path}: the file is empty; expected a header row and data rows")
+        raise DataFileError(path, "the file is empty; expected a header row and data rows")
     header = [h.strip() for h in rows[0][1]]
     data = rows[1:]
     if not data:
-        raise ValueError(f"{path}: only a header row, no data rows")
+        raise DataFileError(path, "only a header row, no data rows")
     for lineno, row in data:
         if len(row) != len(header):
-            raise ValueError(
-                f"{path}: row {lineno} has {len(row)} cells but the header has {len(header)} "
+            raise DataFileError(
+                path, f"row {lineno} has {len(row)} cells but the header has {len(header)} "
                 "columns; every row needs one value per column"
             )
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise ValueError(f"{path}: duplicate column names in the header: {', '.join(dupes)}")
+        raise DataFileError(path, f"duplicate column names in the header: {', '.join(dupes)}")
     return header, data
+
+
+def _cell(lineno: int, col: int, header: list[str]) -> str:
+    return f"row {lineno}, column {col + 1} ({header[col]!r})"
 
 
 def _numeric(path: Path, data: list[tuple[int, list[str]]], columns: list[int],
@@ -58,10 +74,10 @@ def _numeric(path: Path, data: list[tuple[int, list[str]]], columns: list[int],
                 value = float(cell)
             except ValueError:
                 value = float("nan")
-            if not np.isfinite(value):
-                raise ValueError(
-                    f"{path}: row {lineno}, column {col + 1} ({header[col]!r}): {cell!r} is not "
-                    "a finite number; features must be numeric (encode categories as numbers)"
+            if not math.isfinite(value):
+                raise DataFileError(
+                    path, f"{cell!r} is not a finite number; features must be numeric (encode "
+                    "categories as numbers)", _cell(lineno, col, header)
                 )
             out[r, c] = value
     return out
@@ -69,10 +85,20 @@ def _numeric(path: Path, data: list[tuple[int, list[str]]], columns: list[int],
 
 def _column_index(path: Path, header: list[str], name: str) -> int:
     if name not in header:
-        raise ValueError(
-            f"{path}: no column {name!r} (the target); the columns are {', '.join(header)}"
+        raise DataFileError(
+            path, f"no column {name!r} (the target); the columns are {', '.join(header)}"
         )
     return header.index(name)
+
+
+def _first_non_finite(values: list[str]) -> int | None:
+    """When every value is a number (a numeric target), the index of the first that is
+    not finite (``inf``, ``nan``); None otherwise."""
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return None  # text labels: "inf" among them is just a label
+    return next((i for i, v in enumerate(numbers) if not math.isfinite(v)), None)
 
 
 def infer_task(values: list[str]) -> str:
@@ -82,6 +108,8 @@ def infer_task(values: list[str]) -> str:
         numbers = np.array([float(v) for v in values])
     except ValueError:
         return "classification"
+    if not np.all(np.isfinite(numbers)):
+        return "regression"
     if np.all(numbers == np.round(numbers)) and np.unique(numbers).size <= MAX_CLASSES:
         return "classification"
     return "regression"
@@ -91,8 +119,10 @@ def _labels(values: list[str]) -> tuple[NDArray[np.int64], list[Any]]:
     """Class indices and the sorted labels (ints when every value is an integer)."""
     try:
         numbers = np.array([float(v) for v in values])
-        if np.all(numbers == np.round(numbers)):
-            keys: list[Any] = [int(v) for v in numbers]
+        if not np.all(np.isfinite(numbers)):
+            keys: list[Any] = list(values)
+        elif np.all(numbers == np.round(numbers)):
+            keys = [int(v) for v in numbers]
         else:
             keys = [float(v) for v in numbers]
     except ValueError:
@@ -128,9 +158,13 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
     t_col = _column_index(path, header, target)
     features = [i for i in range(len(header)) if i != t_col]
     if not features:
-        raise ValueError(f"{path}: no feature columns besides the target {target!r}")
+        raise DataFileError(path, f"no feature columns besides the target {target!r}")
     X = _numeric(path, data, features, header)
     raw_y = [row[t_col].strip() for _, row in data]
+    bad = _first_non_finite(raw_y)
+    if bad is not None:
+        raise DataFileError(path, f"{raw_y[bad]!r} is not a finite number; a numeric target "
+                            "must be finite", _cell(data[bad][0], t_col, header))
     inferred = task is None
     task = task or infer_task(raw_y)
     classes: list[Any] | None = None
@@ -138,8 +172,8 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
     if task == "classification":
         y, classes = _labels(raw_y)
         if inferred and len(classes) > MAX_CLASSES:
-            raise ValueError(
-                f"{path}: target column {target!r} holds text with {len(classes)} distinct "
+            raise DataFileError(
+                path, f"target column {target!r} holds text with {len(classes)} distinct "
                 f"values (more than {MAX_CLASSES}); if these are really classes pass "
                 "--task classification"
             )
@@ -169,8 +203,8 @@ def read_features_csv(path: str | os.PathLike[str],
     if feature_names:
         missing = [f for f in feature_names if f not in header]
         if missing:
-            raise ValueError(
-                f"{path}: missing feature column(s) {', '.join(missing)}; the model was trained "
+            raise DataFileError(
+                path, f"missing feature column(s) {', '.join(missing)}; the model was trained "
                 f"on columns {', '.join(feature_names)}"
             )
         columns = [header.index(f) for f in feature_names]
@@ -179,69 +213,196 @@ def read_features_csv(path: str | os.PathLike[str],
     return _numeric(path, data, columns, header)
 
 
-def _load_numpy(path: Path) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(
-            f"{path}: refused, the file holds a pickled Python object ({exc}); only plain "
-            "numeric arrays are read (save with numpy.savez on numeric arrays)"
-        ) from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npy/.npz file ({exc})") from None
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+#: Deflate expands at most ~1032×: a member declaring more than this × its compressed size
+#: is lying about its size.
+_MAX_DEFLATE_RATIO = 1100
+_NUMPY_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
+                 NotImplementedError, RuntimeError, struct.error, OverflowError)
 
 
-def _plain_array(path: Path, key: str, data: Any) -> NDArray:
+def _numpy_kind(path: Path) -> str:
+    """``"npy"`` or ``"npz"`` by the file's first bytes; anything else is refused."""
+    check_readable_file(path, DataFileError, "file")
     try:
-        arr = data[key]
-    except KeyError:
-        raise ValueError(
-            f"{path}: no array {key!r}; the file holds {', '.join(data.files) or 'nothing'}"
-        ) from None
-    except ValueError as exc:  # an object array inside the .npz
-        raise ValueError(
-            f"{path}: refused array {key!r}: it holds pickled Python objects ({exc}); only "
-            "plain numeric arrays are read"
-        ) from None
-    return np.asarray(arr)
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise DataFileError(path, os_reason(exc)) from None
+    if magic.startswith(_NPY_MAGIC):
+        return "npy"
+    if magic[:4] in _ZIP_MAGICS:
+        return "npz"
+    if magic[:1] == b"\x80":
+        raise DataFileError(path, "refused, the file holds a pickled Python object; only "
+                            "plain numeric arrays are read (save with numpy.savez on numeric "
+                            "arrays)")
+    raise DataFileError(path, "not an .npz (zip) archive or .npy file (save with numpy.savez "
+                        "or numpy.save)")
+
+
+class _Pickled(Exception):
+    """An object dtype in a .npy header."""
+
+
+def _npy_header(fp: IO[bytes], path: Path, name: str) -> tuple[int, NDArray]:
+    """(data bytes the header declares, an empty array of its dtype) of a .npy stream,
+    refusing object dtypes before anything is allocated."""
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+    else:
+        raise ValueError(f".npy format version {version} is not supported")
+    if dtype.hasobject:
+        raise _Pickled(str(dtype))
+    if len(shape) > 32 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                  for d in shape):
+        raise ValueError(f"shape {shape!r} is not a list of non-negative integers")
+    return math.prod(shape) * dtype.itemsize, np.empty(0, dtype=dtype)
+
+
+def _read_npy(path: Path) -> NDArray:
+    """The one array of a .npy file, its size checked against the file before loading."""
+    size = check_readable_file(path, DataFileError, "file")
+    try:
+        with open(path, "rb") as fp:
+            nbytes, _ = _npy_header(fp, path, path.name)
+            if size - fp.tell() != nbytes:
+                raise DataFileError(path, f"its header declares {nbytes:,} bytes of data but "
+                                    f"the file holds {size - fp.tell():,} (truncated or "
+                                    "corrupt)")
+            fp.seek(0)
+            return np.lib.format.read_array(fp, allow_pickle=False)
+    except _Pickled as exc:
+        raise DataFileError(path, f"refused, the file holds a pickled Python object (dtype "
+                            f"{exc}); only plain numeric arrays are read (save with "
+                            "numpy.savez on numeric arrays)") from None
+    except DataFileError:
+        raise
+    except _NUMPY_ERRORS as exc:
+        raise DataFileError(path, f"not a readable .npy file ({type(exc).__name__}: "
+                            f"{exc})") from None
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: str) -> NDArray:
+    where = f"array {key!r}"
+    try:
+        with zf.open(info) as fp:
+            nbytes, _ = _npy_header(fp, path, key)
+            header = fp.tell()
+        if info.file_size - header != nbytes:
+            raise DataFileError(path, f"its header declares {nbytes:,} bytes of data but the "
+                                f"member holds {info.file_size - header:,} (corrupt archive)",
+                                where)
+        with zf.open(info) as fp:
+            return np.lib.format.read_array(fp, allow_pickle=False)
+    except _Pickled as exc:
+        raise DataFileError(path, f"refused array {key!r}: it holds pickled Python objects "
+                            f"(dtype {exc}); only plain numeric arrays are read") from None
+    except DataFileError:
+        raise
+    except _NUMPY_ERRORS as exc:
+        raise DataFileError(path, f"cannot be read ({type(exc).__name__}: {exc}; corrupt "
+                            "archive?)", where) from None
+
+
+def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, NDArray]:
+    """Arrays ``keys`` of an .npz archive; each member's header is checked against the
+    member's real size, and object dtypes are refused, before anything is allocated."""
+    out: dict[str, NDArray] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i
+                       for i in zf.infolist()}
+            for key in keys:
+                if key not in members:
+                    raise DataFileError(path, f"no array {key!r}; the file holds "
+                                        f"{', '.join(members) or 'nothing'}")
+                info = members[key]
+                where = f"array {key!r}"
+                if info.flag_bits & 0x1:
+                    raise DataFileError(path, "the member is encrypted", where)
+                if info.compress_type == zipfile.ZIP_STORED:
+                    limit = info.compress_size
+                elif info.compress_type == zipfile.ZIP_DEFLATED:
+                    limit = info.compress_size * _MAX_DEFLATE_RATIO + 4096
+                else:  # numpy.savez stores or deflates; bzip2 and lzma expand without bound
+                    raise DataFileError(path, f"zip compression method {info.compress_type} "
+                                        "is not read (numpy.savez stores or deflates)", where)
+                if info.file_size > limit:
+                    raise DataFileError(path, f"the member declares {info.file_size:,} bytes, "
+                                        f"more than its {info.compress_size:,} compressed "
+                                        "bytes can hold (corrupt archive)", where)
+                out[key] = _read_member(zf, info, path, key)
+    except DataFileError:
+        raise
+    except _NUMPY_ERRORS as exc:
+        raise DataFileError(path, f"not a readable .npz archive ({type(exc).__name__}: "
+                            f"{exc})") from None
+    return out
+
+
+def _finite_or_refuse(path: Path, name: str, arr: NDArray) -> None:
+    if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise DataFileError(path, f"{name}[{', '.join(str(int(i)) for i in bad)}] is not "
+                            "finite")
+
+
+def _real(dtype: np.dtype) -> bool:
+    return bool(np.issubdtype(dtype, np.number) and not np.issubdtype(dtype, np.complexfloating))
 
 
 def load_npz(path: str | os.PathLike[str], task: str | None = None) -> Dataset:
     """An ``.npz`` with arrays ``X`` (n_samples, n_features) and ``y`` (n_samples[, k]).
 
-    Loaded with ``allow_pickle=False``: object arrays are refused.
+    Object arrays are refused (never unpickled); every member's declared shape is
+    checked against its real size before it is loaded.
+
+    Raises
+    ------
+    DataFileError
+        Not an .npz archive, a missing or malformed array, non-finite values.
     """
     path = Path(path)
     if task is not None and task not in TASKS:
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
-    data = _load_numpy(path)
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: expected an .npz archive with arrays X and y, got one array")
-    with data:
-        X = _plain_array(path, "X", data)
-        y_raw = _plain_array(path, "y", data)
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"{path}: X must be a 2-D numeric array, got {X.dtype} {X.shape}")
+    if _numpy_kind(path) != "npz":
+        raise DataFileError(path, "expected an .npz archive with arrays X and y, got one array")
+    arrays = _read_npz(path, ("X", "y"))
+    X, y_raw = arrays["X"], arrays["y"]
+    if X.ndim != 2 or not _real(X.dtype):
+        raise DataFileError(path, f"X must be a 2-D numeric array, got {X.dtype} {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataFileError(path, f"X of shape {X.shape} holds no data")
     if y_raw.shape[:1] != X.shape[:1]:
-        raise ValueError(f"{path}: y has {y_raw.shape[:1]} rows but X has {X.shape[0]}")
+        raise DataFileError(path, f"y has {y_raw.shape[:1]} rows but X has {X.shape[0]}")
+    if y_raw.ndim > 2:
+        raise DataFileError(path, f"y must have shape (n_samples,) or (n_samples, n_targets), "
+                            f"got {y_raw.shape}")
     X = X.astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        bad = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(f"{path}: X[{bad[0]}, {bad[1]}] is not finite")
+    _finite_or_refuse(path, "X", X)
+    if _real(y_raw.dtype):
+        _finite_or_refuse(path, "y", y_raw)
     values = [str(v) for v in y_raw.reshape(-1)] if y_raw.ndim == 1 else []
+    bad = _first_non_finite(values)
+    if bad is not None:
+        raise DataFileError(path, f"y[{bad}] = {values[bad]!r} is not finite")
     if task is None:
         task = infer_task(values) if y_raw.ndim == 1 else "regression"
     classes: list[Any] | None = None
     y: NDArray[Any]
     if task == "classification":
         if y_raw.ndim != 1:
-            raise ValueError(f"{path}: classification needs a 1-D y of labels, got {y_raw.shape}")
+            raise DataFileError(path, f"classification needs a 1-D y of labels, got "
+                                f"{y_raw.shape}")
         y, classes = _labels(values)
     else:
-        if not np.issubdtype(y_raw.dtype, np.number):
-            raise ValueError(f"{path}: regression needs a numeric y, got dtype {y_raw.dtype}")
+        if not _real(y_raw.dtype):
+            raise DataFileError(path, f"regression needs a numeric y, got dtype {y_raw.dtype}")
         y = y_raw.astype(np.float64)
     n_t = 1 if y.ndim == 1 else y.shape[1]
     return Dataset(
@@ -254,12 +415,12 @@ def load_npz(path: str | os.PathLike[str], task: str | None = None) -> Dataset:
 def read_features_numpy(path: str | os.PathLike[str]) -> NDArray[np.float64]:
     """Features from a ``.npy`` (one 2-D array) or an ``.npz`` (array ``X``), no pickles."""
     path = Path(path)
-    data = _load_numpy(path)
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            X = _plain_array(path, "X", data)
+    if _numpy_kind(path) == "npz":
+        X = _read_npz(path, ("X",))["X"]
     else:
-        X = np.asarray(data)
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"{path}: expected a 2-D numeric array, got {X.dtype} {X.shape}")
-    return X.astype(np.float64)
+        X = _read_npy(path)
+    if X.ndim != 2 or not _real(X.dtype):
+        raise DataFileError(path, f"expected a 2-D numeric array, got {X.dtype} {X.shape}")
+    X = X.astype(np.float64)
+    _finite_or_refuse(path, "X", X)
+    return X
