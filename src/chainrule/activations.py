@@ -1,5 +1,8 @@
 """Activation functions g and their derivatives g′, side by side.
 
+It runs past 300 lines because each of the nine activations keeps g, g′ and its ONNX
+lowering together, one short class each.
+
 Each activation maps the weighted input of a layer to its output,
 a_j^(l) = g^(l)(z_j^(l)), and knows the second factor of the notes' chain rule,
 ∂a_j^(l)/∂z_j^(l) = g′(z_j^(l)).

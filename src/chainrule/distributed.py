@@ -1,5 +1,9 @@
 """Data-parallel training over MPI: the notes' average over samples, split across processes.
 
+It runs past 300 lines because the MPI pieces that must agree exactly (the share of a batch,
+the dropout masks of the global batch, the all-reduce, the broadcasts and the abort on
+error) are kept in one file.
+
 Run a script or the CLI under an MPI launcher (``mpirun -n 4 …``, ``srun …``); every
 rank holds the full data and the same network, and computes the gradient on its
 contiguous share of every *global* batch. One ``Allreduce`` per step then gives
@@ -39,7 +43,7 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,11 +51,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .callbacks import Callback, History
+from . import training
+from .callbacks import History
 from .layers import Dropout
 from .optimizers import Optimizer
 from .scaler import Standardizer
-from .training import Trainer, prepare_fit
+from .training import Trainer
 
 if TYPE_CHECKING:
     from .network import Network
@@ -248,9 +253,12 @@ class DistributedTrainer(Trainer):
 
     Parameters
     ----------
-    net, optimizer, epochs, batch_size, shuffle, callbacks
-        As for :class:`~chainrule.training.Trainer`; ``batch_size`` is the global batch.
+    net, optimizer
+        As for :class:`~chainrule.training.Trainer`.
     comm : mpi4py communicator
+    **options
+        The other arguments of :class:`~chainrule.training.Trainer` (epochs,
+        batch_size — the global batch — shuffle, callbacks).
 
     Attributes
     ----------
@@ -261,27 +269,13 @@ class DistributedTrainer(Trainer):
         Number of all-reduce calls.
     """
 
-    def __init__(
-        self,
-        net: Network,
-        optimizer: Optimizer,
-        *,
-        comm: Any,
-        epochs: int,
-        batch_size: int,
-        shuffle: bool = True,
-        callbacks: Sequence[Callback] = (),
-    ) -> None:
-        super().__init__(
-            net,
-            optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            callbacks=callbacks,
-        )
+    def __init__(self, net: Network, optimizer: Optimizer, *, comm: Any,
+                 **options: Any) -> None:
+        super().__init__(net, optimizer, **options)
         self.comm = comm
         self.rank, self.size = int(comm.Get_rank()), int(comm.Get_size())
+        if self.size > 1:
+            _sync_optimizer(optimizer, net, comm)  # slots and step count from rank 0
         # float64 whatever the network's dtype: the sum over ranks should add no error
         # of its own. Layout: n_k·g_k for every parameter, then n_k, loss sum, correct.
         self._buf = np.empty(net.n_params + 3, dtype=np.float64)
@@ -367,20 +361,8 @@ class DistributedTrainer(Trainer):
 
 
 # -- the entry point ----------------------------------------------------------------------------
-def fit(
-    net: Network,
-    X: ArrayLike,
-    Y: ArrayLike,
-    *,
-    epochs: int = 10,
-    batch_size: int = 32,
-    optimizer: str | Optimizer | None = None,
-    shuffle: bool = True,
-    validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-    validation_split: float = 0.0,
-    callbacks: Sequence[Callback] = (),
-    comm: Any | None = None,
-) -> History:
+def fit(net: Network, X: ArrayLike, Y: ArrayLike, *, comm: Any | None = None,
+        **options: Any) -> History:
     """Train ``net`` data-parallel over the ranks of ``comm``; same result as one process.
 
     Call it on every rank with the full data set and the same network (same seed).
@@ -393,11 +375,13 @@ def fit(
     net : Network
     X : array-like of shape (n_samples, n_in)
     Y : array-like of shape (n_samples, n_out), or (n_samples,) of class labels
-    epochs, batch_size, optimizer, shuffle, validation_data, validation_split, callbacks
-        As for :func:`chainrule.training.fit`. Callbacks run on every rank and see the
-        same (global) metrics; print or write files only where :func:`is_root`.
     comm : mpi4py communicator, optional
         Default ``MPI.COMM_WORLD``.
+    **options
+        Every keyword of :func:`chainrule.training.fit` (epochs, batch_size, optimizer,
+        shuffle, validation_data, validation_split, callbacks). Callbacks run on every
+        rank and see the same (global) metrics; print or write files only where
+        :func:`is_root`.
 
     Returns
     -------
@@ -412,27 +396,7 @@ def fit(
     forever in the next all-reduce. With one rank exceptions propagate as usual.
     """
     comm = _resolve(comm)
-    size = int(comm.Get_size())
     with abort_on_error(comm):
-        if size > 1:
-            _sync_network(net, comm)
-        a0, Yt, validation, opt = prepare_fit(
-            net,
-            X,
-            Y,
-            optimizer=optimizer,
-            validation_data=validation_data,
-            validation_split=validation_split,
-        )
-        if size > 1:
-            _sync_optimizer(opt, net, comm)
-        trainer = DistributedTrainer(
-            net,
-            opt,
-            comm=comm,
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            callbacks=callbacks,
-        )
-        return trainer.run(a0, Yt, validation)
+        if int(comm.Get_size()) > 1:
+            _sync_network(net, comm)  # first: the validation split draws from net.rng
+        return training.fit(net, X, Y, trainer_class=DistributedTrainer, comm=comm, **options)

@@ -1,5 +1,9 @@
 """The network: the forward pass and the chain rule across layers (backprop lives here).
 
+It runs past 300 lines because it is the engine's one public class, and forward, cost and
+backward are documented here with every shape; the readable twenty-line version is
+:mod:`chainrule.reference`.
+
 This is the engine's public API; everything else in chainrule (training, gradcheck,
 explain, the estimators, MPI, the playground) goes through it:
 
@@ -37,13 +41,13 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from .layers import Dense, DenseBuffers, Dropout, Layer
+from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .scaler import Standardizer
 from .validation import as_features, as_targets, check_dtype
 
 if TYPE_CHECKING:
-    from .callbacks import Callback, History
+    from .callbacks import History
     from .optimizers import Optimizer
     from .workspace import Workspace
 
@@ -344,9 +348,10 @@ class Network:
         -------
         Trace
         """
-        if a0.dtype != self.dtype or a0.ndim != 2 or a0.shape[1] != self.n_in:
+        n_in = self.layers[0].n_in  # the first layer is Dense (checked at construction)
+        if a0.dtype != self.dtype or a0.ndim != 2 or a0.shape[1] != n_in:
             raise ValueError(
-                f"a0: expected a {self.dtype.name} array of shape (n_samples, {self.n_in}), "
+                f"a0: expected a {self.dtype.name} array of shape (n_samples, {n_in}), "
                 f"got {a0.dtype} {a0.shape}; Network.inputs(X) makes one from raw data"
             )
         trace = Trace(a0)
@@ -359,7 +364,7 @@ class Network:
                 trace.z.append(z)
                 trace.mask.append(None)
             else:
-                mask, a = cast(Dropout, layer).forward(a, drop_rng)
+                mask, a = layer.forward(a, drop_rng)  # type: ignore[attr-defined]
                 trace.z.append(None)
                 trace.mask.append(mask)
             trace.a.append(a)
@@ -369,7 +374,7 @@ class Network:
         """C = (1/n) Σ_i C_i (+ L2) of a forward pass, against targets Y (n_samples, n_out)."""
         z_L, a_L = trace.z[-1], trace.a[-1]
         if self.fused_output:
-            c_i = self.loss_fn.value_from_logits(cast(Array, z_L), Y)
+            c_i = self.loss_fn.value_from_logits(z_L, Y)  # type: ignore[arg-type]
         else:
             c_i = self.loss_fn.value(a_L, Y)
         cost = float(np.add.reduce(c_i, dtype=np.float64)) / c_i.shape[0]  # np.mean, faster
@@ -405,11 +410,13 @@ class Network:
         ndarray of shape (n_params,)
             ``grads``, filled (each layer's ``grad_w`` and ``grad_b`` are views of it).
         """
-        layers, out = self.layers, self.output_layer
+        layers = self.layers
+        out: Dense = layers[-1]  # type: ignore[assignment]
         bufs = None if workspace is None else workspace.layers
-        z_L, a_L = cast(Array, trace.z[-1]), trace.a[-1]
+        z_L: Array = trace.z[-1]  # type: ignore[assignment]
+        a_L = trace.a[-1]
         n_layers = len(layers)
-        out_buf = None if bufs is None else cast(DenseBuffers, bufs[-1])
+        out_buf = None if bufs is None else bufs[-1]
         trace.delta = [None] * n_layers
         trace.grad_a = [None] * n_layers
         if delta_L is None:
@@ -434,11 +441,11 @@ class Network:
             trace.grad_a[i] = grad
             if isinstance(layer, Dense):
                 trace.delta[i], grad = layer.backward(
-                    trace.a[i], cast(Array, trace.z[i]), trace.a[i + 1], cast(Array, grad),
+                    trace.a[i], trace.z[i], trace.a[i + 1], grad,  # type: ignore[arg-type]
                     need_grad_prev=i > 0, out=None if bufs is None else bufs[i],
                 )
             else:
-                grad = Dropout.backward(trace.mask[i], cast(Array, grad))
+                grad = Dropout.backward(trace.mask[i], grad)  # type: ignore[arg-type]
         if self.l2:
             lam = self.dtype.type(self.l2)
             for layer in self.dense_layers:
@@ -476,34 +483,13 @@ class Network:
         return self.backward(self.forward(a0), self.targets(Y, a0.shape[0]))
 
     # -- training -----------------------------------------------------------------------
-    def fit(
-        self,
-        X: ArrayLike,
-        Y: ArrayLike,
-        *,
-        epochs: int = 10,
-        batch_size: int = 32,
-        optimizer: str | Optimizer | None = None,
-        shuffle: bool = True,
-        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-        validation_split: float = 0.0,
-        callbacks: Sequence[Callback] = (),
-    ) -> History:
-        """Train with mini-batch gradient descent; see :func:`chainrule.training.fit`."""
+    def fit(self, X: ArrayLike, Y: ArrayLike, **options: Any) -> History:
+        """Train with mini-batch gradient descent: :func:`chainrule.training.fit`, whose
+        keywords (epochs, batch_size, optimizer, shuffle, validation_data,
+        validation_split, callbacks) it takes."""
         from .training import fit
 
-        return fit(
-            self,
-            X,
-            Y,
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            shuffle=shuffle,
-            validation_data=validation_data,
-            validation_split=validation_split,
-            callbacks=callbacks,
-        )
+        return fit(self, X, Y, **options)
 
 
 def MLP(

@@ -1,6 +1,9 @@
 """Optimizers, in order of increasing complexity: SGD → momentum → Nesterov → RMSprop →
 Adam → AdamW.
 
+It runs past 300 lines because the six rules stay in one file, simplest first, each with its
+update written out in the docstring, so they read as one progression.
+
 Each optimizer keeps its slots (moments) and step count ``t`` as attributes, apart
 from the per-step rule ``update_step``. ``step(params, grads)`` updates ``params`` in
 place; the network hands over its flat parameter and gradient buffers, so every

@@ -1,5 +1,9 @@
 """The training loop: mini-batches, epochs, validation, callbacks.
 
+It runs past 300 lines because ``fit`` and its data preparation are documented here in full
+(``Network.fit`` and MPI's ``fit`` take the same keywords from it); the loop itself is
+``Trainer.run``.
+
 One step is the notes' procedure: forward the batch, compute its cost,
 backpropagate the averaged gradient, let the optimizer move the weights.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -231,8 +235,10 @@ def fit(
     validation_data: tuple[ArrayLike, ArrayLike] | None = None,
     validation_split: float = 0.0,
     callbacks: Sequence[Callback] = (),
+    trainer_class: type[Trainer] = Trainer,
+    **trainer_options: Any,
 ) -> History:
-    """Train ``net`` on (X, Y) with mini-batch gradient descent.
+    """Train ``net`` on (X, Y) with mini-batch gradient descent (also ``net.fit``).
 
     Parameters
     ----------
@@ -248,11 +254,19 @@ def fit(
         Fraction of (X, Y) held out for validation (random, seeded), if no
         ``validation_data`` is given.
     callbacks : sequence of Callback
+    trainer_class : type of Trainer
+        The loop to run (:class:`chainrule.distributed.DistributedTrainer` for MPI);
+        ``trainer_options`` are its extra keyword arguments.
 
     Returns
     -------
     History
     """
+    if trainer_options and trainer_class is Trainer:
+        raise ValueError(
+            f"fit: unknown keyword {next(iter(trainer_options))!r}; valid keywords are epochs, "
+            "batch_size, optimizer, shuffle, validation_data, validation_split, callbacks"
+        )
     a0, Yt, validation, opt = prepare_fit(
         net,
         X,
@@ -261,8 +275,9 @@ def fit(
         validation_data=validation_data,
         validation_split=validation_split,
     )
-    trainer = Trainer(
-        net, opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks
+    trainer = trainer_class(
+        net, opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks,
+        **trainer_options,
     )
     return trainer.run(a0, Yt, validation)
 

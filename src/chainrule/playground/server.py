@@ -1,5 +1,8 @@
 """The playground's web server: a Starlette app on uvicorn, one WebSocket per tab.
 
+It runs past 300 lines because the security guard, rate limits and message loop of one
+WebSocket belong together.
+
 Each tab gets its own :class:`~chainrule.playground.session.Session`. NumPy work
 (training steps, explanations, building the update) runs in a worker thread,
 under the session's lock, so the event loop stays free to serve the other tabs.

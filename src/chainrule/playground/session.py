@@ -1,5 +1,8 @@
 """One browser tab's state: its data, its network, its optimizer, and what the page is shown.
 
+It runs past 300 lines because every message the page is shown (data, updates, weight and
+neuron explanations) is built here from one session's state.
+
 A :class:`Session` is plain NumPy on the real engine (``MLP``, ``Trainer.train_step``,
 ``explain``, ``chain_factors``); the server only moves its messages. It is not
 thread-safe on its own: the server holds ``session.lock`` around every call,

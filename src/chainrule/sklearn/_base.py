@@ -1,5 +1,8 @@
 """What the two estimators share: building the network, L-BFGS, mini-batch training,
 the fitted attributes in scikit-learn's orientation, and pickling.
+
+It runs past 300 lines because the fitted attributes, L-BFGS and mini-batch paths must agree
+with scikit-learn's in detail, and they share one network-building step.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ def network_state(net: Network) -> dict[str, Any]:
         "classes": net.classes,
         "scaler": None if net.scaler is None else (net.scaler.mean, net.scaler.scale),
     }
+
+
+def store_params(est: Any, params: dict[str, Any]) -> None:
+    """Set every ``__init__`` argument (``locals()`` there) as an attribute of the same
+    name, unchanged: scikit-learn's rule for estimators (validation happens in fit)."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(est, name, value)
 
 
 def network_from_state(state: dict[str, Any]) -> Network:

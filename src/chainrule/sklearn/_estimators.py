@@ -1,6 +1,10 @@
 """``MLPClassifier`` and ``MLPRegressor``: scikit-learn's constructor, attributes and
 semantics, trained by chainrule.
 
+It runs past 300 lines because scikit-learn requires each estimator's ``__init__`` to list
+every parameter explicitly (``get_params`` reads the signature), as scikit-learn's own
+MLPClassifier and MLPRegressor do.
+
 Change ``from sklearn.neural_network import MLPClassifier`` to
 ``from chainrule.sklearn import MLPClassifier`` and the rest of the code stays. On top
 of scikit-learn's parameters: an activation per hidden layer, any chainrule
@@ -27,7 +31,7 @@ from chainrule.callbacks import Callback
 from chainrule.losses import LOSSES
 from chainrule.optimizers import Optimizer
 from chainrule.schedules import Schedule
-from chainrule.sklearn._base import BaseMLP
+from chainrule.sklearn._base import BaseMLP, store_params
 
 Array = NDArray[np.floating]
 
@@ -114,32 +118,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         dtype: str | None = None,
         callbacks: Sequence[Callback] | None = None,
     ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.dtype = dtype
-        self.callbacks = callbacks
+        store_params(self, locals())
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
         X, y = validate_data(
@@ -286,34 +265,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         dtype: str | None = None,
         callbacks: Sequence[Callback] | None = None,
     ) -> None:
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.out_activation = out_activation
-        self.dropout = dropout
-        self.dtype = dtype
-        self.callbacks = callbacks
+        store_params(self, locals())
 
     @property
     def _poisson(self) -> bool:  # type: ignore[override]
