@@ -173,13 +173,12 @@ def _run_dir(out: str | None) -> Path:
                        f"({exc.strerror or type(exc).__name__})") from None
 
 
-def resolved_config(cfg: RunConfig, ds: datasets.Dataset, net: Network) -> dict[str, Any]:
-    """config.json: every setting, with what the data chose filled in, so that
-    ``chainrule train --config config.json`` reruns the same training."""
-    return {**cfg.to_dict(),
-            "task": ds.task if cfg.dataset in ("csv", "npz") else cfg.task,
-            "output_activation": net.output_activation,
-            "loss": net.loss_fn.name}
+def resolved_config(cfg: RunConfig, ds: datasets.Dataset, net: Network) -> RunConfig:
+    """What config.json holds: a new configuration with what the data chose filled in
+    (``cfg`` itself is left as it is), so ``chainrule train --config config.json`` reruns
+    the same training."""
+    return cfg.replace(task=ds.task if cfg.dataset in ("csv", "npz") else cfg.task,
+                       output_activation=net.output_activation, loss=net.loss_fn.name)
 
 
 def _describe(ds: datasets.Dataset, net: Network, cfg: RunConfig, n: tuple[int, ...]) -> str:
@@ -345,7 +344,7 @@ def train(cfg: RunConfig | Mapping[str, Any], *, out: str | None = None, quiet: 
         callbacks.append(make_progress(is_tty() if live is None else live))
     fitted = fit(cfg, net, ds, splits, callbacks=callbacks, fit_fn=fit_fn)
     metrics = report(net, ds, splits, show=show)
-    config = resolved_config(cfg, ds, net)
+    config = resolved_config(cfg, ds, net).to_dict()
     summary = summarize(config, ds, splits, fitted, metrics)
     run_dir = write(out, net, ds, splits, fitted.history, metrics, summary,
                     show=show) if root else None
