@@ -12,6 +12,7 @@ import pytest
 
 import chainrule
 from chainrule import io
+from chainrule.errors import FileFormatError
 from chainrule.io import ModelFileError
 
 
@@ -258,3 +259,161 @@ def test_saved_files_get_ordinary_permissions(tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o777 == 0o600 and path.read_bytes() == b"y"
     finally:
         os.umask(umask)
+
+
+# -- regressions found by fuzzing (issue 14): each is the documented error, naming the place --
+def edit_meta_json(key: str, path: list, value: object):  # type: ignore[no-untyped-def]
+    """Set ``value`` at ``path`` inside the JSON metadata entry ``key`` (empty path: all)."""
+    def edit(h: dict) -> None:
+        doc = json.loads(h["__metadata__"][key])
+        if not path:
+            doc = value
+        else:
+            target = doc
+            for p in path[:-1]:
+                target = target[p]
+            target[path[-1]] = value
+        h["__metadata__"][key] = json.dumps(doc)
+    return edit
+
+
+def replace_meta_text(key: str, old: str, new: str):  # type: ignore[no-untyped-def]
+    def edit(h: dict) -> None:
+        assert old in h["__metadata__"][key]
+        h["__metadata__"][key] = h["__metadata__"][key].replace(old, new)
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # a layer entry that is not an object (was AttributeError)
+        (edit_meta_json("config", ["layers", 1], 5),
+         "config.layers\\[1\\]: expected an object, got integer"),
+        # a tensor dtype that is a list (was TypeError: unhashable)
+        (edit_tensor("layers.1.w", "dtype", ["F32"]),
+         "tensor 'layers.1.w' dtype: expected a string, got list"),
+        # a shape containing true (was TypeError)
+        (edit_tensor("layers.1.w", "shape", [True, 5]),
+         "tensor 'layers.1.w' shape\\[0\\]: expected an integer, got boolean"),
+        # t = 1e400 (was OverflowError)
+        (replace_meta_text("optimizer", '"t": 16', '"t": 1e400'),
+         "optimizer.t: expected an integer, got number"),
+        # an out-of-range generator state (was OverflowError)
+        (edit_meta_json("rng", ["state", "state"], 2**200),
+         "rng.state.state: expected an integer in \\[0, "),
+        (edit_meta_json("rng", ["uinteger"], -1), "rng.uinteger: expected an integer in"),
+        # config.dtype = "(2,f4" (was SyntaxError from np.dtype)
+        (edit_meta_json("config", ["dtype"], "(2,f4"),
+         "config: dtype '\\(2,f4' is not one of float32, float64"),
+        # more dimensions than NumPy takes (was a NumPy ValueError)
+        (edit_tensor("layers.1.w", "shape", [1] * 70),
+         "tensor 'layers.1.w' shape: expected a list of 0 to 32 items, got 70"),
+        (edit_meta_json("config", ["layers", 1, "activation"], ["tanh"]),
+         "config.layers\\[1\\].activation: expected null, a string or an object, got list"),
+        (edit_meta_json("config", ["layers", 0, "n_in"], 1.5),
+         "config.layers\\[0\\].n_in: expected an integer, got number"),
+        (edit_meta_json("config", ["l2"], -1), "config.l2: expected a number ≥ 0.0, got -1"),
+        (edit_meta_json("config", ["loss"], None),
+         "config.loss: expected a string or an object, got null"),
+        (edit_meta_json("optimizer", ["config", "lr"], "fast"),
+         "optimizer.config.lr: expected a number or an object, got string"),
+        (edit_meta_json("optimizer", ["config", "bogus"], 1),
+         "optimizer.config: invalid optimizer \\(.*bogus"),
+        (edit_meta_json("classes", [], ["low", "low", "high"]),
+         "classes\\[1\\]: 'low' repeats classes\\[0\\]"),
+        (edit_meta_json("feature_names", [], ["a"]), "feature_names: 1 names for 5 inputs"),
+        (edit_meta_json("scaler", [], "yes"), "scaler: expected true or false, got string"),
+        # type-confused training metadata (crashed `chainrule info`)
+        (edit_meta_json("training", ["config"], [1]),
+         "training.config: expected an object, got list"),
+        (edit_meta_json("training", ["test"], 3), "training.test: expected an object"),
+        (edit_meta_json("config", ["layers", 0], {"type": "Conv"}),
+         "config.layers\\[0\\]: type 'Conv' is not one of Dense, Dropout"),
+        (lambda h: h["__metadata__"].pop("rng"), "metadata lacks 'rng'"),
+        (lambda h: h["__metadata__"].__setitem__("config", "[" * 100 + "]" * 100),
+         "metadata 'config' is not valid JSON \\(nested 100 levels deep; at most 64"),
+        (lambda h: h["__metadata__"].__setitem__("classes", "1" * 5000),
+         "metadata 'classes' is not valid JSON"),
+        (lambda h: h["__metadata__"].__setitem__("classes", "[NaN, 1, 2]"),
+         "metadata 'classes' is not valid JSON \\(NaN is not a JSON number\\)"),
+        (lambda h: h["__metadata__"].__setitem__("scaler", 1),
+         "__metadata__.scaler: expected a string, got integer"),
+    ],
+)
+def test_fuzzed_headers_are_refused_naming_the_key(tmp_path: Path, model_bytes: bytes,  # type: ignore[no-untyped-def]
+                                                   edit, message: str) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(rewrite(model_bytes, edit))
+    with pytest.raises(ModelFileError, match=message) as info:
+        chainrule.load(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert isinstance(info.value, FileFormatError)
+
+
+def test_duplicate_keys_in_the_header_are_refused(tmp_path: Path, model_bytes: bytes) -> None:
+    n = struct.unpack("<Q", model_bytes[:8])[0]
+    head = model_bytes[8 : 8 + n].rstrip()
+    assert head.endswith(b"}")
+    head = head[:-1] + b',"__metadata__":{}}'
+    (tmp_path / "m.safetensors").write_bytes(struct.pack("<Q", len(head)) + head
+                                             + model_bytes[8 + n :])
+    with pytest.raises(ModelFileError, match="header is not valid JSON \\(duplicate key "
+                       "'__metadata__'\\)"):
+        chainrule.load(tmp_path / "m.safetensors")
+
+
+def test_oversized_header_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A 99 MB header used to reach 1.17 GiB resident before it was refused."""
+    import tracemalloc
+
+    path = tmp_path / "big.safetensors"
+    n = 99_000_000
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", n) + b"[")
+        fh.truncate(8 + n)  # sparse: the size is real, nothing is written
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match="header length 99,000,000 exceeds the "
+                           "8,388,608 bytes a chainrule header may have"):
+            chainrule.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+    # declared longer than the file: refused from the size alone
+    path.write_bytes(struct.pack("<Q", 2**63) + b"{}")
+    with pytest.raises(ModelFileError, match="exceeds the file size 10"):
+        chainrule.load(path)
+
+
+def test_too_many_json_objects_are_refused(tmp_path: Path, model_bytes: bytes) -> None:
+    many = "[" + ",".join(["{}"] * 200_000) + "]"
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(rewrite(model_bytes, set_meta("training", many)))
+    with pytest.raises(ModelFileError, match="200,001 objects and arrays; at most 100,000"):
+        chainrule.load(path)
+
+
+def test_unreadable_model_file_is_named(tmp_path: Path, model_bytes: bytes,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(model_bytes)
+
+    def deny(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(io, "open", deny, raising=False)
+    with pytest.raises(ModelFileError, match="model.safetensors: cannot be read: permission "
+                       "denied"):
+        chainrule.load(path)
+    monkeypatch.undo()
+    if os.geteuid() != 0:  # root reads anything
+        path.chmod(0)
+        with pytest.raises(ModelFileError, match="permission denied"):
+            chainrule.load(path)
+
+
+def test_loads_safetensors_names_its_source() -> None:
+    with pytest.raises(ModelFileError, match="^upload.bin: 3 bytes is too short"):
+        io.loads_safetensors(b"abc", "upload.bin")
