@@ -250,3 +250,155 @@ def test_mnist_offline_and_absent(empty_cache: Path) -> None:
     msg = str(info.value)
     assert "download failed" in msg and "CHAINRULE_DATA_DIR" in msg
     assert all(f"{name}.gz" in msg for name in mnist.FILES)
+
+
+# -- regressions found by fuzzing (issue 14): every bad file is a FileFormatError ---------------
+def test_every_data_file_error_is_a_file_format_error() -> None:
+    from chainrule.errors import FileFormatError
+
+    for cls in (datasets.DataFileError, datasets.IDXError, datasets.MNISTError):
+        assert issubclass(cls, FileFormatError) and issubclass(cls, ValueError)
+    assert datasets.FileFormatError is FileFormatError
+
+
+@pytest.mark.parametrize("task", [None, "classification"])
+def test_csv_integer_target_with_inf_names_row_and_column(tmp_path: Path,
+                                                          task: str | None) -> None:
+    """Was an OverflowError (int(inf)) with no row or column."""
+    path = write(tmp_path, "a,t\n1,0\n2,inf\n3,1\n")
+    with pytest.raises(datasets.DataFileError, match="data.csv: row 3, column 2 \\('t'\\): "
+                       "'inf' is not a finite number; a numeric target must be finite"):
+        datasets.load_csv(path, "t", task=task)
+
+
+def test_csv_text_labels_may_include_the_word_inf(tmp_path: Path) -> None:
+    ds = datasets.load_csv(write(tmp_path, "a,t\n1,cat\n2,inf\n3,cat\n"), "t")
+    assert ds.classes == ["cat", "inf"]
+
+
+def test_npz_target_with_inf_is_refused(tmp_path: Path) -> None:
+    np.savez(tmp_path / "f.npz", X=np.zeros((3, 2)), y=np.array([0, np.inf, 1]))
+    with pytest.raises(datasets.DataFileError, match="f.npz: y\\[1\\] is not finite"):
+        datasets.load_npz(tmp_path / "f.npz")
+    np.savez(tmp_path / "s.npz", X=np.zeros((3, 2)), y=np.array(["0", "inf", "1"]))
+    with pytest.raises(datasets.DataFileError, match="s.npz: y\\[1\\] = 'inf' is not finite"):
+        datasets.load_npz(tmp_path / "s.npz")
+
+
+def test_idx_corrupt_gzip_body_is_an_idx_error(tmp_path: Path) -> None:
+    """Was a raw zlib.error."""
+    blob = bytes([0, 0, 8, 1]) + (1000).to_bytes(4, "big") + bytes(range(256)) * 3 + bytes(232)
+    data = bytearray(gzip.compress(blob, mtime=0))
+    data[10] ^= 0x55  # the first deflate byte: "invalid block type"
+    (tmp_path / "l.gz").write_bytes(bytes(data))
+    with pytest.raises(datasets.IDXError, match="l.gz: cannot read \\(error: Error -3"):
+        datasets.read_idx(tmp_path / "l.gz")
+
+
+def test_idx_gzip_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
+    """A small gzip'd IDX file used to inflate completely (2.3 GiB) before the size check."""
+    import tracemalloc
+    import zlib
+
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [z.compress(bytes([0, 0, 8, 1]) + (10).to_bytes(4, "big"))]
+    zeros = bytes(2**20)
+    parts += [z.compress(zeros) for _ in range(300)]  # 300 MiB inflated, 300 KB on disk
+    parts.append(z.flush())
+    (tmp_path / "bomb.gz").write_bytes(b"".join(parts))
+    tracemalloc.start()
+    try:
+        with pytest.raises(datasets.IDXError, match="declares shape \\(10,\\) \\(10 bytes of "
+                           "data\\) but the file holds more"):
+            datasets.read_idx(tmp_path / "bomb.gz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20
+    # a header declaring more than the cap is refused before reading the data
+    huge = bytes([0, 0, 8, 3]) + b"".join((2**16).to_bytes(4, "big") for _ in range(3))
+    (tmp_path / "huge.gz").write_bytes(gzip.compress(huge))
+    with pytest.raises(datasets.IDXError, match="more than the 2,147,483,648 bytes read"):
+        datasets.read_idx(tmp_path / "huge.gz")
+
+
+def _npz_with_header(path: Path, shape: tuple[int, ...], descr: str = "<f8") -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("X.npy", buf.getvalue() + bytes(48))
+        zf.writestr("y.npy", buf.getvalue())
+
+
+def test_npz_declaring_a_huge_shape_is_refused_before_allocating(tmp_path: Path) -> None:
+    """A small npz declaring shape (1e9, 3) made NumPy try to allocate 22 GiB."""
+    import tracemalloc
+
+    _npz_with_header(tmp_path / "h.npz", (10**9, 3))
+    tracemalloc.start()
+    try:
+        with pytest.raises(datasets.DataFileError, match="h.npz: array 'X': its header declares "
+                           "24,000,000,000 bytes of data but the member holds 48"):
+            datasets.load_npz(tmp_path / "h.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_npz_object_dtype_is_refused_from_the_header(tmp_path: Path) -> None:
+    _npz_with_header(tmp_path / "o.npz", (2, 3), descr="|O")
+    with pytest.raises(datasets.DataFileError, match="refused array 'X': it holds pickled "
+                       "Python objects"):
+        datasets.read_features_numpy(tmp_path / "o.npz")
+
+
+def test_corrupt_npz_member_names_file_and_array(tmp_path: Path) -> None:
+    """Was a zipfile.BadZipFile that named neither."""
+    np.savez(tmp_path / "d.npz", X=np.arange(40.0).reshape(20, 2), y=np.arange(20) % 2)
+    data = bytearray((tmp_path / "d.npz").read_bytes())
+    data[data.find(b"\x93NUMPY") + 200] ^= 0xFF  # a data byte of X: a CRC mismatch
+    (tmp_path / "d.npz").write_bytes(bytes(data))
+    with pytest.raises(datasets.DataFileError, match="d.npz: array 'X': cannot be read "
+                       "\\(BadZipFile: Bad CRC-32"):
+        datasets.load_npz(tmp_path / "d.npz")
+
+
+def test_npz_flag_given_a_csv_says_it_is_not_an_archive(tmp_path: Path) -> None:
+    """Used to say the file 'holds a pickled Python object'."""
+    path = write(tmp_path, "a,b\n1,2\n")
+    for read in (datasets.load_npz, datasets.read_features_numpy):
+        with pytest.raises(datasets.DataFileError, match="data.csv: not an .npz \\(zip\\) "
+                           "archive or .npy file"):
+            read(path)
+
+
+def test_directories_are_refused_by_every_reader(tmp_path: Path) -> None:
+    for read in (lambda p: datasets.load_csv(p, "t"), datasets.read_features_csv,
+                 datasets.load_npz, datasets.read_features_numpy, datasets.read_idx):
+        with pytest.raises(datasets.FileFormatError, match=f"^{tmp_path}: is a directory"):
+            read(tmp_path)
+
+
+def test_unreadable_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PermissionError used to escape raw."""
+    from chainrule.datasets import idx, tabular
+
+    def deny(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    csv_path = write(tmp_path, "a,t\n1,0\n")
+    np.savez(tmp_path / "d.npz", X=np.zeros((2, 2)), y=np.zeros(2))
+    (tmp_path / "l.idx").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]))
+    monkeypatch.setattr(tabular, "open", deny, raising=False)
+    monkeypatch.setattr(idx, "open", deny, raising=False)
+    for path, read in ((csv_path, lambda p: datasets.load_csv(p, "t")),
+                       (tmp_path / "d.npz", datasets.load_npz),
+                       (tmp_path / "l.idx", datasets.read_idx)):
+        with pytest.raises(datasets.FileFormatError,
+                           match=f"^{path}: cannot be read: permission denied"):
+            read(path)
