@@ -12,11 +12,11 @@ before the size check.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import zlib
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -61,7 +61,7 @@ def _parse_header(data: bytes, path: str, expect_magic: int | None
     return shape, np.dtype(_TYPES[data[2]]), header
 
 
-def _read_upto(stream: IO[bytes], n: int) -> bytes:
+def _read_upto(stream: io.BufferedIOBase, n: int) -> bytes:
     """At most ``n`` bytes, read in chunks (memory grows with the data actually there)."""
     parts, left = [], n
     while left > 0:
@@ -88,7 +88,7 @@ def read_idx_bytes(path: str | os.PathLike[str], expect_magic: int | None = None
         with open(path, "rb") as raw:
             compressed = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
             with stream:
                 head = _read_upto(stream, 4)
                 if len(head) == 4:
@@ -103,7 +103,7 @@ def read_idx_bytes(path: str | os.PathLike[str], expect_magic: int | None = None
                                    f"data) but the file holds {size - header} bytes")
                 body = _read_upto(stream, expected + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        reason = os_reason(exc) if type(exc) in (PermissionError, IsADirectoryError) else None
+        reason = os_reason(exc) if isinstance(exc, (PermissionError, IsADirectoryError)) else None
         raise IDXError(where, reason or f"cannot read ({type(exc).__name__}: {exc})") from None
     if len(body) > expected:
         raise IDXError(where, f"header declares shape {shape} ({expected} bytes of data) but "

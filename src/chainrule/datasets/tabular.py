@@ -11,6 +11,7 @@ import csv
 import math
 import os
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -218,8 +219,11 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 #: Deflate expands at most ~1032×: a member declaring more than this × its compressed size
 #: is lying about its size.
 _MAX_DEFLATE_RATIO = 1100
-_NUMPY_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error,
-                 NotImplementedError, RuntimeError, struct.error, OverflowError)
+#: What NumPy's .npy reader and zipfile raise for malformed input (NumPy parses the header
+#: with ``tokenize`` and ``ast.literal_eval``).
+_NUMPY_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, SyntaxError,
+                 tokenize.TokenError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                 RuntimeError, struct.error, OverflowError, RecursionError)
 
 
 def _numpy_kind(path: Path) -> str:
