@@ -38,8 +38,8 @@ from .errors import FileFormatError, check_readable_file, os_reason, parse_json
 FORMAT = "chainrule.mlp"
 FORMAT_VERSION = 1
 #: The JSON header may be at most this long (the largest real ones are a few hundred KB;
-#: parsing costs up to ~12 bytes of memory per header byte).
-MAX_HEADER_BYTES = 8 * 2**20
+#: parsing costs up to ~16 bytes of memory per header byte, objects with many keys most).
+MAX_HEADER_BYTES = 4 * 2**20
 #: Caps on what the header may declare, checked before anything is allocated.
 MAX_TENSORS = 10_000
 MAX_NDIM = 32
