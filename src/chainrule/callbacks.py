@@ -19,13 +19,29 @@ if TYPE_CHECKING:
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a NaN or inf loss or gradient; the weights are the last finite ones."""
+    """Training diverged: a NaN or inf loss, gradient or weight, or a loss that exploded
+    (over 1e6 × its first value) while still finite. The network keeps the last finite
+    weights, with the optimizer state that belongs to them.
 
-    def __init__(self, epoch: int, batch: int, what: str) -> None:
+    Parameters
+    ----------
+    epoch, batch : int
+        Where it happened (both counted from 1).
+    what : str
+        What went wrong ("the loss", "the gradient", "the weights", or a sentence).
+    advice : str, optional
+        What to change; default: lower the learning rate or clip gradients.
+    finite : bool
+        ``what`` is a finite explosion (already a full sentence), not a NaN or inf.
+    """
+
+    def __init__(self, epoch: int, batch: int, what: str, *, advice: str | None = None,
+                 finite: bool = False) -> None:
+        problem = what if finite else f"{what} is not finite"
+        advice = advice or "lower the learning rate or clip gradients (clipnorm)"
         super().__init__(
-            f"training diverged at epoch {epoch}, batch {batch}: {what} is not finite. "
-            "The last finite weights were kept; lower the learning rate or clip gradients "
-            "(clipnorm)."
+            f"training diverged at epoch {epoch}, batch {batch}: {problem}. The last finite "
+            f"weights were kept; {advice}."
         )
         self.epoch, self.batch = epoch, batch
 

@@ -311,12 +311,13 @@ class Network:
         sets its bias to the target's mean, so the hidden layers learn the shape of y
         rather than spending epochs on its scale. ``Y`` is (n_samples, n_out) or 1-D.
         """
-        Yt = self.targets(Y, np.shape(Y)[0] if np.ndim(Y) else 0)
+        Yt = self.targets(Y, np.shape(Y)[0] if np.ndim(Y) else 0)  # checks the shape
+        Y64 = np.asarray(Y, dtype=np.float64).reshape(Yt.shape)  # statistics in float64
         out = self.output_layer
-        std = Yt.std(axis=0)
+        std = Y64.std(axis=0)
         out.w = out.w * np.where(std > 0, std, 1.0)[:, None]
         if out.b is not None:
-            out.b = Yt.mean(axis=0)
+            out.b = Y64.mean(axis=0)
 
     # -- the engine: forward, cost, backward (backpropagation) ---------------------------
     def forward(

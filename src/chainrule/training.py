@@ -77,6 +77,7 @@ class Trainer:
         self.stop_training = False
         self.workspaces = Workspaces(net)
         self.dropout_rng: np.random.Generator | None = None
+        self._guard = _LossGuard()
 
     # -- hooks for data-parallel training (see chainrule.distributed) --------------
     def local_share(self, xb: Array, yb: Array) -> tuple[Array, Array]:
@@ -122,10 +123,10 @@ class Trainer:
             net.grads.fill(0.0)
         n, loss_sum, correct = self.reduce(n_local, loss_sum, correct)
         if not math.isfinite(loss_sum):
-            raise DivergenceError(self.epoch, batch, "the loss")
+            raise self._guard.error(self, batch, "the loss")
         grad_sq = float(np.dot(net.grads, net.grads))
         if not math.isfinite(grad_sq):
-            raise DivergenceError(self.epoch, batch, "the gradient")
+            raise self._guard.error(self, batch, "the gradient")
         self.optimizer.step(net.params, net.grads, grad_sq_norm=grad_sq)
         return loss_sum, n, correct
 
@@ -146,34 +147,31 @@ class Trainer:
         net = self.net
         n = a0.shape[0]
         self.n_batches = math.ceil(n / self.batch_size)
-        xb_buf = np.empty((self.batch_size, a0.shape[1]), dtype=a0.dtype)
-        yb_buf = np.empty((self.batch_size, Y.shape[1]), dtype=Y.dtype)
+        self._batches = _Batches(a0, Y, self.batch_size)
+        classification = net.loss_fn.classification
+        self._guard = _LossGuard(0.0 if classification or not Y.size else
+                                 float(np.max(np.abs(Y))))
         classification = net.loss_fn.classification
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
             for epoch in range(1, self.epochs + 1):
                 self.epoch = epoch
-                snapshot = net.params.copy()
+                start_of_epoch = _Checkpoint(self)
                 for cb in self.callbacks:
                     cb.on_epoch_begin(self)
                 order = net.rng.permutation(n) if self.shuffle else None
                 total_loss, total_n, correct = 0.0, 0, 0
-                for batch, start in enumerate(range(0, n, self.batch_size), start=1):
-                    stop = min(start + self.batch_size, n)
-                    m = stop - start
-                    if order is None:
-                        xb, yb = a0[start:stop], Y[start:stop]
-                    else:
-                        idx = order[start:stop]
-                        xb, yb = xb_buf[:m], yb_buf[:m]
-                        a0.take(idx, axis=0, out=xb)  # gather into reused buffers
-                        Y.take(idx, axis=0, out=yb)
+                for batch in range(1, self.n_batches + 1):
+                    xb, yb = self._batches.get(batch, order)
                     try:
                         loss_sum, m_global, n_right = self.train_step(xb, yb, batch)
+                        self._guard.check(self, batch, loss_sum / max(m_global, 1))
+                        if batch == self.n_batches and not _finite(net.params):
+                            raise self._guard.error(self, batch, "a weight")
                     except DivergenceError:
-                        if not np.all(np.isfinite(net.params)):
-                            net.params[...] = snapshot
+                        if not _finite(net.params):
+                            self._last_finite(start_of_epoch, batch)
                         raise
                     correct += n_right
                     total_loss += loss_sum
@@ -197,6 +195,107 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_train_end(self)
         return self.history
+
+    def _last_finite(self, start_of_epoch: _Checkpoint, failed_batch: int) -> None:
+        """Put back the last finite weights (and the optimizer state that goes with them).
+
+        Steps never copy the weights (that would cost a pass over them per step); an
+        update that overflowed is found on the next check. So go back to the start of the
+        epoch and replay its steps, deterministically (same generator state, same
+        batches), copying before each, until the one whose update was not finite.
+        """
+        net = self.net
+        start_of_epoch.restore(self)
+        order = net.rng.permutation(self._batches.n) if self.shuffle else None
+        before = _Checkpoint(self)
+        for batch in range(1, failed_batch + 1):
+            before.take(self)
+            try:
+                self.train_step(*self._batches.get(batch, order), batch)
+            except DivergenceError:
+                break
+            if not _finite(net.params):
+                break
+        before.restore(self)
+
+
+class _Batches:
+    """The mini-batches of an epoch, gathered into buffers reused every step."""
+
+    def __init__(self, a0: Array, Y: Array, batch_size: int) -> None:
+        self.a0, self.Y, self.batch_size, self.n = a0, Y, batch_size, a0.shape[0]
+        self.xb = np.empty((batch_size, a0.shape[1]), dtype=a0.dtype)
+        self.yb = np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
+
+    def get(self, batch: int, order: NDArray[np.intp] | None) -> tuple[Array, Array]:
+        """Batch ``batch`` (counted from 1) of the epoch whose sample order is ``order``."""
+        start = (batch - 1) * self.batch_size
+        stop = min(start + self.batch_size, self.n)
+        if order is None:
+            return self.a0[start:stop], self.Y[start:stop]
+        idx, m = order[start:stop], stop - start
+        xb, yb = self.xb[:m], self.yb[:m]
+        self.a0.take(idx, axis=0, out=xb)  # gather into reused buffers
+        self.Y.take(idx, axis=0, out=yb)
+        return xb, yb
+
+
+class _Checkpoint:
+    """Weights, optimizer state and the network's generator state at one moment."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.take(trainer)
+
+    def take(self, trainer: Trainer) -> None:
+        self.params = trainer.net.params.copy()
+        self.optimizer = trainer.optimizer.state_dict()
+        self.rng = trainer.net.rng.bit_generator.state
+
+    def restore(self, trainer: Trainer) -> None:
+        trainer.net.params[...] = self.params
+        trainer.optimizer.load_state_dict(self.optimizer)
+        trainer.net.rng.bit_generator.state = self.rng
+
+
+class _LossGuard:
+    """Divergence that is still finite: a batch loss over 1e6 × the first one (or over
+    1e3 when the first was below 1e-3, so a near-perfect start is no false alarm).
+
+    Also words the error's advice: large regression targets are the likelier cause
+    than the learning rate when they reach 1e4 and beyond.
+    """
+
+    EXPLOSION = 1e6
+
+    def __init__(self, y_scale: float = 0.0) -> None:
+        self.first: float | None = None
+        self.y_scale = y_scale  # largest |y| of regression targets (0 for classification)
+
+    def check(self, trainer: Trainer, batch: int, loss: float) -> None:
+        if self.first is None:
+            self.first = loss
+        elif loss > self.EXPLOSION * max(self.first, 1e-3):  # the floor: a first loss near 0
+            raise self.error(trainer, batch, f"the loss grew from {self.first:.3g} to "
+                             f"{loss:.3g} (over {self.EXPLOSION:.0e} times)", finite=True)
+
+    def error(self, trainer: Trainer, batch: int, what: str, *,
+              finite: bool = False) -> DivergenceError:
+        advice = None
+        if self.y_scale >= 1e4:
+            advice = (f"the targets reach {self.y_scale:.3g}: rescale them (e.g. standardize "
+                      "y), or use a loss that is scale-free; then the learning rate")
+        return DivergenceError(trainer.epoch, batch, what, advice=advice, finite=finite)
+
+
+def _finite(params: Array) -> bool:
+    """Every weight finite (checked once an epoch and after a divergence, not every step).
+
+    A NaN or inf makes the sum non-finite; summed in float64 it allocates nothing, and
+    only an overflowing sum (weights near the float64 limit) needs the exact check.
+    """
+    if math.isfinite(float(np.add.reduce(params, dtype=np.float64))):
+        return True
+    return bool(np.isfinite(params).all())
 
 
 def n_correct(a: Array, y: Array, independent: bool) -> int:

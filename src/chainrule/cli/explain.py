@@ -14,7 +14,7 @@ from ..explain import explain
 from ..io import read_model
 from . import CLIError
 from .common import encode_targets, load_dataset, map_labels
-from .config import add_data_arguments, data_config
+from .config import UsageError, add_data_arguments, data_config, usage_error
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--layer, --j, --k: give all three to pick a weight, or none to "
                        "explain the largest-gradient weight of every layer")
     source = loaded.training.get("config")
-    cfg = data_config(args, source)
+    try:
+        cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
+    except UsageError as exc:  # e.g. --target without --csv: exit 2, like train
+        return usage_error(args, exc)
     ds = load_dataset(cfg)
     if not 0 <= args.sample < len(ds.X):
         raise CLIError(f"--sample: expected a row in 0..{len(ds.X) - 1} of {ds.name}, got "
