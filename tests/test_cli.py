@@ -18,9 +18,6 @@ from chainrule import datasets
 from chainrule.cli import main
 from chainrule.cli.train import RUN_FILES
 
-REPO = Path(__file__).resolve().parents[1]
-MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
-
 
 def run_cli(*argv: str, cwd: Path, env: dict[str, str] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -313,10 +310,11 @@ def test_subprocess_exit_codes(tmp_path: Path) -> None:
 
 # -- MNIST ---------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_mnist_reaches_97_5_percent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mnist_reaches_97_5_percent(mnist_dir: Path, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Train through main(argv), then evaluate the saved model in a real subprocess; both
     find MNIST through $CHAINRULE_DATA_DIR."""
-    monkeypatch.setenv("CHAINRULE_DATA_DIR", str(MNIST_DIR))
+    monkeypatch.setenv("CHAINRULE_DATA_DIR", str(mnist_dir))
     out = tmp_path / "run"
     assert main(["train", "--dataset", "mnist", "--hidden", "256,128", "--epochs", "5",
                  "--batch-size", "128", "--lr", "0.002", "--schedule", "cosine", "--quiet",
@@ -324,7 +322,7 @@ def test_mnist_reaches_97_5_percent(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert accuracy(out) >= 0.975
     result = run_cli("evaluate", str(out / "model.safetensors"), "--json",
                      str(tmp_path / "eval.json"), cwd=tmp_path,
-                     env={"CHAINRULE_DATA_DIR": str(MNIST_DIR)})
+                     env={"CHAINRULE_DATA_DIR": str(mnist_dir)})
     assert result.returncode == 0, result.stderr
     assert "on 10000 samples" in result.stdout
     evaluated = json.loads((tmp_path / "eval.json").read_text())
