@@ -341,6 +341,10 @@ def test_bad_requests_get_errors_and_the_session_keeps_working(server: str) -> N
                 await receive_until(ws, "error"))["message"]
             await ws.send("x" * (LIMITS["max_message_bytes"] + 1))
             assert "over the limit" in (await receive_until(ws, "error"))["message"]
+            # Issue 14: an 8,000-deep array (16 KB, under the size cap) raised RecursionError
+            # in the receive loop and dropped the socket.
+            await ws.send("[" * 8000 + "]" * 8000)
+            assert "nested 8000 levels deep" in (await receive_until(ws, "error"))["message"]
             await ws.send(json.dumps({"type": "step", "n": 3}))
             assert (await receive_until(ws, "update"))["step"] == 3
 

@@ -35,11 +35,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
 from ..callbacks import DivergenceError
+from ..errors import json_nesting
 from .config import DEFAULT_CONFIG, LIMITS, choices
 from .guard import SameOriginGuard
 from .session import Session
 
 STATIC = Path(__file__).parent / "static"
+
+#: Requests are flat objects; deeper JSON is refused before it is parsed.
+MAX_MESSAGE_DEPTH = 8
 
 
 class TokenBucket:
@@ -174,6 +178,11 @@ class Connection:
             if len(text.encode()) > limit:
                 await self.error(f"message: {len(text.encode())} bytes is over the limit of "
                                  f"{limit} bytes")
+                continue
+            depth, _ = json_nesting(text.encode())
+            if depth > MAX_MESSAGE_DEPTH:  # refused before parsing: no RecursionError
+                await self.error(f"message: nested {depth} levels deep; at most "
+                                 f"{MAX_MESSAGE_DEPTH} levels are read")
                 continue
             try:
                 request = json.loads(text)
