@@ -8,14 +8,17 @@ counts lines, so ``row 1`` is the header and the first data row is ``row 2``.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
 import struct
 import tokenize
 import zipfile
 import zlib
+from array import array
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,53 +37,132 @@ class DataFileError(FileFormatError):
     applies, the row and column or the array."""
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    check_readable_file(path, DataFileError, "CSV file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [(i, row) for i, row in enumerate(csv.reader(fh), start=1) if row]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataFileError(path, f"not a readable UTF-8 CSV file ({exc})") from None
-    except OSError as exc:
-        raise DataFileError(path, os_reason(exc)) from None
-    if not rows:
-        raise DataFileError(path, "the file is empty; expected a header row and data rows")
-    header = [h.strip() for h in rows[0][1]]
-    data = rows[1:]
-    if not data:
-        raise DataFileError(path, "only a header row, no data rows")
-    for lineno, row in data:
-        if len(row) != len(header):
-            raise DataFileError(
-                path, f"row {lineno} has {len(row)} cells but the header has {len(header)} "
-                "columns; every row needs one value per column"
-            )
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise DataFileError(path, f"duplicate column names in the header: {', '.join(dupes)}")
-    return header, data
+class _Table(NamedTuple):
+    """What one pass over a CSV file keeps: the header, the numeric columns as one float
+    array, the target column (as numbers while every cell is one, else as text), and the
+    line number of every data row."""
+
+    header: list[str]
+    X: NDArray[np.float64]
+    target_numbers: NDArray[np.float64] | None
+    target_text: list[str] | None
+    lines: NDArray[np.int64]
+    target_not_finite: tuple[int, str] | None  # (data row, cell) of the first inf/nan target
 
 
 def _cell(lineno: int, col: int, header: list[str]) -> str:
     return f"row {lineno}, column {col + 1} ({header[col]!r})"
 
 
-def _numeric(path: Path, data: list[tuple[int, list[str]]], columns: list[int],
-             header: list[str]) -> NDArray[np.float64]:
-    out = np.empty((len(data), len(columns)), dtype=np.float64)
-    for r, (lineno, row) in enumerate(data):
-        for c, col in enumerate(columns):
-            cell = row[col].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                value = float("nan")
-            if not math.isfinite(value):
-                raise DataFileError(
-                    path, f"{cell!r} is not a finite number; features must be numeric (encode "
-                    "categories as numbers)", _cell(lineno, col, header)
-                )
-            out[r, c] = value
+def _not_finite(path: Path, lineno: int, col: int, header: list[str], cell: str) -> DataFileError:
+    return DataFileError(path, f"{cell.strip()!r} is not a finite number; features must be "
+                         "numeric (encode categories as numbers)", _cell(lineno, col, header))
+
+
+def _rows(fh: IO[str]) -> Iterator[tuple[int, list[str]]]:
+    """Non-empty rows with the line number a text editor shows (rows with quoted line
+    breaks count as one row, as before)."""
+    for i, row in enumerate(csv.reader(fh), start=1):
+        if row:
+            yield i, row
+
+
+def _read_table(path: Path, choose: Callable[[list[str]], tuple[list[int], int | None]]
+                ) -> _Table:
+    """Read a CSV in one streaming pass: ``choose(header)`` names the numeric columns and
+    the target column. Numbers go straight into a float array (8 bytes a cell), so memory
+    stays near the size of the data rather than of Python strings."""
+    check_readable_file(path, DataFileError, "CSV file")
+    numbers = array("d")
+    lines = array("q")
+    t_numbers = array("d")
+    t_text: list[str] | None = None
+    t_bad: tuple[int, str] | None = None
+    canon: dict[str, str] = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = _rows(fh)
+            first = next(rows, None)
+            if first is None:
+                raise DataFileError(path, "the file is empty; expected a header row and data "
+                                    "rows")
+            header = [h.strip() for h in first[1]]
+            second = next(rows, None)
+            if second is None:
+                raise DataFileError(path, "only a header row, no data rows")
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            if dupes:
+                raise DataFileError(path, "duplicate column names in the header: "
+                                    f"{', '.join(dupes)}")
+            columns, t_col = choose(header)
+            width = len(header)
+            for lineno, row in itertools.chain([second], rows):
+                if len(row) != width:
+                    raise DataFileError(
+                        path, f"row {lineno} has {len(row)} cells but the header has {width} "
+                        "columns; every row needs one value per column"
+                    )
+                try:
+                    values = [float(row[c]) for c in columns]
+                except ValueError:
+                    bad = next(c for c in columns if not _is_float(row[c]))
+                    raise _not_finite(path, lineno, bad, header, row[bad]) from None
+                if not all(map(math.isfinite, values)):
+                    bad = next(c for c, v in zip(columns, values, strict=True)
+                               if not math.isfinite(v))
+                    raise _not_finite(path, lineno, bad, header, row[bad])
+                numbers.extend(values)
+                lines.append(lineno)
+                if t_col is not None:
+                    cell = row[t_col].strip()
+                    if t_text is None:
+                        try:
+                            number = float(cell)
+                        except ValueError:
+                            t_text = []  # text from here on; the rows before are re-read
+                        else:
+                            if t_bad is None and not math.isfinite(number):
+                                t_bad = (len(t_numbers), cell)
+                            t_numbers.append(number)
+                            continue
+                    t_text.append(canon.setdefault(cell, cell))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataFileError(path, f"not a readable UTF-8 CSV file ({exc})") from None
+    except OSError as exc:
+        raise DataFileError(path, os_reason(exc)) from None
+    if t_col is not None and t_text is not None and len(t_numbers):
+        t_text = _reread_column(path, t_col, len(t_numbers), canon) + t_text
+    X = np.frombuffer(numbers, dtype=np.float64).reshape(len(lines), len(columns))
+    return _Table(header, X,
+                  np.frombuffer(t_numbers, dtype=np.float64) if t_col is not None
+                  and t_text is None else None,
+                  t_text, np.frombuffer(lines, dtype=np.int64),
+                  t_bad if t_text is None else None)
+
+
+def _is_float(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _reread_column(path: Path, col: int, n: int, canon: dict[str, str]) -> list[str]:
+    """The first ``n`` cells of column ``col``, as text (a target that turned out to hold
+    text after ``n`` numeric rows)."""
+    out: list[str] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = _rows(fh)
+            next(rows)
+            for _, row in itertools.islice(rows, n):
+                cell = row[col].strip()
+                out.append(canon.setdefault(cell, cell))
+    except (UnicodeDecodeError, csv.Error, OSError, StopIteration) as exc:
+        raise DataFileError(path, f"changed while being read ({exc})") from None
+    if len(out) != n:
+        raise DataFileError(path, "changed while being read")
     return out
 
 
@@ -102,13 +184,8 @@ def _first_non_finite(values: list[str]) -> int | None:
     return next((i for i, v in enumerate(numbers) if not math.isfinite(v)), None)
 
 
-def infer_task(values: list[str]) -> str:
-    """'classification' for integer-valued or text targets with at most ``MAX_CLASSES``
-    distinct values, else 'regression'."""
-    try:
-        numbers = np.array([float(v) for v in values])
-    except ValueError:
-        return "classification"
+def _infer_numbers(numbers: NDArray[np.float64]) -> str:
+    """:func:`infer_task` for a numeric target."""
     if not np.all(np.isfinite(numbers)):
         return "regression"
     if np.all(numbers == np.round(numbers)) and np.unique(numbers).size <= MAX_CLASSES:
@@ -116,21 +193,36 @@ def infer_task(values: list[str]) -> str:
     return "regression"
 
 
+def infer_task(values: list[str]) -> str:
+    """'classification' for integer-valued or text targets with at most ``MAX_CLASSES``
+    distinct values, else 'regression'."""
+    try:
+        numbers = np.array([float(v) for v in values], dtype=np.float64)
+    except ValueError:
+        return "classification"
+    return _infer_numbers(numbers)
+
+
+def _labels_of_numbers(numbers: NDArray[np.float64]) -> tuple[NDArray[np.int64], list[Any]]:
+    """Class indices and the sorted labels of finite numbers (ints when all are integers)."""
+    uniq = np.unique(numbers)
+    index = np.searchsorted(uniq, numbers).astype(np.int64)
+    if np.all(uniq == np.round(uniq)):
+        return index, [int(v) for v in uniq]
+    return index, [float(v) for v in uniq]
+
+
 def _labels(values: list[str]) -> tuple[NDArray[np.int64], list[Any]]:
     """Class indices and the sorted labels (ints when every value is an integer)."""
     try:
-        numbers = np.array([float(v) for v in values])
-        if not np.all(np.isfinite(numbers)):
-            keys: list[Any] = list(values)
-        elif np.all(numbers == np.round(numbers)):
-            keys = [int(v) for v in numbers]
-        else:
-            keys = [float(v) for v in numbers]
+        numbers = np.array([float(v) for v in values], dtype=np.float64)
     except ValueError:
-        keys = list(values)
-    classes = sorted(set(keys))
+        numbers = None
+    if numbers is not None and np.all(np.isfinite(numbers)):
+        return _labels_of_numbers(numbers)
+    classes = sorted(set(values))
     index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[k] for k in keys], dtype=np.int64), classes
+    return np.array([index[k] for k in values], dtype=np.int64), classes
 
 
 def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None = None) -> Dataset:
@@ -146,32 +238,43 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
 
     Raises
     ------
-    ValueError
-        Empty or ragged file, a non-numeric feature cell (naming row and column),
-        a missing target column.
+    DataFileError
+        Empty or ragged file, a non-numeric or non-finite feature cell, a non-finite
+        number in a numeric target (naming row and column), a missing target column,
+        an unreadable file. A :class:`~chainrule.errors.FileFormatError`.
     """
     path = Path(path)
     if not target:
         raise ValueError(f"target: name the target column of {path} (--target COLUMN)")
     if task is not None and task not in TASKS:
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
-    header, data = _read_rows(path)
-    t_col = _column_index(path, header, target)
-    features = [i for i in range(len(header)) if i != t_col]
-    if not features:
-        raise DataFileError(path, f"no feature columns besides the target {target!r}")
-    X = _numeric(path, data, features, header)
-    raw_y = [row[t_col].strip() for _, row in data]
-    bad = _first_non_finite(raw_y)
-    if bad is not None:
-        raise DataFileError(path, f"{raw_y[bad]!r} is not a finite number; a numeric target "
-                            "must be finite", _cell(data[bad][0], t_col, header))
+    features: list[int] = []
+
+    def choose(header: list[str]) -> tuple[list[int], int | None]:
+        t_col = _column_index(path, header, target)
+        features.extend(i for i in range(len(header)) if i != t_col)
+        if not features:
+            raise DataFileError(path, f"no feature columns besides the target {target!r}")
+        return features, t_col
+
+    table = _read_table(path, choose)
+    header, t_col = table.header, table.header.index(target)
+    y_numbers, y_text = table.target_numbers, table.target_text
+    if table.target_not_finite is not None:
+        i, cell = table.target_not_finite
+        raise DataFileError(path, f"{cell!r} is not a finite number; a numeric target must be "
+                            "finite", _cell(int(table.lines[i]), t_col, header))
     inferred = task is None
-    task = task or infer_task(raw_y)
+    if task is None:
+        task = _infer_numbers(y_numbers) if y_numbers is not None else "classification"
     classes: list[Any] | None = None
     y: NDArray[Any]
     if task == "classification":
-        y, classes = _labels(raw_y)
+        if y_numbers is not None:
+            y, classes = _labels_of_numbers(y_numbers)
+        else:
+            assert y_text is not None
+            y, classes = _labels(y_text)
         if inferred and len(classes) > MAX_CLASSES:
             raise DataFileError(
                 path, f"target column {target!r} holds text with {len(classes)} distinct "
@@ -179,10 +282,16 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
                 "--task classification"
             )
     else:
-        y = _numeric(path, data, [t_col], header)[:, 0]
+        if y_numbers is None:
+            assert y_text is not None
+            i = next(i for i, v in enumerate(y_text) if not _is_float(v))
+            raise DataFileError(path, f"{y_text[i]!r} is not a finite number; a regression "
+                                "target must be numeric", _cell(int(table.lines[i]), t_col,
+                                                                header))
+        y = y_numbers.copy()
     return Dataset(
         name=path.stem,
-        X=X,
+        X=table.X,
         y=y,
         task=task,
         classes=classes,
@@ -200,18 +309,19 @@ def read_features_csv(path: str | os.PathLike[str],
     order, and any other column (e.g. the target) is ignored; without, every column.
     """
     path = Path(path)
-    header, data = _read_rows(path)
-    if feature_names:
-        missing = [f for f in feature_names if f not in header]
-        if missing:
-            raise DataFileError(
-                path, f"missing feature column(s) {', '.join(missing)}; the model was trained "
-                f"on columns {', '.join(feature_names)}"
-            )
-        columns = [header.index(f) for f in feature_names]
-    else:
-        columns = list(range(len(header)))
-    return _numeric(path, data, columns, header)
+
+    def choose(header: list[str]) -> tuple[list[int], int | None]:
+        if feature_names:
+            missing = [f for f in feature_names if f not in header]
+            if missing:
+                raise DataFileError(
+                    path, f"missing feature column(s) {', '.join(missing)}; the model was "
+                    f"trained on columns {', '.join(feature_names)}"
+                )
+            return [header.index(f) for f in feature_names], None
+        return list(range(len(header))), None
+
+    return _read_table(path, choose).X
 
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -391,19 +501,27 @@ def load_npz(path: str | os.PathLike[str], task: str | None = None) -> Dataset:
     _finite_or_refuse(path, "X", X)
     if _real(y_raw.dtype):
         _finite_or_refuse(path, "y", y_raw)
-    values = [str(v) for v in y_raw.reshape(-1)] if y_raw.ndim == 1 else []
+    # integer and float64 labels are handled as numbers (str() of either reads back exactly);
+    # anything else (text, bool, float32) as its text, as before
+    exact = np.issubdtype(y_raw.dtype, np.integer) or y_raw.dtype == np.float64
+    numbers = y_raw.astype(np.float64) if y_raw.ndim == 1 and exact else None
+    values = ([str(v) for v in y_raw.reshape(-1)] if y_raw.ndim == 1 and numbers is None
+              else [])
     bad = _first_non_finite(values)
     if bad is not None:
         raise DataFileError(path, f"y[{bad}] = {values[bad]!r} is not finite")
     if task is None:
-        task = infer_task(values) if y_raw.ndim == 1 else "regression"
+        if y_raw.ndim != 1:
+            task = "regression"
+        else:
+            task = _infer_numbers(numbers) if numbers is not None else infer_task(values)
     classes: list[Any] | None = None
     y: NDArray[Any]
     if task == "classification":
         if y_raw.ndim != 1:
             raise DataFileError(path, f"classification needs a 1-D y of labels, got "
                                 f"{y_raw.shape}")
-        y, classes = _labels(values)
+        y, classes = _labels_of_numbers(numbers) if numbers is not None else _labels(values)
     else:
         if not _real(y_raw.dtype):
             raise DataFileError(path, f"regression needs a numeric y, got dtype {y_raw.dtype}")
