@@ -47,6 +47,9 @@ class Trainer:
         Batches per epoch.
     stop_training : bool
         Set by a callback to end training after the current epoch.
+    data : (a0, Y)
+        The training inputs (standardized, (n, n_in)) and targets (n, n_out) of the run.
+    validation : (a0_val, Y_val) or None
     workspaces : Workspaces
         The preallocated arrays of the training steps, one set per batch size.
     dropout_rng : numpy.random.Generator or None
@@ -75,6 +78,8 @@ class Trainer:
         self.epoch = 0
         self.n_batches = 0
         self.stop_training = False
+        self.data: tuple[Array, Array] | None = None
+        self.validation: tuple[Array, Array] | None = None
         self.workspaces = Workspaces(net)
         self.dropout_rng: np.random.Generator | None = None
         self._guard = _LossGuard()
@@ -147,6 +152,7 @@ class Trainer:
         net = self.net
         n = a0.shape[0]
         self.n_batches = math.ceil(n / self.batch_size)
+        self.data, self.validation = (a0, Y), validation
         self._batches = _Batches(a0, Y, self.batch_size)
         classification = net.loss_fn.classification
         self._guard = _LossGuard(0.0 if classification or not Y.size else
