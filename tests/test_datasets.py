@@ -402,3 +402,23 @@ def test_unreadable_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         with pytest.raises(datasets.FileFormatError,
                            match=f"^{path}: cannot be read: permission denied"):
             read(path)
+
+
+def test_npz_with_too_many_members_is_refused_before_its_directory_is_read(
+        tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "many.npz", "w") as zf:
+        for i in range(12_000):
+            zf.writestr(f"m{i}", b"")
+    with pytest.raises(datasets.DataFileError, match="many.npz: an archive of 12,000 members; "
+                       "at most 10,000 are read"):
+        datasets.load_npz(tmp_path / "many.npz")
+
+
+def test_a_wide_csv_header_is_read_in_linear_time(tmp_path: Path) -> None:
+    """The duplicate-name check and the column lookup were quadratic in the columns."""
+    names = [f"c{i}" for i in range(100_000)]
+    path = write(tmp_path, ",".join([*names, "t"]) + "\n" + ",".join(["1"] * 100_001) + "\n")
+    assert datasets.load_csv(path, "t").X.shape == (1, 100_000)
+    assert datasets.read_features_csv(path, names[::-2]).shape == (1, 50_000)

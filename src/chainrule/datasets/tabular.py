@@ -7,6 +7,7 @@ counts lines, so ``row 1`` is the header and the first data row is ``row 2``.
 
 from __future__ import annotations
 
+import collections
 import csv
 import itertools
 import math
@@ -90,7 +91,7 @@ def _read_table(path: Path, choose: Callable[[list[str]], tuple[list[int], int |
             second = next(rows, None)
             if second is None:
                 raise DataFileError(path, "only a header row, no data rows")
-            dupes = sorted({h for h in header if header.count(h) > 1})
+            dupes = sorted(h for h, n in collections.Counter(header).items() if n > 1)
             if dupes:
                 raise DataFileError(path, "duplicate column names in the header: "
                                     f"{', '.join(dupes)}")
@@ -312,13 +313,14 @@ def read_features_csv(path: str | os.PathLike[str],
 
     def choose(header: list[str]) -> tuple[list[int], int | None]:
         if feature_names:
-            missing = [f for f in feature_names if f not in header]
+            position = {h: i for i, h in reversed(list(enumerate(header)))}
+            missing = [f for f in feature_names if f not in position]
             if missing:
                 raise DataFileError(
                     path, f"missing feature column(s) {', '.join(missing)}; the model was "
                     f"trained on columns {', '.join(feature_names)}"
                 )
-            return [header.index(f) for f in feature_names], None
+            return [position[f] for f in feature_names], None
         return list(range(len(header))), None
 
     return _read_table(path, choose).X
@@ -329,6 +331,9 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 #: Deflate expands at most ~1032×: a member declaring more than this × its compressed size
 #: is lying about its size.
 _MAX_DEFLATE_RATIO = 1100
+#: An .npz with more members is refused before its directory is read (numpy.savez writes
+#: one per array).
+MAX_NPZ_MEMBERS = 10_000
 #: What NumPy's .npy reader and zipfile raise for malformed input (NumPy parses the header
 #: with ``tokenize`` and ``ast.literal_eval``).
 _NUMPY_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, SyntaxError,
@@ -423,10 +428,31 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, key: st
                             "archive?)", where) from None
 
 
+def _member_count(path: Path) -> int | None:
+    """The member count of a zip's end-of-central-directory record, read before
+    :class:`zipfile.ZipFile` builds an object per member; None if there is none."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 65_557))  # the record (22 bytes) and a comment of ≤ 65,535
+            tail = fh.read()
+    except OSError as exc:
+        raise DataFileError(path, os_reason(exc)) from None
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return None
+    return int.from_bytes(tail[at + 10 : at + 12], "little")
+
+
 def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, NDArray]:
     """Arrays ``keys`` of an .npz archive; each member's header is checked against the
     member's real size, and object dtypes are refused, before anything is allocated."""
     out: dict[str, NDArray] = {}
+    count = _member_count(path)
+    if count is not None and count > MAX_NPZ_MEMBERS:
+        raise DataFileError(path, f"an archive of {count:,} members; at most "
+                            f"{MAX_NPZ_MEMBERS:,} are read (0xFFFF means more, in zip64)")
     try:
         with zipfile.ZipFile(path) as zf:
             members = {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i
