@@ -2,12 +2,12 @@
 
 :class:`FileFormatError` (a ``ValueError``) is what every reader of a user's file raises
 when the file is bad: a model file (:class:`chainrule.io.ModelFileError`), an IDX file
-(:class:`chainrule.datasets.IDXError`), a CSV or ``.npz``/``.npy`` file
-(:class:`chainrule.datasets.DataFileError`) and a JSON configuration. The message
+(:class:`chainrule.datasets.IDXError`, :class:`chainrule.datasets.MNISTError`), a CSV or
+``.npz``/``.npy`` file (:class:`chainrule.datasets.DataFileError`). The message
 starts with the file's path and, where one applies, the place in it: a key path
 (``config.layers[1].activation``), a tensor name, a row and column, an archive member::
 
-    model.safetensors: config.layers[1].activation: expected a string or an object, got list
+    model.safetensors: config.layers[1].activation: expected null, a string or an object, got list
 
 The exceptions are the conditions that are not about the file's contents: a path that
 does not exist is a :class:`FileNotFoundError`; running out of memory is a
@@ -15,15 +15,15 @@ does not exist is a :class:`FileNotFoundError`; running out of memory is a
 an I/O error) is a :class:`FileFormatError` naming the file and the reason.
 
 The helpers here bound what a hostile file can cost before anything is parsed:
-:func:`parse_json` caps nesting depth and the number of objects and arrays,
-:func:`read_file` refuses files above a size cap.
+:func:`parse_json` caps nesting depth and the number of objects and arrays before
+parsing; :func:`check_readable_file` turns "not a file" and "cannot be read" into the
+reader's :class:`FileFormatError`.
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -90,22 +90,6 @@ def check_readable_file(path: Path, error: type[FileFormatError] = FileFormatErr
     if not path.is_file():
         raise error(path, f"is not a regular file; give the {what}")
     return int(st.st_size)
-
-
-def read_file(path: Path, max_bytes: int, error: type[FileFormatError] = FileFormatError,
-              what: str = "file") -> bytes:
-    """The bytes of ``path``, refusing more than ``max_bytes`` before reading them."""
-    size = check_readable_file(path, error, what)
-    if size > max_bytes:
-        raise error(path, f"{size:,} bytes is more than the {max_bytes:,} a {what} may have")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise error(path, os_reason(exc)) from None
-    if len(data) > max_bytes:  # it grew while we looked
-        raise error(path, f"more than the {max_bytes:,} bytes a {what} may have")
-    return data
 
 
 def json_nesting(data: bytes) -> tuple[int, int]:
@@ -179,13 +163,6 @@ def parse_json(text: str | bytes, path: str | os.PathLike[str], where: str | Non
         raise error(path, f"{what} is not valid JSON ({exc})", where) from None
 
 
-def is_finite_number(value: Any) -> bool:
-    """An int or finite float, not a bool."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return isinstance(value, int) or math.isfinite(value)
-
-
 __all__ = [
     "MAX_JSON_CONTAINERS",
     "MAX_JSON_DEPTH",
@@ -194,5 +171,4 @@ __all__ = [
     "json_nesting",
     "os_reason",
     "parse_json",
-    "read_file",
 ]
