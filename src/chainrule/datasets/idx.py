@@ -40,7 +40,7 @@ class IDXError(FileFormatError):
     wrong); a :class:`~chainrule.errors.FileFormatError`."""
 
 
-def _parse_header(data: bytes, path: str, expect_magic: int | None
+def _parse_header(data: bytes | bytearray, path: str, expect_magic: int | None
                   ) -> tuple[tuple[int, ...], np.dtype, int]:
     """(shape, dtype, header length) from the first bytes of an IDX file."""
     if len(data) < 4:
@@ -61,20 +61,20 @@ def _parse_header(data: bytes, path: str, expect_magic: int | None
     return shape, np.dtype(_TYPES[data[2]]), header
 
 
-def _read_upto(stream: io.BufferedIOBase, n: int) -> bytes:
-    """At most ``n`` bytes, read in chunks (memory grows with the data actually there)."""
-    parts, left = [], n
-    while left > 0:
-        chunk = stream.read(min(left, _CHUNK))
+def _read_upto(stream: io.BufferedIOBase, n: int, into: bytearray) -> int:
+    """Append at most ``n`` bytes to ``into``, read in chunks (memory grows with the data
+    actually there, not with what a header claims); the number appended."""
+    start = len(into)
+    while len(into) - start < n:
+        chunk = stream.read(min(n - (len(into) - start), _CHUNK))
         if not chunk:
             break
-        parts.append(chunk)
-        left -= len(chunk)
-    return b"".join(parts)
+        into += chunk
+    return len(into) - start
 
 
 def read_idx_bytes(path: str | os.PathLike[str], expect_magic: int | None = None,
-                   source: str | None = None, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+                   source: str | None = None, max_bytes: int = MAX_IDX_BYTES) -> bytearray:
     """The (decompressed) bytes of an IDX file, read no further than its header declares.
 
     Raises :class:`IDXError` (naming ``source``, default the path) for a header that
@@ -90,10 +90,10 @@ def read_idx_bytes(path: str | os.PathLike[str], expect_magic: int | None = None
             raw.seek(0)
             stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
             with stream:
-                head = _read_upto(stream, 4)
-                if len(head) == 4:
-                    head += _read_upto(stream, 4 * head[3])
-                shape, dtype, header = _parse_header(head, where, expect_magic)
+                data = bytearray()
+                if _read_upto(stream, 4, data) == 4:
+                    _read_upto(stream, 4 * data[3], data)
+                shape, dtype, header = _parse_header(data, where, expect_magic)
                 expected = math.prod(shape) * dtype.itemsize
                 if header + expected > max_bytes:
                     raise IDXError(where, f"header declares shape {shape} ({expected:,} bytes "
@@ -101,14 +101,14 @@ def read_idx_bytes(path: str | os.PathLike[str], expect_magic: int | None = None
                 if not compressed and size != header + expected:
                     raise IDXError(where, f"header declares shape {shape} ({expected} bytes of "
                                    f"data) but the file holds {size - header} bytes")
-                body = _read_upto(stream, expected + 1)
+                n_body = _read_upto(stream, expected + 1, data)
     except (OSError, EOFError, zlib.error) as exc:
         reason = os_reason(exc) if isinstance(exc, (PermissionError, IsADirectoryError)) else None
         raise IDXError(where, reason or f"cannot read ({type(exc).__name__}: {exc})") from None
-    if len(body) > expected:
+    if n_body > expected:
         raise IDXError(where, f"header declares shape {shape} ({expected} bytes of data) but "
                        "the file holds more")
-    return head + body
+    return data
 
 
 def read_idx(path: str | os.PathLike[str], expect_magic: int | None = None) -> NDArray:
@@ -123,17 +123,28 @@ def read_idx(path: str | os.PathLike[str], expect_magic: int | None = None) -> N
         No file at ``path``.
     """
     path = Path(path)
-    return parse_idx(read_idx_bytes(path, expect_magic), str(path), expect_magic)
+    return _parse(read_idx_bytes(path, expect_magic), str(path), expect_magic, copy=False)
 
 
 def parse_idx(data: bytes, source: str = "<bytes>", expect_magic: int | None = None) -> NDArray:
-    """Parse the (decompressed) bytes of an IDX file; ``source`` names it in errors."""
+    """Parse the (decompressed) bytes of an IDX file; ``source`` names it in errors.
+
+    The array is a copy: it never shares memory with ``data``.
+    """
+    return _parse(data, source, expect_magic, copy=True)
+
+
+def _parse(data: bytes | bytearray, source: str, expect_magic: int | None,
+           copy: bool) -> NDArray:
+    """``copy=False``: the array may use ``data``'s memory (a bytearray nobody else holds)."""
     shape, dtype, header = _parse_header(data, source, expect_magic)
     expected = math.prod(shape) * dtype.itemsize
     if len(data) - header != expected:
         raise IDXError(source, f"header declares shape {shape} ({expected} bytes of data) but "
                        f"the file holds {len(data) - header} bytes")
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    if not copy and arr.flags.writeable and dtype.isnative:
+        return arr
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
 

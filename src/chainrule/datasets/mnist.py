@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import FileFormatError
 from .base import Dataset
-from .idx import IMAGES_MAGIC, LABELS_MAGIC, parse_idx, read_idx_bytes
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, _parse, read_idx_bytes
 
 ENV_DATA_DIR = "CHAINRULE_DATA_DIR"
 ENV_MIRRORS = "CHAINRULE_MNIST_MIRRORS"
@@ -88,7 +88,7 @@ def _magic(name: str) -> int:
     return IMAGES_MAGIC if "images" in name else LABELS_MAGIC
 
 
-def _verified_bytes(path: Path, name: str, origin: str | None = None) -> bytes:
+def _verified_bytes(path: Path, name: str, origin: str | None = None) -> bytearray:
     """Decompressed contents of ``path``, checked against :data:`SHA256`.
 
     Decompressed as a stream, never past the size the IDX header declares, so a
@@ -170,7 +170,7 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None, *, download: bool
     paths = locate(data_dir, download=download, mirrors=mirrors)
     arrays = {}
     for name, path in paths.items():
-        arrays[name] = parse_idx(_verified_bytes(path, name), str(path), _magic(name))
+        arrays[name] = _parse(_verified_bytes(path, name), str(path), _magic(name), copy=False)
 
     def images(name: str) -> np.ndarray:
         a = arrays[name]
