@@ -422,3 +422,22 @@ def test_a_wide_csv_header_is_read_in_linear_time(tmp_path: Path) -> None:
     path = write(tmp_path, ",".join([*names, "t"]) + "\n" + ",".join(["1"] * 100_001) + "\n")
     assert datasets.load_csv(path, "t").X.shape == (1, 100_000)
     assert datasets.read_features_csv(path, names[::-2]).shape == (1, 50_000)
+
+
+def test_reading_a_large_gzip_idx_file_keeps_one_copy(tmp_path: Path) -> None:
+    """Decompressing, joining and converting used to hold three copies of the data."""
+    import tracemalloc
+
+    n = 60 * 2**20
+    blob = bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + bytes(n)
+    (tmp_path / "z.gz").write_bytes(gzip.compress(blob, compresslevel=1))
+    del blob
+    size = (tmp_path / "z.gz").stat().st_size
+    tracemalloc.start()
+    try:
+        arr = datasets.read_idx(tmp_path / "z.gz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert arr.shape == (n,) and arr.flags.writeable and not arr.any()
+    assert peak < 2 * size + 100 * 2**20
