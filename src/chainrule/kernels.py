@@ -1,4 +1,5 @@
-"""Optional compiled kernel: Adam's update as one fused loop, used when numba is installed.
+"""Optional compiled kernels: Adam's update as one fused loop, and every optimizer's update
+as a scalar rule for the compiled training step (:mod:`chainrule.compiled`).
 
 chainrule never needs numba (``pip install chainrule[fast]`` adds it). Without it — or
 with the environment variable ``CHAINRULE_NUMBA=0`` — :class:`chainrule.optimizers.Adam`
@@ -73,3 +74,74 @@ def adam_update(
     # One thread on purpose: a parallel loop (numba.prange) measured 4× slower per training
     # step on 2 cores, its threads fighting OpenBLAS's still-spinning GEMM threads.
     _adam_loop(w, g, m, v, dt(1.0 - b1), dt(1.0 - b2), dt(eps_hat), dt(step), dt(flush_below))
+
+
+# -- the other optimizers, for the compiled training step (chainrule.compiled) ---------------
+# Each is the NumPy rule of chainrule.optimizers written for one element, with the same
+# operations in the same order and precision as its whole-vector form (see the comments);
+# tests/test_compiled.py checks them against it bit for bit.
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def _sgd_element(w, g, lr):
+    return w - g * lr  # tmp = g · η; w −= tmp
+
+
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def _momentum_element(w, g, v, mu, lr):
+    v_new = v * mu + g  # v *= μ; v += g
+    return w - v_new * lr, v_new  # w −= v · η
+
+
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def _nesterov_element(w, g, v, mu, lr):
+    v_new = v * mu + g
+    return w - (v_new * mu + g) * lr, v_new  # w −= (v · μ + g) · η
+
+
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def _rmsprop_element(w, g, s, one_minus_rho, eps, lr):
+    s_new = s + (g * g - s) * one_minus_rho  # s ← ρ s + (1 − ρ) g², as s += (g² − s)(1 − ρ)
+    return w - g / (np.sqrt(s_new) + eps) * lr, s_new
+
+
+#: Codes of :func:`apply_update`, by optimizer name.
+UPDATE_CODES = {"sgd": 0, "momentum": 1, "nesterov": 2, "rmsprop": 3, "adam": 4, "adamw": 5}
+
+
+@numba.njit(error_model="numpy", cache=True, nogil=True)
+def apply_update(code, w, g, s1, s2, clip, h):  # pragma: no cover - compiled
+    """One optimizer step in place on flat ``w`` from gradient ``g`` · ``clip``.
+
+    ``code``: :data:`UPDATE_CODES`. ``h`` (float64): η, then per rule μ; or 1 − ρ, ε; or
+    1 − β₁, 1 − β₂, ε̂, step, flush threshold, 1 − η λ (AdamW). ``s1``, ``s2``: the slots
+    (velocity; sq_avg; m, v), unused ones of length 0. ``clip`` = 1 leaves g as it is.
+    """
+    dt = w.dtype.type
+    c = dt(clip)
+    lr = dt(h[0])
+    scale = c != dt(1)
+    if code == 0:
+        for i in range(w.shape[0]):
+            gi = g[i] * c if scale else g[i]
+            w[i] = _sgd_element(w[i], gi, lr)
+    elif code == 1 or code == 2:
+        mu = dt(h[1])
+        for i in range(w.shape[0]):
+            gi = g[i] * c if scale else g[i]
+            if code == 1:
+                w[i], s1[i] = _momentum_element(w[i], gi, s1[i], mu, lr)
+            else:
+                w[i], s1[i] = _nesterov_element(w[i], gi, s1[i], mu, lr)
+    elif code == 3:
+        omr, eps = dt(h[1]), dt(h[2])
+        for i in range(w.shape[0]):
+            gi = g[i] * c if scale else g[i]
+            w[i], s1[i] = _rmsprop_element(w[i], gi, s1[i], omr, eps, lr)
+    else:
+        omb1, omb2, eps_hat, step, flush = dt(h[1]), dt(h[2]), dt(h[3]), dt(h[4]), dt(h[5])
+        decay = dt(h[6])
+        one, zero = dt(1), dt(0)
+        for i in range(w.shape[0]):
+            gi = g[i] * c if scale else g[i]
+            wi = w[i] * decay if code == 5 else w[i]  # AdamW: w *= 1 − η λ first
+            w[i], m_new, s2[i] = _adam_element(wi, gi, s1[i], s2[i], omb1, omb2, eps_hat, step)
+            s1[i] = m_new * (one if abs(m_new) >= flush else zero)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import compiled
 from .callbacks import Callback, DivergenceError, History
 from .optimizers import Optimizer, get_optimizer
 from .workspace import Workspaces
@@ -83,6 +84,8 @@ class Trainer:
         self.workspaces = Workspaces(net)
         self.dropout_rng: np.random.Generator | None = None
         self._guard = _LossGuard()
+        # The whole step in one numba call where it applies (chainrule.compiled), else None.
+        self.compiled = compiled.step_for(self)
 
     # -- hooks for data-parallel training (see chainrule.distributed) --------------
     def local_share(self, xb: Array, yb: Array) -> tuple[Array, Array]:
@@ -118,6 +121,10 @@ class Trainer:
 
         Returns the batch's loss sum, sample count and correct predictions.
         """
+        if self.compiled is not None:
+            done = self.compiled(xb, yb, batch)  # None: this step runs on the NumPy path
+            if done is not None:
+                return done
         net = self.net
         xs, ys = self.local_share(xb, yb)
         n_local = xs.shape[0]

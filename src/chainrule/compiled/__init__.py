@@ -1,0 +1,317 @@
+"""The compiled training step (optional, ``pip install chainrule[fast]``): forward, cost,
+backward and the optimizer update of one batch in one numba call.
+
+:class:`~chainrule.training.Trainer` asks :func:`step_for` for a step when it is created;
+it gets one only where this path covers the network exactly — Dense layers without
+dropout, built-in activations (softmax as the output layer), losses and optimizers (any
+schedule, clipnorm, L2) in float32 or float64 — and where it measures faster (small and
+medium networks, see :data:`MAX_WORK`). Anything else, a missing numba, or
+``CHAINRULE_NUMBA=0`` / ``CHAINRULE_COMPILED=0`` keeps the NumPy path, which is unchanged.
+``CHAINRULE_COMPILED=1`` skips the size and warm-up checks (tests and benchmarks).
+
+The math is not written a third time: the elementwise rules are derived from the
+activation and loss classes' own NumPy methods (:mod:`.derive`), the optimizer rules are
+the scalar forms in :mod:`chainrule.kernels`, and the row operations (GEMM loops, softmax,
+cross-entropy from logits) are in :mod:`.rows`. ``tests/test_compiled.py`` proves the step
+equal to :mod:`chainrule.reference` for every activation × loss × optimizer.
+
+Compiling happens once per machine and float type (a few seconds) and is then loaded from
+numba's cache; nothing is compiled at ``import chainrule``, and a fit too short to repay
+loading numba (:data:`MIN_STEPS` steps) stays on NumPy unless the step is warm already.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ..network import Network
+    from ..optimizers import Optimizer
+    from ..training import Trainer
+    from .codegen import Generated
+
+Array = np.ndarray
+
+#: Above this many multiply-adds per sample (Σ n_in·n_out) the GEMMs dominate and the
+#: NumPy path's per-call overhead no longer matters; measured in docs/benchmarks.md.
+MAX_WORK = 400_000
+#: A layer whose GEMM has at least this many multiply-adds per step calls BLAS; below,
+#: the step's own loops are faster than a BLAS call.
+BLAS_MIN = 1 << 16
+#: A fit with fewer steps than this does not load numba just for itself (≈ 0.5 s).
+MIN_STEPS = 2000
+#: Without a compiled step in numba's cache, only a fit this long compiles one itself
+#: (compiling takes 30–90 s on 2 cores); ``python -m chainrule.compiled`` compiles it ahead.
+COMPILE_STEPS = 2_000_000
+
+_GENERATED: dict[str, Generated] = {}
+_FAILED: set[str] = set()
+
+
+def enabled() -> bool:
+    """numba installed, and neither CHAINRULE_NUMBA=0 nor CHAINRULE_COMPILED=0."""
+    if os.environ.get("CHAINRULE_NUMBA", "1") == "0":
+        return False
+    if os.environ.get("CHAINRULE_COMPILED", "") == "0":
+        return False
+    return importlib.util.find_spec("numba") is not None
+
+
+def forced() -> bool:
+    return os.environ.get("CHAINRULE_COMPILED", "") == "1"
+
+
+def plan(net: Network, optimizer: Optimizer) -> dict[str, Any] | None:
+    """The layout the step needs for ``net`` and ``optimizer``, or None where the compiled
+    step does not cover them exactly (the NumPy path then trains)."""
+    from .. import optimizers as opt_mod
+    from ..layers import Dense
+
+    if net.dtype not in (np.float32, np.float64):
+        return None
+    layers = net.layers
+    if not all(type(layer) is Dense for layer in layers):
+        return None  # dropout (or a custom layer): NumPy
+    kind = {opt_mod.SGD: None, opt_mod.Momentum: "momentum", opt_mod.Nesterov: "nesterov",
+            opt_mod.RMSprop: "rmsprop", opt_mod.Adam: "adam", opt_mod.AdamW: "adamw"}
+    if type(optimizer) not in kind:
+        return None
+    name = kind[type(optimizer)]
+    if name is None:  # SGD covers all three momentum forms
+        sgd: Any = optimizer
+        name = "sgd" if not sgd.momentum else ("nesterov" if sgd.nesterov else "momentum")
+    acts = [layer.activation for layer in layers]
+    if not (net.params.flags.c_contiguous and net.grads.flags.c_contiguous):
+        return None
+    return {"optimizer": name, "activations": acts, "loss": net.loss_fn}
+
+
+def step_for(trainer: Trainer) -> CompiledStep | None:
+    """A compiled step for ``trainer`` where it applies, else None (the NumPy path)."""
+    from ..training import Trainer
+
+    if not enabled():
+        return None
+    cls = type(trainer)
+    for hook in ("train_step", "compute_gradient", "reduce", "local_share"):
+        if getattr(cls, hook) is not getattr(Trainer, hook):
+            return None  # data-parallel or customised loops keep their own step
+    net = trainer.net
+    layout = plan(net, trainer.optimizer)
+    if layout is None:
+        return None
+    work = sum(layer.n_in * layer.n_out for layer in net.layers)  # type: ignore[attr-defined]
+    if work > MAX_WORK and not forced():
+        return None
+    return CompiledStep(trainer, layout)
+
+
+def generated(dtype: np.dtype) -> Generated:
+    from . import codegen
+
+    gen = _GENERATED.get(dtype.name)
+    if gen is None:
+        gen = _GENERATED[dtype.name] = codegen.generate(dtype)
+    return gen
+
+
+def warm_up(dtype: str | np.dtype = "float32") -> float:
+    """Compile (or load from numba's cache) the step for ``dtype`` now; returns seconds.
+
+    Benchmarks call this outside the clock, as they do ``jax.jit``'s first call.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    import chainrule as cr
+
+    net = cr.MLP([2, 3, 2], hidden="relu", output="softmax", loss="cross_entropy",
+                 dtype=dtype, seed=0)
+    from ..training import Trainer
+
+    tr = Trainer(net, cr.Adam(), epochs=1, batch_size=2)
+    step = CompiledStep(tr, plan(net, tr.optimizer))  # type: ignore[arg-type]
+    x = np.zeros((2, 2), dtype=net.dtype)
+    y = np.array([[1, 0], [0, 1]], dtype=net.dtype)
+    step.run(x, y)
+    return time.perf_counter() - t0
+
+
+class CompiledStep:
+    """``Trainer.train_step`` in one compiled call for one trainer.
+
+    Calling it returns ``(loss_sum, n, correct)`` like ``train_step``, or None to hand the
+    step to the NumPy path (decided on the first call: numba missing, a rule numba
+    refused, or a fit too short to repay loading numba).
+    """
+
+    def __init__(self, trainer: Trainer, layout: dict[str, Any]) -> None:
+        self.trainer = trainer
+        self.layout = layout
+        self.kernel: Any = None
+        self.disabled = False
+        self._bufs: dict[int, Array] = {}
+        self._static: tuple[Any, ...] | None = None
+
+    # -- deciding and loading ------------------------------------------------------------
+    def _worth_it(self, gen: Generated) -> bool:
+        """Forced; or compiled already (numba's cache holds it) and the fit has at least
+        MIN_STEPS steps (or steps are driven by hand: unknown); or, never compiled here, a
+        fit long enough to repay compiling (COMPILE_STEPS)."""
+        if forced():
+            return True
+        from .codegen import is_cached
+
+        batches = getattr(self.trainer, "_batches", None)
+        if batches is None:
+            return is_cached(gen)
+        steps = self.trainer.epochs * math.ceil(batches.n / self.trainer.batch_size)
+        return steps >= (MIN_STEPS if is_cached(gen) else COMPILE_STEPS)
+
+    def _load(self, check_worth: bool = True) -> bool:
+        net = self.trainer.net
+        key = net.dtype.name
+        if key in _FAILED:
+            return False
+        try:
+            gen = generated(net.dtype)
+        except Exception:  # noqa: BLE001 - any failure means: train on NumPy
+            _FAILED.add(key)
+            return False
+        if check_worth and not self._worth_it(gen):
+            return False
+        table = gen.table
+        acts = self.layout["activations"]
+        loss = self.layout["loss"]
+        if any(type(a) not in table.activations for a in acts) or type(loss) not in table.losses:
+            return False
+        fused = net.fused_output
+        if fused and not table.losses[type(loss)][2]:
+            return False
+        try:
+            from .. import kernels
+            from .codegen import load
+
+            module = load(gen)
+        except Exception:  # noqa: BLE001
+            _FAILED.add(key)
+            return False
+        self.kernel = module.step
+        self._static = self._build_static(table, kernels.UPDATE_CODES)
+        return True
+
+    def _build_static(self, table: Any, codes: dict[str, int]) -> tuple[Any, ...]:
+        net = self.trainer.net
+        dt = net.dtype
+        layers = net.layers
+        acts = self.layout["activations"]
+        loss = self.layout["loss"]
+        n_act_p = max([1] + [len(table.activations[type(a)][1]) for a in acts])
+        actp = np.zeros((len(layers), n_act_p))
+        for i, a in enumerate(acts):
+            for k, attr in enumerate(table.activations[type(a)][1]):
+                actp[i, k] = float(getattr(a, attr))
+        code, lparams, _ = table.losses[type(loss)]
+        lossp = np.array([float(getattr(loss, k)) for k in lparams] + [0.0])
+        ints = np.array([code, int(net.fused_output), int(loss.classification),
+                         int(loss.independent_outputs), codes[self.layout["optimizer"]]],
+                        dtype=np.int64)
+        self._act_codes = [table.activations[type(a)][0] for a in acts]
+        zeros = np.zeros(max(layer.n_out for layer in layers), dtype=dt)
+        return actp, lossp, ints, zeros
+
+    def _meta(self, n: int) -> tuple[Array, Array]:
+        """Buffer offsets for batches of n: z, a, δ of every layer, ∂C/∂a_prev of 1 … L−1."""
+        hit = self._bufs.get(n)
+        if hit is not None:
+            return hit
+        net = self.trainer.net
+        rows, off = [], 0
+        for i, layer in enumerate(net.layers):
+            sl = net._dense_slices[i]
+            n_in, n_out = layer.n_in, layer.n_out
+            b_off = sl["b"].start if "b" in sl else -1
+            z_off, a_off, d_off = off, off + n * n_out, off + 2 * n * n_out
+            off += 3 * n * n_out
+            gp_off = off
+            if i > 0:
+                off += n * n_in
+            blas = int(os.environ.get("CHAINRULE_BLAS_MIN", BLAS_MIN)) <= n * n_in * n_out
+            rows.append([n_in, n_out, sl["w"].start, b_off, self._act_codes[i], z_off, a_off,
+                         d_off, gp_off, int(blas)])
+        if len(self._bufs) >= 4:
+            self._bufs.clear()
+        entry = (np.array(rows, dtype=np.int64), np.empty(off, dtype=net.dtype))
+        self._bufs[n] = entry
+        return entry
+
+    # -- the step ------------------------------------------------------------------------
+    def _hyper(self, opt: Any, t: int, lr: float) -> Array:
+        h = np.zeros(16)
+        h[7] = opt.clipnorm or 0.0
+        h[8] = lr
+        name = self.layout["optimizer"]
+        if name in ("momentum", "nesterov"):
+            h[9] = opt.momentum
+        elif name == "rmsprop":
+            h[9], h[10] = 1.0 - opt.rho, opt.eps
+        elif name in ("adam", "adamw"):
+            c2 = math.sqrt(1.0 - opt.beta_2**t)
+            flush = net_f32 = self.trainer.net.dtype == np.float32
+            flush = net_f32 and t % opt._FLUSH_EVERY == 0
+            h[9], h[10] = 1.0 - opt.beta_1, 1.0 - opt.beta_2
+            h[11], h[12] = opt.eps * c2, lr * c2 / (1.0 - opt.beta_1**t)
+            h[13] = opt._FLUSH_BELOW if flush else 0.0
+            h[14] = 1.0 - lr * opt.weight_decay if name == "adamw" else 1.0
+        return h
+
+    def run(self, xs: Array, ys: Array) -> tuple[float, int, float, bool]:
+        """One compiled step on (xs, ys): (loss sum, correct, ‖g‖², updated)."""
+        if self.kernel is None and not self._load(check_worth=False):
+            raise RuntimeError("the compiled step is not available for this network")
+        net, opt = self.trainer.net, self.trainer.optimizer
+        params, grads = net.params, net.grads
+        tmp = opt.scratch
+        if tmp is None or tmp.shape != params.shape or tmp.dtype != params.dtype:
+            opt.build(params)
+        t = opt.t
+        lr = opt.schedule(t)
+        hyper = self._hyper(opt, t + 1, lr)
+        slots = opt.slots
+        empty = net.grads[:0]
+        s1 = opt.state[slots[0]] if slots else empty
+        s2 = opt.state[slots[1]] if len(slots) > 1 else empty
+        if not xs.flags.c_contiguous:
+            xs = np.ascontiguousarray(xs)
+        if not ys.flags.c_contiguous:
+            ys = np.ascontiguousarray(ys)
+        meta, buf = self._meta(xs.shape[0])
+        actp, lossp, ints, zeros = self._static  # type: ignore[misc]
+        loss_sum, correct, sq, updated = self.kernel(
+            params, grads, xs, ys, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2,
+            net.l2)
+        if updated:
+            opt.t = t + 1
+        return loss_sum, correct, sq, updated
+
+    def __call__(self, xb: Array, yb: Array, batch: int) -> tuple[float, int, int] | None:
+        if self.disabled:
+            return None
+        if self.kernel is None and not self._load():
+            self.disabled = True
+            return None
+        tr = self.trainer
+        n = xb.shape[0]
+        if n == 0:
+            return None
+        loss_sum, correct, sq, updated = self.run(xb, yb)
+        if not updated:
+            if not math.isfinite(loss_sum):
+                raise tr._guard.error(tr, batch, "the loss")
+            raise tr._guard.error(tr, batch, "the gradient")
+        return loss_sum, n, int(correct)

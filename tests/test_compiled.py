@@ -1,0 +1,416 @@
+"""The compiled training step (chainrule.compiled) equals the reference backprop
+(chainrule.reference) plus the NumPy optimizers for every activation × loss × optimizer,
+float64 to 1e-12 and float32 to 1e-6 (relative); it is bitwise reproducible with a seed;
+the rules it compiles are the ones derived from the classes' NumPy methods; a step
+allocates nothing; and without numba (CHAINRULE_NUMBA=0) training takes the NumPy path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import compiled, reference
+from chainrule.activations import ACTIVATIONS
+from chainrule.losses import LOSSES
+from chainrule.training import Trainer
+
+needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
+                                 reason="numba (chainrule[fast]) is not installed")
+
+ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus",
+        "softmax"]
+LOSS_NAMES = ["squared_error", "mse", "huber", "cross_entropy", "binary_cross_entropy"]
+OPTS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
+TOL = {"float64": 1e-12, "float32": 1e-6}
+
+
+@pytest.fixture
+def on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Force the compiled step (no size or warm-up checks)."""
+    monkeypatch.setenv("CHAINRULE_COMPILED", "1")
+    monkeypatch.setenv("CHAINRULE_NUMBA", "1")
+
+
+def _close(fast: np.ndarray, ref: np.ndarray, dtype: str) -> None:
+    tol = TOL[dtype]
+    scale = max(float(np.max(np.abs(ref))), 1e-30)
+    np.testing.assert_allclose(fast, ref, rtol=tol, atol=tol * scale)
+
+
+def _output_for(loss: str, hidden: str) -> str:
+    canonical = cr.losses.get_loss(loss).canonical_activation
+    if canonical is not None:
+        return canonical
+    return "identity" if hidden == "softmax" else hidden
+
+
+def _targets(loss: str, rng: np.random.Generator, n: int, n_out: int) -> np.ndarray:
+    if loss == "cross_entropy":
+        return np.eye(n_out)[rng.integers(0, n_out, n)]
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, n_out)).astype(float)
+    return rng.normal(size=(n, n_out))
+
+
+def _net(hidden: str, output: str, loss: str, dtype: str, *, sizes=(5, 7, 6, 3),  # type: ignore[no-untyped-def]
+         seed: int = 0, **kw) -> cr.Network:
+    net = cr.MLP(list(sizes), hidden=hidden, output=output, loss=loss, dtype=dtype, seed=seed,
+                 **kw)
+    rng = np.random.default_rng(seed + 1)
+    for layer in net.dense_layers:  # non-zero biases: no unit sits exactly on a kink
+        if layer.b is not None:
+            layer.b = rng.normal(size=layer.n_out) * 0.3
+    return net
+
+
+def _step(net: cr.Network, optimizer: cr.Optimizer, batch: int) -> compiled.CompiledStep:
+    trainer = Trainer(net, optimizer, epochs=1, batch_size=batch)
+    layout = compiled.plan(net, optimizer)
+    assert layout is not None
+    return compiled.CompiledStep(trainer, layout)
+
+
+def _reference_cost(net: cr.Network, a0: np.ndarray, Y: np.ndarray) -> float:
+    _, activations = reference.forward(net, a0)
+    c = float(np.mean(net.loss_fn.value(activations[-1], Y)))
+    return c + 0.5 * net.l2 * sum(float(np.vdot(d.w, d.w)) for d in net.dense_layers)
+
+
+CASES = ([(h, _output_for(loss, h), loss) for h in ACTS for loss in LOSS_NAMES]
+         + [("tanh", out, loss) for out in ACTS for loss in ("squared_error", "huber", "mse")])
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("hidden", "output", "loss"), CASES)
+def test_compiled_gradient_and_cost_equal_the_reference(hidden: str, output: str, loss: str,
+                                                        dtype: str) -> None:
+    rng = np.random.default_rng(abs(hash((hidden, output, loss))) % 2**32)
+    net = _net(hidden, output, loss, dtype, l2=0.01)
+    a0 = net.inputs(rng.normal(size=(9, 5)))
+    Y = net.targets(_targets(loss, rng, 9, 3), 9)
+    ref = reference.flat_gradient(net, a0, Y)
+    cost = _reference_cost(net, a0, Y)
+    step = _step(net, cr.SGD(1e-30), 9)
+    for _ in range(2):  # twice: the second runs in buffers holding the first one's values
+        loss_sum, correct, sq, updated = step.run(a0, Y)
+        assert updated
+        _close(net.grads, ref, dtype)
+        _close(np.array(loss_sum / 9), np.array(cost), dtype)
+        _close(np.array(sq), np.array(float(np.dot(ref.astype(float), ref))), dtype)
+    if net.loss_fn.classification:
+        from chainrule.training import n_correct
+
+        _, acts = reference.forward(net, a0)
+        assert correct == n_correct(acts[-1], Y, net.independent_outputs)
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+@pytest.mark.parametrize("loss", ["cross_entropy", "binary_cross_entropy"])
+def test_the_unfused_canonical_pair_equals_the_reference(loss: str) -> None:
+    rng = np.random.default_rng(3)
+    net = _net("tanh", _output_for(loss, "tanh"), loss, "float64", fused=False)
+    a0 = net.inputs(rng.normal(size=(6, 5)))
+    Y = net.targets(_targets(loss, rng, 6, 3), 6)
+    ref = reference.flat_gradient(net, a0, Y)
+    _step(net, cr.SGD(1e-30), 6).run(a0, Y)
+    _close(net.grads, ref, "float64")
+
+
+def _optimizer(name: str, **kw) -> cr.Optimizer:  # type: ignore[no-untyped-def]
+    kw.setdefault("lr", {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05}.get(name, 0.01))
+    return cr.optimizers.get_optimizer(name, **kw)
+
+
+def _reference_fit(net: cr.Network, a0: np.ndarray, Y: np.ndarray, opt: cr.Optimizer,
+                   epochs: int, batch: int) -> None:
+    for _ in range(epochs):
+        for start in range(0, len(a0), batch):
+            grads = reference.flat_gradient(net, a0[start:start + batch], Y[start:start + batch])
+            opt.step(net.params, grads.astype(net.dtype))
+
+
+OPT_VARIANTS = [(name, {}) for name in OPTS] + [
+    (name, {"clipnorm": 0.05}) for name in OPTS] + [
+    ("adam", {"lr": cr.CosineWarmup(0.01, total_steps=9, warmup_steps=2)}),
+    ("sgd", {"lr": cr.schedules.StepDecay(0.1, step_size=2, gamma=0.5)}),
+    ("adamw", {"lr": cr.schedules.ExponentialDecay(0.01, decay_steps=3)}),
+    ("rmsprop", {"lr": cr.schedules.InverseScaling(0.01)}),
+]
+
+
+PAIRS = [("tanh", "softmax", "cross_entropy"), ("relu", "identity", "huber"),
+         ("gelu", "sigmoid", "binary_cross_entropy")]
+OPT_IDS = [f"{n}-{'-'.join(o) or 'plain'}" for n, o in OPT_VARIANTS]
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("name", "options"), OPT_VARIANTS, ids=OPT_IDS)
+@pytest.mark.parametrize(("hidden", "output", "loss"), PAIRS)
+def test_every_compiled_step_equals_the_reference_step(name: str, options: dict, dtype: str,
+                                                       hidden: str, output: str,
+                                                       loss: str) -> None:
+    """Step by step (12 steps, two batch sizes), from the same weights and optimizer state:
+    the compiled step's gradient equals reference.flat_gradient, and its update equals the
+    NumPy optimizer's applied to that gradient (weights and slots). The update is compared
+    on the same gradient because RMSprop and Adam divide by √s: a float32 component near
+    zero turns a 1e-7 gradient difference into a larger step difference."""
+    rng = np.random.default_rng(6)
+    fast, ref = (_net(hidden, output, loss, dtype) for _ in range(2))
+    a0 = fast.inputs(rng.normal(size=(50, 5)))
+    Y = fast.targets(_targets(loss, rng, 50, 3), 50)
+    fast_opt, ref_opt = _optimizer(name, **options), _optimizer(name, **options)
+    step = _step(fast, fast_opt, 16)
+    for _ in range(3):
+        for start in range(0, 50, 16):
+            xb, yb = a0[start:start + 16], Y[start:start + 16]
+            ref.params[...] = fast.params
+            if fast_opt.t:
+                ref_opt.load_state_dict(fast_opt.state_dict())
+            assert step.run(xb, yb)[3]
+            # float32 against the float64 reference on the same weights: two float32
+            # computations summed in different orders can differ by more than either
+            # differs from the exact gradient, where terms cancel
+            twin = _net(hidden, output, loss, "float64")
+            twin.params[...] = ref.params
+            exact = reference.flat_gradient(twin, xb.astype(np.float64), yb.astype(np.float64))
+            _close(fast.grads.astype(np.float64), exact, dtype)
+            ref_opt.step(ref.params, fast.grads.copy())
+            _close(fast.params, ref.params, dtype)
+            for slot in ref_opt.slots:
+                _close(fast_opt.state[slot], ref_opt.state[slot], dtype)
+    assert fast_opt.t == ref_opt.t == 12
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+@pytest.mark.parametrize(("name", "options"), OPT_VARIANTS, ids=OPT_IDS)
+@pytest.mark.parametrize(("hidden", "output", "loss"), PAIRS)
+def test_compiled_training_equals_the_reference_loop(name: str, options: dict, hidden: str,
+                                                     output: str, loss: str) -> None:
+    """Three epochs through Trainer (the hook in train_step), float64: the accumulated
+    difference after 12 steps stays at 1e-12."""
+    rng = np.random.default_rng(6)
+    fast, ref = (_net(hidden, output, loss, "float64") for _ in range(2))
+    a0 = fast.inputs(rng.normal(size=(50, 5)))
+    Y = fast.targets(_targets(loss, rng, 50, 3), 50)
+    trainer = Trainer(fast, _optimizer(name, **options), epochs=3, batch_size=16,
+                      shuffle=False)
+    assert trainer.compiled is not None
+    trainer.run(a0, Y)
+    assert trainer.compiled.kernel is not None  # it really ran compiled
+    opt = _optimizer(name, **options)
+    _reference_fit(ref, a0, Y, opt, epochs=3, batch=16)
+    _close(fast.params, ref.params, "float64")
+    assert trainer.optimizer.t == opt.t == 12
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_same_seed_same_bits_and_a_saved_network_resumes(dtype: str) -> None:
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(200, 6)), rng.integers(0, 4, 200)
+
+    def train() -> tuple[np.ndarray, list[float]]:
+        net = cr.MLP([6, 16, 16, 4], hidden="elu", output="softmax", loss="cross_entropy",
+                     seed=11, dtype=dtype)
+        hist = net.fit(X, y, epochs=4, batch_size=32, optimizer=cr.Adam(1e-2))
+        return net.params.copy(), list(hist.history["loss"])
+
+    (p1, h1), (p2, h2) = train(), train()
+    assert p1.tobytes() == p2.tobytes()
+    assert h1 == h2
+
+
+def test_every_derived_rule_equals_its_numpy_method() -> None:
+    """The scalar forms the compiled step uses come from the classes' own methods; run as
+    plain Python on every value of a grid they equal the array method (float64 math)."""
+    from chainrule.compiled import codegen
+
+    table = codegen.build_table(np.dtype("float64"))
+    names = {cls.name for cls in table.activations}
+    assert names == set(ACTS)  # every built-in activation, softmax by its row form
+    assert {cls.name for cls in table.losses} == set(LOSS_NAMES)
+    namespace: dict = {"np": np}
+    for f in table.functions:
+        exec(f.source.replace(", p, n_out):", ", p, n_out=0):", 1), namespace)  # noqa: S102
+    z = np.concatenate([np.linspace(-30, 30, 601), [0.0, -0.0, 1e-8, -1e-8]])
+    for cls, (_, params) in table.activations.items():
+        if cls.name == "softmax":
+            continue
+        act = cls()
+        p = np.array([float(getattr(act, k)) for k in params] + [0.0])
+        a = act.g(z[None, :])[0]
+        gp = act.g_prime(z[None, :], a[None, :])[0]
+        g_s = np.array([namespace[f"{cls.name}_g"](v, p) for v in z])
+        gp_s = np.array([namespace[f"{cls.name}_g_prime"](v, w, p) for v, w in zip(z, a,
+                                                                                 strict=True)])
+        np.testing.assert_allclose(g_s, a, rtol=1e-14, atol=1e-300, err_msg=cls.name)
+        np.testing.assert_allclose(gp_s, gp, rtol=1e-14, atol=1e-300, err_msg=cls.name)
+    rng = np.random.default_rng(0)
+    a_ = rng.uniform(0.01, 0.99, (7, 3))
+    y_ = rng.uniform(0, 1, (7, 3))
+    for cls, (_, params, _) in table.losses.items():
+        loss = cls()
+        p = np.array([float(getattr(loss, k)) for k in params] + [0.0])
+        grad = np.array([[namespace[f"{cls.name}_grad_a"](a_[i, j], y_[i, j], p, 3)
+                          for j in range(3)] for i in range(7)])
+        value = np.array([sum(namespace[f"{cls.name}_value"](a_[i, j], y_[i, j], p, 3)
+                              for j in range(3)) for i in range(7)])
+        np.testing.assert_allclose(grad, loss.grad_a(a_, y_), rtol=1e-14, err_msg=cls.name)
+        np.testing.assert_allclose(value, loss.value(a_, y_), rtol=1e-14, err_msg=cls.name)
+
+
+def test_a_rule_with_no_scalar_form_is_refused() -> None:
+    from chainrule.compiled.derive import NotDerivable, scalar_source
+
+    class RowNorm(cr.Activation):
+        name = ""  # not registered
+
+        def g(self, z):  # type: ignore[no-untyped-def]
+            return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+        def g_prime(self, z, a):  # type: ignore[no-untyped-def]
+            return np.ones_like(z)
+
+    with pytest.raises(NotDerivable):
+        scalar_source(RowNorm.g, RowNorm(), "x", ["z"], np.dtype("float64"))
+
+    class LogOfSum(cr.losses.Loss):
+        name = ""
+
+        def value(self, a, y):  # type: ignore[no-untyped-def]
+            return np.log(((a - y) ** 2).sum(axis=1))
+
+        def grad_a(self, a, y):  # type: ignore[no-untyped-def]
+            return a - y
+
+    with pytest.raises(NotDerivable):  # a row sum inside log: not a sum of per-output terms
+        scalar_source(LogOfSum.value, LogOfSum(), "x", ["a", "y"], np.dtype("float64"),
+                      reduction=True)
+
+
+@pytest.mark.usefixtures("on")
+def test_what_the_compiled_step_does_not_cover_trains_on_numpy() -> None:
+    class Swish(cr.Activation):
+        name = "swish_compiled_test"
+
+        def g(self, z):  # type: ignore[no-untyped-def]
+            return z / (1.0 + np.exp(-z))
+
+        def g_prime(self, z, a):  # type: ignore[no-untyped-def]
+            s = 1.0 / (1.0 + np.exp(-z))
+            return s + a * (1.0 - s)
+
+    try:
+        dropout = cr.MLP([4, 8, 2], output="softmax", loss="cross_entropy", dropout=0.2)
+        custom = cr.Network([cr.Dense(4, 8, Swish()), cr.Dense(8, 2, "softmax")],
+                            loss="cross_entropy")
+        for net in (dropout, custom):
+            trainer = Trainer(net, cr.Adam(), epochs=1, batch_size=4)
+            step = trainer.compiled
+            assert step is None or step(np.zeros((4, 4), net.dtype),
+                                        np.eye(2, dtype=net.dtype)[[0, 1, 0, 1]], 1) is None
+        class Lion(cr.Optimizer):  # a user optimizer: NumPy
+            name = ""
+
+            def update_step(self, w, g, lr):  # type: ignore[no-untyped-def]
+                w -= lr * np.sign(g)
+
+        plain = cr.MLP([4, 8, 2], output="softmax", loss="cross_entropy")
+        assert Trainer(plain, Lion(0.1), epochs=1, batch_size=4).compiled is None
+    finally:
+        ACTIVATIONS.pop("swish_compiled_test", None)
+
+
+def test_without_numba_training_takes_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRULE_NUMBA", "0")
+    net = cr.MLP([4, 8, 3], output="softmax", loss="cross_entropy", seed=0)
+    assert Trainer(net, cr.Adam(), epochs=1, batch_size=4).compiled is None
+    monkeypatch.setenv("CHAINRULE_NUMBA", "1")
+    monkeypatch.setenv("CHAINRULE_COMPILED", "0")
+    assert Trainer(net, cr.Adam(), epochs=1, batch_size=4).compiled is None
+
+
+def test_data_parallel_trainers_keep_their_own_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRULE_COMPILED", "1")
+
+    class Sharded(Trainer):
+        def reduce(self, n_local, loss_sum, correct):  # type: ignore[no-untyped-def]
+            return n_local, loss_sum, correct
+
+    net = cr.MLP([4, 8, 3], output="softmax", loss="cross_entropy", seed=0)
+    assert Sharded(net, cr.Adam(), epochs=1, batch_size=4).compiled is None
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+def test_divergence_is_reported_and_leaves_the_weights_alone() -> None:
+    net = cr.MLP([3, 4, 1], hidden="relu", output="identity", loss="squared_error", seed=0,
+                 dtype="float64")
+    step = _step(net, cr.SGD(0.1), 2)
+    before = net.params.copy()
+    x = np.array([[1.0, np.inf, 0.0], [0.0, 1.0, 0.0]])
+    loss_sum, _, _, updated = step.run(x, np.zeros((2, 1)))
+    assert not updated and not np.isfinite(loss_sum)
+    assert net.params.tobytes() == before.tobytes() and step.trainer.optimizer.t == 0
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+def test_compiled_steps_after_the_first_epoch_keep_no_new_memory() -> None:
+    """tests/test_memory.py's steady-state check, on the compiled path."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((650, 32)).astype("float32")
+    y = rng.integers(0, 10, 650)
+    net = cr.MLP([32, 256, 256, 10], hidden="relu", output="softmax", loss="cross_entropy",
+                 seed=0, dtype="float32")
+    rows: list[tuple[int, int, int]] = []
+    table = np.zeros((100, 3), dtype=np.int64)
+    count = [0]
+
+    class Probe(cr.Callback):
+        def on_batch_end(self, trainer, batch, loss):  # type: ignore[no-untyped-def]
+            current, _ = tracemalloc.get_traced_memory()
+            table[count[0]] = (trainer.epoch, batch, current)
+            count[0] += 1
+
+    net.fit(X[:64], y[:64], epochs=1, batch_size=64)  # compile/load outside the trace
+    tracemalloc.start()
+    try:
+        net.fit(X, y, epochs=4, batch_size=64, optimizer=cr.Adam(1e-3), callbacks=[Probe()])
+    finally:
+        tracemalloc.stop()
+    rows = [tuple(int(v) for v in r) for r in table[:count[0]]]  # type: ignore[misc]
+    steady = [r for r in rows if r[0] >= 2 and r[1] >= 2]
+    assert len(steady) == 30
+    currents = [r[2] for r in steady]
+    assert max(currents) - min(currents) < 4096, currents
+
+
+def test_import_chainrule_does_not_import_numba() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, chainrule; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.strip()
+    assert out == "False"
+
+
+def test_the_tables_are_the_ones_tested_here() -> None:
+    import chainrule.activations as acts
+    import chainrule.losses as losses
+
+    assert {n for n, c in ACTIVATIONS.items() if c.__module__ == acts.__name__} == set(ACTS)
+    assert {n for n, c in LOSSES.items() if c.__module__ == losses.__name__} == set(LOSS_NAMES)
