@@ -1,12 +1,14 @@
 """chainrule.distributed: data-parallel training under mpirun equals one process.
 
 The MPI tests start ``mpirun`` themselves (tests/mpi_scripts/train_cases.py), with
-a timeout, in their own process group, and check that no process outlives them.
+a timeout, in their own process group, and check that no process outlives them and,
+for train_cases.py, that no MPICH shared-memory segment of theirs is left in /dev/shm.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -19,7 +21,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from chainrule.distributed import share
+from chainrule.distributed import remove_stale_shm, share
 
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
 TIMEOUT = 120  # seconds per mpirun; the cases take about one second
@@ -45,13 +47,20 @@ def _mpirun() -> list[str]:
 MARKER = "CHAINRULE_TEST_MPI_RUN"  # in every child's environment: finds leftovers
 
 
-def _children_env(marker: str) -> dict[str, str]:
-    # One BLAS thread per rank: the ranks already fill the cores.
-    threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return {**os.environ, **threads, MARKER: marker}
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _run(cmd: list[str], marker: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def _children_env(marker: str, threads: bool = True, **extra: str) -> dict[str, str]:
+    # One BLAS thread per rank: the ranks already fill the cores. threads=False leaves
+    # the variables unset, for distributed.fit to choose.
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    if threads:
+        env.update(dict.fromkeys(THREAD_VARS, "1"))
+    return {**env, **extra, MARKER: marker}
+
+
+def _run(cmd: list[str], marker: str, cwd: Path | None = None,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``cmd`` in a new process group; kill the group on timeout; fail if a process
     started with ``marker`` in its environment is still alive afterwards."""
     proc = subprocess.Popen(
@@ -59,7 +68,7 @@ def _run(cmd: list[str], marker: str, cwd: Path | None = None) -> subprocess.Com
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=_children_env(marker),
+        env=_children_env(marker) if env is None else {**env, MARKER: marker},
         cwd=cwd,
         start_new_session=True,
     )
@@ -101,10 +110,33 @@ def _cases() -> ModuleType:
     return module
 
 
-def _train_cases(tmp_path: Path, n_ranks: int | None, *extra: str) -> subprocess.CompletedProcess:
+def _train_cases(tmp_path: Path, n_ranks: int | None, *extra: str,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     script = [sys.executable, str(SCRIPTS / "train_cases.py"), str(tmp_path), *extra]
     cmd = script if n_ranks is None else [*_mpirun(), "-n", str(n_ranks), *script]
-    return _run(cmd, marker=str(tmp_path))
+    result = _run(cmd, marker=str(tmp_path), env=env)
+    _assert_no_segment_left(tmp_path, n_ranks or 1)
+    return result
+
+
+def _assert_no_segment_left(out_dir: Path, n_ranks: int) -> None:
+    """Every segment the ranks mapped (each wrote shm.rank<r>.txt) is gone from /dev/shm.
+
+    MPICH creates /dev/shm/mpich_shm_<world id>_<node id> in MPI_Init and unlinks it in
+    the last MPI_Finalize of the node, so a failed job used to leave it behind;
+    chainrule.distributed unlinks the name as soon as MPI is up.
+    """
+    segments: set[str] = set()
+    for r in range(n_ranks):
+        record = out_dir / f"shm.rank{r}.txt"
+        if record.exists():  # a rank that fails before writing it has mapped nothing yet
+            segments.update(record.read_text().split())
+    if n_ranks > 1 and (out_dir / "shm.rank0.txt").exists():
+        # The mpich wheel on one machine always talks through shared memory: an empty
+        # record would mean this check checks nothing.
+        assert segments, "no rank recorded an MPICH shared-memory segment"
+    left = sorted(p for p in segments if os.path.exists(p))
+    assert not left, f"shared-memory segments left behind: {left}"
 
 
 # -- the split of a global batch -------------------------------------------------------------
@@ -182,6 +214,89 @@ def test_a_failing_rank_ends_the_job(tmp_path, where, message, who):
     assert result.returncode != 0, result.stdout
     assert message in result.stdout
     assert who in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        # Hydra kills the job when a rank exits without MPI_Finalize, but reports that
+        # rank's exit code as the job's: 0, with no output, unless fit intervenes.
+        ("exit0", "rank 1 of 3 called os._exit(0) during distributed.fit"),
+        # SIGKILL leaves nothing to intervene: hydra reports the signal (exit code 9).
+        ("sigkill", "Killed (signal 9)"),
+    ],
+)
+def test_a_rank_leaving_mid_training_fails_the_job_at_once(tmp_path, how, message):
+    result = _train_cases(tmp_path, 3, "--fail", how, "--fail-rank", "1")
+    ended = time.time()
+    assert result.returncode != 0, result.stdout
+    assert message in result.stdout, result.stdout
+    left = float((tmp_path / "left.time").read_text())
+    assert ended - left < 10, f"the job ended {ended - left:.1f} s after rank 1 left"
+
+
+@pytest.mark.parametrize(
+    ("fail_rank", "message"),
+    [
+        # Rank 1 stops alone and waits for rank 0's confirmation, which never comes
+        # (rank 0 waits in an all-reduce): after the timeout + 2 s, rank 1 aborts.
+        ("1", "rank 1 of 3 finished distributed.fit, but rank 0 did not confirm within 4 s"),
+        # Rank 0 stops alone: it knows who is missing.
+        ("0", "ranks 1, 2 of 3 did not finish distributed.fit within 2 s of rank 0"),
+    ],
+)
+def test_a_rank_leaving_training_early_fails_the_job(tmp_path, fail_rank, message):
+    env = _children_env(str(tmp_path), CHAINRULE_MPI_FINISH_TIMEOUT="2")
+    start = time.monotonic()
+    result = _train_cases(tmp_path, 3, "--fail", "stop", "--fail-rank", fail_rank, env=env)
+    assert result.returncode != 0, result.stdout
+    assert message in result.stdout, result.stdout
+    assert time.monotonic() - start < 60
+
+
+def test_blas_threads_default_to_the_cores_per_rank(tmp_path):
+    # No thread variable set: fit gives each of the 2 ranks its share of the cores (on
+    # this 2-core machine one thread each, not 2 × 2 threads spinning on 2 cores).
+    result = _train_cases(tmp_path, 2, env=_children_env(str(tmp_path), threads=False))
+    assert result.returncode == 0, result.stdout
+    expected = max(1, len(os.sched_getaffinity(0)) // 2)
+    for r in range(2):
+        counts = json.loads((tmp_path / f"threads.rank{r}.json").read_text())
+        assert counts and all(n == expected for n in counts), (r, counts, expected)
+
+
+def test_blas_threads_set_by_the_user_are_kept(tmp_path):
+    # A number other than fit's default (OpenBLAS caps it at the number of cores).
+    cores = len(os.sched_getaffinity(0))
+    default = max(1, cores // 2)
+    chosen = 2 if default == 1 else 1
+    if chosen > cores:
+        pytest.skip("one core: the user's choice and the default coincide")
+    env = _children_env(str(tmp_path), threads=False, OPENBLAS_NUM_THREADS=str(chosen))
+    result = _train_cases(tmp_path, 2, env=env)
+    assert result.returncode == 0, result.stdout
+    for r in range(2):
+        assert json.loads((tmp_path / f"threads.rank{r}.json").read_text()) == [chosen]
+
+
+def test_remove_stale_shm_removes_only_unused_old_segments(tmp_path):
+    import mmap
+
+    old = time.time() - 3600
+    stale, young, mapped, other = (
+        tmp_path / name
+        for name in ["mpich_shm_deadbeef_0", "mpich_shm_0badf00d_0", "mpich_shm_1234abcd_1",
+                     "not_mpich_shm_1_0"]
+    )
+    for path in (stale, young, mapped, other):
+        path.write_bytes(b"\0" * 4096)
+    for path in (stale, mapped, other):
+        os.utime(path, (old, old))
+    with open(mapped, "r+b") as f, mmap.mmap(f.fileno(), 4096):
+        # mapped by a live process (this one): kept, however old
+        removed = remove_stale_shm(str(tmp_path), min_age=60)
+    assert removed == [str(stale)]
+    assert not stale.exists() and young.exists() and mapped.exists() and other.exists()
 
 
 # -- the command line -------------------------------------------------------------------------

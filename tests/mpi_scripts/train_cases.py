@@ -6,14 +6,26 @@ reference. Run as a script, every rank trains every case with
 ``chainrule.distributed.fit`` and writes its parameters and loss history to
 ``OUT_DIR/<case>.rank<r>.npy`` / ``.loss.npy``.
 
-Usage: python train_cases.py OUT_DIR [--fail {fit,after,data} [--fail-rank R]]
+Every rank also writes ``OUT_DIR/shm.rank<r>.txt``, the MPICH shared-memory segments it
+maps (the test checks that none is left in /dev/shm afterwards), and, after a run without
+``--fail``, ``threads.rank<r>.json``, its BLAS thread counts.
+
+Usage: python train_cases.py OUT_DIR [--fail KIND [--fail-rank R]]
+
+KIND: ``fit`` (raise mid-training), ``after`` (raise after fit), ``data`` (different
+data on one rank), ``exit0`` (``os._exit(0)`` mid-training), ``sigkill`` (SIGKILL
+itself mid-training), ``stop`` (stop training early on one rank only and carry on).
+The ``exit0`` and ``sigkill`` ranks write ``OUT_DIR/left.time`` (time.time()) first.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -81,13 +93,17 @@ def build(name: str) -> tuple[cr.Network, np.ndarray, np.ndarray, dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("out_dir")
-    parser.add_argument("--fail", choices=["fit", "after", "data"], default=None)
+    parser.add_argument(
+        "--fail", choices=["fit", "after", "data", "exit0", "sigkill", "stop"], default=None
+    )
     parser.add_argument("--fail-rank", type=int, default=1)
     args = parser.parse_args(argv)
 
     from chainrule import distributed
 
     me = distributed.rank()
+    with open(os.path.join(args.out_dir, f"shm.rank{me}.txt"), "w") as f:
+        f.write("".join(p + "\n" for p in _mpich_segments()))
     if args.fail is None:
         for name in CASES:
             net, X, y, kw = build(name)
@@ -95,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             stem = os.path.join(args.out_dir, f"{name}.rank{me}")
             np.save(stem + ".npy", net.params, allow_pickle=False)
             np.save(stem + ".loss.npy", np.array(history["loss"]), allow_pickle=False)
+        from threadpoolctl import threadpool_info
+
+        with open(os.path.join(args.out_dir, f"threads.rank{me}.json"), "w") as f:
+            json.dump([pool["num_threads"] for pool in threadpool_info()], f)
         return 0
 
     failing = me == args.fail_rank
@@ -106,6 +126,26 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"deliberate failure on rank {me} at epoch 2, batch 3")
 
         kw["callbacks"] = [cr.LambdaCallback(on_batch_end=fail)]
+    elif args.fail in ("exit0", "sigkill"):
+        # One rank leaves in the middle of training without a word: no exception, no
+        # finally block, no atexit handler. With exit code 0, mpiexec would report 0.
+        def leave(trainer: Any, batch: int, loss: float) -> None:
+            if failing and trainer.epoch == 2 and batch == 3:
+                with open(os.path.join(args.out_dir, "left.time"), "w") as f:
+                    f.write(repr(time.time()))
+                if args.fail == "exit0":
+                    os._exit(0)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        kw["callbacks"] = [cr.LambdaCallback(on_batch_end=leave)]
+    elif args.fail == "stop":
+        # One rank alone stops after epoch 2 and returns from fit; the others wait in the
+        # next all-reduce. fit's completion check must notice and end the job.
+        def stop(trainer: Any, logs: dict[str, float]) -> None:
+            if failing and trainer.epoch == 2:
+                trainer.stop_training = True
+
+        kw["callbacks"] = [cr.LambdaCallback(on_epoch_end=stop)]
     elif args.fail == "data" and failing:
         X = X.copy()
         X[5] += 1.0  # one rank loaded a different file
@@ -120,6 +160,17 @@ def main(argv: list[str] | None = None) -> int:
 
         MPI.COMM_WORLD.Barrier()
     return 0
+
+
+def _mpich_segments() -> list[str]:
+    """/dev/shm/mpich_* segments this process maps, released (unlinked) or not."""
+    found = set()
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+        for line in maps:
+            fields = line.split(None, 5)
+            if len(fields) == 6 and fields[5].startswith("/dev/shm/mpich_"):
+                found.add(fields[5].strip().removesuffix(" (deleted)"))
+    return sorted(found)
 
 
 if __name__ == "__main__":
