@@ -587,15 +587,15 @@ def _all_finished(comm: Any, timeout: float) -> None:
         sent.Wait()
 
 
-_controls: dict[int, Any] = {}
+_controls: dict[int, tuple[Any, Any]] = {}  # id(comm) -> (comm, duplicate): comm kept alive
 
 
 def _control(comm: Any) -> Any:
     """A duplicate of ``comm`` for the handshake, made once per communicator (collective)."""
     key = id(comm)
     if key not in _controls:
-        _controls[key] = comm.Dup()
-    return _controls[key]
+        _controls[key] = (comm, comm.Dup())
+    return _controls[key][1]
 
 
 def _wait(comm: Any, reqs: dict[int, Any], timeout: float,
