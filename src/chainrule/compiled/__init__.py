@@ -40,11 +40,15 @@ Array = np.ndarray
 #: Above this many multiply-adds per sample (Σ n_in·n_out) the GEMMs dominate and the
 #: NumPy path's per-call overhead no longer matters; measured in docs/benchmarks.md.
 MAX_WORK = 400_000
-#: A layer whose GEMM has at least this many multiply-adds per step calls BLAS; below,
-#: the step's own loops are faster than a BLAS call.
-BLAS_MIN = 1 << 16
-#: A fit with fewer steps than this does not load numba just for itself (≈ 0.5 s).
-MIN_STEPS = 2000
+#: A layer whose GEMM has at least this many multiply-adds per step calls BLAS (np.dot with
+#: out=, from inside the compiled step); below, the step's own loops (chainrule.compiled.rows).
+#: 0: BLAS always — it measured faster even at 32×64×32 (53 µs against 124 µs a step for
+#: 64-32-10, batch 32). ``CHAINRULE_BLAS_MIN`` overrides it for experiments.
+BLAS_MIN = 0
+#: A fit with fewer steps than this does not load numba just for itself (import and cache
+#: load ≈ 0.5–1 s, against ≈ 20–40 µs saved per small-network step); once the step is
+#: loaded in the process, every fit uses it.
+MIN_STEPS = 20_000
 #: Without a compiled step in numba's cache, only a fit this long compiles one itself
 #: (compiling takes 30–90 s on 2 cores); ``python -m chainrule.compiled`` compiles it ahead.
 COMPILE_STEPS = 2_000_000
@@ -160,10 +164,11 @@ class CompiledStep:
 
     # -- deciding and loading ------------------------------------------------------------
     def _worth_it(self, gen: Generated) -> bool:
-        """Forced; or compiled already (numba's cache holds it) and the fit has at least
+        """Forced, or loaded in this process already; or compiled already (numba's cache
+        holds it) and the fit has at least
         MIN_STEPS steps (or steps are driven by hand: unknown); or, never compiled here, a
         fit long enough to repay compiling (COMPILE_STEPS)."""
-        if forced():
+        if forced() or gen.module is not None:
             return True
         from .codegen import is_cached
 
