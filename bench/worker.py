@@ -32,8 +32,10 @@ CASES: dict[str, dict[str, Any]] = {
           "sizes": [64, 32, 10], "batch": 32, "epochs": 3, "data": "random"},
     "c": {"title": "large batch 784-1024-1024-10, batch 1024, 2 epochs",
           "sizes": [784, 1024, 1024, 10], "batch": 1024, "epochs": 2, "data": "mnist"},
+    "t": {"title": "small tabular 12-64-64-3, 2,000 rows, batch 32, 200 epochs",
+          "sizes": [12, 64, 64, 3], "batch": 32, "epochs": 200, "data": "tabular"},
 }
-QUICK_EPOCHS = {"a": 1, "b": 1, "c": 1}
+QUICK_EPOCHS = {"a": 1, "b": 1, "c": 1, "t": 20}
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -67,6 +69,26 @@ def make_random(n_in: int, n_classes: int) -> tuple[np.ndarray, ...]:
     return X[:60_000], y[:60_000], X[60_000:], y[60_000:]
 
 
+def make_tabular(n_in: int, n_classes: int) -> tuple[np.ndarray, ...]:
+    """2,000 training + 1,000 test rows of 12 features, labelled by a random two-layer tanh
+    teacher (a nonlinear boundary, so the hidden layers have something to learn)."""
+    rng = np.random.default_rng(4321)
+    X = rng.standard_normal((3_000, n_in), dtype=np.float32)
+    w1 = rng.standard_normal((n_in, 16)).astype(np.float32)
+    w2 = rng.standard_normal((16, n_classes)).astype(np.float32)
+    y = np.argmax(np.tanh(X @ w1) @ w2, axis=1).astype(np.uint8)
+    return X[:2_000], y[:2_000], X[2_000:], y[2_000:]
+
+
+def load_data(r: dict[str, Any]) -> tuple[np.ndarray, ...]:
+    kind = r.get("data", "mnist")
+    if kind == "mnist":
+        return load_mnist()
+    if kind == "tabular":
+        return make_tabular(r["sizes"][0], r["sizes"][-1])
+    return make_random(r["sizes"][0], r["sizes"][-1])
+
+
 # -- contenders ---------------------------------------------------------------------------
 # Each takes (data, recipe) and returns a "session": a callable that trains once from a
 # fresh model (seeded) and returns (train_seconds, test_accuracy, extra).
@@ -76,10 +98,7 @@ Recipe = dict[str, Any]
 def chainrule_session(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int], dict]:
     import chainrule as cr
 
-    try:  # the optional compiled kernel's import, like `import torch`, is not timed
-        import chainrule.kernels  # noqa: F401
-    except ImportError:
-        pass
+    _chainrule_warm_up()
     X, y, Xt, yt = data
 
     def once(seed: int) -> dict:
@@ -92,6 +111,25 @@ def chainrule_session(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int]
         return {"seconds": seconds, "accuracy": float(np.mean(net.predict_classes(Xt) == yt))}
 
     return once
+
+
+def _chainrule_warm_up() -> None:
+    """Outside the clock, like `import torch` and JAX's first jit call: import the optional
+    numba kernels and load (or compile) the compiled step from numba's cache. Nothing
+    happens with CHAINRULE_NUMBA=0 or CHAINRULE_COMPILED=0 (the NumPy path)."""
+    try:
+        import chainrule.kernels  # noqa: F401
+        from chainrule import compiled
+    except ImportError:
+        return
+    if compiled.enabled():
+        compiled.warm_up("float32")
+
+
+def chainrule_numpy_session(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int], dict]:
+    """chainrule with the compiled step switched off: the plain NumPy path."""
+    os.environ["CHAINRULE_COMPILED"] = "0"
+    return chainrule_session(data, r)
 
 
 def _lr(cr: Any, r: Recipe) -> Any:
@@ -177,8 +215,112 @@ def torch_session(fused: bool) -> Callable[..., Callable[[int], dict]]:
     return make
 
 
+def _jax_model(r: Recipe) -> tuple[Any, Any, Any, Any]:
+    """(params, optimizer, train step, predict) in JAX + optax: He-uniform init like
+    chainrule's ReLU layers, softmax cross-entropy, Adam (cosine-decayed for the race)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def init(seed: int) -> list[tuple[Any, Any]]:
+        key = jax.random.PRNGKey(seed)
+        params = []
+        for n_in, n_out in zip(r["sizes"][:-1], r["sizes"][1:], strict=True):
+            key, sub = jax.random.split(key)
+            lim = float(np.sqrt(6.0 / n_in))
+            params.append((jax.random.uniform(sub, (n_in, n_out), jnp.float32, -lim, lim),
+                           jnp.zeros((n_out,), jnp.float32)))
+        return params
+
+    def forward(params: Any, x: Any) -> Any:
+        for w, b in params[:-1]:
+            x = jax.nn.relu(x @ w + b)
+        w, b = params[-1]
+        return x @ w + b
+
+    def loss(params: Any, x: Any, y: Any) -> Any:
+        return optax.softmax_cross_entropy_with_integer_labels(forward(params, x), y).mean()
+
+    lr: Any = r.get("lr", 1e-3)
+    if r.get("schedule") == "cosine":
+        lr = optax.cosine_decay_schedule(r["lr"], r["epochs"] * -(-r["n_train"] // r["batch"]))
+    tx = optax.adam(lr)
+
+    def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any]:
+        grads = jax.grad(loss)(params, x, y)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    return init, tx, step, jax.jit(forward)
+
+
+def jax_session(scan: bool) -> Callable[..., Callable[[int], dict]]:
+    """JAX jit: one jitted train step per batch (``scan=False``), or a whole epoch of
+    batches in one jitted ``lax.scan`` (``scan=True``, JAX's fastest form). Every shape is
+    compiled before the clock starts (a warm-up call), as chainrule's numba step is."""
+
+    def make(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int], dict]:
+        import jax
+        import jax.numpy as jnp
+
+        init, tx, step, predict = _jax_model(r)
+        X, y, Xt, yt = data
+        Xj, yj = jnp.asarray(X), jnp.asarray(y.astype(np.int32))
+        n, bs = X.shape[0], r["batch"]
+        n_full = n // bs
+        jstep = jax.jit(step, donate_argnums=(0, 1))
+
+        def epoch_scan(params: Any, opt_state: Any, order: Any) -> tuple[Any, Any]:
+            idx = order[: n_full * bs].reshape(n_full, bs)
+
+            def body(carry: Any, i: Any) -> tuple[Any, None]:
+                p, s = carry
+                return step(p, s, Xj[i], yj[i]), None
+
+            (params, opt_state), _ = jax.lax.scan(body, (params, opt_state), idx)
+            return params, opt_state
+
+        jepoch = jax.jit(epoch_scan, donate_argnums=(0, 1))
+        gather = jax.jit(lambda order, a, b: (Xj[order[a:b]], yj[order[a:b]]),
+                         static_argnums=(1, 2))
+
+        def train(params: Any, opt_state: Any, rng: np.random.Generator,
+                  epochs: int) -> tuple[Any, Any]:
+            for _ in range(epochs):
+                order = jnp.asarray(rng.permutation(n).astype(np.int32))
+                if scan:
+                    params, opt_state = jepoch(params, opt_state, order)
+                    starts = [n_full * bs] if n % bs else []
+                else:
+                    starts = list(range(0, n, bs))
+                for a in starts:
+                    xb, yb = gather(order, a, min(a + bs, n))
+                    params, opt_state = jstep(params, opt_state, xb, yb)
+            return jax.block_until_ready((params, opt_state))
+
+        params0 = init(0)
+        train(params0, tx.init(params0), np.random.default_rng(0), 1)  # compile every shape
+
+        def once(seed: int) -> dict:
+            params = init(seed)
+            opt_state = tx.init(params)
+            jax.block_until_ready(params)
+            t0 = time.perf_counter()
+            params, _ = train(params, opt_state, np.random.default_rng(seed), r["epochs"])
+            seconds = time.perf_counter() - t0
+            pred = np.asarray(predict(params, jnp.asarray(Xt))).argmax(1)
+            return {"seconds": seconds, "accuracy": float(np.mean(pred == yt))}
+
+        return once
+
+    return make
+
+
 CONTENDERS: dict[str, Callable[..., Callable[[int], dict]]] = {
     "chainrule": chainrule_session,
+    "chainrule-numpy": chainrule_numpy_session,
+    "jax-jit": jax_session(scan=False),
+    "jax-scan": jax_session(scan=True),
     "sklearn-f32": sklearn_session("float32"),
     "sklearn-f64": sklearn_session("float64"),
     "torch-eager": torch_session(fused=False),
@@ -200,6 +342,7 @@ def race(contender: str, r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
         import chainrule as cr
         from chainrule.training import Trainer
 
+        _chainrule_warm_up()
         net = cr.MLP(r["sizes"], hidden="relu", output="softmax", loss="cross_entropy",
                      seed=r["seed"], dtype="float32")
         opt = cr.Adam(_lr(cr, r))
@@ -221,6 +364,33 @@ def race(contender: str, r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
 
         rng = net.rng
         perm: Callable[[], Any] = lambda: rng.permutation(n)  # noqa: E731
+    elif contender == "jax-jit":
+        import jax
+        import jax.numpy as jnp
+
+        init, tx, step, predict = _jax_model(r)
+        Xj, yj, Xtj = jnp.asarray(X), jnp.asarray(y.astype(np.int32)), jnp.asarray(Xt)
+        jstep = jax.jit(step, donate_argnums=(0, 1))
+        state = {"p": init(r["seed"])}
+        state["s"] = tx.init(state["p"])
+        warm_p = init(r["seed"])  # compile both batch shapes before the clock
+        warm_s = tx.init(warm_p)
+        for m in {bs, n - (n_steps - 1) * bs}:
+            warm_p, warm_s = jstep(warm_p, warm_s, Xj[:m], yj[:m])
+        jax.block_until_ready(warm_p)
+
+        def train_chunk(order: Any, first: int, last: int) -> None:
+            p, s = state["p"], state["s"]
+            for step_i in range(first, last):
+                idx = order[step_i * bs:(step_i + 1) * bs]
+                p, s = jstep(p, s, Xj[idx], yj[idx])
+            state["p"], state["s"] = jax.block_until_ready((p, s))
+
+        def accuracy() -> float:
+            return float(np.mean(np.asarray(predict(state["p"], Xtj)).argmax(1) == yt))
+
+        jrng = np.random.default_rng(r["seed"])
+        perm = lambda: jnp.asarray(jrng.permutation(n).astype(np.int32))  # noqa: E731
     else:
         import torch
 
@@ -288,6 +458,12 @@ def threadpools() -> list[dict]:
     keep = ("user_api", "internal_api", "num_threads", "architecture", "version")
     pools = [{**{k: p.get(k) for k in keep}, "file": Path(p["filepath"]).name}
              for p in threadpool_info()]
+    if "jax" in sys.modules:
+        import jax
+
+        pools.append({"user_api": "blas", "internal_api": "jax/xla eigen",
+                      "num_threads": os.cpu_count(), "architecture": jax.default_backend(),
+                      "version": jax.__version__, "file": "jaxlib"})
     if "torch" in sys.modules:
         import torch
 
@@ -300,7 +476,7 @@ def threadpools() -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=["a", "b", "c", "e"])
+    ap.add_argument("case", choices=["a", "b", "c", "e", "t"])
     ap.add_argument("contender", choices=sorted(CONTENDERS))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0, help="seed of the first repeat")
@@ -314,8 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe.update(json.loads(args.recipe))
     if args.quick and args.case in QUICK_EPOCHS:
         recipe["epochs"] = QUICK_EPOCHS[args.case]
-    data = load_mnist() if recipe.get("data", "mnist") == "mnist" else make_random(
-        recipe["sizes"][0], recipe["sizes"][-1])
+    data = load_data(recipe)
     recipe["n_train"] = int(data[0].shape[0])
     runs: list[dict] = []
     spent = 0.0
