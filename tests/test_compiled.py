@@ -113,6 +113,27 @@ def test_compiled_gradient_and_cost_equal_the_reference(hidden: str, output: str
 
 @needs_numba
 @pytest.mark.usefixtures("on")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("hidden", "output", "loss"),
+                         [("relu", "softmax", "cross_entropy"), ("elu", "identity", "mse")])
+def test_the_step_s_own_gemm_loops_equal_the_reference(hidden: str, output: str, loss: str,
+                                                       dtype: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below CHAINRULE_BLAS_MIN multiply-adds a layer uses rows.gemm_* instead of BLAS."""
+    monkeypatch.setenv("CHAINRULE_BLAS_MIN", str(10**9))
+    rng = np.random.default_rng(9)
+    net = _net(hidden, output, loss, dtype, l2=0.01)
+    a0 = net.inputs(rng.normal(size=(9, 5)))
+    Y = net.targets(_targets(loss, rng, 9, 3), 9)
+    ref = reference.flat_gradient(net, a0, Y)
+    step = _step(net, cr.SGD(1e-30), 9)
+    assert step.run(a0, Y)[3]
+    assert not step._meta(9)[0][:, 9].any()  # no layer took BLAS
+    _close(net.grads, ref, dtype)
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
 @pytest.mark.parametrize("loss", ["cross_entropy", "binary_cross_entropy"])
 def test_the_unfused_canonical_pair_equals_the_reference(loss: str) -> None:
     rng = np.random.default_rng(3)

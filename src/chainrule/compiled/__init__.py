@@ -89,7 +89,7 @@ def plan(net: Network, optimizer: Optimizer) -> dict[str, Any] | None:
     if name is None:  # SGD covers all three momentum forms
         sgd: Any = optimizer
         name = "sgd" if not sgd.momentum else ("nesterov" if sgd.nesterov else "momentum")
-    acts = [layer.activation for layer in layers]
+    acts = [layer.activation for layer in layers]  # type: ignore[attr-defined]
     if not (net.params.flags.c_contiguous and net.grads.flags.c_contiguous):
         return None
     return {"optimizer": name, "activations": acts, "loss": net.loss_fn}
@@ -109,7 +109,7 @@ def step_for(trainer: Trainer) -> CompiledStep | None:
     layout = plan(net, trainer.optimizer)
     if layout is None:
         return None
-    work = sum(layer.n_in * layer.n_out for layer in net.layers)  # type: ignore[attr-defined]
+    work = sum(layer.n_in * layer.n_out for layer in net.layers)
     if work > MAX_WORK and not forced():
         return None
     return CompiledStep(trainer, layout)
@@ -139,7 +139,9 @@ def warm_up(dtype: str | np.dtype = "float32") -> float:
     from ..training import Trainer
 
     tr = Trainer(net, cr.Adam(), epochs=1, batch_size=2)
-    step = CompiledStep(tr, plan(net, tr.optimizer))  # type: ignore[arg-type]
+    layout = plan(net, tr.optimizer)
+    assert layout is not None
+    step = CompiledStep(tr, layout)
     x = np.zeros((2, 2), dtype=net.dtype)
     y = np.array([[1, 0], [0, 1]], dtype=net.dtype)
     step.run(x, y)
@@ -159,7 +161,7 @@ class CompiledStep:
         self.layout = layout
         self.kernel: Any = None
         self.disabled = False
-        self._bufs: dict[int, Array] = {}
+        self._bufs: dict[int, tuple[Array, Array]] = {}
         self._static: tuple[Any, ...] | None = None
 
     # -- deciding and loading ------------------------------------------------------------
@@ -267,8 +269,7 @@ class CompiledStep:
             h[9], h[10] = 1.0 - opt.rho, opt.eps
         elif name in ("adam", "adamw"):
             c2 = math.sqrt(1.0 - opt.beta_2**t)
-            flush = net_f32 = self.trainer.net.dtype == np.float32
-            flush = net_f32 and t % opt._FLUSH_EVERY == 0
+            flush = self.trainer.net.dtype == np.float32 and t % opt._FLUSH_EVERY == 0
             h[9], h[10] = 1.0 - opt.beta_1, 1.0 - opt.beta_2
             h[11], h[12] = opt.eps * c2, lr * c2 / (1.0 - opt.beta_1**t)
             h[13] = opt._FLUSH_BELOW if flush else 0.0

@@ -35,8 +35,8 @@ SOFTMAX = "softmax"
 class Table:
     """What a generated module knows: codes and parameter names of its rules."""
 
-    activations: dict[type, tuple[int, list[str]]] = field(default_factory=dict)
-    losses: dict[type, tuple[int, list[str], bool]] = field(default_factory=dict)  # logits ok
+    activations: dict[Any, tuple[int, list[str]]] = field(default_factory=dict)
+    losses: dict[Any, tuple[int, list[str], bool]] = field(default_factory=dict)  # logits ok
     functions: list[Derived] = field(default_factory=list)
 
 
@@ -64,7 +64,8 @@ def build_table(dtype: np.dtype) -> Table:
     for name, cls in acts.ACTIVATIONS.items():
         if cls.__module__ != acts.__name__:
             continue  # only the built-ins: a user's class falls back to NumPy
-        inst, params = cls(), []
+        inst: Any = cls()
+        params: list[str] = []
         try:
             if name != SOFTMAX:
                 derive(inst, "g", ["z"], params)
@@ -72,10 +73,10 @@ def build_table(dtype: np.dtype) -> Table:
         except NotDerivable:
             continue
         table.activations[cls] = (len(table.activations), params)
-    for _name, cls in losses_mod.LOSSES.items():
-        if cls.__module__ != losses_mod.__name__:
+    for _name, loss_cls in losses_mod.LOSSES.items():
+        if loss_cls.__module__ != losses_mod.__name__:
             continue
-        inst, params = cls(), []
+        inst, params = loss_cls(), []
         try:
             derive(inst, "grad_a", ["a", "y"], params)
             derive(inst, "value", ["a", "y"], params, reduction=True)
@@ -86,8 +87,8 @@ def build_table(dtype: np.dtype) -> Table:
             try:
                 derive(inst, "value_from_logits", ["z", "y"], params, reduction=True)
             except NotDerivable:
-                logits = cls is losses_mod.CrossEntropy  # the hand-written softmax row
-        table.losses[cls] = (len(table.losses), params, logits)
+                logits = loss_cls is losses_mod.CrossEntropy  # the hand-written softmax row
+        table.losses[loss_cls] = (len(table.losses), params, logits)
     return table
 
 

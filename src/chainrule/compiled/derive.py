@@ -234,14 +234,14 @@ def scalar_source(fn: Callable[..., Any], owner: Any, name: str, args: list[str]
     new_body: list[ast.stmt] = []
     for stmt in body:
         if isinstance(stmt, ast.Assign):
-            new_body.append(rw.visit_Assign(stmt))
+            new_body.append(rw.visit_Assign(stmt))  # type: ignore[arg-type]
         elif isinstance(stmt, ast.Return) and stmt.value is not None:
             value = rw.visit(stmt.value)
             if reduction and not _has_reduced(value):
                 raise NotDerivable("a loss value without the sum over outputs")
             value = _unwrap_linear(value, reduction)
             stmt.value = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "float64",
-                                                ast.Load()), [value], [])
+                                                ast.Load()), [value], [])  # type: ignore[list-item]
             new_body.append(stmt)
         else:
             raise NotDerivable(f"statement {ast.unparse(stmt)!r} has no scalar form")

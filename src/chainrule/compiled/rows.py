@@ -15,13 +15,14 @@ divergence checks still see them).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
 
-_GEMM = {"cache": True, "error_model": "numpy", "nogil": True,
-         "fastmath": {"reassoc", "contract"}}
-_ROW = {"cache": True, "error_model": "numpy", "nogil": True}
+_GEMM: dict[str, Any] = {"cache": True, "error_model": "numpy", "nogil": True,
+                         "fastmath": {"reassoc", "contract"}}
+_ROW: dict[str, Any] = {"cache": True, "error_model": "numpy", "nogil": True}
 
 
 @numba.njit(**_GEMM)
