@@ -281,6 +281,9 @@ def test_a_config_file_naming_its_csv_needs_no_dataset_key(tmp_path: Path) -> No
         (["train", "--dataset", "csv"], "dataset csv: give the file and its target column"),
         (["train", "--val-split", "0.5", "--test-split", "0.5"], "val_split + test_split"),
         (["gradcheck", "--target", "y"], "--target y: names a column of a CSV file"),
+        (["train", "--checkpoint-every", "0"], "--checkpoint-every: expected a positive"),
+        (["train", "--resume", "runs/x", "--epochs", "3"], "drop --epochs"),
+        (["train", "--resume", "runs/x", "--out", "y"], "drop --out"),
     ],
 )
 def test_flags_that_cannot_work_exit_2(argv: list[str], message: str,
@@ -367,3 +370,13 @@ def test_a_batch_larger_than_the_data_is_the_whole_split(tmp_path: Path) -> None
     exact = train(cfg.replace(batch_size=n_train), quiet=True, out=str(tmp_path / "b"))
     assert np.array_equal(whole.net.params, exact.net.params)
     assert whole.config["batch_size"] == 10**9
+
+
+def test_checkpoint_every_is_a_setting(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert DEFAULTS["checkpoint_every"] == 1
+    assert RunConfig.from_mapping({"checkpoint_every": 5}).checkpoint_every == 5
+    path = tmp_path / "run.toml"
+    path.write_text("checkpoint_every = 0\n")
+    line = one_line_error(main(["train", "--config", str(path)]), capsys.readouterr().err)
+    assert f"{path}: checkpoint_every: expected a positive integer" in line

@@ -2,17 +2,24 @@
 
 Every subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
 Exit status: 0 success, 2 usage error (argparse), 1 runtime error, reported as one
-line ``error: …`` on stderr (the full traceback only with ``--debug``).
+line ``error: …`` on stderr (the full traceback only with ``--debug``), 130 after Ctrl-C,
+143 after SIGTERM. SIGTERM (and SIGHUP) raise :class:`Terminated`, a
+``KeyboardInterrupt``, so ``finally`` blocks run: temporary files are removed and
+``train`` records its run as interrupted, as on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 #: Subcommand name → (module, one-line help). Modules are imported lazily, so
 #: ``chainrule info`` never pays for matplotlib and a missing optional module only
@@ -31,6 +38,37 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class CLIError(Exception):
     """A runtime error with a message meant for the user (exit status 1)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """A termination signal (SIGTERM, SIGHUP) raised as an exception in the main thread,
+    so cleanup runs as after Ctrl-C; the exit status is 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second signal while cleaning up ends it
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` while inside (main thread only; a
+    handler someone else installed is left alone); the previous handlers come back."""
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) in (signal.SIG_DFL, None):
+                previous[signum] = signal.signal(signum, _raise_terminated)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def _version() -> str:
@@ -76,6 +114,11 @@ def _command(argv: Sequence[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    with signals_as_exceptions():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
     try:
         parser = build_parser(_command(argv))
@@ -87,9 +130,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         return int(args._run(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated (SIGTERM, SIGHUP)
+        signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+        if not getattr(exc, "reported", False):
+            print("interrupted" if signum == signal.SIGINT else
+                  f"terminated ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + int(signum)
     except BrokenPipeError:  # e.g. `chainrule info --json | head`: the reader left, stay quiet
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -113,4 +159,4 @@ def entry_point() -> None:
     sys.exit(main())
 
 
-__all__ = ["COMMANDS", "CLIError", "entry_point", "main"]
+__all__ = ["COMMANDS", "CLIError", "Terminated", "entry_point", "main", "signals_as_exceptions"]

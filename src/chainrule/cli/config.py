@@ -111,6 +111,7 @@ class RunConfig:
     early_stopping: int = 0
     l2: float = 0.0
     dropout: float = 0.0
+    checkpoint_every: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON/TOML values, in :data:`DEFAULTS` order."""
@@ -334,6 +335,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
                                "0 = off)"),
     "l2": _number(lambda v: v >= 0, "a non-negative number"),
     "dropout": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "checkpoint_every": _integer(1, INT_MAX, "a positive integer (epochs between "
+                                 "checkpoints)"),
 }
 assert set(_CHECKS) == set(DEFAULTS)
 

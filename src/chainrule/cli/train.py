@@ -4,17 +4,23 @@ each, over a frozen :class:`~chainrule.cli.config.RunConfig`.
 The run directory holds ``model.safetensors``, ``config.json`` (the fully resolved
 settings: ``chainrule train --config config.json`` reruns the same training),
 ``history.csv``, ``metrics.json``, ``curves.png`` and, for two-dimensional data,
-``regions.png``.
+``regions.png``; while training, ``checkpoint.safetensors`` (the latest epoch) and
+``best.safetensors`` (the lowest validation loss so far), see :mod:`chainrule.checkpoint`.
+
+The directory is checked before the data is loaded and created (with ``config.json``
+and ``metrics.json`` saying ``"status": "running"``) before training starts; the
+status ends as ``complete``, ``interrupted`` (Ctrl-C, SIGTERM: the checkpoint is kept,
+``chainrule train --resume RUN_DIR`` continues) or ``failed``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as _dt
-import io as _text_io
 import json
 import math
+import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,8 +31,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import datasets
-from ..callbacks import Callback, EarlyStopping, History
-from ..io import atomic_write_bytes, save
+from ..atomic import atomic_write_bytes, create_directory_with, sweep_temp_files
+from ..callbacks import Callback, History
+from ..checkpoint import (
+    BEST,
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    Checkpointer,
+    CheckpointState,
+    EpochOffset,
+    ResumableEarlyStopping,
+    Resumed,
+    history_csv,
+    read_checkpoint,
+    read_status,
+    save_model,
+)
 from ..network import Network
 from ..optimizers import Optimizer, get_optimizer
 from ..schedules import Schedule, get_schedule
@@ -40,6 +61,7 @@ from .common import (
     load_dataset,
 )
 from .config import (
+    DEFAULTS,
     RunConfig,
     UsageError,
     _float_type,
@@ -51,7 +73,10 @@ from .config import (
 )
 from .progress import make_progress
 
-RUN_FILES = ("model.safetensors", "config.json", "history.csv", "metrics.json", "curves.png")
+#: What a finished run directory holds (``best.safetensors`` only with a validation split
+#: or early stopping; plus ``regions.png`` for two-dimensional classification data).
+RUN_FILES = ("model.safetensors", CHECKPOINT, BEST, CONFIG, "history.csv", METRICS,
+             "curves.png")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,29 +101,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    default=None, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss and "
                    "keep the best weights (default 0: off)")
+    g.add_argument("--checkpoint-every", type=_int_type(1, "a positive integer"),
+                   default=None, metavar="N",
+                   help="write checkpoint.safetensors every N epochs (default 1)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", default=None,
                    help="run directory (default runs/<timestamp>/)")
+    o.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue an interrupted run from its checkpoint, with its saved "
+                   "settings, and finish its remaining epochs")
     o.add_argument("--quiet", action="store_true", help="no progress and no report")
     o.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI ranks (launch with mpirun -n K)")
 
 
 def run(args: argparse.Namespace) -> int:
+    resume = getattr(args, "resume", None)
     try:
-        cfg = RunConfig.from_args(args)
+        if resume is not None:
+            cfg = None
+            _check_resume_flags(args)
+        else:
+            cfg = RunConfig.from_args(args)
     except UsageError as exc:
         return usage_error(args, exc)
+    options: dict[str, Any] = dict(out=args.out, quiet=args.quiet, resume=resume)
+    if resume is not None and args.checkpoint_every is not None:
+        options["checkpoint_every"] = args.checkpoint_every
     if args.distributed:
         from .. import distributed
 
         # A rank failing alone (its node cannot read the data, say) must end the job,
         # not leave the other ranks waiting in the first collective call.
         with distributed.abort_on_error():
-            train(cfg, out=args.out, quiet=args.quiet, distributed=True)
+            train(cfg, distributed=True, **options)
         return 0
-    train(cfg, out=args.out, quiet=args.quiet, distributed=args.distributed)
+    train(cfg, distributed=args.distributed, **options)
     return 0
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """``--resume`` takes the run's saved settings: any other setting is a usage error."""
+    given = [f"--{k.replace('_', '-')}" for k in DEFAULTS
+             if k != "checkpoint_every" and getattr(args, k, None) is not None]
+    if getattr(args, "config", None):
+        given.insert(0, "--config")
+    if args.out is not None:
+        given.insert(0, "--out")
+    if given:
+        raise UsageError(f"--resume {args.resume}: continues the run with its saved settings "
+                         f"in its own directory; drop {', '.join(given)} (or start a new run: "
+                         f"chainrule train --config {Path(args.resume) / CONFIG} …)")
 
 
 @dataclass
@@ -152,25 +205,98 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
     return get_optimizer(cfg.optimizer, lr=schedule)
 
 
-def _run_dir(out: str | None) -> Path:
-    try:
-        if out is not None:
-            path = Path(out)
-            if path.exists() and not path.is_dir():
-                raise CLIError(f"--out {path}: exists and is not a directory")
-            path.mkdir(parents=True, exist_ok=True)
-            return path
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = Path("runs") / stamp
-        n = 1
-        while path.exists():
-            path = Path("runs") / f"{stamp}-{n}"
-            n += 1
-        path.mkdir(parents=True)
-        return path
-    except OSError as exc:
-        raise CLIError(f"--out {exc.filename or out}: cannot create the run directory "
-                       f"({exc.strerror or type(exc).__name__})") from None
+# -- the run directory -------------------------------------------------------------------------
+def check_out(out: str | None) -> None:
+    """Refuse, before anything is loaded or trained, an ``--out`` that cannot become a run
+    directory: a file, a path through a file, a directory nobody may write. Creates
+    nothing."""
+    if out is not None and not str(out).strip():
+        raise CLIError("--out: empty; give the run directory, e.g. --out runs/mnist")
+    path = Path(out) if out is not None else Path("runs")
+    probe = path
+    while not (probe.exists() or probe.is_symlink()) and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "exists and is not a directory" if probe == path else (
+            f"{probe} is not a directory")
+        raise CLIError(f"--out {path}: {where}; give a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "cannot write in the directory" if probe == path else (
+            f"cannot create the run directory in {probe}")
+        raise CLIError(f"--out {path}: {what} (permission denied); choose another --out")
+    if probe == path and (path / CHECKPOINT).exists():
+        status = (read_status(path) or {}).get("status")
+        if status in ("running", "interrupted"):
+            raise CLIError(f"--out {path}: holds an unfinished run (status {status}); continue "
+                           f"it with: chainrule train --resume {path}, or choose another --out")
+
+
+class RunDir:
+    """A run directory and its ``metrics.json`` status."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.info: dict[str, Any] = {}
+
+    @property
+    def status(self) -> str | None:
+        return self.info.get("status")
+
+    @classmethod
+    def create(cls, out: str | None, config: dict[str, Any], *, fresh: bool,
+               epochs_done: int = 0) -> RunDir:
+        """Create (or take over) the directory with config.json and metrics.json
+        ``"status": "running"``; a directory this creates appears with both already in
+        it. ``fresh``: a new run, so an older run's checkpoints there are removed."""
+        started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        info: dict[str, Any] = {"status": "running", "pid": os.getpid(), "started": started,
+                                "epochs": config["epochs"], "epochs_done": epochs_done}
+        files = {CONFIG: _json_bytes(config), METRICS: _json_bytes(info)}
+        try:
+            if out is not None:
+                path = Path(out)
+                if path.is_dir():
+                    sweep_temp_files(path)
+                    if fresh:
+                        for name in (CHECKPOINT, BEST):
+                            (path / name).unlink(missing_ok=True)
+                    for name, data in files.items():
+                        atomic_write_bytes(path / name, data)
+                else:
+                    create_directory_with(path, files)
+            else:
+                stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+                runs = Path("runs")
+                runs.mkdir(parents=True, exist_ok=True)
+                sweep_temp_files(runs)
+                n = 0
+                while True:
+                    path = runs / (stamp if n == 0 else f"{stamp}-{n}")
+                    n += 1
+                    try:
+                        create_directory_with(path, files)
+                        break
+                    except FileExistsError:
+                        continue
+        except OSError as exc:
+            where = out if out is not None else "runs/"
+            raise CLIError(f"--out {where}: cannot create the run directory "
+                           f"({exc.strerror or type(exc).__name__}); choose another --out"
+                           ) from None
+        run = cls(path)
+        run.info = info
+        return run
+
+    def mark(self, status: str, **extra: Any) -> None:
+        """Rewrite metrics.json with ``status`` (and ``extra``); never raises OSError."""
+        info = {"status": status, **{k: v for k, v in {**self.info, **extra}.items()
+                                     if k != "status" and (k != "pid" or status == "running")}}
+        try:
+            atomic_write_bytes(self.path / METRICS, _json_bytes(info))
+        except OSError as exc:
+            print(f"warning: {self.path / METRICS}: cannot record status {status} "
+                  f"({exc.strerror or exc})", file=sys.stderr)
+        self.info = info
 
 
 def resolved_config(cfg: RunConfig, ds: datasets.Dataset, net: Network) -> RunConfig:
@@ -192,17 +318,40 @@ def _describe(ds: datasets.Dataset, net: Network, cfg: RunConfig, n: tuple[int, 
 
 
 def _history_csv(history: History) -> bytes:
-    keys = history.keys()
-    buf = _text_io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["epoch", *keys])
-    for i, epoch in enumerate(history.epoch):
-        writer.writerow([epoch, *(repr(history[k][i]) for k in keys)])
-    return buf.getvalue().encode("utf-8")
+    return history_csv(history.epoch, history.history)
 
 
 def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2) + "\n").encode("utf-8")
+
+
+def read_resume(run_dir: str) -> tuple[RunConfig, Resumed | None]:
+    """The configuration and checkpoint of the run in ``run_dir`` (no checkpoint yet: the
+    run stopped before its first epoch ended, and starts again from its config.json)."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise CLIError(f"--resume {path}: no such run directory")
+    status = read_status(path) or {}
+    if status.get("status") == "complete":
+        raise CLIError(f"--resume {path}: the run is complete ({status.get('epochs_run')} "
+                       f"epochs); its model is {path / 'model.safetensors'}")
+    try:
+        resumed: Resumed | None = read_checkpoint(path)
+    except FileNotFoundError:
+        resumed = None
+    except ValueError as exc:  # ModelFileError included
+        raise CLIError(f"--resume {path}: {exc}") from None
+    if resumed is not None:
+        values = resumed.config
+    else:
+        config = path / CONFIG
+        if not config.is_file():
+            raise CLIError(f"--resume {path}: neither {CHECKPOINT} nor {CONFIG} is there; "
+                           "not a chainrule run directory")
+        from .config import read_config_file
+
+        values = read_config_file(config)
+    return RunConfig.from_mapping(values, origin=str(path / CONFIG)), resumed
 
 
 # -- the stages --------------------------------------------------------------------------------
@@ -245,29 +394,70 @@ def build(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> Network:
     return net
 
 
+@dataclass
+class Checkpointing:
+    """How the fit stage checkpoints: into ``run_dir`` (None: not at all, e.g. on the
+    other MPI ranks), from ``state`` (a resumed run's; else a new one)."""
+
+    run_dir: Path | None = None
+    state: CheckpointState | None = None
+    resumed: Resumed | None = None
+    training: Any = None  # state -> the training metadata of a checkpoint
+    feature_names: list[str] | None = None
+    checkpointer: Checkpointer | None = None
+
+
 def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
-        callbacks: list[Callback], fit_fn: Any = None) -> Fitted:
-    """Stage 4: train ``net`` on the training split (``fit_fn``: another fit, e.g. MPI)."""
+        callbacks: list[Callback], fit_fn: Any = None,
+        checkpointing: Checkpointing | None = None) -> Fitted:
+    """Stage 4: train ``net`` on the training split (``fit_fn``: another fit, e.g. MPI),
+    checkpointing into a run directory, or continuing a resumed run's remaining epochs."""
+    ck = checkpointing or Checkpointing()
+    resumed = ck.resumed
+    state = ck.state or (resumed.state if resumed else CheckpointState(epochs=cfg.epochs))
+    prior = CheckpointState(**{**state.to_json(), "history_epochs": list(state.history_epochs),
+                               "history": {k: list(v) for k, v in state.history.items()}})
     Y_train = encode_targets(net, splits.y_train, ds.task)
     validation = None
     if len(splits.X_val):
         validation = (splits.X_val, encode_targets(net, splits.y_val, ds.task))
     steps = math.ceil(len(splits.X_train) / cfg.batch_size)
     optimizer = make_optimizer(cfg, steps)
+    if resumed is not None and resumed.net.optimizer is not None:
+        optimizer.load_state_dict(resumed.net.optimizer.state_dict())
+    run_callbacks = list(callbacks)
+    early = None
     if cfg.early_stopping:
-        callbacks = [*callbacks, EarlyStopping("val_loss" if validation else "loss",
-                                               patience=cfg.early_stopping)]
+        early = ResumableEarlyStopping(
+            "val_loss" if validation else "loss", cfg.early_stopping,
+            state=state.early_stopping if resumed else None,
+            best_params=resumed.best_params if resumed else None)
+        run_callbacks.append(early)
+    start = time.perf_counter()
+    if ck.run_dir is not None:
+        monitor = "val_loss" if validation else ("loss" if early else None)
+        ck.checkpointer = Checkpointer(
+            ck.run_dir, every=cfg.checkpoint_every, state=state, monitor=monitor,
+            early_stopping=early, training=ck.training, feature_names=ck.feature_names,
+            seconds=lambda: prior.train_seconds + time.perf_counter() - start)
+        run_callbacks.append(ck.checkpointer)
+    remaining = 0 if prior.stopped else max(0, cfg.epochs - prior.epoch)
     # A batch larger than the training split is the whole split: the same steps, without
     # buffers sized for samples that do not exist.
     kwargs: dict[str, Any] = dict(
-        epochs=cfg.epochs, batch_size=min(cfg.batch_size, len(splits.X_train)),
-        optimizer=optimizer, validation_data=validation, callbacks=callbacks)
-    start = time.perf_counter()
+        epochs=remaining, batch_size=min(cfg.batch_size, len(splits.X_train)),
+        optimizer=optimizer, validation_data=validation,
+        callbacks=[EpochOffset(run_callbacks, prior.epoch, cfg.epochs)])
     if fit_fn is None:
-        history = net.fit(splits.X_train, Y_train, **kwargs)
+        new = net.fit(splits.X_train, Y_train, **kwargs)
     else:
-        history = fit_fn(net, splits.X_train, Y_train, **kwargs)
-    return Fitted(history, time.perf_counter() - start)
+        new = fit_fn(net, splits.X_train, Y_train, **kwargs)
+    seconds = prior.train_seconds + time.perf_counter() - start
+    history = prior.to_history()
+    history.epoch += [e + prior.epoch for e in new.epoch]
+    for key, values in new.history.items():
+        history.history.setdefault(key, []).extend(values)
+    return Fitted(history, seconds)
 
 
 def report(net: Network, ds: datasets.Dataset, splits: Splits, *, show: bool
@@ -300,33 +490,81 @@ def summarize(config: dict[str, Any], ds: datasets.Dataset, splits: Splits, fitt
     }
 
 
-def write(out: str | None, net: Network, ds: datasets.Dataset, splits: Splits,
+def write(out: str | None | RunDir, net: Network, ds: datasets.Dataset, splits: Splits,
           history: History, metrics: dict[str, Any], summary: dict[str, Any], *, show: bool
           ) -> Path:
-    """Stage 6: the run directory (created only now, every file written atomically)."""
-    run_dir = _run_dir(out)
-    save(net, run_dir / "model.safetensors", training=summary, feature_names=ds.feature_names)
-    atomic_write_bytes(run_dir / "config.json", _json_bytes(summary["config"]))
+    """Stage 6: the model, history, plots and, last, metrics (``"status": "complete"``),
+    each written atomically into the run directory (created now if ``out`` is not one)."""
+    run = out if isinstance(out, RunDir) else RunDir.create(out, summary["config"], fresh=True)
+    run_dir = run.path
+    save_model(net, run_dir / "model.safetensors", training=summary,
+               feature_names=ds.feature_names)
     atomic_write_bytes(run_dir / "history.csv", _history_csv(history))
-    atomic_write_bytes(run_dir / "metrics.json", _json_bytes(
-        {"test": metrics, **{k: v for k, v in summary.items() if k != "config"}}))
-    written = _plots(net, history, ds, splits.X_train, splits.y_train, run_dir)
+    plot_error: CLIError | None = None
+    try:
+        written = _plots(net, history, ds, splits.X_train, splits.y_train, run_dir)
+    except CLIError as exc:  # no matplotlib: the run itself is complete
+        plot_error = exc
+    started = run.info.get("started")
+    run.info = {}
+    final = {"test": metrics, **{k: v for k, v in summary.items() if k != "config"}}
+    run.mark("complete", **final, **({"started": started} if started else {}))
+    if plot_error is not None:
+        raise plot_error
     if show:
         print(f"\nwrote {run_dir}/: {', '.join(written)}")
         print(f"next: chainrule evaluate {run_dir / 'model.safetensors'}")
     return run_dir
 
 
-def train(cfg: RunConfig | Mapping[str, Any], *, out: str | None = None, quiet: bool = False,
-          distributed: bool = False, live: bool | None = None) -> TrainResult:
+def _interrupted(run: RunDir, ck: Checkpointing, exc: BaseException, show: bool) -> None:
+    """Ctrl-C or SIGTERM: keep the last finished epoch's checkpoint, say where it is."""
+    checkpointer = ck.checkpointer
+    done = 0
+    try:
+        if checkpointer is not None:
+            checkpointer.flush()
+            done = checkpointer.saved_epoch
+        elif ck.state is not None:
+            done = ck.state.epoch
+    except (OSError, KeyboardInterrupt) as err:
+        print(f"warning: the last epoch's checkpoint was not written ({err})", file=sys.stderr)
+        done = checkpointer.saved_epoch if checkpointer else 0
+    epochs = run.info.get("epochs")
+    resume = f"chainrule train --resume {run.path}"
+    extra: dict[str, Any] = {"epochs_done": done, "resume": resume}
+    if (run.path / CHECKPOINT).is_file() and done:
+        extra["checkpoint"] = CHECKPOINT
+    run.mark("interrupted", **extra)
+    where = (f"the model of epoch {done}/{epochs} is in {run.path / CHECKPOINT}" if done else
+             f"no epoch had finished; the settings are in {run.path / CONFIG}")
+    print(f"interrupted: {where}; continue with: {resume}", file=sys.stderr, flush=True)
+    exc.reported = True  # type: ignore[attr-defined]  # chainrule.cli.main says no more
+
+
+def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
+          quiet: bool = False, distributed: bool = False, live: bool | None = None,
+          resume: str | None = None, checkpoint_every: int | None = None,
+          callbacks: list[Callback] | None = None) -> TrainResult:
     """One training run: load → split → build → fit → report → write.
 
     ``cfg`` is a :class:`RunConfig` (a mapping with its keys is validated into one).
-    With ``distributed`` the fit runs data-parallel over MPI (every rank calls this);
-    only the root rank prints and writes files.
+    With ``resume`` (a run directory; ``cfg`` and ``out`` are then ignored) the run
+    continues from its checkpoint with its saved settings. With ``distributed`` the fit
+    runs data-parallel over MPI (every rank calls this); only the root rank prints and
+    writes files. ``callbacks`` observe the fit too (their epochs count from the start
+    of the run, also when it resumes).
     """
-    if not isinstance(cfg, RunConfig):
+    resumed: Resumed | None = None
+    if resume is not None:
+        cfg, resumed = read_resume(resume)
+        out = str(resume)
+    elif cfg is None:
+        raise ValueError("train: give a configuration or a run directory to resume")
+    elif not isinstance(cfg, RunConfig):
         cfg = RunConfig.from_mapping(cfg)
+    if checkpoint_every is not None:
+        cfg = cfg.replace(checkpoint_every=checkpoint_every)
     fit_fn: Any = None
     root = True
     if distributed:  # the only difference: another fit, and output from rank 0 only
@@ -334,20 +572,57 @@ def train(cfg: RunConfig | Mapping[str, Any], *, out: str | None = None, quiet: 
 
         fit_fn, root = dist.fit, dist.is_root()
     show = root and not quiet
+    if root and resume is None:
+        check_out(out)  # before anything is loaded: a bad --out costs nothing
 
     ds = load_data(cfg)
     splits = split(cfg, ds)
-    net = build(cfg, ds, splits)
-    callbacks: list[Callback] = []
+    if resumed is not None:
+        net = resumed.net
+        if net.n_in != ds.n_features:
+            raise CLIError(f"--resume {resume}: the checkpoint takes {net.n_in} features, the "
+                           f"data ({ds.name}) has {ds.n_features}; the data changed")
+    else:
+        net = build(cfg, ds, splits)
+    config = resolved_config(cfg, ds, net).to_dict()
+    n_train, n_val, n_test = splits.sizes
+
+    def checkpoint_training(state: CheckpointState) -> dict[str, Any]:
+        return {"config": config, "task": ds.task, "target_names": ds.target_names,
+                "epochs_run": state.epoch, "n_train": n_train, "n_val": n_val,
+                "n_test": n_test}
+
+    ck = Checkpointing(resumed=resumed, state=resumed.state if resumed else None,
+                       training=checkpoint_training, feature_names=ds.feature_names)
+    run: RunDir | None = None
+    if root:
+        run = RunDir.create(out, config, fresh=resumed is None,
+                            epochs_done=resumed.state.epoch if resumed else 0)
+        ck.run_dir = run.path
+    run_callbacks: list[Callback] = list(callbacks or [])
     if show:
         print(_describe(ds, net, cfg, splits.sizes), flush=True)
-        callbacks.append(make_progress(is_tty() if live is None else live))
-    fitted = fit(cfg, net, ds, splits, callbacks=callbacks, fit_fn=fit_fn)
-    metrics = report(net, ds, splits, show=show)
-    config = resolved_config(cfg, ds, net).to_dict()
-    summary = summarize(config, ds, splits, fitted, metrics)
-    run_dir = write(out, net, ds, splits, fitted.history, metrics, summary,
-                    show=show) if root else None
+        if resumed is not None:
+            print(f"resuming {run.path if run else resume} after epoch "
+                  f"{resumed.state.epoch}/{cfg.epochs}", flush=True)
+        run_callbacks.append(make_progress(is_tty() if live is None else live))
+    try:
+        fitted = fit(cfg, net, ds, splits, callbacks=run_callbacks, fit_fn=fit_fn,
+                     checkpointing=ck)
+        metrics = report(net, ds, splits, show=show)
+        summary = summarize(config, ds, splits, fitted, metrics)
+        run_dir = write(run, net, ds, splits, fitted.history, metrics, summary,
+                        show=show) if run is not None else None
+    except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM in the CLI (see chainrule.cli)
+        if run is not None and run.status != "complete":
+            _interrupted(run, ck, exc, show)
+        raise
+    except BaseException as exc:
+        if run is not None and run.status != "complete":
+            done = ck.checkpointer.saved_epoch if ck.checkpointer else 0
+            run.mark("failed", error=str(exc) or type(exc).__name__, epochs_done=done,
+                     **({"checkpoint": CHECKPOINT} if done else {}))
+        raise
     return TrainResult(net, fitted.history, metrics, config, run_dir, cfg)
 
 
@@ -356,7 +631,9 @@ def _plots(net: Network, history: History, ds: datasets.Dataset, X: np.ndarray,
     """Write the plots; a missing matplotlib is an error that names the extra."""
     from ..plots import plot_decision_regions, plot_history
 
-    written = list(RUN_FILES[:-1])
+    written = ["model.safetensors"] + [name for name in (CHECKPOINT, BEST)
+                                       if (run_dir / name).is_file()]
+    written += [CONFIG, "history.csv", METRICS]
     try:
         plot_history(history.history, run_dir / "curves.png", title=f"{ds.name}")
         written.append("curves.png")
