@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", default="a,b,c,d,e,t",
                     help="comma-separated subset of a,b,c,d,e,t")
     ap.add_argument("--out", default=str(HERE / "results"), help="directory for JSON + markdown")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for every contender (default: every core); 1 keeps "
+                         "OpenBLAS's spinning threads out of the measurement on a loaded machine")
     args = ap.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3)
     if repeats < 1:
@@ -154,15 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"--cases: unknown case(s) {bad}; valid are a, b, c, d, e, t")
     env = dict(os.environ)
-    threads = str(os.cpu_count() or 1)
+    threads = str(args.threads or os.cpu_count() or 1)
     env.update(BENCH_THREADS=threads, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+               XLA_FLAGS=(f"--xla_cpu_multi_thread_eigen={'false' if threads == '1' else 'true'}"
+                          f" intra_op_parallelism_threads={threads}"),
                PYTHONPATH=str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", ""))
     quick = ["--quick"] if args.quick else []
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "processor": _cpu_name()},
-        "repeats": repeats, "quick": args.quick, "rows": [],
+        "repeats": repeats, "quick": args.quick, "rows": [], "threads": int(threads),
         "load_average_before": os.getloadavg(),
     }
     peak = None
