@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule
@@ -40,9 +40,9 @@ from chainrule.schedules import SCHEDULES, Schedule, get_schedule
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-#: For the xfail tests of known bugs: a few examples, and no shrinking or explaining of the
-#: (expected) failure, which would take minutes.
-KNOWN_BUG = settings(SETTINGS, max_examples=10, phases=[Phase.explicit, Phase.generate])
+#: The regression tests of the two load() bugs this file found (fused dropped, only PCG64
+#: generators loadable): fewer examples, each a full save → load → train round trip.
+REGRESSION = settings(SETTINGS, max_examples=20)
 
 
 def library(registry: dict[str, type]) -> dict[str, type]:
@@ -184,9 +184,7 @@ def optimizers(draw: st.DrawFn) -> Optimizer:
 
 
 DEFAULT_FUSED = st.none() | st.booleans()  # None: leave Network's default
-#: fused=False does not survive save → load yet (test_save_load_keeps_fused_false): the other
-#: save → load tests keep to the fused values that do, so each xfail shows one bug.
-FUSED_THAT_LOADS = st.none() | st.just(True)
+FUSED_THAT_LOADS = DEFAULT_FUSED  # fused=False survives save → load since the fix
 
 
 @dataclasses.dataclass
@@ -474,19 +472,13 @@ def test_save_load_round_trip(spec: NetSpec, opt: Optimizer, data: st.DataObject
     check_save_load(spec, opt, data)
 
 
-@pytest.mark.xfail(strict=True, reason="load() does not pass config['fused'] to Network, so "
-                   "a loaded network has the default fused=True: see report")
-@KNOWN_BUG
+@REGRESSION
 @given(spec=networks(fused=st.just(False)), opt=optimizers(), data=st.data())
 def test_save_load_keeps_fused_false(spec: NetSpec, opt: Optimizer, data: st.DataObject) -> None:
     check_save_load(spec, opt, data)
 
 
-@pytest.mark.xfail(strict=True, reason="model files accept only PCG64-shaped generator states "
-                   "and load() restores them into a PCG64, so a network built with "
-                   "rng=Generator(PCG64DXSM|MT19937|Philox|SFC64) is saved but cannot be "
-                   "loaded: see report")
-@KNOWN_BUG
+@REGRESSION
 @given(spec=networks(fused=FUSED_THAT_LOADS, rng_kinds=("PCG64DXSM", "MT19937", "Philox", "SFC64")),
        opt=optimizers(), data=st.data())
 def test_save_load_keeps_any_bit_generator(spec: NetSpec, opt: Optimizer,

@@ -446,3 +446,22 @@ def test_conversion_errors(iris):
     with pytest.raises(ValueError, match="output activation"):
         to_sklearn(MLP([4, 3, 1], hidden="relu", output="softplus"))
     assert chainrule.Network  # the core stays importable alongside
+
+
+def test_pickling_keeps_fused_and_any_bit_generator() -> None:
+    """network_from_state dropped fused and forced a PCG64 (found by the round-trip tests)."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 3)), rng.integers(0, 2, 30)
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    est.network_.fused = False
+    est.network_.rng = np.random.Generator(np.random.MT19937(1))
+    back = pickle.loads(pickle.dumps(est))
+    assert back.network_.fused is False
+    assert type(back.network_.rng.bit_generator).__name__ == "MT19937"
+    np.testing.assert_array_equal(back.network_.rng.random(5), est.network_.rng.random(5))
+    np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))

@@ -494,6 +494,7 @@ _CONFIG = _Obj(
         "dtype": _Str(choices=("float32", "float64")),
         "l2": _Num(0.0),
     },
+    optional={"fused": _Bool()},  # files from before get_config() held it: fused=True
     extra=_AnyJSON(),
 )
 _OPTIMIZER = _Obj(
@@ -510,6 +511,33 @@ _PCG64 = _Obj(required={
     "has_uint32": _Int(0, 1),
     "uinteger": _Int(0, 2**32 - 1),
 })
+_U32, _U64 = _Int(0, 2**32 - 1), _Int(0, 2**64 - 1)
+_MT19937 = _Obj(required={
+    "bit_generator": _NAME,
+    "state": _Obj(required={"key": _List(_U32, 624, 624), "pos": _Int(0, 624)}),
+})
+_PHILOX = _Obj(required={
+    "bit_generator": _NAME,
+    "state": _Obj(required={"counter": _List(_U64, 4, 4), "key": _List(_U64, 2, 2)}),
+    "buffer": _List(_U64, 4, 4),
+    "buffer_pos": _Int(0, 4),
+    "has_uint32": _Int(0, 1),
+    "uinteger": _U32,
+})
+_SFC64 = _Obj(required={
+    "bit_generator": _NAME,
+    "state": _Obj(required={"state": _List(_U64, 4, 4)}),
+    "has_uint32": _Int(0, 1),
+    "uinteger": _U32,
+})
+#: Every bit generator a Network's ``rng`` may use, with the schema of its saved state.
+BIT_GENERATORS: dict[str, tuple[type[np.random.BitGenerator], _Schema]] = {
+    "PCG64": (np.random.PCG64, _PCG64),
+    "PCG64DXSM": (np.random.PCG64DXSM, _PCG64),
+    "MT19937": (np.random.MT19937, _MT19937),
+    "Philox": (np.random.Philox, _PHILOX),
+    "SFC64": (np.random.SFC64, _SFC64),
+}
 _TEXT_OR_NULL = _OneOf(_Null(), _Str())
 _TRAINING = _Obj(
     optional={
@@ -539,8 +567,8 @@ METADATA_SCHEMA = _Obj(
         "feature_names": _OneOf(_Null(), _List(_Str(max_len=10_000))),
         "scaler": _Bool(),
         "optimizer": _OneOf(_Null(), _OPTIMIZER),
-        "rng": _OneOf(_Null(), _Tagged("bit_generator", {"PCG64": _PCG64,
-                                                         "PCG64DXSM": _PCG64})),
+        "rng": _OneOf(_Null(), _Tagged("bit_generator", {
+            name: schema for name, (_, schema) in BIT_GENERATORS.items()})),
         "training": _OneOf(_Null(), _TRAINING),
     },
 )
@@ -793,8 +821,11 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
     for name, arr in arrays.items():
         if not np.all(np.isfinite(arr)):
             raise ModelFileError(source, f"tensor {name!r} contains NaN or inf")
+    rng_state = meta["rng"]  # restored below, into a generator of the saved kind
+    bit_generator = BIT_GENERATORS[rng_state["bit_generator"]][0] if rng_state else np.random.PCG64
     try:
-        net = Network(layers, loss=config["loss"], dtype=dtype, l2=config["l2"], seed=0)
+        net = Network(layers, loss=config["loss"], dtype=dtype, l2=config["l2"],
+                      fused=config.get("fused", True), rng=np.random.Generator(bit_generator(0)))
     except _BUILD_ERRORS as exc:
         raise ModelFileError(source, f"invalid model config ({exc})", "config") from None
     for layer_index, dense in enumerate(net.dense_layers, start=1):
@@ -816,7 +847,6 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
         except _BUILD_ERRORS as exc:
             raise ModelFileError(source, f"invalid optimizer state ({exc})", "optimizer") from None
         net.optimizer = optimizer
-    rng_state = meta["rng"]
     if rng_state is not None:
         try:  # in place: Dropout layers hold this same generator
             net.rng.bit_generator.state = rng_state

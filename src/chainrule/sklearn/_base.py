@@ -53,14 +53,18 @@ def store_params(est: Any, params: dict[str, Any]) -> None:
 
 def network_from_state(state: dict[str, Any]) -> Network:
     """Inverse of :func:`network_state`: the layers' views point into the new buffer."""
+    from chainrule.io import BIT_GENERATORS
     from chainrule.scaler import Standardizer
 
     cfg = state["config"]
+    bit_generator = BIT_GENERATORS[state["rng"]["bit_generator"]][0]
     net = Network(
         [layer_from_config(c) for c in cfg["layers"]],
         loss=cfg["loss"],
         dtype=cfg["dtype"],
         l2=cfg.get("l2", 0.0),
+        fused=cfg.get("fused", True),
+        rng=np.random.Generator(bit_generator(0)),
     )
     net.params[...] = state["params"]
     net.rng.bit_generator.state = state["rng"]
