@@ -16,13 +16,17 @@ from .callbacks import (
     LambdaCallback,
     ProgressHook,
 )
+from .diagnosis import Diagnosis, diagnose
+from .errors import FileFormatError
 from .explain import WeightExplanation, explain
 from .gradcheck import GradcheckReport, gradcheck
+from .health import HealthMonitor
 from .initializers import INITIALIZERS
-from .io import load, save
+from .io import ModelFileError, load, save
 from .layers import Dense, Dropout, Layer
 from .losses import LOSSES, Loss, get_loss
-from .network import MLP, Network
+from .lr_find import LRFindResult, lr_find
+from .network import MLP, Network, Trace
 from .optimizers import (
     OPTIMIZERS,
     SGD,
@@ -46,6 +50,7 @@ from .schedules import (
     get_schedule,
 )
 from .training import Trainer, fit
+from .workspace import Workspace
 
 __version__ = "0.1.0"
 
@@ -64,16 +69,21 @@ __all__ = [
     "Constant",
     "CosineWarmup",
     "Dense",
+    "Diagnosis",
     "DivergenceError",
     "Dropout",
     "EarlyStopping",
     "ExponentialDecay",
+    "FileFormatError",
     "GradcheckReport",
+    "HealthMonitor",
     "History",
     "InverseScaling",
+    "LRFindResult",
     "LambdaCallback",
     "Layer",
     "Loss",
+    "ModelFileError",
     "Momentum",
     "Nesterov",
     "Network",
@@ -83,9 +93,12 @@ __all__ = [
     "Schedule",
     "Standardizer",
     "StepDecay",
+    "Trace",
     "Trainer",
     "WeightExplanation",
+    "Workspace",
     "__version__",
+    "diagnose",
     "explain",
     "fit",
     "get_activation",
@@ -94,5 +107,6 @@ __all__ = [
     "get_schedule",
     "gradcheck",
     "load",
+    "lr_find",
     "save",
 ]

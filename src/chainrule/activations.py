@@ -47,6 +47,9 @@ class OnnxGraph(Protocol):
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
+#: |tanh| above this counts as saturated (Karpathy, "Building makemore Part 3", 2022).
+SATURATED = 0.97
+
 
 ACTIVATIONS: dict[str, type[Activation]] = {}
 """Every activation by name: the CLI, the estimators and saved models use these keys.
@@ -100,6 +103,11 @@ class Activation(ABC):
             return self.g(z)
         np.copyto(out, self.g(z))
         return out
+
+    def saturated(self, a: Array) -> NDArray[np.bool_] | None:
+        """Where a sits near an asymptote, so that g′(z) passes little gradient (bounded
+        activations); None for activations that don't saturate. Used by the health monitor."""
+        return None
 
     def to_onnx(self, graph: OnnxGraph, z: str) -> str:
         """Emit a = g(z) as ONNX nodes into ``graph``; returns the name of a."""
@@ -180,6 +188,10 @@ class Sigmoid(Activation):
     def g_prime(self, z: Array, a: Array) -> Array:
         return a * (1.0 - a)  # σ′(z) = σ(z)(1 − σ(z))
 
+    def saturated(self, a: Array) -> NDArray[np.bool_]:
+        # σ(z) = (1 + tanh(z/2)) / 2: the tanh rule |tanh| > 0.97 is |2a − 1| > 0.97.
+        return np.abs(2.0 * a - 1.0) > SATURATED
+
     def to_onnx(self, graph: OnnxGraph, z: str) -> str:
         return graph.op("Sigmoid", [z])
 
@@ -192,6 +204,9 @@ class Tanh(Activation):
 
     def g_prime(self, z: Array, a: Array) -> Array:
         return 1.0 - a * a  # tanh′(z) = 1 − tanh²(z)
+
+    def saturated(self, a: Array) -> NDArray[np.bool_]:
+        return np.abs(a) > SATURATED  # g′ = 1 − a² < 0.06
 
     def to_onnx(self, graph: OnnxGraph, z: str) -> str:
         return graph.op("Tanh", [z])

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .layers import Dense, layer_from_config
+from .layers import Dense
 from .network import Network
 
 #: Gradients smaller than this (times max(1, |C|)) are judged by absolute error over this floor:
@@ -30,13 +30,7 @@ REL_ERROR_FLOOR = 1e-5
 
 def as_float64(net: Network) -> Network:
     """A float64 copy of ``net`` with the same parameters, scaler and loss (no shared state)."""
-    layers = [layer_from_config(layer.get_config()) for layer in net.layers]
-    clone = Network(layers, loss=net.loss_fn, dtype="float64", l2=net.l2, fused=net.fused,
-                    rng=np.random.default_rng(0))
-    clone.params[...] = net.params
-    clone.scaler = net.scaler
-    clone.classes = net.classes
-    return clone
+    return net.copy(dtype="float64")
 
 
 def relative_error(analytic: NDArray, numeric: NDArray, floor: float = REL_ERROR_FLOOR) -> NDArray:

@@ -279,6 +279,26 @@ class Network:
             "fused": self.fused,
         }
 
+    def copy(self, dtype: DTypeLike | None = None) -> Network:
+        """An independent copy: same layers, loss, parameters, scaler, classes, generator
+        state and optimizer (configuration and state); nothing shared. ``dtype`` casts."""
+        from .layers import layer_from_config
+        from .optimizers import get_optimizer
+
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self.rng.bit_generator.state
+        layers = [layer_from_config(layer.get_config()) for layer in self.layers]
+        twin = Network(layers, loss=self.loss_fn, dtype=self.dtype if dtype is None else dtype,
+                       l2=self.l2, fused=self.fused, rng=rng)
+        twin.params[...] = self.params
+        if self.scaler is not None:
+            twin.scaler = Standardizer(self.scaler.mean.copy(), self.scaler.scale.copy())
+        twin.classes = None if self.classes is None else [*self.classes]
+        if self.optimizer is not None:
+            twin.optimizer = get_optimizer(self.optimizer.get_config())
+            twin.optimizer.load_state_dict(self.optimizer.state_dict())
+        return twin
+
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Network([{inner}], loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"

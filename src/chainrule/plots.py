@@ -17,7 +17,8 @@ from numpy.typing import NDArray
 from .io import atomic_write_bytes
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (imported here, not with chainrule)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -26,7 +27,8 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG, atomically."""
     buf = _bytes_io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return atomic_write_bytes(path, buf.getvalue())
@@ -44,7 +46,7 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike[str],
     """
     if not history.get("loss"):
         raise ValueError("history: no 'loss' values to plot (did training run any epoch?)")
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     panels = [("loss", "cost C")] + ([("accuracy", "accuracy")] if "accuracy" in history else [])
@@ -65,7 +67,7 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike[str],
         fig.suptitle(title)
     fig.tight_layout()
     try:
-        return _save(fig, path)
+        return save_figure(fig, path)
     finally:
         plt.close(fig)
 
@@ -83,7 +85,7 @@ def plot_decision_regions(net: Any, X: NDArray, y: NDArray, path: str | os.PathL
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != 2 or net.n_in != 2:
         raise ValueError(f"X: decision regions need two features, got shape {X.shape}")
-    plt = _pyplot()
+    plt = pyplot()
     pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], resolution),
@@ -107,6 +109,56 @@ def plot_decision_regions(net: Any, X: NDArray, y: NDArray, path: str | os.PathL
     ax.set_title("decision regions (training points)")
     ax.legend(loc="best", fontsize="small")
     try:
-        return _save(fig, path)
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_diagnostics(monitor: Any, path: str | os.PathLike[str]) -> Path:
+    """``diagnostics.png`` from a :class:`~chainrule.health.HealthMonitor`: per layer, the
+    histogram of a^(l) over the steps as a heat map; below, ‖∂C/∂W^(l)‖ (RMS) and the
+    update-to-weight ratio ‖Δw‖/‖w‖ per layer over the steps (10⁻³ marked)."""
+    plt = pyplot()
+    checks = monitor.checks
+    if not checks:
+        raise ValueError("diagnostics: the monitor recorded no check (train for at least "
+                         f"{monitor.every} steps)")
+    n_layers = len(checks[0].layers)
+    steps = [c.step for c in checks]
+    fig = plt.figure(figsize=(3.0 * n_layers + 1, 6.5), dpi=110)
+    grid = fig.add_gridspec(2, max(n_layers, 2), height_ratios=[1.2, 1.0])
+    edges = monitor.bins
+    for i in range(n_layers):
+        ax = fig.add_subplot(grid[0, i])
+        counts = np.array([c.layers[i].hist for c in checks], dtype=float).T
+        counts /= np.maximum(counts.sum(axis=0, keepdims=True), 1)
+        ax.imshow(counts, aspect="auto", origin="lower", cmap="magma",
+                  extent=(steps[0], steps[-1], edges[0], edges[-1]))
+        h = checks[-1].layers[i]
+        ax.set_title(f"a^({h.layer}) {h.activation}", fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        if i == 0:
+            ax.set_ylabel("activation value", fontsize=8)
+        ax.tick_params(labelsize=7)
+    half = max(n_layers, 2) // 2
+    for col, (key, title) in enumerate((("grad_rms", "‖∂C/∂W‖ (RMS)"),
+                                        ("update_ratio", "‖Δw‖ / ‖w‖"))):
+        ax = fig.add_subplot(grid[1, col * half : (col + 1) * half or None])
+        for i in range(n_layers):
+            values = [getattr(c.layers[i], key) for c in checks]
+            pts = [(s, v) for s, v in zip(steps, values, strict=True) if v is not None and v > 0]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), label=f"layer {i + 1}", lw=1.2)
+        if key == "update_ratio":
+            ax.axhline(1e-3, color="0.5", ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
     finally:
         plt.close(fig)

@@ -1,0 +1,234 @@
+"""Why isn't it learning? Verdicts, in the notes' terms, from a :class:`HealthMonitor`.
+
+Each rule reads the monitor's record and names one pathology, with its numbers and
+what to change. The thresholds and where they come from (docs/diagnostics.md):
+
+=========================  ==================================================  ==========
+verdict                    trips when                                          source
+=========================  ==================================================  ==========
+``dead_units``             ≥ 50 % of a layer's units have g′(z) = 0 for every   [1]
+                           probe sample
+``saturation``             ≥ 50 % of a bounded layer's outputs have |a| > 0.97  [2]
+                           (tanh; sigmoid: |2a − 1| > 0.97)
+``vanishing_gradients``    RMS of ∂C/∂W^(1) < 1e-2 × that of ∂C/∂W^(L)         [3]
+``exploding_gradients``    that ratio > 1e2                                    [3]
+``lr_too_small``           median ‖Δw‖/‖w‖ over layers < 1e-5 (≈ 1e-3 is        [2], [1]
+                           healthy)
+``lr_too_large``           median ‖Δw‖/‖w‖ > 1e-1                               [2], [1]
+``divergence``             the loss stopped being finite, or exploded          —
+``overfitting``            validation loss ≥ 2 × training loss, and accuracy   [4]
+                           10 points below training (regression: validation
+                           loss 20 % above its own minimum)
+=========================  ==================================================  ==========
+
+[1] Karpathy, Li, Johnson: CS231n notes, "Neural Networks Part 3" (dead ReLUs; the
+    update/weight ratio ~1e-3). [2] Karpathy, "Building makemore Part 3" (2022): tanh
+    saturation |t| > 0.97 and log10 of the update-to-data ratio ≈ −3. [3] Glorot & Bengio
+    (2010), Hochreiter (1991): gradients vanishing or exploding layer to layer.
+    [4] Goodfellow, Bengio, Courville, *Deep Learning*, §7.8 (early stopping).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .callbacks import DivergenceError
+from .health import Check, HealthMonitor
+
+if TYPE_CHECKING:
+    from .network import Network
+
+DEAD = 0.5
+SATURATED = 0.5
+VANISHING = 1e-2
+EXPLODING = 1e2
+UPDATE_HEALTHY = 1e-3
+UPDATE_TOO_SMALL = 1e-5
+UPDATE_TOO_LARGE = 1e-1
+OVERFIT_GAP = 2.0
+OVERFIT_RISE = 1.2
+OVERFIT_ACCURACY_GAP = 0.10
+
+
+@dataclass
+class Verdict:
+    """One named pathology: ``kind``, the layer it concerns (or None), and a sentence."""
+
+    kind: str
+    message: str
+    layer: int | None = None
+    value: float | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Diagnosis:
+    """The verdicts of one run, and the record they came from.
+
+    ``healthy`` when no rule trips; ``report()`` is the text the CLI prints.
+    """
+
+    verdicts: list[Verdict]
+    checks: list[Check] = field(repr=False)
+    epochs: list[dict[str, float]] = field(repr=False)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.verdicts
+
+    @property
+    def kinds(self) -> set[str]:
+        return {v.kind for v in self.verdicts}
+
+    def report(self) -> str:
+        if self.healthy:
+            last = self.checks[-1] if self.checks else None
+            extra = ""
+            if last is not None:
+                ratios = [h.update_ratio for h in last.layers if h.update_ratio]
+                if ratios:
+                    extra = f" (updates ≈ {_power(float(np.median(ratios)))} of the weights)"
+            return f"healthy: no dead or saturated layers, gradients reach every layer{extra}"
+        return "\n".join(f"- {v.message}" for v in self.verdicts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdicts and the last check, JSON-ready (for metrics.json)."""
+        last = self.checks[-1].layers if self.checks else []
+        return {
+            "healthy": self.healthy,
+            "verdicts": [{"kind": v.kind, "layer": v.layer, "message": v.message}
+                         for v in self.verdicts],
+            "layers": [{k: getattr(h, k) for k in ("layer", "activation", "a_mean", "a_std",
+                                                     "dead", "saturated", "grad_rms",
+                                                     "weight_rms", "update_ratio")}
+                       for h in last],
+        }
+
+
+def verdicts(monitor: HealthMonitor, diverged: DivergenceError | None = None) -> Diagnosis:
+    """Apply every rule to what ``monitor`` recorded (``diverged``: the error, if any)."""
+    out: list[Verdict] = []
+    checks, epochs = monitor.checks, monitor.epochs
+    losses = [e["loss"] for e in epochs if "loss" in e]
+    if diverged is not None or any(not math.isfinite(v) for v in losses):
+        out.append(Verdict("divergence", "training diverged: the loss stopped being finite "
+                           f"({diverged or 'a NaN or inf loss'}); lower the learning rate, clip "
+                           "gradients (clipnorm) or rescale the targets"))
+        return Diagnosis(out, checks, epochs)
+    if checks:
+        last = checks[-1].layers
+        for h in last:
+            if h.dead is not None and h.dead >= DEAD:
+                out.append(Verdict(
+                    "dead_units", f"layer {h.layer}: {h.dead:.0%} of {h.activation} units are "
+                    f"dead (g′(z) = 0 for every sample, so δ^({h.layer}) = 0 and no gradient "
+                    f"reaches w^({h.layer})); lower the learning rate, or use leaky_relu / He "
+                    "initialization", h.layer, h.dead))
+            if h.saturated is not None and h.saturated >= SATURATED:
+                out.append(Verdict(
+                    "saturation", f"layer {h.layer}: {h.saturated:.0%} of {h.activation} outputs "
+                    f"are saturated (|a| near its asymptote, g′(z) < 0.06, so little of ∂C/∂a "
+                    f"gets through to δ^({h.layer})); use a smaller initialization (Glorot), "
+                    "scale the inputs, or relu", h.layer, h.saturated))
+        if len(last) >= 3 and last[-1].grad_rms > 0:
+            ratio = last[0].grad_rms / last[-1].grad_rms
+            L = len(last)
+            if ratio < VANISHING:
+                out.append(Verdict(
+                    "vanishing_gradients", f"∂C/∂W^(1) is {_power(ratio)} of ∂C/∂W^({L}): "
+                    f"gradients vanish through {L - 1} {last[0].activation} layers (each "
+                    "multiplies δ by g′(z) ≤ 1); use relu with He initialization, or fewer "
+                    "layers", 1, ratio))
+            elif ratio > EXPLODING:
+                out.append(Verdict(
+                    "exploding_gradients", f"∂C/∂W^(1) is {_power(ratio)} of ∂C/∂W^({L}): "
+                    "gradients grow layer to layer; use a smaller initialization, clip "
+                    "gradients (clipnorm) or fewer layers", 1, ratio))
+        update = _update_ratio(checks)
+        if any(v.kind in ("dead_units", "vanishing_gradients") for v in out):
+            update = None  # no gradient reaches those weights: that is the cause, not the rate
+        if update is not None and update < UPDATE_TOO_SMALL:
+            out.append(Verdict(
+                "lr_too_small", f"updates are {_power(update)} of the weights (‖Δw‖/‖w‖; ≈ "
+                f"10⁻³ is healthy): the learning rate is "
+                f"~{UPDATE_HEALTHY / max(update, 1e-300):.0f}× too small", None, update))
+        elif update is not None and update > UPDATE_TOO_LARGE:
+            out.append(Verdict(
+                "lr_too_large", f"updates are {_power(update)} of the weights (‖Δw‖/‖w‖; ≈ "
+                f"10⁻³ is healthy): the learning rate is ~{update / UPDATE_HEALTHY:.0f}× too "
+                "large", None, update))
+    out.extend(_overfitting(epochs))
+    return Diagnosis(out, checks, epochs)
+
+
+def _overfitting(epochs: list[dict[str, float]]) -> list[Verdict]:
+    """Validation loss ≥ 2 × training loss, and either (classification) accuracy 10
+    points below training accuracy, or (regression) validation loss 20 % above its own
+    minimum and so rising."""
+    last = epochs[-1] if epochs else {}
+    if "val_loss" not in last or len(epochs) < 2:
+        return []
+    loss, val = last["loss"], last["val_loss"]
+    if val < OVERFIT_GAP * max(loss, 1e-12):
+        return []
+    val_curve = [e["val_loss"] for e in epochs]
+    best = min(val_curve)
+    if "accuracy" in last and "val_accuracy" in last:
+        gap = last["accuracy"] - last["val_accuracy"]
+        if gap < OVERFIT_ACCURACY_GAP:
+            return []
+        evidence = (f"training accuracy {last['accuracy']:.1%} against {last['val_accuracy']:.1%} "
+                    "on validation")
+    else:
+        if val < OVERFIT_RISE * best:
+            return []
+        evidence = f"the validation loss has risen since epoch {val_curve.index(best) + 1}"
+    return [Verdict(
+        "overfitting", f"overfitting: the validation loss ({val:.3g}) is "
+        f"{val / max(loss, 1e-12):.1f}× the training loss ({loss:.3g}), {evidence}; the "
+        "network memorizes its training set: get more data, add l2 or dropout, or stop "
+        "earlier (--early-stopping)", None, val / max(loss, 1e-12))]
+
+
+def _update_ratio(checks: list[Check]) -> float | None:
+    """Median over layers of ‖Δw‖/‖w‖, over the last three checks that have one."""
+    ratios = [h.update_ratio for c in checks[-3:] for h in c.layers if h.update_ratio is not None]
+    return float(np.median(ratios)) if ratios else None
+
+
+def _power(x: float) -> str:
+    """0.00012 → '10^-3.9'."""
+    return f"10^{math.log10(x):.1f}" if x > 0 else "0"
+
+
+def diagnose(net: Network, X: ArrayLike, Y: ArrayLike, *, steps: int = 50,
+             batch_size: int = 32, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+             every: int = 5) -> Diagnosis:
+    """One look at a (saved or fresh) network on data: a few training steps on a copy.
+
+    The copy trains ``steps`` steps with the network's own optimizer (or Adam) under a
+    :class:`HealthMonitor` (a check every ``every`` steps); ``net`` itself is unchanged.
+    """
+    from .training import fit
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    twin = net.copy()
+    n = int(np.shape(X)[0]) if np.ndim(X) else 0
+    epochs = max(1, math.ceil(steps * batch_size / max(n, 1)))
+    monitor = HealthMonitor(every=min(every, steps), probe_size=256)
+    diverged = None
+    try:
+        with np.errstate(all="ignore"):
+            fit(twin, X, Y, epochs=epochs, batch_size=batch_size, callbacks=[monitor],
+                validation_data=validation_data)
+    except DivergenceError as exc:
+        diverged = exc
+    return verdicts(monitor, diverged)
