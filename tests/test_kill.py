@@ -120,8 +120,10 @@ def test_forty_kills_during_saves(tmp_path: Path) -> None:
 
 
 # -- kills during chainrule train -------------------------------------------------------------
-FLAGS = ["--dataset", "digits", "--hidden", "256,256", "--epochs", "20", "--batch-size", "64",
-         "--dtype", "float64"]
+#: Few training samples and wide layers: checkpoints of 7 MiB (weights and Adam moments),
+#: so writing them is a good share of each epoch and some kills land inside a save.
+FLAGS = ["--dataset", "digits", "--hidden", "512,512", "--epochs", "20", "--batch-size", "64",
+         "--val-split", "0.5", "--test-split", "0.4", "--dtype", "float64"]
 
 REFERENCE = textwrap.dedent("""
     import sys, time

@@ -206,10 +206,10 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
 
 
 # -- the run directory -------------------------------------------------------------------------
-def check_out(out: str | None) -> None:
+def check_out(out: str | None, *, resuming: bool = False) -> None:
     """Refuse, before anything is loaded or trained, an ``--out`` that cannot become a run
-    directory: a file, a path through a file, a directory nobody may write. Creates
-    nothing."""
+    directory: a file, a path through a file, a directory nobody may write, or (unless
+    ``resuming``) one holding an unfinished run. Creates nothing."""
     if out is not None and not str(out).strip():
         raise CLIError("--out: empty; give the run directory, e.g. --out runs/mnist")
     path = Path(out) if out is not None else Path("runs")
@@ -224,7 +224,7 @@ def check_out(out: str | None) -> None:
         what = "cannot write in the directory" if probe == path else (
             f"cannot create the run directory in {probe}")
         raise CLIError(f"--out {path}: {what} (permission denied); choose another --out")
-    if probe == path and (path / CHECKPOINT).exists():
+    if not resuming and probe == path and (path / CHECKPOINT).exists():
         status = (read_status(path) or {}).get("status")
         if status in ("running", "interrupted"):
             raise CLIError(f"--out {path}: holds an unfinished run (status {status}); continue "
@@ -251,17 +251,19 @@ class RunDir:
         started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         info: dict[str, Any] = {"status": "running", "pid": os.getpid(), "started": started,
                                 "epochs": config["epochs"], "epochs_done": epochs_done}
-        files = {CONFIG: _json_bytes(config), METRICS: _json_bytes(info)}
+        # metrics.json first: a directory taken over is marked running before anything
+        # of the older run in it is replaced.
+        files = {METRICS: _json_bytes(info), CONFIG: _json_bytes(config)}
         try:
             if out is not None:
                 path = Path(out)
                 if path.is_dir():
                     sweep_temp_files(path)
+                    atomic_write_bytes(path / METRICS, files[METRICS])
                     if fresh:
                         for name in (CHECKPOINT, BEST):
                             (path / name).unlink(missing_ok=True)
-                    for name, data in files.items():
-                        atomic_write_bytes(path / name, data)
+                    atomic_write_bytes(path / CONFIG, files[CONFIG])
                 else:
                     create_directory_with(path, files)
             else:
@@ -572,8 +574,8 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
 
         fit_fn, root = dist.fit, dist.is_root()
     show = root and not quiet
-    if root and resume is None:
-        check_out(out)  # before anything is loaded: a bad --out costs nothing
+    if root:
+        check_out(out, resuming=resume is not None)  # before anything is loaded or trained
 
     ds = load_data(cfg)
     splits = split(cfg, ds)
