@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": os.getloadavg(),
     }
     peak = None
-    if "d" in cases or any(c in cases for c in "abct"):
+    if "d" in cases:  # the matmul peak (and the of-peak column) only when asked for
         print("(d) matmul peak …", flush=True)
         mm = run_worker(["matmul.py", *quick], env, timeout=300)
         results["matmul"] = mm

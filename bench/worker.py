@@ -270,6 +270,12 @@ def jax_session(scan: bool) -> Callable[..., Callable[[int], dict]]:
         n_full = n // bs
         jstep = jax.jit(step, donate_argnums=(0, 1))
 
+        def step_at(params: Any, opt_state: Any, order: Any, start: Any) -> tuple[Any, Any]:
+            idx = jax.lax.dynamic_slice_in_dim(order, start, bs)  # gather inside the jit
+            return step(params, opt_state, Xj[idx], yj[idx])
+
+        jstep_at = jax.jit(step_at, donate_argnums=(0, 1))
+
         def epoch_scan(params: Any, opt_state: Any, order: Any) -> tuple[Any, Any]:
             idx = order[: n_full * bs].reshape(n_full, bs)
 
@@ -281,21 +287,20 @@ def jax_session(scan: bool) -> Callable[..., Callable[[int], dict]]:
             return params, opt_state
 
         jepoch = jax.jit(epoch_scan, donate_argnums=(0, 1))
-        gather = jax.jit(lambda order, a, b: (Xj[order[a:b]], yj[order[a:b]]),
-                         static_argnums=(1, 2))
 
         def train(params: Any, opt_state: Any, rng: np.random.Generator,
                   epochs: int) -> tuple[Any, Any]:
             for _ in range(epochs):
-                order = jnp.asarray(rng.permutation(n).astype(np.int32))
+                order_np = rng.permutation(n).astype(np.int32)
+                order = jnp.asarray(order_np)
                 if scan:
                     params, opt_state = jepoch(params, opt_state, order)
-                    starts = [n_full * bs] if n % bs else []
                 else:
-                    starts = list(range(0, n, bs))
-                for a in starts:
-                    xb, yb = gather(order, a, min(a + bs, n))
-                    params, opt_state = jstep(params, opt_state, xb, yb)
+                    for b in range(n_full):
+                        params, opt_state = jstep_at(params, opt_state, order, b * bs)
+                if n % bs:  # the last, partial batch (one more compiled shape)
+                    idx = jnp.asarray(order_np[n_full * bs:])
+                    params, opt_state = jstep(params, opt_state, Xj[idx], yj[idx])
             return jax.block_until_ready((params, opt_state))
 
         params0 = init(0)
@@ -379,18 +384,30 @@ def race(contender: str, r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
             warm_p, warm_s = jstep(warm_p, warm_s, Xj[:m], yj[:m])
         jax.block_until_ready(warm_p)
 
+        def step_at(params: Any, opt_state: Any, order: Any, start: Any) -> tuple[Any, Any]:
+            idx = jax.lax.dynamic_slice_in_dim(order, start, bs)
+            return step(params, opt_state, Xj[idx], yj[idx])
+
+        jstep_at = jax.jit(step_at, donate_argnums=(0, 1))
+        warm_p, warm_s = jstep_at(warm_p, warm_s, jnp.arange(n, dtype=jnp.int32), 0)
+        jax.block_until_ready(warm_p)
+
         def train_chunk(order: Any, first: int, last: int) -> None:
             p, s = state["p"], state["s"]
+            order_j = jnp.asarray(order)
             for step_i in range(first, last):
-                idx = order[step_i * bs:(step_i + 1) * bs]
-                p, s = jstep(p, s, Xj[idx], yj[idx])
+                if (step_i + 1) * bs <= n:
+                    p, s = jstep_at(p, s, order_j, step_i * bs)
+                else:
+                    idx = jnp.asarray(order[step_i * bs:])
+                    p, s = jstep(p, s, Xj[idx], yj[idx])
             state["p"], state["s"] = jax.block_until_ready((p, s))
 
         def accuracy() -> float:
             return float(np.mean(np.asarray(predict(state["p"], Xtj)).argmax(1) == yt))
 
         jrng = np.random.default_rng(r["seed"])
-        perm = lambda: jnp.asarray(jrng.permutation(n).astype(np.int32))  # noqa: E731
+        perm = lambda: jrng.permutation(n).astype(np.int32)  # noqa: E731
     else:
         import torch
 
