@@ -26,13 +26,13 @@ import json
 import math
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .atomic import atomic_write_bytes as atomic_write_bytes  # the writer of every save
 from .errors import FileFormatError, check_readable_file, os_reason, parse_json
 
 FORMAT = "chainrule.mlp"
@@ -62,61 +62,6 @@ class ModelFileError(FileFormatError):
     the file and, where one applies, the key path (``config.layers[1].activation``) or
     the tensor.
     """
-
-
-# -- atomic writes ------------------------------------------------------------------------
-def _set_mode(fd: int, path: Path) -> None:
-    """Give the temporary file the mode a plain ``open(path, "w")`` would: the old file's,
-    else 0o666 less the umask (mkstemp's 0o600 would hide a shared model from others)."""
-    if not hasattr(os, "fchmod"):  # Windows: permissions are not POSIX modes
-        return
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    os.fchmod(fd, mode)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that it is either fully written or untouched.
-
-    A temporary file in the same directory is written, flushed and fsync'ed, then
-    renamed over ``path`` with :func:`os.replace` (atomic on POSIX and Windows). If
-    anything fails before the rename, the temporary file is removed and the previous
-    ``path`` is left as it was.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a directory; give a file path")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"{path}: the directory {path.parent} does not exist; create it first"
-        )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        _set_mode(fd, path)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable; not every platform can open a directory
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-    return path
 
 
 # -- the safetensors container -----------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import re
 import reprlib
@@ -22,8 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from .. import activations, datasets, losses, optimizers, schedules
+from ..errors import MAX_JSON_DEPTH, FileFormatError, json_nesting, parse_json
 from ..validation import DTYPES
 from . import CLIError
+
+#: A configuration file is refused above this size, before it is read.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class ConfigFileError(CLIError, FileFormatError):
+    """A configuration file that cannot be read: the one bad-file type
+    (:class:`~chainrule.errors.FileFormatError`), and still a :class:`CLIError`."""
+
 
 #: The largest integer setting accepted (epochs, batch size, sample count, layer width).
 INT_MAX = 2**31 - 1
@@ -535,32 +544,42 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     kind = "JSON" if p.suffix.lower() == ".json" else "TOML"
     if p.is_dir():
-        raise CLIError(f"{p}: is a directory; expected a .toml or .json configuration file")
+        raise ConfigFileError(p, "is a directory; expected a .toml or .json configuration file")
     if not p.is_file():
         raise CLIError(f"{p}: no such configuration file")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigFileError(p, f"{p.stat().st_size:,} bytes; a configuration file may have "
+                              f"at most {MAX_CONFIG_BYTES:,}")
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise CLIError(f"{p}: cannot read the configuration file "
-                       f"({exc.strerror or type(exc).__name__})") from None
+        raise ConfigFileError(p, "cannot read the configuration file "
+                              f"({exc.strerror or type(exc).__name__})") from None
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib
     try:
         text = raw.decode("utf-8")
-        data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+        if kind == "JSON":  # nesting capped before parsing; NaN and duplicate keys refused
+            if json_nesting(raw)[0] > MAX_JSON_DEPTH:
+                raise RecursionError  # reported below, naming the key
+            data = parse_json(raw, p, error=ConfigFileError, what="the file")
+        else:
+            data = tomllib.loads(text)
+    except ConfigFileError:
+        raise
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CLIError(f"{p}: not valid {kind} ({exc})") from None
+        raise ConfigFileError(p, f"not valid {kind} ({exc})") from None
     except RecursionError:
         key = _deep_key(raw.decode("utf-8", "replace"))
         what = f"{key}: " if key else ""
         accepted = (f"; expected {_HIDDEN_FORM}" if key == "hidden" else
                     "; every setting is a single value (hidden: a list of widths)")
-        raise CLIError(f"{p}: {what}nested too deeply to read (brackets inside brackets "
-                       f"inside …){accepted}") from None
+        raise ConfigFileError(p, f"{what}nested too deeply to read (brackets inside brackets "
+                              f"inside …){accepted}") from None
     if not isinstance(data, dict):
-        raise CLIError(f"{p}: expected a table of settings, got {_kind(data)}")
+        raise ConfigFileError(p, f"expected a table of settings, got {_kind(data)}")
     data = {k.replace("-", "_"): v for k, v in data.items()}
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:
