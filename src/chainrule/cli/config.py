@@ -109,7 +109,7 @@ class RunConfig:
     output_activation: str | None = None
     loss: str | None = None
     optimizer: str = "adam"
-    lr: float = 0.001
+    lr: float | str = 0.001  # or "auto": chosen by the range test (chainrule.lr_find)
     schedule: str = "constant"
     epochs: int = 20
     batch_size: int = 32
@@ -318,6 +318,24 @@ def _hidden(v: Any) -> tuple[int, ...]:
         raise _Invalid("", message=str(exc).removeprefix("hidden: ")) from None
 
 
+#: The one word ``lr`` takes besides a number: run the range test, train at its suggestion.
+AUTO = "auto"
+
+_positive = _number(lambda v: v > 0, "a positive number")
+
+
+def _learning_rate(v: Any) -> float | str:
+    """A positive number, or ``"auto"`` (any case)."""
+    if isinstance(v, str):
+        if v.strip().lower() == AUTO:
+            return AUTO
+        raise _Invalid(f"a positive number or {AUTO!r}", show_kind=True)
+    try:
+        return _positive(v)
+    except _Invalid as bad:
+        raise _Invalid(f"{bad.accepted} or {AUTO!r}", show_kind=bad.show_kind) from None
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "dataset": _name("dataset"),
     "csv": _text("a path to a CSV file"),
@@ -332,7 +350,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "output_activation": _name("output_activation", optional=True),
     "loss": _name("loss", optional=True),
     "optimizer": _name("optimizer"),
-    "lr": _number(lambda v: v > 0, "a positive number"),
+    "lr": _learning_rate,
     "schedule": _name("schedule"),
     "epochs": _integer(1, INT_MAX, "a positive integer"),
     "batch_size": _integer(1, INT_MAX, "a positive integer"),
@@ -433,6 +451,20 @@ def _float_type(low: float, high: float, what: str, *, open_high: bool = True,
     return convert
 
 
+_positive_float = _float_type(0, math.inf, "a positive number", open_low=True)
+
+
+def _lr_type(text: str) -> float | str:
+    """``--lr``: a positive number or ``auto``."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return float(_positive_float(text))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or {AUTO!r}, got "
+                                         f"{text!r}") from None
+
+
 def _choice(names: Iterable[str], what: str) -> Any:
     valid = list(names)
 
@@ -507,8 +539,9 @@ def add_training_arguments(g: argparse._ArgumentGroup) -> None:
     opts, scheds = optimizer_names(), schedule_names()
     g.add_argument("--optimizer", type=_choice(opts, "optimizer"), default=None,
                    metavar="NAME", help=f"one of {', '.join(opts)} (default adam)")
-    g.add_argument("--lr", type=_float_type(0, math.inf, "a positive number", open_low=True),
-                   default=None, metavar="ETA", help="learning rate η (default 0.001)")
+    g.add_argument("--lr", type=_lr_type, default=None, metavar="ETA",
+                   help="learning rate η (default 0.001), or 'auto': run the learning-rate "
+                   "range test first and train at its suggestion")
     g.add_argument("--schedule", type=_choice(scheds, "schedule"), default=None,
                    metavar="NAME",
                    help=f"learning-rate schedule: {', '.join(scheds)} (default constant)")

@@ -4,13 +4,21 @@ each, over a frozen :class:`~chainrule.cli.config.RunConfig`.
 The run directory holds ``model.safetensors``, ``config.json`` (the fully resolved
 settings: ``chainrule train --config config.json`` reruns the same training),
 ``history.csv``, ``metrics.json``, ``curves.png`` and, for two-dimensional data,
-``regions.png``; while training, ``checkpoint.safetensors`` (the latest epoch) and
-``best.safetensors`` (the lowest validation loss so far), see :mod:`chainrule.checkpoint`.
+``regions.png``; with ``--diagnose``, ``diagnostics.png`` (the health monitor's record,
+:func:`chainrule.plots.plot_diagnostics`); while training, ``checkpoint.safetensors``
+(the latest epoch) and ``best.safetensors`` (the lowest validation loss so far), see
+:mod:`chainrule.checkpoint`.
 
 The directory is checked before the data is loaded and created (with ``config.json``
 and ``metrics.json`` saying ``"status": "running"``) before training starts; the
 status ends as ``complete``, ``interrupted`` (Ctrl-C, SIGTERM: the checkpoint is kept,
 ``chainrule train --resume RUN_DIR`` continues) or ``failed``.
+
+A :class:`~chainrule.health.HealthMonitor` watches every run (``--no-monitor`` turns it
+off): its verdicts (:func:`chainrule.diagnosis.verdicts`) go into metrics.json under
+``"diagnosis"`` and a ``health:`` line follows the report. ``--lr auto`` runs the
+learning-rate range test (:func:`chainrule.lr_find.lr_find`) on the training split first
+and trains at its suggestion, which config.json records as a number.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from numpy.typing import NDArray
 
 from .. import datasets
 from ..atomic import atomic_write_bytes, create_directory_with, sweep_temp_files
-from ..callbacks import Callback, History
+from ..callbacks import Callback, DivergenceError, History
 from ..checkpoint import (
     BEST,
     CHECKPOINT,
@@ -48,6 +56,8 @@ from ..checkpoint import (
     read_status,
     save_model,
 )
+from ..diagnosis import Diagnosis, verdicts
+from ..health import HealthMonitor
 from ..network import Network
 from ..optimizers import Optimizer, get_optimizer
 from ..schedules import Schedule, get_schedule
@@ -61,6 +71,7 @@ from .common import (
     load_dataset,
 )
 from .config import (
+    AUTO,
     DEFAULTS,
     RunConfig,
     UsageError,
@@ -77,6 +88,11 @@ from .progress import make_progress
 #: or early stopping; plus ``regions.png`` for two-dimensional classification data).
 RUN_FILES = ("model.safetensors", CHECKPOINT, BEST, CONFIG, "history.csv", METRICS,
              "curves.png")
+#: Written with ``--diagnose``.
+DIAGNOSTICS = "diagnostics.png"
+#: Steps between two checks of the health monitor (runs shorter than two checks: two
+#: checks spread over the run).
+MONITOR_EVERY = 50
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,6 +127,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="continue an interrupted run from its checkpoint, with its saved "
                    "settings, and finish its remaining epochs")
     o.add_argument("--quiet", action="store_true", help="no progress and no report")
+    h = p.add_argument_group("health")
+    h.add_argument("--no-monitor", dest="monitor", action="store_false",
+                   help="no health monitor: no diagnosis in metrics.json, no health line")
+    h.add_argument("--diagnose", action="store_true",
+                   help=f"print the monitor's full diagnosis and write {DIAGNOSTICS} into "
+                   "the run directory (on divergence: print its verdict)")
     o.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI ranks (launch with mpirun -n K)")
 
@@ -123,20 +145,29 @@ def run(args: argparse.Namespace) -> int:
             _check_resume_flags(args)
         else:
             cfg = RunConfig.from_args(args)
+        if args.diagnose and not args.monitor:
+            raise UsageError("--diagnose reads the health monitor; drop --no-monitor")
     except UsageError as exc:
         return usage_error(args, exc)
-    options: dict[str, Any] = dict(out=args.out, quiet=args.quiet, resume=resume)
+    options: dict[str, Any] = dict(out=args.out, quiet=args.quiet, resume=resume,
+                                   monitor=args.monitor, diagnose=args.diagnose)
     if resume is not None and args.checkpoint_every is not None:
         options["checkpoint_every"] = args.checkpoint_every
-    if args.distributed:
-        from .. import distributed
+    try:
+        if args.distributed:
+            from .. import distributed
 
-        # A rank failing alone (its node cannot read the data, say) must end the job,
-        # not leave the other ranks waiting in the first collective call.
-        with distributed.abort_on_error():
-            train(cfg, distributed=True, **options)
-        return 0
-    train(cfg, distributed=args.distributed, **options)
+            # A rank failing alone (its node cannot read the data, say) must end the job,
+            # not leave the other ranks waiting in the first collective call.
+            with distributed.abort_on_error():
+                train(cfg, distributed=True, **options)
+            return 0
+        train(cfg, distributed=args.distributed, **options)
+    except DivergenceError as exc:  # still one error line (chainrule.cli.main); the verdict first
+        diagnosis = getattr(exc, "diagnosis", None)
+        if args.diagnose and isinstance(diagnosis, Diagnosis):
+            print(f"diagnosis:\n{diagnosis.report()}", file=sys.stderr, flush=True)
+        raise
     return 0
 
 
@@ -164,6 +195,9 @@ class TrainResult:
     config: dict[str, Any]
     out: Path | None
     run_config: RunConfig | None = None
+    #: The health monitor's verdicts (None with ``monitor=False``).
+    diagnosis: Diagnosis | None = None
+    monitor: HealthMonitor | None = None
 
 
 @dataclass(frozen=True)
@@ -190,9 +224,17 @@ class Fitted:
     seconds: float
 
 
+def learning_rate(cfg: RunConfig) -> float:
+    """``cfg.lr`` as a number (``"auto"`` is resolved by :func:`auto_lr` before this)."""
+    if isinstance(cfg.lr, str):
+        raise CLIError(f"lr {cfg.lr}: resolve it first (chainrule.cli.train.auto_lr)")
+    return float(cfg.lr)
+
+
 def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
     """The optimizer with its schedule; decaying schedules span the whole run."""
     total = max(1, cfg.epochs * steps_per_epoch)
+    lr = learning_rate(cfg)
     options: dict[str, dict[str, Any]] = {
         "constant": {},
         "step": {"step_size": max(1, total // 4), "gamma": 0.5},  # halve every quarter
@@ -200,8 +242,8 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
         "invscaling": {},
         "cosine": {"total_steps": total},
     }
-    schedule: float | Schedule = cfg.lr if cfg.schedule == "constant" else get_schedule(
-        cfg.schedule, cfg.lr, **options.get(cfg.schedule, {}))
+    schedule: float | Schedule = lr if cfg.schedule == "constant" else get_schedule(
+        cfg.schedule, lr, **options.get(cfg.schedule, {}))
     return get_optimizer(cfg.optimizer, lr=schedule)
 
 
@@ -315,7 +357,7 @@ def _describe(ds: datasets.Dataset, net: Network, cfg: RunConfig, n: tuple[int, 
     return (f"{ds.name}: {sum(n)} samples (train {n[0]}, val {n[1]}, test {n[2]}), "
             f"{ds.n_features} features, {what}\n"
             f"network {describe_network(net)}, {cfg.activation} → {net.output_activation}, "
-            f"loss {net.loss_fn.name}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), "
+            f"loss {net.loss_fn.name}, {cfg.optimizer} lr {learning_rate(cfg):g} ({cfg.schedule}), "
             f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.dtype}")
 
 
@@ -394,6 +436,63 @@ def build(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> Network:
     if ds.task == "regression":
         net.init_output_from_targets(encode_targets(net, splits.y_train, ds.task))
     return net
+
+
+def auto_lr(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
+            show: bool) -> RunConfig:
+    """Stage 3½ (``--lr auto``): the range test on the training split, with this network
+    and this optimizer kind (``net`` itself is left as it was); the configuration with
+    the suggested rate. Any other ``cfg`` comes back as it is."""
+    if cfg.lr != AUTO:
+        return cfg
+    result = range_test(cfg, net, ds, splits)
+    if show:
+        print(f"lr auto: range test suggests η = {result.suggestion:.3g} (steepest descent of "
+              f"the loss over {len(result.lrs)} steps of {cfg.optimizer}, "
+              f"{result.lrs[0]:.0e} … {result.lrs[-1]:.0e})", flush=True)
+    return cfg.replace(lr=float(result.suggestion))
+
+
+def range_test(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
+               start: float = 1e-7, end: float = 10.0, steps: int = 100) -> Any:
+    """:func:`chainrule.lr_find.lr_find` on the training split, as ``train`` would train
+    it (same encoding of the targets, same batch size, same optimizer kind)."""
+    from ..lr_find import lr_find
+
+    Y_train = encode_targets(net, splits.y_train, ds.task)
+    try:
+        return lr_find(net, splits.X_train, Y_train, start=start, end=end, steps=steps,
+                       batch_size=min(cfg.batch_size, len(splits.X_train)),
+                       optimizer=cfg.optimizer)
+    except ValueError as exc:  # e.g. the loss diverged within the first steps
+        raise CLIError(str(exc)) from None
+
+
+def make_monitor(cfg: RunConfig, splits: Splits, epochs: int) -> HealthMonitor:
+    """The health monitor of a run of ``epochs`` (more) epochs: a check every
+    :data:`MONITOR_EVERY` steps, or two spread over a shorter run."""
+    steps = epochs * math.ceil(len(splits.X_train) / min(cfg.batch_size, len(splits.X_train)))
+    return HealthMonitor(every=max(1, min(MONITOR_EVERY, steps // 2)))
+
+
+def health_summary(diagnosis: Diagnosis) -> str:
+    """``health: healthy``, or one ``health: …`` line per verdict."""
+    if diagnosis.healthy:
+        return "health: healthy"
+    return "\n".join(f"health: {v.message}" for v in diagnosis.verdicts)
+
+
+def diagnosis_json(diagnosis: Diagnosis) -> dict[str, Any]:
+    """``Diagnosis.to_dict()`` with non-finite numbers as null (metrics.json stays JSON)."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+    return dict(clean(diagnosis.to_dict()))
 
 
 @dataclass
@@ -493,10 +592,12 @@ def summarize(config: dict[str, Any], ds: datasets.Dataset, splits: Splits, fitt
 
 
 def write(out: str | None | RunDir, net: Network, ds: datasets.Dataset, splits: Splits,
-          history: History, metrics: dict[str, Any], summary: dict[str, Any], *, show: bool
-          ) -> Path:
+          history: History, metrics: dict[str, Any], summary: dict[str, Any], *, show: bool,
+          diagnosis: Diagnosis | None = None, monitor: HealthMonitor | None = None) -> Path:
     """Stage 6: the model, history, plots and, last, metrics (``"status": "complete"``),
-    each written atomically into the run directory (created now if ``out`` is not one)."""
+    each written atomically into the run directory (created now if ``out`` is not one).
+    ``diagnosis`` goes into metrics.json; with ``monitor``, its record is plotted into
+    ``diagnostics.png``."""
     run = out if isinstance(out, RunDir) else RunDir.create(out, summary["config"], fresh=True)
     run_dir = run.path
     save_model(net, run_dir / "model.safetensors", training=summary,
@@ -505,11 +606,15 @@ def write(out: str | None | RunDir, net: Network, ds: datasets.Dataset, splits: 
     plot_error: CLIError | None = None
     try:
         written = _plots(net, history, ds, splits.X_train, splits.y_train, run_dir)
+        if monitor is not None:
+            written += _diagnostics_plot(monitor, run_dir)
     except CLIError as exc:  # no matplotlib: the run itself is complete
         plot_error = exc
     started = run.info.get("started")
     run.info = {}
     final = {"test": metrics, **{k: v for k, v in summary.items() if k != "config"}}
+    if diagnosis is not None:
+        final["diagnosis"] = diagnosis_json(diagnosis)
     run.mark("complete", **final, **({"started": started} if started else {}))
     if plot_error is not None:
         raise plot_error
@@ -547,7 +652,8 @@ def _interrupted(run: RunDir, ck: Checkpointing, exc: BaseException, show: bool)
 def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
           quiet: bool = False, distributed: bool = False, live: bool | None = None,
           resume: str | None = None, checkpoint_every: int | None = None,
-          callbacks: list[Callback] | None = None) -> TrainResult:
+          callbacks: list[Callback] | None = None, monitor: bool = True,
+          diagnose: bool = False) -> TrainResult:
     """One training run: load → split → build → fit → report → write.
 
     ``cfg`` is a :class:`RunConfig` (a mapping with its keys is validated into one).
@@ -556,6 +662,12 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
     runs data-parallel over MPI (every rank calls this); only the root rank prints and
     writes files. ``callbacks`` observe the fit too (their epochs count from the start
     of the run, also when it resumes).
+
+    With ``monitor`` a :class:`HealthMonitor` watches the fit (on the root rank): its
+    verdicts go into metrics.json (``"diagnosis"``) and, unless quiet, a ``health:`` line
+    follows the report; ``diagnose`` also prints the full diagnosis and writes
+    ``diagnostics.png``. A :class:`DivergenceError` then carries the divergence verdict
+    as its ``diagnosis`` attribute. ``cfg.lr == "auto"`` runs the range test first.
     """
     resumed: Resumed | None = None
     if resume is not None:
@@ -586,6 +698,7 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
                            f"data ({ds.name}) has {ds.n_features}; the data changed")
     else:
         net = build(cfg, ds, splits)
+        cfg = auto_lr(cfg, net, ds, splits, show=show)
     config = resolved_config(cfg, ds, net).to_dict()
     n_train, n_val, n_test = splits.sizes
 
@@ -608,24 +721,60 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
             print(f"resuming {run.path if run else resume} after epoch "
                   f"{resumed.state.epoch}/{cfg.epochs}", flush=True)
         run_callbacks.append(make_progress(is_tty() if live is None else live))
+    health: HealthMonitor | None = None
+    if monitor and root:
+        done = resumed.state.epoch if resumed else 0
+        health = make_monitor(cfg, splits, max(0, cfg.epochs - done))
+        run_callbacks.insert(0, health)
+    diagnosis: Diagnosis | None = None
     try:
         fitted = fit(cfg, net, ds, splits, callbacks=run_callbacks, fit_fn=fit_fn,
                      checkpointing=ck)
         metrics = report(net, ds, splits, show=show)
+        if health is not None:
+            diagnosis = verdicts(health)
+            if show:
+                print(f"\n{health_summary(diagnosis)}", flush=True)
+                if diagnose:
+                    print(f"\ndiagnosis ({len(health.checks)} checks, every {health.every} "
+                          f"steps):\n{diagnosis.report()}", flush=True)
         summary = summarize(config, ds, splits, fitted, metrics)
-        run_dir = write(run, net, ds, splits, fitted.history, metrics, summary,
-                        show=show) if run is not None else None
+        run_dir = write(run, net, ds, splits, fitted.history, metrics, summary, show=show,
+                        diagnosis=diagnosis, monitor=health if diagnose else None
+                        ) if run is not None else None
     except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM in the CLI (see chainrule.cli)
         if run is not None and run.status != "complete":
             _interrupted(run, ck, exc, show)
         raise
     except BaseException as exc:
+        extra: dict[str, Any] = {}
+        if health is not None and isinstance(exc, DivergenceError):
+            diverged = verdicts(health, exc)
+            exc.diagnosis = diverged  # type: ignore[attr-defined]  # for train --diagnose
+            extra["diagnosis"] = diagnosis_json(diverged)
         if run is not None and run.status != "complete":
             done = ck.checkpointer.saved_epoch if ck.checkpointer else 0
             run.mark("failed", error=str(exc) or type(exc).__name__, epochs_done=done,
-                     **({"checkpoint": CHECKPOINT} if done else {}))
+                     **({"checkpoint": CHECKPOINT} if done else {}), **extra)
         raise
-    return TrainResult(net, fitted.history, metrics, config, run_dir, cfg)
+    return TrainResult(net, fitted.history, metrics, config, run_dir, cfg, diagnosis, health)
+
+
+def _diagnostics_plot(monitor: HealthMonitor, run_dir: Path) -> list[str]:
+    """``diagnostics.png`` (nothing, with a warning, when the monitor made no check)."""
+    from ..plots import plot_diagnostics
+
+    if not monitor.checks:
+        print(f"warning: no {DIAGNOSTICS}: the health monitor made no check (no step ran)",
+              file=sys.stderr)
+        return []
+    try:
+        plot_diagnostics(monitor, run_dir / DIAGNOSTICS)
+    except ImportError as exc:
+        raise CLIError(f"plots need matplotlib ({exc}); the model and the other files are in "
+                       f"{run_dir}; install the plots with: pip install 'chainrule[cli]'"
+                       ) from exc
+    return [DIAGNOSTICS]
 
 
 def _plots(net: Network, history: History, ds: datasets.Dataset, X: np.ndarray,
