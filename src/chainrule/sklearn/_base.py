@@ -31,6 +31,12 @@ from chainrule.training import Trainer
 
 Array = NDArray[np.floating]
 
+#: scikit-learn's wording, which its users match on (``pytest.raises(match=...)``).
+NON_FINITE_MESSAGE = (
+    "Solver produced non-finite parameter weights. The input data may contain large "
+    "values and need to be preprocessed."
+)
+
 
 def network_state(net: Network) -> dict[str, Any]:
     """Everything needed to rebuild ``net`` without pickling its buffer views."""
@@ -224,11 +230,31 @@ class BaseMLP(BaseEstimator, ABC):
         else:
             self._fit_stochastic(a0, Y, sw, incremental, rs, spec["callbacks"])
         if not np.all(np.isfinite(net.params)):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed."
-            )
+            raise ValueError(NON_FINITE_MESSAGE)
         return self
+
+    def _record_divergence(self, exc: DivergenceError) -> None:
+        """A diverged run with ``early_stopping``: end as scikit-learn's does.
+
+        scikit-learn keeps iterating on non-finite weights, records a NaN validation
+        score per epoch and finally restores the best validation weights. chainrule
+        stops at the diverged epoch, records it the same way (loss NaN, validation
+        score NaN) and the caller restores the best validation weights, with a
+        ConvergenceWarning naming the divergence instead of an error.
+        """
+        from sklearn.exceptions import ConvergenceWarning
+
+        self.n_iter_ += 1
+        self.t_ += self._n_train
+        self.loss_ = float("nan")
+        self.loss_curve_.append(self.loss_)
+        self.validation_scores_.append(float("nan"))  # type: ignore[union-attr]
+        warnings.warn(
+            f"{exc} The weights with the best validation score "
+            f"({self.best_validation_score_}) were kept (early_stopping=True).",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
     def _initialize(self, n_outputs: int, n_hidden: int, out_activation: str) -> None:
         from chainrule.sklearn._params import sklearn_activation_name
@@ -325,7 +351,9 @@ class BaseMLP(BaseEstimator, ABC):
             from sklearn.base import is_classifier
             from sklearn.model_selection import train_test_split
 
-            stratify = Y if is_classifier(self) and self.n_outputs_ == 1 else None
+            # scikit-learn stratifies on the binarized labels as booleans (its error
+            # message for a class with one member names the class 'True').
+            stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
             arrays = [a0, Y] if sw is None else [a0, Y, sw]
             parts = train_test_split(
                 *arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify
@@ -334,8 +362,9 @@ class BaseMLP(BaseEstimator, ABC):
             sw, sw_val = (parts[4], parts[5]) if sw is not None else (None, None)
             if a0_val.shape[0] < 2:
                 raise ValueError(
-                    "validation_fraction: the validation set is too small "
-                    f"({a0_val.shape[0]} sample); increase validation_fraction or the data"
+                    "The validation set is too small. Increase 'validation_fraction' or the "
+                    f"size of your dataset (validation_fraction={self.validation_fraction} "
+                    f"leaves {a0_val.shape[0]} of {a0.shape[0] + a0_val.shape[0]} samples)."
                 )
             y_val = self._decode_targets(Y_val)
             self._best_params = net.params.copy()
@@ -344,6 +373,7 @@ class BaseMLP(BaseEstimator, ABC):
                 return self._score_arrays(a0_val, y_val, sw_val)
 
         n = a0.shape[0]
+        self._n_train = n
         if self.batch_size == "auto":
             batch_size = min(200, n)
         else:
@@ -374,11 +404,10 @@ class BaseMLP(BaseEstimator, ABC):
         try:
             trainer.run(a0, np.hstack([Y, weight_col[:, None].astype(net.dtype)]), None)
         except DivergenceError as exc:
-            # scikit-learn reports divergence as a ValueError; keep callers' except clauses.
-            raise ValueError(
-                f"Solver produced non-finite parameter weights ({exc}). The input data may "
-                "contain large values and need to be preprocessed."
-            ) from exc
+            if not self.early_stopping:
+                # scikit-learn reports divergence as this ValueError; keep its wording.
+                raise ValueError(f"{NON_FINITE_MESSAGE} ({exc})") from exc
+            self._record_divergence(exc)
         if self.early_stopping:
             net.params[...] = self._best_params
 
