@@ -29,6 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("chainrule.cli.evaluate", "test-set report of a saved model"),
     "predict": ("chainrule.cli.predict", "predictions of a saved model for a CSV/npz file"),
     "explain": ("chainrule.cli.explain", "the chain-rule factors of one weight, with numbers"),
+    "diagnose": ("chainrule.cli.diagnose", "why isn't it learning? health verdicts of a "
+                 "saved model"),
+    "lr-find": ("chainrule.cli.lr_find", "learning-rate range test: a suggested rate"),
     "gradcheck": ("chainrule.cli.gradcheck", "compare backprop with finite differences"),
     "info": ("chainrule.cli.info", "architecture, parameters and training summary of a model"),
     "export": ("chainrule.cli.export", "export a saved model (ONNX)"),
