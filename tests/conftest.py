@@ -9,7 +9,9 @@ fails the test with a message saying where it looked, rather than skipping it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,3 +47,20 @@ def mnist_dir(request: pytest.FixtureRequest) -> Path:
     if not (path / "train-images-idx3-ubyte.gz").exists():
         pytest.fail(f"MNIST files not found in {path}; set CHAINRULE_DATA_DIR")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_registries() -> Iterator[None]:
+    """Activation, loss, optimizer and schedule subclasses register themselves by name when
+    defined; one a test defines is gone from the tables after that test."""
+    from chainrule.activations import ACTIVATIONS
+    from chainrule.losses import LOSSES
+    from chainrule.optimizers import OPTIMIZERS
+    from chainrule.schedules import SCHEDULES
+
+    tables: list[dict[str, Any]] = [ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES]
+    saved = [dict(t) for t in tables]
+    yield
+    for table, before in zip(tables, saved, strict=True):
+        table.clear()
+        table.update(before)

@@ -136,17 +136,16 @@ def _export_estimators(rng):
     np.testing.assert_allclose(got[:, 0], reg.predict(X / 100), rtol=1e-10)
 
 
-class _Cube(Activation):
-    name = "cube"
-
-    def g(self, z):
-        return z**3
-
-    def g_prime(self, z, a):
-        return 3 * z**2
-
-
 def test_failed_export_leaves_the_old_file_and_no_temporary(tmp_path):
+    class _Cube(Activation):  # defined here: it registers itself only while this test runs
+        name = "cube"
+
+        def g(self, z):
+            return z**3
+
+        def g_prime(self, z, a):
+            return 3 * z**2
+
     target = tmp_path / "model.onnx"
     target.write_bytes(b"old")
     net = Network([Dense(2, 2, _Cube())])

@@ -44,6 +44,9 @@ class DivergenceError(RuntimeError):
             f"weights were kept; {advice}."
         )
         self.epoch, self.batch = epoch, batch
+        #: Whether the failing step's update was applied before the check (the compiled
+        #: step updates in the same call); the trainer then puts the weights back.
+        self.update_applied = False
 
 
 class Callback:

@@ -124,6 +124,11 @@ class Trainer:
         if self.compiled is not None:
             done = self.compiled(xb, yb, batch)  # None: this step runs on the NumPy path
             if done is not None:
+                try:  # the compiled step has updated already: an explosion must undo it
+                    self._guard.check(self, batch, done[0] / max(done[1], 1))
+                except DivergenceError as exc:
+                    exc.update_applied = True
+                    raise
                 return done
         net = self.net
         xs, ys = self.local_share(xb, yb)
@@ -139,6 +144,7 @@ class Trainer:
         grad_sq = float(np.dot(net.grads, net.grads))
         if not math.isfinite(grad_sq):
             raise self._guard.error(self, batch, "the gradient")
+        self._guard.check(self, batch, loss_sum / max(n, 1))  # before the update
         self.optimizer.step(net.params, net.grads, grad_sq_norm=grad_sq)
         return loss_sum, n, correct
 
@@ -164,7 +170,6 @@ class Trainer:
         classification = net.loss_fn.classification
         self._guard = _LossGuard(0.0 if classification or not Y.size else
                                  float(np.max(np.abs(Y))))
-        classification = net.loss_fn.classification
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
@@ -179,11 +184,12 @@ class Trainer:
                     xb, yb = self._batches.get(batch, order)
                     try:
                         loss_sum, m_global, n_right = self.train_step(xb, yb, batch)
-                        self._guard.check(self, batch, loss_sum / max(m_global, 1))
                         if batch == self.n_batches and not _finite(net.params):
                             raise self._guard.error(self, batch, "a weight")
-                    except DivergenceError:
-                        if not _finite(net.params):
+                    except DivergenceError as exc:
+                        if getattr(exc, "update_applied", False):
+                            self._last_finite(start_of_epoch, batch, before_failed=True)
+                        elif not _finite(net.params):
                             self._last_finite(start_of_epoch, batch)
                         raise
                     correct += n_right
@@ -209,19 +215,22 @@ class Trainer:
                 cb.on_train_end(self)
         return self.history
 
-    def _last_finite(self, start_of_epoch: _Checkpoint, failed_batch: int) -> None:
+    def _last_finite(self, start_of_epoch: _Checkpoint, failed_batch: int, *,
+                     before_failed: bool = False) -> None:
         """Put back the last finite weights (and the optimizer state that goes with them).
 
         Steps never copy the weights (that would cost a pass over them per step); an
         update that overflowed is found on the next check. So go back to the start of the
         epoch and replay its steps, deterministically (same generator state, same
-        batches), copying before each, until the one whose update was not finite.
+        batches), copying before each, until the one whose update was not finite — or,
+        with ``before_failed``, up to the step before ``failed_batch`` (whose update the
+        compiled step had applied before its loss was seen to explode).
         """
         net = self.net
         start_of_epoch.restore(self)
         order = net.rng.permutation(self._batches.n) if self.shuffle else None
         before = _Checkpoint(self)
-        for batch in range(1, failed_batch + 1):
+        for batch in range(1, failed_batch if before_failed else failed_batch + 1):
             before.take(self)
             try:
                 self.train_step(*self._batches.get(batch, order), batch)
@@ -229,6 +238,8 @@ class Trainer:
                 break
             if not _finite(net.params):
                 break
+        else:
+            return  # every replayed step stayed finite: keep the state after them
         before.restore(self)
 
 
