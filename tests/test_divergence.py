@@ -7,6 +7,8 @@ to the last finite state the optimizer produced.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -121,3 +123,35 @@ def test_huge_regression_targets_get_advice_about_their_scale() -> None:
     with pytest.raises(cr.DivergenceError, match=r"targets reach .*: rescale them"), \
             np.errstate(all="ignore"):
         net.fit(X, X.sum(1) * 1e20, epochs=5, batch_size=8, optimizer=cr.SGD(0.01))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    hidden=st.sampled_from(["tanh", "relu"]),
+    optimizer=st.sampled_from(["sgd", "momentum", "adam"]),
+    log_lr=st.floats(-3, 40),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**16),
+)
+def test_the_same_holds_on_the_compiled_step(hidden: str, optimizer: str, log_lr: float,
+                                             dtype: str, seed: int) -> None:
+    """Plain optimizers, so the trainer may run the compiled step (chainrule[fast]); the
+    states are observed after every completed step by a callback."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(30, 3)) * 10
+    y = X.sum(1) * 100
+    net = cr.MLP([3, 8, 1], hidden=hidden, loss="mse", dtype=dtype, seed=seed)
+    seen = [net.params.copy()]
+    record = cr.LambdaCallback(on_batch_end=lambda t, b, loss: seen.append(net.params.copy()))
+    opt = cr.optimizers.get_optimizer(optimizer, lr=10.0**log_lr)
+    os.environ["CHAINRULE_COMPILED"] = "1"  # the compiled step even where NumPy is faster
+    try:
+        with np.errstate(all="ignore"):
+            net.fit(X, y, epochs=2, batch_size=8, optimizer=opt, callbacks=[record])
+    except cr.DivergenceError:
+        finite = [p for p in seen if np.all(np.isfinite(p))]
+        np.testing.assert_array_equal(net.params, finite[-1])
+        return
+    finally:
+        del os.environ["CHAINRULE_COMPILED"]
+    assert np.all(np.isfinite(net.params))
