@@ -10,7 +10,7 @@ def test_readme_python_examples_run(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the examples save model files
     text = (REPO / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
@@ -18,6 +18,7 @@ def test_readme_python_examples_run(capsys, tmp_path, monkeypatch):
     accuracy = float(re.search(r"test accuracy ([0-9.]+)", out).group(1))
     assert accuracy > 0.95
     assert (tmp_path / "digits.safetensors").exists()
+    assert "relu units are dead" in out and "learning-rate range test" in out
 
 
 def test_ci_runs_the_readme_test_command():
