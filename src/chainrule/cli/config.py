@@ -325,15 +325,12 @@ _positive = _number(lambda v: v > 0, "a positive number")
 
 
 def _learning_rate(v: Any) -> float | str:
-    """A positive number, or ``"auto"`` (any case)."""
+    """A positive number, or ``"auto"`` (any case); another word is refused naming both."""
     if isinstance(v, str):
         if v.strip().lower() == AUTO:
             return AUTO
         raise _Invalid(f"a positive number or {AUTO!r}", show_kind=True)
-    try:
-        return _positive(v)
-    except _Invalid as bad:
-        raise _Invalid(f"{bad.accepted} or {AUTO!r}", show_kind=bad.show_kind) from None
+    return _positive(v)
 
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
@@ -459,10 +456,11 @@ def _lr_type(text: str) -> float | str:
     if text.strip().lower() == AUTO:
         return AUTO
     try:
-        return float(_positive_float(text))
-    except argparse.ArgumentTypeError:
+        float(text)
+    except ValueError:  # a word: say which one is accepted
         raise argparse.ArgumentTypeError(f"expected a positive number or {AUTO!r}, got "
                                          f"{text!r}") from None
+    return float(_positive_float(text))
 
 
 def _choice(names: Iterable[str], what: str) -> Any:
