@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
@@ -26,10 +27,17 @@ from chainrule.optimizers import SGD, Adam, Optimizer, get_optimizer
 from chainrule.schedules import Constant, Schedule, get_schedule
 from chainrule.sklearn._objective import loss_and_gradient, predict_output
 from chainrule.sklearn._params import SKLEARN_LR_RULES, check_params
+from chainrule.sklearn._sparse import as_sparse_rows, sparse_ready
 from chainrule.sklearn._stochastic import SklearnStopping, SklearnTrainer
 from chainrule.training import Trainer
 
 Array = NDArray[np.floating]
+
+#: Attributes a caller may set on an unfitted estimator before partial_fit (kept).
+_TRAINING_STATE = frozenset({
+    "n_iter_", "t_", "n_outputs_", "n_layers_", "out_activation_", "loss_curve_",
+    "best_loss_", "_no_improvement_count", "validation_scores_", "best_validation_score_",
+})
 
 #: scikit-learn's wording, which its users match on (``pytest.raises(match=...)``).
 NON_FINITE_MESSAGE = (
@@ -80,31 +88,103 @@ def network_from_state(state: dict[str, Any]) -> Network:
     return net
 
 
+class ParamList(list[Any]):
+    """``coefs_`` / ``intercepts_`` of a fitted estimator: views of the network's buffer.
+
+    ``lst[i] = value`` copies ``value`` into the buffer (same shape required), so the
+    assignment takes effect; changing the list's length raises instead of being lost.
+    """
+
+    def __init__(self, name: str, views: list[Array]) -> None:
+        super().__init__(views)
+        self.name = name
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            targets = list.__getitem__(self, index)
+            values = list(value)
+            if len(values) != len(targets):
+                raise ValueError(
+                    f"{self.name}[{index.start}:{index.stop}]: the number of layers is "
+                    f"fixed; expected {len(targets)} arrays, got {len(values)}"
+                )
+            for target, v in zip(targets, values, strict=True):
+                self._copy(target, v, index)
+            return
+        self._copy(list.__getitem__(self, index), value, index)
+
+    def _copy(self, target: Array, value: Any, index: Any) -> None:
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(
+                f"{self.name}[{index}]: expected shape {target.shape}, got {value.shape}; "
+                "the network's architecture is fixed once fitted"
+            )
+        target[...] = value  # into the network's buffer: the assignment takes effect
+
+    def _fixed_length(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            f"{self.name}: the number of layers is fixed once fitted; assign arrays to "
+            "its items instead"
+        )
+
+    append = extend = insert = pop = remove = clear = __delitem__ = _fixed_length
+    __iadd__ = __imul__ = _fixed_length  # type: ignore[assignment]
+
+
 class BaseMLP(BaseEstimator, ABC):
     """Shared machinery; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
 
     _poisson = False
 
     # -- fitted attributes in scikit-learn's orientation ------------------------------
+    # Fitted: lists of views into the network's buffer whose item assignment writes
+    # there (``est.coefs_[0] = W`` takes effect, or raises for a wrong shape).
+    # Unfitted: whatever list was assigned, kept as is (scikit-learn's behaviour: fill
+    # it in, then ``partial_fit`` / ``warm_start`` starts from those weights).
     @property
     def coefs_(self) -> list[Array]:
         """Weights per layer, shape (n_in, n_out): views ``w.T`` of the network's buffer."""
-        return [layer.w.T for layer in self.network_.dense_layers]
+        if "network_" in self.__dict__:
+            return ParamList("coefs_", [layer.w.T for layer in self.network_.dense_layers])
+        return self._pending("coefs_")
 
     @coefs_.setter
     def coefs_(self, values: list[Array]) -> None:
-        for layer, value in zip(self.network_.dense_layers, values, strict=True):
-            layer.w = np.asarray(value).T
+        self._assign("coefs_", values)
 
     @property
     def intercepts_(self) -> list[Array]:
         """Biases per layer, shape (n_out,): views of the network's buffer."""
-        return [layer.b for layer in self.network_.dense_layers]  # type: ignore[misc]
+        if "network_" in self.__dict__:
+            return ParamList(
+                "intercepts_",
+                [layer.b for layer in self.network_.dense_layers],  # type: ignore[misc]
+            )
+        return self._pending("intercepts_")
 
     @intercepts_.setter
     def intercepts_(self, values: list[Array]) -> None:
-        for layer, value in zip(self.network_.dense_layers, values, strict=True):
-            layer.b = np.asarray(value)
+        self._assign("intercepts_", values)
+
+    def _pending(self, name: str) -> list[Any]:
+        pending = self.__dict__.get("_assigned_params", {})
+        if name not in pending:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return pending[name]
+
+    def _assign(self, name: str, values: Any) -> None:
+        if "network_" not in self.__dict__:
+            self.__dict__.setdefault("_assigned_params", {})[name] = values
+            return
+        targets = getattr(self, name)
+        values = list(values)
+        if len(values) != len(targets):
+            raise ValueError(
+                f"{name}: expected {len(targets)} arrays (one per layer), got {len(values)}"
+            )
+        for i, value in enumerate(values):
+            targets[i] = value
 
     # -- pickling: rebuild the flat buffer and its views instead of copying views --
     def __getstate__(self) -> dict[str, Any]:
@@ -143,7 +223,10 @@ class BaseMLP(BaseEstimator, ABC):
         """a^(L) for raw X (e^z for the Poisson regressor), shape (n_samples, n_outputs)."""
         check_is_fitted(self)
         if check_input:
-            X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                reset=False,
+            )
         return predict_output(self.network_, X, poisson=self._poisson)
 
     # -- fitting -------------------------------------------------------------------------------
@@ -204,26 +287,35 @@ class BaseMLP(BaseEstimator, ABC):
 
     def _fit(self, X: Any, y: Any, sample_weight: Any = None, incremental: bool = False) -> Any:
         spec = check_params(self)
-        first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        # scikit-learn's rule: start afresh unless there are weights (fitted, or assigned
+        # to coefs_ / intercepts_) and this is partial_fit or a warm start.
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         sw = None
         if sample_weight is not None:
             sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
         rs = check_random_state(self.random_state)
+        dtype = self.dtype or ("float32" if X.dtype == np.float32 else "float64")
         if first_pass:
+            self.__dict__.pop("_assigned_params", None)
             out_activation, loss, self._objective = self._output(Y)
             spec.update(out_activation=out_activation, loss=loss)
-            dtype = self.dtype or ("float32" if X.dtype == np.float32 else "float64")
             self.network_ = self._build_network(spec, X.shape[1], Y.shape[1], dtype, rs)
             self._initialize(Y.shape[1], len(spec["sizes"]), out_activation)
-        elif Y.shape[1] != self.n_outputs_:
+        elif "network_" not in self.__dict__:
+            self._network_from_assigned(spec, X.shape[1], Y.shape[1], dtype, rs)
+        if Y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y: expected {self.n_outputs_} output columns as in the previous fit, "
                 f"got {Y.shape[1]}"
             )
         net = self.network_
-        a0 = np.ascontiguousarray(X, dtype=net.dtype)
+        if sp.issparse(X):
+            a0 = as_sparse_rows(X, net.dtype)  # CSR in the network's dtype, still sparse
+            sparse_ready(net)
+        else:
+            a0 = np.ascontiguousarray(X, dtype=net.dtype)
         Y = np.ascontiguousarray(Y, dtype=net.dtype)
         if self.solver == "lbfgs":
             self._fit_lbfgs(a0, Y, sw, spec["callbacks"])
@@ -255,6 +347,48 @@ class BaseMLP(BaseEstimator, ABC):
             ConvergenceWarning,
             stacklevel=4,
         )
+
+    def _network_from_assigned(
+        self, spec: dict[str, Any], n_features: int, n_outputs: int, dtype: str,
+        rs: np.random.RandomState,
+    ) -> None:
+        """The network for weights assigned to an unfitted estimator's coefs_ / intercepts_.
+
+        As in scikit-learn, attributes the caller set (``n_iter_``, ``t_``,
+        ``loss_curve_`` …) are kept; the ones missing get their initial values.
+        """
+        coefs = [np.asarray(c, dtype=np.float64) for c in self._pending("coefs_")]
+        try:
+            intercepts = [np.asarray(b, dtype=np.float64) for b in self._pending("intercepts_")]
+        except AttributeError:
+            raise ValueError(
+                "intercepts_: coefs_ was assigned on an unfitted estimator; assign "
+                "intercepts_ too (one array of shape (n_out,) per layer)"
+            ) from None
+        sizes = [n_features, *spec["sizes"], n_outputs]
+        shapes = list(zip(sizes[:-1], sizes[1:], strict=True))
+        if [c.shape for c in coefs] != shapes or [b.shape for b in intercepts] != [
+            (fan_out,) for _, fan_out in shapes
+        ]:
+            raise ValueError(
+                "coefs_ / intercepts_: the assigned weights have shapes "
+                f"{[c.shape for c in coefs]} / {[b.shape for b in intercepts]}; "
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} with {n_features} features "
+                f"and {n_outputs} outputs needs {shapes} / {[(o,) for _, o in shapes]}"
+            )
+        out_activation, loss, self._objective = self._output(np.zeros((1, n_outputs)))
+        spec.update(out_activation=out_activation, loss=loss)
+        net = self._build_network(spec, n_features, n_outputs, dtype, rs)
+        for layer, coef, intercept in zip(net.dense_layers, coefs, intercepts, strict=True):
+            layer.w = coef.T
+            layer.b = intercept
+        kept = {k: v for k, v in self.__dict__.items() if k in _TRAINING_STATE}
+        self._initialize(n_outputs, len(spec["sizes"]), out_activation)
+        self.__dict__.update(kept)
+        if not hasattr(self, "n_features_in_"):
+            self.n_features_in_ = n_features
+        del self.__dict__["_assigned_params"]
+        self.network_ = net
 
     def _initialize(self, n_outputs: int, n_hidden: int, out_activation: str) -> None:
         from chainrule.sklearn._params import sklearn_activation_name
@@ -401,8 +535,12 @@ class BaseMLP(BaseEstimator, ABC):
             objective_kwargs=self._objective_kwargs(),
         )
         weight_col = np.ones(n) if sw is None else sw
+        rows: Any = a0
+        if sp.issparse(a0):
+            trainer.sparse_X = a0
+            rows = np.arange(n, dtype=np.intp)[:, None]  # the loop batches row numbers
         try:
-            trainer.run(a0, np.hstack([Y, weight_col[:, None].astype(net.dtype)]), None)
+            trainer.run(rows, np.hstack([Y, weight_col[:, None].astype(net.dtype)]), None)
         except DivergenceError as exc:
             if not self.early_stopping:
                 # scikit-learn reports divergence as this ValueError; keep its wording.
@@ -438,5 +576,5 @@ class BaseMLP(BaseEstimator, ABC):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags

@@ -122,7 +122,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
         X, y = validate_data(
-            self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset
+            self, X, y, multi_output=True, accept_sparse=["csr", "csc"],
+            dtype=(np.float64, np.float32), reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -273,8 +274,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
         X, y = validate_data(
-            self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
-            reset=reset,
+            self, X, y, multi_output=True, y_numeric=True, accept_sparse=["csr", "csc"],
+            dtype=(np.float64, np.float32), reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)

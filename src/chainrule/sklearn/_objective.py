@@ -137,6 +137,14 @@ def objective(
 
 
 def predict_output(net: Network, a0: Array, *, poisson: bool = False) -> Array:
-    """a^(L) for inputs a0 (n_samples, n_in); e^z for a Poisson regressor."""
-    a = net.predict(a0)
+    """a^(L) for inputs a0 (n_samples, n_in), dense or scipy.sparse; e^z for a Poisson
+    regressor."""
+    import scipy.sparse as sp
+
+    if sp.issparse(a0):
+        from chainrule.sklearn._sparse import predict_sparse
+
+        a = predict_sparse(net, a0)
+    else:
+        a = net.predict(a0)
     return np.exp(a) if poisson else a

@@ -46,6 +46,10 @@ class SklearnTrainer(Trainer):
         Whether the last target column carries sample weights.
     objective_kwargs : dict
         ``cost_scale`` and ``poisson`` for :func:`loss_and_gradient`.
+    sparse_X : scipy.sparse CSR matrix, optional
+        The training inputs when they are sparse: then the ``a0`` given to :meth:`run`
+        is the (n_samples, 1) column of row numbers, so the loop's shuffling and
+        batching work unchanged and each step takes its rows from ``sparse_X``.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class SklearnTrainer(Trainer):
         alpha: float,
         weighted: bool,
         objective_kwargs: dict[str, Any],
+        sparse_X: Any = None,
     ) -> None:
         super().__init__(
             net, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
@@ -68,6 +73,7 @@ class SklearnTrainer(Trainer):
         self.alpha = alpha
         self.weighted = weighted
         self.objective_kwargs = objective_kwargs
+        self.sparse_X = sparse_X
 
     def compute_gradient(self, xs: Array, ys: Array) -> tuple[float, int]:
         """scikit-learn's objective on a batch whose last target column is the sample weight.
@@ -76,6 +82,9 @@ class SklearnTrainer(Trainer):
         Σ_batches (batch cost × batch size) / n) and the correct predictions.
         """
         net = self.net
+        if self.sparse_X is not None:
+            # Sparse X: the loop batches a column of row numbers; take those CSR rows.
+            xs = self.sparse_X[xs[:, 0]]
         y, sw = ys[:, :-1], ys[:, -1]
         cost, trace = objective(
             net, xs, y, sw if self.weighted else None, self.alpha, **self.objective_kwargs
