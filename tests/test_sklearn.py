@@ -465,3 +465,147 @@ def test_pickling_keeps_fused_and_any_bit_generator() -> None:
     assert type(back.network_.rng.bit_generator).__name__ == "MT19937"
     np.testing.assert_array_equal(back.network_.rng.random(5), est.network_.rng.random(5))
     np.testing.assert_array_equal(back.predict_proba(X), est.predict_proba(X))
+
+
+# -- scikit-learn's behaviours its own test suite relies on (tests/test_sklearn_suite.py) --
+def test_invscaling_rate_after_warm_start_matches_sklearn():
+    """t_ carries over warm starts, so invscaling's rate is η₀ / (t_ + 1)^power_t."""
+    X, y = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    for rule in ("invscaling", "constant"):
+        kw = dict(solver="sgd", hidden_layer_sizes=4, learning_rate=rule, max_iter=1,
+                  power_t=0.25, warm_start=True, random_state=0)
+        ours, theirs = MLPClassifier(**kw), SkMLPClassifier(**kw)
+        for est in (ours, theirs):
+            est.fit(X, y)
+            est.fit(X, y)
+        assert ours.t_ == theirs.t_ == 8
+        assert ours._optimizer.lr == pytest.approx(theirs._optimizer.learning_rate)
+        if rule == "invscaling":
+            assert ours._optimizer.lr == pytest.approx(0.001 / 9**0.25)
+
+
+@pytest.fixture
+def no_densifying(monkeypatch):
+    """Densifying a sparse matrix as wide as iris' X (4 columns: X or a batch of its
+    rows) fails the test; others (scikit-learn's own label matrices) are left alone."""
+    import scipy.sparse as sp
+
+    for cls in (sp.csr_array, sp.csc_array, sp.csr_matrix, sp.csc_matrix):
+        for name in ("toarray", "todense"):
+            original = getattr(cls, name)
+
+            def guarded(self, *args, _original=original, **kwargs):
+                if self.ndim == 2 and self.shape[1] == 4:
+                    raise AssertionError("the sparse input X was densified")
+                return _original(self, *args, **kwargs)
+
+            monkeypatch.setattr(cls, name, guarded)
+
+
+@pytest.mark.parametrize("fmt", ["csr_matrix", "csc_matrix", "csr_array"])
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
+def test_sparse_input_equals_dense_and_is_never_densified(iris, fmt, solver, no_densifying):
+    import scipy.sparse as sp
+
+    X, y = iris
+    X = np.where(np.abs(X) < 0.7, 0.0, X)  # about half the entries zero
+    Xs = getattr(sp, fmt)(X)
+    kw = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=20, random_state=0,
+              shuffle=False, batch_size=40)
+    dense, sparse = MLPClassifier(**kw).fit(X, y), MLPClassifier(**kw).fit(Xs, y)
+    np.testing.assert_allclose(sparse.network_.params, dense.network_.params, atol=1e-8)
+    np.testing.assert_allclose(sparse.predict_proba(Xs), dense.predict_proba(X), atol=1e-8)
+    np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(X))
+    if solver != "lbfgs":
+        dense.partial_fit(X, y)
+        sparse.partial_fit(Xs, y)
+        np.testing.assert_allclose(sparse.network_.params, dense.network_.params, atol=1e-8)
+        reg = MLPRegressor(hidden_layer_sizes=(4,), solver=solver, early_stopping=True,
+                           max_iter=5, random_state=0).fit(Xs, X[:, 0])
+        assert len(reg.validation_scores_) == reg.n_iter_
+        assert reg.predict(Xs[:3]).shape == (3,)
+
+
+def test_sparse_input_float32_stays_float32(iris):
+    import scipy.sparse as sp
+
+    X, y = iris
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    clf.fit(sp.csr_matrix(X.astype(np.float32)), y)
+    assert clf.network_.dtype == np.float32
+    assert clf.predict_proba(sp.csr_matrix(X[:2])).shape == (2, 3)
+
+
+def test_assigning_coefs_items_takes_effect_or_raises(iris):
+    X, y = iris
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    clf.coefs_[1] = np.zeros((4, 3))
+    clf.intercepts_[1] = np.array([0.0, 5.0, 0.0])
+    np.testing.assert_array_equal(clf.network_.output_layer.w, 0.0)
+    assert np.all(clf.predict(X) == 1) and not np.allclose(clf.predict_proba(X), before)
+    clf.coefs_ = [np.ones((4, 4)), np.ones((4, 3))]  # whole-list assignment copies too
+    np.testing.assert_array_equal(clf.network_.dense_layers[0].w, 1.0)
+    with pytest.raises(ValueError, match=r"coefs_\[0\]: expected shape \(4, 4\)"):
+        clf.coefs_[0] = np.ones((4, 5))
+    with pytest.raises(ValueError, match="expected 2 arrays"):
+        clf.intercepts_ = [np.ones(4)]
+    with pytest.raises(TypeError, match="number of layers is fixed"):
+        clf.coefs_.append(np.ones((3, 3)))
+
+
+def test_assigned_weights_on_an_unfitted_estimator_start_training(iris):
+    """scikit-learn's rule: coefs_ / intercepts_ set before partial_fit (or a warm start)
+    are the starting weights; set before a cold fit they are replaced."""
+    X, y = iris
+    W = [np.full((4, 2), 0.1), np.full((2, 3), -0.2)]
+    b = [np.zeros(2), np.array([0.0, 1.0, 2.0])]
+    clf = MLPClassifier(hidden_layer_sizes=2, solver="sgd", learning_rate_init=1e-12,
+                        momentum=0, random_state=0)
+    assert not hasattr(clf, "coefs_")
+    clf.coefs_, clf.intercepts_ = [0, 0], [0, 0]
+    clf.coefs_[0], clf.coefs_[1] = W  # item assignment on the unfitted estimator is kept
+    clf.intercepts_[0], clf.intercepts_[1] = b
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    for got, want in zip(clf.coefs_ + clf.intercepts_, W + b, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-9)
+    assert clf.n_iter_ == 1 and clf.t_ == len(y)
+
+    warm = MLPRegressor(hidden_layer_sizes=2, warm_start=True, max_iter=1,
+                        learning_rate_init=1e-12)
+    warm.coefs_, warm.intercepts_ = [W[0], W[1][:, :1]], [b[0], b[1][:1]]
+    warm.fit(X, y.astype(float))
+    np.testing.assert_allclose(warm.coefs_[0], W[0], atol=1e-9)
+
+    cold = MLPClassifier(hidden_layer_sizes=2, max_iter=1, random_state=0)
+    cold.coefs_, cold.intercepts_ = W, b
+    cold.fit(X, y)
+    assert not np.allclose(cold.coefs_[0], W[0])
+    with pytest.raises(ValueError, match="the assigned weights have shapes"):
+        bad = MLPClassifier(hidden_layer_sizes=3, solver="sgd")
+        bad.coefs_, bad.intercepts_ = W, b
+        bad.partial_fit(X, y, classes=[0, 1, 2])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow: the point
+def test_diverging_run_with_early_stopping_keeps_the_best_weights(iris):
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=100, activation="identity", solver="sgd",
+              learning_rate_init=1, max_iter=20, random_state=0)
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights. "
+                       "The input data may contain large values"):
+        MLPRegressor(**kw).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="best validation score"):
+        reg = MLPRegressor(**kw, early_stopping=True).fit(X, y)
+    assert np.isnan(reg.validation_scores_[-1]) and np.isnan(reg.loss_curve_[-1])
+    assert len(reg.validation_scores_) == len(reg.loss_curve_) == reg.n_iter_
+    np.testing.assert_array_equal(reg.network_.params, reg._best_params)
+    assert np.all(np.isfinite(reg.predict(X)))
+
+
+def test_sklearn_error_wording(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="The validation set is too small"):
+        MLPRegressor(early_stopping=True).fit(X[:2], y[:2].astype(float))
+    with pytest.raises(ValueError, match=r"too few members are: \['True'\]"):
+        MLPClassifier(early_stopping=True).fit(X[:4], [0, 0, 0, 1])

@@ -36,17 +36,19 @@ PRIVATE_INTERNALS: dict[str, str] = {
     "test_gradient": (
         "calls MLPClassifier._loss_grad_lbfgs(theta, X, Y, None, activations, deltas, "
         "coef_grads, intercept_grads), scikit-learn's private L-BFGS objective with its "
-        "preallocated per-layer buffers; chainrule's gradient is checked against finite "
-        "differences in tests/test_sklearn.py and tests/test_gradcheck.py instead"
+        "preallocated per-layer buffers; the same check (backprop's gradient equals "
+        "central differences of the reported loss) is "
+        "tests/test_sklearn.py::test_gradient_equals_finite_differences_of_reported_loss"
     ),
     "test_learning_rate_warmstart": (
         "reads mlp._optimizer.learning_rate, an attribute of scikit-learn's private "
-        "SGDOptimizer class; chainrule's optimizer keeps its rate in its schedule "
-        "(tests/test_sklearn.py checks invscaling's rate after warm starts)"
+        "SGDOptimizer class (chainrule's optimizer calls it lr); the same behaviour is "
+        "tests/test_sklearn.py::test_invscaling_rate_after_warm_start_matches_sklearn"
     ),
     "test_adaptive_learning_rate": (
         "reads clf._optimizer.learning_rate, an attribute of scikit-learn's private "
-        "SGDOptimizer class (same reason as test_learning_rate_warmstart)"
+        "SGDOptimizer class (chainrule's optimizer calls it lr); the same behaviour is "
+        "tests/test_sklearn.py::test_adaptive_learning_rate_divides_by_five"
     ),
 }
 
