@@ -129,6 +129,11 @@ class ParamList(list[Any]):
         )
 
     append = extend = insert = pop = remove = clear = __delitem__ = _fixed_length
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy / deepcopy / pickle give a plain list (of copies, for deepcopy and pickle):
+        # only the estimator's own list writes into its network.
+        return (list, (list(self),))
     __iadd__ = __imul__ = _fixed_length  # type: ignore[assignment]
 
 
