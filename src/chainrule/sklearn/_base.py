@@ -1,5 +1,6 @@
-"""What the two estimators share: building the network, L-BFGS, mini-batch training,
-the fitted attributes in scikit-learn's orientation, and pickling.
+"""What the two estimators share: building the network, L-BFGS, mini-batch training
+(dense or sparse X, see ``_sparse``), and pickling; ``coefs_`` / ``intercepts_`` are in
+``_weights``.
 
 It runs past 300 lines because the fitted attributes, L-BFGS and mini-batch paths must agree
 with scikit-learn's in detail, and they share one network-building step.
@@ -29,15 +30,10 @@ from chainrule.sklearn._objective import loss_and_gradient, predict_output
 from chainrule.sklearn._params import SKLEARN_LR_RULES, check_params
 from chainrule.sklearn._sparse import as_sparse_rows, sparse_ready
 from chainrule.sklearn._stochastic import SklearnStopping, SklearnTrainer
+from chainrule.sklearn._weights import AssignableWeights, network_from_assigned
 from chainrule.training import Trainer
 
 Array = NDArray[np.floating]
-
-#: Attributes a caller may set on an unfitted estimator before partial_fit (kept).
-_TRAINING_STATE = frozenset({
-    "n_iter_", "t_", "n_outputs_", "n_layers_", "out_activation_", "loss_curve_",
-    "best_loss_", "_no_improvement_count", "validation_scores_", "best_validation_score_",
-})
 
 #: scikit-learn's wording, which its users match on (``pytest.raises(match=...)``).
 NON_FINITE_MESSAGE = (
@@ -88,108 +84,10 @@ def network_from_state(state: dict[str, Any]) -> Network:
     return net
 
 
-class ParamList(list[Any]):
-    """``coefs_`` / ``intercepts_`` of a fitted estimator: views of the network's buffer.
-
-    ``lst[i] = value`` copies ``value`` into the buffer (same shape required), so the
-    assignment takes effect; changing the list's length raises instead of being lost.
-    """
-
-    def __init__(self, name: str, views: list[Array]) -> None:
-        super().__init__(views)
-        self.name = name
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        if isinstance(index, slice):
-            targets = list.__getitem__(self, index)
-            values = list(value)
-            if len(values) != len(targets):
-                raise ValueError(
-                    f"{self.name}[{index.start}:{index.stop}]: the number of layers is "
-                    f"fixed; expected {len(targets)} arrays, got {len(values)}"
-                )
-            for target, v in zip(targets, values, strict=True):
-                self._copy(target, v, index)
-            return
-        self._copy(list.__getitem__(self, index), value, index)
-
-    def _copy(self, target: Array, value: Any, index: Any) -> None:
-        value = np.asarray(value)
-        if value.shape != target.shape:
-            raise ValueError(
-                f"{self.name}[{index}]: expected shape {target.shape}, got {value.shape}; "
-                "the network's architecture is fixed once fitted"
-            )
-        target[...] = value  # into the network's buffer: the assignment takes effect
-
-    def _fixed_length(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError(
-            f"{self.name}: the number of layers is fixed once fitted; assign arrays to "
-            "its items instead"
-        )
-
-    append = extend = insert = pop = remove = clear = __delitem__ = _fixed_length
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # copy / deepcopy / pickle give a plain list (of copies, for deepcopy and pickle):
-        # only the estimator's own list writes into its network.
-        return (list, (list(self),))
-    __iadd__ = __imul__ = _fixed_length  # type: ignore[assignment]
-
-
-class BaseMLP(BaseEstimator, ABC):
+class BaseMLP(AssignableWeights, BaseEstimator, ABC):
     """Shared machinery; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
 
     _poisson = False
-
-    # -- fitted attributes in scikit-learn's orientation ------------------------------
-    # Fitted: lists of views into the network's buffer whose item assignment writes
-    # there (``est.coefs_[0] = W`` takes effect, or raises for a wrong shape).
-    # Unfitted: whatever list was assigned, kept as is (scikit-learn's behaviour: fill
-    # it in, then ``partial_fit`` / ``warm_start`` starts from those weights).
-    @property
-    def coefs_(self) -> list[Array]:
-        """Weights per layer, shape (n_in, n_out): views ``w.T`` of the network's buffer."""
-        if "network_" in self.__dict__:
-            return ParamList("coefs_", [layer.w.T for layer in self.network_.dense_layers])
-        return self._pending("coefs_")
-
-    @coefs_.setter
-    def coefs_(self, values: list[Array]) -> None:
-        self._assign("coefs_", values)
-
-    @property
-    def intercepts_(self) -> list[Array]:
-        """Biases per layer, shape (n_out,): views of the network's buffer."""
-        if "network_" in self.__dict__:
-            return ParamList(
-                "intercepts_",
-                [layer.b for layer in self.network_.dense_layers],  # type: ignore[misc]
-            )
-        return self._pending("intercepts_")
-
-    @intercepts_.setter
-    def intercepts_(self, values: list[Array]) -> None:
-        self._assign("intercepts_", values)
-
-    def _pending(self, name: str) -> list[Any]:
-        pending = self.__dict__.get("_assigned_params", {})
-        if name not in pending:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return pending[name]
-
-    def _assign(self, name: str, values: Any) -> None:
-        if "network_" not in self.__dict__:
-            self.__dict__.setdefault("_assigned_params", {})[name] = values
-            return
-        targets = getattr(self, name)
-        values = list(values)
-        if len(values) != len(targets):
-            raise ValueError(
-                f"{name}: expected {len(targets)} arrays (one per layer), got {len(values)}"
-            )
-        for i, value in enumerate(values):
-            targets[i] = value
 
     # -- pickling: rebuild the flat buffer and its views instead of copying views --
     def __getstate__(self) -> dict[str, Any]:
@@ -309,7 +207,7 @@ class BaseMLP(BaseEstimator, ABC):
             self.network_ = self._build_network(spec, X.shape[1], Y.shape[1], dtype, rs)
             self._initialize(Y.shape[1], len(spec["sizes"]), out_activation)
         elif "network_" not in self.__dict__:
-            self._network_from_assigned(spec, X.shape[1], Y.shape[1], dtype, rs)
+            network_from_assigned(self, spec, X.shape[1], Y.shape[1], dtype, rs)
         if Y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y: expected {self.n_outputs_} output columns as in the previous fit, "
@@ -352,48 +250,6 @@ class BaseMLP(BaseEstimator, ABC):
             ConvergenceWarning,
             stacklevel=4,
         )
-
-    def _network_from_assigned(
-        self, spec: dict[str, Any], n_features: int, n_outputs: int, dtype: str,
-        rs: np.random.RandomState,
-    ) -> None:
-        """The network for weights assigned to an unfitted estimator's coefs_ / intercepts_.
-
-        As in scikit-learn, attributes the caller set (``n_iter_``, ``t_``,
-        ``loss_curve_`` …) are kept; the ones missing get their initial values.
-        """
-        coefs = [np.asarray(c, dtype=np.float64) for c in self._pending("coefs_")]
-        try:
-            intercepts = [np.asarray(b, dtype=np.float64) for b in self._pending("intercepts_")]
-        except AttributeError:
-            raise ValueError(
-                "intercepts_: coefs_ was assigned on an unfitted estimator; assign "
-                "intercepts_ too (one array of shape (n_out,) per layer)"
-            ) from None
-        sizes = [n_features, *spec["sizes"], n_outputs]
-        shapes = list(zip(sizes[:-1], sizes[1:], strict=True))
-        if [c.shape for c in coefs] != shapes or [b.shape for b in intercepts] != [
-            (fan_out,) for _, fan_out in shapes
-        ]:
-            raise ValueError(
-                "coefs_ / intercepts_: the assigned weights have shapes "
-                f"{[c.shape for c in coefs]} / {[b.shape for b in intercepts]}; "
-                f"hidden_layer_sizes={self.hidden_layer_sizes!r} with {n_features} features "
-                f"and {n_outputs} outputs needs {shapes} / {[(o,) for _, o in shapes]}"
-            )
-        out_activation, loss, self._objective = self._output(np.zeros((1, n_outputs)))
-        spec.update(out_activation=out_activation, loss=loss)
-        net = self._build_network(spec, n_features, n_outputs, dtype, rs)
-        for layer, coef, intercept in zip(net.dense_layers, coefs, intercepts, strict=True):
-            layer.w = coef.T
-            layer.b = intercept
-        kept = {k: v for k, v in self.__dict__.items() if k in _TRAINING_STATE}
-        self._initialize(n_outputs, len(spec["sizes"]), out_activation)
-        self.__dict__.update(kept)
-        if not hasattr(self, "n_features_in_"):
-            self.n_features_in_ = n_features
-        del self.__dict__["_assigned_params"]
-        self.network_ = net
 
     def _initialize(self, n_outputs: int, n_hidden: int, out_activation: str) -> None:
         from chainrule.sklearn._params import sklearn_activation_name
