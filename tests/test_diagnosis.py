@@ -11,10 +11,10 @@ import pytest
 
 import chainrule as cr
 from chainrule import datasets
-from chainrule.schedules import CosineWarmup
 from chainrule.diagnosis import diagnose, verdicts
 from chainrule.health import HealthMonitor, layer_health
 from chainrule.lr_find import lr_find
+from chainrule.schedules import CosineWarmup
 
 
 @pytest.fixture(scope="module")

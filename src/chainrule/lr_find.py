@@ -5,7 +5,8 @@ off where the loss falls fastest.
 The loss is smoothed with a bias-corrected exponential moving average (β = 0.98); the
 sweep stops when the smoothed loss passes 4 × its minimum or stops being finite. Two
 suggestions, as fastai gives them: ``steepest`` (where the smoothed loss falls fastest
-per decade of η, before its minimum; the one ``suggestion`` returns) and
+per decade of η, before its minimum; the one ``suggestion`` returns unless it lies over
+100× below the minimum, as batch noise on small data sets makes happen) and
 ``minimum / 10`` (a tenth of the rate at the lowest loss, the more conservative).
 Measured on MNIST 784-256-128-10 with a cosine decay over 2 epochs (docs/diagnostics.md):
 steepest gave 97.7 % (Adam) and 95.4 % (plain SGD), minimum / 10 gave 97.8 % and 94.7 %.
@@ -52,7 +53,11 @@ class LRFindResult:
 
     @property
     def suggestion(self) -> float:
-        """The rate of steepest descent of the smoothed loss."""
+        """The rate of steepest descent of the smoothed loss — unless that lies more than
+        100× below the minimum's rate (batch noise on a small data set makes an early dip
+        look steep), then minimum / 10."""
+        if self.steepest < self.minimum / 100:
+            return self.conservative
         return self.steepest
 
     @property
