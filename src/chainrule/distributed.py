@@ -737,8 +737,8 @@ def fit(net: Network, X: ArrayLike, Y: ArrayLike, *, comm: Any | None = None,
     BLAS threads are limited to its share of the node's cores (for the rest of the process).
     """
     comm = _resolve(comm)
-    if int(comm.Get_size()) == 1:
-        return training.fit(net, X, Y, trainer_class=DistributedTrainer, comm=comm, **options)
+    if int(comm.Get_size()) == 1:  # one process: exactly the plain loop (compiled step too)
+        return training.fit(net, X, Y, **options)
     timeout = _finish_timeout(finish_timeout)
     with abort_on_error(comm), _leaving_aborts(comm):
         _blas_threads_per_rank(comm)
