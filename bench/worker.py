@@ -96,6 +96,9 @@ Recipe = dict[str, Any]
 
 
 def chainrule_session(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int], dict]:
+    # The compiled step is opt-in (CHAINRULE_COMPILED=1); the "chainrule" contender asks for
+    # it, "chainrule-numpy" has set it to 0 first.
+    os.environ.setdefault("CHAINRULE_COMPILED", "1")
     import chainrule as cr
 
     _chainrule_warm_up()

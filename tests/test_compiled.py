@@ -354,6 +354,16 @@ def test_what_the_compiled_step_does_not_cover_trains_on_numpy() -> None:
         ACTIVATIONS.pop("swish_compiled_test", None)
 
 
+def test_the_compiled_step_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without CHAINRULE_COMPILED=1 every fit takes the NumPy path, whatever ran before in
+    the process or sits in numba's cache: results must not depend on history."""
+    monkeypatch.delenv("CHAINRULE_COMPILED", raising=False)
+    net = cr.MLP([4, 8, 3], output="softmax", loss="cross_entropy", seed=0)
+    assert Trainer(net, cr.Adam(), epochs=1, batch_size=4).compiled is None
+    monkeypatch.setenv("CHAINRULE_COMPILED", "1")
+    assert Trainer(net, cr.Adam(), epochs=1, batch_size=4).compiled is not None
+
+
 def test_without_numba_training_takes_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHAINRULE_NUMBA", "0")
     net = cr.MLP([4, 8, 3], output="softmax", loss="cross_entropy", seed=0)

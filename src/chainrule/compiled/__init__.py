@@ -5,9 +5,11 @@ backward and the optimizer update of one batch in one numba call.
 it gets one only where this path covers the network exactly — Dense layers without
 dropout, built-in activations (softmax as the output layer), losses and optimizers (any
 schedule, clipnorm, L2) in float32 or float64 — and where it measures faster (small and
-medium networks, see :data:`MAX_WORK`). Anything else, a missing numba, or
-``CHAINRULE_NUMBA=0`` / ``CHAINRULE_COMPILED=0`` keeps the NumPy path, which is unchanged.
-``CHAINRULE_COMPILED=1`` skips the size and warm-up checks (tests and benchmarks).
+medium networks, see :data:`MAX_WORK`). It is opt-in: ``CHAINRULE_COMPILED=1`` turns it
+on (and skips the size and warm-up checks); without it, with a missing numba, or with
+``CHAINRULE_NUMBA=0`` the NumPy path, which is unchanged, runs. Opt-in because the choice
+must not depend on the process's history or numba's cache: the two paths agree to 1e-12,
+not bitwise, and chainrule promises bit-identical weights for a seed on one machine.
 
 The math is not written a third time: the elementwise rules are derived from the
 activation and loss classes' own NumPy methods (:mod:`.derive`), the optimizer rules are
@@ -58,10 +60,15 @@ _FAILED: set[str] = set()
 
 
 def enabled() -> bool:
-    """numba installed, and neither CHAINRULE_NUMBA=0 nor CHAINRULE_COMPILED=0."""
+    """Asked for with CHAINRULE_COMPILED=1, numba installed, and not CHAINRULE_NUMBA=0.
+
+    Opt-in, so that which path a fit takes never depends on what ran before it in the
+    process or on numba's cache: the two paths agree to 1e-12, not bitwise, and the
+    same seed must give bit-identical weights on the same machine.
+    """
     if os.environ.get("CHAINRULE_NUMBA", "1") == "0":
         return False
-    if os.environ.get("CHAINRULE_COMPILED", "") == "0":
+    if os.environ.get("CHAINRULE_COMPILED", "") != "1":
         return False
     return importlib.util.find_spec("numba") is not None
 
