@@ -180,3 +180,22 @@ def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
 def is_tty() -> bool:
     """Whether stdout is a terminal (live progress) rather than a file or CI log."""
     return bool(getattr(sys.stdout, "isatty", lambda: False)())
+
+
+#: The data flags of the commands that run on a saved model.
+DATA_FLAGS = ("dataset", "csv", "npz", "target", "task", "data_dir", "n_samples", "noise")
+
+
+def model_data_config(args: Any, model: str, source: dict[str, Any] | None
+                      ) -> tuple[RunConfig, bool]:
+    """The data a command on a saved model uses: the flags given, else the model's own
+    training data (``source``, its saved configuration). Returns the configuration and
+    whether the model's own data is used; raises :class:`~.config.UsageError` for bad
+    flags and :class:`CLIError` when the model records no data and none is named."""
+    from .config import data_config
+
+    own_data = not any(getattr(args, k) is not None for k in DATA_FLAGS)
+    if own_data and not source:
+        raise CLIError(f"{model}: the model does not record its training data; name the "
+                       "data with --dataset, --csv PATH --target COLUMN or --npz PATH")
+    return data_config(args, source, origin=f"{model} (its saved configuration)"), own_data

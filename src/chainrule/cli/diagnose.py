@@ -22,13 +22,12 @@ from ..datasets import Dataset
 from ..io import read_model
 from ..network import Network
 from . import CLIError
-from .common import encode_targets, load_dataset, map_labels
+from .common import encode_targets, load_dataset, map_labels, model_data_config
 from .config import (
     RunConfig,
     UsageError,
     _int_type,
     add_data_arguments,
-    data_config,
     usage_error,
 )
 
@@ -78,14 +77,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = read_model(args.model)
     net = loaded.net
     source: dict[str, Any] | None = loaded.training.get("config")
-    own_data = not any(getattr(args, k) is not None for k in
-                       ("dataset", "csv", "npz", "target", "task", "data_dir", "n_samples",
-                        "noise"))
-    if own_data and not source:
-        raise CLIError(f"{args.model}: the model does not record its training data; name the "
-                       "data with --dataset, --csv PATH --target COLUMN or --npz PATH")
     try:
-        cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
+        cfg, _ = model_data_config(args, args.model, source)
     except UsageError as exc:
         return usage_error(args, exc)
     if source:  # the fractions the model was trained with

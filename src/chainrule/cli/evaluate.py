@@ -11,8 +11,8 @@ import json
 
 from ..io import atomic_write_bytes, read_model
 from . import CLIError
-from .common import evaluate, load_dataset, map_labels, test_split_of
-from .config import UsageError, _int_type, add_data_arguments, data_config, usage_error
+from .common import evaluate, load_dataset, map_labels, model_data_config, test_split_of
+from .config import UsageError, _int_type, add_data_arguments, usage_error
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,14 +32,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = read_model(args.model)
     net = loaded.net
     source = loaded.training.get("config")
-    own_data = not any(getattr(args, k) is not None for k in
-                       ("dataset", "csv", "npz", "target", "task", "data_dir", "n_samples",
-                        "noise"))
-    if own_data and not source:
-        raise CLIError(f"{args.model}: the model does not record its training data; name the "
-                       "data with --dataset, --csv PATH --target COLUMN or --npz PATH")
     try:
-        cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
+        cfg, own_data = model_data_config(args, args.model, source)
     except UsageError as exc:
         return usage_error(args, exc)
     split = args.split or ("test" if own_data else "all")
