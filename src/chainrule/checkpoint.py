@@ -1,5 +1,8 @@
 """Checkpoints of a training run, and resuming from them.
 
+It runs past 300 lines because writing checkpoints, the run-status record and resuming must
+agree on one format, so they live together.
+
 A run directory (``chainrule train``) gets, while it trains:
 
 * ``checkpoint.safetensors``: the latest model, every ``every`` epochs (and at the

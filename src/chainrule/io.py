@@ -1,5 +1,8 @@
 """Model files: safetensors arrays plus JSON metadata, written atomically, never pickled.
 
+It runs past 300 lines because the declarative schema of the whole model header (every field
+typed before anything is built) sits beside the reader that applies it.
+
 The safetensors layout (https://github.com/huggingface/safetensors), written and read
 here with NumPy alone::
 

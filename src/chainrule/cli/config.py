@@ -3,6 +3,9 @@ usage errors, exit 2), the TOML/JSON ``--config`` file, and :class:`RunConfig`, 
 typed run configuration built and validated once from both (a config file bypasses
 argparse, so its mistakes are runtime errors, exit 1, naming the file and the setting).
 
+It runs past 300 lines because every setting's check, flag and config-file key is declared
+here once (the one place that validates a run), which is long by nature.
+
 The names a flag accepts (``--activation``, ``--loss``, ``--optimizer``, ``--schedule``…)
 come from the library's tables (:data:`chainrule.activations.ACTIVATIONS` and friends)
 when the parser is built, so a subclass registered after ``import chainrule`` is offered.

@@ -1,6 +1,9 @@
 """``chainrule train``: load → split → build → fit → report → write, one small function
 each, over a frozen :class:`~chainrule.cli.config.RunConfig`.
 
+It runs past 300 lines because checkpointing, resuming, the run status and the health
+monitor joined the stages; splitting the stages into their own module is the next clean-up.
+
 The run directory holds ``model.safetensors``, ``config.json`` (the fully resolved
 settings: ``chainrule train --config config.json`` reruns the same training),
 ``history.csv``, ``metrics.json``, ``curves.png`` and, for two-dimensional data,

@@ -1,6 +1,9 @@
 """The compiled training step (optional, ``pip install chainrule[fast]``): forward, cost,
 backward and the optimizer update of one batch in one numba call.
 
+It runs past 300 lines because choosing, loading and calling the compiled step (with the
+optimizer's scalars for each step) is one object's job.
+
 :class:`~chainrule.training.Trainer` asks :func:`step_for` for a step when it is created;
 it gets one only where this path covers the network exactly — Dense layers without
 dropout, built-in activations (softmax as the output layer), losses and optimizers (any

@@ -2,6 +2,9 @@
 the activation and loss classes (:mod:`chainrule.compiled.derive`) and this file's step
 template, saved under the cache directory and compiled by numba with ``cache=True``.
 
+It runs past 300 lines because most of it is the template of the generated step itself, kept
+in one piece so it reads as the step it becomes.
+
 A module's file name carries a hash of its own text and of the source files it imports
 (rows, kernels), so a change to any rule gives a new file and a fresh compile, never a
 stale cached one. Compiling takes a few seconds once per machine and float type; later

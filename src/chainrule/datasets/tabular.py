@@ -1,5 +1,8 @@
 """User data: CSV files with a header row, and NumPy ``.npz``/``.npy`` files (never pickled).
 
+It runs past 300 lines because each reader (CSV, npz, npy) checks its file before allocating
+anything, and those checks, with messages naming row and column, are most of it.
+
 CSV rules: the first row names the columns; every feature cell is a number; the target
 column (``target=``) may hold numbers or text. Rows are counted the way a text editor
 counts lines, so ``row 1`` is the header and the first data row is ``row 2``.
