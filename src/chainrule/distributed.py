@@ -235,12 +235,19 @@ def share(m: int, rank: int, size: int) -> tuple[int, int]:
     return lo, lo + base + (1 if rank < extra else 0)
 
 
+#: Seconds a failing rank waits, after printing its error, before aborting the job.
+ABORT_GRACE = 0.5
+
+
 def _abort_job(comm: Any) -> None:
     """MPI_Abort, and make sure this process ends with a non-zero status.
 
     MPI_Abort can return (MPICH sends the abort to the launcher and goes on while the
-    launcher kills the job); carrying on from there could let this rank exit 0.
+    launcher kills the job); carrying on from there could let this rank exit 0. The
+    short pause first lets the launcher forward what this rank has just printed: under
+    load, hydra sometimes killed the job before its error message reached the terminal.
     """
+    time.sleep(ABORT_GRACE)
     try:
         comm.Abort(1)
     finally:
