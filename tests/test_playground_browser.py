@@ -136,6 +136,15 @@ def test_train_xor_then_click_weights_and_a_neuron(page: Any) -> None:
     page.wait_for_timeout(400)
     settled = page.evaluate("window.playground.update.step")
     assert settled >= step > 0
+    # The health panel shows the engine's verdicts for this state (issue 12, item 5).
+    health = page.evaluate("window.playground.update.health")
+    shown = page.inner_text("#health-verdicts")
+    if health["healthy"]:
+        assert shown.startswith("healthy")
+    else:
+        assert all(v in shown for v in health["verdicts"])
+    dead = page.evaluate("document.querySelectorAll('.node.dead').length")
+    assert dead == sum(sum(layer) for layer in health["dead"])
     page.screenshot(path=str(ARTIFACTS / "playground-trained.png"), full_page=True)
 
     click_edge(page, 1, 2, 0)  # hidden layer: ∂C_0/∂a is the sum over the output node

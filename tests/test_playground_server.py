@@ -423,3 +423,20 @@ def test_ctrl_c_stops_the_server_cleanly_with_a_tab_training() -> None:
         assert "chainrule playground: stopped" in proc.stdout.read()
         err = proc.stderr.read()
         assert "Traceback" not in err, err
+
+
+def test_the_update_carries_the_health_verdicts_and_marks_dead_neurons() -> None:
+    """Issue 12, item 5: the monitor's verdicts beside the network, per-neuron flags."""
+    s = Session({})
+    s.train(200)
+    health = s.update_message()["health"]
+    assert health["healthy"] and health["verdicts"] == [] and health["kinds"] == []
+    assert [len(units) for units in health["dead"]] == s.sizes[1:-1]
+    dead = Session({"activation": "relu"})
+    first = dead.net.dense_layers[0]
+    first.b = np.full(first.n_out, -50.0)  # every unit of layer 1: z < 0 for every sample
+    dead.train(1)
+    health = dead.update_message()["health"]
+    assert health["dead"][0] == [True] * first.n_out
+    assert "dead_units" in health["kinds"] and any("layer 1" in v for v in health["verdicts"])
+    json.dumps(health)  # plain JSON for the page

@@ -6,9 +6,10 @@ what to change. The thresholds and where they come from (docs/diagnostics.md):
 =========================  ==================================================  ==========
 verdict                    trips when                                          source
 =========================  ==================================================  ==========
-``dead_units``             ≥ 50 % of a layer's units have g′(z) = 0 for every   [1]
-                           probe sample
-``saturation``             ≥ 50 % of a bounded layer's outputs have |a| > 0.97  [2]
+``dead_units``             ≥ 50 % of a hidden layer's units have g′(z) = 0     [1]
+                           for every probe sample
+``saturation``             ≥ 50 % of a bounded hidden layer's outputs have     [2]
+                           |a| > 0.97
                            (tanh; sigmoid: |2a − 1| > 0.97)
 ``vanishing_gradients``    RMS of ∂C/∂W^(1) < 1e-2 × that of ∂C/∂W^(L)         [3]
 ``exploding_gradients``    that ratio > 1e2                                    [3]
@@ -114,8 +115,14 @@ class Diagnosis:
 
 def verdicts(monitor: HealthMonitor, diverged: DivergenceError | None = None) -> Diagnosis:
     """Apply every rule to what ``monitor`` recorded (``diverged``: the error, if any)."""
+    return verdicts_from(monitor.checks, monitor.epochs, diverged)
+
+
+def verdicts_from(checks: list[Check], epochs: list[dict[str, float]],
+                  diverged: DivergenceError | None = None) -> Diagnosis:
+    """The rules on a record of checks and epoch logs (what :func:`verdicts` reads from a
+    monitor; the playground builds its own)."""
     out: list[Verdict] = []
-    checks, epochs = monitor.checks, monitor.epochs
     losses = [e["loss"] for e in epochs if "loss" in e]
     if diverged is not None or any(not math.isfinite(v) for v in losses):
         out.append(Verdict("divergence", "training diverged: the loss stopped being finite "
@@ -124,7 +131,7 @@ def verdicts(monitor: HealthMonitor, diverged: DivergenceError | None = None) ->
         return Diagnosis(out, checks, epochs)
     if checks:
         last = checks[-1].layers
-        for h in last:
+        for h in last[:-1]:  # hidden layers: a confident output layer is no pathology
             if h.dead is not None and h.dead >= DEAD:
                 out.append(Verdict(
                     "dead_units", f"layer {h.layer}: {h.dead:.0%} of {h.activation} units are "

@@ -24,7 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..datasets.synthetic import make
+from ..diagnosis import verdicts_from
 from ..explain import chain_factors, explain
+from ..health import Check, layer_health
 from ..layers import Dense
 from ..network import MLP, Network
 from ..optimizers import Optimizer, get_optimizer
@@ -40,6 +42,7 @@ from .config import (
 
 Array = NDArray[np.floating]
 HISTORY_POINTS = 1000  # loss-curve points kept; older ones are thinned, not dropped
+_HEALTH_BINS = np.linspace(-3.0, 3.0, 41)
 
 
 def encode_targets(labels: NDArray[np.int64], output: str) -> Array:
@@ -113,6 +116,7 @@ class Session:
         self.T_test = encode_targets(self.y_test, self.output)
         self.step = 0
         self.history: dict[str, list[float]] = {"step": [], "train": [], "test": []}
+        self._before_last: NDArray[np.floating] | None = None
         self._make_optimizer()
         self.order = self.rng.permutation(len(self.X_train))
         self.pos = 0
@@ -156,7 +160,9 @@ class Session:
 
         Raises :class:`chainrule.DivergenceError` if the loss or gradient stops being finite.
         """
-        for _ in range(n_steps):
+        for step in range(n_steps):
+            if step == n_steps - 1:  # the weights one step ago: the health panel's ‖Δw‖/‖w‖
+                self._before_last = self.net.params.copy()
             idx = self.next_batch()
             self.trainer.epoch = int(self.epoch) + 1  # named in a DivergenceError
             self.trainer.train_step(self.X_train[idx], self.T_train[idx], self.step + 1)
@@ -235,7 +241,30 @@ class Session:
             "weights": [np.round(d.w, 5).tolist() for d in net.dense_layers],
             "biases": [np.round(d.b, 5).tolist() if d.b is not None else None
                        for d in net.dense_layers],
+            "health": self.health(),
         }
+
+    def health(self) -> dict[str, Any]:
+        """The health monitor's verdicts on the training set, and which hidden neurons are
+        dead (g′(z) = 0 for every sample) or saturated (most outputs near ±1)."""
+        net = self.net
+        a0 = net.inputs(self.X_train)
+        previous = self._before_last if self._before_last is not None else None
+        layers = layer_health(net, a0, net.grads, previous, _HEALTH_BINS)
+        diagnosis = verdicts_from([Check(self.step, int(self.epoch) + 1, layers)], [])
+        trace = net.forward(a0)
+        dead, saturated = [], []
+        for i, d in enumerate(net.layers[:-1]):
+            if not isinstance(d, Dense):
+                continue
+            z, a = trace.z[i], trace.a[i + 1]
+            assert z is not None
+            g_flat = d.activation.g_prime(z, a) == 0 if d.activation.elementwise else None
+            dead.append([] if g_flat is None else np.all(g_flat, axis=0).tolist())
+            sat = d.activation.saturated(a)
+            saturated.append([] if sat is None else (np.mean(sat, axis=0) > 0.5).tolist())
+        return {"healthy": diagnosis.healthy, "verdicts": [v.message for v in diagnosis.verdicts],
+                "kinds": sorted(diagnosis.kinds), "dead": dead, "saturated": saturated}
 
     # -- explanations --------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

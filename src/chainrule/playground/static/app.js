@@ -338,6 +338,28 @@
     S.neuronCanvases.forEach((c, i) => paint(c, neurons, i * res * res, res));
     drawEdges(m.weights);
     drawCurves();
+    if (m.health) drawHealth(m.health);
+  }
+
+  // The health monitor's verdicts beside the network; dead and saturated neurons marked.
+  function drawHealth(health) {
+    const list = $("health-verdicts");
+    list.replaceChildren();
+    const lines = health.healthy ? ["healthy: no dead or saturated layers, gradients reach every layer"] : health.verdicts;
+    for (const text of lines) {
+      const li = document.createElement("li");
+      li.textContent = text;
+      list.appendChild(li);
+    }
+    $("health").classList.toggle("unhealthy", !health.healthy);
+    health.dead.forEach((units, l) => units.forEach((isDead, j) => {
+      const node = $(`node-${l + 1}-${j}`);
+      if (node) node.classList.toggle("dead", isDead);
+    }));
+    health.saturated.forEach((units, l) => units.forEach((isSat, j) => {
+      const node = $(`node-${l + 1}-${j}`);
+      if (node) node.classList.toggle("saturated", isSat);
+    }));
   }
 
   function drawRegions(grid) {
