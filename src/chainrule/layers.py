@@ -200,8 +200,18 @@ class Dense(Layer):
 
     # -- forward and backward -------------------------------------------------
     def forward(self, a_prev: Array, out: DenseBuffers | None = None) -> tuple[Array, Array]:
-        """a_prev of shape (n_samples, n_in) → (z, a), each of shape (n_samples, n_out)."""
-        z = np.matmul(a_prev, self.w.T, out=None if out is None else out.z)
+        """a_prev of shape (n_samples, n_in) → (z, a), each of shape (n_samples, n_out).
+
+        ``a_prev`` may be a ``scipy.sparse`` matrix (the first layer's X, as OneHotEncoder or
+        TfidfVectorizer make it): then z is a sparse × dense product, never densified.
+        """
+        if type(a_prev) is not np.ndarray and _is_sparse(a_prev):
+            z = np.asarray(a_prev @ self.w.T)  # over the stored entries of X only
+            if out is not None:
+                out.z[...] = z
+                z = out.z
+        else:
+            z = np.matmul(a_prev, self.w.T, out=None if out is None else out.z)
         # z_j = Σ_k w_jk a_k^(l−1)
         if self._b is not None:
             z += self._b  # + b_j
@@ -226,7 +236,10 @@ class Dense(Layer):
         out: DenseBuffers | None = None,
     ) -> Array | None:
         """Given δ = ∂C/∂z (n_samples, n_out), fill grad_w, grad_b; return ∂C/∂a_prev."""
-        np.matmul(delta.T, a_prev, out=self._grad_w)  # ∂C/∂w_jk = Σ_i δ_ij a_ik^(l−1)
+        if type(a_prev) is not np.ndarray and _is_sparse(a_prev):
+            self.grad_w[...] = np.asarray(a_prev.T @ delta).T  # (Xᵀ δ)ᵀ, sparse × dense
+        else:
+            np.matmul(delta.T, a_prev, out=self._grad_w)  # ∂C/∂w_jk = Σ_i δ_ij a_ik^(l−1)
         if self.grad_b is not None:
             np.add.reduce(delta, axis=0, out=self.grad_b)  # ∂C/∂b_j = Σ_i δ_ij
         if not need_grad_prev:
@@ -288,6 +301,11 @@ class Dropout(Layer):
 
     def __repr__(self) -> str:
         return f"Dropout({self.rate})"
+
+
+def _is_sparse(a: object) -> bool:
+    """A scipy.sparse matrix or array, recognised without importing SciPy."""
+    return hasattr(a, "tocsr") and hasattr(a, "nnz")
 
 
 def layer_from_config(config: dict[str, object]) -> Layer:

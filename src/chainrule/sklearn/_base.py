@@ -28,7 +28,7 @@ from chainrule.optimizers import SGD, Adam, Optimizer, get_optimizer
 from chainrule.schedules import Constant, Schedule, get_schedule
 from chainrule.sklearn._objective import loss_and_gradient, predict_output
 from chainrule.sklearn._params import SKLEARN_LR_RULES, check_params
-from chainrule.sklearn._sparse import as_sparse_rows, sparse_ready
+from chainrule.sklearn._sparse import as_sparse_rows
 from chainrule.sklearn._stochastic import SklearnStopping, SklearnTrainer
 from chainrule.sklearn._weights import AssignableWeights, network_from_assigned
 from chainrule.training import Trainer
@@ -216,7 +216,6 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         net = self.network_
         if sp.issparse(X):
             a0 = as_sparse_rows(X, net.dtype)  # CSR in the network's dtype, still sparse
-            sparse_ready(net)
         else:
             a0 = np.ascontiguousarray(X, dtype=net.dtype)
         Y = np.ascontiguousarray(Y, dtype=net.dtype)
