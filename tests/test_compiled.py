@@ -12,6 +12,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from test_reference import _assert_close as _close
+from test_reference import _output_for, _targets
 
 import chainrule as cr
 from chainrule import compiled, reference
@@ -19,14 +21,20 @@ from chainrule.activations import ACTIVATIONS
 from chainrule.losses import LOSSES
 from chainrule.training import Trainer
 
-needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
-                                 reason="numba (chainrule[fast]) is not installed")
+# The test extra installs chainrule[fast], so a missing numba is an installation error:
+# these tests fail then (as test_kernels.py's do), they never skip.
+needs_numba = pytest.mark.usefixtures("numba_installed")
+
+
+@pytest.fixture
+def numba_installed() -> None:
+    if importlib.util.find_spec("numba") is None:
+        pytest.fail("numba is missing: pip install -e '.[test]' (it includes chainrule[fast])")
 
 ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus",
         "softmax"]
 LOSS_NAMES = ["squared_error", "mse", "huber", "cross_entropy", "binary_cross_entropy"]
 OPTS = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"]
-TOL = {"float64": 1e-12, "float32": 1e-6}
 
 
 @pytest.fixture
@@ -34,27 +42,6 @@ def on(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force the compiled step (no size or warm-up checks)."""
     monkeypatch.setenv("CHAINRULE_COMPILED", "1")
     monkeypatch.setenv("CHAINRULE_NUMBA", "1")
-
-
-def _close(fast: np.ndarray, ref: np.ndarray, dtype: str) -> None:
-    tol = TOL[dtype]
-    scale = max(float(np.max(np.abs(ref))), 1e-30)
-    np.testing.assert_allclose(fast, ref, rtol=tol, atol=tol * scale)
-
-
-def _output_for(loss: str, hidden: str) -> str:
-    canonical = cr.losses.get_loss(loss).canonical_activation
-    if canonical is not None:
-        return canonical
-    return "identity" if hidden == "softmax" else hidden
-
-
-def _targets(loss: str, rng: np.random.Generator, n: int, n_out: int) -> np.ndarray:
-    if loss == "cross_entropy":
-        return np.eye(n_out)[rng.integers(0, n_out, n)]
-    if loss == "binary_cross_entropy":
-        return rng.integers(0, 2, (n, n_out)).astype(float)
-    return rng.normal(size=(n, n_out))
 
 
 def _net(hidden: str, output: str, loss: str, dtype: str, *, sizes=(5, 7, 6, 3),  # type: ignore[no-untyped-def]
