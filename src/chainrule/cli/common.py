@@ -199,3 +199,17 @@ def model_data_config(args: Any, model: str, source: dict[str, Any] | None
         raise CLIError(f"{model}: the model does not record its training data; name the "
                        "data with --dataset, --csv PATH --target COLUMN or --npz PATH")
     return data_config(args, source, origin=f"{model} (its saved configuration)"), own_data
+
+
+def model_labels(net: Network, ds: Dataset, y: NDArray, model: str, doing: str) -> NDArray:
+    """``y`` in a saved model's terms: its class indices for classification data (by
+    label, whatever order the data set lists them in), unchanged for regression; a task
+    the model was not trained for is refused, naming ``model`` and what it was ``doing``."""
+    if ds.task == "classification":
+        if net.classes is None:
+            raise CLIError(f"{model}: the model has no class labels; it cannot be {doing} on "
+                           "classification data")
+        return map_labels(ds, y, net.classes)
+    if net.classes is not None:
+        raise CLIError(f"{ds.name}: regression data, but {model} is a classifier")
+    return y

@@ -22,7 +22,7 @@ from ..datasets import Dataset
 from ..io import read_model
 from ..network import Network
 from . import CLIError
-from .common import encode_targets, load_dataset, map_labels, model_data_config
+from .common import encode_targets, load_dataset, model_data_config, model_labels
 from .config import (
     RunConfig,
     UsageError,
@@ -61,14 +61,7 @@ def sides(ds: Dataset, cfg: RunConfig) -> tuple[NDArray, NDArray, NDArray, NDArr
 
 def targets(net: Network, ds: Dataset, y: NDArray, model: str) -> NDArray:
     """``y`` in the model's terms (its class indices, encoded as its loss takes them)."""
-    if ds.task == "classification":
-        if net.classes is None:
-            raise CLIError(f"{model}: the model has no class labels; it cannot be diagnosed "
-                           "on classification data")
-        y = map_labels(ds, y, net.classes)
-    elif net.classes is not None:
-        raise CLIError(f"{ds.name}: regression data, but {model} is a classifier")
-    return encode_targets(net, y, ds.task)
+    return encode_targets(net, model_labels(net, ds, y, model, "diagnosed"), ds.task)
 
 
 def run(args: argparse.Namespace) -> int:

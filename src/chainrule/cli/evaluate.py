@@ -10,8 +10,7 @@ import argparse
 import json
 
 from ..io import atomic_write_bytes, read_model
-from . import CLIError
-from .common import evaluate, load_dataset, map_labels, model_data_config, test_split_of
+from .common import evaluate, load_dataset, model_data_config, model_labels, test_split_of
 from .config import UsageError, _int_type, add_data_arguments, usage_error
 
 
@@ -41,13 +40,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.replace(**{k: source[k] for k in ("val_split", "test_split") if k in source})
     ds = load_dataset(cfg)
     X, y = test_split_of(ds, cfg) if split == "test" else (ds.X, ds.y)
-    if ds.task == "classification":
-        if net.classes is None:
-            raise CLIError(f"{args.model}: the model has no class labels; it cannot be "
-                           "evaluated on classification data")
-        y = map_labels(ds, y, net.classes)
-    elif net.classes is not None:
-        raise CLIError(f"{ds.name}: regression data, but {args.model} is a classifier")
+    y = model_labels(net, ds, y, args.model, "evaluated")
     metrics = evaluate(net, X, y, ds.task, net.classes)
     print(f"{args.model} on {ds.name} ({split}: {len(X)} samples)")
     print(format_report(metrics))
