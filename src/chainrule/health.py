@@ -28,7 +28,7 @@ from .callbacks import Callback
 from .layers import Dense
 
 if TYPE_CHECKING:
-    from .network import Network
+    from .network import Network, Trace
     from .training import Trainer
 
 Array = NDArray[np.floating]
@@ -60,13 +60,15 @@ class Check:
 
 
 def layer_health(net: Network, a0: Array, grads: Array, previous: Array | None,
-                 bins: NDArray[np.floating]) -> list[LayerHealth]:
+                 bins: NDArray[np.floating], trace: Trace | None = None) -> list[LayerHealth]:
     """Per-layer statistics of ``net`` on probe inputs ``a0`` (n, n_in).
 
     ``grads`` is a flat gradient like ``net.grads``; ``previous`` the flat parameters one
-    step ago (None: no update ratio).
+    step ago (None: no update ratio); ``trace`` the forward pass of ``a0`` if the caller
+    has it already.
     """
-    trace = net.forward(a0)
+    if trace is None:
+        trace = net.forward(a0)
     out: list[LayerHealth] = []
     dense = [(i, d) for i, d in enumerate(net.layers) if isinstance(d, Dense)]
     for layer, (i, d) in enumerate(dense, start=1):

@@ -249,10 +249,9 @@ class Session:
         dead (g′(z) = 0 for every sample) or saturated (most outputs near ±1)."""
         net = self.net
         a0 = net.inputs(self.X_train)
-        previous = self._before_last if self._before_last is not None else None
-        layers = layer_health(net, a0, net.grads, previous, _HEALTH_BINS)
+        trace = net.forward(a0)  # one pass for the verdicts and the per-neuron marks
+        layers = layer_health(net, a0, net.grads, self._before_last, _HEALTH_BINS, trace)
         diagnosis = verdicts_from([Check(self.step, int(self.epoch) + 1, layers)], [])
-        trace = net.forward(a0)
         dead, saturated = [], []
         for i, d in enumerate(net.layers[:-1]):
             if not isinstance(d, Dense):
