@@ -200,8 +200,24 @@ def test_out_that_is_a_file_or_under_a_file(tmp_path: Path,
     assert f.read_text() == "x"
 
 
+def test_out_where_writing_is_denied(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-only case below as root (CI) would see it: os.access says no, the check is
+    the same (the chmod test can't fail for root, who writes whatever the permissions)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if Path(p) == ro else real_access(p, mode, **kw)))
+    line = _one_line_error(capsys, ["train", "--out", str(ro / "run")])
+    assert str(ro) in line and "permission denied" in line
+    line = _one_line_error(capsys, ["train", "--out", str(ro)])
+    assert str(ro) in line
+    assert list(ro.iterdir()) == []  # nothing trained, nothing written
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="root writes whatever the permissions")
+                    reason="root writes whatever the permissions; the twin above runs as root")
 def test_out_in_a_read_only_directory(tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     ro = tmp_path / "ro"
