@@ -70,6 +70,31 @@ def load_dataset(cfg: RunConfig) -> Dataset:
                        "you may read it") from None
 
 
+def load_model_data(cfg: RunConfig, feature_names: list[str] | None) -> Dataset:
+    """The data a saved model is run on, its CSV feature columns matched to the model's
+    ``feature_names`` **by name**, never by position: columns in another order are
+    reordered, extra columns are ignored (named once, on stderr), a missing one is refused
+    naming it."""
+    ds = load_dataset(cfg)
+    if "csv" not in ds.source or not feature_names:
+        return ds
+    position = {name: i for i, name in enumerate(ds.feature_names)}
+    missing = [name for name in feature_names if name not in position]
+    if missing:
+        raise CLIError(f"{ds.source['csv']}: missing feature column(s) "
+                       f"{', '.join(map(repr, missing))}; the model was trained on columns "
+                       f"{', '.join(map(repr, feature_names))}")
+    extra = [name for name in ds.feature_names if name not in set(feature_names)]
+    if extra:
+        print(f"{ds.source['csv']}: ignored column(s) the model was not trained on: "
+              f"{', '.join(map(repr, extra))}", file=sys.stderr)
+    order = [position[name] for name in feature_names]
+    if order != list(range(len(ds.feature_names))):
+        ds.X = np.ascontiguousarray(ds.X[:, order])
+        ds.feature_names = list(feature_names)
+    return ds
+
+
 def test_split_of(ds: Dataset, cfg: RunConfig) -> tuple[NDArray, NDArray]:
     """The test samples the training run held out (same seed, same fractions)."""
     if ds.X_test is not None and ds.y_test is not None:

@@ -22,7 +22,7 @@ from ..datasets import Dataset
 from ..io import read_model
 from ..network import Network
 from . import CLIError
-from .common import encode_targets, load_dataset, model_data_config, model_labels
+from .common import encode_targets, load_model_data, model_data_config, model_labels
 from .config import (
     RunConfig,
     UsageError,
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if source:  # the fractions the model was trained with
         cfg = cfg.replace(**{k: source[k] for k in ("val_split", "test_split") if k in source})
     batch_size = args.batch_size or int((source or {}).get("batch_size", 32))
-    ds = load_dataset(cfg)
+    ds = load_model_data(cfg, loaded.feature_names)
     X_train, y_train, X_test, y_test = sides(ds, cfg)
     if len(X_train) == 0:
         raise CLIError(f"{ds.name}: no training samples left after the split")

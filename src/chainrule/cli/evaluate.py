@@ -10,7 +10,7 @@ import argparse
 import json
 
 from ..io import atomic_write_bytes, read_model
-from .common import evaluate, load_dataset, model_data_config, model_labels, test_split_of
+from .common import evaluate, load_model_data, model_data_config, model_labels, test_split_of
 from .config import UsageError, _int_type, add_data_arguments, usage_error
 
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     split = args.split or ("test" if own_data else "all")
     if split == "test" and source:  # the fractions the model was trained with
         cfg = cfg.replace(**{k: source[k] for k in ("val_split", "test_split") if k in source})
-    ds = load_dataset(cfg)
+    ds = load_model_data(cfg, loaded.feature_names)
     X, y = test_split_of(ds, cfg) if split == "test" else (ds.X, ds.y)
     y = model_labels(net, ds, y, args.model, "evaluated")
     metrics = evaluate(net, X, y, ds.task, net.classes)

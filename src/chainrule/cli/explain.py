@@ -13,7 +13,7 @@ import numpy as np
 from ..explain import explain
 from ..io import read_model
 from . import CLIError
-from .common import encode_targets, load_dataset, map_labels
+from .common import encode_targets, load_model_data, map_labels
 from .config import UsageError, add_data_arguments, data_config, usage_error
 
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
     except UsageError as exc:  # e.g. --target without --csv: exit 2, like train
         return usage_error(args, exc)
-    ds = load_dataset(cfg)
+    ds = load_model_data(cfg, loaded.feature_names)
     if not 0 <= args.sample < len(ds.X):
         raise CLIError(f"--sample: expected a row in 0..{len(ds.X) - 1} of {ds.name}, got "
                        f"{args.sample}")

@@ -357,7 +357,8 @@ def resolved_config(cfg: RunConfig, ds: datasets.Dataset, net: Network) -> RunCo
 def _describe(ds: datasets.Dataset, net: Network, cfg: RunConfig, n: tuple[int, ...]) -> str:
     what = (f"{len(ds.classes)} classes" if ds.classes is not None else
             f"{ds.n_outputs} target(s)")
-    return (f"{ds.name}: {sum(n)} samples (train {n[0]}, val {n[1]}, test {n[2]}), "
+    notes = "".join(f"{note}\n" for note in ds.notes)
+    return (f"{notes}{ds.name}: {sum(n)} samples (train {n[0]}, val {n[1]}, test {n[2]}), "
             f"{ds.n_features} features, {what}\n"
             f"network {describe_network(net)}, {cfg.activation} → {net.output_activation}, "
             f"loss {net.loss_fn.name}, {cfg.optimizer} lr {learning_rate(cfg):g} ({cfg.schedule}), "

@@ -36,6 +36,9 @@ class Dataset:
         cut validation from ``X``.
     source : dict
         How to load the data again (name and options), saved with trained models.
+    notes : list of str
+        What the loader decided on the user's behalf (e.g. a dropped row-index column),
+        one sentence each, printed by ``chainrule train``.
     scaling : {"feature", "pooled"}
         How to standardize: each feature with its own mean and spread, or every
         feature with the statistics of all pixels pooled (images, where a border
@@ -53,6 +56,7 @@ class Dataset:
     y_test: NDArray[Any] | None = None
     source: dict[str, Any] = field(default_factory=dict)
     scaling: str = "feature"
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.scaling not in ("feature", "pooled"):

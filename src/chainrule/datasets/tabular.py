@@ -4,7 +4,9 @@ It runs past 300 lines because each reader (CSV, npz, npy) checks its file befor
 anything, and those checks, with messages naming row and column, are most of it.
 
 CSV rules: the first row names the columns; every feature cell is a number; the target
-column (``target=``) may hold numbers or text. Rows are counted the way a text editor
+column (``target=``) may hold numbers or text. Row-index columns (unnamed, ``Unnamed: N``,
+or counting 0, 1, 2, … / 1, 2, 3, … down the file) are dropped, each with a note in
+``Dataset.notes``. Rows are counted the way a text editor
 counts lines, so ``row 1`` is the header and the first data row is ``row 2``.
 """
 
@@ -15,6 +17,7 @@ import csv
 import itertools
 import math
 import os
+import re
 import struct
 import tokenize
 import zipfile
@@ -254,9 +257,18 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
     features: list[int] = []
 
+    notes: list[str] = []
+
     def choose(header: list[str]) -> tuple[list[int], int | None]:
         t_col = _column_index(path, header, target)
-        features.extend(i for i in range(len(header)) if i != t_col)
+        for i, name in enumerate(header):
+            if i == t_col:
+                continue
+            if _is_unnamed(name):
+                notes.append(f"dropped column {i + 1} ({name!r}): an unnamed column is a row "
+                             "index (R's and pandas' row names), not a feature")
+            else:
+                features.append(i)
         if not features:
             raise DataFileError(path, f"no feature columns besides the target {target!r}")
         return features, t_col
@@ -268,6 +280,9 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
         i, cell = table.target_not_finite
         raise DataFileError(path, f"{cell!r} is not a finite number; a numeric target must be "
                             "finite", _cell(int(table.lines[i]), t_col, header))
+    X, kept = _drop_row_indices(table.X, [header[i] for i in features],
+                                bool(features) and features[0] == 0, notes)
+    features = [features[i] for i in kept]
     inferred = task is None
     if task is None:
         task = _infer_numbers(y_numbers) if y_numbers is not None else "classification"
@@ -295,14 +310,49 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
         y = y_numbers.copy()
     return Dataset(
         name=path.stem,
-        X=table.X,
+        X=X,
         y=y,
         task=task,
         classes=classes,
         feature_names=[header[i] for i in features],
         target_names=[target],
         source={"csv": str(path), "target": target, "task": task},
+        notes=notes,
     )
+
+
+#: Header cells that name no column: R's ``write.csv`` row names (``""``) and what pandas
+#: calls such a column when it reads the file and writes it again (``Unnamed: 0``).
+_UNNAMED = re.compile(r"(Unnamed: \d+)?")
+
+
+def _is_unnamed(name: str) -> bool:
+    return _UNNAMED.fullmatch(name.strip()) is not None
+
+
+def _drop_row_indices(X: NDArray[np.float64], names: list[str], first: bool,
+                      notes: list[str]) -> tuple[NDArray[np.float64], list[int]]:
+    """``X`` without a row-index first column (``first``: feature 0 is the file's first
+    column, where R and pandas write row names), one that counts 0, 1, 2, … or 1, 2, 3, …
+    down the file: it numbers the rows, and on a file sorted by its label it leaks the
+    label. Dropped with a note, unless it is the only feature (kept, with a note). Returns
+    ``X`` and the positions of the columns kept."""
+    kept = list(range(X.shape[1]))
+    n = len(X)
+    if not first or n < 3 or not kept:
+        return X, kept
+    column = X[:, 0]
+    if column[0] not in (0.0, 1.0) or not np.array_equal(column - column[0],
+                                                           np.arange(n, dtype=np.float64)):
+        return X, kept
+    counts = (f"column {names[0]!r} counts the rows ({int(column[0])}, {int(column[0]) + 1}, "
+              "… down the file)")
+    if len(kept) == 1:
+        notes.append(f"{counts}, like a row index; kept because it is the only feature")
+        return X, kept
+    notes.append(f"dropped {counts}: a row index, not a feature")
+    kept.remove(0)
+    return np.ascontiguousarray(X[:, kept]), kept
 
 
 def read_features_csv(path: str | os.PathLike[str],
