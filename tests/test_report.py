@@ -62,3 +62,85 @@ def test_format_report_shows_every_class_and_the_matrix() -> None:
     assert lines[-2].split() == ["y", "0", "1", "1"]  # confusion-matrix row of class y
     reg = format_report(regression_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 4.0]))
     assert "R²" in reg and "MSE  0.333333" in reg
+
+
+def _probabilities(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    logits = rng.normal(size=(n, k))
+    logits[:, 0] = np.round(logits[:, 0], 1)  # ties in the scores: AUC counts them one half
+    P = np.exp(logits)
+    return P / P.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_probability_metrics_match_scikit_learn(k: int) -> None:
+    rng = np.random.default_rng(k)
+    y_true = rng.integers(0, k, 400)
+    P = _probabilities(rng, 400, k)
+    P[np.arange(400), y_true] += rng.random(400)  # some skill
+    P /= P.sum(axis=1, keepdims=True)
+    if k == 2:
+        P[:, 1] = np.round(P[:, 1], 2)
+        P[:, 0] = 1 - P[:, 1]
+    y_pred = P.argmax(axis=1)
+    m = classification_metrics(y_true, y_pred, list(range(k)), proba=P)
+    assert m["log_loss"] == pytest.approx(metrics.log_loss(y_true, P, labels=range(k)),
+                                          rel=1e-12)
+    expected_auc = (metrics.roc_auc_score(y_true, P[:, 1]) if k == 2 else
+                    metrics.roc_auc_score(y_true, P, multi_class="ovr", average="macro"))
+    assert m["roc_auc"] == pytest.approx(expected_auc, rel=1e-12)
+    assert m["balanced_accuracy"] == pytest.approx(
+        metrics.balanced_accuracy_score(y_true, y_pred), rel=1e-12)
+    assert 0.5 < m["roc_auc"] < 1.0
+
+
+def test_balanced_accuracy_ignores_classes_absent_from_y_true() -> None:
+    y_true = np.array([0, 0, 0, 1, 1])
+    y_pred = np.array([0, 0, 2, 1, 0])
+    m = classification_metrics(y_true, y_pred, ["a", "b", "c"])
+    with pytest.warns(UserWarning):  # scikit-learn warns about the predicted-only class
+        expected = metrics.balanced_accuracy_score(y_true, y_pred)
+    assert m["balanced_accuracy"] == pytest.approx(expected)
+
+
+def test_auc_is_none_when_a_class_is_absent_and_the_report_says_so() -> None:
+    y_true = np.array([0, 0, 1, 1])
+    P = np.array([[0.5, 0.3, 0.2]] * 4)
+    m = classification_metrics(y_true, np.zeros(4, dtype=int), ["a", "b", "c"], proba=P)
+    assert m["roc_auc"] is None
+    assert "ROC AUC n/a (a class is absent)" in format_report(m)
+
+
+def test_confident_mistake_costs_a_large_finite_log_loss() -> None:
+    m = classification_metrics([0, 1], [1, 1], ["a", "b"],
+                               proba=np.array([[0.0, 1.0], [0.0, 1.0]]))
+    assert np.isfinite(m["log_loss"]) and m["log_loss"] > 17
+
+
+@pytest.mark.parametrize("bad", [np.full((4, 2), 0.5)[:3], np.full((4, 2), 1.5),
+                                 np.full((4, 2), np.nan)])
+def test_bad_probabilities_are_refused_naming_the_argument(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="proba: expected"):
+        classification_metrics([0, 1, 0, 1], [0, 1, 0, 1], ["a", "b"], proba=bad)
+
+
+def test_majority_baseline_is_scored_on_the_same_samples() -> None:
+    y_train = np.array([2, 2, 2, 0, 1])
+    y_true = np.array([0, 2, 2, 1])
+    m = classification_metrics(y_true, y_true, ["x", "y", "z"], y_train=y_train)
+    assert m["baseline"] == {"predicts": "z", "accuracy": 0.5,
+                             "balanced_accuracy": pytest.approx(1 / 3)}
+    assert "baseline (always z): accuracy 0.5000, balanced accuracy 0.3333" in format_report(m)
+
+
+def test_mean_baseline_for_regression_in_the_targets_units() -> None:
+    rng = np.random.default_rng(4)
+    y_train = rng.normal(10.0, 3.0, 100)
+    y_true = rng.normal(10.0, 3.0, 40)
+    m = regression_metrics(y_true, y_true + 0.1, y_train=y_train)
+    base = m["baseline"]
+    mean = np.full(40, y_train.mean())
+    assert base["rmse"] == pytest.approx(np.sqrt(metrics.mean_squared_error(y_true, mean)))
+    assert base["mae"] == pytest.approx(metrics.mean_absolute_error(y_true, mean))
+    assert base["r2"] == pytest.approx(metrics.r2_score(y_true, mean))
+    assert base["r2"] <= 0.0 < m["r2"]
+    assert "baseline (the training mean): RMSE" in format_report(m)

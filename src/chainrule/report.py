@@ -1,7 +1,11 @@
 """Evaluation metrics and the text report ``chainrule train`` and ``evaluate`` print.
 
-Classification: accuracy, per-class precision, recall and F1, the confusion matrix
-(rows: true class, columns: predicted class). Regression: MSE, RMSE, MAE and R².
+Classification: accuracy, balanced accuracy, per-class precision, recall and F1, the
+confusion matrix (rows: true class, columns: predicted class) and, given the predicted
+probabilities, log-loss and ROC AUC (binary, or one-vs-rest macro average). Regression:
+MSE, RMSE, MAE and R². Given the training targets, a baseline that learned nothing
+(the majority class; the training mean) is scored on the same samples, so a report shows
+whether the network learned anything.
 """
 
 from __future__ import annotations
@@ -52,11 +56,69 @@ def precision_recall_f1(cm: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]
             "support": support.astype(np.float64)}
 
 
-def classification_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: list[Any]
+def roc_auc(positive: NDArray[np.bool_], score: NDArray[np.floating]) -> float | None:
+    """Area under the ROC curve: the probability that a random positive sample scores above
+    a random negative one, ties counting one half (the Mann–Whitney statistic from average
+    ranks). None when ``positive`` holds only one kind."""
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + ends + 1) / 2.0)[inverse.ravel()]  # 1-based average ranks
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def log_loss(y_true: NDArray[np.int64], proba: NDArray[np.floating]) -> float:
+    """−(1/n) Σ_i log p_i[y_i], probabilities clipped to [ε, 1 − ε] (ε: float64's machine
+    epsilon, as scikit-learn clips) so a confident mistake costs a large finite amount."""
+    eps = np.finfo(np.float64).eps
+    p = np.clip(np.asarray(proba, dtype=np.float64)[np.arange(y_true.size), y_true], eps,
+                1 - eps)
+    return float(-np.mean(np.log(p)))
+
+
+def _probabilities(proba: ArrayLike, n: int, n_classes: int) -> NDArray[np.float64]:
+    P = np.asarray(proba, dtype=np.float64)
+    if P.shape != (n, n_classes):
+        raise ValueError(f"proba: expected shape {(n, n_classes)}, got {P.shape}")
+    if not np.all(np.isfinite(P)) or P.min() < 0 or P.max() > 1:
+        raise ValueError("proba: expected probabilities in [0, 1]")
+    return P
+
+
+def classification_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: list[Any], *,
+                           proba: ArrayLike | None = None, y_train: ArrayLike | None = None
                            ) -> dict[str, Any]:
-    """Accuracy, macro averages, per-class scores and the confusion matrix, JSON-ready."""
+    """Accuracy, balanced accuracy, macro averages, per-class scores and the confusion
+    matrix, JSON-ready; with ``proba`` (n_samples, n_classes) also ``log_loss`` and
+    ``roc_auc`` (None where a class is absent from ``y_true``); with ``y_train`` the
+    accuracy and balanced accuracy of predicting its majority class for every sample."""
     cm = confusion_matrix(y_true, y_pred, len(classes))
     scores = precision_recall_f1(cm)
+    t = _labels(y_true, "y_true")
+    present = cm.sum(axis=1) > 0
+    extra: dict[str, Any] = {
+        "balanced_accuracy": float(scores["recall"][present].mean()),
+    }
+    if proba is not None:
+        P = _probabilities(proba, t.size, len(classes))
+        extra["log_loss"] = log_loss(t, P)
+        if len(classes) == 2:
+            extra["roc_auc"] = roc_auc(t == 1, P[:, 1])
+        else:
+            aucs = [roc_auc(t == c, P[:, c]) for c in range(len(classes))]
+            extra["roc_auc"] = (None if any(a is None for a in aucs)
+                                else float(np.mean([a for a in aucs if a is not None])))
+    if y_train is not None:
+        majority = int(np.argmax(np.bincount(_labels(y_train, "y_train"),
+                                             minlength=len(classes))))
+        extra["baseline"] = {
+            "predicts": classes[majority],
+            "accuracy": float(np.mean(t == majority)),
+            "balanced_accuracy": float(1.0 / present.sum()) if present[majority] else 0.0,
+        }
     per_class = [
         {"class": c, **{k: float(v[i]) for k, v in scores.items()}}
         for i, c in enumerate(classes)
@@ -70,40 +132,68 @@ def classification_metrics(y_true: ArrayLike, y_pred: ArrayLike, classes: list[A
         "macro_precision": float(scores["precision"].mean()),
         "macro_recall": float(scores["recall"].mean()),
         "macro_f1": float(scores["f1"].mean()),
+        **extra,
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
         "classes": list(classes),
     }
 
 
-def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, Any]:
-    """MSE, RMSE, MAE and R² = 1 − SS_res / SS_tot (averaged over target columns)."""
+def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike, *,
+                       y_train: ArrayLike | None = None) -> dict[str, Any]:
+    """MSE, RMSE, MAE and R² = 1 − SS_res / SS_tot (averaged over target columns), in the
+    target's units; with ``y_train`` the same scores of predicting its mean for every
+    sample (``baseline``)."""
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     t = t.reshape(t.shape[0], -1)
     p = p.reshape(p.shape[0], -1)
     if t.shape != p.shape:
         raise ValueError(f"y_pred: expected shape {t.shape}, got {p.shape}")
+    scores = _regression_scores(t, p)
+    if y_train is not None:
+        train = np.asarray(y_train, dtype=np.float64).reshape(-1, t.shape[1])
+        mean = np.broadcast_to(train.mean(axis=0), t.shape)
+        scores["baseline"] = {"predicts": "the training mean",
+                              **_regression_scores(t, mean)}
+    return {"task": "regression", "n_samples": int(t.shape[0]), **scores}
+
+
+def _regression_scores(t: NDArray[np.float64], p: NDArray[np.float64]) -> dict[str, Any]:
     err = p - t
     mse = float(np.mean(err**2))
     ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
     ss_res = np.sum(err**2, axis=0)
     r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), 0.0)
-    return {"task": "regression", "n_samples": int(t.shape[0]), "mse": mse,
-            "rmse": float(np.sqrt(mse)), "mae": float(np.mean(np.abs(err))),
+    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(np.abs(err))),
             "r2": float(np.mean(r2))}
 
 
 def format_report(metrics: dict[str, Any]) -> str:
     """The metrics as a plain-text report (tables aligned for a terminal or a CI log)."""
+    base = metrics.get("baseline")
     if metrics["task"] == "regression":
-        return (f"test samples {metrics['n_samples']}\n"
+        text = (f"test samples {metrics['n_samples']}\n"
                 f"  MSE  {metrics['mse']:.6g}\n  RMSE {metrics['rmse']:.6g}\n"
                 f"  MAE  {metrics['mae']:.6g}\n  R²   {metrics['r2']:.4f}")
+        if base:
+            text += (f"\nbaseline ({base['predicts']}): RMSE {base['rmse']:.6g}, "
+                     f"MAE {base['mae']:.6g}, R² {base['r2']:.4f}")
+        return text
     names = [str(c) for c in metrics["classes"]]
     w = max(5, *(len(n) for n in names))
-    lines = [f"test accuracy {metrics['accuracy']:.4f} on {metrics['n_samples']} samples", "",
-             f"{'class':>{w}}  precision  recall      f1  support"]
+    lines = [f"test accuracy {metrics['accuracy']:.4f} on {metrics['n_samples']} samples"]
+    scores = [f"balanced accuracy {metrics['balanced_accuracy']:.4f}",
+              f"macro-F1 {metrics['macro_f1']:.4f}"]
+    if "log_loss" in metrics:
+        scores.append(f"log-loss {metrics['log_loss']:.4f}")
+        auc = metrics.get("roc_auc")
+        scores.append("ROC AUC " + ("n/a (a class is absent)" if auc is None else f"{auc:.4f}"))
+    lines.append(", ".join(scores))
+    if base:
+        lines.append(f"baseline (always {base['predicts']!s}): accuracy {base['accuracy']:.4f}, "
+                     f"balanced accuracy {base['balanced_accuracy']:.4f}")
+    lines += ["", f"{'class':>{w}}  precision  recall      f1  support"]
     for name, row in zip(names, metrics["per_class"], strict=True):
         lines.append(f"{name:>{w}}  {row['precision']:>9.4f}  {row['recall']:>6.4f}  "
                      f"{row['f1']:>6.4f}  {row['support']:>7d}")

@@ -191,15 +191,33 @@ def map_labels(ds: Dataset, y: NDArray, model_classes: list[Any]) -> NDArray[np.
     return np.asarray(index, dtype=np.int64)[y]
 
 
+def class_probabilities(net: Network, A: NDArray, n_classes: int) -> NDArray | None:
+    """The network's outputs ``A`` as class probabilities (n, n_classes): a softmax layer's
+    rows, or [1 − a, a] for one sigmoid unit on two classes; None for outputs that are not
+    probabilities (e.g. identity units under squared error)."""
+    A = np.asarray(A, dtype=np.float64)
+    if not np.all(np.isfinite(A)) or A.size == 0 or A.min() < 0 or A.max() > 1:
+        return None
+    if n_classes == 2 and A.shape[1] == 1 and net.loss_fn.independent_outputs:
+        return np.hstack([1 - A, A])
+    if A.shape[1] == n_classes and np.allclose(A.sum(axis=1), 1.0, atol=1e-5):
+        return A
+    return None
+
+
 def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
-             classes: list[Any] | None) -> dict[str, Any]:
-    """Test-set metrics (see :mod:`chainrule.report`)."""
+             classes: list[Any] | None, *, y_train: NDArray | None = None) -> dict[str, Any]:
+    """Test-set metrics (see :mod:`chainrule.report`); with ``y_train`` (in the model's
+    terms) the learned-nothing baseline beside them."""
     from ..report import classification_metrics, regression_metrics
 
+    A = net.predict(X)
     if task == "classification":
         assert classes is not None
-        return classification_metrics(y, net.predict_classes(X), classes)
-    return regression_metrics(y, net.predict(X))
+        return classification_metrics(y, net.predict_classes(X), classes,
+                                      proba=class_probabilities(net, A, len(classes)),
+                                      y_train=y_train)
+    return regression_metrics(y, A, y_train=y_train)
 
 
 def is_tty() -> bool:

@@ -568,7 +568,8 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
 def report(net: Network, ds: datasets.Dataset, splits: Splits, *, show: bool
            ) -> dict[str, Any]:
     """Stage 5: the test metrics, printed when ``show``."""
-    metrics = evaluate(net, splits.X_test, splits.y_test, ds.task, ds.classes)
+    metrics = evaluate(net, splits.X_test, splits.y_test, ds.task, ds.classes,
+                       y_train=splits.y_train)
     if show:
         from ..report import format_report
 
