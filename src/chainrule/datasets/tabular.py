@@ -33,8 +33,15 @@ from numpy.typing import NDArray
 from ..errors import FileFormatError, check_readable_file, os_reason
 from .base import TASKS, Dataset
 
-#: At most this many distinct integer (or text) target values are read as class labels.
+#: At most this many distinct text target values are read as class labels without --task.
 MAX_CLASSES = 50
+#: At most this many distinct integer target values are read as class labels; more mean
+#: regression (a count or a measurement), unless --task classification says otherwise.
+MAX_INTEGER_CLASSES = 20
+#: Target cells that mean "no value": the row is dropped (and counted) rather than trained
+#: on ``''`` as a class or refused as text in a numeric column. (``nan`` is a number, and a
+#: numeric target must be finite: it is refused naming its row, like ``inf``.)
+MISSING_TARGET = frozenset({"", "NA", "N/A", "null", "NULL", "None", "?"})
 
 
 class DataFileError(FileFormatError):
@@ -191,18 +198,46 @@ def _first_non_finite(values: list[str]) -> int | None:
     return next((i for i, v in enumerate(numbers) if not math.isfinite(v)), None)
 
 
-def _infer_numbers(numbers: NDArray[np.float64]) -> str:
-    """:func:`infer_task` for a numeric target."""
+def _infer_numbers(numbers: NDArray[np.float64], max_classes: int = MAX_INTEGER_CLASSES
+                   ) -> str:
+    """:func:`infer_task` for a numeric target: classes only for integers with at most
+    ``max_classes`` distinct values (in a CSV, miles per gallon or temperatures, 27–40
+    distinct integers, are quantities to regress on, not classes; an ``.npz``'s ``y``, an
+    array its author chose, keeps up to ``MAX_CLASSES``)."""
     if not np.all(np.isfinite(numbers)):
         return "regression"
-    if np.all(numbers == np.round(numbers)) and np.unique(numbers).size <= MAX_CLASSES:
+    if np.all(numbers == np.round(numbers)) and np.unique(numbers).size <= max_classes:
         return "classification"
     return "regression"
 
 
+def _finite_numbers(values: list[str]) -> NDArray[np.float64] | None:
+    """``values`` as finite numbers, or None if any is not one."""
+    try:
+        numbers = np.array([float(v) for v in values], dtype=np.float64)
+    except ValueError:
+        return None
+    return numbers if np.all(np.isfinite(numbers)) else None
+
+
+def _task_decision(target: str, task: str, numbers: NDArray[np.float64] | None,
+                   text: list[str] | None) -> str:
+    """The line ``chainrule train`` prints for an inferred task, with the flag that
+    overrides it."""
+    if numbers is not None:
+        distinct = int(np.unique(numbers).size)
+        integer = bool(np.all(numbers == np.round(numbers)))
+        what = (f"{distinct} distinct integer values" if integer else "non-integer numbers")
+    else:
+        assert text is not None
+        what = f"text with {len(set(text))} distinct values"
+    other = "regression" if task == "classification" else "classification"
+    return f"target {target!r}: {what}, so {task} (override with --task {other})"
+
+
 def infer_task(values: list[str]) -> str:
-    """'classification' for integer-valued or text targets with at most ``MAX_CLASSES``
-    distinct values, else 'regression'."""
+    """'classification' for text targets and for integer-valued ones with at most
+    ``MAX_INTEGER_CLASSES`` distinct values, else 'regression'."""
     try:
         numbers = np.array([float(v) for v in values], dtype=np.float64)
     except ValueError:
@@ -283,9 +318,25 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
     X, kept = _drop_row_indices(table.X, [header[i] for i in features],
                                 bool(features) and features[0] == 0, notes)
     features = [features[i] for i in kept]
+    lines = table.lines
+    if y_text is not None:
+        missing = np.array([cell in MISSING_TARGET for cell in y_text], dtype=bool)
+        if missing.all():
+            raise DataFileError(path, f"every cell of the target column {target!r} is empty "
+                                "or NA; nothing to learn from")
+        if missing.any():
+            notes.append(f"dropped {int(missing.sum())} row(s) whose target {target!r} is "
+                         f"empty or NA (first: row {int(lines[missing][0])})")
+            keep = ~missing
+            X, lines = np.ascontiguousarray(X[keep]), lines[keep]
+            y_text = [cell for cell, m in zip(y_text, missing, strict=True) if not m]
+            numbers = _finite_numbers(y_text)
+            if numbers is not None:
+                y_numbers, y_text = numbers, None
     inferred = task is None
     if task is None:
         task = _infer_numbers(y_numbers) if y_numbers is not None else "classification"
+        notes.append(_task_decision(target, task, y_numbers, y_text))
     classes: list[Any] | None = None
     y: NDArray[Any]
     if task == "classification":
@@ -305,8 +356,7 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
             assert y_text is not None
             i = next(i for i, v in enumerate(y_text) if not _is_float(v))
             raise DataFileError(path, f"{y_text[i]!r} is not a finite number; a regression "
-                                "target must be numeric", _cell(int(table.lines[i]), t_col,
-                                                                header))
+                                "target must be numeric", _cell(int(lines[i]), t_col, header))
         y = y_numbers.copy()
     return Dataset(
         name=path.stem,
@@ -593,7 +643,8 @@ def load_npz(path: str | os.PathLike[str], task: str | None = None) -> Dataset:
         if y_raw.ndim != 1:
             task = "regression"
         else:
-            task = _infer_numbers(numbers) if numbers is not None else infer_task(values)
+            task = (_infer_numbers(numbers, MAX_CLASSES) if numbers is not None
+                    else infer_task(values))
     classes: list[Any] | None = None
     y: NDArray[Any]
     if task == "classification":
