@@ -486,7 +486,11 @@ class Network:
     def predict_classes(self, X: ArrayLike) -> NDArray[np.int64]:
         """Class index per sample: argmax for several outputs, a ≥ 0.5 for one sigmoid
         output; for multi-label networks an (n_samples, n_out) 0/1 array."""
-        a = self.predict(X)
+        return self.classes_of(self.predict(X))
+
+    def classes_of(self, a: Array) -> NDArray[np.int64]:
+        """:meth:`predict_classes` from outputs ``a`` the caller already has (one forward
+        pass for both the probabilities and the classes)."""
         if a.shape[1] == 1:
             return (a[:, 0] >= 0.5).astype(np.int64)
         if self.independent_outputs:

@@ -214,7 +214,7 @@ def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
     A = net.predict(X)
     if task == "classification":
         assert classes is not None
-        return classification_metrics(y, net.predict_classes(X), classes,
+        return classification_metrics(y, net.classes_of(A), classes,
                                       proba=class_probabilities(net, A, len(classes)),
                                       y_train=y_train)
     return regression_metrics(y, A, y_train=y_train)
