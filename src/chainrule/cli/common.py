@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from .. import datasets
 from ..datasets import Dataset
+from ..datasets.tabular import match_columns
 from ..losses import Loss, get_loss
 from ..network import MLP, Network
 from . import CLIError
@@ -78,17 +79,14 @@ def load_model_data(cfg: RunConfig, feature_names: list[str] | None) -> Dataset:
     ds = load_dataset(cfg)
     if "csv" not in ds.source or not feature_names:
         return ds
-    position = {name: i for i, name in enumerate(ds.feature_names)}
-    missing = [name for name in feature_names if name not in position]
+    order, missing, extra = match_columns(ds.feature_names, feature_names)
     if missing:
         raise CLIError(f"{ds.source['csv']}: missing feature column(s) "
                        f"{', '.join(map(repr, missing))}; the model was trained on columns "
                        f"{', '.join(map(repr, feature_names))}")
-    extra = [name for name in ds.feature_names if name not in set(feature_names)]
     if extra:
         print(f"{ds.source['csv']}: ignored column(s) the model was not trained on: "
               f"{', '.join(map(repr, extra))}", file=sys.stderr)
-    order = [position[name] for name in feature_names]
     if order != list(range(len(ds.feature_names))):
         ds.X = np.ascontiguousarray(ds.X[:, order])
         ds.feature_names = list(feature_names)

@@ -256,11 +256,8 @@ def _labels_of_numbers(numbers: NDArray[np.float64]) -> tuple[NDArray[np.int64],
 
 def _labels(values: list[str]) -> tuple[NDArray[np.int64], list[Any]]:
     """Class indices and the sorted labels (ints when every value is an integer)."""
-    try:
-        numbers = np.array([float(v) for v in values], dtype=np.float64)
-    except ValueError:
-        numbers = None
-    if numbers is not None and np.all(np.isfinite(numbers)):
+    numbers = _finite_numbers(values)
+    if numbers is not None:
         return _labels_of_numbers(numbers)
     classes = sorted(set(values))
     index = {c: i for i, c in enumerate(classes)}
@@ -405,6 +402,20 @@ def _drop_row_indices(X: NDArray[np.float64], names: list[str], first: bool,
     return np.ascontiguousarray(X[:, kept]), kept
 
 
+def match_columns(available: list[str], wanted: list[str]
+                  ) -> tuple[list[int], list[str], list[str]]:
+    """Columns matched by name, never by position: the position in ``available`` of each
+    ``wanted`` name (its first occurrence), the wanted names that are missing, and the
+    available names that are not wanted."""
+    position: dict[str, int] = {}
+    for i, name in enumerate(available):
+        position.setdefault(name, i)
+    missing = [name for name in wanted if name not in position]
+    wanted_set = set(wanted)
+    extra = [name for name in available if name not in wanted_set]
+    return [position[name] for name in wanted if name in position], missing, extra
+
+
 def read_features_csv(path: str | os.PathLike[str],
                       feature_names: list[str] | None = None) -> NDArray[np.float64]:
     """Feature matrix of a CSV for prediction.
@@ -416,14 +427,13 @@ def read_features_csv(path: str | os.PathLike[str],
 
     def choose(header: list[str]) -> tuple[list[int], int | None]:
         if feature_names:
-            position = {h: i for i, h in reversed(list(enumerate(header)))}
-            missing = [f for f in feature_names if f not in position]
+            order, missing, _ = match_columns(header, feature_names)
             if missing:
                 raise DataFileError(
                     path, f"missing feature column(s) {', '.join(missing)}; the model was "
                     f"trained on columns {', '.join(feature_names)}"
                 )
-            return [position[f] for f in feature_names], None
+            return order, None
         return list(range(len(header))), None
 
     return _read_table(path, choose).X
