@@ -278,7 +278,7 @@ def test_debug_shows_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture
     [
         ("", "the file is empty"),
         ("a,b,t\n1,2,0\n1,2\n", "row 3 has 2 cells"),
-        ("a,b,t\n1,2,0\n1,two,1\n", "row 3, column 2 ('b'): 'two' is not a finite number"),
+        ("a,b,t\n1,2,0\n1,-inf,1\n", "row 3, column 2 ('b'): '-inf' is not a finite number"),
         ("a,b,c\n1,2,0\n", "no column 't' (the target)"),
     ],
 )

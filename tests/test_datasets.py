@@ -102,8 +102,8 @@ def test_csv_task_inference_and_override(tmp_path: Path) -> None:
         ("", "the file is empty"),
         ("a,b,t\n", "only a header row"),
         ("a,b,t\n1,2,0\n3,4\n", "row 3 has 2 cells but the header has 3 columns"),
-        ("a,b,t\n1,2,0\n3,x,1\n", "row 3, column 2 \\('b'\\): 'x' is not a finite number"),
-        ("a,b,t\n1,,0\n", "row 2, column 2 \\('b'\\): '' is not a finite number"),
+        ("a,b,t\n1,2,0\n3,inf,1\n", "row 3, column 2 \\('b'\\): 'inf' is not a finite number"),
+        ("a,b,t\n1,,0\n2,3,0\n", "target column 't' holds one class only \\(0\\)"),
         ("a,b,c\n1,2,0\n", "no column 't' \\(the target\\); the columns are a, b, c"),
     ],
 )
@@ -118,7 +118,7 @@ def test_bad_csv_files_are_refused_with_row_and_column(tmp_path: Path, text: str
 def test_read_features_csv_selects_the_model_columns(tmp_path: Path) -> None:
     path = write(tmp_path, "b,target,a\n1,9,2\n3,9,4\n")
     np.testing.assert_array_equal(datasets.read_features_csv(path, ["a", "b"]), [[2, 1], [4, 3]])
-    with pytest.raises(ValueError, match="missing feature column\\(s\\) c"):
+    with pytest.raises(ValueError, match="missing feature column\\(s\\) 'c'"):
         datasets.read_features_csv(path, ["a", "c"])
 
 
@@ -267,7 +267,7 @@ def test_csv_integer_target_with_inf_names_row_and_column(tmp_path: Path,
     """Was an OverflowError (int(inf)) with no row or column."""
     path = write(tmp_path, "a,t\n1,0\n2,inf\n3,1\n")
     with pytest.raises(datasets.DataFileError, match="data.csv: row 3, column 2 \\('t'\\): "
-                       "'inf' is not a finite number; a numeric target must be finite"):
+                       "'inf' is not a finite number"):
         datasets.load_csv(path, "t", task=task)
 
 
@@ -386,7 +386,7 @@ def test_directories_are_refused_by_every_reader(tmp_path: Path) -> None:
 
 def test_unreadable_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A PermissionError used to escape raw."""
-    from chainrule.datasets import idx, tabular
+    from chainrule.datasets import csvfile, idx, tabular
 
     def deny(path: object, *args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
@@ -394,6 +394,7 @@ def test_unreadable_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     csv_path = write(tmp_path, "a,t\n1,0\n")
     np.savez(tmp_path / "d.npz", X=np.zeros((2, 2)), y=np.zeros(2))
     (tmp_path / "l.idx").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]))
+    monkeypatch.setattr(csvfile, "open", deny, raising=False)
     monkeypatch.setattr(tabular, "open", deny, raising=False)
     monkeypatch.setattr(idx, "open", deny, raising=False)
     for path, read in ((csv_path, lambda p: datasets.load_csv(p, "t")),
@@ -419,9 +420,10 @@ def test_npz_with_too_many_members_is_refused_before_its_directory_is_read(
 def test_a_wide_csv_header_is_read_in_linear_time(tmp_path: Path) -> None:
     """The duplicate-name check and the column lookup were quadratic in the columns."""
     names = [f"c{i}" for i in range(100_000)]
-    path = write(tmp_path, ",".join([*names, "t"]) + "\n" + ",".join(["1"] * 100_001) + "\n")
-    assert datasets.load_csv(path, "t").X.shape == (1, 100_000)
-    assert datasets.read_features_csv(path, names[::-2]).shape == (1, 50_000)
+    row = ",".join(["1"] * 100_000)
+    path = write(tmp_path, ",".join([*names, "t"]) + f"\n{row},0\n{row},1\n")
+    assert datasets.load_csv(path, "t").X.shape == (2, 100_000)
+    assert datasets.read_features_csv(path, names[::-2]).shape == (2, 50_000)
 
 
 def test_reading_a_large_gzip_idx_file_keeps_one_copy(tmp_path: Path) -> None:

@@ -49,12 +49,16 @@ from .schedules import (
     StepDecay,
     get_schedule,
 )
+from .table import Table, TableEncoder, TableError
 from .training import Trainer, fit
 from .workspace import Workspace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Table",
+    "TableEncoder",
+    "TableError",
     "ACTIVATIONS",
     "INITIALIZERS",
     "LOSSES",

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from .atomic import atomic_write_bytes as atomic_write_bytes  # the writer of every save
 from .errors import FileFormatError, check_readable_file, os_reason, parse_json
+from .table.parse import DATE_PARTS
 
 FORMAT = "chainrule.mlp"
 FORMAT_VERSION = 1
@@ -51,6 +52,8 @@ MAX_LAYERS = 10_000
 MAX_UNITS = 2**31 - 1
 #: The metadata entries that hold JSON.
 METADATA_KEYS = ("config", "classes", "feature_names", "scaler", "optimizer", "rng", "training")
+#: Keys a model file may lack (written by later versions of the format).
+OPTIONAL_METADATA_KEYS = ("encoder",)
 
 _DTYPES: dict[str, np.dtype] = {
     "F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")
@@ -507,6 +510,25 @@ _TRAINING = _Obj(
     extra=_AnyJSON(),
 )
 
+_COLUMN = _Str(max_len=10_000)
+_COLUMNS = _List(_COLUMN, 0, 100_000)
+_STANDARDIZE = {"median": _Num()}
+_ENCODING = {"column": _COLUMN, "kind": _NAME}
+#: A :class:`~chainrule.table.TableEncoder`'s state (``TableEncoder.to_dict``).
+_ENCODER = _Obj(required={
+    "min_frequency": _Int(1, 2**62), "max_categories": _Int(1, 2**62),
+    "drop": _COLUMNS, "categorical": _COLUMNS, "numeric": _COLUMNS,
+    "columns": _List(_Tagged("kind", {
+        "numeric": _Obj(required={**_ENCODING, **_STANDARDIZE, "indicator": _Bool()}),
+        "onehot": _Obj(required={**_ENCODING, "categories": _COLUMNS, "rare": _COLUMNS,
+                                 "missing": _Bool()}),
+        "date": _Obj(required={**_ENCODING, "indicator": _Bool(), "parts": _Obj(
+            optional={part: _Obj(required={**_STANDARDIZE, "indicator": _Bool()})
+                      for part in DATE_PARTS})}),
+        "dropped": _Obj(required={**_ENCODING, "reason": _Str(max_len=10_000)}),
+    }), 1, 100_000),
+})
+
 #: The metadata of a chainrule model, each value parsed from its JSON string.
 METADATA_SCHEMA = _Obj(
     required={
@@ -519,6 +541,7 @@ METADATA_SCHEMA = _Obj(
             name: schema for name, (_, schema) in BIT_GENERATORS.items()})),
         "training": _OneOf(_Null(), _TRAINING),
     },
+    optional={"encoder": _OneOf(_Null(), _ENCODER)},  # files before table encoders lack it
 )
 
 #: One entry of the safetensors header (every key but ``__metadata__``).
@@ -583,6 +606,9 @@ def model_to_bytes(net: Any, training: dict[str, Any] | None = None,
         "rng": json.dumps(_jsonable(rng_state)),
         "training": json.dumps(_jsonable(training or {})),
     }
+    if net.encoder is not None:  # the table's columns are the inputs, matched by name
+        metadata["encoder"] = json.dumps(net.encoder.to_dict())
+        metadata["feature_names"] = json.dumps(net.encoder.inputs)
     return dumps_safetensors(arrays, metadata)
 
 
@@ -640,6 +666,9 @@ def _metadata_values(raw_meta: dict[str, str], source: str) -> dict[str, Any]:
             raise ModelFileError(source, f"metadata lacks {key!r}; not a chainrule model file")
         meta[key] = parse_json(raw_meta[key], source, error=ModelFileError,
                                what=f"metadata {key!r}")
+    for key in OPTIONAL_METADATA_KEYS:
+        meta[key] = (parse_json(raw_meta[key], source, error=ModelFileError,
+                                what=f"metadata {key!r}") if key in raw_meta else None)
     _check(METADATA_SCHEMA, meta, source)
     meta["chainrule_version"] = raw_meta.get("chainrule_version")
     return meta
@@ -670,8 +699,32 @@ def _check_architecture(meta: dict[str, Any], source: str) -> None:
                                      f"classes[{i}]")
             seen[key] = i
     names = meta["feature_names"]
-    if names is not None and len(names) != n_in:
+    if meta["encoder"] is not None:
+        _check_encoder(meta["encoder"], n_in, names, source)
+    elif names is not None and len(names) != n_in:
         raise ModelFileError(source, f"{len(names)} names for {n_in} inputs", "feature_names")
+
+
+def _check_encoder(state: dict[str, Any], n_in: int, names: list[str] | None,
+                   source: str) -> None:
+    """A table encoder's state against the network it feeds: one entry per column, its
+    features as many as the inputs, ``feature_names`` its input columns."""
+    from .table import TableEncoder
+
+    columns = [c["column"] for c in state["columns"]]
+    if len(set(columns)) != len(columns):
+        raise ModelFileError(source, "a column is encoded twice", "encoder.columns")
+    for i, c in enumerate(state["columns"]):
+        if c["kind"] == "date" and not c["parts"]:
+            raise ModelFileError(source, "a date column with no parts",
+                                 f"encoder.columns[{i}].parts")
+    encoder = TableEncoder.from_dict(state)
+    if encoder.n_out != n_in:
+        raise ModelFileError(source, f"the table encoder makes {encoder.n_out} features "
+                             f"for {n_in} inputs", "encoder")
+    if names is not None and names != encoder.inputs:
+        raise ModelFileError(source, "feature_names are not the table encoder's input "
+                             "columns", "feature_names")
 
 
 def read_model(path: str | os.PathLike[str]) -> LoadedModel:
@@ -786,6 +839,10 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
             net.scaler = Standardizer(arrays["scaler.mean"], arrays["scaler.scale"])
         except _BUILD_ERRORS as exc:
             raise ModelFileError(source, f"invalid scaler ({exc})", "scaler") from None
+    if meta["encoder"] is not None:
+        from .table import TableEncoder
+
+        net.encoder = TableEncoder.from_dict(meta["encoder"])
     if meta["classes"] is not None:
         net.classes = meta["classes"]
     if optimizer is not None:

@@ -15,9 +15,11 @@ from numpy.typing import NDArray
 
 from .. import datasets
 from ..datasets import Dataset
-from ..datasets.tabular import match_columns
+from ..datasets.csvfile import DataFileError
+from ..datasets.tabular import match_columns, numeric_matrix, read_features_table
 from ..losses import Loss, get_loss
 from ..network import MLP, Network
+from ..table import Table, TableEncoder, TableError
 from . import CLIError
 from .config import RunConfig
 
@@ -71,26 +73,68 @@ def load_dataset(cfg: RunConfig) -> Dataset:
                        "you may read it") from None
 
 
-def load_model_data(cfg: RunConfig, feature_names: list[str] | None) -> Dataset:
-    """The data a saved model is run on, its CSV feature columns matched to the model's
+def fit_encoder(cfg: RunConfig, train: Table) -> TableEncoder:
+    """The table encoder of ``cfg``'s ``drop``/``categorical``/``numeric``, fitted on the
+    training rows ``train``; a table it cannot encode is a :class:`CLIError` naming the
+    file."""
+    try:
+        return TableEncoder(drop=cfg.drop, categorical=cfg.categorical,
+                            numeric=cfg.numeric).fit(train)
+    except TableError as exc:
+        raise CLIError(f"{cfg.csv}: {exc}") from None
+
+
+def load_model_data(cfg: RunConfig, net: Network, feature_names: list[str] | None
+                    ) -> Dataset:
+    """The data a saved model is run on, its CSV columns matched to the model's
     ``feature_names`` **by name**, never by position: columns in another order are
     reordered, extra columns are ignored (named once, on stderr), a missing one is refused
-    naming it."""
+    naming it; then encoded by the model's table encoder (or, for a model without one,
+    taken as numbers)."""
     ds = load_dataset(cfg)
-    if "csv" not in ds.source or not feature_names:
+    if ds.table is None:
         return ds
-    order, missing, extra = match_columns(ds.feature_names, feature_names)
+    path = ds.source["csv"]
+    names = feature_names or ds.table.names
+    _, missing, extra = match_columns(ds.table.names, names)
+    if net.encoder is not None:  # columns the encoder dropped were seen, not new
+        extra = [name for name in extra if name not in net.encoder.dropped]
     if missing:
-        raise CLIError(f"{ds.source['csv']}: missing feature column(s) "
-                       f"{', '.join(map(repr, missing))}; the model was trained on columns "
-                       f"{', '.join(map(repr, feature_names))}")
+        raise CLIError(f"{path}: missing feature column(s) {', '.join(map(repr, missing))}; "
+                       f"the model was trained on columns {', '.join(map(repr, names))}")
     if extra:
-        print(f"{ds.source['csv']}: ignored column(s) the model was not trained on: "
+        print(f"{path}: ignored column(s) the model was not trained on: "
               f"{', '.join(map(repr, extra))}", file=sys.stderr)
-    if order != list(range(len(ds.feature_names))):
-        ds.X = np.ascontiguousarray(ds.X[:, order])
-        ds.feature_names = list(feature_names)
+    if net.encoder is not None:
+        encoded = net.encoder.encode(ds.table)
+        ds.X, ds.encoder, ds.feature_names = encoded.X, net.encoder, net.encoder.names
+        for note in encoded.notes:
+            print(f"{path}: {note}", file=sys.stderr)
+        return ds
+    try:
+        ds.X = numeric_matrix(ds.table.select(names), path)
+    except DataFileError as exc:
+        raise CLIError(str(exc)) from None
+    ds.feature_names = list(names)
     return ds
+
+
+def model_features(net: Network, path: str, feature_names: list[str] | None
+                   ) -> NDArray[np.float64]:
+    """The features of the CSV ``path`` for a saved model: columns by name, encoded by
+    the model's table encoder (cells it had to fill in or did not know are named on
+    stderr), or taken as numbers for a model without one."""
+    notes: list[str] = []
+    try:
+        if net.encoder is None:
+            return numeric_matrix(read_features_table(path, feature_names, notes), path)
+        encoded = net.encoder.encode(read_features_table(path, net.encoder.inputs, notes))
+    finally:
+        for note in notes:
+            print(note, file=sys.stderr)
+    for note in encoded.notes:
+        print(f"{path}: {note}", file=sys.stderr)
+    return encoded.X
 
 
 def test_split_of(ds: Dataset, cfg: RunConfig) -> tuple[NDArray, NDArray]:

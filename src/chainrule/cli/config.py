@@ -107,6 +107,9 @@ class RunConfig:
     data_dir: str | None = None
     n_samples: int = 500
     noise: float = 0.2
+    drop: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
     hidden: tuple[int, ...] = (128, 64)
     activation: str = "relu"
     output_activation: str | None = None
@@ -124,11 +127,14 @@ class RunConfig:
     l2: float = 0.0
     dropout: float = 0.0
     checkpoint_every: int = 1
+    class_weight: str | None = None  # "balanced": classification only (chainrule.weights)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON/TOML values, in :data:`DEFAULTS` order."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["hidden"] = list(self.hidden)
+        for key in ("drop", "categorical", "numeric"):
+            out[key] = list(out[key])
         return out
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -188,7 +194,8 @@ FLAG = "--"
 #: use these names) and its default. ``None`` means "chosen from the data".
 DEFAULTS: dict[str, Any] = RunConfig().to_dict()
 
-DATA_KEYS = ("dataset", "csv", "npz", "target", "task", "data_dir", "n_samples", "noise")
+DATA_KEYS = ("dataset", "csv", "npz", "target", "task", "data_dir", "n_samples", "noise",
+             "drop", "categorical", "numeric")
 
 
 # -- checking one value -----------------------------------------------------------------------
@@ -321,6 +328,29 @@ def _hidden(v: Any) -> tuple[int, ...]:
         raise _Invalid("", message=str(exc).removeprefix("hidden: ")) from None
 
 
+def _column_names(v: Any) -> tuple[str, ...]:
+    """A list of CSV column names (a single name is a list of one)."""
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, (list, tuple)) or not all(isinstance(n, str) and n for n in v):
+        raise _Invalid("a list of column names", show_kind=True)
+    return tuple(v)
+
+
+#: What ``class_weight`` takes: one word (per-class tables are the Python API's).
+CLASS_WEIGHTS = ("balanced",)
+
+
+def _class_weight(v: Any) -> str | None:
+    """None (unweighted) or ``"balanced"`` (any case)."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or v.strip().lower() not in CLASS_WEIGHTS:
+        raise _Invalid(f"{' or '.join(map(repr, CLASS_WEIGHTS))} (or no key: unweighted)",
+                       show_kind=not isinstance(v, str))
+    return v.strip().lower()
+
+
 #: The one word ``lr`` takes besides a number: run the range test, train at its suggestion.
 AUTO = "auto"
 
@@ -345,6 +375,9 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _text("a directory"),
     "n_samples": _integer(2, INT_MAX, "an integer ≥ 2"),
     "noise": _number(lambda v: v >= 0, "a non-negative number"),
+    "drop": _column_names,
+    "categorical": _column_names,
+    "numeric": _column_names,
     "hidden": _hidden,
     "activation": _name("activation"),
     "output_activation": _name("output_activation", optional=True),
@@ -364,6 +397,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "dropout": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "checkpoint_every": _integer(1, INT_MAX, "a positive integer (epochs between "
                                  "checkpoints)"),
+    "class_weight": _class_weight,
 }
 assert set(_CHECKS) == set(DEFAULTS)
 
@@ -407,6 +441,10 @@ def _build(values: Mapping[str, Any], sources: Mapping[str, str]) -> RunConfig:
     if cfg.target and not cfg.csv:
         raise _fail(f"--target {cfg.target}: names a column of a CSV file; give the file "
                     "with --csv PATH", ["target", "csv"], sources)
+    for key in ("drop", "categorical", "numeric"):
+        if getattr(cfg, key) and cfg.dataset != "csv":
+            raise _fail(f"{key}: names columns of a CSV file; give the file with --csv PATH",
+                        [key, "dataset"], sources)
     if cfg.task and cfg.dataset not in ("csv", "npz"):
         raise _fail(f"--task {cfg.task}: applies to your own data only (--csv or --npz); "
                     f"{cfg.dataset} has its own task", ["task", "dataset"], sources)
@@ -493,6 +531,12 @@ def add_data_arguments(p: argparse.ArgumentParser, *, defaults_from: str = "buil
                    help="the CSV's target column (with --csv)")
     g.add_argument("--task", choices=list(datasets.TASKS), default=None,
                    help="override the inferred task of --csv/--npz data")
+    g.add_argument("--drop", nargs="+", metavar="COL", default=None,
+                   help="CSV columns not to use as features")
+    g.add_argument("--categorical", nargs="+", metavar="COL", default=None,
+                   help="CSV columns to one-hot even though they hold numbers (codes, ZIPs)")
+    g.add_argument("--numeric", nargs="+", metavar="COL", default=None,
+                   help="CSV columns to read as numbers even though written as text")
     g.add_argument("--npz", metavar="PATH", default=None,
                    help="an .npz file with arrays X and y (no pickles)")
     g.add_argument("--data-dir", metavar="DIR", default=None,

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if source:  # the fractions the model was trained with
         cfg = cfg.replace(**{k: source[k] for k in ("val_split", "test_split") if k in source})
     batch_size = args.batch_size or int((source or {}).get("batch_size", 32))
-    ds = load_model_data(cfg, loaded.feature_names)
+    ds = load_model_data(cfg, loaded.net, loaded.feature_names)
     X_train, y_train, X_test, y_test = sides(ds, cfg)
     if len(X_train) == 0:
         raise CLIError(f"{ds.name}: no training samples left after the split")

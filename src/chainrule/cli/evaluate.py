@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     split = args.split or ("test" if own_data else "all")
     if split == "test" and source:  # the fractions the model was trained with
         cfg = cfg.replace(**{k: source[k] for k in ("val_split", "test_split") if k in source})
-    ds = load_model_data(cfg, loaded.feature_names)
+    ds = load_model_data(cfg, loaded.net, loaded.feature_names)
     X, y = test_split_of(ds, cfg) if split == "test" else (ds.X, ds.y)
     y = model_labels(net, ds, y, args.model, "evaluated")
     metrics = evaluate(net, X, y, ds.task, net.classes)

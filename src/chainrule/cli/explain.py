@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
     except UsageError as exc:  # e.g. --target without --csv: exit 2, like train
         return usage_error(args, exc)
-    ds = load_model_data(cfg, loaded.feature_names)
+    ds = load_model_data(cfg, loaded.net, loaded.feature_names)
     if not 0 <= args.sample < len(ds.X):
         raise CLIError(f"--sample: expected a row in 0..{len(ds.X) - 1} of {ds.name}, got "
                        f"{args.sample}")

@@ -42,6 +42,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"classes ({len(net.classes)}): {', '.join(map(str, net.classes))}")
     scaler = f"standardizes {net.scaler.n_features} features" if net.scaler else "none"
     print(f"scaler: {scaler}")
+    if net.encoder is not None:
+        enc = net.encoder
+        print(f"input columns ({len(enc.inputs)} used, {len(enc.dropped)} dropped; "
+              f"{enc.n_out} features), matched by name:")
+        width = max(len(column) for column, _, _ in enc.schema())
+        for column, kind, detail in enc.schema():
+            print(f"  {column:<{width}}  {kind:<8}  {detail}")
     if net.optimizer is not None:
         cfg = net.optimizer.get_config()
         sched = cfg["lr"] if isinstance(cfg["lr"], dict) else {"name": "constant", "lr": cfg["lr"]}

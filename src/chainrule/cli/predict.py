@@ -18,7 +18,7 @@ from .. import datasets
 from ..io import atomic_write_bytes, read_model
 from ..network import Network
 from . import CLIError
-from .common import NUMPY_MAGIC, check_input_file
+from .common import NUMPY_MAGIC, check_input_file, model_features
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     net = loaded.net
     if args.csv:
         check_input_file(args.csv, "a CSV file with a header row")
-        X = datasets.read_features_csv(args.csv, loaded.feature_names)
+        X = model_features(net, args.csv, loaded.feature_names)
     else:
         path = args.npz or args.npy
         check_input_file(path, "an .npy array or an .npz archive (numpy.save/savez)",

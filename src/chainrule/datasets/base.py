@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..scaler import Standardizer
+from ..table import Table, TableEncoder
 
 TASKS = ("classification", "regression")
 
@@ -39,6 +40,12 @@ class Dataset:
     notes : list of str
         What the loader decided on the user's behalf (e.g. a dropped row-index column),
         one sentence each, printed by ``chainrule train``.
+    table : Table, optional
+        Raw named columns (numbers and text) of a CSV or DataFrame; then ``X`` has no
+        columns until :meth:`encode` fills it from a fitted
+        :class:`~chainrule.table.TableEncoder`.
+    encoder : TableEncoder, optional
+        The encoder that made ``X`` from ``table``.
     scaling : {"feature", "pooled"}
         How to standardize: each feature with its own mean and spread, or every
         feature with the statistics of all pixels pooled (images, where a border
@@ -57,6 +64,8 @@ class Dataset:
     source: dict[str, Any] = field(default_factory=dict)
     scaling: str = "feature"
     notes: list[str] = field(default_factory=list)
+    table: Table | None = None
+    encoder: TableEncoder | None = None
 
     def __post_init__(self) -> None:
         if self.scaling not in ("feature", "pooled"):
@@ -65,6 +74,17 @@ class Dataset:
             raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {self.task!r}")
         if not self.feature_names:
             self.feature_names = [f"x{i}" for i in range(self.X.shape[1])]
+
+    def encode(self, encoder: TableEncoder) -> None:
+        """Fill ``X`` from ``table`` with ``encoder`` (fitted on the training rows):
+        ``feature_names`` become the encoded features' names, and ``notes`` gain what the
+        encoder decided."""
+        if self.table is None:
+            raise ValueError(f"{self.name}: no table to encode")
+        encoded = encoder.encode(self.table)
+        self.X, self.encoder = encoded.X, encoder
+        self.feature_names = encoder.names
+        self.notes = [*self.notes, *encoder.notes, *encoded.notes]
 
     def fit_scaler(self, X_train: NDArray[np.floating]) -> Standardizer:
         """A :class:`~chainrule.scaler.Standardizer` from the training split's statistics."""

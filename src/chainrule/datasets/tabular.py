@@ -12,26 +12,22 @@ counts lines, so ``row 1`` is the header and the first data row is ``row 2``.
 
 from __future__ import annotations
 
-import collections
-import csv
-import itertools
 import math
 import os
-import re
 import struct
 import tokenize
 import zipfile
 import zlib
-from array import array
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import FileFormatError, check_readable_file, os_reason
+from ..errors import check_readable_file, os_reason
+from ..table.columns import NumberColumn, Table, TextColumn, drop_row_index
 from .base import TASKS, Dataset
+from .csvfile import DataFileError, cell_at, read_csv_table
 
 #: At most this many distinct text target values are read as class labels without --task.
 MAX_CLASSES = 50
@@ -42,142 +38,6 @@ MAX_INTEGER_CLASSES = 20
 #: on ``''`` as a class or refused as text in a numeric column. (``nan`` is a number, and a
 #: numeric target must be finite: it is refused naming its row, like ``inf``.)
 MISSING_TARGET = frozenset({"", "NA", "N/A", "null", "NULL", "None", "?"})
-
-
-class DataFileError(FileFormatError):
-    """A CSV, ``.npz`` or ``.npy`` file that cannot be used: not the format, corrupt,
-    non-numeric or non-finite values, unreadable. A
-    :class:`~chainrule.errors.FileFormatError`: the message names the file and, where one
-    applies, the row and column or the array."""
-
-
-class _Table(NamedTuple):
-    """What one pass over a CSV file keeps: the header, the numeric columns as one float
-    array, the target column (as numbers while every cell is one, else as text), and the
-    line number of every data row."""
-
-    header: list[str]
-    X: NDArray[np.float64]
-    target_numbers: NDArray[np.float64] | None
-    target_text: list[str] | None
-    lines: NDArray[np.int64]
-    target_not_finite: tuple[int, str] | None  # (data row, cell) of the first inf/nan target
-
-
-def _cell(lineno: int, col: int, header: list[str]) -> str:
-    return f"row {lineno}, column {col + 1} ({header[col]!r})"
-
-
-def _not_finite(path: Path, lineno: int, col: int, header: list[str], cell: str) -> DataFileError:
-    return DataFileError(path, f"{cell.strip()!r} is not a finite number; features must be "
-                         "numeric (encode categories as numbers)", _cell(lineno, col, header))
-
-
-def _rows(fh: IO[str]) -> Iterator[tuple[int, list[str]]]:
-    """Non-empty rows with the line number a text editor shows (rows with quoted line
-    breaks count as one row, as before)."""
-    for i, row in enumerate(csv.reader(fh), start=1):
-        if row:
-            yield i, row
-
-
-def _read_table(path: Path, choose: Callable[[list[str]], tuple[list[int], int | None]]
-                ) -> _Table:
-    """Read a CSV in one streaming pass: ``choose(header)`` names the numeric columns and
-    the target column. Numbers go straight into a float array (8 bytes a cell), so memory
-    stays near the size of the data rather than of Python strings."""
-    check_readable_file(path, DataFileError, "CSV file")
-    numbers = array("d")
-    lines = array("q")
-    t_numbers = array("d")
-    t_text: list[str] | None = None
-    t_bad: tuple[int, str] | None = None
-    canon: dict[str, str] = {}
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = _rows(fh)
-            first = next(rows, None)
-            if first is None:
-                raise DataFileError(path, "the file is empty; expected a header row and data "
-                                    "rows")
-            header = [h.strip() for h in first[1]]
-            second = next(rows, None)
-            if second is None:
-                raise DataFileError(path, "only a header row, no data rows")
-            dupes = sorted(h for h, n in collections.Counter(header).items() if n > 1)
-            if dupes:
-                raise DataFileError(path, "duplicate column names in the header: "
-                                    f"{', '.join(dupes)}")
-            columns, t_col = choose(header)
-            width = len(header)
-            for lineno, row in itertools.chain([second], rows):
-                if len(row) != width:
-                    raise DataFileError(
-                        path, f"row {lineno} has {len(row)} cells but the header has {width} "
-                        "columns; every row needs one value per column"
-                    )
-                try:
-                    values = [float(row[c]) for c in columns]
-                except ValueError:
-                    bad = next(c for c in columns if not _is_float(row[c]))
-                    raise _not_finite(path, lineno, bad, header, row[bad]) from None
-                if not all(map(math.isfinite, values)):
-                    bad = next(c for c, v in zip(columns, values, strict=True)
-                               if not math.isfinite(v))
-                    raise _not_finite(path, lineno, bad, header, row[bad])
-                numbers.extend(values)
-                lines.append(lineno)
-                if t_col is not None:
-                    cell = row[t_col].strip()
-                    if t_text is None:
-                        try:
-                            number = float(cell)
-                        except ValueError:
-                            t_text = []  # text from here on; the rows before are re-read
-                        else:
-                            if t_bad is None and not math.isfinite(number):
-                                t_bad = (len(t_numbers), cell)
-                            t_numbers.append(number)
-                            continue
-                    t_text.append(canon.setdefault(cell, cell))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataFileError(path, f"not a readable UTF-8 CSV file ({exc})") from None
-    except OSError as exc:
-        raise DataFileError(path, os_reason(exc)) from None
-    if t_col is not None and t_text is not None and len(t_numbers):
-        t_text = _reread_column(path, t_col, len(t_numbers), canon) + t_text
-    X = np.frombuffer(numbers, dtype=np.float64).reshape(len(lines), len(columns))
-    return _Table(header, X,
-                  np.frombuffer(t_numbers, dtype=np.float64) if t_col is not None
-                  and t_text is None else None,
-                  t_text, np.frombuffer(lines, dtype=np.int64),
-                  t_bad if t_text is None else None)
-
-
-def _is_float(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _reread_column(path: Path, col: int, n: int, canon: dict[str, str]) -> list[str]:
-    """The first ``n`` cells of column ``col``, as text (a target that turned out to hold
-    text after ``n`` numeric rows)."""
-    out: list[str] = []
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = _rows(fh)
-            next(rows)
-            for _, row in itertools.islice(rows, n):
-                cell = row[col].strip()
-                out.append(canon.setdefault(cell, cell))
-    except (UnicodeDecodeError, csv.Error, OSError, StopIteration) as exc:
-        raise DataFileError(path, f"changed while being read ({exc})") from None
-    if len(out) != n:
-        raise DataFileError(path, "changed while being read")
-    return out
 
 
 def _column_index(path: Path, header: list[str], name: str) -> int:
@@ -265,7 +125,12 @@ def _labels(values: list[str]) -> tuple[NDArray[np.int64], list[Any]]:
 
 
 def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None = None) -> Dataset:
-    """A CSV file with a header row: every column but ``target`` is a feature.
+    """A CSV file with a header row: every column but ``target`` is a feature, numbers or
+    text (see :mod:`chainrule.datasets.csvfile`). The features stay a raw
+    :class:`~chainrule.table.Table` in ``Dataset.table`` until a
+    :class:`~chainrule.table.TableEncoder`, fitted on the training split, encodes them
+    (:meth:`Dataset.encode`); ``Dataset.X`` holds the raw numbers when every feature cell
+    is one, and has no columns otherwise.
 
     Parameters
     ----------
@@ -273,63 +138,45 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
     target : str
         Name of the target column.
     task : {"classification", "regression"}, optional
-        Default: inferred by :func:`infer_task`.
+        Default: inferred (text and integer targets with at most ``MAX_INTEGER_CLASSES``
+        distinct values are classes; other numbers, regression), with a note saying so.
 
     Raises
     ------
     DataFileError
-        Empty or ragged file, a non-numeric or non-finite feature cell, a non-finite
-        number in a numeric target (naming row and column), a missing target column,
-        an unreadable file. A :class:`~chainrule.errors.FileFormatError`.
+        Empty, header-only or ragged file, duplicate column names, an infinite number, a
+        missing target column, a target with every cell missing, an unreadable file. A
+        :class:`~chainrule.errors.FileFormatError`.
     """
     path = Path(path)
     if not target:
         raise ValueError(f"target: name the target column of {path} (--target COLUMN)")
     if task is not None and task not in TASKS:
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
-    features: list[int] = []
-
     notes: list[str] = []
 
-    def choose(header: list[str]) -> tuple[list[int], int | None]:
+    def choose(header: list[str]) -> list[int]:
         t_col = _column_index(path, header, target)
-        for i, name in enumerate(header):
-            if i == t_col:
-                continue
-            if _is_unnamed(name):
-                notes.append(f"dropped column {i + 1} ({name!r}): an unnamed column is a row "
-                             "index (R's and pandas' row names), not a feature")
-            else:
-                features.append(i)
-        if not features:
+        if len(header) == 1:
             raise DataFileError(path, f"no feature columns besides the target {target!r}")
-        return features, t_col
+        return [t_col, *(i for i in range(len(header)) if i != t_col)]
 
-    table = _read_table(path, choose)
-    header, t_col = table.header, table.header.index(target)
-    y_numbers, y_text = table.target_numbers, table.target_text
-    if table.target_not_finite is not None:
-        i, cell = table.target_not_finite
-        raise DataFileError(path, f"{cell!r} is not a finite number; a numeric target must be "
-                            "finite", _cell(int(table.lines[i]), t_col, header))
-    X, kept = _drop_row_indices(table.X, [header[i] for i in features],
-                                bool(features) and features[0] == 0, notes)
-    features = [features[i] for i in kept]
+    header, table = read_csv_table(path, choose, notes)
+    t_col = header.index(target)
+    features = drop_row_index(table.select([n for n in header if n != target]), (), notes)
+    assert table.lines is not None
     lines = table.lines
-    if y_text is not None:
-        missing = np.array([cell in MISSING_TARGET for cell in y_text], dtype=bool)
-        if missing.all():
-            raise DataFileError(path, f"every cell of the target column {target!r} is empty "
-                                "or NA; nothing to learn from")
-        if missing.any():
-            notes.append(f"dropped {int(missing.sum())} row(s) whose target {target!r} is "
-                         f"empty or NA (first: row {int(lines[missing][0])})")
-            keep = ~missing
-            X, lines = np.ascontiguousarray(X[keep]), lines[keep]
-            y_text = [cell for cell, m in zip(y_text, missing, strict=True) if not m]
-            numbers = _finite_numbers(y_text)
-            if numbers is not None:
-                y_numbers, y_text = numbers, None
+    y_col = table[target]
+    keep = ~y_col.missing
+    if not keep.any():
+        raise DataFileError(path, f"every cell of the target column {target!r} is empty "
+                            "or NA; nothing to learn from")
+    if not keep.all():
+        notes.append(f"dropped {int((~keep).sum())} row(s) whose target {target!r} is "
+                     f"empty or NA (first: row {int(lines[~keep][0])})")
+        rows = np.flatnonzero(keep)
+        features, y_col, lines = features.take(rows), y_col.take(rows), lines[rows]
+    y_numbers, y_text = _target_values(y_col)
     inferred = task is None
     if task is None:
         task = _infer_numbers(y_numbers) if y_numbers is not None else "classification"
@@ -348,58 +195,55 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
                 f"values (more than {MAX_CLASSES}); if these are really classes pass "
                 "--task classification"
             )
+        if len(classes) < 2:
+            raise DataFileError(path, f"target column {target!r} holds one class only "
+                                f"({classes[0]!r}); classification needs at least two")
     else:
         if y_numbers is None:
             assert y_text is not None
-            i = next(i for i, v in enumerate(y_text) if not _is_float(v))
-            raise DataFileError(path, f"{y_text[i]!r} is not a finite number; a regression "
-                                "target must be numeric", _cell(int(lines[i]), t_col, header))
+            i = next(i for i, v in enumerate(y_text) if np.isnan(_finite_or_nan(v)))
+            raise DataFileError(path, f"{y_text[i]!r} is not a number; a regression "
+                                "target must be numeric", cell_at(int(lines[i]), t_col, header))
         y = y_numbers.copy()
     return Dataset(
         name=path.stem,
-        X=X,
+        X=_raw_numbers(features, path),
         y=y,
         task=task,
         classes=classes,
-        feature_names=[header[i] for i in features],
+        feature_names=features.names,
         target_names=[target],
         source={"csv": str(path), "target": target, "task": task},
         notes=notes,
+        table=features,
     )
 
 
-#: Header cells that name no column: R's ``write.csv`` row names (``""``) and what pandas
-#: calls such a column when it reads the file and writes it again (``Unnamed: 0``).
-_UNNAMED = re.compile(r"(Unnamed: \d+)?")
+def _raw_numbers(table: Table, path: Path) -> NDArray[np.float64]:
+    """The features as they are when every cell is a number (as before tables could hold
+    text); else no columns until :meth:`Dataset.encode`."""
+    if all(isinstance(c, NumberColumn) and not c.missing.any() for c in table.columns.values()):
+        return numeric_matrix(table, path)
+    return np.empty((len(table), 0))
 
 
-def _is_unnamed(name: str) -> bool:
-    return _UNNAMED.fullmatch(name.strip()) is not None
+def _finite_or_nan(cell: str) -> float:
+    try:
+        v = float(cell)
+    except ValueError:
+        return float("nan")
+    return v if math.isfinite(v) else float("nan")
 
 
-def _drop_row_indices(X: NDArray[np.float64], names: list[str], first: bool,
-                      notes: list[str]) -> tuple[NDArray[np.float64], list[int]]:
-    """``X`` without a row-index first column (``first``: feature 0 is the file's first
-    column, where R and pandas write row names), one that counts 0, 1, 2, … or 1, 2, 3, …
-    down the file: it numbers the rows, and on a file sorted by its label it leaks the
-    label. Dropped with a note, unless it is the only feature (kept, with a note). Returns
-    ``X`` and the positions of the columns kept."""
-    kept = list(range(X.shape[1]))
-    n = len(X)
-    if not first or n < 3 or not kept:
-        return X, kept
-    column = X[:, 0]
-    if column[0] not in (0.0, 1.0) or not np.array_equal(column - column[0],
-                                                           np.arange(n, dtype=np.float64)):
-        return X, kept
-    counts = (f"column {names[0]!r} counts the rows ({int(column[0])}, {int(column[0]) + 1}, "
-              "… down the file)")
-    if len(kept) == 1:
-        notes.append(f"{counts}, like a row index; kept because it is the only feature")
-        return X, kept
-    notes.append(f"dropped {counts}: a row index, not a feature")
-    kept.remove(0)
-    return np.ascontiguousarray(X[:, kept]), kept
+def _target_values(col: NumberColumn | TextColumn
+                   ) -> tuple[NDArray[np.float64] | None, list[str] | None]:
+    """A target column with no missing cells as numbers (when every cell is one), else
+    as text labels."""
+    if isinstance(col, NumberColumn):
+        return col.values, None
+    text = [col.vocab[c] for c in col.codes]
+    numbers = _finite_numbers(text)
+    return (numbers, None) if numbers is not None else (None, text)
 
 
 def match_columns(available: list[str], wanted: list[str]
@@ -416,27 +260,55 @@ def match_columns(available: list[str], wanted: list[str]
     return [position[name] for name in wanted if name in position], missing, extra
 
 
+def read_features_table(path: str | os.PathLike[str], columns: list[str] | None = None,
+                        notes: list[str] | None = None) -> Table:
+    """The columns ``columns`` of a CSV (matched by name; others ignored and named in
+    ``notes``), or every column: what a saved model is run on."""
+    path = Path(path)
+
+    def choose(header: list[str]) -> list[int]:
+        if not columns:
+            return list(range(len(header)))
+        order, missing, extra = match_columns(header, columns)
+        if missing:
+            raise DataFileError(
+                path, f"missing feature column(s) {', '.join(map(repr, missing))}; the model was "
+                f"trained on columns {', '.join(map(repr, columns))}"
+            )
+        if extra and notes is not None:
+            notes.append(f"{path}: ignored column(s) the model was not trained on: "
+                         f"{', '.join(map(repr, extra))}")
+        return order
+
+    return read_csv_table(path, choose, notes)[1]
+
+
+def numeric_matrix(table: Table, path: str | os.PathLike[str]) -> NDArray[np.float64]:
+    """A table of numbers as a float array (a model without a table encoder takes
+    nothing else): a text or missing cell is refused naming its row and column."""
+    out = np.empty((len(table), len(table.names)))
+    for j, (name, col) in enumerate(table.columns.items()):
+        bad = col.missing if isinstance(col, NumberColumn) else np.ones(len(col), dtype=bool)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            cell = (repr(col.vocab[col.codes[i]]) if isinstance(col, TextColumn)
+                    and col.codes[i] >= 0 else "a missing cell")
+            row = f"row {int(table.lines[i])}, " if table.lines is not None else f"row {i}, "
+            raise DataFileError(path, f"{cell} is not a number; this model was trained on "
+                                "numbers only", f"{row}column {name!r}")
+        assert isinstance(col, NumberColumn)
+        out[:, j] = col.values
+    return out
+
+
 def read_features_csv(path: str | os.PathLike[str],
                       feature_names: list[str] | None = None) -> NDArray[np.float64]:
-    """Feature matrix of a CSV for prediction.
+    """Feature matrix of a numeric CSV for prediction by a model without a table encoder.
 
     With ``feature_names`` (saved with the model) those columns are taken, in that
     order, and any other column (e.g. the target) is ignored; without, every column.
     """
-    path = Path(path)
-
-    def choose(header: list[str]) -> tuple[list[int], int | None]:
-        if feature_names:
-            order, missing, _ = match_columns(header, feature_names)
-            if missing:
-                raise DataFileError(
-                    path, f"missing feature column(s) {', '.join(missing)}; the model was "
-                    f"trained on columns {', '.join(feature_names)}"
-                )
-            return order, None
-        return list(range(len(header))), None
-
-    return _read_table(path, choose).X
+    return numeric_matrix(read_features_table(path, feature_names), path)
 
 
 _NPY_MAGIC = b"\x93NUMPY"

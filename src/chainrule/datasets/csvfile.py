@@ -1,0 +1,212 @@
+"""Reading a CSV file into a :class:`~chainrule.table.Table`, in one streaming pass.
+
+The header row names the columns. A column is numbers while every cell is a number or
+missing (a :data:`~chainrule.table.MISSING` token such as ``""`` or ``NA``); otherwise it is
+text, stored as codes into its distinct strings. Rows are converted a chunk at a time
+(NumPy parses the numbers), so memory stays near 8 bytes a number and 4 a text cell, not
+the size of Python strings for the whole file.
+
+The delimiter is the one of ``,`` ``;`` tab ``|`` that splits the header into the most
+columns; with ``;``, ``1,5`` is read as 1.5 (a decimal comma). A file that is not UTF-8
+is read as Windows-1252 (with a note). Rows are counted the way a text editor counts
+lines: ``row 1`` is the header.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import itertools
+from array import array
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from ..errors import FileFormatError, check_readable_file, os_reason
+from ..table.columns import MISSING, NumberColumn, Table, TextColumn
+
+#: Rows converted at a time.
+CHUNK = 1 << 15
+_DELIMITERS = (",", ";", "\t", "|")
+_ENCODINGS = ("utf-8-sig", "cp1252")
+
+
+class DataFileError(FileFormatError):
+    """A CSV, ``.npz`` or ``.npy`` file that cannot be used: not the format, corrupt,
+    non-finite numbers, unreadable. A :class:`~chainrule.errors.FileFormatError`: the
+    message names the file and, where one applies, the row and column or the array."""
+
+
+def cell_at(lineno: int, col: int, header: list[str]) -> str:
+    return f"row {lineno}, column {col + 1} ({header[col]!r})"
+
+
+def _rows(fh: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Non-empty rows with the line number a text editor shows (rows with quoted line
+    breaks count as one row)."""
+    for i, row in enumerate(csv.reader(fh, delimiter=delimiter), start=1):
+        if row:
+            yield i, row
+
+
+def _width(line: str, delimiter: str) -> int:
+    try:
+        return len(next(csv.reader([line], delimiter=delimiter), []))
+    except csv.Error:  # e.g. one field longer than csv's limit: not this delimiter
+        return 0
+
+
+def _delimiter(first_line: str) -> str:
+    widths = {d: _width(first_line, d) for d in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda d: (widths[d], d == ","))
+    return best if widths[best] > 1 else ","
+
+
+class _Column:
+    """One column while it is read: numbers (``array('d')``) until a cell is text, then
+    codes into a vocabulary."""
+
+    def __init__(self, index: int, decimal_comma: bool) -> None:
+        self.index = index
+        self.decimal_comma = decimal_comma
+        self.numbers: array | None = array("d")
+        self.codes = array("i")
+        self.vocab: dict[str, int] = {}
+
+    def add(self, cells: list[str]) -> list[str] | None:
+        """Append a chunk's cells; returns None, or the cells when the column just turned
+        to text (the caller then re-reads the rows before this chunk)."""
+        if self.numbers is not None:
+            values = _as_numbers(cells, self.decimal_comma)
+            if values is not None:
+                self.numbers.frombytes(values.tobytes())
+                return None
+            if len(self.numbers):
+                return cells
+            self.numbers = None
+        self.add_text(cells)
+        return None
+
+    def add_text(self, cells: list[str]) -> None:
+        vocab = self.vocab
+        self.codes.extend([-1 if (s := c.strip()) in MISSING else vocab.setdefault(s, len(vocab))
+                           for c in cells])
+
+    def column(self) -> NumberColumn | TextColumn:
+        if self.numbers is not None:
+            return NumberColumn(np.frombuffer(self.numbers, dtype=np.float64))
+        return TextColumn(np.frombuffer(self.codes, dtype=np.int32), tuple(self.vocab))
+
+
+def _as_numbers(cells: list[str], decimal_comma: bool) -> np.ndarray | None:
+    """The cells as float64 (missing → NaN), or None if any is text."""
+    try:
+        return np.array(cells, dtype=np.float64)
+    except ValueError:
+        pass
+    out = np.empty(len(cells))
+    for i, c in enumerate(cells):
+        s = c.strip()
+        if s in MISSING:
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(s)
+        except ValueError:
+            if not (decimal_comma and s.count(",") == 1):
+                return None
+            try:
+                out[i] = float(s.replace(",", "."))
+            except ValueError:
+                return None
+    return out
+
+
+def read_csv_table(path: str | Path, choose: Callable[[list[str]], list[int]],
+                   notes: list[str] | None = None) -> tuple[list[str], Table]:
+    """The header and the columns ``choose(header)`` picks (indices), as a Table whose
+    ``lines`` number its rows. Raises :class:`DataFileError` for an empty, header-only,
+    ragged, undecodable or unreadable file, duplicate column names, and an infinite
+    number (naming row and column)."""
+    path = Path(path)
+    check_readable_file(path, DataFileError, "CSV file")
+    for encoding in _ENCODINGS:
+        try:
+            header, table = _read(path, choose, encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding != _ENCODINGS[0] and notes is not None:
+            notes.append(f"{path.name} is not UTF-8; read as {encoding} (Windows-1252)")
+        return header, table
+    raise DataFileError(path, "not a readable text file in UTF-8 or Windows-1252")
+
+
+def _read(path: Path, choose: Callable[[list[str]], list[int]], encoding: str
+          ) -> tuple[list[str], Table]:
+    try:
+        with open(path, newline="", encoding=encoding) as fh:
+            first_line = fh.readline()
+            fh.seek(0)
+            delimiter = _delimiter(first_line)
+            rows = _rows(fh, delimiter)
+            first = next(rows, None)
+            if first is None:
+                raise DataFileError(path, "the file is empty; expected a header row and data "
+                                    "rows")
+            header = [h.strip() for h in first[1]]
+            dupes = sorted(h for h, n in collections.Counter(header).items() if n > 1)
+            if dupes:
+                raise DataFileError(path, "duplicate column names in the header: "
+                                    f"{', '.join(map(repr, dupes))}")
+            chosen = choose(header)
+            columns = [_Column(c, decimal_comma=delimiter == ";") for c in chosen]
+            lines = array("q")
+            width = len(header)
+            while chunk := list(itertools.islice(rows, CHUNK)):
+                for lineno, row in chunk:
+                    if len(row) != width:
+                        raise DataFileError(
+                            path, f"row {lineno} has {len(row)} cells but the header has "
+                            f"{width} columns; every row needs one value per column")
+                for col in columns:
+                    cells = [row[col.index] for _, row in chunk]
+                    turned = col.add(cells)
+                    if turned is not None:
+                        before = _reread(path, encoding, delimiter, col.index, len(lines))
+                        col.numbers = None
+                        col.add_text(before)
+                        col.add_text(turned)
+                lines.extend([lineno for lineno, _ in chunk])
+    except csv.Error as exc:
+        raise DataFileError(path, f"not a readable CSV file ({exc})") from None
+    except OSError as exc:
+        raise DataFileError(path, os_reason(exc)) from None
+    if not lines:
+        raise DataFileError(path, "only a header row, no data rows")
+    line_numbers = np.frombuffer(lines, dtype=np.int64)
+    out = {header[c.index]: c.column() for c in columns}
+    for reading in columns:
+        got = out[header[reading.index]]
+        if isinstance(got, NumberColumn) and np.isinf(got.values).any():
+            i = int(np.flatnonzero(np.isinf(got.values))[0])
+            raise DataFileError(path, f"{str(float(got.values[i]))!r} is not a finite number "
+                                "(leave a cell empty for a missing value)",
+                                cell_at(int(line_numbers[i]), reading.index, header))
+    return header, Table(out, line_numbers)
+
+
+def _reread(path: Path, encoding: str, delimiter: str, col: int, n: int) -> list[str]:
+    """The first ``n`` cells of column ``col`` as text (a column that turned out to hold
+    text after ``n`` numeric rows)."""
+    try:
+        with open(path, newline="", encoding=encoding) as fh:
+            rows = _rows(fh, delimiter)
+            next(rows)
+            out = [row[col] for _, row in itertools.islice(rows, n)]
+    except (csv.Error, OSError, StopIteration, IndexError) as exc:
+        raise DataFileError(path, f"changed while being read ({exc})") from None
+    if len(out) != n:
+        raise DataFileError(path, "changed while being read")
+    return out
