@@ -44,6 +44,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .scaler import Standardizer
+from .table import TableEncoder, is_table
 from .validation import as_features, as_targets, check_dtype
 
 if TYPE_CHECKING:
@@ -122,6 +123,11 @@ class Network:
         Every parameter and its gradient, flat; layers hold views.
     scaler : Standardizer or None
         Applied to raw features before layer 1 (set by the CLI and estimators).
+    encoder : TableEncoder or None
+        Turns a table (a :class:`~chainrule.table.Table`, DataFrame or dict of columns)
+        into the n_in features, columns matched by name, before ``scaler``; set it (and
+        ``scaler = encoder.standardizer(encoder.transform(df))``) to pass tables to
+        ``fit``/``predict``. Arrays are taken as the encoder's output.
     classes : list or None
         Class labels for the output units, when known (saved with the model).
     optimizer : Optimizer or None
@@ -153,6 +159,7 @@ class Network:
         self.layers = list(layers)
         self._check_layers()
         self.scaler: Standardizer | None = None
+        self.encoder: TableEncoder | None = None
         self.classes: list[Any] | None = None
         self.optimizer: Optimizer | None = None
         self._allocate()
@@ -293,6 +300,8 @@ class Network:
         twin.params[...] = self.params
         if self.scaler is not None:
             twin.scaler = Standardizer(self.scaler.mean.copy(), self.scaler.scale.copy())
+        if self.encoder is not None:
+            twin.encoder = TableEncoder.from_dict(self.encoder.to_dict())
         twin.classes = None if self.classes is None else [*self.classes]
         if self.optimizer is not None:
             twin.optimizer = get_optimizer(self.optimizer.get_config())
@@ -304,12 +313,20 @@ class Network:
         return f"Network([{inner}], loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
 
     # -- the boundary: raw data in ------------------------------------------------------
-    def inputs(self, X: ArrayLike, name: str = "X") -> Array:
-        """a^(0) from raw features: validated (shape, finite, dtype) and scaled by ``scaler``.
+    def inputs(self, X: Any, name: str = "X") -> Array:
+        """a^(0) from raw features: a table encoded by ``encoder`` (a DataFrame, dict of
+        columns or :class:`~chainrule.table.Table`; an array is taken as already
+        encoded), validated (shape, finite, dtype) and scaled by ``scaler``.
 
         Returns an ndarray of shape (n_samples, n_in) in the network's dtype, the form
         :meth:`forward` takes.
         """
+        if is_table(X):
+            if self.encoder is None:
+                raise ValueError(f"{name}: a table needs a table encoder; set net.encoder = "
+                                 f"TableEncoder().fit({name}) (its n_out is the network's "
+                                 "n_in)")
+            X = self.encoder.transform(X)
         a0 = as_features(X, self.n_in, self.dtype, name)
         if self.scaler is not None:
             a0 = self.scaler.transform(a0)
