@@ -158,9 +158,10 @@ def test_import_chainrule_does_not_load_mpi():
 
 
 # -- exactness --------------------------------------------------------------------------------
-def _check_against_one_process(out_dir: Path, n_ranks: int) -> None:
+def _check_against_one_process(out_dir: Path, n_ranks: int,
+                               names: list[str] | None = None) -> None:
     cases = _cases()
-    for name in cases.CASES:
+    for name in names or cases.CASES:
         net, X, y, kw = cases.build(name)
         history = net.fit(X, y, **kw)
         ranks = [

@@ -38,6 +38,17 @@ correct count for the logs) in one buffer, and every rank divides. A plain mean
 of the g_k is wrong whenever the shares differ in size — the last batch of an
 epoch, or a batch size not divisible by the number of ranks. The L2 term λw is
 part of every g_k and survives the weighted mean unchanged.
+
+With sample weights s_i (:mod:`chainrule.weights`) g_k is the weighted mean over share
+k and its weight is S_k = Σ_{i in share k} s_i instead of n_k:
+
+.. math::
+
+    \\frac{\\partial C}{\\partial w} = \\frac{\\sum_i s_i\\, \\partial C_i/\\partial w}
+        {\\sum_i s_i} = \\frac{\\sum_k S_k\\, g_k}{\\sum_k S_k},
+
+the same all-reduce with S_k in n_k's place (a share whose weights are all zero adds
+nothing; a global batch with Σ s = 0 takes no step, on every rank alike).
 """
 
 from __future__ import annotations
@@ -414,8 +425,9 @@ class DistributedTrainer(Trainer):
         if self.size > 1:
             _sync_optimizer(optimizer, net, comm)  # slots and step count from rank 0
         # float64 whatever the network's dtype: the sum over ranks should add no error
-        # of its own. Layout: n_k·g_k for every parameter, then n_k, loss sum, correct.
-        self._buf = np.empty(net.n_params + 3, dtype=np.float64)
+        # of its own. Layout: S_k·g_k for every parameter, then S_k, n_k, loss sum,
+        # correct; S_k = n_k without sample weights.
+        self._buf = np.empty(net.n_params + 4, dtype=np.float64)
         self._dropout = [
             layer for layer in net.layers if isinstance(layer, Dropout) and layer.rate > 0
         ]
@@ -423,10 +435,11 @@ class DistributedTrainer(Trainer):
         self.reduce_seconds = 0.0
         self.n_reduce = 0
 
-    def local_share(self, xb: Array, yb: Array) -> tuple[Array, Array]:
-        """Rows :func:`share` (m, rank, size) of the global batch (xb, yb)."""
+    def local_share(self, xb: Array, yb: Array, sb: Array | None = None
+                    ) -> tuple[Array, Array, Array | None]:
+        """Rows :func:`share` (m, rank, size) of the global batch (xb, yb, sb)."""
         if self.size == 1:
-            return xb, yb
+            return xb, yb, sb
         m = xb.shape[0]
         lo, hi = share(m, self.rank, self.size)
         self._masks.m, self._masks.lo, self._masks.hi = m, lo, hi
@@ -434,41 +447,50 @@ class DistributedTrainer(Trainer):
             # No forward pass here, but the generator must still move as on the other ranks.
             for layer in self._dropout:
                 self.net.rng.random((m, layer.n_in), dtype=self.net.dtype)
-        return xb[lo:hi], yb[lo:hi]
+        return xb[lo:hi], yb[lo:hi], None if sb is None else sb[lo:hi]
 
-    def reduce(self, n_local: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
-        """One Allreduce of (n_k·g_k, n_k, loss_k, correct_k); ∂C/∂w = Σ n_k g_k / Σ n_k."""
+    def reduce(self, n_local: int, loss_sum: float, correct: int,
+               weight_sum: float | None = None) -> tuple[int, float, int]:
+        """One Allreduce of (S_k·g_k, S_k, n_k, loss_k, correct_k); ∂C/∂w = Σ S_k g_k / Σ S_k,
+        with S_k = n_k unweighted and Σ_{i in share k} s_i with sample weights."""
         if self.size == 1:
             return n_local, loss_sum, correct
         from mpi4py import MPI
 
         grads, buf, n_params = self.net.grads, self._buf, self.net.n_params
-        # n_k g_k = Σ_{i in share k} ∂C_i/∂w, formed in float64 like the sum over ranks
-        np.multiply(grads, n_local, out=buf[:n_params], dtype=np.float64)
-        buf[n_params:] = (n_local, loss_sum, correct)
+        weight = n_local if weight_sum is None else weight_sum
+        # S_k g_k = Σ_{i in share k} s_i ∂C_i/∂w (s_i = 1 unweighted), formed in float64
+        # like the sum over ranks
+        np.multiply(grads, weight, out=buf[:n_params], dtype=np.float64)
+        buf[n_params:] = (weight, n_local, loss_sum, correct)
         start = time.perf_counter()
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
         self.reduce_seconds += time.perf_counter() - start
         self.n_reduce += 1
-        n = int(buf[n_params])
-        np.divide(buf[:n_params], n, out=buf[:n_params])  # (1/n) Σ_i ∂C_i/∂w, the notes' mean
-        grads[...] = buf[:n_params]
-        return n, float(buf[n_params + 1]), int(buf[n_params + 2])
+        total = buf[n_params]
+        if weight_sum is None:
+            total = int(total)
+        if total:  # (1/n) Σ_i ∂C_i/∂w, the notes' mean (Σ s_i ∂C_i/∂w / Σ s_i weighted)
+            np.divide(buf[:n_params], total, out=buf[:n_params])
+        grads[...] = buf[:n_params]  # Σ s = 0: zero, and train_step takes no step
+        return int(buf[n_params + 1]), float(buf[n_params + 2]), int(buf[n_params + 3])
 
     def run(
         self,
         a0: Array,
         Y: Array,
         validation: tuple[Array, Array] | None = None,
+        sample_weight: NDArray[np.float64] | None = None,
     ) -> History:
         """Check every rank holds the same data and settings, then train."""
         if self.size == 1:
-            return super().run(a0, Y, validation)
-        self._check_same_everywhere(a0, Y)
+            return super().run(a0, Y, validation, sample_weight)
+        self._check_same_everywhere(a0, Y, sample_weight)
         self.dropout_rng = self._masks  # type: ignore[assignment]
-        return super().run(a0, Y, validation)
+        return super().run(a0, Y, validation, sample_weight)
 
-    def _check_same_everywhere(self, a0: Array, Y: Array) -> None:
+    def _check_same_everywhere(self, a0: Array, Y: Array,
+                               sample_weight: NDArray[np.float64] | None = None) -> None:
         """Every rank must see the same batches: compare shapes, settings and checksums.
 
         The checksums are compared with a tolerance: the scaler's statistics may differ
@@ -476,9 +498,12 @@ class DistributedTrainer(Trainer):
         """
         from mpi4py import MPI
 
-        names = ["n_samples", "n_in", "n_out", "epochs", "batch_size", "shuffle"]
-        exact = [a0.shape[0], a0.shape[1], Y.shape[1], self.epochs, self.batch_size, self.shuffle]
-        sums = [float(np.sum(a0, dtype=np.float64)), float(np.sum(Y, dtype=np.float64))]
+        names = ["n_samples", "n_in", "n_out", "epochs", "batch_size", "shuffle",
+                 "sample_weight given"]
+        exact = [a0.shape[0], a0.shape[1], Y.shape[1], self.epochs, self.batch_size,
+                 self.shuffle, sample_weight is not None]
+        sums = [float(np.sum(a0, dtype=np.float64)), float(np.sum(Y, dtype=np.float64)),
+                0.0 if sample_weight is None else float(np.sum(sample_weight))]
         mine = np.array([*exact, *sums], dtype=np.float64)
         lo, hi = mine.copy(), mine.copy()
         self.comm.Allreduce(MPI.IN_PLACE, lo, op=MPI.MIN)
@@ -489,7 +514,7 @@ class DistributedTrainer(Trainer):
                     f"{name}: differs across ranks (from {lo[i]:g} to {hi[i]:g}, this rank "
                     f"{mine[i]:g}); every rank must be given the full, identical data set"
                 )
-        for i, name in enumerate(["X", "Y"], start=len(names)):
+        for i, name in enumerate(["X", "Y", "sample_weight"], start=len(names)):
             if abs(hi[i] - lo[i]) > 1e-6 * max(1.0, abs(hi[i])):
                 raise ValueError(
                     f"{name}: differs across ranks (checksums from {lo[i]!r} to {hi[i]!r}); "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import weights
 from .layers import Dense
 from .network import Network
 
@@ -92,6 +93,7 @@ def gradcheck(
     h: float = 1e-4,
     max_params_per_array: int | None = None,
     seed: int = 0,
+    sample_weight: ArrayLike | None = None,
 ) -> GradcheckReport:
     """Compare every backprop gradient of ``net`` on (X, Y) with finite differences.
 
@@ -108,6 +110,9 @@ def gradcheck(
         networks); default all.
     seed : int
         Seed for that choice.
+    sample_weight : array-like of shape (n_samples,), optional
+        Check the weighted cost C = Σ_i s_i C_i / Σ_i s_i instead of the mean (see
+        :mod:`chainrule.weights`).
 
     Returns
     -------
@@ -119,10 +124,16 @@ def gradcheck(
     net64 = as_float64(net)
     a0 = net64.inputs(X)
     Yt = net64.targets(Y, a0.shape[0])
-    analytic = net64.backward(net64.forward(a0), Yt).copy()
+    if sample_weight is None:
+        analytic = net64.backward(net64.forward(a0), Yt).copy()
+    else:
+        s = weights.check_sample_weight(sample_weight, a0.shape[0])
+        analytic = weights.weighted_backward(net64, net64.forward(a0), Yt, s).copy()
 
     def cost() -> float:
-        return net64.cost(net64.forward(a0), Yt)
+        if sample_weight is None:
+            return net64.cost(net64.forward(a0), Yt)
+        return weights.weighted_cost(net64, net64.forward(a0), Yt, s)
 
     floor = REL_ERROR_FLOOR * max(1.0, abs(cost()))
     rng = np.random.default_rng(seed)

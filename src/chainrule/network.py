@@ -528,7 +528,8 @@ class Network:
     def fit(self, X: ArrayLike, Y: ArrayLike, **options: Any) -> History:
         """Train with mini-batch gradient descent: :func:`chainrule.training.fit`, whose
         keywords (epochs, batch_size, optimizer, shuffle, validation_data,
-        validation_split, callbacks) it takes."""
+        validation_split, callbacks, sample_weight, class_weight) it takes; with weights
+        each batch's cost is Σ s_i C_i / Σ s_i (:mod:`chainrule.weights`)."""
         from .training import fit
 
         return fit(self, X, Y, **options)

@@ -5,21 +5,24 @@ It runs past 300 lines because ``fit`` and its data preparation are documented h
 ``Trainer.run``.
 
 One step is the notes' procedure: forward the batch, compute its cost,
-backpropagate the averaged gradient, let the optimizer move the weights.
+backpropagate the averaged gradient, let the optimizer move the weights. With sample
+weights the average is the weighted mean Σ s_i C_i / Σ s_i of every mini-batch
+(:mod:`chainrule.weights`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import compiled
+from . import compiled, weights
 from .callbacks import Callback, DivergenceError, History
 from .optimizers import Optimizer, get_optimizer
+from .table.columns import is_table
 from .workspace import Workspaces
 
 if TYPE_CHECKING:
@@ -50,6 +53,8 @@ class Trainer:
         Set by a callback to end training after the current epoch.
     data : (a0, Y)
         The training inputs (standardized, (n, n_in)) and targets (n, n_out) of the run.
+    sample_weight : ndarray of shape (n,) or None
+        The run's per-sample weights s_i (class weights folded in); None: unweighted.
     validation : (a0_val, Y_val) or None
     workspaces : Workspaces
         The preallocated arrays of the training steps, one set per batch size.
@@ -80,6 +85,7 @@ class Trainer:
         self.n_batches = 0
         self.stop_training = False
         self.data: tuple[Array, Array] | None = None
+        self.sample_weight: NDArray[np.float64] | None = None
         self.validation: tuple[Array, Array] | None = None
         self.workspaces = Workspaces(net)
         self.dropout_rng: np.random.Generator | None = None
@@ -88,40 +94,54 @@ class Trainer:
         self.compiled = compiled.step_for(self)
 
     # -- hooks for data-parallel training (see chainrule.distributed) --------------
-    def local_share(self, xb: Array, yb: Array) -> tuple[Array, Array]:
-        """The part of a global batch this worker computes on; single process: all of it."""
-        return xb, yb
+    def local_share(self, xb: Array, yb: Array, sb: Array | None = None
+                    ) -> tuple[Array, Array, Array | None]:
+        """The part of a global batch (and of its sample weights ``sb``, if any) this
+        worker computes on; single process: all of it."""
+        return xb, yb, sb
 
-    def reduce(self, n_local: int, loss_sum: float, correct: int) -> tuple[int, float, int]:
+    def reduce(self, n_local: int, loss_sum: float, correct: int,
+               weight_sum: float | None = None) -> tuple[int, float, int]:
         """Combine gradients and batch statistics across workers.
 
         On entry ``net.grads`` holds the mean gradient over this worker's ``n_local``
-        samples; on return it must hold the mean over the global batch. Returns the
-        global sample count, loss sum and number of correct predictions. A single
-        process has nothing to combine.
+        samples — with sample weights, their weighted mean, whose weights sum to
+        ``weight_sum``; on return it must hold the (weighted) mean over the global batch.
+        Returns the global sample count, loss sum (Σ s_i C_i when weighted) and number of
+        correct predictions. A single process has nothing to combine.
         """
         return n_local, loss_sum, correct
 
     # -- one step ------------------------------------------------------------------------
-    def compute_gradient(self, xs: Array, ys: Array) -> tuple[float, int]:
+    def compute_gradient(self, xs: Array, ys: Array, ss: Array | None = None
+                         ) -> tuple[float, int]:
         """Forward, cost and backprop on this worker's samples: fills ``net.grads`` with
-        the mean gradient; returns their loss sum and number of correct predictions."""
+        the mean gradient (weighted by ``ss`` when given); returns their loss sum
+        (Σ_i s_i C_i when weighted) and number of correct predictions."""
         net = self.net
         ws = self.workspaces.get(xs.shape[0])
         trace = net.forward(xs, training=True, workspace=ws, rng=self.dropout_rng)
-        loss_sum = net.cost(trace, ys) * xs.shape[0]
         correct = 0
         if net.loss_fn.classification:
             correct = n_correct(trace.a_L, ys, net.independent_outputs)
-        net.backward(trace, ys, workspace=ws)
+        if ss is None:
+            loss_sum = net.cost(trace, ys) * xs.shape[0]
+            net.backward(trace, ys, workspace=ws)
+        else:  # the notes' 1/n becomes s_i / Σ s (chainrule.weights)
+            loss_sum = weights.weighted_cost(net, trace, ys, ss) * float(np.sum(ss))
+            weights.weighted_backward(net, trace, ys, ss, workspace=ws)
         return loss_sum, correct
 
-    def train_step(self, xb: Array, yb: Array, batch: int) -> tuple[float, int, int]:
-        """Forward, cost, backprop and update on one global batch.
+    def train_step(self, xb: Array, yb: Array, batch: int, sb: Array | None = None
+                   ) -> tuple[float, int, int]:
+        """Forward, cost, backprop and update on one global batch (with sample weights
+        ``sb`` of shape (m,), if any).
 
-        Returns the batch's loss sum, sample count and correct predictions.
+        Returns the batch's loss sum (Σ_i s_i C_i when weighted), sample count and correct
+        predictions. A weighted batch whose weights are all zero takes no step.
         """
-        if self.compiled is not None:
+        # The compiled step has no per-sample weights: a weighted batch trains on NumPy.
+        if self.compiled is not None and sb is None:
             done = self.compiled(xb, yb, batch)  # None: this step runs on the NumPy path
             if done is not None:
                 try:  # the compiled step has updated already: an explosion must undo it
@@ -131,20 +151,31 @@ class Trainer:
                     raise
                 return done
         net = self.net
-        xs, ys = self.local_share(xb, yb)
+        xs, ys, ss = self.local_share(xb, yb, sb)
         n_local = xs.shape[0]
         loss_sum, correct = 0.0, 0
-        if n_local:
+        if n_local and ss is None:
             loss_sum, correct = self.compute_gradient(xs, ys)
+        elif n_local:
+            loss_sum, correct = self.compute_gradient(xs, ys, ss)
         else:
             net.grads.fill(0.0)
-        n, loss_sum, correct = self.reduce(n_local, loss_sum, correct)
+        if ss is None:
+            n, loss_sum, correct = self.reduce(n_local, loss_sum, correct)
+        else:
+            local_weight = float(np.sum(ss, dtype=np.float64))
+            n, loss_sum, correct = self.reduce(n_local, loss_sum, correct, local_weight)
         if not math.isfinite(loss_sum):
             raise self._guard.error(self, batch, "the loss")
+        batch_weight = float(n) if sb is None else float(np.sum(sb, dtype=np.float64))
+        if batch_weight == 0:
+            return loss_sum, n, correct  # no sample counts: no step, as if it were absent
         grad_sq = float(np.dot(net.grads, net.grads))
         if not math.isfinite(grad_sq):
             raise self._guard.error(self, batch, "the gradient")
-        self._guard.check(self, batch, loss_sum / max(n, 1))  # before the update
+        # before the update; the batch's (weighted) mean cost
+        self._guard.check(self, batch, loss_sum / max(n, 1) if sb is None
+                          else loss_sum / batch_weight)
         self.optimizer.step(net.params, net.grads, grad_sq_norm=grad_sq)
         return loss_sum, n, correct
 
@@ -154,19 +185,27 @@ class Trainer:
         a0: Array,
         Y: Array,
         validation: tuple[Array, Array] | None = None,
+        sample_weight: NDArray[np.float64] | None = None,
     ) -> History:
-        """Train on standardized inputs a0 (n, n_in) and targets Y (n, n_out)."""
+        """Train on standardized inputs a0 (n, n_in) and targets Y (n, n_out), with
+        per-sample weights (n,) if given (checked: :func:`chainrule.weights.check_sample_weight`).
+
+        The epoch's ``loss`` is then the weighted mean Σ s_i C_i / Σ s_i; ``accuracy`` and
+        the validation metrics stay unweighted.
+        """
         # Overflow and NaN in a step end training with a DivergenceError that names the epoch
         # and batch; NumPy's RuntimeWarnings on the way would only say it first, less clearly.
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._run(a0, Y, validation)
+            return self._run(a0, Y, validation, sample_weight)
 
-    def _run(self, a0: Array, Y: Array, validation: tuple[Array, Array] | None) -> History:
+    def _run(self, a0: Array, Y: Array, validation: tuple[Array, Array] | None,
+             sample_weight: NDArray[np.float64] | None = None) -> History:
         net = self.net
         n = a0.shape[0]
         self.n_batches = math.ceil(n / self.batch_size)
         self.data, self.validation = (a0, Y), validation
-        self._batches = _Batches(a0, Y, self.batch_size)
+        self.sample_weight = sample_weight
+        self._batches = _Batches(a0, Y, self.batch_size, sample_weight)
         classification = net.loss_fn.classification
         self._guard = _LossGuard(0.0 if classification or not Y.size else
                                  float(np.max(np.abs(Y))))
@@ -180,10 +219,11 @@ class Trainer:
                     cb.on_epoch_begin(self)
                 order = net.rng.permutation(n) if self.shuffle else None
                 total_loss, total_n, correct = 0.0, 0, 0
+                total_weight = 0.0  # Σ s_i of the epoch, when weighted
                 for batch in range(1, self.n_batches + 1):
-                    xb, yb = self._batches.get(batch, order)
+                    xb, yb, sb = self._batches.get(batch, order)
                     try:
-                        loss_sum, m_global, n_right = self.train_step(xb, yb, batch)
+                        loss_sum, m_global, n_right = self.train_step(xb, yb, batch, sb)
                         if batch == self.n_batches and not _finite(net.params):
                             raise self._guard.error(self, batch, "a weight")
                     except DivergenceError as exc:
@@ -195,9 +235,12 @@ class Trainer:
                     correct += n_right
                     total_loss += loss_sum
                     total_n += m_global
+                    if sb is not None:
+                        total_weight += float(np.sum(sb, dtype=np.float64))
                     for cb in self.callbacks:
-                        cb.on_batch_end(self, batch, total_loss / max(total_n, 1))
-                logs = {"loss": total_loss / max(total_n, 1)}
+                        cb.on_batch_end(self, batch, self._mean_loss(total_loss, total_n,
+                                                                     total_weight))
+                logs = {"loss": self._mean_loss(total_loss, total_n, total_weight)}
                 if classification:
                     logs["accuracy"] = correct / max(total_n, 1)
                 if validation is not None:
@@ -214,6 +257,12 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_train_end(self)
         return self.history
+
+    def _mean_loss(self, total_loss: float, total_n: int, total_weight: float) -> float:
+        """The running cost: Σ C_i / n, or Σ s_i C_i / Σ s_i when weighted."""
+        if self.sample_weight is None:
+            return total_loss / max(total_n, 1)
+        return total_loss / total_weight if total_weight > 0 else 0.0
 
     def _last_finite(self, start_of_epoch: _Checkpoint, failed_batch: int, *,
                      before_failed: bool = False) -> None:
@@ -232,8 +281,9 @@ class Trainer:
         before = _Checkpoint(self)
         for batch in range(1, failed_batch if before_failed else failed_batch + 1):
             before.take(self)
+            xb, yb, sb = self._batches.get(batch, order)
             try:
-                self.train_step(*self._batches.get(batch, order), batch)
+                self.train_step(xb, yb, batch, sb)
             except DivergenceError:
                 break
             if not _finite(net.params):
@@ -244,24 +294,35 @@ class Trainer:
 
 
 class _Batches:
-    """The mini-batches of an epoch, gathered into buffers reused every step."""
+    """The mini-batches of an epoch (and their sample weights, if any), gathered into
+    buffers reused every step."""
 
-    def __init__(self, a0: Array, Y: Array, batch_size: int) -> None:
+    def __init__(self, a0: Array, Y: Array, batch_size: int,
+                 sample_weight: NDArray[np.float64] | None = None) -> None:
         self.a0, self.Y, self.batch_size, self.n = a0, Y, batch_size, a0.shape[0]
+        self.s = sample_weight
         self.xb = np.empty((batch_size, a0.shape[1]), dtype=a0.dtype)
         self.yb = np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
+        self.sb = None if sample_weight is None else np.empty(batch_size, dtype=np.float64)
 
-    def get(self, batch: int, order: NDArray[np.intp] | None) -> tuple[Array, Array]:
-        """Batch ``batch`` (counted from 1) of the epoch whose sample order is ``order``."""
+    def get(self, batch: int, order: NDArray[np.intp] | None
+            ) -> tuple[Array, Array, NDArray[np.float64] | None]:
+        """Batch ``batch`` (counted from 1) of the epoch whose sample order is ``order``:
+        (xb, yb, sb), sb None when unweighted."""
         start = (batch - 1) * self.batch_size
         stop = min(start + self.batch_size, self.n)
         if order is None:
-            return self.a0[start:stop], self.Y[start:stop]
+            sb = None if self.s is None else self.s[start:stop]
+            return self.a0[start:stop], self.Y[start:stop], sb
         idx, m = order[start:stop], stop - start
         xb, yb = self.xb[:m], self.yb[:m]
         self.a0.take(idx, axis=0, out=xb)  # gather into reused buffers
         self.Y.take(idx, axis=0, out=yb)
-        return xb, yb
+        if self.s is None or self.sb is None:
+            return xb, yb, None
+        sb = self.sb[:m]
+        self.s.take(idx, out=sb)
+        return xb, yb, sb
 
 
 class _Checkpoint:
@@ -358,6 +419,8 @@ def fit(
     validation_data: tuple[ArrayLike, ArrayLike] | None = None,
     validation_split: float = 0.0,
     callbacks: Sequence[Callback] = (),
+    sample_weight: ArrayLike | None = None,
+    class_weight: str | Mapping[Any, float] | None = None,
     trainer_class: type[Trainer] = Trainer,
     **trainer_options: Any,
 ) -> History:
@@ -377,6 +440,19 @@ def fit(
         Fraction of (X, Y) held out for validation (random, seeded), if no
         ``validation_data`` is given.
     callbacks : sequence of Callback
+    sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights s_i (finite, not all zero): every mini-batch's cost is the
+        weighted mean C = Σ_i s_i C_i / Σ_i s_i (+ L2) and its gradient
+        Σ_i (s_i / Σ s) ∂C_i/∂w, in place of the notes' (1/n) Σ_i; an integer s_i counts
+        sample i s_i times. A batch whose weights are all zero takes no step. The
+        epoch's ``loss`` is the weighted mean; ``accuracy`` and the validation metrics
+        stay unweighted. See :mod:`chainrule.weights`.
+    class_weight : "balanced" or mapping, optional
+        Classification only (one class per sample): sample i of class c gets weight w_c,
+        times its ``sample_weight``. ``"balanced"``: w_c = n_samples / (n_classes · n_c),
+        scikit-learn's rule, over the samples given (before ``validation_split``); a
+        mapping {class label or class index: w_c} (labels from ``net.classes`` first),
+        unnamed classes weight 1.
     trainer_class : type of Trainer
         The loop to run (:class:`chainrule.distributed.DistributedTrainer` for MPI);
         ``trainer_options`` are its extra keyword arguments.
@@ -388,21 +464,26 @@ def fit(
     if trainer_options and trainer_class is Trainer:
         raise ValueError(
             f"fit: unknown keyword {next(iter(trainer_options))!r}; valid keywords are epochs, "
-            "batch_size, optimizer, shuffle, validation_data, validation_split, callbacks"
+            "batch_size, optimizer, shuffle, validation_data, validation_split, callbacks, "
+            "sample_weight, class_weight"
         )
-    a0, Yt, validation, opt = prepare_fit(
+    a0, Yt, validation, opt, s = prepare_fit(
         net,
         X,
         Y,
         optimizer=optimizer,
         validation_data=validation_data,
         validation_split=validation_split,
+        sample_weight=sample_weight,
+        class_weight=class_weight,
     )
     trainer = trainer_class(
         net, opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks,
         **trainer_options,
     )
-    return trainer.run(a0, Yt, validation)
+    if s is None:
+        return trainer.run(a0, Yt, validation)  # the unweighted loop, exactly as before
+    return trainer.run(a0, Yt, validation, sample_weight=s)
 
 
 def prepare_fit(
@@ -413,11 +494,16 @@ def prepare_fit(
     optimizer: str | Optimizer | None = None,
     validation_data: tuple[ArrayLike, ArrayLike] | None = None,
     validation_split: float = 0.0,
-) -> tuple[Array, Array, tuple[Array, Array] | None, Optimizer]:
+    sample_weight: ArrayLike | None = None,
+    class_weight: str | Mapping[Any, float] | None = None,
+) -> tuple[Array, Array, tuple[Array, Array] | None, Optimizer, NDArray[np.float64] | None]:
     """The data preparation of :func:`fit`, shared with :func:`chainrule.distributed.fit`.
 
-    Validates and standardizes (X, Y), holds out the validation split (drawing from
-    ``net.rng``) and picks the optimizer (set as ``net.optimizer``).
+    Validates and standardizes (X, Y) (a table — DataFrame, dict of columns — is encoded
+    by ``net.encoder``; with no ``net.scaler`` yet, one is fitted on the training rows:
+    :meth:`~chainrule.table.TableEncoder.standardizer`), checks and combines the sample
+    and class weights, holds out the validation split (drawing from ``net.rng``) and picks
+    the optimizer (set as ``net.optimizer``).
 
     Returns
     -------
@@ -425,15 +511,21 @@ def prepare_fit(
     Yt : ndarray of shape (n_train, n_out)
     validation : (a0_val, Y_val) or None
     optimizer : Optimizer
+    sample_weight : ndarray of shape (n_train,) or None
+        s_i of the training samples; None when neither weight was given.
     """
+    # A table with an encoder but no scaler yet: encode it here, hold out validation, then
+    # standardize with the training rows' statistics (set as net.scaler, saved with it).
+    new_scaler = is_table(X) and net.encoder is not None and net.scaler is None
+    if new_scaler and net.encoder is not None:
+        X = net.encoder.transform(X)
     a0 = net.inputs(X, "X")
     Yt = net.targets(Y, a0.shape[0], "Y")
+    s = weights.combined_weights(net, Yt, sample_weight, class_weight)
     validation = None
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data: expected a pair (X_val, Y_val)")
-        Xv = net.inputs(validation_data[0], "validation_data[0]")
-        validation = (Xv, net.targets(validation_data[1], Xv.shape[0], "validation_data[1]"))
     elif validation_split:
         if not (isinstance(validation_split, float) and 0.0 < validation_split < 1.0):
             raise ValueError(
@@ -449,9 +541,22 @@ def prepare_fit(
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         validation = (a0[val_idx], Yt[val_idx])
         a0, Yt = a0[train_idx], Yt[train_idx]
+        if s is not None:
+            s = s[train_idx]
+            if not np.any(s > 0):
+                raise ValueError("sample_weight: every training sample left after "
+                                 f"validation_split={validation_split} has weight zero")
+    if new_scaler and net.encoder is not None:
+        net.scaler = net.encoder.standardizer(a0)
+        a0 = net.scaler.transform(a0)
+        if validation is not None:
+            validation = (net.scaler.transform(validation[0]), validation[1])
+    if validation_data is not None:
+        Xv = net.inputs(validation_data[0], "validation_data[0]")
+        validation = (Xv, net.targets(validation_data[1], Xv.shape[0], "validation_data[1]"))
     if optimizer is None and net.optimizer is not None:
         opt = net.optimizer
     else:
         opt = get_optimizer(optimizer)
     net.optimizer = opt
-    return a0, Yt, validation, opt
+    return a0, Yt, validation, opt, s

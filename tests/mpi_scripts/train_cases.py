@@ -10,7 +10,9 @@ Every rank also writes ``OUT_DIR/shm.rank<r>.txt``, the MPICH shared-memory segm
 maps (the test checks that none is left in /dev/shm afterwards), and, after a run without
 ``--fail``, ``threads.rank<r>.json``, its BLAS thread counts.
 
-Usage: python train_cases.py OUT_DIR [--fail KIND [--fail-rank R]]
+Usage: python train_cases.py OUT_DIR [--case NAME ...] [--fail KIND [--fail-rank R]]
+
+``--case`` trains only the cases named (default: every case).
 
 KIND: ``fit`` (raise mid-training), ``after`` (raise after fit), ``data`` (different
 data on one rank), ``exit0`` (``os._exit(0)`` mid-training), ``sigkill`` (SIGKILL
@@ -76,6 +78,23 @@ CASES: dict[str, dict[str, Any]] = {
         ),
         fit=dict(epochs=5, batch_size=16, optimizer="adam"),
     ),
+    # float64, Adam, dropout, sample weights 0..3 (a quarter of them zero: some shares and
+    # maybe a whole last batch weigh nothing) times balanced class weights: the global
+    # weighted mean Σ s_i ∇C_i / Σ s_i. 81 training samples, batch 10, last batch of 1.
+    "f64_weighted_dropout": dict(
+        data=("spirals", 101),
+        net=dict(
+            sizes=[2, 16, 3],
+            hidden="tanh",
+            output="softmax",
+            loss="cross_entropy",
+            dropout=0.2,
+            dtype="float64",
+        ),
+        fit=dict(epochs=6, batch_size=10, optimizer="adam", validation_split=0.2,
+                 class_weight="balanced"),
+        sample_weight=(0, 4),  # integers in [0, 4), seeded
+    ),
 }
 
 
@@ -87,7 +106,10 @@ def build(name: str) -> tuple[cr.Network, np.ndarray, np.ndarray, dict[str, Any]
     net_kwargs = dict(case["net"])
     sizes = net_kwargs.pop("sizes")
     net = cr.MLP(sizes, seed=0, **net_kwargs)
-    return net, X, y, dict(case["fit"])
+    fit = dict(case["fit"])
+    if "sample_weight" in case:
+        fit["sample_weight"] = np.random.default_rng(2).integers(*case["sample_weight"], n)
+    return net, X, y, fit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fail", choices=["fit", "after", "data", "exit0", "sigkill", "stop"], default=None
     )
     parser.add_argument("--fail-rank", type=int, default=1)
+    parser.add_argument("--case", nargs="+", choices=list(CASES), default=list(CASES))
     args = parser.parse_args(argv)
 
     from chainrule import distributed
@@ -105,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(args.out_dir, f"shm.rank{me}.txt"), "w") as f:
         f.write("".join(p + "\n" for p in _mpich_segments()))
     if args.fail is None:
-        for name in CASES:
+        for name in args.case:
             net, X, y, kw = build(name)
             history = distributed.fit(net, X, y, **kw)
             stem = os.path.join(args.out_dir, f"{name}.rank{me}")

@@ -70,6 +70,7 @@ from .common import (
     describe_network,
     encode_targets,
     evaluate,
+    fit_encoder,
     is_tty,
     load_dataset,
 )
@@ -123,6 +124,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint-every", type=_int_type(1, "a positive integer"),
                    default=None, metavar="N",
                    help="write checkpoint.safetensors every N epochs (default 1)")
+    g.add_argument("--class-weight", choices=["balanced"], default=None,
+                   help="weight every class by n / (n_classes · n_c) so rare classes count "
+                   "as much as common ones (classification only; default: unweighted)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", default=None,
                    help="run directory (default runs/<timestamp>/)")
@@ -412,7 +416,9 @@ def load_data(cfg: RunConfig) -> datasets.Dataset:
 
 
 def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
-    """Stage 2: the seeded (stratified) split; MNIST keeps its own test set."""
+    """Stage 2: the seeded (stratified) split; MNIST keeps its own test set. A table
+    (CSV) is encoded here, by a :class:`~chainrule.table.TableEncoder` fitted on the
+    training rows."""
     labels = ds.y if ds.task == "classification" else None
     predefined = ds.X_test is not None
     try:
@@ -421,6 +427,8 @@ def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
                                    labels=labels, seed=cfg.seed)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if ds.table is not None:  # learned from the training rows only: no leakage
+        ds.encode(fit_encoder(cfg, ds.table.take(s.train)))
     if predefined:
         assert ds.X_test is not None and ds.y_test is not None
         X_test, y_test = ds.X_test, ds.y_test
@@ -435,7 +443,9 @@ def build(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> Network:
     """Stage 3: the MLP, its scaler (training statistics only) and classes; for
     regression the output layer starts at the training targets' mean and spread."""
     net = build_network(cfg, ds)
-    net.scaler = ds.fit_scaler(splits.X_train)
+    net.encoder = ds.encoder
+    net.scaler = (ds.encoder.standardizer(splits.X_train) if ds.encoder is not None
+                  else ds.fit_scaler(splits.X_train))
     net.classes = ds.classes
     if ds.task == "regression":
         net.init_output_from_targets(encode_targets(net, splits.y_train, ds.task))
@@ -516,7 +526,12 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
         callbacks: list[Callback], fit_fn: Any = None,
         checkpointing: Checkpointing | None = None) -> Fitted:
     """Stage 4: train ``net`` on the training split (``fit_fn``: another fit, e.g. MPI),
-    checkpointing into a run directory, or continuing a resumed run's remaining epochs."""
+    checkpointing into a run directory, or continuing a resumed run's remaining epochs;
+    ``class_weight`` weights the training samples' costs by their class."""
+    if cfg.class_weight and ds.task != "classification":
+        raise CLIError(f"class_weight {cfg.class_weight}: weights classes, and this is "
+                       f"{ds.task} data; leave --class-weight out (or train a "
+                       "classification task)")
     ck = checkpointing or Checkpointing()
     resumed = ck.resumed
     state = ck.state or (resumed.state if resumed else CheckpointState(epochs=cfg.epochs))
@@ -553,6 +568,8 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
         epochs=remaining, batch_size=min(cfg.batch_size, len(splits.X_train)),
         optimizer=optimizer, validation_data=validation,
         callbacks=[EpochOffset(run_callbacks, prior.epoch, cfg.epochs)])
+    if cfg.class_weight:  # from the training split's classes (chainrule.weights)
+        kwargs["class_weight"] = cfg.class_weight
     if fit_fn is None:
         new = net.fit(splits.X_train, Y_train, **kwargs)
     else:

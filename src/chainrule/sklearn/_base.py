@@ -121,6 +121,11 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
     def _decode_targets(self, Y: Array) -> Any:
         """Network outputs back to the user's labels or values."""
 
+    def _sample_weight(self, Y: Array, sw: Array | None, incremental: bool) -> Array | None:
+        """The weights s_i training uses: ``sample_weight`` (checked), for the classifier
+        times its ``class_weight``; None for unweighted."""
+        return sw
+
     # -- prediction --------------------------------------------------------------------------
     def _forward(self, X: Any, check_input: bool = True) -> Array:
         """a^(L) for raw X (e^z for the Poisson regressor), shape (n_samples, n_outputs)."""
@@ -196,8 +201,10 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         sw = None
         if sample_weight is not None:
-            sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                      ensure_non_negative=True)
         Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        sw = self._sample_weight(Y, sw, incremental)
         rs = check_random_state(self.random_state)
         dtype = self.dtype or ("float32" if X.dtype == np.float32 else "float64")
         if first_pass:

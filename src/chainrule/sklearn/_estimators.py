@@ -15,7 +15,7 @@ any chainrule loss.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from chainrule.losses import LOSSES
 from chainrule.optimizers import Optimizer
 from chainrule.schedules import Schedule
 from chainrule.sklearn._base import BaseMLP, store_params
+from chainrule.weights import BALANCED, class_weight_per_sample
 
 Array = NDArray[np.floating]
 
@@ -84,8 +85,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     __doc__ = (
         "Multilayer perceptron classifier, scikit-learn's ``MLPClassifier`` trained by "
         "chainrule.\n\n    Softmax + cross-entropy for several classes, sigmoid + binary "
-        "cross-entropy for two classes or multi-label indicator targets.\n" + _DOC_PARAMS
-        + "    classes_ : ndarray of shape (n_classes,)\n"
+        "cross-entropy for two classes or multi-label indicator targets.\n\n"
+        "    class_weight : None, 'balanced' or dict, default=None\n"
+        "        Weight w_c of every sample of class c (times its ``sample_weight``): the\n"
+        "        cost becomes Σ s_i C_i / Σ s_i. 'balanced' is n_samples / (n_classes ·\n"
+        "        n_c), scikit-learn's ``compute_class_weight``; a dict maps class labels to\n"
+        "        weights (classes it omits weigh 1). Not for multi-label targets; partial_fit\n"
+        "        takes a dict only (a chainrule addition: scikit-learn's MLP has none).\n"
+        + _DOC_PARAMS + "    classes_ : ndarray of shape (n_classes,)\n"
     )
 
     def __init__(
@@ -117,8 +124,35 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         dropout: float | Sequence[float] = 0.0,
         dtype: str | None = None,
         callbacks: Sequence[Callback] | None = None,
+        class_weight: str | Mapping[Any, float] | None = None,
     ) -> None:
         store_params(self, locals())
+
+    def _sample_weight(self, Y: Array, sw: Array | None, incremental: bool) -> Array | None:
+        cw = self.class_weight
+        if cw is None:
+            return sw
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError("class_weight: needs one class per sample; multi-label targets "
+                             "have several (give sample_weight instead)")
+        if incremental and isinstance(cw, str) and cw == BALANCED:
+            # scikit-learn's rule for its SGD classifiers: one call's y is not the class
+            # distribution of the whole stream.
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: the classes' "
+                "frequencies of one call are not those of the data. Use "
+                "sklearn.utils.class_weight.compute_class_weight('balanced', classes=classes, "
+                "y=y) on a large enough sample of the targets and pass the resulting dict "
+                "as class_weight."
+            )
+        index = (Y[:, 0] >= 0.5).astype(np.intp) if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+        w = class_weight_per_sample(cw, index, len(self.classes_), list(self.classes_),
+                                    indices=False)
+        s = w if sw is None else sw * w
+        if not np.any(s > 0):
+            raise ValueError("class_weight: with these weights no sample counts (every "
+                             "sample's weight is zero)")
+        return s
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
         X, y = validate_data(

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chainrule import weights
 from chainrule.network import Network, Trace
 
 Array = NDArray[np.floating]
@@ -101,18 +102,11 @@ def objective(
     n = a0.shape[0]
     dt = net.dtype.type
     trace = net.forward(a0, training=training)
-    z, a = trace.z_L, trace.a_L
-    loss = net.loss_fn
     if poisson:
-        c_i, delta = poisson_cost(z, Y)
-    elif net.fused_output:
-        # Canonical pair: ∂C0/∂a_j · g′(z_j) = a_j − y_j; the cost from z avoids log(0).
-        c_i = loss.value_from_logits(z, Y) * dt(cost_scale)
-        delta = (a - Y) * dt(cost_scale)
-    else:
-        c_i = loss.value(a, Y) * dt(cost_scale)
-        grad_a = loss.grad_a(a, Y) * dt(cost_scale)  # ∂C_i/∂a^(L)
-        delta = net.output_layer.activation.backward(z, a, grad_a)  # δ^(L) = ∂C_i/∂a · g′(z)
+        c_i, delta = poisson_cost(trace.z_L, Y)
+    else:  # the network's own C_i and δ_i^(L) = ∂C_i/∂z^(L) (fused for canonical pairs)
+        c_i = weights.sample_costs(net, trace, Y) * dt(cost_scale)
+        delta = weights.sample_deltas(net, trace, Y) * dt(cost_scale)
     if sample_weight is None:
         sw_sum = float(n)
         share = np.full(n, 1.0 / n)

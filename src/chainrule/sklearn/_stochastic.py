@@ -75,8 +75,12 @@ class SklearnTrainer(Trainer):
         self.objective_kwargs = objective_kwargs
         self.sparse_X = sparse_X
 
-    def compute_gradient(self, xs: Array, ys: Array) -> tuple[float, int]:
+    def compute_gradient(self, xs: Array, ys: Array, ss: Array | None = None
+                         ) -> tuple[float, int]:
         """scikit-learn's objective on a batch whose last target column is the sample weight.
+
+        (``ss`` stays None: the weights ride in that column, so that the epoch's loss is
+        scikit-learn's Σ_batches (batch cost × batch size) / n rather than the trainer's.)
 
         Returns the batch cost × batch size (scikit-learn's epoch loss is
         Σ_batches (batch cost × batch size) / n) and the correct predictions.

@@ -1,0 +1,230 @@
+"""Sample and class weights: the notes' batch mean of C_i, weighted.
+
+``fit(X, Y, sample_weight=…, class_weight=…)`` checks its weights here (once, at the
+boundary), and the training step, the gradient check and the scikit-learn objective
+take the weighted cost and its output delta from here.
+
+Notes
+-----
+With a weight s_i ≥ 0 per sample the cost of a batch of n samples is the weighted mean
+
+.. math:: C = \\frac{\\sum_{i=1}^{n} s_i C_i}{\\sum_{i=1}^{n} s_i}
+          \\; \\left(+ \\frac{\\lambda}{2} \\sum_l \\lVert W^{(l)} \\rVert^2\\right),
+
+so the notes' average over samples, (1/n) Σ_i ∂C_i/∂w, becomes
+
+.. math:: \\frac{\\partial C}{\\partial w_{jk}^{(l)}}
+          = \\sum_i \\frac{s_i}{\\sum_{i'} s_{i'}} \\frac{\\partial C_i}{\\partial w_{jk}^{(l)}}.
+
+Every chain-rule factor below the output is linear in ∂C/∂a^(L), so only the first one
+changes: row i of δ^(L) = ∂C_i/∂z^(L) is scaled by s_i / Σ s instead of 1/n, and the
+rest of backprop is the network's own (:meth:`~chainrule.network.Network.backward`
+with ``delta_L``). All s_i = 1 is the notes' mean again; an integer s_i counts sample i
+s_i times (the gradient of repeating its row s_i times); s_i = 0 leaves it out. A
+mini-batch whose weights are all zero holds no sample that counts: training takes no
+step on it, as if it were absent.
+
+``class_weight`` gives every sample of class c the weight w_c (times its sample weight,
+if any). ``"balanced"`` is scikit-learn's ``compute_class_weight``:
+w_c = n_samples / (n_classes · n_c), counting the classes present, so that every class
+carries the same total weight n_samples / n_classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from .network import Network, Trace
+    from .workspace import Workspace
+
+Array = NDArray[np.floating]
+Weights = NDArray[np.float64]
+
+BALANCED = "balanced"
+
+
+# -- the boundary: checking what the user gave -------------------------------------------------
+def check_sample_weight(sample_weight: Any, n_samples: int,
+                        name: str = "sample_weight") -> Weights:
+    """``sample_weight`` as float64 of shape (n_samples,): finite, ≥ 0, not all zero.
+
+    Every message names the argument ``name``.
+    """
+    try:
+        s = np.asarray(sample_weight)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise ValueError(f"{name}: expected an array of shape ({n_samples},), "
+                         f"got {type(sample_weight).__name__} ({exc})") from None
+    if s.dtype == object or s.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected real numbers, got dtype {s.dtype}")
+    if s.shape != (n_samples,):
+        raise ValueError(f"{name}: expected shape ({n_samples},), one weight per sample, "
+                         f"got {s.shape}")
+    s = s.astype(np.float64)
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"{name}: every weight must be finite, got "
+                         f"{s[~np.isfinite(s)][0]} at index {int(np.argmin(np.isfinite(s)))}")
+    if np.any(s < 0):
+        raise ValueError(f"{name}: weights must be non-negative, got {s[s < 0][0]} at index "
+                         f"{int(np.argmax(s < 0))}")
+    if not np.any(s > 0):
+        raise ValueError(f"{name}: every weight is zero; at least one sample must count")
+    return s
+
+
+def class_indices(net: Network, Y: Array, name: str = "class_weight") -> NDArray[np.intp]:
+    """The class index of every sample of encoded targets Y (n_samples, n_out).
+
+    One-hot (softmax) rows give their argmax, a single sigmoid output 0 or 1. Regression
+    and multi-label targets (several independent outputs) have no one class per sample.
+    """
+    loss = net.loss_fn
+    if not loss.classification:
+        raise ValueError(f"{name}: applies to classification only; the loss "
+                         f"{loss.name!r} is a regression loss (give sample_weight instead)")
+    if Y.shape[1] == 1:
+        return (Y[:, 0] >= 0.5).astype(np.intp)
+    if loss.independent_outputs:
+        raise ValueError(f"{name}: needs one class per sample; {Y.shape[1]} independent "
+                         f"{loss.name} outputs are multi-label (give sample_weight instead)")
+    return np.argmax(Y, axis=1)
+
+
+def class_weight_per_sample(class_weight: Any, index: NDArray[np.intp], n_classes: int,
+                            classes: Sequence[Any] | None = None,
+                            name: str = "class_weight", *, indices: bool = True) -> Weights:
+    """The weight w_c of every sample's class c, shape (n_samples,).
+
+    Parameters
+    ----------
+    class_weight : "balanced" or mapping
+        ``"balanced"``: w_c = n_samples / (n_classes_present · n_c). A mapping gives
+        {class: w_c}; a key is a class label (looked up in ``classes`` first) or a class
+        index 0 … n_classes − 1; classes it does not name keep weight 1.
+    index : ndarray of shape (n_samples,)
+        Each sample's class index (:func:`class_indices`).
+    n_classes : int
+        Number of classes the model knows (output units; 2 for one sigmoid output).
+    classes : sequence, optional
+        The class labels, in index order, when known.
+    indices : bool
+        Whether a key that is no label may be a class index (scikit-learn: labels only).
+    """
+    counts = np.bincount(index, minlength=n_classes)
+    if isinstance(class_weight, str):
+        if class_weight != BALANCED:
+            raise ValueError(f"{name}: expected {BALANCED!r} or a mapping {{class: weight}}, "
+                             f"got {class_weight!r}")
+        present = counts > 0
+        w = np.ones(n_classes)
+        w[present] = index.shape[0] / (np.count_nonzero(present) * counts[present])
+        return w[index]
+    if not isinstance(class_weight, Mapping):
+        raise ValueError(f"{name}: expected {BALANCED!r} or a mapping {{class: weight}}, "
+                         f"got {type(class_weight).__name__}")
+    labels = list(classes) if classes is not None else None
+    w = np.ones(n_classes)
+    for key, value in class_weight.items():
+        c = _class_of(key, labels, n_classes if indices else 0)
+        if c is None:
+            known = (f"the classes are {labels}" if labels is not None else
+                     f"the class indices are 0..{n_classes - 1}")
+            if labels is not None and indices:
+                known += f" (or indices 0..{n_classes - 1})"
+            raise ValueError(f"{name}: unknown class {key!r}; {known}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)):
+            raise ValueError(f"{name}: the weight of class {key!r} must be a number, "
+                             f"got {value!r}")
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name}: the weight of class {key!r} must be finite and "
+                             f"non-negative, got {value!r}")
+        w[c] = float(value)
+    return w[index]
+
+
+def _class_of(key: Any, labels: list[Any] | None, n_classes: int) -> int | None:
+    if labels is not None:
+        for i, label in enumerate(labels):
+            try:
+                if type(key) is not bool and bool(key == label):
+                    return i
+            except (TypeError, ValueError):
+                continue
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and (
+            0 <= key < n_classes):
+        return int(key)
+    return None
+
+
+def combined_weights(net: Network, Y: Array, sample_weight: Any = None,
+                     class_weight: Any = None) -> Weights | None:
+    """s_i = sample_weight_i · w_(class of i), checked; None when neither is given
+    (the unweighted path, unchanged). Y: encoded targets (n_samples, n_out)."""
+    s = None
+    if sample_weight is not None:
+        s = check_sample_weight(sample_weight, Y.shape[0])
+    if class_weight is not None:
+        index = class_indices(net, Y)
+        n_classes = max(Y.shape[1], 2)
+        cw = class_weight_per_sample(class_weight, index, n_classes, net.classes)
+        s = cw if s is None else s * cw
+        if not np.any(s > 0):
+            raise ValueError("class_weight: with these weights no sample counts (every "
+                             "sample's weight is zero)")
+    return s
+
+
+# -- the weighted cost and its output delta -----------------------------------------------------
+def sample_costs(net: Network, trace: Trace, Y: Array) -> Array:
+    """C_i of every sample of a forward pass, shape (n_samples,) (no L2 term): from the
+    logits z^(L) for a canonical pair, as :meth:`Network.cost` takes them."""
+    if net.fused_output:
+        return net.loss_fn.value_from_logits(trace.z_L, Y)
+    return net.loss_fn.value(trace.a_L, Y)
+
+
+def sample_deltas(net: Network, trace: Trace, Y: Array) -> Array:
+    """δ_i^(L) = ∂C_i/∂z^(L) of every sample, not yet averaged: (n_samples, n_out)."""
+    a_L, z_L = trace.a_L, trace.z_L
+    if net.fused_output:
+        return a_L - Y  # canonical pair: ∂C0/∂a_j · g′(z_j) collapses to a_j − y_j
+    grad_a = net.loss_fn.grad_a(a_L, Y)  # ∂C_i/∂a^(L)
+    return net.output_layer.activation.backward(z_L, a_L, grad_a)  # · g′(z^(L))
+
+
+def shares(s: Array) -> Weights:
+    """s_i / Σ s in float64: what replaces the notes' 1/n (all zero when Σ s = 0)."""
+    s64: Weights = np.asarray(s, dtype=np.float64)
+    total = float(np.sum(s64))
+    return s64 / total if total > 0 else np.zeros_like(s64)
+
+
+def l2_penalty(net: Network) -> float:
+    """(λ/2) Σ_l ‖W^(l)‖², the term :meth:`Network.cost` adds."""
+    if not net.l2:
+        return 0.0
+    return 0.5 * net.l2 * sum(float(np.vdot(d.w, d.w)) for d in net.dense_layers)
+
+
+def weighted_cost(net: Network, trace: Trace, Y: Array, s: Array) -> float:
+    """C = Σ_i s_i C_i / Σ_i s_i (+ L2) of a forward pass; s of shape (n_samples,)."""
+    c_i = sample_costs(net, trace, Y).astype(np.float64)
+    return float(np.dot(shares(s), c_i)) + l2_penalty(net)
+
+
+def weighted_backward(net: Network, trace: Trace, Y: Array, s: Array, *,
+                      workspace: Workspace | None = None) -> Array:
+    """∂C/∂params of :func:`weighted_cost`: fills and returns ``net.grads``.
+
+    Row i of δ^(L) is scaled by s_i / Σ s; :meth:`Network.backward` does the rest
+    (and adds λw for L2).
+    """
+    delta_L = sample_deltas(net, trace, Y)
+    delta_L *= shares(s).astype(net.dtype)[:, None]  # the weighted mean, not (1/n) Σ_i
+    return net.backward(trace, delta_L=delta_L, workspace=workspace)
