@@ -1,14 +1,17 @@
-"""User data: CSV files with a header row, and NumPy ``.npz``/``.npy`` files (never pickled).
+"""User data: CSV (and Parquet) tables with a header row, and NumPy ``.npz``/``.npy`` files
+(never pickled).
 
 It runs past 300 lines because each reader (CSV, npz, npy) checks its file before allocating
 anything, and those checks, with messages naming row and column, are most of it.
 
-CSV rules: the first row names the columns; every feature cell is a number; the target
-column (``target=``) may hold numbers or text. Row-index columns (unnamed, ``Unnamed: N``,
-or counting 0, 1, 2, … / 1, 2, 3, … down the file) are dropped, each with a note in
-``Dataset.notes``. Rows are counted the way a text editor
-counts lines, so ``row 1`` is the header and the first data row is ``row 2``.
-"""
+Table rules (the reading itself is :mod:`chainrule.datasets.csvfile`): the first row names
+the columns; feature cells are numbers or text, empty or ``NA`` when missing, encoded
+later by a :class:`~chainrule.table.TableEncoder` fitted on the training split; the target
+column (``target=``) may hold numbers or text, and rows whose target is missing are
+dropped and counted. Row-index columns (unnamed, ``Unnamed: N``, or counting 0, 1, 2, … /
+1, 2, 3, … down the file) are dropped, each with a note in ``Dataset.notes``. Rows are
+counted the way a text editor counts lines, so ``row 1`` is the header and the first data
+row is ``row 2``."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import struct
 import tokenize
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +29,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import check_readable_file, os_reason
-from ..table.columns import NumberColumn, Table, TextColumn, drop_row_index
+from ..table.columns import (
+    NumberColumn,
+    Table,
+    TableError,
+    TextColumn,
+    column_of,
+    drop_row_index,
+    natural_key,
+)
 from .base import TASKS, Dataset
 from .csvfile import DataFileError, cell_at, read_csv_table
 
@@ -119,7 +131,7 @@ def _labels(values: list[str]) -> tuple[NDArray[np.int64], list[Any]]:
     numbers = _finite_numbers(values)
     if numbers is not None:
         return _labels_of_numbers(numbers)
-    classes = sorted(set(values))
+    classes = sorted(set(values), key=natural_key)
     index = {c: i for i, c in enumerate(classes)}
     return np.array([index[k] for k in values], dtype=np.int64), classes
 
@@ -161,7 +173,10 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
             raise DataFileError(path, f"no feature columns besides the target {target!r}")
         return [t_col, *(i for i in range(len(header)) if i != t_col)]
 
-    header, table = read_csv_table(path, choose, notes)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        header, table = _read_parquet(path, choose)
+    else:
+        header, table = read_csv_table(path, choose, notes)
     t_col = header.index(target)
     features = drop_row_index(table.select([n for n in header if n != target]), (), notes)
     assert table.lines is not None
@@ -217,6 +232,40 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
         notes=notes,
         table=features,
     )
+
+
+#: Files read with pandas and pyarrow instead of the CSV reader.
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _read_parquet(path: Path, choose: Callable[[list[str]], list[int]]
+                  ) -> tuple[list[str], Table]:
+    """A Parquet file's columns (pandas + pyarrow); its rows are numbered from 1."""
+    check_readable_file(path, DataFileError, "Parquet file")
+    try:
+        import pandas as pd
+    except ImportError:
+        raise DataFileError(path, "reading Parquet needs pandas and pyarrow (pip install "
+                            "'chainrule[tables]'), or save the table as CSV") from None
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError as exc:
+        raise DataFileError(path, f"reading Parquet needs pyarrow ({exc})") from None
+    except Exception as exc:  # pyarrow's errors have no common base that is not Exception
+        raise DataFileError(path, f"not a readable Parquet file ({type(exc).__name__}: "
+                            f"{exc})") from None
+    header = [str(c) for c in frame.columns]
+    if len(set(header)) != len(header):
+        raise DataFileError(path, "duplicate column names")
+    if frame.empty:
+        raise DataFileError(path, "no data rows")
+    chosen = [header[i] for i in choose(header)]
+    try:
+        table = Table({name: column_of(name, frame[name]) for name in chosen},
+                      np.arange(1, len(frame) + 1, dtype=np.int64))
+    except TableError as exc:
+        raise DataFileError(path, str(exc)) from None
+    return header, table
 
 
 def _raw_numbers(table: Table, path: Path) -> NDArray[np.float64]:

@@ -86,6 +86,29 @@ def _code(cell: object, index: dict[str, int]) -> int:
     return index.setdefault(text, len(index))
 
 
+def natural_key(label: str) -> tuple[int, float, tuple[tuple[Any, ...], ...]]:
+    """Sort key for labels as a person sorts them: numbers by value first (``9`` before
+    ``10``, ``-1`` before ``2``), then text with its digit runs read as numbers
+    (``grade 2`` before ``grade 10``); ``inf`` and ``nan`` are words here."""
+    try:
+        value = float(label)
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value):
+        return (0, value, ())
+    return (1, 0.0, tuple(_run_key(t, i % 2 == 1)
+                          for i, t in enumerate(re.split(r"(\d+)", label)) if t))
+
+
+def _run_key(run: str, digits: bool) -> tuple[Any, ...]:
+    """A digit run compares by value — its length without leading zeros, then its digits
+    (exact for any length, no int() of a 5,000-digit run) — before any text."""
+    if not digits:
+        return (1, run)
+    value = run.lstrip("0")
+    return (0, len(value), value)
+
+
 def number_label(value: Any) -> str:
     """How a number reads as a category: ``3`` for 3.0, else the shortest repr."""
     v = float(value)

@@ -33,7 +33,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..scaler import Standardizer
-from .columns import Column, NumberColumn, Table, TableError, TextColumn, number_label
+from .columns import (
+    Column,
+    NumberColumn,
+    Table,
+    TableError,
+    TextColumn,
+    natural_key,
+    number_label,
+)
 from .parse import DATE_PARTS, date_parts, has_time, is_dates, numbers_as_text, text_numbers
 
 #: Categories in fewer training rows than this are pooled into ``(rare)``.
@@ -47,14 +55,6 @@ FREE_TEXT_SHARE = 0.5
 _FREE_TEXT_MIN = 20
 RARE, MISSING_CATEGORY = "(rare)", "(missing)"
 _ID_NAME = re.compile(r"(?i)(id|.*[_ .-]id|.*[a-z]Id|id[_ .-].*|.*ID)")
-
-
-def _natural_key(label: str) -> tuple[int, float, str]:
-    """Numbers in numeric order before text in text order: 2 < 10 < "a"."""
-    try:
-        return (0, float(label), label)
-    except ValueError:
-        return (1, 0.0, label)
 
 
 def _labels(col: Column) -> tuple[NDArray[np.int32], list[str]]:
@@ -140,7 +140,7 @@ class OneHot:
         rare = [labels[i] for i in used if counts[i] < min_frequency]
         if len(rare) == 1 or not common:  # a pool of one, or of everything, says nothing
             common, rare = common + rare, []
-        return cls(column, sorted(common, key=_natural_key), sorted(rare, key=_natural_key),
+        return cls(column, sorted(common, key=natural_key), sorted(rare, key=natural_key),
                    bool((codes < 0).any()))
 
     @property
@@ -298,7 +298,8 @@ class TableEncoder:
             if unknown:
                 raise TableError(f"{what}: no column {', '.join(map(repr, unknown))}; the "
                                  f"columns are {', '.join(table.names)}")
-        self.encodings = [self._decide(name, col) for name, col in table.columns.items()]
+        self.encodings = [self._decide(name, col, table.lines)
+                          for name, col in table.columns.items()]
         self.notes = [n for e in self.encodings if (n := _note(e, table[e.column],
                                                               self.min_frequency))]
         if not self.inputs:
@@ -307,7 +308,7 @@ class TableEncoder:
                                          if isinstance(e, Dropped)))
         return self
 
-    def _decide(self, name: str, col: Column) -> Encoding:
+    def _decide(self, name: str, col: Column, lines: NDArray[np.int64] | None) -> Encoding:
         n_rows = len(col)
         if name in self.drop:
             return Dropped(name, "named by drop")
@@ -315,12 +316,10 @@ class TableEncoder:
         present = n_rows - int(miss.sum())
         if present == 0:
             return Dropped(name, "every cell is missing")
-        if name in self.numeric:
+        if name in self.numeric:  # text that is not a number counts as missing
             values, unread = _numbers(col)
-            if unread:
-                bad = next(v for v, n in zip(col.vocab, col.counts(), strict=True)  # type: ignore[union-attr]
-                           if n and np.isnan(text_numbers([v])[0]))
-                raise TableError(f"numeric: column {name!r} holds {bad!r}, not a number")
+            if unread == present:
+                raise TableError(f"numeric: column {name!r} holds no numbers")
             return Numeric.fit(name, values)
         codes, labels = _labels(col)
         distinct = int(np.count_nonzero(np.bincount(codes[codes >= 0], minlength=len(labels))))
@@ -335,9 +334,12 @@ class TableEncoder:
                 return Dropped(name, "an identifier (a distinct integer in every row, "
                                "named like an ID)")
             return Numeric.fit(name, col.values)
-        used = [v for v, n in zip(col.vocab, col.counts(), strict=True) if n]
-        if numbers_as_text(used):
+        # The kind is read off every value the file holds (the vocabulary), not only the
+        # training rows': a column whose text sits in validation rows is mixed all the same.
+        if numbers_as_text(col.vocab):
             return Numeric.fit(name, _numbers(col)[0])
+        _refuse_mixed(name, col, present, lines)
+        used = [v for v, n in zip(col.vocab, col.counts(), strict=True) if n]
         if is_dates(used):
             return DateParts.fit(name, col)
         if distinct == present and present >= 10:
@@ -351,9 +353,11 @@ class TableEncoder:
         n = len(enc.categories) + bool(enc.rare)
         if n > self.max_categories:
             raise TableError(
-                f"column {name!r} has {n} categories (seen in {self.min_frequency}+ rows), "
-                f"more than max_categories={self.max_categories}: one-hot would make {n} "
-                f"features; drop it (--drop {name}) or raise max_categories"
+                f"column {name!r} has {len(enc.categories) + len(enc.rare)} distinct values in "
+                f"the {len(col)} training rows, {len(enc.categories)} of them in "
+                f"{self.min_frequency}+ rows: more "
+                f"than max_categories={self.max_categories} features to one-hot; drop it "
+                f"(--drop {name}) or raise max_categories"
             )
         return enc
 
@@ -396,7 +400,7 @@ class TableEncoder:
             j += width
         return Encoded(X, notes)
 
-    def standardizer(self, X_train: NDArray[np.float64]) -> Standardizer:
+    def standardizer(self, X_train: NDArray[np.floating]) -> Standardizer:
         """The :class:`~chainrule.scaler.Standardizer` for the encoded training features
         ``X_train``: numbers (and date parts) to mean 0 and spread 1, one-hot and
         missing-indicator features left as 0/1."""
@@ -441,6 +445,39 @@ class TableEncoder:
         """(column, kind, detail) per input column, dropped ones included: what
         ``chainrule info`` shows."""
         return [(e.column, e.kind, _detail(e)) for e in self.encodings]
+
+
+#: A text column whose cells are numbers in at least this share of its rows (but not all)
+#: mixes types: refused rather than guessed.
+MIXED_SHARE = 0.5
+
+
+def _refuse_mixed(name: str, col: TextColumn, present: int,
+                  lines: NDArray[np.int64] | None) -> None:
+    """A column of mostly numbers with some text (``12``, ``7``, ``unknown``): as
+    categories every number would be its own; as numbers the text would be lost. The
+    user decides, with ``numeric`` (text becomes missing) or ``categorical``."""
+    counts = col.counts()
+    numeric = ~np.isnan(text_numbers(col.vocab))
+    n_numbers = int(counts[numeric].sum())
+    if n_numbers < MIXED_SHARE * present:
+        return
+    text = sorted((v for v, is_number in zip(col.vocab, numeric, strict=True)
+                   if not is_number), key=lambda v: -counts[col.vocab.index(v)])
+    example = text[0]
+    rows = np.flatnonzero(col.codes == col.vocab.index(example))
+    if rows.size:
+        i = int(rows[0])
+        where = f"{present - n_numbers} rows, e.g. {example!r} in " + (
+            f"row {int(lines[i])}" if lines is not None else f"row index {i}")
+    else:  # the text is in rows the encoder is not fitted on (validation, test)
+        where = f"e.g. {example!r}, in rows outside the training split"
+    raise TableError(
+        f"column {name!r} mixes numbers ({n_numbers} rows) and text "
+        f"({where}); write missing "
+        f"cells empty or NA, or say how to read it: --numeric {name} (text becomes missing) "
+        f"or --categorical {name}"
+    )
 
 
 def _encoding_of(c: dict[str, Any]) -> Encoding:

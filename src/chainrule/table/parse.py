@@ -57,7 +57,8 @@ def is_dates(vocab: Sequence[str]) -> bool:
 
 
 def has_time(vocab: Sequence[str]) -> bool:
-    return any(len(v) > 10 for v in vocab)
+    """Whether some entry has a time of day other than midnight."""
+    return any(v[10:].strip(" T0:.") for v in vocab)
 
 
 def date_parts(vocab: Sequence[str], parts: Sequence[str]) -> NDArray[np.float64]:
