@@ -14,6 +14,14 @@ network's a^(L), shape (N, n_out):
   (their operators carry α as a float32 and onnxruntime has no double ``Elu``);
 * Dropout layers are left out (they are the identity at inference).
 
+A network trained on a table (one with ``net.encoder``) takes its columns instead of ``X``:
+one input per column the encoder reads, named like it, shape (N, 1) — numbers as
+``tensor(float)`` (``double`` in float64) with NaN for a missing cell, categories as
+``tensor(string)`` — and the encoder's imputation, missing indicators and one-hot
+encoding run in the graph before the scaler (:mod:`chainrule.onnx_table`, which says what
+each column becomes; date columns are refused). :func:`run` feeds such a model a
+DataFrame or a dict of columns.
+
 Weights are initializers; the model passes ``onnx.checker.check_model(full_check=True)``
 before it is written, atomically (temporary file, then ``os.replace``).
 """
@@ -32,6 +40,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from chainrule.io import atomic_write_bytes
 from chainrule.network import Network
+from chainrule.onnx_table import ML_DOMAIN, ML_OPSET, encoder_nodes, table_feed
+from chainrule.table import is_table
 
 OPSET = 17
 """The default ONNX opset: old enough for every current runtime, new enough for
@@ -48,15 +58,23 @@ class Graph:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._count = 0
+        self._reserved: set[str] = set()
+
+    def reserve(self, names: list[str]) -> None:
+        """Names :meth:`name` must never return (the graph's inputs and output)."""
+        self._reserved.update(names)
 
     def name(self, stem: str) -> str:
         self._count += 1
+        while f"{stem}_{self._count}" in self._reserved:
+            self._count += 1
         return f"{stem}_{self._count}"
 
-    def const(self, stem: str, value: Any) -> str:
-        """An initializer holding ``value`` in the graph's dtype; returns its name."""
+    def const(self, stem: str, value: Any, dtype: DTypeLike | None = None) -> str:
+        """An initializer holding ``value`` in ``dtype`` (default the graph's); returns its
+        name."""
         name = self.name(stem)
-        arr = np.asarray(value, dtype=self.dtype)
+        arr = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
         self.initializers.append(numpy_helper.from_array(arr, name))
         return name
 
@@ -86,11 +104,19 @@ def to_onnx(
     opset : int
         ONNX opset to declare (≥ 17).
     input_name, output_name : str
-        Names of the graph's input (N, n_in) and output (N, n_out).
+        Names of the graph's input (N, n_in) and output (N, n_out). A network with a
+        table encoder has one input per column instead, named like the column (and
+        ``input_name`` is unused).
 
     Returns
     -------
     onnx.ModelProto
+
+    Raises
+    ------
+    ValueError
+        For a table encoder with a date column (ONNX cannot parse dates), and for a
+        column named like ``output_name``.
     """
     poisson = False
     if not isinstance(net, Network) and isinstance(getattr(net, "network_", None), Network):
@@ -107,7 +133,16 @@ def to_onnx(
     if dt not in _ELEM:
         raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
     g = Graph(dt)
-    a = input_name
+    elem = _ELEM[dt]
+    g.reserve([output_name])
+    if net.encoder is not None:
+        if output_name in net.encoder.inputs:
+            raise ValueError(f"output_name: {output_name!r} is also the name of an input "
+                             "column; pass another output_name")
+        graph_inputs, a = encoder_nodes(g, net.encoder)
+    else:
+        graph_inputs = [helper.make_tensor_value_info(input_name, elem, ["N", net.n_in])]
+        a = input_name
     if net.scaler is not None:
         a = g.op("Sub", [a, g.const("scaler_mean", net.scaler.mean)], stem="centred")
         a = g.op("Div", [a, g.const("scaler_scale", net.scaler.scale)], stem="a0")
@@ -124,17 +159,17 @@ def to_onnx(
         g.nodes[-1].output[0] = output_name
     else:
         g.nodes.append(helper.make_node("Identity", [a], [output_name], name="output_node"))
-    elem = _ELEM[dt]
     graph = helper.make_graph(
         g.nodes,
         "chainrule_mlp",
-        [helper.make_tensor_value_info(input_name, elem, ["N", net.n_in])],
+        graph_inputs,
         [helper.make_tensor_value_info(output_name, elem, ["N", net.n_out])],
         initializer=g.initializers,
     )
     model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", opset)],
+        opset_imports=[helper.make_opsetid("", opset)]
+        + ([helper.make_opsetid(ML_DOMAIN, ML_OPSET)] if net.encoder is not None else []),
         producer_name="chainrule",
         doc_string=f"chainrule {_describe(net)}",
     )
@@ -142,6 +177,8 @@ def to_onnx(
     meta = {"chainrule_config": json.dumps(net.get_config())}
     if net.classes is not None:
         meta["classes"] = json.dumps([_jsonable(c) for c in net.classes])
+    if net.encoder is not None:
+        meta["chainrule_encoder"] = json.dumps(net.encoder.to_dict())
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -188,10 +225,20 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def run(model_or_path: Any, X: NDArray) -> NDArray:
+def run(model_or_path: Any, X: Any) -> NDArray:
     """Run an exported model on X with onnxruntime (CPU); returns ``output``.
 
     A convenience for checking an export; needs ``onnxruntime``.
+
+    Parameters
+    ----------
+    model_or_path : onnx.ModelProto or path
+    X : ndarray of shape (n_samples, n_in), or a table
+        Features for a plain model; for a model exported with a table encoder, a pandas
+        DataFrame or a dict of columns (extra columns ignored), each fed to the input of
+        its name as the encoder reads it: numbers as floats with NaN for a missing cell
+        (None, NaN, ``"NA"``, … and numbers written as text, ``"1,234"``, parsed),
+        categories as strings (trimmed; numbers written like ``3`` for 3.0).
     """
     import onnxruntime as ort
 
@@ -200,6 +247,12 @@ def run(model_or_path: Any, X: NDArray) -> NDArray:
     else:
         source = str(model_or_path)
     sess = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+    if is_table(X):
+        return sess.run(None, table_feed(sess.get_inputs(), X))[0]
+    if len(sess.get_inputs()) != 1:
+        names = ", ".join(i.name for i in sess.get_inputs())
+        raise ValueError(f"X: this model takes named columns ({names}); pass a DataFrame "
+                         f"or a dict of columns, got {type(X).__name__}")
     inp = sess.get_inputs()[0]
     want = np.float64 if inp.type == "tensor(double)" else np.float32
     return sess.run(None, {inp.name: np.asarray(X, dtype=want)})[0]
