@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "saved model"),
     "lr-find": ("chainrule.cli.lr_find", "learning-rate range test: a suggested rate"),
     "gradcheck": ("chainrule.cli.gradcheck", "compare backprop with finite differences"),
+    "exercise": ("chainrule.cli.exercise", "backprop exercises on a seeded network, checked"),
     "info": ("chainrule.cli.info", "architecture, parameters and training summary of a model"),
     "export": ("chainrule.cli.export", "export a saved model (ONNX)"),
     "playground": ("chainrule.cli.playground", "train live in the browser"),
