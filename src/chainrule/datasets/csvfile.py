@@ -10,6 +10,11 @@ The delimiter is the one of ``,`` ``;`` tab ``|`` that splits the header into th
 columns; with ``;``, ``1,5`` is read as 1.5 (a decimal comma). A file that is not UTF-8
 is read as Windows-1252 (with a note). Rows are counted the way a text editor counts
 lines: ``row 1`` is the header.
+
+Where pandas is installed (the ``tables`` extra) and the file is plain — UTF-8, no quotes,
+every line a row of the header's width — pandas' C parser splits it instead
+(:mod:`chainrule.datasets.csvfast`), with the same table as a result, about four times
+faster; any other file, and any file without pandas, is read by the loop here.
 """
 
 from __future__ import annotations
@@ -161,6 +166,9 @@ def _read(path: Path, choose: Callable[[list[str]], list[int]], encoding: str
                 raise DataFileError(path, "duplicate column names in the header: "
                                     f"{', '.join(map(repr, dupes))}")
             chosen = choose(header)
+            fast = _fast(path, encoding, delimiter, header, chosen)
+            if fast is not None:
+                return header, _checked(path, header, *fast)
             columns = [_Column(c, decimal_comma=delimiter == ";") for c in chosen]
             lines = array("q")
             width = len(header)
@@ -185,16 +193,36 @@ def _read(path: Path, choose: Callable[[list[str]], list[int]], encoding: str
         raise DataFileError(path, os_reason(exc)) from None
     if not lines:
         raise DataFileError(path, "only a header row, no data rows")
-    line_numbers = np.frombuffer(lines, dtype=np.int64)
-    out = {header[c.index]: c.column() for c in columns}
-    for reading in columns:
-        got = out[header[reading.index]]
+    return header, _checked(path, header, {c.index: c.column() for c in columns},
+                            np.frombuffer(lines, dtype=np.int64))
+
+
+def _fast(path: Path, encoding: str, delimiter: str, header: list[str], chosen: list[int]
+          ) -> tuple[dict[int, NumberColumn | TextColumn], np.ndarray] | None:
+    """The columns and line numbers from :mod:`chainrule.datasets.csvfast` (pandas' C
+    parser) where it reads this file exactly as the loop below would; else None."""
+    if encoding != _ENCODINGS[0] or len(chosen) == 0:
+        return None
+    from .csvfast import read_fast
+
+    got = read_fast(path, delimiter, header, chosen)
+    if got is None:
+        return None
+    n = len(next(iter(got.values())))
+    return got, np.arange(2, n + 2, dtype=np.int64)
+
+
+def _checked(path: Path, header: list[str], columns: dict[int, NumberColumn | TextColumn],
+             line_numbers: np.ndarray) -> Table:
+    """The table of ``columns`` (by header index, in the chosen order), an infinite number
+    refused naming its row and column."""
+    for index, got in columns.items():
         if isinstance(got, NumberColumn) and np.isinf(got.values).any():
             i = int(np.flatnonzero(np.isinf(got.values))[0])
             raise DataFileError(path, f"{str(float(got.values[i]))!r} is not a finite number "
                                 "(leave a cell empty for a missing value)",
-                                cell_at(int(line_numbers[i]), reading.index, header))
-    return header, Table(out, line_numbers)
+                                cell_at(int(line_numbers[i]), index, header))
+    return Table({header[i]: c for i, c in columns.items()}, line_numbers)
 
 
 def _reread(path: Path, encoding: str, delimiter: str, col: int, n: int) -> list[str]:

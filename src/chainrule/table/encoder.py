@@ -69,6 +69,14 @@ def _labels(col: Column) -> tuple[NDArray[np.int32], list[str]]:
     return codes, [number_label(u) for u in uniq]
 
 
+def _distinct(col: Column, miss: NDArray[np.bool_]) -> int:
+    """How many distinct values the non-missing cells hold (no labels made: a column of a
+    million distinct numbers costs one sort)."""
+    if isinstance(col, TextColumn):
+        return int(np.count_nonzero(col.counts()))
+    return int(np.unique(col.values[~miss]).size)
+
+
 def _numbers(col: Column) -> tuple[NDArray[np.float64], int]:
     """Any column as numbers (text parsed as ``"1,234"``-style numbers), and how many
     non-missing cells could not be read as one (they become missing)."""
@@ -321,9 +329,9 @@ class TableEncoder:
             if unread == present:
                 raise TableError(f"numeric: column {name!r} holds no numbers")
             return Numeric.fit(name, values)
-        codes, labels = _labels(col)
-        distinct = int(np.count_nonzero(np.bincount(codes[codes >= 0], minlength=len(labels))))
+        distinct = _distinct(col, miss)
         if distinct == 1 and not miss.any():
+            codes, labels = _labels(col)
             return Dropped(name, f"constant (every row is {labels[int(codes[0])]!r})")
         if name in self.categorical:
             return self._one_hot(name, col)
