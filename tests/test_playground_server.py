@@ -204,6 +204,10 @@ def test_update_message_is_small_and_complete_for_the_largest_network() -> None:
 def test_apply_rebuilds_only_what_changed() -> None:
     s = Session(XOR_241)
     X = s.X_train.copy()
+    w0 = s.net.params.copy()
+    assert s.apply({"lr": 0.5}) == "network"  # at step 0: rebuilt, the same initial weights
+    np.testing.assert_array_equal(s.net.params, w0)
+    s.train(1)
     assert s.apply({"lr": 0.1}) == "training" and s.optimizer.lr == 0.1
     assert s.apply({"hidden": [3, 3]}) == "network" and s.sizes == [2, 3, 3, 1]
     np.testing.assert_array_equal(s.X_train, X)

@@ -25,6 +25,9 @@ LIMITS: dict[str, Any] = {
     "max_steps_per_second": 2000,
     "updates_per_second": 20,
     "max_message_bytes": 16384,
+    "max_upload_bytes": 65536,  # a CSV sent by the page (its message may be about twice that)
+    "max_replay_steps": 20000,  # a shared link replays at most this many steps
+    "max_replay_changes": 32,  # settings changed during the run that a link can carry
     "max_sessions": 64,
     "grid": 32,  # decision-region resolution: grid × grid output values per update
     "neuron_grid": 16,  # heat-map resolution of every hidden neuron: every 2nd grid point
@@ -43,6 +46,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "n_samples": 300,
     "train_ratio": 0.5,
     "seed": 0,
+    "draw": 0,
     "hidden": [4, 2],
     "activation": "tanh",
     "output": "tanh",
@@ -56,8 +60,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
 
 #: Changing one of these regenerates the data (and so the network).
 DATA_KEYS = ("dataset", "noise", "n_samples", "train_ratio", "seed")
-#: Changing one of these builds a new network (new initial weights).
-NETWORK_KEYS = ("hidden", "activation", "output", "loss")
+#: Changing one of these builds a new network. Its initial weights come from a generator
+#: seeded with (seed, draw): reset draws the next ones, rewind the same ones again.
+NETWORK_KEYS = ("hidden", "activation", "output", "loss", "draw")
+#: The settings that change the arithmetic of a step (steps_per_update only paces it).
+TRAINING_KEYS = ("optimizer", "lr", "batch_size", "l2")
+#: The ``dataset`` of a session training on a CSV the page uploaded.
+UPLOADED = "uploaded"
 
 
 def choices() -> dict[str, list[str]]:
@@ -94,8 +103,12 @@ def _choice(name: str, value: object, allowed: list[str]) -> str:
     return value
 
 
-def validate_config(update: object, current: dict[str, Any] | None = None) -> dict[str, Any]:
+def validate_config(update: object, current: dict[str, Any] | None = None, *,
+                    uploaded_rows: int | None = None) -> dict[str, Any]:
     """``current`` (default :data:`DEFAULT_CONFIG`) with ``update``'s fields checked and applied.
+
+    ``uploaded_rows`` is the size of the CSV the session holds, if any: only then is
+    ``dataset`` ``"uploaded"`` accepted, and its ``n_samples`` is that size.
 
     Raises
     ------
@@ -112,13 +125,18 @@ def validate_config(update: object, current: dict[str, Any] | None = None) -> di
     cfg = dict(current if current is not None else DEFAULT_CONFIG)
     cfg.update(update)
     opts = choices()
+    if uploaded_rows is not None:
+        opts["dataset"] = [*opts["dataset"], UPLOADED]
     for key in ("dataset", "activation", "output", "loss", "optimizer"):
         cfg[key] = _choice(key, cfg[key], opts[key])
+    if cfg["dataset"] == UPLOADED:
+        cfg["n_samples"] = uploaded_rows
     cfg["noise"] = _number("noise", cfg["noise"], 0.0, 1.0)
     cfg["n_samples"] = _integer("n_samples", cfg["n_samples"], LIMITS["min_samples"],
                                 LIMITS["max_samples"])
     cfg["train_ratio"] = _number("train_ratio", cfg["train_ratio"], 0.1, 0.9)
     cfg["seed"] = _integer("seed", cfg["seed"], 0, 2**31 - 1)
+    cfg["draw"] = _integer("draw", cfg["draw"], 0, 2**31 - 1)
     hidden = cfg["hidden"]
     n_max, w_max = LIMITS["max_hidden_layers"], LIMITS["max_neurons"]
     if not isinstance(hidden, list):

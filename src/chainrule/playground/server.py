@@ -44,6 +44,8 @@ STATIC = Path(__file__).parent / "static"
 
 #: Requests are flat objects; deeper JSON is refused before it is parsed.
 MAX_MESSAGE_DEPTH = 8
+#: An upload message may be larger than the others: the CSV, JSON-escaped (≤ 2 bytes a byte).
+UPLOAD_MESSAGE_BYTES = 2 * LIMITS["max_upload_bytes"] + 1024
 
 
 class TokenBucket:
@@ -116,6 +118,36 @@ class Connection:
         self.session.reset()
         return self._rebuilt()
 
+    def _rewind(self) -> list[str]:
+        self.session.rewind()
+        return self._rebuilt()
+
+    def _upload(self, text: object, name: object) -> list[str]:
+        self.session.upload(text, name)
+        return self._rebuilt()
+
+    def _state(self) -> str:
+        s = self.session
+        return _dumps({"type": "state", **s.state(), "history": s.history, "link": s.link()})
+
+    async def replay(self, link: object) -> None:
+        """Rebuild the session a link describes and replay its steps, through the same
+        token bucket as *play*, a burst at a time."""
+        self.playing.clear()
+        plan = await self.call(self.session.begin_replay, link)
+        burst = LIMITS["max_steps_per_second"] // LIMITS["updates_per_second"]
+        for n_steps, fields in plan:
+            while n_steps > 0:
+                n = min(burst, n_steps)
+                await self.bucket.take(n)
+                await self.call(self.session.train, n)
+                n_steps -= n
+            if fields is not None:
+                await self.call(self.session.apply, fields)
+        for text in await self.call(self._rebuilt):
+            await self.send(text)
+        await self.send(_dumps({"type": "replayed", "step": self.session.step}))
+
     # -- loops ---------------------------------------------------------------------------------
     async def run(self) -> None:
         hello = {"type": "hello", "version": __version__, "limits": LIMITS,
@@ -175,9 +207,12 @@ class Connection:
             if text is None:
                 await self.error("message: expected a JSON text message, got binary data")
                 continue
-            if len(text.encode()) > limit:
-                await self.error(f"message: {len(text.encode())} bytes is over the limit of "
-                                 f"{limit} bytes")
+            size = len(text.encode())
+            # Only an upload (a CSV of up to max_upload_bytes) may be larger than the limit.
+            too_big = (f"message: {size} bytes is over the limit of {limit} bytes (an upload's "
+                       f"CSV: of {LIMITS['max_upload_bytes']} bytes)")
+            if size > UPLOAD_MESSAGE_BYTES:
+                await self.error(too_big)
                 continue
             depth, _ = json_nesting(text.encode())
             if depth > MAX_MESSAGE_DEPTH:  # refused before parsing: no RecursionError
@@ -187,9 +222,13 @@ class Connection:
             try:
                 request = json.loads(text)
             except json.JSONDecodeError as exc:
-                await self.error(f"message: not valid JSON ({exc.msg} at character {exc.pos})")
+                await self.error(too_big if size > limit else
+                                 f"message: not valid JSON ({exc.msg} at character {exc.pos})")
                 continue
             kind = request.get("type") if isinstance(request, dict) else None
+            if size > limit and kind != "upload":
+                await self.error(too_big)
+                continue
             try:
                 await self.handle(kind, request)
             except (ValueError, TypeError, DivergenceError) as exc:
@@ -222,9 +261,25 @@ class Connection:
             args = [request.get(key) for key in ("layer", "j", "sample")]
             await self.send(_dumps(await self.call(s.explain_neuron, *args)))
         elif kind == "state":
-            await self.send(_dumps({"type": "state", **await self.call(s.state)}))
+            await self.send(await self.call(self._state))
+        elif kind == "walk":
+            self.playing.clear()
+            await self.send(_dumps(await self.call(s.walkthrough, request.get("sample"))))
+        elif kind == "rewind":
+            self.playing.clear()
+            for text in await self.call(self._rewind):
+                await self.send(text)
+        elif kind == "replay":
+            await self.replay(request.get("link"))
+        elif kind == "upload":
+            self.playing.clear()
+            for text in await self.call(self._upload, request.get("text"), request.get("name")):
+                await self.send(text)
+        elif kind == "download":
+            await self.send(_dumps(await self.call(s.model_file)))
         else:
-            valid = "play, pause, step, reset, config, explain_weight, explain_neuron, state"
+            valid = ("play, pause, step, reset, rewind, config, explain_weight, explain_neuron, "
+                     "state, walk, replay, upload, download")
             raise ValueError(f"type: unknown message type {kind!r}; valid types are {valid}")
 
 
@@ -295,7 +350,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = Tru
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     config = uvicorn.Config(
         create_app([shown]), log_level="warning", lifespan="off", ws="websockets-sansio",
-        ws_max_size=4 * LIMITS["max_message_bytes"], timeout_graceful_shutdown=2,
+        ws_max_size=max(4 * LIMITS["max_message_bytes"], UPLOAD_MESSAGE_BYTES),
+        timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
     print_fn(f"chainrule playground: {url}  (Ctrl-C to stop)")

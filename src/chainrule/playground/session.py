@@ -27,6 +27,7 @@ from ..datasets.synthetic import make
 from ..diagnosis import verdicts_from
 from ..explain import chain_factors, explain
 from ..health import Check, layer_health
+from ..io import model_to_bytes
 from ..layers import Dense
 from ..network import MLP, Network
 from ..optimizers import Optimizer, get_optimizer
@@ -35,10 +36,15 @@ from .config import (
     DATA_KEYS,
     LIMITS,
     NETWORK_KEYS,
+    TRAINING_KEYS,
+    UPLOADED,
     n_train_of,
     output_activation,
     validate_config,
 )
+from .link import Changes, make_link, parse_link
+from .upload import parse_points
+from .walkthrough import stages, walk
 
 Array = NDArray[np.floating]
 HISTORY_POINTS = 1000  # loss-curve points kept; older ones are thinned, not dropped
@@ -87,15 +93,19 @@ class Session:
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.lock = threading.Lock()
+        self.uploaded: tuple[Array, NDArray[np.int64]] | None = None
         self.config = validate_config(config or {})
         self._make_data()
 
     # -- construction -------------------------------------------------------------
     def _make_data(self) -> None:
         cfg = self.config
-        self.rng = np.random.default_rng(cfg["seed"])
-        X, labels = make(cfg["dataset"], cfg["n_samples"], cfg["noise"], rng=self.rng)
-        order = self.rng.permutation(len(X))
+        data_rng = np.random.default_rng(cfg["seed"])
+        if cfg["dataset"] == UPLOADED and self.uploaded is not None:
+            X, labels = self.uploaded
+        else:
+            X, labels = make(cfg["dataset"], cfg["n_samples"], cfg["noise"], rng=data_rng)
+        order = data_rng.permutation(len(X))
         n_train = n_train_of(cfg)
         self.X_train, self.X_test = X[order[:n_train]], X[order[n_train:]]
         self.y_train, self.y_test = labels[order[:n_train]], labels[order[n_train:]]
@@ -107,6 +117,8 @@ class Session:
     def _make_network(self) -> None:
         cfg = self.config
         self.output = output_activation(cfg)
+        # Initial weights and batch order from (seed, draw) alone, so a link can rebuild them.
+        self.rng = np.random.default_rng([cfg["seed"], cfg["draw"]])
         n_out = 2 if self.output == "softmax" else 1
         self.sizes = [2, *cfg["hidden"], n_out]
         # float64: the tiny networks cost nothing more, and explanations are exact.
@@ -116,6 +128,10 @@ class Session:
         self.T_test = encode_targets(self.y_test, self.output)
         self.step = 0
         self.history: dict[str, list[float]] = {"step": [], "train": [], "test": []}
+        self.stride = 1  # the curve keeps the steps that are multiples of stride
+        self.sent: float = -1  # the last history step an update has carried
+        self.origin = dict(cfg)  # the settings at step 0 and those changed since: the link
+        self.changes: Changes = []
         self._before_last: NDArray[np.floating] | None = None
         self._make_optimizer()
         self.order = self.rng.permutation(len(self.X_train))
@@ -127,17 +143,33 @@ class Session:
         self.optimizer: Optimizer = get_optimizer(cfg["optimizer"], lr=cfg["lr"])
         self.trainer = Trainer(self.net, self.optimizer, epochs=0, batch_size=cfg["batch_size"])
 
+    def _validate(self, update: object) -> dict[str, Any]:
+        rows = None if self.uploaded is None else len(self.uploaded[0])
+        return validate_config(update, self.config, uploaded_rows=rows)
+
     def apply(self, update: object) -> str:
-        """Validate and apply new settings; returns what was rebuilt: data, network or training."""
+        """Validate and apply new settings; returns what was rebuilt: data, network or training.
+
+        At step 0 any change rebuilds the network (the same initial weights, from the seed),
+        so the state is the one a link rebuilds; later, the settings that change a step's
+        arithmetic are recorded with their step for the link.
+        """
         old = self.config
-        self.config = validate_config(update, old)
+        self.config = self._validate(update)
         changed = {k for k in self.config if self.config[k] != old[k]}
         if changed & set(DATA_KEYS):
             self._make_data()
             return "data"
-        if changed & set(NETWORK_KEYS):
+        if changed & set(NETWORK_KEYS) or (self.step == 0 and changed & set(TRAINING_KEYS)):
             self._make_network()
             return "network"
+        self.origin["steps_per_update"] = self.config["steps_per_update"]
+        if changed & set(TRAINING_KEYS):
+            fields = {k: self.config[k] for k in TRAINING_KEYS if k in changed}
+            if self.changes and self.changes[-1][0] == self.step:
+                self.changes[-1][1].update(fields)
+            else:
+                self.changes.append((self.step, fields))
         if changed & {"optimizer", "lr", "batch_size"}:
             self._make_optimizer()  # optimizer slots start afresh, like a new fit
         self.net.l2 = self.config["l2"]
@@ -147,7 +179,12 @@ class Session:
         return "training"
 
     def reset(self) -> None:
-        """New initial weights (drawn from the session's generator), same data."""
+        """New initial weights (the next ``draw`` for this seed), same data."""
+        self.config["draw"] = (self.config["draw"] + 1) % 2**31
+        self._make_network()
+
+    def rewind(self) -> None:
+        """Back to step 0: the same initial weights (same seed and draw), same data."""
         self._make_network()
 
     # -- training -------------------------------------------------------------------
@@ -167,29 +204,46 @@ class Session:
             self.trainer.epoch = int(self.epoch) + 1  # named in a DivergenceError
             self.trainer.train_step(self.X_train[idx], self.T_train[idx], self.step + 1)
             self.step += 1
+            if self.step % self.stride == 0:
+                self._record()
             self.pos += len(idx)
             # Epoch done: reshuffle at once, so the next batch is always known (and explainable).
             if self.pos >= len(self.X_train):
                 self.order = self.rng.permutation(len(self.X_train))
                 self.pos = 0
-        self._record()
+        if self.history["step"][-1] != self.step:
+            self._measure()
 
     def _record(self) -> None:
-        """Append the train and test cost C to the history; keep both accuracies."""
+        """Append the train and test cost C to the history at this step.
+
+        The curve keeps every step until it has :data:`HISTORY_POINTS` points, then every
+        2nd, every 4th…: which steps it holds depends on the step count alone, so a
+        replayed run has the very same curve however its steps were grouped.
+        """
         h = self.history
         h["step"].append(self.step)
-        accuracy = []
-        for X, T, labels, key in ((self.X_train, self.T_train, self.y_train, "train"),
-                                  (self.X_test, self.T_test, self.y_test, "test")):
-            a0 = self.net.inputs(X)
-            trace = self.net.forward(a0)
-            h[key].append(self.net.cost(trace, self.net.targets(T, a0.shape[0])))
-            a_L = trace.a_L
-            accuracy.append(float(np.mean((class_score(a_L, self.output) >= 0.5) == labels)))
-        self.accuracy = (accuracy[0], accuracy[1])
+        h["train"].append(0.0)
+        h["test"].append(0.0)
+        h["train"][-1], h["test"][-1] = self._measure()
         if len(h["step"]) > HISTORY_POINTS:
             for key in h:
                 h[key] = h[key][::2]
+            self.stride *= 2
+
+    def _measure(self) -> tuple[float, float]:
+        """Train and test cost C of the current weights, and both accuracies."""
+        losses, accuracy = [], []
+        for X, T, labels in ((self.X_train, self.T_train, self.y_train),
+                             (self.X_test, self.T_test, self.y_test)):
+            a0 = self.net.inputs(X)
+            trace = self.net.forward(a0)
+            losses.append(self.net.cost(trace, self.net.targets(T, a0.shape[0])))
+            a_L = trace.a_L
+            accuracy.append(float(np.mean((class_score(a_L, self.output) >= 0.5) == labels)))
+        self.accuracy = (accuracy[0], accuracy[1])
+        self.losses = (losses[0], losses[1])
+        return self.losses
 
     @property
     def epoch(self) -> float:
@@ -206,8 +260,27 @@ class Session:
             "extent": list(self.extent),
             "train": {"x": np.round(self.X_train, 4).tolist(), "y": self.y_train.tolist()},
             "test": {"x": np.round(self.X_test, 4).tolist(), "y": self.y_test.tolist()},
-            "history": self.history,
+            "history": self._history_sent(),
         }
+
+    def _history_sent(self) -> dict[str, list[float]]:
+        self.sent = self.history["step"][-1]
+        return self.history
+
+    def _new_points(self) -> list[list[float]]:
+        """The curve's points since the last update: [step, train C, test C] each."""
+        h = self.history
+        points = [[s, a, b] for s, a, b in zip(h["step"], h["train"], h["test"], strict=True)
+                  if s > self.sent]
+        self.sent = h["step"][-1]
+        return points
+
+    def link(self) -> str | None:
+        """The shareable fragment of this state (None for an uploaded CSV: a link can't
+        carry the data)."""
+        if self.config["dataset"] == UPLOADED:
+            return None
+        return make_link(self.origin, self.step, self.changes)
 
     def update_message(self) -> dict[str, Any]:
         """Losses, decision regions, hidden heat maps and weights: sent many times a second."""
@@ -226,13 +299,15 @@ class Session:
                 s = 1.0 if bounded else float(np.max(np.abs(a[:, j]))) or 1.0
                 scales.append(s)
                 maps.append((a[:, j] / s + 1.0) / 2.0)  # −s … s → 0 … 1
-        h = self.history
         return {
             "type": "update",
             "step": self.step,
             "epoch": round(self.epoch, 3),
-            "train_loss": h["train"][-1],
-            "test_loss": h["test"][-1],
+            "train_loss": self.losses[0],
+            "test_loss": self.losses[1],
+            "points": self._new_points(),
+            "stride": self.stride,
+            "link": self.link(),
             "train_accuracy": self.accuracy[0],
             "test_accuracy": self.accuracy[1],
             "grid": _bytes(score),
@@ -363,3 +438,61 @@ class Session:
             "b": float(d.b[j]) if d.b is not None else None,
         })
         return out
+
+    # -- step mode, links, uploads, downloads ---------------------------------------------
+    def walkthrough(self, sample: object) -> dict[str, Any]:
+        """Step mode for one sample of the next batch: every stage's numbers, from the engine
+        (see :mod:`chainrule.playground.walkthrough`), plus ``state`` to check them by."""
+        idx = self.next_batch()
+        if isinstance(sample, bool) or not isinstance(sample, int) or not 0 <= sample < len(idx):
+            raise ValueError(f"sample: expected an integer in 0..{len(idx) - 1}, got {sample!r}")
+        X, T = self.X_train[idx], self.T_train[idx]
+        gradient, delta = self._next_step()
+        numbers = walk(self.net, X, T, sample, lr=self.config["lr"], l2=self.config["l2"],
+                       gradient=gradient, next_update=delta)
+        return {
+            "type": "walk", "step": self.step, "sample": sample, "batch_size": len(idx),
+            "index": int(idx[sample]), "x": X[sample].tolist(),
+            "label": int(self.y_train[idx[sample]]), "loss": self.config["loss"],
+            "output": self.output, "optimizer": self.optimizer.name, "lr": self.config["lr"],
+            "l2": self.config["l2"],
+            "stages": stages(len(self.sizes) - 1, len(idx), self.optimizer.name),
+            **numbers, "state": self.state(),
+        }
+
+    def begin_replay(self, link: object) -> list[tuple[int, dict[str, Any] | None]]:
+        """Rebuild the data and initial weights a link names; returns the plan to replay:
+        (steps to take, then settings to apply or None) pairs, for the server to run under
+        its rate limit."""
+        config, step, changes = parse_link(link)
+        if config.get("dataset") == UPLOADED:
+            raise ValueError("link: dataset: an uploaded CSV can't travel in a link; "
+                             "upload the file again")
+        self.config = validate_config(config)
+        self._make_data()
+        plan: list[tuple[int, dict[str, Any] | None]] = []
+        at = 0
+        for when, fields in changes:
+            plan.append((when - at, fields))
+            at = when
+        plan.append((step - at, None))
+        return plan
+
+    def upload(self, text: object, name: object = "upload.csv") -> None:
+        """Train on a CSV of x1,x2,label rows from the page (checked by :func:`parse_points`)."""
+        X, labels = parse_points(text, name)
+        self.uploaded = (X, labels)
+        n_train = n_train_of({**self.config, "n_samples": len(X)})
+        self.config = self._validate({"dataset": UPLOADED,
+                                      "batch_size": min(self.config["batch_size"], n_train)})
+        self._make_data()
+
+    def model_file(self) -> dict[str, Any]:
+        """The live network as a chainrule ``.safetensors`` file (the format ``chainrule
+        train`` saves), base64-encoded for the page to download."""
+        cfg = self.config
+        summary = {"source": "chainrule playground", "dataset": cfg["dataset"],
+                   "step": self.step, "link": self.link()}
+        data = model_to_bytes(self.net, training=summary)
+        return {"type": "model", "filename": f"playground-{cfg['dataset']}-step{self.step}"
+                ".safetensors", "data": base64.b64encode(data).decode("ascii")}

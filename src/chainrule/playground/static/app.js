@@ -16,6 +16,7 @@
     playing: false, selected: null, explanation: null, history: { step: [], train: [], test: [] },
     pending: null, drawScheduled: false, explainInFlight: false, lastExplainAt: 0, nodes: [],
     edges: [], neuronCanvases: [], outputCanvas: null, connected: false,
+    walkMode: false, walk: null, stage: 0, stride: 1, link: null, replaying: false,
   };
   window.playground = S;
   let ws = null;
@@ -46,14 +47,33 @@
       case "hello":
         S.limits = m.limits;
         fillChoices(m.choices);
+        if (location.hash.length > 1) { // a shared link: rebuild that run and replay its steps
+          S.replaying = true;
+          send({ type: "replay", link: location.hash.slice(1) });
+        }
+        break;
+      case "replayed":
+        S.replaying = false;
+        showLink();
+        break;
+      case "walk":
+        S.walk = m;
+        walkView.render();
+        break;
+      case "model":
+        saveFile(m);
         break;
       case "data":
         onData(m);
         break;
       case "update":
         S.pending = m;
+        addPoints(m);
+        S.link = m.link;
+        if (!S.replaying) showLink();
         scheduleDraw();
         maybeRefreshExplanation();
+        if (S.walkMode && (!S.walk || S.walk.step !== m.step)) requestWalk(true);
         break;
       case "weight":
       case "neuron":
@@ -66,6 +86,8 @@
       case "error":
         if (m.request === "play") setPlaying(false);
         if (m.request && m.request.startsWith("explain")) S.explainInFlight = false;
+        if (m.request === "replay") S.replaying = false;
+        if (m.request === "upload") $("upload").value = "";
         showError(m.message);
         break;
       default:
@@ -98,6 +120,9 @@
     S.train = m.train;
     S.test = m.test;
     S.history = { step: [...m.history.step], train: [...m.history.train], test: [...m.history.test] };
+    if (m.config.dataset === "uploaded" && !$("dataset").querySelector("option[value=uploaded]")) {
+      $("dataset").appendChild(new Option("uploaded CSV", "uploaded"));
+    }
     for (const f of FIELDS) {
       const el = $(f);
       if (document.activeElement !== el) el.value = m.config[f];
@@ -109,6 +134,70 @@
     if (S.selected && !selectionValid(S.selected)) clearSelection();
     buildDiagram();
     if (S.selected) requestExplanation();
+    if (S.walkMode) requestWalk(true);
+  }
+
+  // The loss curve: the server's recorded points (every stride-th step), appended as they come.
+  function addPoints(m) {
+    const h = S.history;
+    for (const [step, train, test] of m.points) {
+      if (h.step.length && step <= h.step[h.step.length - 1]) continue;
+      h.step.push(step); h.train.push(train); h.test.push(test);
+    }
+    if (m.stride > S.stride) {
+      const keep = h.step.map((step) => step % m.stride === 0);
+      for (const key of ["step", "train", "test"]) h[key] = h[key].filter((_, i) => keep[i]);
+    }
+    S.stride = m.stride;
+  }
+
+  // The address bar holds the whole state: open it in another tab to replay the same run.
+  function showLink() {
+    const a = $("share");
+    if (S.link === null || S.link === undefined) {
+      a.removeAttribute("href");
+      a.textContent = "no link: an uploaded CSV can't travel in one";
+      return;
+    }
+    a.textContent = "link to this state";
+    a.href = "#" + S.link;
+    if (location.hash.slice(1) !== S.link) history.replaceState(null, "", "#" + S.link);
+  }
+
+  function saveFile(m) {
+    const bytes = decode(m.data);
+    const url = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = m.filename;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  // ------------------------------------------------------------------------------ step mode
+  function requestWalk(fromStart) {
+    const last = S.config ? S.config.batch_size - 1 : 0;
+    const sample = Math.min(last, Math.max(0, parseInt($("walk-sample").value, 10) || 0));
+    $("walk-sample").value = sample;
+    $("walk-sample").max = last;
+    if (fromStart) S.stage = 0;
+    send({ type: "walk", sample });
+  }
+
+  function setWalkMode(on) {
+    S.walkMode = on;
+    $("walk-mode").checked = on;
+    if (S.sizes) buildDiagram();
+    if (on) {
+      setPlaying(false);
+      send({ type: "pause" });
+      requestWalk(true);
+    } else {
+      S.walk = null;
+      walkView.clear();
+    }
   }
 
   function sendConfig(update) { send({ type: "config", config: update }); }
@@ -130,11 +219,24 @@
       $("train_ratio-value").textContent = Math.round($("train_ratio").value * 100) + "%";
     });
     $("play").addEventListener("click", () => {
+      if (S.walkMode) setWalkMode(false);
       setPlaying(!S.playing);
       send({ type: S.playing ? "play" : "pause" });
     });
     $("step").addEventListener("click", () => { setPlaying(false); send({ type: "step", n: 1 }); });
     $("reset").addEventListener("click", () => send({ type: "reset" }));
+    $("rewind").addEventListener("click", () => { setPlaying(false); send({ type: "rewind" }); });
+    $("download").addEventListener("click", () => send({ type: "download" }));
+    $("upload").addEventListener("change", async () => {
+      const file = $("upload").files[0];
+      if (!file) return;
+      setPlaying(false);
+      send({ type: "upload", name: file.name, text: await file.text() });
+    });
+    $("walk-mode").addEventListener("change", () => setWalkMode($("walk-mode").checked));
+    $("walk-sample").addEventListener("change", () => { if (S.walkMode) requestWalk(false); });
+    $("walk-prev").addEventListener("click", () => { S.stage -= 1; walkView.render(); });
+    $("walk-next").addEventListener("click", () => { S.stage += 1; walkView.render(); });
     $("add-layer").addEventListener("click", () => {
       sendConfig({ hidden: [...S.config.hidden, 2] });
     });
@@ -165,7 +267,8 @@
     const H = box.clientHeight;
     const n = S.sizes.length;
     const maxHidden = S.limits ? S.limits.max_neurons : 8;
-    const gap = (W - 100 - NODE) / Math.max(1, n - 1);
+    const room = S.walkMode ? 120 : 0; // step mode: the output's numbers sit to its right
+    const gap = (W - 100 - NODE - room) / Math.max(1, n - 1);
     const pos = S.sizes.map((count, c) => {
       const x = 40 + c * gap;
       const top = 40 + (H - 40 - count * 46) / 2;
@@ -250,6 +353,7 @@
     $("add-layer").disabled = S.config.hidden.length >= (S.limits ? S.limits.max_hidden_layers : 8);
     $("remove-layer").disabled = S.config.hidden.length === 0;
     markSelection();
+    if (S.walk) walkView.render();
     // A resize rebuilds the diagram while paused: repaint it from the last update.
     if (S.update && S.update.weights.length === n - 1 && S.update.weights.every((w, l) => w.length === S.sizes[l + 1] && w[0].length === S.sizes[l])) drawUpdate(S.update);
   }
@@ -325,11 +429,6 @@
     $("test-loss").textContent = Number(m.test_loss).toPrecision(4);
     $("train-acc").textContent = (100 * m.train_accuracy).toFixed(1) + "%";
     $("test-acc").textContent = (100 * m.test_accuracy).toFixed(1) + "%";
-    const h = S.history;
-    if (!h.step.length || m.step > h.step[h.step.length - 1]) {
-      h.step.push(m.step); h.train.push(m.train_loss); h.test.push(m.test_loss);
-      if (h.step.length > 2000) for (const key of ["step", "train", "test"]) h[key] = h[key].filter((_, i) => i % 2 === 0);
-    }
     const grid = decode(m.grid);
     drawRegions(grid);
     if (S.outputCanvas) paint(S.outputCanvas, grid, 0, S.limits.grid);
@@ -618,6 +717,7 @@
     body.append(table);
   }
 
+  const walkView = window.playgroundWalk({ $, S, katexInto, NODE });
   bindControls();
   connect();
 })();
