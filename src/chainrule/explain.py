@@ -72,6 +72,20 @@ class WeightExplanation:
         """Δw = −η ∂C/∂w that a plain SGD step with learning rate ``lr`` would apply."""
         return None if self.lr is None else -self.lr * self.average
 
+    def to_latex(self) -> str:
+        """The notes' lines with these numbers, as a LaTeX ``aligned`` block (see explain_latex)."""
+        from .explain_latex import to_latex
+
+        return to_latex(self)
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.to_latex()}$$"
+
+    def _repr_html_(self) -> str:
+        from .explain_latex import to_html
+
+        return to_html(self)
+
     def __str__(self) -> str:
         lay, j, k = self.layer, self.j, self.k
         out = self.layer == self.n_layers

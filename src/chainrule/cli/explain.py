@@ -1,7 +1,8 @@
 """``chainrule explain MODEL --sample N --layer L --j J --k K``: the notes' chain-rule
 factors ∂C_0/∂w_jk^(l) = ∂C_0/∂a_j^(l) · g′(z_j^(l)) · a_k^(l−1) for one sample, with
 numbers and a finite-difference check. With no weight given, every layer's weight with
-the largest gradient on that sample is explained.
+the largest gradient on that sample is explained. ``--latex`` prints the same lines as
+LaTeX ``aligned`` blocks (see :mod:`chainrule.explain_latex`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=None, help="node k of layer l − 1")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate for the update Δw = −η ∂C/∂w (default: the model's)")
+    p.add_argument("--latex", action="store_true",
+                   help="print each explanation as a LaTeX aligned block instead of text")
     add_data_arguments(p, defaults_from="the model's training data")
     p.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
 
@@ -64,13 +67,16 @@ def run(args: argparse.Namespace) -> int:
             j, k = np.unravel_index(int(np.argmax(np.abs(dense.grad_w))), dense.grad_w.shape)
             picks.append((layer_index, int(j), int(k)))
     label = f", label {ds.classes[int(ds.y[args.sample])]}" if ds.classes else ""
-    print(f"{ds.name} sample {args.sample}{label}")
+    print(f"{'% ' if args.latex else ''}{ds.name} sample {args.sample}{label}")
     for layer_index, j, k in picks:
         try:
             e = explain(net, x, target, layer=layer_index, j=j, k=k, lr=lr)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
         print()
+        if args.latex:
+            print(e.to_latex())
+            continue
         # explain() saw one row, so it calls it sample 0; name the data set's row instead
         print(str(e).replace("(sample 0,", f"(sample {args.sample},", 1))
     return 0
