@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("chainrule.cli.diagnose", "why isn't it learning? health verdicts of a "
                  "saved model"),
     "lr-find": ("chainrule.cli.lr_find", "learning-rate range test: a suggested rate"),
+    "graph": ("chainrule.cli.graph", "the computation graph of one sample as SVG or DOT, "
+              "with every value and gradient"),
     "gradcheck": ("chainrule.cli.gradcheck", "compare backprop with finite differences"),
     "exercise": ("chainrule.cli.exercise", "backprop exercises on a seeded network, checked"),
     "info": ("chainrule.cli.info", "architecture, parameters and training summary of a model"),

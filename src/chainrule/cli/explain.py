@@ -11,8 +11,9 @@ import argparse
 
 import numpy as np
 
+from ..datasets.base import Dataset
 from ..explain import explain
-from ..io import read_model
+from ..io import LoadedModel, read_model
 from . import CLIError
 from .common import encode_targets, load_model_data, map_labels
 from .config import UsageError, add_data_arguments, data_config, usage_error
@@ -33,18 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
 
 
-def run(args: argparse.Namespace) -> int:
+def one_sample(args: argparse.Namespace) -> tuple[LoadedModel, Dataset, np.ndarray, np.ndarray]:
+    """The model, its data set and row ``--sample`` of it as (x, encoded target), for
+    explain and graph. Raises UsageError (exit 2) for inconsistent data flags."""
     loaded = read_model(args.model)
     net = loaded.net
-    weight = (args.layer, args.j, args.k)
-    if any(v is not None for v in weight) and any(v is None for v in weight):
-        raise CLIError("--layer, --j, --k: give all three to pick a weight, or none to "
-                       "explain the largest-gradient weight of every layer")
     source = loaded.training.get("config")
-    try:
-        cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
-    except UsageError as exc:  # e.g. --target without --csv: exit 2, like train
-        return usage_error(args, exc)
+    cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
     ds = load_model_data(cfg, loaded.net, loaded.feature_names)
     if not 0 <= args.sample < len(ds.X):
         raise CLIError(f"--sample: expected a row in 0..{len(ds.X) - 1} of {ds.name}, got "
@@ -56,6 +52,19 @@ def run(args: argparse.Namespace) -> int:
         y = map_labels(ds, y, net.classes)
     x = ds.X[args.sample : args.sample + 1]
     target = encode_targets(net, y[args.sample : args.sample + 1], ds.task)
+    return loaded, ds, x, target
+
+
+def run(args: argparse.Namespace) -> int:
+    weight = (args.layer, args.j, args.k)
+    if any(v is not None for v in weight) and any(v is None for v in weight):
+        raise CLIError("--layer, --j, --k: give all three to pick a weight, or none to "
+                       "explain the largest-gradient weight of every layer")
+    try:
+        loaded, ds, x, target = one_sample(args)
+    except UsageError as exc:  # e.g. --target without --csv: exit 2, like train
+        return usage_error(args, exc)
+    net = loaded.net
     lr = args.lr if args.lr is not None else (net.optimizer.lr if net.optimizer else None)
     if args.layer is not None:
         picks = [(args.layer, args.j, args.k)]

@@ -1,0 +1,56 @@
+"""``chainrule graph MODEL --sample N``: the computation graph of one sample — every z, a
+and the cost as nodes, every w as an edge, with the engine's forward values and backward
+gradients — as SVG (default) or Graphviz DOT. See :mod:`chainrule.graph`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..atomic import atomic_write_bytes
+from ..graph import computation_graph
+from . import CLIError
+from .config import UsageError, add_data_arguments, usage_error
+from .explain import one_sample
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a model.safetensors file")
+    p.add_argument("--sample", type=int, default=0,
+                   help="row of the data set (0-based; default 0)")
+    p.add_argument("--layer", type=int, default=None,
+                   help="show the neighbourhood of a unit of the notes' layer l, 1 … L")
+    p.add_argument("--neuron", type=int, default=None,
+                   help="unit j of --layer (default: its largest |δ_j|)")
+    p.add_argument("--max-units", type=int, default=50,
+                   help="draw the whole network up to this many nodes (default 50)")
+    p.add_argument("--format", choices=("svg", "dot"), default="svg")
+    p.add_argument("-o", "--out", default=None,
+                   help="write here (atomically) instead of standard output")
+    add_data_arguments(p, defaults_from="the model's training data")
+    p.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.neuron is not None and args.layer is None:
+        raise CLIError("--neuron: give --layer too (the notes' l, 1 … L)")
+    try:
+        loaded, _, x, target = one_sample(args)
+    except UsageError as exc:
+        return usage_error(args, exc)
+    try:
+        graph = computation_graph(loaded.net, x, target, layer=args.layer, j=args.neuron,
+                                  max_units=args.max_units)
+    except ValueError as exc:
+        name, _, rest = str(exc).partition(":")
+        flag = {"j": "--neuron", "layer": "--layer", "max_units": "--max-units"}.get(name, name)
+        raise CLIError(f"{flag}:{rest}") from None
+    graph.sample = args.sample
+    text = graph.to_svg() if args.format == "svg" else graph.to_dot()
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_bytes(args.out, text.encode("utf-8"))
+        print(f"wrote {args.out}")
+    return 0

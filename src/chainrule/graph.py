@@ -1,0 +1,293 @@
+"""The computation graph of one sample: every z, a and the cost as nodes, every w as an
+edge, with the forward values and the backward gradients the engine computed.
+
+One forward and one backward pass of the engine (:meth:`Network.forward`,
+:meth:`Network.backward`) on a batch of one sample give every number: with n = 1 the
+batch mean is the sample's own cost C_0, so ``grad_w`` is ∂C_0/∂w itself. The graph
+is drawn as SVG (:meth:`Graph.to_svg`, laid out here, no Graphviz needed) or written as
+Graphviz DOT (:meth:`Graph.to_dot`).
+
+Notes
+-----
+What each node and edge carries, in the notes' notation (layer l = 1 … L):
+
+.. math:: z_j^{(l)} = \\sum_k w_{jk}^{(l)} a_k^{(l-1)} + b_j^{(l)}, \\qquad
+          a_j^{(l)} = g(z_j^{(l)}), \\qquad
+          \\delta_j^{(l)} = \\frac{\\partial C_0}{\\partial a_j^{(l)}} g'(z_j^{(l)}),
+
+.. math:: \\frac{\\partial C_0}{\\partial w_{jk}^{(l)}} = a_k^{(l-1)} \\delta_j^{(l)}, \\qquad
+          \\frac{\\partial C_0}{\\partial b_j^{(l)}} = \\delta_j^{(l)}.
+
+For a canonical output/loss pair (softmax + cross-entropy, sigmoid + binary
+cross-entropy) the engine goes straight to δ^(L) = a − y, so ∂C_0/∂a^(L) is not
+computed and the graph shows None for it. Softmax couples its outputs: there is no
+single g′(z_j), and δ comes from the Jacobian–vector product (g′ is None).
+The L2 penalty is not part of C_0 and is left out of the gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .layers import Dense
+from .network import Network, Trace
+
+Value = float | None
+
+
+@dataclass(frozen=True)
+class Node:
+    """An input a_k^(0) (``layer`` 0), a unit j of layer l (1 … L), or the cost C_0.
+
+    ``values`` maps quantity names to numbers: ``a`` for inputs; ``z``, ``a``,
+    ``g_prime``, ``dC_da``, ``delta``, ``b``, ``grad_b`` for units (None where the engine
+    has no such number: see the module notes); ``C0`` for the cost node.
+    """
+
+    id: str
+    layer: int
+    j: int | None
+    values: dict[str, Value]
+
+    @property
+    def kind(self) -> str:
+        return "cost" if self.j is None else "input" if self.layer == 0 else "unit"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A weight w_jk^(layer) from node ``source`` (k) to ``target`` (j), with values ``w``
+    and ``grad_w`` = ∂C_0/∂w_jk; or (``kind`` "cost") output unit j into C_0, with the
+    target ``y`` and the output's term of C_0 (``C0_term``, None when the loss is not
+    a sum over outputs)."""
+
+    source: str
+    target: str
+    layer: int
+    j: int
+    k: int | None
+    values: dict[str, Value]
+
+    @property
+    def kind(self) -> str:
+        return "cost" if self.k is None else "weight"
+
+
+@dataclass
+class Graph:
+    """The computation graph of one sample (see :func:`computation_graph`).
+
+    ``sizes`` are the widths of layers 0 … L, ``activations`` the g of layers 1 … L.
+    ``focus`` is the (layer, j) whose neighbourhood is shown, or None for the whole
+    network; ``left_out[l]`` counts the units of layer l not shown.
+    """
+
+    nodes: list[Node]
+    edges: list[Edge]
+    sample: int
+    sizes: list[int]
+    activations: list[str]
+    loss: str
+    fused: bool
+    focus: tuple[int, int] | None = None
+    left_out: dict[int, int] = field(default_factory=dict)
+
+    def node(self, node_id: str) -> Node:
+        """The node called ``node_id`` (``a0_k``, ``u{l}_{j}`` or ``C0``)."""
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(f"node_id: no node {node_id!r} in this graph")
+
+    def to_svg(self) -> str:
+        """The graph as a standalone SVG document (layers as columns)."""
+        from .graph_draw import render_svg
+
+        return render_svg(self)
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT (``dot -Tsvg``), the same numbers as labels."""
+        from .graph_draw import render_dot
+
+        return render_dot(self)
+
+
+# -- building the graph from one forward and backward pass -------------------------------
+def computation_graph(
+    net: Network,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    sample: int = 0,
+    layer: int | None = None,
+    j: int | None = None,
+    max_units: int = 50,
+) -> Graph:
+    """The computation graph of one sample, with the engine's numbers.
+
+    Parameters
+    ----------
+    net : Network
+        Not changed: the passes run on a copy (so ``net.grads`` keeps its values).
+    x : array-like of shape (n_in,) or (n_samples, n_in)
+        One sample, or several of which ``sample`` is drawn.
+    y : target(s) for x, as :meth:`Network.targets` takes them
+    sample : int
+        Which row of ``x`` (0 for a single row).
+    layer, j : int, optional
+        Show only the neighbourhood of unit j of layer l (1 … L): the inputs of its
+        layer, the unit, the next layer's units and C_0. ``layer`` alone picks the unit
+        of largest |δ_j|.
+    max_units : int
+        Draw the whole network when it has at most this many nodes (inputs, units and
+        C_0); a larger one shows the neighbourhood of the unit with the largest |δ_j| of
+        the last hidden layer, trimmed to this many nodes.
+    """
+    X, Y = _one_sample(x, y, sample)
+    L = len(net.dense_layers)
+    _check_int("max_units", max_units, 3, None)
+    if j is not None and layer is None:
+        raise ValueError("j: give layer too (the notes' l, 1 … L)")
+    if layer is not None:
+        _check_int("layer", layer, 1, L, " (the notes' l)")
+
+    engine = net.copy()
+    engine.l2 = 0.0  # C_0 of the notes has no penalty term
+    a0 = engine.inputs(X, "x")
+    Yt = engine.targets(Y, 1, "y")
+    trace = engine.forward(a0)
+    c0 = engine.cost(trace, Yt)  # n = 1: the mean over the batch is C_0 itself
+    engine.backward(trace, Yt)  # grad_w = ∂C_0/∂w_jk = a_k δ_j, since n = 1
+
+    dense = [i for i, lyr in enumerate(engine.layers) if isinstance(lyr, Dense)]
+    layers = engine.dense_layers
+    sizes = [engine.n_in, *(d.n_out for d in layers)]
+    a_L = trace.a[-1]
+    if layer is not None and j is None:
+        j = int(np.argmax(np.abs(trace.delta[dense[layer - 1]][0])))  # type: ignore[index]
+    if layer is not None and j is not None:
+        _check_int("j", j, 0, sizes[layer] - 1, f" for layer {layer}")
+    focus: tuple[int, int] | None = None if layer is None else (layer, int(j))  # type: ignore[arg-type]
+    if focus is None and sum(sizes) + 1 > max_units:
+        pick = L - 1 if L > 1 else L
+        delta = trace.delta[dense[pick - 1]][0]  # type: ignore[index]
+        focus = (pick, int(np.argmax(np.abs(delta))))
+
+    def unit_values(lay: int, unit: int) -> dict[str, Value]:
+        i = dense[lay - 1]
+        d = layers[lay - 1]
+        z, a = trace.z[i], trace.a[i + 1]
+        grad_a, delta = trace.grad_a[i], trace.delta[i]
+        assert z is not None and delta is not None
+        g_prime = d.activation.g_prime(z, a)[0, unit] if d.activation.elementwise else None
+        return {
+            "z": float(z[0, unit]),
+            "a": float(a[0, unit]),
+            "g_prime": None if g_prime is None else float(g_prime),
+            "dC_da": None if grad_a is None else float(grad_a[0, unit]),
+            "delta": float(delta[0, unit]),
+            "b": None if d.b is None else float(d.b[unit]),
+            "grad_b": None if d.grad_b is None else float(d.grad_b[unit]),
+        }
+
+    shown = _shown_units(engine, trace, dense, sizes, focus, max_units)
+    nodes = [Node(f"a0_{k}", 0, k, {"a": float(a0[0, k])}) for k in shown[0]]
+    for lay in range(1, L + 1):
+        nodes += [Node(_unit_id(lay, u), lay, u, unit_values(lay, u)) for u in shown[lay]]
+    nodes.append(Node("C0", L + 1, None, {"C0": c0}))
+
+    edges: list[Edge] = []
+    for lay in range(1, L + 1):
+        d = layers[lay - 1]
+        for u in shown[lay]:
+            for k in shown[lay - 1]:  # every shown input of a shown unit
+                edges.append(Edge(_node_id(lay - 1, k), _unit_id(lay, u), lay, u, k,
+                                  {"w": float(d.w[u, k]), "grad_w": float(d.grad_w[u, k])}))
+    terms = _cost_terms(engine, a_L, Yt, c0)
+    for u in shown[L]:
+        edges.append(Edge(_unit_id(L, u), "C0", L + 1, u, None,
+                          {"y": float(Yt[0, u]),
+                           "C0_term": None if terms is None else float(terms[u])}))
+    left_out = {lay: sizes[lay] - len(shown[lay]) for lay in range(L + 1)
+                if len(shown[lay]) < sizes[lay]}
+    return Graph(nodes, edges, int(sample), sizes, [d.activation.name for d in layers],
+                 engine.loss_fn.name, engine.fused_output, focus, left_out)
+
+
+def _one_sample(x: ArrayLike, y: ArrayLike, sample: int) -> tuple[NDArray, NDArray]:
+    """Row ``sample`` of x (1, n_in) and its target row, sliced before any conversion."""
+    X = np.asarray(x)
+    Yin = np.asarray(y)
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+        Yin = Yin.reshape(1) if Yin.ndim == 0 else Yin.reshape(1, -1)
+    if X.ndim != 2:
+        raise ValueError(f"x: expected one sample (n_in,) or rows (n_samples, n_in), got "
+                         f"shape {X.shape}")
+    n = X.shape[0]
+    _check_int("sample", sample, 0, n - 1, f" (x has {n} rows)")
+    if Yin.ndim == 0 or Yin.shape[0] != n:
+        raise ValueError(f"y: expected {n} target rows to match x, got shape {Yin.shape}")
+    return X[sample : sample + 1], Yin[sample : sample + 1]
+
+
+def _check_int(name: str, value: object, low: int, high: int | None, what: str = "") -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
+    if not ok or value < low or (high is not None and value > high):  # type: ignore[operator]
+        span = f"{low}..{high}" if high is not None else f"≥ {low}"
+        raise ValueError(f"{name}: expected an integer in {span}{what}, got {value!r}")
+
+
+def _unit_id(layer: int, j: int) -> str:
+    return f"u{layer}_{j}"
+
+
+def _node_id(layer: int, j: int) -> str:
+    return f"a0_{j}" if layer == 0 else _unit_id(layer, j)
+
+
+def _top(scores: NDArray, n: int) -> list[int]:
+    """Indices of the n largest scores (ties: lower index first), in index order."""
+    order = np.argsort(-scores, kind="stable")[:n]
+    return sorted(int(i) for i in order)
+
+
+def _shown_units(engine: Network, trace: Trace, dense: list[int], sizes: list[int],
+                 focus: tuple[int, int] | None, max_units: int) -> list[list[int]]:
+    """Which units of each layer 0 … L the graph shows: all of them, or the focus unit,
+    the inputs of its layer with the largest |∂C_0/∂w_jk| and the next layer's units
+    with the largest |w_ij δ_i| (the terms of ∂C_0/∂a_j), within ``max_units`` nodes."""
+    if focus is None:
+        return [list(range(s)) for s in sizes]
+    layer, j = focus
+    L = len(sizes) - 1
+    shown: list[list[int]] = [[] for _ in sizes]
+    shown[layer] = [j]
+    budget = max_units - 2  # the unit itself and C_0
+    d = engine.dense_layers[layer - 1]
+    n_next = sizes[layer + 1] if layer < L else 0
+    n_prev = min(sizes[layer - 1], max(budget - min(n_next, budget // 2), 0))
+    n_next = min(n_next, budget - n_prev)
+    grad_w_j = np.abs(d.grad_w[j]).astype(np.float64)
+    shown[layer - 1] = _top(grad_w_j, n_prev)
+    if n_next:
+        nxt = engine.dense_layers[layer]
+        delta = trace.delta[dense[layer]][0]  # type: ignore[index]
+        shown[layer + 1] = _top(np.abs(nxt.w[:, j] * delta).astype(np.float64), n_next)
+    return shown
+
+
+def _cost_terms(engine: Network, a_L: NDArray, Y: NDArray, c0: float) -> NDArray | None:
+    """C_0's term for each output j, when the loss is a sum (or mean) over the outputs:
+    the loss of output j alone, checked to add up to C_0; None for a loss that does not."""
+    loss = engine.loss_fn
+    n_out = a_L.shape[1]
+    terms = np.array([float(loss.value(a_L[:, [u]], Y[:, [u]])[0]) for u in range(n_out)])
+    tol = 1e-9 * max(1.0, abs(c0)) + (1e-5 if a_L.dtype == np.float32 else 0.0)
+    for candidate in (terms, terms / n_out):
+        if abs(float(candidate.sum()) - c0) <= tol:
+            return candidate
+    return None
