@@ -87,3 +87,17 @@ def test_train_prints_the_decision_and_the_dropped_rows(tmp_path: Path,
     assert "dropped 15 row(s) whose target 'temperature' is empty or NA" in out
     assert "so regression (override with --task classification)" in out
     assert "R²" in out and "baseline (the training mean)" in out
+
+
+def test_many_text_labels_with_enough_rows_each_are_classes(tmp_path: Path) -> None:
+    # vega_datasets' airports.csv: 56 states as the target were refused as "more than 50"
+    states = [f"S{i:02d}" for i in range(56)]
+    rows = [f"{i % 7},{states[i % 56]}" for i in range(56 * 12)]
+    ds = datasets.load("csv", path=_csv(tmp_path / "s.csv", "x,state", rows), target="state")
+    assert ds.task == "classification" and ds.classes == states
+
+
+def test_a_text_target_that_looks_like_an_identifier_is_refused(tmp_path: Path) -> None:
+    rows = [f"{i % 7},id{i}" for i in range(300)]  # 300 labels, one row each
+    with pytest.raises(FileFormatError, match=r"300 distinct values in 300 rows.*--task"):
+        datasets.load("csv", path=_csv(tmp_path / "ids.csv", "x,key", rows), target="key")

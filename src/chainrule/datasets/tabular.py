@@ -43,6 +43,8 @@ from .csvfile import DataFileError, cell_at, read_csv_table
 
 #: At most this many distinct text target values are read as class labels without --task.
 MAX_CLASSES = 50
+#: A text target with more than MAX_CLASSES labels must have this many rows per label.
+MIN_ROWS_PER_CLASS = 10
 #: At most this many distinct integer target values are read as class labels; more mean
 #: regression (a count or a measurement), unless --task classification says otherwise.
 MAX_INTEGER_CLASSES = 20
@@ -204,11 +206,14 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
         else:
             assert y_text is not None
             y, classes = _labels(y_text)
-        if inferred and len(classes) > MAX_CLASSES:
+        # Text labels are classes as written (56 US states are 56 classes); only a target
+        # with more than MAX_CLASSES values and under MIN_ROWS_PER_CLASS rows a class on
+        # average looks like an identifier or free text rather than something to learn.
+        if inferred and len(classes) > MAX_CLASSES and len(y) < MIN_ROWS_PER_CLASS * len(classes):
             raise DataFileError(
                 path, f"target column {target!r} holds text with {len(classes)} distinct "
-                f"values (more than {MAX_CLASSES}); if these are really classes pass "
-                "--task classification"
+                f"values in {len(y)} rows (fewer than {MIN_ROWS_PER_CLASS} rows a class); "
+                "if these are really classes pass --task classification"
             )
         if len(classes) < 2:
             raise DataFileError(path, f"target column {target!r} holds one class only "
