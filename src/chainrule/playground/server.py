@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from .. import __version__
 from ..callbacks import DivergenceError
 from ..errors import json_nesting
+from . import quiz
 from .config import DEFAULT_CONFIG, LIMITS, choices
 from .guard import SameOriginGuard
 from .session import Session
@@ -277,9 +278,17 @@ class Connection:
                 await self.send(text)
         elif kind == "download":
             await self.send(_dumps(await self.call(s.model_file)))
+        elif kind == "quiz":
+            await self.send(_dumps(quiz.question(request.get("kind"), request.get("seed"))))
+        elif kind == "quiz_answer":
+            await self.send(_dumps(quiz.answer(request.get("kind"), request.get("seed"),
+                                               request.get("answer"))))
+        elif kind == "quiz_hint":
+            await self.send(_dumps(quiz.hint(request.get("kind"), request.get("seed"),
+                                             request.get("n"))))
         else:
             valid = ("play, pause, step, reset, rewind, config, explain_weight, explain_neuron, "
-                     "state, walk, replay, upload, download")
+                     "state, walk, replay, upload, download, quiz, quiz_answer, quiz_hint")
             raise ValueError(f"type: unknown message type {kind!r}; valid types are {valid}")
 
 

@@ -63,6 +63,11 @@
       case "model":
         saveFile(m);
         break;
+      case "quiz":
+      case "quiz_verdict":
+      case "quiz_hint":
+        if (window.quizView) window.quizView.render(m);
+        break;
       case "data":
         onData(m);
         break;
@@ -88,6 +93,7 @@
         if (m.request && m.request.startsWith("explain")) S.explainInFlight = false;
         if (m.request === "replay") S.replaying = false;
         if (m.request === "upload") $("upload").value = "";
+        if (m.request && m.request.startsWith("quiz")) $("quiz-verdict").textContent = m.message;
         showError(m.message);
         break;
       default:
