@@ -49,11 +49,15 @@ def page() -> Iterator[Any]:
 
     with start_server() as (_, url), sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        p = b.new_page()
+        # Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
+        p = b.new_page(bypass_csp=True)
+        problems: list[str] = []
+        p.on("pageerror", lambda exc: problems.append(str(exc)))
         p.goto(url)
         p.wait_for_function("document.getElementById('quiz-prompt').textContent.length > 0")
         yield p
         b.close()
+        assert problems == [], problems
 
 
 @pytest.mark.slow
