@@ -120,8 +120,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--early-stopping", type=_int_type(0, "a non-negative integer"),
                    default=None, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss and "
-                   "keep the best weights (default 0: off; a --csv job given neither "
-                   "this nor --epochs trains up to 200 epochs with patience 10)")
+                   "keep the best weights (default 0: off)")
     g.add_argument("--checkpoint-every", type=_int_type(1, "a positive integer"),
                    default=None, metavar="N",
                    help="write checkpoint.safetensors every N epochs (default 1)")
