@@ -91,7 +91,9 @@ REGISTRIES: dict[str, dict[str, type]] = {
 }
 #: Network, Dense and Dropout: the arguments NetSpec below draws.
 STRUCTURE_ARGS: dict[type, set[str]] = {
-    Network: {"layers", "loss", "seed", "rng", "dtype", "l2", "fused"},
+    # backend and device say where the arrays live, not what a file holds (files are host
+    # NumPy; tests/test_backends.py round-trips load(..., backend=...)): not drawn here.
+    Network: {"layers", "loss", "seed", "rng", "dtype", "l2", "fused", "backend", "device"},
     Dense: {"n_in", "n_out", "activation", "bias", "init", "w", "b"},
     Dropout: {"rate"},
 }

@@ -30,8 +30,9 @@ REL_ERROR_FLOOR = 1e-5
 
 
 def as_float64(net: Network) -> Network:
-    """A float64 copy of ``net`` with the same parameters, scaler and loss (no shared state)."""
-    return net.copy(dtype="float64")
+    """A float64 copy of ``net`` with the same parameters, scaler and loss (no shared state),
+    on the host: a network on another backend (torch, CuPy) is checked as NumPy float64."""
+    return net.copy(dtype="float64", backend="numpy")
 
 
 def relative_error(analytic: NDArray, numeric: NDArray, floor: float = REL_ERROR_FLOOR) -> NDArray:

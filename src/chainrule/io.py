@@ -579,6 +579,9 @@ def model_to_bytes(net: Any, training: dict[str, Any] | None = None,
     """The bytes of a model file for ``net`` (see :func:`save`)."""
     from . import __version__
 
+    if getattr(net, "backend", "numpy") != "numpy":  # weights copied to the host to be saved
+        net = net.to_backend("numpy")
+
     arrays: dict[str, NDArray] = {}
     for layer_index, dense in enumerate(net.dense_layers, start=1):
         arrays[f"layers.{layer_index}.w"] = dense.w
@@ -860,8 +863,11 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
     return LoadedModel(net, meta)
 
 
-def load(path: str | os.PathLike[str]) -> Any:
+def load(path: str | os.PathLike[str], *, backend: str = "numpy", device: Any = None) -> Any:
     """Load a network saved by :func:`save`: weights, scaler, classes, optimizer state.
+
+    ``backend`` (and ``device``) put it on another array library (:mod:`chainrule.backend`):
+    the file is read and checked on the host, then the weights are copied there.
 
     The file is validated before anything is built: format and version, tensor names,
     shapes and dtypes against the stored architecture. A loaded network predicts
@@ -877,4 +883,7 @@ def load(path: str | os.PathLike[str]) -> Any:
         :class:`~chainrule.errors.FileFormatError` (a ``ValueError``) whose message names
         the file and, where one applies, the key path or tensor.
     """
-    return read_model(path).net
+    net = read_model(path).net
+    if backend != "numpy" or device is not None:
+        net = net.to_backend(backend, device)
+    return net

@@ -23,6 +23,10 @@ in a :class:`~chainrule.network.Trace` and hands them back to ``backward``. Wher
 results go is the caller's choice: ``out=`` takes a :class:`DenseBuffers` (the
 preallocated arrays of a :class:`~chainrule.workspace.Workspace`), otherwise new
 arrays are returned.
+
+The arrays may be NumPy's or any Array API namespace's (torch, CuPy, array_api_strict:
+:mod:`chainrule.backend`); the NumPy-only forms (``out=``, sparse inputs) sit behind a
+``type(x) is np.ndarray`` check in the same method.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from . import backend as _backend
 from .activations import Activation, get_activation
 from .initializers import get_initializer
 
@@ -143,10 +148,10 @@ class Dense(Layer):
         return shapes
 
     def build(self, rng: np.random.Generator, dtype: DTypeLike) -> dict[str, Array]:
-        if self._w is not None:  # already part of a network: keep its values
-            values = {"w": self._w.copy()}
+        if self._w is not None:  # already part of a network: keep its values (on the host)
+            values = {"w": np.array(_backend.to_host(self._w), dtype=dtype)}
             if self._b is not None:
-                values["b"] = self._b.copy()
+                values["b"] = np.array(_backend.to_host(self._b), dtype=dtype)
             return values
         w0 = self._initial["w"]
         w = (
@@ -193,9 +198,13 @@ class Dense(Layer):
 
     @staticmethod
     def _assign(name: str, target: Array, value: NDArray) -> None:
-        value = np.asarray(value)
-        if value.shape != target.shape:
-            raise ValueError(f"{name}: expected shape {target.shape}, got {value.shape}")
+        if type(target) is np.ndarray:
+            value = np.asarray(_backend.to_host(value))
+        else:  # host data (or another device's) copied to the network's backend
+            value = _backend.like(value, target)
+        if tuple(value.shape) != tuple(target.shape):
+            raise ValueError(f"{name}: expected shape {tuple(target.shape)}, got "
+                             f"{tuple(value.shape)}")
         target[...] = value  # write into the network's buffer, keeping the view
 
     # -- forward and backward -------------------------------------------------
@@ -205,13 +214,15 @@ class Dense(Layer):
         ``a_prev`` may be a ``scipy.sparse`` matrix (the first layer's X, as OneHotEncoder or
         TfidfVectorizer make it): then z is a sparse × dense product, never densified.
         """
-        if type(a_prev) is not np.ndarray and _is_sparse(a_prev):
+        if type(a_prev) is np.ndarray:
+            z = np.matmul(a_prev, self.w.T, out=None if out is None else out.z)
+        elif _is_sparse(a_prev):
             z = np.asarray(a_prev @ self.w.T)  # over the stored entries of X only
             if out is not None:
                 out.z[...] = z
                 z = out.z
-        else:
-            z = np.matmul(a_prev, self.w.T, out=None if out is None else out.z)
+        else:  # another Array API namespace (torch, CuPy, array_api_strict)
+            z = a_prev @ self.w.T
         # z_j = Σ_k w_jk a_k^(l−1)
         if self._b is not None:
             z += self._b  # + b_j
@@ -236,15 +247,23 @@ class Dense(Layer):
         out: DenseBuffers | None = None,
     ) -> Array | None:
         """Given δ = ∂C/∂z (n_samples, n_out), fill grad_w, grad_b; return ∂C/∂a_prev."""
-        if type(a_prev) is not np.ndarray and _is_sparse(a_prev):
+        on_numpy = type(delta) is np.ndarray
+        if on_numpy and type(a_prev) is np.ndarray:
+            np.matmul(delta.T, a_prev, out=self._grad_w)  # ∂C/∂w_jk = Σ_i δ_ij a_ik^(l−1)
+        elif on_numpy and _is_sparse(a_prev):
             self.grad_w[...] = np.asarray(a_prev.T @ delta).T  # (Xᵀ δ)ᵀ, sparse × dense
         else:
-            np.matmul(delta.T, a_prev, out=self._grad_w)  # ∂C/∂w_jk = Σ_i δ_ij a_ik^(l−1)
+            self.grad_w[...] = delta.T @ a_prev
         if self.grad_b is not None:
-            np.add.reduce(delta, axis=0, out=self.grad_b)  # ∂C/∂b_j = Σ_i δ_ij
+            if on_numpy:
+                np.add.reduce(delta, axis=0, out=self.grad_b)  # ∂C/∂b_j = Σ_i δ_ij
+            else:
+                self.grad_b[...] = _backend.namespace_of(delta).sum(delta, axis=0)
         if not need_grad_prev:
             return None
         # ∂C/∂a_k^(l−1) = Σ_j w_jk δ_j
+        if not on_numpy:
+            return delta @ self.w
         return np.matmul(delta, self.w, out=None if out is None else out.grad_prev)
 
     def buffers(self, n: int) -> DenseBuffers:
@@ -287,8 +306,12 @@ class Dropout(Layer):
         ``rng`` (inference) or rate 0, no mask and a = a_prev."""
         if rng is None or self.rate == 0.0:
             return None, a_prev
-        keep = rng.random(a_prev.shape, dtype=a_prev.dtype) >= self.rate
-        mask = keep.astype(a_prev.dtype) / a_prev.dtype.type(1.0 - self.rate)
+        on_numpy = type(a_prev) is np.ndarray
+        dt = a_prev.dtype if on_numpy else _backend.host_dtype(a_prev.dtype)
+        keep = rng.random(tuple(a_prev.shape), dtype=dt) >= self.rate
+        mask = keep.astype(dt) / dt.type(1.0 - self.rate)
+        if not on_numpy:  # drawn on the host (same seed, same masks), copied to the device
+            mask = _backend.like(mask, a_prev)
         return mask, a_prev * mask
 
     @staticmethod

@@ -31,6 +31,11 @@ and pass ∂C/∂a_k^(l−1) = Σ_j w_jk δ_j down — the notes' sum over next-
 All parameters live in one flat buffer ``params`` (and gradients in ``grads``);
 each layer's ``w``, ``b``, ``grad_w``, ``grad_b`` are views into them, so an
 optimizer updates every parameter with a handful of vector operations.
+
+Backends: ``Network(..., backend="torch", device="cuda")`` keeps all of that in another
+array library (:mod:`chainrule.backend`); forward, cost and backward are the same code,
+written against the Array API, with NumPy's ``out=`` buffers behind a
+``type(x) is np.ndarray`` check.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from . import backend as _backend
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .scaler import Standardizer
@@ -115,12 +121,22 @@ class Network:
     fused : bool
         Use δ^(L) = a − y for canonical output/loss pairs (softmax + cross_entropy,
         sigmoid + binary_cross_entropy). ``False`` forces the general chain-rule path.
+    backend : {"numpy", "torch", "array_api_strict", "cupy"}
+        The array library the network computes with (:mod:`chainrule.backend`); its
+        parameters, gradients, activations and optimizer state live there. The initial
+        weights are drawn on the host by the network's generator and copied, so a seed
+        gives the same weights on every backend.
+    device : optional
+        Where, for torch (``"cpu"``, ``"cuda"``, ``"cuda:1"``) or CuPy (a device id).
 
     Attributes
     ----------
     layers : list of Layer
-    params, grads : ndarray of shape (n_params,)
-        Every parameter and its gradient, flat; layers hold views.
+    params, grads : array of shape (n_params,)
+        Every parameter and its gradient, flat; layers hold views. Arrays of the
+        network's backend (``xp``).
+    xp : module
+        The array namespace (``numpy`` by default).
     scaler : Standardizer or None
         Applied to raw features before layer 1 (set by the CLI and estimators).
     encoder : TableEncoder or None
@@ -144,8 +160,14 @@ class Network:
         dtype: DTypeLike = "float32",
         l2: float = 0.0,
         fused: bool = True,
+        backend: str | _backend.Backend = "numpy",
+        device: Any = None,
     ) -> None:
         self.dtype = check_dtype(dtype)
+        self._backend = _backend.get_backend(backend, device)
+        self.xp: Any = self._backend.xp
+        self._xp_dtype: Any = self._backend.dtype(self.dtype)
+        self._device_scaler: tuple[Any, Any, Any] | None = None
         self.loss_fn = get_loss(loss)
         if rng is not None and seed is not None:
             raise ValueError("seed, rng: give one of them, not both")
@@ -194,17 +216,36 @@ class Network:
         self._dense_slices: list[dict[str, slice]] = []
         offset = 0
         for layer, vals in zip(self.layers, values, strict=True):
-            p_views, g_views, slices = {}, {}, {}
+            slices = {}
             for name, shape in layer.param_shapes():
                 size = int(np.prod(shape))
                 slices[name] = slice(offset, offset + size)
-                p_views[name] = self.params[slices[name]].reshape(shape)
-                g_views[name] = self.grads[slices[name]].reshape(shape)
-                p_views[name][...] = vals[name]
+                self.params[slices[name]].reshape(shape)[...] = vals[name]
                 offset += size
-            layer.bind(p_views, g_views)
             if isinstance(layer, Dense):
                 self._dense_slices.append(slices)
+        if not self._backend.is_numpy:  # drawn on the host, copied: same seed, same weights
+            _backend.check_views(self._backend)
+            self.params = self._backend.asarray(self.params)
+            self.grads = self._backend.asarray(self.grads)
+        self._bind()
+
+    def _bind(self) -> None:
+        """Point every layer's w, b, grad_w, grad_b at its views of params and grads."""
+        xp = self.xp
+        offset = 0
+        for layer in self.layers:
+            p_views, g_views = {}, {}
+            for name, shape in layer.param_shapes():
+                sl = slice(offset, offset + int(np.prod(shape)))
+                if xp is np:
+                    p_views[name] = self.params[sl].reshape(shape)
+                    g_views[name] = self.grads[sl].reshape(shape)
+                else:  # copy=False: a library that had to copy raises instead
+                    p_views[name] = xp.reshape(self.params[sl], shape, copy=False)
+                    g_views[name] = xp.reshape(self.grads[sl], shape, copy=False)
+                offset = sl.stop
+            layer.bind(p_views, g_views)
 
     # -- introspection ----------------------------------------------------------
     @property
@@ -273,7 +314,22 @@ class Network:
 
     @property
     def n_params(self) -> int:
-        return int(self.params.size)
+        return int(self.params.shape[0])
+
+    @property
+    def backend(self) -> str:
+        """The array library's name: "numpy", "torch", "array_api_strict" or "cupy"."""
+        return self._backend.name
+
+    @property
+    def device(self) -> Any:
+        """Where the arrays live (None for NumPy and library defaults)."""
+        return self._backend.device
+
+    def to_backend(self, backend: str = "numpy", device: Any = None) -> Network:
+        """A copy on another backend (:meth:`copy` with ``backend``): ``to_backend()`` is
+        the host NumPy copy that saving and the float64 checks use."""
+        return self.copy(backend=backend, device=device)
 
     def get_config(self) -> dict[str, Any]:
         """Every constructor argument but the generator: enough to rebuild the network
@@ -286,18 +342,26 @@ class Network:
             "fused": self.fused,
         }
 
-    def copy(self, dtype: DTypeLike | None = None) -> Network:
+    def copy(self, dtype: DTypeLike | None = None, *, backend: str | None = None,
+             device: Any = None) -> Network:
         """An independent copy: same layers, loss, parameters, scaler, classes, generator
-        state and optimizer (configuration and state); nothing shared. ``dtype`` casts."""
+        state and optimizer (configuration and state); nothing shared. ``dtype`` casts;
+        ``backend`` (and ``device``) moves it (default: where this one is)."""
         from .layers import layer_from_config
         from .optimizers import get_optimizer
 
         rng = np.random.default_rng()
         rng.bit_generator.state = self.rng.bit_generator.state
         layers = [layer_from_config(layer.get_config()) for layer in self.layers]
+        where = self._backend if backend is None and device is None else _backend.get_backend(
+            self.backend if backend is None else backend, device)
         twin = Network(layers, loss=self.loss_fn, dtype=self.dtype if dtype is None else dtype,
-                       l2=self.l2, fused=self.fused, rng=rng)
-        twin.params[...] = self.params
+                       l2=self.l2, fused=self.fused, rng=rng, backend=where)
+        if twin.xp is np and self.xp is np:
+            twin.params[...] = self.params
+        else:
+            twin.params[...] = _backend.like(self.params, twin.params)
+        twin.rng.bit_generator.state = self.rng.bit_generator.state  # building drew from it
         if self.scaler is not None:
             twin.scaler = Standardizer(self.scaler.mean.copy(), self.scaler.scale.copy())
         if self.encoder is not None:
@@ -310,7 +374,9 @@ class Network:
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
-        return f"Network([{inner}], loss={self.loss_fn.name!r}, dtype={self.dtype.name!r})"
+        where = "" if self._backend.is_numpy else f", backend={self.backend!r}"
+        return (f"Network([{inner}], loss={self.loss_fn.name!r}, dtype={self.dtype.name!r}"
+                f"{where})")
 
     # -- the boundary: raw data in ------------------------------------------------------
     def inputs(self, X: Any, name: str = "X") -> Array:
@@ -318,9 +384,13 @@ class Network:
         columns or :class:`~chainrule.table.Table`; an array is taken as already
         encoded), validated (shape, finite, dtype) and scaled by ``scaler``.
 
-        Returns an ndarray of shape (n_samples, n_in) in the network's dtype, the form
-        :meth:`forward` takes.
+        Returns an array of shape (n_samples, n_in) in the network's dtype and backend,
+        the form :meth:`forward` takes. On another backend, host data is validated and
+        scaled on the host, then copied to the device once; an array already of the
+        network's namespace is checked and scaled where it is.
         """
+        if not self._backend.is_numpy and _backend.is_device_array(X):
+            return self._device_inputs(X, name)
         if is_table(X):
             if self.encoder is None:
                 raise ValueError(f"{name}: a table needs a table encoder; set net.encoder = "
@@ -330,6 +400,35 @@ class Network:
         a0 = as_features(X, self.n_in, self.dtype, name)
         if self.scaler is not None:
             a0 = self.scaler.transform(a0)
+        return a0 if self._backend.is_numpy else self._backend.asarray(a0)
+
+    def _device_inputs(self, X: Any, name: str) -> Any:
+        """:meth:`inputs` for an array already on a device: checked (one scalar comes back
+        for the finiteness test) and scaled there, as the host path does."""
+        xp, dt = self.xp, self._xp_dtype
+        if _backend.namespace_of(X) is not xp or _backend.device_of(X) != _backend.device_of(
+                self.params):
+            raise ValueError(f"{name}: an array of {type(X).__module__} on "
+                             f"{_backend.device_of(X)}, but the network computes on "
+                             f"{self._backend!r}; move it there or pass host data")
+        if X.ndim == 1:
+            X = xp.reshape(X, (1, -1))
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != self.n_in:
+            raise ValueError(f"{name}: expected shape (n_samples, {self.n_in}) (the network's "
+                             f"n_in), got {tuple(X.shape)}")
+        if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
+            raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
+        a0 = xp.astype(X, dt, copy=True)
+        if not bool(xp.all(xp.isfinite(a0))):
+            raise ValueError(f"{name}: contains NaN or infinity")
+        if self.scaler is not None:
+            cached = self._device_scaler
+            if cached is None or cached[0] is not self.scaler:
+                host = self.dtype
+                cached = self._device_scaler = (
+                    self.scaler, self._backend.asarray(self.scaler.mean.astype(host)),
+                    self._backend.asarray(self.scaler.scale.astype(host)))
+            a0 = (a0 - cached[1]) / cached[2]
         return a0
 
     def targets(self, Y: ArrayLike, n_samples: int, name: str = "Y") -> Array:
@@ -339,6 +438,10 @@ class Network:
         become one-hot rows for ``cross_entropy``, 0/1 vectors one column for a single
         ``binary_cross_entropy`` output.
         """
+        if not self._backend.is_numpy:  # targets are checked (and one-hot made) on the host
+            Yt = as_targets(_backend.to_host(Y), n_samples, self.n_out, self.loss_fn,
+                            self.dtype, name)
+            return self._backend.asarray(Yt)
         return as_targets(Y, n_samples, self.n_out, self.loss_fn, self.dtype, name)
 
     def init_output_from_targets(self, Y: ArrayLike) -> None:
@@ -348,11 +451,12 @@ class Network:
         sets its bias to the target's mean, so the hidden layers learn the shape of y
         rather than spending epochs on its scale. ``Y`` is (n_samples, n_out) or 1-D.
         """
+        Y = _backend.to_host(Y)
         Yt = self.targets(Y, np.shape(Y)[0] if np.ndim(Y) else 0)  # checks the shape
-        Y64 = np.asarray(Y, dtype=np.float64).reshape(Yt.shape)  # statistics in float64
+        Y64 = np.asarray(Y, dtype=np.float64).reshape(tuple(Yt.shape))  # statistics in float64
         out = self.output_layer
         std = Y64.std(axis=0)
-        out.w = out.w * np.where(std > 0, std, 1.0)[:, None]
+        out.w = _backend.to_host(out.w) * np.where(std > 0, std, 1.0)[:, None]
         if out.b is not None:
             out.b = Y64.mean(axis=0)
 
@@ -387,10 +491,12 @@ class Network:
         Trace
         """
         n_in = self.layers[0].n_in  # the first layer is Dense (checked at construction)
-        if a0.dtype != self.dtype or a0.ndim != 2 or a0.shape[1] != n_in:
+        if ((self.xp is not np and type(a0) is np.ndarray) or a0.dtype != self._xp_dtype
+                or a0.ndim != 2 or a0.shape[1] != n_in):
+            where = "" if self._backend.is_numpy else f" on the {self.backend} backend"
             raise ValueError(
-                f"a0: expected a {self.dtype.name} array of shape (n_samples, {n_in}), "
-                f"got {a0.dtype} {a0.shape}; Network.inputs(X) makes one from raw data"
+                f"a0: expected a {self.dtype.name} array{where} of shape (n_samples, {n_in}), "
+                f"got {a0.dtype} {tuple(a0.shape)}; Network.inputs(X) makes one from raw data"
             )
         trace = Trace(a0)
         drop_rng = (self.rng if rng is None else rng) if training else None
@@ -410,15 +516,30 @@ class Network:
 
     def cost(self, trace: Trace, Y: Array) -> float:
         """C = (1/n) Σ_i C_i (+ L2) of a forward pass, against targets Y (n_samples, n_out)."""
-        z_L, a_L = trace.z[-1], trace.a[-1]
-        if self.fused_output:
-            c_i = self.loss_fn.value_from_logits(z_L, Y)  # type: ignore[arg-type]
-        else:
-            c_i = self.loss_fn.value(a_L, Y)
+        if self.xp is not np:
+            return float(self.cost_array(trace, Y))  # one scalar back from the device
+        c_i = self._sample_costs(trace, Y)
         cost = float(np.add.reduce(c_i, dtype=np.float64)) / c_i.shape[0]  # np.mean, faster
         if self.l2:
             cost += 0.5 * self.l2 * sum(float(np.vdot(d.w, d.w)) for d in self.dense_layers)
         return cost
+
+    def cost_array(self, trace: Trace, Y: Array) -> Any:
+        """:meth:`cost` as a 0-d float64 array of the network's namespace, left where it
+        is: the training step brings it back with its other scalars in one transfer."""
+        xp = self.xp
+        c_i = self._sample_costs(trace, Y)
+        cost = xp.sum(c_i, dtype=xp.float64) / c_i.shape[0]
+        if self.l2:
+            sq = [xp.sum(d.w * d.w) for d in self.dense_layers]
+            cost = cost + 0.5 * self.l2 * xp.astype(sum(sq[1:], sq[0]), xp.float64)
+        return cost
+
+    def _sample_costs(self, trace: Trace, Y: Array) -> Array:
+        """C_i per sample, from the logits for a canonical pair."""
+        if self.fused_output:
+            return self.loss_fn.value_from_logits(trace.z[-1], Y)  # type: ignore[arg-type]
+        return self.loss_fn.value(trace.a[-1], Y)
 
     def backward(
         self,
@@ -460,10 +581,15 @@ class Network:
         if delta_L is None:
             if Y is None:
                 raise ValueError("backward: give the targets Y or the output delta delta_L")
-            inv_n = self.dtype.type(1.0 / a_L.shape[0])  # the notes' average over samples
+            inv_n: Any = 1.0 / a_L.shape[0]  # the notes' average over samples
+            if type(a_L) is np.ndarray:
+                inv_n = self.dtype.type(inv_n)
             if self.fused_output:
                 # Canonical pair: ∂C0/∂a_j · g′(z_j) collapses to δ_j^(L) = a_j − y_j.
-                delta_L = np.subtract(a_L, Y, out=None if out_buf is None else out_buf.delta)
+                if out_buf is None:
+                    delta_L = a_L - Y
+                else:
+                    delta_L = np.subtract(a_L, Y, out=out_buf.delta)
                 delta_L *= inv_n
             else:
                 grad_a = self.loss_fn.grad_a(a_L, Y) * inv_n  # ∂C/∂a^(L) = (1/n) ∂C0/∂a
@@ -485,20 +611,22 @@ class Network:
             else:
                 grad = Dropout.backward(trace.mask[i], grad)  # type: ignore[arg-type]
         if self.l2:
-            lam = self.dtype.type(self.l2)
+            lam = self.dtype.type(self.l2) if self.xp is np else self.l2
             for layer in self.dense_layers:
                 layer.grad_w[...] += lam * layer.w  # ∂/∂w of (λ/2)‖W‖²
         return self.grads
 
     # -- conveniences on raw data -----------------------------------------------------
     def predict(self, X: ArrayLike, batch_size: int = 4096) -> Array:
-        """Network output a^(L) for X, computed in batches (dropout off)."""
+        """Network output a^(L) for X, computed in batches (dropout off); an array of the
+        network's backend."""
         a0 = self.inputs(X)
         if a0.shape[0] <= batch_size:
             return self.forward(a0).a_L
-        return np.concatenate(
-            [self.forward(a0[i : i + batch_size]).a_L for i in range(0, a0.shape[0], batch_size)]
-        )
+        n = a0.shape[0]
+        parts = [self.forward(a0[i : min(i + batch_size, n), ...]).a_L
+                 for i in range(0, n, batch_size)]
+        return np.concatenate(parts) if self.xp is np else self.xp.concat(parts)
 
     def predict_classes(self, X: ArrayLike) -> NDArray[np.int64]:
         """Class index per sample: argmax for several outputs, a ≥ 0.5 for one sigmoid
@@ -508,11 +636,12 @@ class Network:
     def classes_of(self, a: Array) -> NDArray[np.int64]:
         """:meth:`predict_classes` from outputs ``a`` the caller already has (one forward
         pass for both the probabilities and the classes)."""
+        xp = _backend.namespace_of(a)
         if a.shape[1] == 1:
-            return (a[:, 0] >= 0.5).astype(np.int64)
+            return _backend.astype(a[:, 0] >= 0.5, xp.int64)
         if self.independent_outputs:
-            return (a >= 0.5).astype(np.int64)  # multi-label: one 0/1 column per output
-        return np.argmax(a, axis=1)
+            return _backend.astype(a >= 0.5, xp.int64)  # multi-label: a 0/1 column per output
+        return xp.argmax(a, axis=1)
 
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
         """The cost C of the data: mean of the per-sample C_i (plus the L2 term)."""

@@ -9,6 +9,11 @@ from the per-step rule ``update_step``. ``step(params, grads)`` updates ``params
 place; the network hands over its flat parameter and gradient buffers, so every
 rule is a few whole-vector NumPy operations with ``out=`` and no allocation.
 The update rules match ``torch.optim`` (tested step by step).
+
+On another backend (:mod:`chainrule.backend`: torch, CuPy, array_api_strict) the same
+rules run as whole-vector expressions of the parameters' namespace, the slots living
+beside the parameters; the ``out=`` forms and the numba kernel are NumPy's branch of the
+same method.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import backend as _backend
 from .schedules import Schedule, get_schedule
 
 Array = NDArray[np.floating]
@@ -69,13 +75,17 @@ class Optimizer(ABC):
         return self.schedule(self.t)
 
     def build(self, params: Array) -> None:
-        """Create (or re-type) the slots for ``params`` and the scratch vector."""
+        """Create (or re-type, or move to ``params``' backend) the slots for ``params``
+        and the scratch vector."""
+        xp = _backend.namespace_of(params)
         for slot in self.slots:
-            if slot not in self.state or self.state[slot].shape != params.shape:
-                self.state[slot] = np.zeros_like(params)
-            else:
+            if slot not in self.state or tuple(self.state[slot].shape) != tuple(params.shape):
+                self.state[slot] = xp.zeros_like(params)
+            elif xp is np and type(self.state[slot]) is np.ndarray:
                 self.state[slot] = self.state[slot].astype(params.dtype, copy=False)
-        self.scratch = np.empty_like(params)
+            else:
+                self.state[slot] = _backend.like(self.state[slot], params)
+        self.scratch = xp.empty_like(params)
 
     def step(self, params: Array, grads: Array, grad_sq_norm: float | None = None) -> None:
         """One update of ``params`` (in place) from ``grads``.
@@ -83,15 +93,22 @@ class Optimizer(ABC):
         ``grad_sq_norm`` (‖g‖², if the caller already has it) saves a pass when clipping.
         """
         tmp = self.scratch
-        if tmp is None or tmp.shape != params.shape or tmp.dtype != params.dtype:
+        if (tmp is None or tmp.shape != params.shape or tmp.dtype != params.dtype
+                or type(tmp) is not type(params)):
             self.build(params)
         lr = self.schedule(self.t)
         self.t += 1
         if self.clipnorm is not None:
-            sq = float(np.dot(grads, grads)) if grad_sq_norm is None else grad_sq_norm
+            if grad_sq_norm is not None:
+                sq = grad_sq_norm
+            elif type(grads) is np.ndarray:
+                sq = float(np.dot(grads, grads))
+            else:
+                sq = float(_backend.namespace_of(grads).vecdot(grads, grads))
             norm = math.sqrt(sq)
             if norm > self.clipnorm:
-                grads = grads * grads.dtype.type(self.clipnorm / norm)
+                scale = self.clipnorm / norm
+                grads = grads * (grads.dtype.type(scale) if type(grads) is np.ndarray else scale)
         self.update_step(params, grads, lr)
 
     @abstractmethod
@@ -104,11 +121,14 @@ class Optimizer(ABC):
 
     def state_dict(self) -> dict[str, Any]:
         """Step count and slot arrays: what resuming training needs."""
-        return {"t": self.t, **{k: v.copy() for k, v in self.state.items()}}
+        return {"t": self.t, **{k: _backend.copy(v) for k, v in self.state.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Slots are copied and kept in their namespace; the next step moves them beside
+        the parameters (:meth:`build`)."""
         self.t = int(state.get("t", 0))
-        self.state = {k: np.array(v) for k, v in state.items() if k in self.slots}
+        self.state = {k: _backend.copy(v) if _backend.is_device_array(v) else np.array(v)
+                      for k, v in state.items() if k in self.slots}
         self.scratch = None
 
     def __repr__(self) -> str:
@@ -146,13 +166,16 @@ class SGD(Optimizer):
     def update_step(self, w: Array, g: Array, lr: float) -> None:
         tmp = self.scratch
         assert tmp is not None
+        on_numpy = type(w) is np.ndarray
         if not self.momentum:
-            np.multiply(g, lr, out=tmp)
-            w -= tmp  # w ← w − η ∂C/∂w
+            w -= np.multiply(g, lr, out=tmp) if on_numpy else g * lr  # w ← w − η ∂C/∂w
             return
         v = self.state["velocity"]
         v *= self.momentum
         v += g
+        if not on_numpy:  # the same arithmetic, as expressions of w's namespace
+            w -= ((v * self.momentum + g) if self.nesterov else v) * lr
+            return
         if self.nesterov:
             np.multiply(v, self.momentum, out=tmp)
             tmp += g
@@ -210,6 +233,10 @@ class RMSprop(Optimizer):
     def update_step(self, w: Array, g: Array, lr: float) -> None:
         tmp, s = self.scratch, self.state["sq_avg"]
         assert tmp is not None
+        if type(w) is not np.ndarray:  # the same arithmetic, as expressions
+            s += (g * g - s) * (1.0 - self.rho)
+            w -= (g / (_backend.namespace_of(w).sqrt(s) + self.eps)) * lr
+            return
         np.multiply(g, g, out=tmp)
         tmp -= s
         tmp *= 1.0 - self.rho
@@ -264,6 +291,14 @@ class Adam(Optimizer):
         b1, b2, t = self.beta_1, self.beta_2, self.t
         c2 = math.sqrt(1.0 - b2**t)
         eps_hat, step = self.eps * c2, lr * c2 / (1.0 - b1**t)
+        if type(w) is not np.ndarray:  # the same arithmetic, as expressions of w's namespace
+            xp = _backend.namespace_of(w)
+            m += (g - m) * (1.0 - b1)
+            v += (g * g - v) * (1.0 - b2)
+            w -= (m / (xp.sqrt(v) + eps_hat)) * step
+            if m.dtype == xp.float32 and t % self._FLUSH_EVERY == 0:
+                m *= xp.astype(xp.abs(m) >= self._FLUSH_BELOW, m.dtype)
+            return
         flush = m.dtype == np.float32 and t % self._FLUSH_EVERY == 0
         # Small networks stay in NumPy: there the loop saves less than importing numba costs.
         kernel = _adam_kernel() if w.size >= self._KERNEL_MIN_SIZE else None

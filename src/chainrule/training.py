@@ -8,6 +8,12 @@ One step is the notes' procedure: forward the batch, compute its cost,
 backpropagate the averaged gradient, let the optimizer move the weights. With sample
 weights the average is the weighted mean Σ s_i C_i / Σ s_i of every mini-batch
 (:mod:`chainrule.weights`).
+
+On another backend (``Network(..., backend="torch")``, :mod:`chainrule.backend`) the
+step runs where the network's arrays are: batches are gathered there (the shuffled
+order, drawn from the network's generator, is copied once an epoch), and the step's
+scalars — loss sum, correct count, ‖g‖² — come back to the host together, in one
+transfer. Sample weights, the compiled step and MPI are NumPy-only.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import backend as _backend
 from . import compiled, weights
 from .callbacks import Callback, DivergenceError, History
 from .optimizers import Optimizer, get_optimizer
@@ -90,8 +97,15 @@ class Trainer:
         self.workspaces = Workspaces(net)
         self.dropout_rng: np.random.Generator | None = None
         self._guard = _LossGuard()
+        self._on_numpy = net.xp is np
+        if not self._on_numpy:
+            for hook in ("train_step", "compute_gradient", "reduce", "local_share"):
+                if getattr(type(self), hook) is not getattr(Trainer, hook):
+                    raise _backend.BackendError(
+                        f"backend: {type(self).__name__} (data-parallel or customised "
+                        f"training) runs on the numpy backend only, not {net.backend!r}")
         # The whole step in one numba call where it applies (chainrule.compiled), else None.
-        self.compiled = compiled.step_for(self)
+        self.compiled = compiled.step_for(self) if self._on_numpy else None
 
     # -- hooks for data-parallel training (see chainrule.distributed) --------------
     def local_share(self, xb: Array, yb: Array, sb: Array | None = None
@@ -119,6 +133,14 @@ class Trainer:
         the mean gradient (weighted by ``ss`` when given); returns their loss sum
         (Σ_i s_i C_i when weighted) and number of correct predictions."""
         net = self.net
+        if not self._on_numpy:  # no buffers; the scalars stay on the device (train_step)
+            trace = net.forward(xs, training=True, rng=self.dropout_rng)
+            correct_dev: Any = 0
+            if net.loss_fn.classification:
+                correct_dev = n_correct_array(trace.a_L, ys, net.independent_outputs)
+            loss_dev = net.cost_array(trace, ys) * xs.shape[0]
+            net.backward(trace, ys)
+            return loss_dev, correct_dev
         ws = self.workspaces.get(xs.shape[0])
         trace = net.forward(xs, training=True, workspace=ws, rng=self.dropout_rng)
         correct = 0
@@ -159,18 +181,24 @@ class Trainer:
         elif n_local:
             loss_sum, correct = self.compute_gradient(xs, ys, ss)
         else:
-            net.grads.fill(0.0)
+            net.grads[...] = 0.0
         if ss is None:
             n, loss_sum, correct = self.reduce(n_local, loss_sum, correct)
         else:
             local_weight = float(np.sum(ss, dtype=np.float64))
             n, loss_sum, correct = self.reduce(n_local, loss_sum, correct, local_weight)
+        grad_sq: float | None = None
+        if not self._on_numpy:  # the step's one transfer to the host: three scalars
+            sq_dev = net.xp.vecdot(net.grads, net.grads)
+            loss_sum, right, grad_sq = _backend.host_scalars(loss_sum, correct, sq_dev)
+            correct = int(right)
         if not math.isfinite(loss_sum):
             raise self._guard.error(self, batch, "the loss")
         batch_weight = float(n) if sb is None else float(np.sum(sb, dtype=np.float64))
         if batch_weight == 0:
             return loss_sum, n, correct  # no sample counts: no step, as if it were absent
-        grad_sq = float(np.dot(net.grads, net.grads))
+        if grad_sq is None:
+            grad_sq = float(np.dot(net.grads, net.grads))
         if not math.isfinite(grad_sq):
             raise self._guard.error(self, batch, "the gradient")
         # before the update; the batch's (weighted) mean cost
@@ -205,10 +233,14 @@ class Trainer:
         self.n_batches = math.ceil(n / self.batch_size)
         self.data, self.validation = (a0, Y), validation
         self.sample_weight = sample_weight
+        if sample_weight is not None and not self._on_numpy:
+            raise _backend.BackendError(f"sample_weight: weighted training runs on the numpy "
+                                        f"backend only, not {net.backend!r}")
         self._batches = _Batches(a0, Y, self.batch_size, sample_weight)
         classification = net.loss_fn.classification
-        self._guard = _LossGuard(0.0 if classification or not Y.size else
-                                 float(np.max(np.abs(Y))))
+        xp = net.xp
+        self._guard = _LossGuard(0.0 if classification or not Y.shape[0] else
+                                 float(xp.max(xp.abs(Y))))
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
@@ -217,7 +249,7 @@ class Trainer:
                 start_of_epoch = _Checkpoint(self)
                 for cb in self.callbacks:
                     cb.on_epoch_begin(self)
-                order = net.rng.permutation(n) if self.shuffle else None
+                order = self._batches.order(net.rng.permutation(n)) if self.shuffle else None
                 total_loss, total_n, correct = 0.0, 0, 0
                 total_weight = 0.0  # Σ s_i of the epoch, when weighted
                 for batch in range(1, self.n_batches + 1):
@@ -277,7 +309,7 @@ class Trainer:
         """
         net = self.net
         start_of_epoch.restore(self)
-        order = net.rng.permutation(self._batches.n) if self.shuffle else None
+        order = self._batches.order(net.rng.permutation(self._batches.n)) if self.shuffle else None
         before = _Checkpoint(self)
         for batch in range(1, failed_batch if before_failed else failed_batch + 1):
             before.take(self)
@@ -295,15 +327,25 @@ class Trainer:
 
 class _Batches:
     """The mini-batches of an epoch (and their sample weights, if any), gathered into
-    buffers reused every step."""
+    buffers reused every step (NumPy), or by ``xp.take`` on the data's device."""
 
     def __init__(self, a0: Array, Y: Array, batch_size: int,
                  sample_weight: NDArray[np.float64] | None = None) -> None:
         self.a0, self.Y, self.batch_size, self.n = a0, Y, batch_size, a0.shape[0]
         self.s = sample_weight
+        self.on_numpy = type(a0) is np.ndarray
+        if not self.on_numpy:
+            return
         self.xb = np.empty((batch_size, a0.shape[1]), dtype=a0.dtype)
         self.yb = np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
         self.sb = None if sample_weight is None else np.empty(batch_size, dtype=np.float64)
+
+    def order(self, perm: NDArray[np.intp]) -> Any:
+        """The epoch's sample order, on the data's device (copied once, not per batch)."""
+        if self.on_numpy:
+            return perm
+        xp = _backend.namespace_of(self.a0)
+        return xp.asarray(perm, dtype=xp.int64, device=_backend.device_of(self.a0))
 
     def get(self, batch: int, order: NDArray[np.intp] | None
             ) -> tuple[Array, Array, NDArray[np.float64] | None]:
@@ -313,8 +355,11 @@ class _Batches:
         stop = min(start + self.batch_size, self.n)
         if order is None:
             sb = None if self.s is None else self.s[start:stop]
-            return self.a0[start:stop], self.Y[start:stop], sb
+            return self.a0[start:stop, ...], self.Y[start:stop, ...], sb
         idx, m = order[start:stop], stop - start
+        if not self.on_numpy:  # gathered where the data is
+            xp = _backend.namespace_of(self.a0)
+            return xp.take(self.a0, idx, axis=0), xp.take(self.Y, idx, axis=0), None
         xb, yb = self.xb[:m], self.yb[:m]
         self.a0.take(idx, axis=0, out=xb)  # gather into reused buffers
         self.Y.take(idx, axis=0, out=yb)
@@ -332,7 +377,7 @@ class _Checkpoint:
         self.take(trainer)
 
     def take(self, trainer: Trainer) -> None:
-        self.params = trainer.net.params.copy()
+        self.params = _backend.copy(trainer.net.params)
         self.optimizer = trainer.optimizer.state_dict()
         self.rng = trainer.net.rng.bit_generator.state
 
@@ -378,6 +423,9 @@ def _finite(params: Array) -> bool:
     A NaN or inf makes the sum non-finite; summed in float64 it allocates nothing, and
     only an overflowing sum (weights near the float64 limit) needs the exact check.
     """
+    if type(params) is not np.ndarray:  # one scalar back from the device
+        xp = _backend.namespace_of(params)
+        return bool(xp.all(xp.isfinite(params)))
     if math.isfinite(float(np.add.reduce(params, dtype=np.float64))):
         return True
     return bool(np.isfinite(params).all())
@@ -387,9 +435,27 @@ def n_correct(a: Array, y: Array, independent: bool) -> int:
     """Correctly classified samples: argmax over mutually exclusive outputs (softmax);
     independent outputs (binary cross-entropy, also multi-label) are thresholded at
     0.5 and must all match (subset accuracy)."""
+    if type(a) is not np.ndarray:
+        return int(n_correct_array(a, y, independent))
     if a.shape[1] == 1 or independent:
         return int(np.sum(np.all((a >= 0.5) == (y >= 0.5), axis=1)))
     return int(np.count_nonzero(a.argmax(axis=1) == y.argmax(axis=1)))
+
+
+def n_correct_array(a: Array, y: Array, independent: bool) -> Any:
+    """:func:`n_correct` as a 0-d integer array of ``a``'s namespace (no host transfer)."""
+    xp = _backend.namespace_of(a)
+    if a.shape[1] == 1 or independent:
+        return xp.sum(xp.astype(xp.all((a >= 0.5) == (y >= 0.5), axis=1), xp.int64))
+    return xp.sum(xp.astype(xp.argmax(a, axis=1) == xp.argmax(y, axis=1), xp.int64))
+
+
+def _rows(a: Array, idx: NDArray[np.intp]) -> Array:
+    """a[idx] (host indices) for NumPy arrays and, through ``xp.take``, any other."""
+    if type(a) is np.ndarray:
+        return a[idx]
+    xp = _backend.namespace_of(a)
+    return xp.take(a, xp.asarray(idx, dtype=xp.int64, device=_backend.device_of(a)), axis=0)
 
 
 def evaluate_arrays(
@@ -399,7 +465,8 @@ def evaluate_arrays(
     total, correct = 0.0, 0
     n = a0.shape[0]
     for start in range(0, n, batch_size):
-        xb, yb = a0[start : start + batch_size], Y[start : start + batch_size]
+        stop = min(start + batch_size, n)  # in bounds: the Array API leaves the rest unspecified
+        xb, yb = a0[start:stop, ...], Y[start:stop, ...]
         trace = net.forward(xb)
         total += net.cost(trace, yb) * xb.shape[0]
         if net.loss_fn.classification:
@@ -539,14 +606,18 @@ def prepare_fit(
             )
         perm = net.rng.permutation(a0.shape[0])
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        validation = (a0[val_idx], Yt[val_idx])
-        a0, Yt = a0[train_idx], Yt[train_idx]
+        validation = (_rows(a0, val_idx), _rows(Yt, val_idx))
+        a0, Yt = _rows(a0, train_idx), _rows(Yt, train_idx)
         if s is not None:
             s = s[train_idx]
             if not np.any(s > 0):
                 raise ValueError("sample_weight: every training sample left after "
                                  f"validation_split={validation_split} has weight zero")
     if new_scaler and net.encoder is not None:
+        if net.xp is not np:
+            raise _backend.BackendError(f"X: tables are encoded and scaled on the numpy "
+                                        f"backend only; fit net.encoder and net.scaler first, "
+                                        f"or pass arrays (the network is on {net.backend!r})")
         net.scaler = net.encoder.standardizer(a0)
         a0 = net.scaler.transform(a0)
         if validation is not None:

@@ -30,6 +30,12 @@ NumPy path. A row reduction is accepted only where the sum over outputs is linea
 terms gives the same C_i. Every returned value is converted to float64: the compiled
 step does its elementwise math in float64 and rounds when it stores.
 
+The methods are written for any Array API namespace (:mod:`chainrule.backend`): ``xp =
+namespace_of(z)`` then ``xp.tanh(z)``. :class:`_NumpySpelling` first reads that spelling as
+NumPy's (``xp.f`` and ``namespace_of(x).f`` as ``np.f``; ``astype(x, dt)``, ``copy(x)``,
+``xp.sum(x, axis=1)``, ``_row_sums_of_products(x, y)``, ``finfo(..).smallest_normal`` and
+``xp.full_like(x, v)`` as the idioms above), so the rules above are the whole story.
+
 The tests (tests/test_compiled.py) check every derived form against the array method it
 came from, in float32 and float64.
 """
@@ -164,6 +170,40 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
 
+def _np_attr(attr: str) -> ast.Attribute:
+    return ast.Attribute(ast.Name("np", ast.Load()), attr, ast.Load())
+
+
+class _NumpySpelling(ast.NodeTransformer):
+    """The namespace-generic spelling of the methods, read as the NumPy one."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Name("np", node.ctx) if node.id == "xp" else node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        v = node.value
+        if (isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
+                and v.func.id == "namespace_of"):
+            return _np_attr(node.attr)  # namespace_of(x).f → np.f
+        if node.attr == "smallest_normal":
+            node.attr = "tiny"
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        f, args = node.func, node.args
+        if isinstance(f, ast.Name) and f.id in ("astype", "copy") and args:
+            return ast.Call(ast.Attribute(args[0], f.id, ast.Load()), args[1:], [])
+        if isinstance(f, ast.Name) and f.id == "_row_sums_of_products" and len(args) == 2:
+            return ast.Call(_np_attr("einsum"), [ast.Constant("ij,ij->i"), *args], [])
+        if _np(f, "sum") and len(args) == 1:  # np.sum(x, axis=1) → x.sum(axis=1)
+            return ast.Call(ast.Attribute(args[0], "sum", ast.Load()), [], node.keywords)
+        if _np(f, "full_like") and len(args) == 2:
+            return args[1]
+        return node
+
+
 class _Reduced(ast.expr):
     """Marks a row reduction replaced by its per-output term (checked, then unwrapped)."""
 
@@ -211,6 +251,12 @@ def _has_reduced(node: ast.AST) -> bool:
     return any(isinstance(n, _Reduced) for n in ast.walk(node))
 
 
+def _is_namespace_lookup(stmt: ast.stmt) -> bool:
+    """``xp = namespace_of(z)``: no scalar meaning (np is the namespace here)."""
+    return (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)
+            and isinstance(stmt.value.func, ast.Name) and stmt.value.func.id == "namespace_of")
+
+
 def scalar_source(fn: Callable[..., Any], owner: Any, name: str, args: list[str],
                   dtype: np.dtype, *, reduction: bool = False,
                   params: list[str] | None = None,
@@ -229,8 +275,9 @@ def scalar_source(fn: Callable[..., Any], owner: Any, name: str, args: list[str]
         raise NotDerivable(f"{fn!r} is not a plain function")
     params = [] if params is None else params
     rw = _Rewrite(fn, owner, args, dtype, params, name_of)
-    body = [s for s in func.body
-            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    body = [_NumpySpelling().visit(s) for s in func.body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+            and not _is_namespace_lookup(s)]
     new_body: list[ast.stmt] = []
     for stmt in body:
         if isinstance(stmt, ast.Assign):
