@@ -63,15 +63,21 @@ def page() -> Iterator[Any]:
     ARTIFACTS.mkdir(exist_ok=True)
     with start_server() as (_, url), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        # Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
-        tab = browser.new_page(viewport={"width": 1400, "height": 1250}, bypass_csp=True)
-        problems: list[str] = []
-        tab.on("pageerror", lambda exc: problems.append(str(exc)))
+        tab, problems = new_tab(browser, viewport={"width": 1400, "height": 1250})
         tab.goto(url)
         tab.wait_for_function("window.playground.update !== undefined")
         yield tab
         browser.close()
         assert problems == [], problems
+
+
+def new_tab(browser: Any, **options: Any) -> tuple[Any, list[str]]:
+    """A page of ``browser`` and the list its uncaught page errors go into."""
+    # Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
+    tab = browser.new_page(bypass_csp=True, **options)
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(str(exc)))
+    return tab, problems
 
 
 def set_control(page: Any, selector: str, value: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_playground_browser import ARGS, CHROMIUM
+from test_playground_browser import ARGS, CHROMIUM, new_tab
 from test_playground_server import start_server
 
 from chainrule.exercises import KINDS, generate
@@ -49,10 +49,7 @@ def page() -> Iterator[Any]:
 
     with start_server() as (_, url), sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        # Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
-        p = b.new_page(bypass_csp=True)
-        problems: list[str] = []
-        p.on("pageerror", lambda exc: problems.append(str(exc)))
+        p, problems = new_tab(b)
         p.goto(url)
         p.wait_for_function("document.getElementById('quiz-prompt').textContent.length > 0")
         yield p

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_playground_browser import ARGS, ARTIFACTS, CHROMIUM, set_control
+from test_playground_browser import ARGS, ARTIFACTS, CHROMIUM, new_tab, set_control
 from test_playground_server import rebuild, start_server
 
 import chainrule.io
@@ -60,12 +60,8 @@ def browser() -> Iterator[tuple[Any, str]]:
 
 def open_page(browser: tuple[Any, str], address: str | None = None) -> Any:
     b, url = browser
-    # Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
-    tab = b.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True,
-                     accept_downloads=True)
-    problems: list[str] = []
-    tab.on("pageerror", lambda exc: problems.append(str(exc)))
-    tab.problems = problems
+    tab, tab.problems = new_tab(b, viewport={"width": 1280, "height": 800},
+                                accept_downloads=True)
     tab.goto(address or url)
     tab.wait_for_function("window.playground.update !== undefined && !window.playground.replaying")
     return tab
