@@ -16,6 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+# scikit-learn checks array-API inputs (tests/test_sklearn_checks.py: array_api_strict and
+# torch through array_api_dispatch) only when SciPy was imported with this set.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -3,7 +3,11 @@
 The instances use ``max_iter=100`` as scikit-learn's test suite does for its MLPs
 (the defaults stay scikit-learn's). Every check applies and passes, so no
 ``expected_failed_checks`` are declared; the only skips are scikit-learn's own
-(pandas or SCIPY_ARRAY_API not installed, no ``decision_function``).
+(pandas not installed, no ``decision_function``, and the Array API checks for devices
+and libraries this machine lacks: CUDA, MPS, XPU, CuPy, dpnp). The estimators declare
+``array_api_support``, so scikit-learn runs its Array API checks on array_api_strict and
+torch CPU inputs under ``array_api_dispatch`` (tests/conftest.py sets SCIPY_ARRAY_API=1,
+which scikit-learn needs for them); tests/test_sklearn_array_api.py checks the values.
 """
 
 import warnings

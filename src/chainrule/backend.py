@@ -219,6 +219,14 @@ def like(x: Any, ref: Any) -> Any:
     return xp.asarray(to_host(x), dtype=ref.dtype, device=device_of(ref), copy=True)
 
 
+def all_finite(x: Any) -> bool:
+    """Whether every element of ``x`` is finite (one host transfer of a bool)."""
+    if type(x) is np.ndarray:
+        return bool(np.all(np.isfinite(x)))
+    xp = namespace_of(x)
+    return bool(xp.all(xp.isfinite(x)))
+
+
 def copy(x: Any) -> Any:
     """A copy of ``x`` in its own namespace and device."""
     if type(x) is np.ndarray:

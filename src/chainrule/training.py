@@ -69,6 +69,10 @@ class Trainer:
         Where dropout masks come from; None means the network's generator.
     """
 
+    #: Whether a subclass's ``compute_gradient`` works on every backend (written against
+    #: ``net.xp``, returning device scalars there); otherwise it runs on NumPy only.
+    backend_generic: bool = False
+
     def __init__(
         self,
         net: Network,
@@ -100,6 +104,8 @@ class Trainer:
         self._on_numpy = net.xp is np
         if not self._on_numpy:
             for hook in ("train_step", "compute_gradient", "reduce", "local_share"):
+                if hook == "compute_gradient" and self.backend_generic:
+                    continue
                 if getattr(type(self), hook) is not getattr(Trainer, hook):
                     raise _backend.BackendError(
                         f"backend: {type(self).__name__} (data-parallel or customised "
@@ -424,8 +430,7 @@ def _finite(params: Array) -> bool:
     only an overflowing sum (weights near the float64 limit) needs the exact check.
     """
     if type(params) is not np.ndarray:  # one scalar back from the device
-        xp = _backend.namespace_of(params)
-        return bool(xp.all(xp.isfinite(params)))
+        return _backend.all_finite(params)
     if math.isfinite(float(np.add.reduce(params, dtype=np.float64))):
         return True
     return bool(np.isfinite(params).all())

@@ -21,11 +21,20 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from chainrule import backend as _backend
+from chainrule.backend import NUMPY
 from chainrule.callbacks import Callback, DivergenceError
 from chainrule.layers import Dense, Dropout, Layer, layer_from_config
 from chainrule.network import Network
 from chainrule.optimizers import SGD, Adam, Optimizer, get_optimizer
 from chainrule.schedules import Constant, Schedule, get_schedule
+from chainrule.sklearn._array_api import (
+    check_same_namespace,
+    host,
+    input_backend,
+    like_input,
+    same_backend,
+)
 from chainrule.sklearn._objective import loss_and_gradient, predict_output
 from chainrule.sklearn._params import SKLEARN_LR_RULES, check_params
 from chainrule.sklearn._sparse import as_sparse_rows
@@ -43,10 +52,12 @@ NON_FINITE_MESSAGE = (
 
 
 def network_state(net: Network) -> dict[str, Any]:
-    """Everything needed to rebuild ``net`` without pickling its buffer views."""
+    """Everything needed to rebuild ``net`` without pickling its buffer views (the
+    parameters as a host copy, the backend by name and device)."""
     return {
         "config": net.get_config(),
-        "params": net.params.copy(),
+        "params": np.array(_backend.to_host(net.params)),
+        "backend": (net.backend, net.device),
         "rng": net.rng.bit_generator.state,
         "classes": net.classes,
         "scaler": None if net.scaler is None else (net.scaler.mean, net.scaler.scale),
@@ -81,7 +92,8 @@ def network_from_state(state: dict[str, Any]) -> Network:
     net.classes = state["classes"]
     if state["scaler"] is not None:
         net.scaler = Standardizer(*state["scaler"])
-    return net
+    name, device = state.get("backend", ("numpy", None))
+    return net if name == "numpy" else net.to_backend(name, device)
 
 
 class BaseMLP(AssignableWeights, BaseEstimator, ABC):
@@ -127,15 +139,19 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         return sw
 
     # -- prediction --------------------------------------------------------------------------
-    def _forward(self, X: Any, check_input: bool = True) -> Array:
-        """a^(L) for raw X (e^z for the Poisson regressor), shape (n_samples, n_outputs)."""
+    def _forward(self, X: Any, check_input: bool = True, method: str = "predict") -> Array:
+        """a^(L) for raw X (e^z for the Poisson regressor), shape (n_samples, n_outputs),
+        in X's namespace and device (NumPy unless ``array_api_dispatch`` is on)."""
         check_is_fitted(self)
+        bk = input_backend(X)
         if check_input:
+            check_same_namespace(X, self, method)
+            xp = bk.xp  # the device's own float types: X is checked where it is
             X = validate_data(
-                self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32),
+                self, X, accept_sparse=["csr", "csc"], dtype=(xp.float64, xp.float32),
                 reset=False,
             )
-        return predict_output(self.network_, X, poisson=self._poisson)
+        return like_input(predict_output(self.network_, X, poisson=self._poisson), bk)
 
     # -- fitting -------------------------------------------------------------------------------
     def _objective_kwargs(self) -> dict[str, Any]:
@@ -198,6 +214,12 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         # scikit-learn's rule: start afresh unless there are weights (fitted, or assigned
         # to coefs_ / intercepts_) and this is partial_fit or a warm start.
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        # Everything follows X (_array_api): inputs are checked on the host, trained on X's
+        # device; a warm start or partial_fit stays on the device of the first fit.
+        bk = input_backend(X)
+        if not first_pass and "network_" in self.__dict__:
+            check_same_namespace(X, self, "partial_fit" if incremental else "fit")
+        X, y, sample_weight = host(X), host(y), host(sample_weight)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         sw = None
         if sample_weight is not None:
@@ -215,6 +237,12 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
             self._initialize(Y.shape[1], len(spec["sizes"]), out_activation)
         elif "network_" not in self.__dict__:
             network_from_assigned(self, spec, X.shape[1], Y.shape[1], dtype, rs)
+        # Mini-batch solvers train where X lives; L-BFGS (scipy) on the host, moved after.
+        where = NUMPY if self.solver == "lbfgs" else bk
+        if first_pass and not same_backend(self.network_._backend, where):
+            self.network_ = self.network_.to_backend(where.name, where.device)
+        elif self.solver == "lbfgs" and not self.network_._backend.is_numpy:
+            bk, self.network_ = self.network_._backend, self.network_.to_backend()
         if Y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y: expected {self.n_outputs_} output columns as in the previous fit, "
@@ -228,9 +256,11 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         Y = np.ascontiguousarray(Y, dtype=net.dtype)
         if self.solver == "lbfgs":
             self._fit_lbfgs(a0, Y, sw, spec["callbacks"])
+            if not bk.is_numpy:
+                self.network_ = net.to_backend(bk.name, bk.device)
         else:
             self._fit_stochastic(a0, Y, sw, incremental, rs, spec["callbacks"])
-        if not np.all(np.isfinite(net.params)):
+        if not _backend.all_finite(self.network_.params):
             raise ValueError(NON_FINITE_MESSAGE)
         return self
 
@@ -368,7 +398,7 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
                     f"leaves {a0_val.shape[0]} of {a0.shape[0] + a0_val.shape[0]} samples)."
                 )
             y_val = self._decode_targets(Y_val)
-            self._best_params = net.params.copy()
+            self._best_params = _backend.copy(net.params)
 
             def validation_score() -> float:
                 return self._score_arrays(a0_val, y_val, sw_val)
@@ -403,11 +433,14 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         )
         weight_col = np.ones(n) if sw is None else sw
         rows: Any = a0
+        targets: Any = np.hstack([Y, weight_col[:, None].astype(net.dtype)])
         if sp.issparse(a0):
             trainer.sparse_X = a0
             rows = np.arange(n, dtype=np.intp)[:, None]  # the loop batches row numbers
+        elif not net._backend.is_numpy:  # moved once; batches are gathered on the device
+            rows, targets = net._backend.asarray(a0), net._backend.asarray(targets)
         try:
-            trainer.run(rows, np.hstack([Y, weight_col[:, None].astype(net.dtype)]), None)
+            trainer.run(rows, targets, None)
         except DivergenceError as exc:
             if not self.early_stopping:
                 # scikit-learn reports divergence as this ValueError; keep its wording.
@@ -444,4 +477,5 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True  # everything follows X (_array_api)
         return tags

@@ -27,10 +27,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from chainrule.backend import namespace_of
 from chainrule.callbacks import Callback
 from chainrule.losses import LOSSES
 from chainrule.optimizers import Optimizer
 from chainrule.schedules import Schedule
+from chainrule.sklearn._array_api import host, input_backend, like_input
 from chainrule.sklearn._base import BaseMLP, store_params
 from chainrule.weights import BALANCED, class_weight_per_sample
 
@@ -194,27 +196,38 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return float(accuracy_score(y, y_pred, sample_weight=sample_weight))
 
     def _predict(self, X: Any, check_input: bool = True) -> Any:
-        a = self._forward(X, check_input)
+        bk = input_backend(X)
+        a = host(self._forward(X, check_input))  # labels are decoded on the host
         if self.n_outputs_ == 1:
             a = a.ravel()
-        return self._label_binarizer.inverse_transform(a)
+        return like_input(self._label_binarizer.inverse_transform(a), bk)
 
     def predict(self, X: Any) -> Any:
         """Class labels, shape (n_samples,) (or (n_samples, n_classes) for multi-label)."""
         return self._predict(X)
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on (X, y), in float64 whatever X's namespace (torch would count
+        in float32: 0.9 became 0.8999999761581421)."""
+        y_pred = host(self.predict(X))
+        return float(accuracy_score(host(y), y_pred, sample_weight=host(sample_weight)))
+
     def predict_proba(self, X: Any) -> Array:
         """Probability of every class in ``classes_`` order, shape (n_samples, n_classes)."""
-        a = self._forward(X)
+        return self._proba(X, "predict_proba")
+
+    def _proba(self, X: Any, method: str) -> Array:
+        a = self._forward(X, method=method)
         if self.n_outputs_ == 1:
-            p = a.ravel()
-            return np.vstack([1 - p, p]).T
+            xp = namespace_of(a)
+            p = xp.reshape(a, (-1,))
+            return xp.stack([1 - p, p], axis=1)
         return a
 
     def predict_log_proba(self, X: Any) -> Array:
         """log of :meth:`predict_proba`, shape (n_samples, n_classes)."""
-        p = self.predict_proba(X)
-        return np.log(p, out=p)
+        p = self._proba(X, "predict_log_proba")
+        return np.log(p, out=p) if type(p) is np.ndarray else namespace_of(p).log(p)
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(
@@ -348,7 +361,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _predict(self, X: Any, check_input: bool = True) -> Array:
         a = self._forward(X, check_input)
-        return a.ravel() if a.shape[1] == 1 else a
+        return namespace_of(a).reshape(a, (-1,)) if a.shape[1] == 1 else a
 
     def predict(self, X: Any) -> Array:
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainrule import weights
+from chainrule.backend import namespace_of
 from chainrule.network import Network, Trace
 
 Array = NDArray[np.floating]
@@ -46,11 +47,13 @@ def poisson_cost(z: Array, y: Array) -> tuple[Array, Array]:
     delta : ndarray of shape (n_samples, n_out)
         ∂C_i/∂z_j = μ_j − y_j (the log link is the canonical one, so no g′ factor).
     """
-    mu = np.exp(z)
+    xp = namespace_of(z)
+    mu = xp.exp(z)
     # y log(y/μ) = y (log y − z), taken as 0 where y = 0 (the xlogy convention).
-    safe_y = np.where(y > 0, y, 1)
-    ylogy = np.where(y > 0, y * (np.log(safe_y) - z), 0)
-    return (ylogy - y + mu).sum(axis=1), mu - y
+    zero = xp.zeros_like(y)
+    safe_y = xp.where(y > 0, y, zero + 1)
+    ylogy = xp.where(y > 0, y * (xp.log(safe_y) - z), zero)
+    return xp.sum(ylogy - y + mu, axis=1), mu - y
 
 
 def loss_and_gradient(net: Network, a0: Array, Y: Array, sample_weight: Array | None,
@@ -94,27 +97,32 @@ def objective(
 
     Returns
     -------
-    cost : float
+    cost : float (a 0-d float64 array of the network's namespace on other backends)
         The cost C, consistent with the gradient left in ``net.grads``.
     trace : Trace
         The forward (and backward) pass.
     """
+    # Written against the network's namespace xp: on a device, nothing here comes back
+    # to the host (the cost stays a 0-d array; the training loop fetches it with ‖g‖²).
+    xp = net.xp
     n = a0.shape[0]
-    dt = net.dtype.type
     trace = net.forward(a0, training=training)
     if poisson:
         c_i, delta = poisson_cost(trace.z_L, Y)
     else:  # the network's own C_i and δ_i^(L) = ∂C_i/∂z^(L) (fused for canonical pairs)
-        c_i = weights.sample_costs(net, trace, Y) * dt(cost_scale)
-        delta = weights.sample_deltas(net, trace, Y) * dt(cost_scale)
+        c_i = weights.sample_costs(net, trace, Y) * cost_scale
+        delta = weights.sample_deltas(net, trace, Y) * cost_scale
+    c64 = xp.astype(c_i, xp.float64)
     if sample_weight is None:
-        sw_sum = float(n)
-        share = np.full(n, 1.0 / n)
+        sw_sum: Any = float(n)
+        cost = xp.sum(c64) / n
+        delta = delta / n  # the notes' batch mean of ∂C_i/∂z
     else:
-        sw_sum = float(np.sum(sample_weight, dtype=np.float64))
-        share = np.asarray(sample_weight, dtype=np.float64) / sw_sum
-    cost = float(np.dot(share, c_i.astype(np.float64)))
-    delta = delta * share.astype(net.dtype)[:, None]  # the weighted batch mean of ∂C_i/∂z
+        s64 = xp.astype(sample_weight, xp.float64)
+        sw_sum = xp.sum(s64)
+        share = s64 / sw_sum
+        cost = xp.sum(share * c64)
+        delta = delta * xp.astype(share, delta.dtype)[:, None]  # weighted: s_i / Σ s
     l2, net.l2 = net.l2, 0.0  # alpha plays the L2 part here, scaled by 1 / Σ s
     try:
         net.backward(trace, delta_L=delta)  # the rest of backprop is the network's own
@@ -122,12 +130,12 @@ def objective(
         net.l2 = l2
     if alpha:
         lam = alpha / sw_sum
-        sq = 0.0
+        lam_w = lam if isinstance(lam, float) else xp.astype(lam, net.dense_layers[0].w.dtype)
+        sq = [xp.sum(xp.astype(layer.w * layer.w, xp.float64)) for layer in net.dense_layers]
         for layer in net.dense_layers:
-            sq += float(np.vdot(layer.w, layer.w))
-            layer.grad_w[...] += dt(lam) * layer.w  # ∂/∂w of α/(2 Σs) ‖W‖²
-        cost += 0.5 * lam * sq
-    return cost, trace
+            layer.grad_w[...] += lam_w * layer.w  # ∂/∂w of α/(2 Σs) ‖W‖²
+        cost = cost + 0.5 * lam * sum(sq[1:], sq[0])
+    return (float(cost) if xp is np else cost), trace
 
 
 def predict_output(net: Network, a0: Array, *, poisson: bool = False) -> Array:
@@ -141,4 +149,4 @@ def predict_output(net: Network, a0: Array, *, poisson: bool = False) -> Array:
         a = predict_sparse(net, a0)
     else:
         a = net.predict(a0)
-    return np.exp(a) if poisson else a
+    return namespace_of(a).exp(a) if poisson else a

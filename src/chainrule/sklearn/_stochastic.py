@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chainrule import backend as _backend
 from chainrule.callbacks import Callback
 from chainrule.schedules import Constant
 from chainrule.sklearn._objective import objective
-from chainrule.training import Trainer, n_correct
+from chainrule.training import Trainer, n_correct, n_correct_array
 
 if TYPE_CHECKING:
     from chainrule.network import Network
@@ -51,6 +52,10 @@ class SklearnTrainer(Trainer):
         is the (n_samples, 1) column of row numbers, so the loop's shuffling and
         batching work unchanged and each step takes its rows from ``sparse_X``.
     """
+
+    #: compute_gradient is written against the network's array namespace (on a device
+    #: the cost and the count stay there; the loop brings them back with ‖g‖²).
+    backend_generic = True
 
     def __init__(
         self,
@@ -93,9 +98,10 @@ class SklearnTrainer(Trainer):
         cost, trace = objective(
             net, xs, y, sw if self.weighted else None, self.alpha, **self.objective_kwargs
         )
-        correct = 0
+        correct: Any = 0
         if net.loss_fn.classification:
-            correct = n_correct(trace.a_L, y, net.independent_outputs)
+            count = n_correct if net.xp is np else n_correct_array
+            correct = count(trace.a_L, y, net.independent_outputs)
         return cost * xs.shape[0], correct
 
 
@@ -184,7 +190,7 @@ class SklearnStopping(Callback):
                 est._no_improvement_count = 0
             if score > est.best_validation_score_:
                 est.best_validation_score_ = score
-                est._best_params = trainer.net.params.copy()
+                est._best_params = _backend.copy(trainer.net.params)
         else:
             if est.loss_curve_[-1] > est.best_loss_ - est.tol:
                 est._no_improvement_count += 1

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from chainrule.backend import like
+
 Array = NDArray[np.floating]
 
 #: Attributes a caller may set on an unfitted estimator before partial_fit (kept).
@@ -51,8 +53,8 @@ class ParamList(list[Any]):
         self._copy(list.__getitem__(self, index), value, index)
 
     def _copy(self, target: Array, value: Any, index: Any) -> None:
-        value = np.asarray(value)
-        if value.shape != target.shape:
+        value = np.asarray(value) if type(target) is np.ndarray else like(value, target)
+        if tuple(value.shape) != tuple(target.shape):
             raise ValueError(
                 f"{self.name}[{index}]: expected shape {target.shape}, got {value.shape}; "
                 "the network's architecture is fixed once fitted"
