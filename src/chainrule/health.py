@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from .backend import to_host
 from .callbacks import Callback
 from .layers import Dense
 
@@ -146,8 +147,8 @@ class HealthMonitor(Callback):
     def on_train_begin(self, trainer: Trainer) -> None:
         assert trainer.data is not None
         self.net = trainer.net
-        self._probe = trainer.data[0][: self.probe_size]
-        self._previous = np.empty_like(trainer.net.params)
+        self._probe = to_host(trainer.data[0][: self.probe_size])
+        self._previous = np.empty(trainer.net.params.shape, dtype=trainer.net.dtype)
         self._have_previous = False
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None:
@@ -156,11 +157,14 @@ class HealthMonitor(Callback):
         if self._step % self.every == 0:
             previous = self._previous if self._have_previous else None
             assert self._probe is not None
+            grads = net.grads
+            if net.xp is not np:  # on a device the monitor samples a host copy, every N steps
+                net, grads = net.to_backend(), to_host(grads)
             self.checks.append(Check(self._step, trainer.epoch, layer_health(
-                net, self._probe, net.grads, previous, self.bins)))
+                net, self._probe, grads, previous, self.bins)))
             self._have_previous = False
         if (self._step + 1) % self.every == 0 and self._previous is not None:
-            np.copyto(self._previous, net.params)  # the weights one step before the check
+            np.copyto(self._previous, to_host(net.params))  # the weights a step before the check
             self._have_previous = True
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:

@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from .. import datasets
 from ..atomic import atomic_write_bytes, create_directory_with, sweep_temp_files
+from ..backend import Backend
 from ..callbacks import Callback, DivergenceError, History
 from ..checkpoint import (
     BEST,
@@ -142,6 +143,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "the run directory (on divergence: print its verdict)")
     o.add_argument("--distributed", action="store_true",
                    help="data-parallel over MPI ranks (launch with mpirun -n K)")
+    d = p.add_argument_group("device")
+    d.add_argument("--device", default="cpu", metavar="WHERE",
+                   help="cpu (default), cuda, cuda:N, or auto (a CUDA GPU when torch or CuPy "
+                   "finds one, else the CPU); the model file is the same either way")
+    d.add_argument("--backend", choices=("numpy", "torch", "cupy"), default=None,
+                   help="the array library (default: numpy on the CPU, torch on a GPU, "
+                   "else cupy)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return usage_error(args, exc)
     options: dict[str, Any] = dict(out=args.out, quiet=args.quiet, resume=resume,
-                                   monitor=args.monitor, diagnose=args.diagnose)
+                                   monitor=args.monitor, diagnose=args.diagnose,
+                                   device=args.device, backend=args.backend)
     if resume is not None and args.checkpoint_every is not None:
         options["checkpoint_every"] = args.checkpoint_every
     try:
@@ -439,6 +448,37 @@ def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
     return Splits(ds.X[s.train], ds.y[s.train], ds.X[s.val], ds.y[s.val], X_test, y_test)
 
 
+def training_backend(device: str = "cpu", backend: str | None = None) -> Backend:
+    """Where ``chainrule train --device D [--backend B]`` computes.
+
+    ``cpu``: NumPy (or ``backend``, e.g. torch on the CPU). ``cuda`` / ``cuda:N``: torch
+    on that GPU, else CuPy; ``auto``: that GPU when one is found, else NumPy. A device or
+    library that is missing is a :class:`~chainrule.backend.BackendError` saying which.
+    """
+    from ..backend import BackendError, get_backend
+
+    if not isinstance(device, str) or not (device in ("cpu", "auto", "cuda") or (
+            device.startswith("cuda:") and device[5:].isdigit())):
+        raise CLIError(f"--device: expected cpu, cuda, cuda:N or auto, got {device!r}")
+    if device == "cpu":
+        if backend == "cupy":
+            raise CLIError("--backend cupy: CuPy computes on a GPU; give --device cuda")
+        return get_backend(backend or "numpy", "cpu" if backend == "torch" else None)
+    index = int(device[5:]) if device.startswith("cuda:") else 0
+    errors = []
+    for name in [backend] if backend else ["torch", "cupy"]:
+        if name == "numpy":
+            raise CLIError(f"--device {device}: the numpy backend runs on the CPU only; "
+                           "use --backend torch or cupy")
+        try:
+            return get_backend(name, f"cuda:{index}" if name == "torch" else index)
+        except BackendError as exc:
+            errors.append(str(exc))
+    if device == "auto":  # no GPU: the CPU (torch's, if asked for; else NumPy)
+        return get_backend("torch", "cpu") if backend == "torch" else get_backend("numpy")
+    raise BackendError(f"--device {device}: no usable GPU backend ({'; '.join(errors)})")
+
+
 def build(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> Network:
     """Stage 3: the MLP, its scaler (training statistics only) and classes; for
     regression the output layer starts at the training targets' mean and spread."""
@@ -675,7 +715,8 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
           quiet: bool = False, distributed: bool = False, live: bool | None = None,
           resume: str | None = None, checkpoint_every: int | None = None,
           callbacks: list[Callback] | None = None, monitor: bool = True,
-          diagnose: bool = False) -> TrainResult:
+          diagnose: bool = False, device: str = "cpu", backend: str | None = None
+          ) -> TrainResult:
     """One training run: load → split → build → fit → report → write.
 
     ``cfg`` is a :class:`RunConfig` (a mapping with its keys is validated into one).
@@ -690,6 +731,10 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
     follows the report; ``diagnose`` also prints the full diagnosis and writes
     ``diagnostics.png``. A :class:`DivergenceError` then carries the divergence verdict
     as its ``diagnosis`` attribute. ``cfg.lr == "auto"`` runs the range test first.
+
+    ``device`` / ``backend`` choose where the fit computes (:func:`training_backend`):
+    the data are loaded, encoded and split on the host, the network is moved there for
+    the fit and back for the report and the files.
     """
     resumed: Resumed | None = None
     if resume is not None:
@@ -708,8 +753,12 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
 
         fit_fn, root = dist.fit, dist.is_root()
     show = root and not quiet
+    where = training_backend(device, backend)  # before anything is loaded or trained
+    if distributed and not where.is_numpy:
+        raise CLIError(f"--device {device}: MPI training runs on the numpy backend (CPU) "
+                       "only; drop --distributed or --device")
     if root:
-        check_out(out, resuming=resume is not None)  # before anything is loaded or trained
+        check_out(out, resuming=resume is not None)
 
     ds = load_data(cfg)
     splits = split(cfg, ds)
@@ -749,9 +798,15 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
         health = make_monitor(cfg, splits, max(0, cfg.epochs - done))
         run_callbacks.insert(0, health)
     diagnosis: Diagnosis | None = None
+    if not where.is_numpy:
+        net = net.to_backend(where.name, where.device)
+        if show:
+            print(f"training on {where.name} {where.device}", flush=True)
     try:
         fitted = fit(cfg, net, ds, splits, callbacks=run_callbacks, fit_fn=fit_fn,
                      checkpointing=ck)
+        if not where.is_numpy:
+            net = net.to_backend()  # the report, the files and the result: on the host
         metrics = report(net, ds, splits, show=show)
         if health is not None:
             diagnosis = verdicts(health)
