@@ -146,12 +146,10 @@ def torch_runner(device: str, compiled: bool) -> Callable[..., Result]:
         loss_fn = torch.nn.CrossEntropyLoss()
         n = X.shape[0]
 
-        def train(opt: torch.optim.Optimizer, order: Any) -> None:
-            for start in range(0, n, batch):
-                idx = order[start:start + batch]
-                opt.zero_grad(set_to_none=True)
-                loss_fn(step_model(X[idx]), y[idx]).backward()
-                opt.step()
+        def step(opt: torch.optim.Optimizer, idx: Any) -> None:
+            opt.zero_grad(set_to_none=True)
+            loss_fn(step_model(X[idx]), y[idx]).backward()
+            opt.step()
 
         if compiled:  # compile every batch shape (full and last partial) off the clock
             initial = {k: v.clone() for k, v in model.state_dict().items()}
@@ -160,7 +158,7 @@ def torch_runner(device: str, compiled: bool) -> Callable[..., Result]:
                 shapes = sorted({min(batch, n), n % batch or min(batch, n)})
                 scratch = torch.optim.Adam(model.parameters(), lr=1e-3)
                 for m in shapes:
-                    train(scratch, torch.arange(m, device=device))
+                    step(scratch, torch.arange(m, device=device))
                     with torch.no_grad():
                         step_model(Xt[:m])
             except Exception as exc:  # inductor/dynamo errors share no base class
@@ -176,7 +174,9 @@ def torch_runner(device: str, compiled: bool) -> Callable[..., Result]:
         sync()
         t0 = time.perf_counter()
         for _ in range(epochs):
-            train(opt, torch.randperm(n, device=device))
+            order = torch.randperm(n, device=device)
+            for start in range(0, n, batch):
+                step(opt, order[start:start + batch])
         sync()
         seconds = time.perf_counter() - t0
         with torch.no_grad():
