@@ -180,9 +180,11 @@ class ResumableEarlyStopping(EarlyStopping):
     """:class:`EarlyStopping` that starts from a checkpoint's counters and best weights
     instead of from scratch."""
 
-    def __init__(self, monitor: str, patience: int, *, state: dict[str, Any] | None = None,
+    def __init__(self, monitor: str, patience: int, *, min_delta: float = 0.0,
+                 restore_best_weights: bool = True, state: dict[str, Any] | None = None,
                  best_params: np.ndarray | None = None) -> None:
-        super().__init__(monitor, patience=patience)
+        super().__init__(monitor, patience=patience, min_delta=min_delta,
+                         restore_best_weights=restore_best_weights)
         self._resume_state, self._resume_params = state, best_params
 
     def on_train_begin(self, trainer: Any) -> None:

@@ -184,8 +184,18 @@ class RunConfig:
                 values["dataset"], sources["dataset"] = "csv", FLAG
             elif getattr(args, "npz", None):
                 values["dataset"], sources["dataset"] = "npz", FLAG
+        if values["dataset"] == "csv" and not {"epochs", "early_stopping"} & set(sources):
+            # A table's size says nothing about how long it needs: train until the
+            # validation loss stops improving (and keep the best weights), as
+            # scikit-learn's MLP does by default, instead of a fixed 20 epochs.
+            values["epochs"], values["early_stopping"] = TABLE_EPOCHS, TABLE_PATIENCE
         return _build(values, sources)
 
+
+#: A CSV job given neither --epochs nor --early-stopping trains up to TABLE_EPOCHS epochs and
+#: stops after TABLE_PATIENCE without a better validation loss, keeping the best weights.
+TABLE_EPOCHS = 200
+TABLE_PATIENCE = 10
 
 #: ``sources[key]`` when a flag gave the value ("" for a default or a plain mapping).
 FLAG = "--"

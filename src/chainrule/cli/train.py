@@ -121,7 +121,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--early-stopping", type=_int_type(0, "a non-negative integer"),
                    default=None, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss and "
-                   "keep the best weights (default 0: off)")
+                   "keep the best weights (default 0: off; a --csv job given neither "
+                   "this nor --epochs trains up to 200 epochs with patience 10)")
     g.add_argument("--checkpoint-every", type=_int_type(1, "a positive integer"),
                    default=None, metavar="N",
                    help="write checkpoint.safetensors every N epochs (default 1)")
@@ -562,6 +563,27 @@ class Checkpointing:
     checkpointer: Checkpointer | None = None
 
 
+#: Early stopping watches the validation loss from this many validation rows on, else the
+#: training loss with scikit-learn's tolerance (:func:`early_stopping`).
+MIN_VAL_ROWS = 100
+TRAIN_LOSS_TOL = 1e-4
+
+
+def early_stopping(patience: int, n_val: int, **resume: Any) -> ResumableEarlyStopping:
+    """``--early-stopping PATIENCE`` for a validation split of ``n_val`` rows.
+
+    From :data:`MIN_VAL_ROWS` rows on: stop when the validation loss has not fallen for
+    PATIENCE epochs and keep the best weights. Below, a validation loss is noise (on
+    msleep's 8 validation rows stopping on it cost R² 0.85 → 0.69): stop as scikit-learn's
+    MLP does, when the training loss has not fallen by more than 1e-4 for PATIENCE
+    epochs, keeping the last weights.
+    """
+    on_val = n_val >= MIN_VAL_ROWS
+    return ResumableEarlyStopping("val_loss" if on_val else "loss", patience,
+                                  min_delta=0.0 if on_val else TRAIN_LOSS_TOL,
+                                  restore_best_weights=on_val, **resume)
+
+
 def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
         callbacks: list[Callback], fit_fn: Any = None,
         checkpointing: Checkpointing | None = None) -> Fitted:
@@ -588,10 +610,9 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
     run_callbacks = list(callbacks)
     early = None
     if cfg.early_stopping:
-        early = ResumableEarlyStopping(
-            "val_loss" if validation else "loss", cfg.early_stopping,
-            state=state.early_stopping if resumed else None,
-            best_params=resumed.best_params if resumed else None)
+        early = early_stopping(cfg.early_stopping, len(splits.X_val) if validation else 0,
+                               state=state.early_stopping if resumed else None,
+                               best_params=resumed.best_params if resumed else None)
         run_callbacks.append(early)
     start = time.perf_counter()
     if ck.run_dir is not None:
