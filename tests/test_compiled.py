@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -78,7 +79,7 @@ CASES = ([(h, _output_for(loss, h), loss) for h in ACTS for loss in LOSS_NAMES]
 @pytest.mark.parametrize(("hidden", "output", "loss"), CASES)
 def test_compiled_gradient_and_cost_equal_the_reference(hidden: str, output: str, loss: str,
                                                         dtype: str) -> None:
-    rng = np.random.default_rng(abs(hash((hidden, output, loss))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((hidden, output, loss)).encode()))
     net = _net(hidden, output, loss, dtype, l2=0.01)
     a0 = net.inputs(rng.normal(size=(9, 5)))
     Y = net.targets(_targets(loss, rng, 9, 3), 9)

@@ -246,6 +246,8 @@ def test_upload_a_csv_train_on_it_and_download_the_model(browser: tuple[Any, str
     tab.set_input_files("#upload", str(good))
     tab.wait_for_function("window.playground.config.dataset === 'uploaded'")
     assert tab.evaluate("window.playground.train.x.length + window.playground.test.x.length") == 300
+    # the share box is rewritten after the dataset switch: wait for it, don't race it
+    tab.wait_for_function("document.getElementById('share').textContent.includes(\"can't travel\")")
     assert "can't travel" in tab.inner_text("#share")
     set_control(tab, "#optimizer", "adam")
     tab.wait_for_function("window.playground.config.optimizer === 'adam'")

@@ -9,6 +9,8 @@ lines of plain NumPy in the notes' names.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -77,7 +79,7 @@ def _assert_close(fast: np.ndarray, ref: np.ndarray, dtype: str) -> None:
 @pytest.mark.parametrize("loss", BUILTIN_LOSSES)
 @pytest.mark.parametrize("hidden", BUILTIN_ACTIVATIONS)
 def test_fast_gradient_equals_the_reference(hidden: str, loss: str, dtype: str) -> None:
-    rng = np.random.default_rng(hash((hidden, loss)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((hidden, loss)).encode()))
     output = _output_for(loss, hidden)
     net = _net(hidden, output, loss, dtype, l2=0.01)
     X = rng.normal(size=(9, 5))
