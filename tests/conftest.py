@@ -68,3 +68,26 @@ def _restore_registries() -> Iterator[None]:
     for table, before in zip(tables, saved, strict=True):
         table.clear()
         table.update(before)
+
+
+#: The torch.Tensor methods through which data reaches the host.
+HOST_TRANSFERS = ("__array__", "cpu", "numpy", "item", "tolist", "__float__", "__int__",
+                  "__bool__", "__index__")
+
+
+@pytest.fixture
+def torch_transfers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
+    """Record (method, numel) of every host transfer of a torch tensor while active;
+    call ``monkeypatch.undo()`` to stop recording."""
+    torch = pytest.importorskip("torch")
+    calls: list[tuple[str, int]] = []
+    for name in HOST_TRANSFERS:
+        original = getattr(torch.Tensor, name)
+
+        def spy(self: Any, *args: Any, _name: str = name, _original: Any = original,
+                **kwargs: Any) -> Any:
+            calls.append((_name, int(self.numel())))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    yield calls

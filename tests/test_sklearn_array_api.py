@@ -231,7 +231,7 @@ def test_sklearn_values_check(ns, Est):
                                      device_name="cpu" if name == "torch" else None)
 
 
-def test_device_step_brings_back_only_its_scalars(monkeypatch, clf_data):
+def test_device_step_brings_back_only_its_scalars(monkeypatch, request, clf_data):
     """scikit-learn's objective on the device (weights, alpha's 1 / Σ s, the per-layer
     ‖W‖²) keeps everything there: one transfer of three scalars per step."""
     torch = pytest.importorskip("torch")
@@ -247,16 +247,7 @@ def test_device_step_brings_back_only_its_scalars(monkeypatch, clf_data):
     Y = np.eye(3)[y[:16]]
     xb = torch.asarray(X[:16])
     yb = torch.asarray(np.hstack([Y, np.linspace(0.5, 2, 16)[:, None]]))
-    calls: list[tuple[str, int]] = []
-    for name in ("__array__", "cpu", "numpy", "item", "tolist", "__float__", "__int__",
-                 "__bool__", "__index__"):
-        original = getattr(torch.Tensor, name)
-
-        def spy(self, *args, _name=name, _original=original, **kwargs):
-            calls.append((_name, int(self.numel())))
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, spy)
+    calls = request.getfixturevalue("torch_transfers")  # recording from here
     loss_sum, n, correct = trainer.train_step(xb, yb, 1)
     monkeypatch.undo()
     assert n == 16 and np.isfinite(loss_sum) and 0 <= correct <= 16
