@@ -254,8 +254,8 @@ def test_fit_with_validation_split_and_data_on_the_device(other):
     np.testing.assert_array_equal(host(pred), ref.predict_classes(X))
 
 
-def test_a_training_step_brings_back_only_its_scalars(monkeypatch):
-    torch = pytest.importorskip("torch")
+def test_a_training_step_brings_back_only_its_scalars(monkeypatch, request):
+    pytest.importorskip("torch")
     X, y = data(n=64)
     net = net_on("torch", sizes=[5, 16, 16, 16, 3], l2=0.01)  # four layers: per-layer shows
     opt = cr.get_optimizer("adam", clipnorm=1.0)
@@ -263,16 +263,7 @@ def test_a_training_step_brings_back_only_its_scalars(monkeypatch):
     trainer = cr.Trainer(net, opt, epochs=1, batch_size=16)
     xb = net.inputs(X[:16])
     yb = net.targets(y[:16], 16)
-    calls: list[tuple[str, int]] = []
-    for name in ("__array__", "cpu", "numpy", "item", "tolist", "__float__", "__int__",
-                 "__bool__", "__index__"):
-        original = getattr(torch.Tensor, name)
-
-        def spy(self, *args, _name=name, _original=original, **kwargs):
-            calls.append((_name, int(self.numel())))
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, spy)
+    calls = request.getfixturevalue("torch_transfers")  # recording from here
     loss_sum, n, correct = trainer.train_step(xb, yb, 1)
     monkeypatch.undo()
     assert n == 16 and np.isfinite(loss_sum) and 0 <= correct <= 16
