@@ -211,3 +211,56 @@ def test_network_fit_takes_a_dataframe_and_standardizes_on_the_training_rows_onl
     net2.encoder = enc
     net2.fit(df, y, epochs=1, validation_split=0.25)
     assert net2.scaler is not None and not np.allclose(net2.scaler.mean, whole.mean)
+
+
+def test_encoding_in_float32_is_the_float64_encoding_cast_and_a_float32_network_gets_it(
+        monkeypatch) -> None:
+    """The CLI encodes straight into the network's dtype (no float64 copy of the table):
+    the values must be the float64 encoding cast, and a float32 network must predict the
+    same from the table as from the float64 features it would cast itself."""
+    df = _mixed(300, seed=3)
+    enc = TableEncoder().fit(df)
+    X64 = enc.transform(df)
+    X32 = enc.transform(df, np.float32)
+    assert X64.dtype == np.float64 and X32.dtype == np.float32
+    assert np.array_equal(X32, X64.astype(np.float32))
+    assert enc.encode(df, "float32").X.dtype == np.float32
+    for bad in ("int64", np.int32, "complex128", "nonsense"):
+        with pytest.raises(TableError, match="dtype: expected float32 or float64"):
+            enc.transform(df, bad)
+    net = chainrule.MLP([enc.n_out, 8, 2], output="softmax", loss="cross_entropy", seed=0,
+                        dtype="float32")
+    net.encoder, net.scaler = enc, enc.standardizer(X64)
+    seen: list[np.dtype] = []
+    transform = TableEncoder.transform
+
+    def spy(self, data, dtype=np.float64):
+        out = transform(self, data, dtype)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(TableEncoder, "transform", spy)
+    assert np.array_equal(net.predict(df), net.predict(X64))
+    assert seen == [np.dtype(np.float32)]  # the table was encoded in float32, not float64
+
+
+def test_the_cli_encodes_a_csv_in_the_networks_dtype(tmp_path, monkeypatch) -> None:
+    from chainrule.cli import train as cli_train
+
+    path = tmp_path / "mixed.csv"
+    df = _mixed(120, seed=4)
+    df["y"] = (df["age"].fillna(40) > 40).map({True: "old", False: "young"})
+    df.to_csv(path, index=False)
+    dtypes = []
+    encode = chainrule.datasets.Dataset.encode
+
+    def spy(self, encoder, dtype=np.float64):
+        encode(self, encoder, dtype)
+        dtypes.append(self.X.dtype)
+
+    monkeypatch.setattr(chainrule.datasets.Dataset, "encode", spy)
+    for dtype in ("float32", "float64"):
+        cfg = cli_train.RunConfig(dataset="csv", csv=str(path), target="y", dtype=dtype)
+        splits = cli_train.split(cfg, cli_train.load_data(cfg))
+        assert splits.X_train.dtype == np.dtype(dtype)
+    assert dtypes == [np.dtype(np.float32), np.dtype(np.float64)]

@@ -396,7 +396,7 @@ class Network:
                 raise ValueError(f"{name}: a table needs a table encoder; set net.encoder = "
                                  f"TableEncoder().fit({name}) (its n_out is the network's "
                                  "n_in)")
-            X = self.encoder.transform(X)
+            X = self.encoder.transform(X, self.dtype)
         a0 = as_features(X, self.n_in, self.dtype, name)
         if self.scaler is not None:
             a0 = self.scaler.transform(a0)

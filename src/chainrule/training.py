@@ -590,7 +590,7 @@ def prepare_fit(
     # standardize with the training rows' statistics (set as net.scaler, saved with it).
     new_scaler = is_table(X) and net.encoder is not None and net.scaler is None
     if new_scaler and net.encoder is not None:
-        X = net.encoder.transform(X)
+        X = net.encoder.transform(X, net.dtype)
     a0 = net.inputs(X, "X")
     Yt = net.targets(Y, a0.shape[0], "Y")
     s = weights.combined_weights(net, Yt, sample_weight, class_weight)

@@ -106,7 +106,7 @@ def load_model_data(cfg: RunConfig, net: Network, feature_names: list[str] | Non
         print(f"{path}: ignored column(s) the model was not trained on: "
               f"{', '.join(map(repr, extra))}", file=sys.stderr)
     if net.encoder is not None:
-        encoded = net.encoder.encode(ds.table)
+        encoded = net.encoder.encode(ds.table, net.dtype)
         ds.X, ds.encoder, ds.feature_names = encoded.X, net.encoder, net.encoder.names
         for note in encoded.notes:
             print(f"{path}: {note}", file=sys.stderr)
@@ -120,7 +120,7 @@ def load_model_data(cfg: RunConfig, net: Network, feature_names: list[str] | Non
 
 
 def model_features(net: Network, path: str, feature_names: list[str] | None
-                   ) -> NDArray[np.float64]:
+                   ) -> NDArray[np.floating]:
     """The features of the CSV ``path`` for a saved model: columns by name, encoded by
     the model's table encoder (cells it had to fill in or did not know are named on
     stderr), or taken as numbers for a model without one."""
@@ -128,7 +128,8 @@ def model_features(net: Network, path: str, feature_names: list[str] | None
     try:
         if net.encoder is None:
             return numeric_matrix(read_features_table(path, feature_names, notes), path)
-        encoded = net.encoder.encode(read_features_table(path, net.encoder.inputs, notes))
+        encoded = net.encoder.encode(read_features_table(path, net.encoder.inputs, notes),
+                                     net.dtype)
     finally:
         for note in notes:
             print(note, file=sys.stderr)

@@ -438,7 +438,7 @@ def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if ds.table is not None:  # learned from the training rows only: no leakage
-        ds.encode(fit_encoder(cfg, ds.table.take(s.train)))
+        ds.encode(fit_encoder(cfg, ds.table.take(s.train)), np.dtype(cfg.dtype))
     if predefined:
         assert ds.X_test is not None and ds.y_test is not None
         X_test, y_test = ds.X_test, ds.y_test

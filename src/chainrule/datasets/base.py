@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 from ..scaler import Standardizer
 from ..table import Table, TableEncoder
@@ -75,13 +75,13 @@ class Dataset:
         if not self.feature_names:
             self.feature_names = [f"x{i}" for i in range(self.X.shape[1])]
 
-    def encode(self, encoder: TableEncoder) -> None:
-        """Fill ``X`` from ``table`` with ``encoder`` (fitted on the training rows):
-        ``feature_names`` become the encoded features' names, and ``notes`` gain what the
-        encoder decided."""
+    def encode(self, encoder: TableEncoder, dtype: DTypeLike = np.float64) -> None:
+        """Fill ``X`` (of ``dtype``: the network's, so no second copy is made) from
+        ``table`` with ``encoder`` (fitted on the training rows): ``feature_names`` become
+        the encoded features' names, and ``notes`` gain what the encoder decided."""
         if self.table is None:
             raise ValueError(f"{self.name}: no table to encode")
-        encoded = encoder.encode(self.table)
+        encoded = encoder.encode(self.table, dtype)
         self.X, self.encoder = encoded.X, encoder
         self.feature_names = encoder.names
         self.notes = [*self.notes, *encoder.notes, *encoded.notes]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 from ..scaler import Standardizer
 from .columns import (
@@ -112,14 +112,14 @@ class Numeric:
     def scaled(self) -> list[bool]:
         return [True] + ([False] if self.indicator else [])
 
-    def encode_values(self, values: NDArray[np.float64], out: NDArray[np.float64]) -> int:
+    def encode_values(self, values: NDArray[np.float64], out: NDArray[np.floating]) -> int:
         miss = np.isnan(values)
         out[:, 0] = np.where(miss, self.median, values)
         if self.indicator:
             out[:, 1] = miss
         return int(miss.sum()) if not self.indicator else 0
 
-    def encode(self, col: Column, out: NDArray[np.float64]) -> int:
+    def encode(self, col: Column, out: NDArray[np.floating]) -> int:
         values, unread = _numbers(col)
         return self.encode_values(values, out) + unread * self.indicator
 
@@ -160,7 +160,7 @@ class OneHot:
     def scaled(self) -> list[bool]:
         return [False] * len(self.names)
 
-    def encode(self, col: Column, out: NDArray[np.float64]) -> int:
+    def encode(self, col: Column, out: NDArray[np.floating]) -> int:
         codes, labels = _labels(col)
         position = {c: i for i, c in enumerate(self.categories)}
         pooled = len(self.categories)
@@ -215,7 +215,7 @@ class DateParts:
     def scaled(self) -> list[bool]:
         return [True] * len(self.parts) + ([False] if self.indicator else [])
 
-    def encode(self, col: Column, out: NDArray[np.float64]) -> int:
+    def encode(self, col: Column, out: NDArray[np.floating]) -> int:
         values = self._values(col, self.part_names)
         miss = np.isnan(values).any(axis=1)
         for k, part in enumerate(self.parts):
@@ -240,7 +240,7 @@ class Dropped:
     names: ClassVar[list[str]] = []
     scaled: ClassVar[list[bool]] = []
 
-    def encode(self, col: Column, out: NDArray[np.float64]) -> int:
+    def encode(self, col: Column, out: NDArray[np.floating]) -> int:
         return 0
 
     def state(self) -> dict[str, Any]:
@@ -255,7 +255,7 @@ class Encoded:
     """:meth:`TableEncoder.encode`'s result: the features, and one line per column where
     cells were filled in or not recognized."""
 
-    X: NDArray[np.float64]
+    X: NDArray[np.floating]
     notes: list[str]
 
 
@@ -386,9 +386,14 @@ class TableEncoder:
     def dropped(self) -> dict[str, str]:
         return {e.column: e.reason for e in self.encodings if isinstance(e, Dropped)}
 
-    def encode(self, data: Any) -> Encoded:
+    def encode(self, data: Any, dtype: DTypeLike = np.float64) -> Encoded:
         """The features of ``data`` (columns matched by name; other columns ignored) and a
-        line for each column where cells were missing or unseen."""
+        line for each column where cells were missing or unseen.
+
+        ``dtype`` is the features' float type: give the one the network computes in
+        (``np.float32`` for a float32 network) and no float64 copy of the table is made —
+        the network would cast to its dtype before scaling anyway, so the values are the
+        same."""
         if not self.encodings:
             raise TableError("this TableEncoder is not fitted; call fit(table) first")
         table = Table.of(data)
@@ -396,7 +401,7 @@ class TableEncoder:
         if absent:
             raise TableError(f"missing column(s) {', '.join(map(repr, absent))}; the "
                              f"encoder was fitted on columns {', '.join(self.inputs)}")
-        X = np.zeros((len(table), self.n_out))
+        X = np.zeros((len(table), self.n_out), dtype=_float_dtype(dtype))
         notes: list[str] = []
         j = 0
         for e in self.encodings:
@@ -417,13 +422,13 @@ class TableEncoder:
         scaler.mean[keep], scaler.scale[keep] = 0.0, 1.0
         return scaler
 
-    def transform(self, data: Any) -> NDArray[np.float64]:
-        """The features of ``data``: array of shape (n_rows, n_out)."""
-        return self.encode(data).X
+    def transform(self, data: Any, dtype: DTypeLike = np.float64) -> NDArray[np.floating]:
+        """The features of ``data``: array of shape (n_rows, n_out) of ``dtype``."""
+        return self.encode(data, dtype).X
 
-    def fit_transform(self, data: Any) -> NDArray[np.float64]:
+    def fit_transform(self, data: Any, dtype: DTypeLike = np.float64) -> NDArray[np.floating]:
         table = Table.of(data)
-        return self.fit(table).transform(table)
+        return self.fit(table).transform(table, dtype)
 
     def __repr__(self) -> str:
         if not self.encodings:
@@ -453,6 +458,17 @@ class TableEncoder:
         """(column, kind, detail) per input column, dropped ones included: what
         ``chainrule info`` shows."""
         return [(e.column, e.kind, _detail(e)) for e in self.encodings]
+
+
+def _float_dtype(dtype: DTypeLike) -> np.dtype[Any]:
+    """``dtype`` as a NumPy float type; anything else is a :class:`TableError`."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = np.dtype(object)
+    if dt not in (np.float32, np.float64):
+        raise TableError(f"dtype: expected float32 or float64, got {dtype!r}")
+    return dt
 
 
 #: A text column whose cells are numbers in at least this share of its rows (but not all)
