@@ -34,7 +34,7 @@ for case, sizes, batch in (
     meta, buf = st._meta(batch)
     actp, lossp, ints, zeros = st._static
     opt = tr.optimizer
-    h = st._hyper(opt, 5, 1e-3)
+    h = st._hypers(opt, 5, 1)[0]
     s1, s2 = opt.state["m"], opt.state["v"]
     ints_sgd = ints.copy()
     ints_sgd[4] = 0
@@ -50,10 +50,10 @@ for case, sizes, batch in (
     fns = {
         "numpy path (Trainer.train_step)": lambda: tn.train_step(X, Y, 1),
         "compiled, Trainer.train_step": lambda: tr.train_step(X, Y, 1),
-        "compiled kernel alone (Adam)": lambda: st.kernel(
+        "compiled kernel alone (Adam)": lambda: st.kernel.step(
             net.params, net.grads, X, Y, buf, zeros, meta, actp, lossp, ints, h, s1, s2, 0.0
         ),
-        "compiled kernel alone (plain SGD)": lambda: st.kernel(
+        "compiled kernel alone (plain SGD)": lambda: st.kernel.step(
             net.params,
             net.grads,
             X,

@@ -417,6 +417,110 @@ def test_compiled_steps_after_the_first_epoch_keep_no_new_memory() -> None:
     assert max(currents) - min(currents) < 4096, currents
 
 
+class _EveryBatch(cr.Callback):
+    """A callback on every batch: Trainer then steps batch by batch, never a whole run."""
+
+    def on_batch_end(self, trainer, batch, loss):  # type: ignore[no-untyped-def]
+        pass
+
+
+@pytest.fixture
+def runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch counts of every CompiledStep.run_batches call (a whole epoch's run)."""
+    calls: list[int] = []
+    original = compiled.CompiledStep.run_batches
+
+    def spy(self, *args, **kw):  # type: ignore[no-untyped-def]
+        out = original(self, *args, **kw)
+        calls.append(len(out))
+        return out
+
+    monkeypatch.setattr(compiled.CompiledStep, "run_batches", spy)
+    return calls
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+@pytest.mark.parametrize("n", [200, 192])  # a partial last batch, and none
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("name", "options"), OPT_VARIANTS, ids=OPT_IDS)
+def test_a_whole_epoch_in_one_call_is_bitwise_the_steps_one_by_one(
+        name: str, options: dict, dtype: str, n: int, runs: list[int]) -> None:
+    """Without a callback on every batch, Trainer runs an epoch's full batches in one
+    compiled call (CompiledStep.run_batches): the same weights, optimizer state and
+    history, bit for bit, as stepping them one by one."""
+    rng = np.random.default_rng(zlib.crc32(f"{name}{options}{dtype}{n}".encode()))
+    X, y = rng.normal(size=(n, 5)), rng.integers(0, 3, n)
+
+    def train(callbacks: list) -> tuple[bytes, bytes, dict, int]:  # type: ignore[type-arg]
+        net = _net("tanh", "softmax", "cross_entropy", dtype, seed=4)
+        opt = _optimizer(name, **options)
+        hist = net.fit(X, y, epochs=3, batch_size=32, optimizer=opt, callbacks=callbacks)
+        state = b"".join(np.asarray(v).tobytes() for v in opt.state.values())
+        return net.params.tobytes(), state, hist.history, opt.t
+
+    whole = train([])
+    assert runs == [5, 6, 6]  # batch 1 of the fit steps alone: the loss guard's reference
+    runs.clear()
+    one_by_one = train([_EveryBatch()])
+    assert runs == []
+    assert whole == one_by_one
+    assert whole[3] == 3 * -(-n // 32)
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+@pytest.mark.parametrize(("dtype", "lr", "problem"), [
+    ("float64", 2.0, "the loss grew from"),  # a finite explosion, applied, then undone
+    ("float32", 1e20, "is not finite"),      # an overflow, never applied
+])
+def test_divergence_inside_a_whole_epoch_run_ends_as_step_by_step(
+        dtype: str, lr: float, problem: str, runs: list[int]) -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(320, 4))
+    y = X @ rng.normal(size=4) * 10
+
+    def train(callbacks: list) -> tuple[str, bytes, int]:  # type: ignore[type-arg]
+        net = cr.MLP([4, 8, 1], hidden="relu", output="identity", loss="squared_error",
+                     seed=0, dtype=dtype)
+        opt = cr.SGD(lr)
+        with pytest.raises(cr.DivergenceError, match=problem) as info:
+            net.fit(X, y, epochs=2, batch_size=16, optimizer=opt, callbacks=callbacks)
+        assert np.isfinite(net.params).all()  # the last finite weights kept
+        return str(info.value), net.params.tobytes(), opt.t
+
+    whole = train([])
+    assert runs and runs[0] >= 1
+    assert train([_EveryBatch()]) == whole
+    assert "batch 1:" not in whole[0]  # it failed inside the run, not on the first batch
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
+def test_whole_epoch_runs_keep_no_new_memory(runs: list[int]) -> None:
+    """The steady-state memory check on the whole-epoch path: the same memory after every
+    epoch from the second on."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((650, 32)).astype("float32")
+    y = rng.integers(0, 10, 650)
+    net = cr.MLP([32, 64, 10], hidden="relu", output="softmax", loss="cross_entropy",
+                 seed=0, dtype="float32")
+    currents: list[int] = []
+
+    class Probe(cr.Callback):
+        def on_epoch_end(self, trainer, logs):  # type: ignore[no-untyped-def]
+            currents.append(tracemalloc.get_traced_memory()[0])
+
+    net.fit(X[:64], y[:64], epochs=1, batch_size=64)  # compile/load outside the trace
+    tracemalloc.start()
+    try:
+        net.fit(X, y, epochs=5, batch_size=64, optimizer=cr.Adam(1e-3), callbacks=[Probe()])
+    finally:
+        tracemalloc.stop()
+    assert runs[-5:] == [9, 10, 10, 10, 10]
+    assert max(currents[1:]) - min(currents[1:]) < 4096, currents
+
+
 def test_import_chainrule_does_not_import_numba() -> None:
     import subprocess
     import sys

@@ -249,6 +249,9 @@ class Trainer:
                                  float(xp.max(xp.abs(Y))))
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        # Whether a callback watches each batch: then batches run one by one.
+        on_batch = any(type(cb).on_batch_end is not Callback.on_batch_end
+                       for cb in self.callbacks)
         try:
             for epoch in range(1, self.epochs + 1):
                 self.epoch = epoch
@@ -258,13 +261,24 @@ class Trainer:
                 order = self._batches.order(net.rng.permutation(n)) if self.shuffle else None
                 total_loss, total_n, correct = 0.0, 0, 0
                 total_weight = 0.0  # Σ s_i of the epoch, when weighted
-                for batch in range(1, self.n_batches + 1):
-                    xb, yb, sb = self._batches.get(batch, order)
+                batch = 0
+                while batch < self.n_batches:
+                    batch += 1
                     try:
+                        run = self._compiled_run(batch, order, on_batch)
+                        if run is not None:  # full batches batch, batch + 1, … in one call
+                            for loss_sum, n_right in run:
+                                correct += n_right
+                                total_loss += loss_sum
+                                total_n += self.batch_size
+                            batch += len(run) - 1
+                            continue
+                        xb, yb, sb = self._batches.get(batch, order)
                         loss_sum, m_global, n_right = self.train_step(xb, yb, batch, sb)
                         if batch == self.n_batches and not _finite(net.params):
                             raise self._guard.error(self, batch, "a weight")
                     except DivergenceError as exc:
+                        batch = exc.batch  # in a compiled run: the batch that failed
                         if getattr(exc, "update_applied", False):
                             self._last_finite(start_of_epoch, batch, before_failed=True)
                         elif not _finite(net.params):
@@ -295,6 +309,39 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_train_end(self)
         return self.history
+
+    def _compiled_run(self, batch: int, order: Array | None, on_batch: bool
+                      ) -> list[tuple[float, int]] | None:
+        """The full batches from ``batch`` (counted from 1) to the epoch's last full one
+        in one compiled call (:meth:`CompiledStep.run_batches`: bitwise the steps
+        :meth:`train_step` takes one by one), as (loss sum, correct) per batch; None where
+        :meth:`train_step` takes this batch: no compiled step, sample weights, a callback
+        on every batch, the fit's first batch (the loss guard's reference) or the last,
+        partial one. A batch that fails raises the :class:`DivergenceError` that
+        :meth:`train_step` would raise for it."""
+        step, guard = self.compiled, self._guard
+        full = self._batches.n // self.batch_size
+        if (step is None or step.kernel is None or step.disabled or on_batch
+                or self.sample_weight is not None or guard.first is None or batch > full
+                or not self._batches.on_numpy):
+            return None
+        limit = _LossGuard.EXPLOSION * max(guard.first, 1e-3)
+        out = step.run_batches(self._batches.a0, self._batches.Y, order, batch - 1,
+                               full - batch + 1, limit)
+        last = batch + len(out) - 1
+        loss_sum, _, _, updated = out[-1]
+        if not updated:  # not applied, as in train_step
+            raise guard.error(self, last, "the loss" if not math.isfinite(loss_sum)
+                              else "the gradient")
+        if loss_sum / self.batch_size > limit:  # applied: _run puts back the weights before
+            try:
+                guard.check(self, last, float(loss_sum) / self.batch_size)
+            except DivergenceError as exc:
+                exc.update_applied = True
+                raise
+        if last == self.n_batches and not _finite(self.net.params):
+            raise guard.error(self, last, "a weight")
+        return [(float(r[0]), int(r[1])) for r in out]
 
     def _mean_loss(self, total_loss: float, total_n: int, total_weight: float) -> float:
         """The running cost: Σ C_i / n, or Σ s_i C_i / Σ s_i when weighted."""

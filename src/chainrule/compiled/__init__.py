@@ -59,6 +59,7 @@ MIN_STEPS = 20_000
 COMPILE_STEPS = 2_000_000
 
 _GENERATED: dict[str, Generated] = {}
+_NO_ORDER = np.empty(0, dtype=np.int64)
 _FAILED: set[str] = set()
 
 
@@ -173,6 +174,7 @@ class CompiledStep:
         self.disabled = False
         self._bufs: dict[int, tuple[Array, Array]] = {}
         self._static: tuple[Any, ...] | None = None
+        self._gather: tuple[Array, Array] | None = None  # xb, yb of run_batches
 
     # -- deciding and loading ------------------------------------------------------------
     def _worth_it(self, gen: Generated) -> bool:
@@ -218,7 +220,7 @@ class CompiledStep:
         except Exception:  # noqa: BLE001
             _FAILED.add(key)
             return False
-        self.kernel = module.step
+        self.kernel = module
         self._static = self._build_static(table, kernels.UPDATE_CODES)
         return True
 
@@ -268,22 +270,31 @@ class CompiledStep:
         return entry
 
     # -- the step ------------------------------------------------------------------------
-    def _hyper(self, opt: Any, t: int, lr: float) -> Array:
-        h = np.zeros(16)
-        h[7] = opt.clipnorm or 0.0
-        h[8] = lr
+    def _hypers(self, opt: Any, t: int, count: int) -> Array:
+        """The step's hyper-parameters for steps t, t + 1, …, t + count − 1 (t counted
+        from 1), one row each: the schedule's η and, for Adam, the bias corrections of
+        that step (scalar arithmetic, the same bits for one step as for an epoch's)."""
+        h = np.zeros((count, 16))
+        h[:, 7] = opt.clipnorm or 0.0
         name = self.layout["optimizer"]
         if name in ("momentum", "nesterov"):
-            h[9] = opt.momentum
+            h[:, 9] = opt.momentum
         elif name == "rmsprop":
-            h[9], h[10] = 1.0 - opt.rho, opt.eps
+            h[:, 9], h[:, 10] = 1.0 - opt.rho, opt.eps
         elif name in ("adam", "adamw"):
-            c2 = math.sqrt(1.0 - opt.beta_2**t)
-            flush = self.trainer.net.dtype == np.float32 and t % opt._FLUSH_EVERY == 0
-            h[9], h[10] = 1.0 - opt.beta_1, 1.0 - opt.beta_2
-            h[11], h[12] = opt.eps * c2, lr * c2 / (1.0 - opt.beta_1**t)
-            h[13] = opt._FLUSH_BELOW if flush else 0.0
-            h[14] = 1.0 - lr * opt.weight_decay if name == "adamw" else 1.0
+            h[:, 9], h[:, 10] = 1.0 - opt.beta_1, 1.0 - opt.beta_2
+        adam = name in ("adam", "adamw")
+        flush = self.trainer.net.dtype == np.float32
+        for k in range(count):
+            step = t + k
+            lr = opt.schedule(step - 1)
+            row = h[k]
+            row[8] = lr
+            if adam:
+                c2 = math.sqrt(1.0 - opt.beta_2**step)
+                row[11], row[12] = opt.eps * c2, lr * c2 / (1.0 - opt.beta_1**step)
+                row[13] = opt._FLUSH_BELOW if flush and step % opt._FLUSH_EVERY == 0 else 0.0
+                row[14] = 1.0 - lr * opt.weight_decay if name == "adamw" else 1.0
         return h
 
     def run(self, xs: Array, ys: Array) -> tuple[float, int, float, bool]:
@@ -296,8 +307,7 @@ class CompiledStep:
         if tmp is None or tmp.shape != params.shape or tmp.dtype != params.dtype:
             opt.build(params)
         t = opt.t
-        lr = opt.schedule(t)
-        hyper = self._hyper(opt, t + 1, lr)
+        hyper = self._hypers(opt, t + 1, 1)[0]
         slots = opt.slots
         empty = net.grads[:0]
         s1 = opt.state[slots[0]] if slots else empty
@@ -308,12 +318,47 @@ class CompiledStep:
             ys = np.ascontiguousarray(ys)
         meta, buf = self._meta(xs.shape[0])
         actp, lossp, ints, zeros = self._static  # type: ignore[misc]
-        loss_sum, correct, sq, updated = self.kernel(
+        loss_sum, correct, sq, updated = self.kernel.step(
             params, grads, xs, ys, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2,
             net.l2)
         if updated:
             opt.t = t + 1
         return loss_sum, correct, sq, updated
+
+    def run_batches(self, a0: Array, Y: Array, order: Array | None, first: int, count: int,
+                    limit: float) -> Array:
+        """Full batches ``first`` … ``first + count − 1`` (counted from 0) of the epoch
+        whose sample order is ``order`` (None: the rows in order), in one compiled call —
+        the same steps, bit for bit, as calling this object once per batch. Stops after a
+        batch whose loss or gradient is not finite (not applied) or whose mean cost exceeds
+        ``limit`` (applied). Returns one row per batch done: (Σ_i C_i, correct, ‖g‖²,
+        updated)."""
+        net, opt = self.trainer.net, self.trainer.optimizer
+        m = self.trainer.batch_size
+        tmp = opt.scratch
+        if tmp is None or tmp.shape != net.params.shape or tmp.dtype != net.params.dtype:
+            opt.build(net.params)
+        t = opt.t
+        hypers = self._hypers(opt, t + 1, count)
+        slots = opt.slots
+        empty = net.grads[:0]
+        s1 = opt.state[slots[0]] if slots else empty
+        s2 = opt.state[slots[1]] if len(slots) > 1 else empty
+        bufs = self._gather
+        if bufs is None or bufs[0].shape[1] != a0.shape[1] or bufs[0].shape[0] != m:
+            bufs = self._gather = (np.empty((m, a0.shape[1]), dtype=a0.dtype),
+                                   np.empty((m, Y.shape[1]), dtype=Y.dtype))
+        meta, buf = self._meta(m)
+        actp, lossp, ints, zeros = self._static  # type: ignore[misc]
+        out = np.zeros((count, 4))
+        idx = _NO_ORDER if order is None else order.astype(np.int64, copy=False)
+        done = self.kernel.steps(net.params, net.grads, np.ascontiguousarray(a0),
+                                 np.ascontiguousarray(Y), idx, first, bufs[0], bufs[1], buf,
+                                 zeros, meta, actp, lossp, ints, hypers, s1, s2, net.l2,
+                                 float(limit), out)
+        out = out[:done]
+        opt.t = t + int(out[:, 3].sum())
+        return out
 
     def __call__(self, xb: Array, yb: Array, batch: int) -> tuple[float, int, int] | None:
         if self.disabled:

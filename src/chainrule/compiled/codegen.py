@@ -206,6 +206,35 @@ def step(params, grads, x, y, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2
             clip = hyper[7] / norm
     apply_update(opt_code, params, grads, s1, s2, clip, hyper[8:])
     return loss_sum, correct, sq, True
+
+
+@numba.njit(**_J)
+def steps(params, grads, a0, Y, order, first, xb, yb, buf, zeros, meta, actp, lossp, ints,
+          hypers, s1, s2, l2, limit, out):
+    """Full batches first, first + 1, … (counted from 0) of an epoch whose sample order is
+    ``order`` (empty: the rows in order), each gathered into xb, yb and stepped with its
+    row of ``hypers``: the per-batch loop of Trainer.run in one call. out[k] = (Σ_i C_i,
+    correct, ‖g‖²) of the k-th. Stops after a batch that did not update (loss or gradient
+    not finite) or whose mean cost exceeds ``limit`` (the loss guard's bound); returns the
+    batches done, the last of them the failing one if any."""
+    m = xb.shape[0]
+    shuffled = order.shape[0] > 0
+    for k in range(hypers.shape[0]):
+        lo = (first + k) * m
+        for i in range(m):
+            r = order[lo + i] if shuffled else lo + i
+            xb[i, :] = a0[r, :]
+            yb[i, :] = Y[r, :]
+        loss_sum, correct, sq, updated = step(params, grads, xb, yb, buf, zeros, meta, actp,
+                                              lossp, ints, hypers[k], s1, s2, l2)
+        out[k, 0], out[k, 1], out[k, 2] = loss_sum, correct, sq
+        if not updated:
+            out[k, 3] = 0.0
+            return k + 1
+        out[k, 3] = 1.0
+        if loss_sum / m > limit:
+            return k + 1
+    return hypers.shape[0]
 '''
 
 
