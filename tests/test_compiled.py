@@ -83,13 +83,21 @@ def test_compiled_gradient_and_cost_equal_the_reference(hidden: str, output: str
     net = _net(hidden, output, loss, dtype, l2=0.01)
     a0 = net.inputs(rng.normal(size=(9, 5)))
     Y = net.targets(_targets(loss, rng, 9, 3), 9)
-    ref = reference.flat_gradient(net, a0, Y)
-    cost = _reference_cost(net, a0, Y)
+    # The reference in float64 on the same (float32-valued) weights and data: the exact
+    # value. A float32 reference would be a second float32 computation, whose own rounding
+    # can be the larger error: for elu → sigmoid + binary cross-entropy it computes
+    # log(1 − a) from a = σ(z) and was measured 4e-6 off the exact cost on some draws,
+    # where the compiled step (which takes the cost from the logits) was 1e-8 off.
+    twin = _net(hidden, output, loss, "float64", l2=0.01)
+    twin.params[...] = net.params
+    X64, Y64 = a0.astype(np.float64), Y.astype(np.float64)
+    ref = reference.flat_gradient(twin, X64, Y64)
+    cost = _reference_cost(twin, X64, Y64)
     step = _step(net, cr.SGD(1e-30), 9)
     for _ in range(2):  # twice: the second runs in buffers holding the first one's values
         loss_sum, correct, sq, updated = step.run(a0, Y)
         assert updated
-        _close(net.grads, ref, dtype)
+        _close(net.grads.astype(np.float64), ref, dtype)
         _close(np.array(loss_sum / 9), np.array(cost), dtype)
         _close(np.array(sq), np.array(float(np.dot(ref.astype(float), ref))), dtype)
     if net.loss_fn.classification:
@@ -342,14 +350,33 @@ def test_what_the_compiled_step_does_not_cover_trains_on_numpy() -> None:
         ACTIVATIONS.pop("swish_compiled_test", None)
 
 
-def test_the_compiled_step_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without CHAINRULE_COMPILED=1 every fit takes the NumPy path, whatever ran before in
-    the process or sits in numba's cache: results must not depend on history."""
+@needs_numba
+def test_the_path_is_chosen_from_the_fit_s_own_arguments(monkeypatch: pytest.MonkeyPatch,
+                                                         runs: list[int]) -> None:
+    """Unset, CHAINRULE_COMPILED leaves the choice to the fit: the compiled step for a fit
+    of at least MIN_STEPS steps, NumPy for a shorter one — whatever ran before in the
+    process (the step is loaded by then) or sits in numba's cache."""
     monkeypatch.delenv("CHAINRULE_COMPILED", raising=False)
-    net = cr.MLP([4, 8, 3], output="softmax", loss="cross_entropy", seed=0)
-    assert Trainer(net, cr.Adam(), epochs=1, batch_size=4).compiled is None
+    monkeypatch.setattr(compiled, "MIN_STEPS", 40)
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(64, 4)), rng.integers(0, 3, 64)
+
+    def fit(epochs: int) -> Trainer:
+        net = cr.MLP([4, 8, 3], output="softmax", loss="cross_entropy", seed=0)
+        trainer = Trainer(net, cr.Adam(), epochs=epochs, batch_size=8)
+        trainer.run(net.inputs(X), net.targets(y, 64))
+        assert trainer.compiled is not None
+        return trainer
+
+    compiled.warm_up("float64")  # loaded in this process: must not change the choice
+    runs.clear()
+    assert not fit(4).compiled.kernel and runs == []      # 32 steps: NumPy
+    assert fit(5).compiled.kernel and runs == [7, 8, 8, 8, 8]  # 40 steps: compiled
     monkeypatch.setenv("CHAINRULE_COMPILED", "1")
-    assert Trainer(net, cr.Adam(), epochs=1, batch_size=4).compiled is not None
+    assert fit(1).compiled.kernel  # forced
+    monkeypatch.setenv("CHAINRULE_COMPILED", "0")
+    net = cr.MLP([4, 8, 3], output="softmax", loss="cross_entropy", seed=0)
+    assert Trainer(net, cr.Adam(), epochs=9, batch_size=4).compiled is None
 
 
 def test_without_numba_training_takes_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,11 +8,13 @@ optimizer's scalars for each step) is one object's job.
 it gets one only where this path covers the network exactly — Dense layers without
 dropout, built-in activations (softmax as the output layer), losses and optimizers (any
 schedule, clipnorm, L2) in float32 or float64 — and where it measures faster (small and
-medium networks, see :data:`MAX_WORK`). It is opt-in: ``CHAINRULE_COMPILED=1`` turns it
-on (and skips the size and warm-up checks); without it, with a missing numba, or with
-``CHAINRULE_NUMBA=0`` the NumPy path, which is unchanged, runs. Opt-in because the choice
-must not depend on the process's history or numba's cache: the two paths agree to 1e-12,
-not bitwise, and chainrule promises bit-identical weights for a seed on one machine.
+medium networks, see :data:`MAX_WORK`) and the fit is long enough to repay loading
+numba (:data:`MIN_STEPS`). That choice is made from the fit's own arguments (network,
+optimizer, steps), never from numba's cache or what ran before in the process: the two
+paths agree to 1e-12, not bitwise, and a seed must give the same bits every time.
+``CHAINRULE_COMPILED=1`` forces the step (no size or length checks), ``CHAINRULE_COMPILED=0``
+or ``CHAINRULE_NUMBA=0`` turns it off; without numba the NumPy path, which is unchanged,
+runs.
 
 The math is not written a third time: the elementwise rules are derived from the
 activation and loss classes' own NumPy methods (:mod:`.derive`), the optimizer rules are
@@ -20,9 +22,9 @@ the scalar forms in :mod:`chainrule.kernels`, and the row operations (GEMM loops
 cross-entropy from logits) are in :mod:`.rows`. ``tests/test_compiled.py`` proves the step
 equal to :mod:`chainrule.reference` for every activation × loss × optimizer.
 
-Compiling happens once per machine and float type (a few seconds) and is then loaded from
-numba's cache; nothing is compiled at ``import chainrule``, and a fit too short to repay
-loading numba (:data:`MIN_STEPS` steps) stays on NumPy unless the step is warm already.
+Compiling happens once per machine and float type (≈ 10 s on a quiet 2-core machine, inside
+the first fit that takes the step, or ahead with ``python -m chainrule.compiled``) and is
+then loaded from numba's cache; nothing is compiled at ``import chainrule``.
 """
 
 from __future__ import annotations
@@ -50,13 +52,11 @@ MAX_WORK = 400_000
 #: 0: BLAS always — it measured faster even at 32×64×32 (53 µs against 124 µs a step for
 #: 64-32-10, batch 32). ``CHAINRULE_BLAS_MIN`` overrides it for experiments.
 BLAS_MIN = 0
-#: A fit with fewer steps than this does not load numba just for itself (import and cache
-#: load ≈ 0.5–1 s, against ≈ 20–40 µs saved per small-network step); once the step is
-#: loaded in the process, every fit uses it.
-MIN_STEPS = 20_000
-#: Without a compiled step in numba's cache, only a fit this long compiles one itself
-#: (compiling takes 30–90 s on 2 cores); ``python -m chainrule.compiled`` compiles it ahead.
-COMPILE_STEPS = 2_000_000
+#: A fit of fewer steps than this trains on NumPy unless CHAINRULE_COMPILED=1: loading numba
+#: and the step from its cache costs ≈ 0.46 s in a fresh process (measured on the 2-core VM,
+#: quiet), which the step repays after ≈ 8,000–11,000 small-network steps (it saves 42–58 µs
+#: of a 59–83 µs step, docs/benchmarks.md). The rule looks at the fit's own arguments only.
+MIN_STEPS = 10_000
 
 _GENERATED: dict[str, Generated] = {}
 _NO_ORDER = np.empty(0, dtype=np.int64)
@@ -64,15 +64,10 @@ _FAILED: set[str] = set()
 
 
 def enabled() -> bool:
-    """Asked for with CHAINRULE_COMPILED=1, numba installed, and not CHAINRULE_NUMBA=0.
-
-    Opt-in, so that which path a fit takes never depends on what ran before it in the
-    process or on numba's cache: the two paths agree to 1e-12, not bitwise, and the
-    same seed must give bit-identical weights on the same machine.
-    """
+    """numba installed, and neither CHAINRULE_COMPILED=0 nor CHAINRULE_NUMBA=0."""
     if os.environ.get("CHAINRULE_NUMBA", "1") == "0":
         return False
-    if os.environ.get("CHAINRULE_COMPILED", "") != "1":
+    if os.environ.get("CHAINRULE_COMPILED", "") == "0":
         return False
     return importlib.util.find_spec("numba") is not None
 
@@ -156,6 +151,7 @@ def warm_up(dtype: str | np.dtype = "float32") -> float:
     x = np.zeros((2, 2), dtype=net.dtype)
     y = np.array([[1, 0], [0, 1]], dtype=net.dtype)
     step.run(x, y)
+    step.run_batches(x, y, None, 0, 1, math.inf)  # numba loads each function on first call
     return time.perf_counter() - t0
 
 
@@ -177,32 +173,28 @@ class CompiledStep:
         self._gather: tuple[Array, Array] | None = None  # xb, yb of run_batches
 
     # -- deciding and loading ------------------------------------------------------------
-    def _worth_it(self, gen: Generated) -> bool:
-        """Forced, or loaded in this process already; or compiled already (numba's cache
-        holds it) and the fit has at least
-        MIN_STEPS steps (or steps are driven by hand: unknown); or, never compiled here, a
-        fit long enough to repay compiling (COMPILE_STEPS)."""
-        if forced() or gen.module is not None:
-            return True
-        from .codegen import is_cached
+    def _worth_it(self) -> bool:
+        """Forced (CHAINRULE_COMPILED=1), or a fit of at least :data:`MIN_STEPS` steps.
 
+        Only the fit's own arguments decide — never numba's cache or what ran before in
+        the process — so a seed gives the same path, and the same bits, every time."""
+        if forced():
+            return True
         batches = getattr(self.trainer, "_batches", None)
-        if batches is None:
-            return is_cached(gen)
+        if batches is None:  # steps driven by hand: their number is unknown
+            return False
         steps = self.trainer.epochs * math.ceil(batches.n / self.trainer.batch_size)
-        return steps >= (MIN_STEPS if is_cached(gen) else COMPILE_STEPS)
+        return steps >= MIN_STEPS
 
     def _load(self, check_worth: bool = True) -> bool:
         net = self.trainer.net
         key = net.dtype.name
-        if key in _FAILED:
+        if key in _FAILED or (check_worth and not self._worth_it()):
             return False
         try:
             gen = generated(net.dtype)
         except Exception:  # noqa: BLE001 - any failure means: train on NumPy
             _FAILED.add(key)
-            return False
-        if check_worth and not self._worth_it(gen):
             return False
         table = gen.table
         acts = self.layout["activations"]

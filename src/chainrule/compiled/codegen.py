@@ -354,12 +354,6 @@ def generate(dtype: np.dtype) -> Generated:
     return Generated(path, table)
 
 
-def is_cached(gen: Generated) -> bool:
-    """Whether numba's on-disk cache already holds the step of this module."""
-    pycache = gen.path.parent / "__pycache__"
-    return pycache.is_dir() and any(pycache.glob(f"{gen.path.stem}.step-*.nbi"))
-
-
 def load(gen: Generated) -> ModuleType:
     """Import the generated module (numba compiles or loads its step on first call)."""
     if gen.module is None:
