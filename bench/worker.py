@@ -96,8 +96,9 @@ Recipe = dict[str, Any]
 
 
 def chainrule_session(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int], dict]:
-    # The compiled step is opt-in (CHAINRULE_COMPILED=1); the "chainrule" contender asks for
-    # it, "chainrule-numpy" has set it to 0 first.
+    # The "chainrule" contender forces the compiled step (CHAINRULE_COMPILED=1: chosen by
+    # default only for fits of 10,000 steps or more; here numba's load is outside the clock,
+    # as JAX's compile is); "chainrule-numpy" has set it to 0 first.
     os.environ.setdefault("CHAINRULE_COMPILED", "1")
     import chainrule as cr
 
