@@ -341,7 +341,7 @@ class Trainer:
                 raise
         if last == self.n_batches and not _finite(self.net.params):
             raise guard.error(self, last, "a weight")
-        return [(float(r[0]), int(r[1])) for r in out]
+        return list(zip(out[:, 0].tolist(), out[:, 1].astype(np.int64).tolist(), strict=True))
 
     def _mean_loss(self, total_loss: float, total_n: int, total_weight: float) -> float:
         """The running cost: Σ C_i / n, or Σ s_i C_i / Σ s_i when weighted."""
