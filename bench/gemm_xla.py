@@ -6,8 +6,9 @@ whole step of each library (chainrule's compiled kernel, JAX's jitted step with 
 If XLA's GEMMs at these shapes are faster than OpenBLAS's, no saving outside the GEMMs can
 make chainrule's step ≤ 0.8× JAX's: the table shows both sums beside the two steps.
 
-    OPENBLAS_NUM_THREADS=1 XLA_FLAGS=--xla_cpu_multi_thread_eigen=false python bench/gemm_xla.py
-    python bench/gemm_xla.py            # every core, both libraries
+    OPENBLAS_NUM_THREADS=1 taskset -c 0 python bench/gemm_xla.py   # one core (XLA's
+                                                  # thread flags alone do not hold it to one)
+    python bench/gemm_xla.py                       # every core, both libraries
 """
 
 from __future__ import annotations
@@ -36,10 +37,19 @@ def best_of(fn: Callable[[], object], reps: int = 200, rounds: int = 7) -> float
     return best
 
 
-def gemms() -> list[tuple[str, tuple[int, int, int]]]:
-    from matmul import step_gemms
-
-    return step_gemms(SIZES, BATCH)
+def gemms(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, left, right) of every GEMM of one step, in the layouts the compiled step
+    passes to BLAS: z = a_prev wᵀ, ∂C/∂w = δᵀ a_prev, ∂C/∂a_prev = δ w (w is (n_out, n_in)),
+    the last skipped for layer 1."""
+    out = []
+    for layer, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True), start=1):
+        a = rng.standard_normal((BATCH, n_in), dtype=np.float32)
+        w = rng.standard_normal((n_out, n_in), dtype=np.float32)
+        d = rng.standard_normal((BATCH, n_out), dtype=np.float32)
+        out += [(f"l{layer} z = a wᵀ", a, w.T), (f"l{layer} grad_w = δᵀ a", d.T, a)]
+        if layer > 1:
+            out.append((f"l{layer} grad_prev = δ w", d, w))
+    return out
 
 
 def main() -> None:
@@ -48,26 +58,26 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     rows = []
-    for label, (m, k, n) in gemms():
-        a = rng.standard_normal((m, k), dtype=np.float32)
-        b = rng.standard_normal((k, n), dtype=np.float32)
-        out = np.empty((m, n), dtype=np.float32)
-        t_np = best_of(lambda a=a, b=b, out=out: np.matmul(a, b, out=out))
-        ja, jb = jnp.asarray(a), jnp.asarray(b)
-        dot = jax.jit(jnp.dot)
-        t_jax = best_of(lambda ja=ja, jb=jb, dot=dot: dot(ja, jb).block_until_ready())
-        rows.append((label, (m, k, n), t_np, t_jax))
+    dot = jax.jit(jnp.dot)
+    for label, left, right in gemms(rng):
+        out = np.empty((left.shape[0], right.shape[1]), dtype=np.float32)
+        t_np = best_of(lambda a=left, b=right, out=out: np.dot(a, b, out))
+        ja, jb = jnp.asarray(left), jnp.asarray(right)
+        t_jax = best_of(lambda ja=ja, jb=jb: dot(ja, jb).block_until_ready())
+        rows.append((label, (left.shape[0], left.shape[1], right.shape[1]), t_np, t_jax))
     steps = whole_steps()
-    print(f"{'GEMM':14s} {'m×k×n':>16s} {'OpenBLAS µs':>12s} {'XLA µs':>9s} {'XLA/OpenBLAS':>13s}")
+    print(f"{'GEMM':24s} {'m×k×n':>14s} {'OpenBLAS µs':>12s} {'XLA µs':>9s} "
+          f"{'XLA/OpenBLAS':>13s}")
     for label, (m, k, n), t_np, t_jax in rows:
-        print(f"{label:14s} {f'{m}×{k}×{n}':>16s} {t_np * 1e6:12.1f} {t_jax * 1e6:9.1f} "
+        print(f"{label:24s} {f'{m}×{k}×{n}':>14s} {t_np * 1e6:12.1f} {t_jax * 1e6:9.1f} "
               f"{t_jax / t_np:13.2f}")
     s_np, s_jax = sum(r[2] for r in rows), sum(r[3] for r in rows)
-    print(f"{'sum':14s} {'':>16s} {s_np * 1e6:12.1f} {s_jax * 1e6:9.1f} {s_jax / s_np:13.2f}")
+    print(f"{'sum':24s} {'':>14s} {s_np * 1e6:12.1f} {s_jax * 1e6:9.1f} {s_jax / s_np:13.2f}")
     for name, seconds in steps.items():
         print(f"{name:40s} {seconds * 1e6:9.1f} µs")
-    print(f"chainrule step / JAX step: {steps['chainrule compiled step'] / steps['jax jit step']:.2f}"
-          f"; chainrule's GEMMs are {s_np / steps['chainrule compiled step']:.0%} of its step")
+    ours, theirs = steps["chainrule compiled step"], steps["jax jit step"]
+    print(f"chainrule step / JAX step: {ours / theirs:.2f}; chainrule's GEMMs are "
+          f"{s_np / ours:.0%} of its step")
 
 
 def whole_steps() -> dict[str, float]:

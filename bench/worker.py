@@ -23,6 +23,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
+# Fewer threads than cores: the process is pinned to that many cores, since not every
+# library obeys its thread setting (XLA's CPU client ran its GEMMs on both cores with
+# --xla_cpu_multi_thread_eigen=false; pinned, its 128×784×256 GEMM took 504 µs, not 309).
+if THREADS < (os.cpu_count() or 1) and hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:THREADS]))
 
 # (sizes, batch, epochs) for the cases with a fixed recipe.
 CASES: dict[str, dict[str, Any]] = {
@@ -483,7 +488,9 @@ def threadpools() -> list[dict]:
         import jax
 
         pools.append({"user_api": "blas", "internal_api": "jax/xla eigen",
-                      "num_threads": os.cpu_count(), "architecture": jax.default_backend(),
+                      "num_threads": len(os.sched_getaffinity(0)) if hasattr(
+                          os, "sched_getaffinity") else os.cpu_count(),
+                      "architecture": jax.default_backend(),
                       "version": jax.__version__, "file": "jaxlib"})
     if "torch" in sys.modules:
         import torch

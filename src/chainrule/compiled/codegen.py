@@ -105,7 +105,7 @@ import numpy as np
 
 from chainrule.compiled.rows import (bias_grad_rows, cross_entropy_from_logits, gemm_ab,
                                      gemm_abt, gemm_atb, n_correct, softmax_jvp_rows,
-                                     softmax_rows)
+                                     softmax_rows, sum_of_squares)
 from chainrule.kernels import apply_update
 
 _J = dict(cache=True, error_model="numpy", nogil=True)
@@ -194,9 +194,7 @@ def step(params, grads, x, y, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2
                 grads[i] += lam * params[i]
                 penalty += np.float64(params[i]) * params[i]
         loss_sum = (cost / n + 0.5 * l2 * penalty) * n
-    sq = 0.0
-    for i in range(grads.shape[0]):
-        sq += np.float64(grads[i]) * grads[i]
+    sq = sum_of_squares(grads)
     if not (math.isfinite(loss_sum) and math.isfinite(sq)):
         return loss_sum, correct, sq, False
     clip = 1.0

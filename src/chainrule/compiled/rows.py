@@ -156,3 +156,26 @@ def bias_grad_rows(delta, gb):  # pragma: no cover - compiled
     for i in range(n):
         for j in range(m):
             gb[j] += delta[i, j]
+
+
+@numba.njit(**_ROW)
+def sum_of_squares(v):  # pragma: no cover - compiled
+    """Σ_i v_i² in float64 (‖g‖² for clipping and the divergence check), in 8 interleaved
+    partial sums added in a fixed order: the same bits every run, and no add waits for the
+    one before it (one running sum is a chain of dependent adds, ≈ 4 cycles each: 0.3 ms
+    over MNIST's 235,146 parameters)."""
+    n = v.shape[0]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    end = n - n % 8
+    for i in range(0, end, 8):
+        s0 += np.float64(v[i]) * v[i]
+        s1 += np.float64(v[i + 1]) * v[i + 1]
+        s2 += np.float64(v[i + 2]) * v[i + 2]
+        s3 += np.float64(v[i + 3]) * v[i + 3]
+        s4 += np.float64(v[i + 4]) * v[i + 4]
+        s5 += np.float64(v[i + 5]) * v[i + 5]
+        s6 += np.float64(v[i + 6]) * v[i + 6]
+        s7 += np.float64(v[i + 7]) * v[i + 7]
+    for i in range(end, n):
+        s0 += np.float64(v[i]) * v[i]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
