@@ -564,3 +564,19 @@ def test_the_tables_are_the_ones_tested_here() -> None:
 
     assert {n for n, c in ACTIVATIONS.items() if c.__module__ == acts.__name__} == set(ACTS)
     assert {n for n, c in LOSSES.items() if c.__module__ == losses.__name__} == set(LOSS_NAMES)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_interleaved_sum_of_squares_is_the_sum_of_squares(dtype: str) -> None:
+    """rows.sum_of_squares (‖g‖², 8 partial sums) for every remainder of the 8-way split,
+    and the same bits on every call."""
+    from chainrule.compiled.rows import sum_of_squares
+
+    rng = np.random.default_rng(12)
+    for n in [*range(0, 20), 1000, 235_146]:
+        v = rng.normal(size=n).astype(dtype)
+        exact = float(np.sum(v.astype(np.float64) ** 2))
+        got = sum_of_squares(v)
+        assert got == pytest.approx(exact, rel=1e-13, abs=0.0), n
+        assert sum_of_squares(v) == got
