@@ -524,6 +524,50 @@ def test_divergence_inside_a_whole_epoch_run_ends_as_step_by_step(
 
 @needs_numba
 @pytest.mark.usefixtures("on")
+def test_runs_end_at_the_batches_a_callback_watches(runs: list[int]) -> None:
+    """A callback that only reports (watches() False) gets on_batch_end for every batch
+    with the numbers and running losses of a batch-by-batch fit; the health monitor
+    (every 7 steps) stops each run at its checks and the step before them, and records
+    the same checks; the weights are the same bits."""
+    from chainrule.health import HealthMonitor
+
+    rng = np.random.default_rng(21)
+    X, y = rng.normal(size=(200, 5)), rng.integers(0, 3, 200)
+
+    class Report(cr.Callback):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, int, float]] = []
+
+        def on_batch_end(self, trainer, batch, loss):  # type: ignore[no-untyped-def]
+            self.seen.append((trainer.epoch, batch, loss))
+
+        def watches(self, trainer, ahead):  # type: ignore[no-untyped-def]
+            return False
+
+    def train(extra: list, monitor: bool) -> tuple:  # type: ignore[type-arg]
+        net = _net("tanh", "softmax", "cross_entropy", "float64", seed=2)
+        report = Report()
+        health = HealthMonitor(every=7, probe_size=16)
+        callbacks = [health, report] if monitor else [report]
+        net.fit(X, y, epochs=3, batch_size=16, optimizer=cr.Adam(1e-2),
+                callbacks=callbacks + extra)
+        checks = [(c.step, c.epoch, [(h.grad_rms, h.weight_rms, h.update_ratio)
+                                     for h in c.layers]) for c in health.checks]
+        return net.params.tobytes(), report.seen, checks
+
+    reported = train([], monitor=False)
+    assert runs == [11, 12, 12]  # 12 full batches an epoch, the fit's first alone
+    assert reported == train([_EveryBatch()], monitor=False)
+    runs.clear()
+    watched = train([], monitor=True)
+    assert max(runs) <= 7 and sum(runs) > 0  # split at the monitor's steps
+    assert watched == train([_EveryBatch()], monitor=True)
+    assert [c[0] for c in watched[2]] == [7, 14, 21, 28, 35]
+    assert watched[0] == reported[0]
+
+
+@needs_numba
+@pytest.mark.usefixtures("on")
 def test_whole_epoch_runs_keep_no_new_memory(runs: list[int]) -> None:
     """The steady-state memory check on the whole-epoch path: the same memory after every
     epoch from the second on."""

@@ -58,6 +58,17 @@ class Callback:
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None: ...
     def on_train_end(self, trainer: Trainer) -> None: ...
 
+    def watches(self, trainer: Trainer, ahead: int) -> bool:
+        """Whether :meth:`on_batch_end` must run right after the batch ``ahead`` batches
+        from now (1: the next one), seeing the trainer as it is then (weights,
+        gradients), and before the batch after it.
+
+        False lets the trainer run that batch inside a longer compiled run and call
+        :meth:`on_batch_end` for it afterwards, with its own batch number and running
+        loss — right for a callback that only reports those. Default: True for any
+        callback that overrides :meth:`on_batch_end`."""
+        return type(self).on_batch_end is not Callback.on_batch_end
+
 
 class History(Callback):
     """Per-epoch metrics: ``history["loss"]``, ``history["val_accuracy"]``, … and ``epoch``."""
@@ -176,6 +187,9 @@ class ProgressHook(Callback):
     def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None:
         if self.on_batch is not None:
             self.on_batch(trainer.epoch, trainer.epochs, batch, trainer.n_batches, loss)
+
+    def watches(self, trainer: Trainer, ahead: int) -> bool:
+        return False  # it reports the batch number and running loss only
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.on_epoch is not None:

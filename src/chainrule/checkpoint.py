@@ -167,6 +167,9 @@ class EpochOffset(Callback):
         for cb in self.callbacks:
             cb.on_batch_end(self._view(trainer), batch, loss)
 
+    def watches(self, trainer: Any, ahead: int) -> bool:
+        return any(cb.watches(self._view(trainer), ahead) for cb in self.callbacks)
+
     def on_epoch_end(self, trainer: Any, logs: dict[str, float]) -> None:
         for cb in self.callbacks:
             cb.on_epoch_end(self._view(trainer), logs)

@@ -167,5 +167,10 @@ class HealthMonitor(Callback):
             np.copyto(self._previous, to_host(net.params))  # the weights a step before the check
             self._have_previous = True
 
+    def watches(self, trainer: Trainer, ahead: int) -> bool:
+        """The batches of a check and the one before it (whose weights it keeps)."""
+        step = self._step + ahead
+        return step % self.every == 0 or (step + 1) % self.every == 0
+
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         self.epochs.append(dict(logs))

@@ -249,9 +249,10 @@ class Trainer:
                                  float(xp.max(xp.abs(Y))))
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        # Whether a callback watches each batch: then batches run one by one.
-        on_batch = any(type(cb).on_batch_end is not Callback.on_batch_end
-                       for cb in self.callbacks)
+        # Callbacks with an on_batch_end: they say which batches they must see as they
+        # happen (Callback.watches); a compiled run ends at such a batch.
+        watchers = [cb for cb in self.callbacks
+                    if type(cb).on_batch_end is not Callback.on_batch_end]
         try:
             for epoch in range(1, self.epochs + 1):
                 self.epoch = epoch
@@ -265,12 +266,15 @@ class Trainer:
                 while batch < self.n_batches:
                     batch += 1
                     try:
-                        run = self._compiled_run(batch, order, on_batch)
+                        run = self._compiled_run(batch, order, watchers)
                         if run is not None:  # full batches batch, batch + 1, … in one call
-                            for loss_sum, n_right in run:
+                            for k, (loss_sum, n_right) in enumerate(run):
                                 correct += n_right
                                 total_loss += loss_sum
                                 total_n += self.batch_size
+                                for cb in watchers:  # as each would have seen it
+                                    cb.on_batch_end(self, batch + k, self._mean_loss(
+                                        total_loss, total_n, total_weight))
                             batch += len(run) - 1
                             continue
                         xb, yb, sb = self._batches.get(batch, order)
@@ -310,24 +314,30 @@ class Trainer:
                 cb.on_train_end(self)
         return self.history
 
-    def _compiled_run(self, batch: int, order: Array | None, on_batch: bool
+    def _compiled_run(self, batch: int, order: Array | None, watchers: list[Callback]
                       ) -> list[tuple[float, int]] | None:
-        """The full batches from ``batch`` (counted from 1) to the epoch's last full one
-        in one compiled call (:meth:`CompiledStep.run_batches`: bitwise the steps
-        :meth:`train_step` takes one by one), as (loss sum, correct) per batch; None where
-        :meth:`train_step` takes this batch: no compiled step, sample weights, a callback
-        on every batch, the fit's first batch (the loss guard's reference) or the last,
-        partial one. A batch that fails raises the :class:`DivergenceError` that
-        :meth:`train_step` would raise for it."""
+        """The full batches from ``batch`` (counted from 1) to the epoch's last full one —
+        or to the first one a callback ``watches`` — in one compiled call
+        (:meth:`CompiledStep.run_batches`: bitwise the steps :meth:`train_step` takes one
+        by one), as (loss sum, correct) per batch; None where :meth:`train_step` takes
+        this batch: no compiled step, sample weights, the fit's first batch (the loss
+        guard's reference) or the last, partial one. A batch that fails raises the
+        :class:`DivergenceError` that :meth:`train_step` would raise for it."""
         step, guard = self.compiled, self._guard
         full = self._batches.n // self.batch_size
-        if (step is None or step.kernel is None or step.disabled or on_batch
+        if (step is None or step.kernel is None or step.disabled
                 or self.sample_weight is not None or guard.first is None or batch > full
                 or not self._batches.on_numpy):
             return None
+        count = full - batch + 1
+        if watchers:  # up to and including the first batch a callback watches
+            count = next((ahead for ahead in range(1, count + 1)
+                          if any(cb.watches(self, ahead) for cb in watchers)), count)
+            if count == 1 and any(cb.watches(self, 1) for cb in watchers):
+                return None  # watched now: train_step takes it
         limit = _LossGuard.EXPLOSION * max(guard.first, 1e-3)
-        out = step.run_batches(self._batches.a0, self._batches.Y, order, batch - 1,
-                               full - batch + 1, limit)
+        out = step.run_batches(self._batches.a0, self._batches.Y, order, batch - 1, count,
+                               limit)
         last = batch + len(out) - 1
         loss_sum, _, _, updated = out[-1]
         if not updated:  # not applied, as in train_step

@@ -67,6 +67,9 @@ class RichProgress(Callback):
     def on_batch_end(self, trainer: Any, batch: int, loss: float) -> None:
         self.progress.update(self.task, completed=batch, total=trainer.n_batches, loss=loss)
 
+    def watches(self, trainer: Any, ahead: int) -> bool:
+        return False  # the bar shows the batch number and running loss only
+
     def on_epoch_end(self, trainer: Any, logs: dict[str, float]) -> None:
         self.progress.console.print(format_logs(trainer.epoch, trainer.epochs, logs))
 
