@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,9 @@ SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "gpu.py"
 torch = pytest.importorskip("torch")
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=env)
 
 
 def test_cpu_smoke_run_writes_a_row_for_every_contender(tmp_path):
@@ -48,9 +49,11 @@ def test_cpu_smoke_run_writes_a_row_for_every_contender(tmp_path):
         assert all(r["seconds"] is None for r in by["chainrule-cupy"])
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 def test_cuda_without_a_gpu_exits_1_with_one_line():
-    proc = run("--device", "cuda", "--synthetic", "--limit", "100")
+    # No GPU for the process, on any machine: CUDA_VISIBLE_DEVICES="" hides every device
+    # from torch and CuPy.
+    proc = run("--device", "cuda", "--synthetic", "--limit", "100",
+               env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 1
     assert "CUDA" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

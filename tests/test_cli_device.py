@@ -8,6 +8,7 @@ import contextlib
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,15 @@ def train(*argv: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["train", "--epochs", "3", *argv])
     return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without a GPU, whatever this one has: torch finds no CUDA device and
+    CuPy is not installed."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
 
 
 def losses(run: Path) -> list[float]:
@@ -46,10 +56,8 @@ def test_torch_backend_trains_the_same_run(tmp_path: Path) -> None:
     assert metrics["diagnosis"]  # the health monitor sampled the device run
 
 
+@pytest.mark.usefixtures("no_gpu")
 def test_auto_without_a_gpu_is_the_cpu(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA GPU: auto picks it")
     code, stdout, _ = train("--device", "auto", "--out", str(tmp_path / "run"))
     assert code == 0 and "training on" not in stdout
 
@@ -64,10 +72,8 @@ def test_bad_device_flags_are_one_line(tmp_path: Path, argv: list[str], message:
     assert code == 1 and message in stderr and not (tmp_path / "run").exists()
 
 
+@pytest.mark.usefixtures("no_gpu")
 def test_missing_cuda_says_so_and_writes_nothing(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a CUDA GPU")
     code, _, stderr = train("--device", "cuda", "--out", str(tmp_path / "run"))
     assert code == 1 and "--device cuda: no usable GPU backend" in stderr
     assert "finds no CUDA device" in stderr and stderr.count("\n") == 1
