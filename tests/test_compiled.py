@@ -412,6 +412,19 @@ def test_divergence_is_reported_and_leaves_the_weights_alone() -> None:
     assert net.params.tobytes() == before.tobytes() and step.trainer.optimizer.t == 0
 
 
+def _traced_fit(net: cr.Network, X: np.ndarray, y: np.ndarray, epochs: int,
+                probe: cr.Callback) -> None:
+    """``epochs`` of Adam at batch 64 under tracemalloc, the step compiled (or loaded)
+    by a fit before the trace; ``probe`` reads the traced memory."""
+    net.fit(X[:64], y[:64], epochs=1, batch_size=64)
+    tracemalloc.start()
+    try:
+        net.fit(X, y, epochs=epochs, batch_size=64, optimizer=cr.Adam(1e-3),
+                callbacks=[probe])
+    finally:
+        tracemalloc.stop()
+
+
 @needs_numba
 @pytest.mark.usefixtures("on")
 def test_compiled_steps_after_the_first_epoch_keep_no_new_memory() -> None:
@@ -431,12 +444,7 @@ def test_compiled_steps_after_the_first_epoch_keep_no_new_memory() -> None:
             table[count[0]] = (trainer.epoch, batch, current)
             count[0] += 1
 
-    net.fit(X[:64], y[:64], epochs=1, batch_size=64)  # compile/load outside the trace
-    tracemalloc.start()
-    try:
-        net.fit(X, y, epochs=4, batch_size=64, optimizer=cr.Adam(1e-3), callbacks=[Probe()])
-    finally:
-        tracemalloc.stop()
+    _traced_fit(net, X, y, 4, Probe())
     rows = [tuple(int(v) for v in r) for r in table[:count[0]]]  # type: ignore[misc]
     steady = [r for r in rows if r[0] >= 2 and r[1] >= 2]
     assert len(steady) == 30
@@ -582,12 +590,7 @@ def test_whole_epoch_runs_keep_no_new_memory(runs: list[int]) -> None:
         def on_epoch_end(self, trainer, logs):  # type: ignore[no-untyped-def]
             currents.append(tracemalloc.get_traced_memory()[0])
 
-    net.fit(X[:64], y[:64], epochs=1, batch_size=64)  # compile/load outside the trace
-    tracemalloc.start()
-    try:
-        net.fit(X, y, epochs=5, batch_size=64, optimizer=cr.Adam(1e-3), callbacks=[Probe()])
-    finally:
-        tracemalloc.stop()
+    _traced_fit(net, X, y, 5, Probe())
     assert runs[-5:] == [9, 10, 10, 10, 10]
     assert max(currents[1:]) - min(currents[1:]) < 4096, currents
 

@@ -186,24 +186,28 @@ def test_predict_refuses_another_namespace(ns, clf_data):
     assert type(est.predict_proba(X)) is np.ndarray
 
 
-def test_assigning_coefs_on_the_device(clf_data):
+@pytest.fixture
+def torch_fitted(clf_data):
+    """(torch, X, an MLPClassifier fitted on torch tensors of the data)."""
     torch = pytest.importorskip("torch")
     X, y = clf_data
     est = MLPClassifier((4,), max_iter=3, random_state=0)
     with sklearn.config_context(array_api_dispatch=True):
         est.fit(torch.asarray(X), torch.asarray(y))
+    return torch, X, est
+
+
+def test_assigning_coefs_on_the_device(torch_fitted):
+    torch, _, est = torch_fitted
     est.coefs_[0] = np.zeros((6, 4))  # host value into the device buffer: takes effect
     assert float(torch.sum(torch.abs(est.network_.dense_layers[0].w))) == 0.0
     with pytest.raises(ValueError, match=r"coefs_\[0\]: expected shape"):
         est.coefs_[0] = np.zeros((3, 3))
 
 
-def test_pickle_keeps_the_backend(clf_data):
-    torch = pytest.importorskip("torch")
-    X, y = clf_data
-    est = MLPClassifier((4,), max_iter=3, random_state=0)
+def test_pickle_keeps_the_backend(torch_fitted):
+    torch, X, est = torch_fitted
     with sklearn.config_context(array_api_dispatch=True):
-        est.fit(torch.asarray(X), torch.asarray(y))
         back = pickle.loads(pickle.dumps(est))
         assert back.network_.backend == "torch"
         torch.testing.assert_close(back.predict_proba(torch.asarray(X)),

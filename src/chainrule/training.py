@@ -331,11 +331,12 @@ class Trainer:
             return None
         count = full - batch + 1
         if watchers:  # up to and including the first batch a callback watches
-            count = next((ahead for ahead in range(1, count + 1)
-                          if any(cb.watches(self, ahead) for cb in watchers)), count)
-            if count == 1 and any(cb.watches(self, 1) for cb in watchers):
+            watched = next((ahead for ahead in range(1, count + 1)
+                            if any(cb.watches(self, ahead) for cb in watchers)), None)
+            if watched == 1:
                 return None  # watched now: train_step takes it
-        limit = _LossGuard.EXPLOSION * max(guard.first, 1e-3)
+            count = watched or count
+        limit = guard.limit
         out = step.run_batches(self._batches.a0, self._batches.Y, order, batch - 1, count,
                                limit)
         last = batch + len(out) - 1
@@ -394,9 +395,11 @@ class _Batches:
 
     def __init__(self, a0: Array, Y: Array, batch_size: int,
                  sample_weight: NDArray[np.float64] | None = None) -> None:
+        self.on_numpy = type(a0) is np.ndarray
+        if self.on_numpy:  # row gathers and the compiled epoch read C-ordered rows
+            a0, Y = np.ascontiguousarray(a0), np.ascontiguousarray(Y)
         self.a0, self.Y, self.batch_size, self.n = a0, Y, batch_size, a0.shape[0]
         self.s = sample_weight
-        self.on_numpy = type(a0) is np.ndarray
         if not self.on_numpy:
             return
         self.xb = np.empty((batch_size, a0.shape[1]), dtype=a0.dtype)
@@ -464,10 +467,17 @@ class _LossGuard:
         self.first: float | None = None
         self.y_scale = y_scale  # largest |y| of regression targets (0 for classification)
 
+    @property
+    def limit(self) -> float:
+        """The mean batch cost that counts as an explosion (inf before the first batch)."""
+        if self.first is None:
+            return math.inf
+        return self.EXPLOSION * max(self.first, 1e-3)  # the floor: a first loss near 0
+
     def check(self, trainer: Trainer, batch: int, loss: float) -> None:
         if self.first is None:
             self.first = loss
-        elif loss > self.EXPLOSION * max(self.first, 1e-3):  # the floor: a first loss near 0
+        elif loss > self.limit:
             raise self.error(trainer, batch, f"the loss grew from {self.first:.3g} to "
                              f"{loss:.3g} (over {self.EXPLOSION:.0e} times)", finite=True)
 

@@ -289,21 +289,26 @@ class CompiledStep:
                 row[14] = 1.0 - lr * opt.weight_decay if name == "adamw" else 1.0
         return h
 
+    def _slots(self) -> tuple[Array, Array]:
+        """The optimizer's slot vectors the kernel updates (built first if need be), an
+        empty array for each it does not have."""
+        net, opt = self.trainer.net, self.trainer.optimizer
+        tmp = opt.scratch
+        if tmp is None or tmp.shape != net.params.shape or tmp.dtype != net.params.dtype:
+            opt.build(net.params)
+        slots, empty = opt.slots, net.grads[:0]
+        return (opt.state[slots[0]] if slots else empty,
+                opt.state[slots[1]] if len(slots) > 1 else empty)
+
     def run(self, xs: Array, ys: Array) -> tuple[float, int, float, bool]:
         """One compiled step on (xs, ys): (loss sum, correct, ‖g‖², updated)."""
         if self.kernel is None and not self._load(check_worth=False):
             raise RuntimeError("the compiled step is not available for this network")
         net, opt = self.trainer.net, self.trainer.optimizer
         params, grads = net.params, net.grads
-        tmp = opt.scratch
-        if tmp is None or tmp.shape != params.shape or tmp.dtype != params.dtype:
-            opt.build(params)
+        s1, s2 = self._slots()
         t = opt.t
         hyper = self._hypers(opt, t + 1, 1)[0]
-        slots = opt.slots
-        empty = net.grads[:0]
-        s1 = opt.state[slots[0]] if slots else empty
-        s2 = opt.state[slots[1]] if len(slots) > 1 else empty
         if not xs.flags.c_contiguous:
             xs = np.ascontiguousarray(xs)
         if not ys.flags.c_contiguous:
@@ -320,22 +325,17 @@ class CompiledStep:
     def run_batches(self, a0: Array, Y: Array, order: Array | None, first: int, count: int,
                     limit: float) -> Array:
         """Full batches ``first`` … ``first + count − 1`` (counted from 0) of the epoch
-        whose sample order is ``order`` (None: the rows in order), in one compiled call —
+        whose sample order is ``order`` (None: the rows in order) of the C-contiguous
+        ``a0``, ``Y`` (Trainer's batches hold them so), in one compiled call —
         the same steps, bit for bit, as calling this object once per batch. Stops after a
         batch whose loss or gradient is not finite (not applied) or whose mean cost exceeds
         ``limit`` (applied). Returns one row per batch done: (Σ_i C_i, correct, ‖g‖²,
         updated)."""
         net, opt = self.trainer.net, self.trainer.optimizer
         m = self.trainer.batch_size
-        tmp = opt.scratch
-        if tmp is None or tmp.shape != net.params.shape or tmp.dtype != net.params.dtype:
-            opt.build(net.params)
+        s1, s2 = self._slots()
         t = opt.t
         hypers = self._hypers(opt, t + 1, count)
-        slots = opt.slots
-        empty = net.grads[:0]
-        s1 = opt.state[slots[0]] if slots else empty
-        s2 = opt.state[slots[1]] if len(slots) > 1 else empty
         bufs = self._gather
         if bufs is None or bufs[0].shape[1] != a0.shape[1] or bufs[0].shape[0] != m:
             bufs = self._gather = (np.empty((m, a0.shape[1]), dtype=a0.dtype),
@@ -344,9 +344,8 @@ class CompiledStep:
         actp, lossp, ints, zeros = self._static  # type: ignore[misc]
         out = np.zeros((count, 4))
         idx = _NO_ORDER if order is None else order.astype(np.int64, copy=False)
-        done = self.kernel.steps(net.params, net.grads, np.ascontiguousarray(a0),
-                                 np.ascontiguousarray(Y), idx, first, bufs[0], bufs[1], buf,
-                                 zeros, meta, actp, lossp, ints, hypers, s1, s2, net.l2,
+        done = self.kernel.steps(net.params, net.grads, a0, Y, idx, first, bufs[0], bufs[1],
+                                 buf, zeros, meta, actp, lossp, ints, hypers, s1, s2, net.l2,
                                  float(limit), out)
         out = out[:done]
         opt.t = t + int(out[:, 3].sum())
