@@ -1,71 +1,92 @@
-"""Where MNIST's step time goes, against JAX (issue 16, case a): the GEMMs of one training
-step of 784-256-128-10 at batch 128, each timed as OpenBLAS runs it (NumPy ``matmul(out=)``,
-what the compiled step calls) and as XLA runs it (``jax.jit(jnp.dot)``), float32; then the
-whole step of each library (chainrule's compiled kernel, JAX's jitted step with optax Adam).
+"""Where a training step's time goes, against JAX (issue 16): the GEMMs of one step of a
+benchmark case, each timed as OpenBLAS runs it (NumPy ``matmul(out=)``, what both of
+chainrule's paths call) and as XLA runs it (``jax.jit(jnp.dot)``), float32; then the whole
+step of each library (chainrule's compiled kernel and its NumPy path, JAX's jitted step with
+optax Adam).
 
 If XLA's GEMMs at these shapes are faster than OpenBLAS's, no saving outside the GEMMs can
-make chainrule's step ≤ 0.8× JAX's: the table shows both sums beside the two steps.
+bring chainrule's step below JAX's by more than the non-GEMM time: the table shows both sums
+beside the steps. Cases: (a) MNIST 784-256-128-10 at batch 128; (e) the same network at the
+race's batch 256; (c) 784-1024-1024-10 at batch 1024.
 
     OPENBLAS_NUM_THREADS=1 taskset -c 0 python bench/gemm_xla.py   # one core (XLA's
                                                   # thread flags alone do not hold it to one)
-    python bench/gemm_xla.py                       # every core, both libraries
+    python bench/gemm_xla.py --case c              # every core, both libraries
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 os.environ.setdefault("CHAINRULE_COMPILED", "1")
 
-SIZES = [784, 256, 128, 10]
-BATCH = 128
+CASES = {"a": ([784, 256, 128, 10], 128), "e": ([784, 256, 128, 10], 256),
+         "c": ([784, 1024, 1024, 10], 1024)}
 
 
-def best_of(fn: Callable[[], object], reps: int = 200, rounds: int = 7) -> float:
-    """Fastest mean seconds per call over ``rounds`` rounds of ``reps`` calls."""
-    fn()
-    best = float("inf")
-    for _ in range(rounds):
+def best_of(fns: dict[str, Callable[[], object]], rounds: int = 7, seconds: float = 0.1
+            ) -> dict[str, float]:
+    """Fastest mean seconds per call of each function over ``rounds`` rounds of about
+    ``seconds`` each, the functions interleaved round by round (a change in the machine's
+    load hits them alike). Only one contender goes in one call: OpenBLAS's and XLA's idle
+    threads spin on after a call, which slowed the other library's GEMMs by up to 40% when
+    the two were interleaved, and chainrule's two steps evicted each other's arrays from
+    the cache (both 10-25% slower interleaved at (c)'s shapes)."""
+    reps = {}
+    for name, fn in fns.items():
         t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / reps)
+        fn()
+        reps[name] = max(3, min(200, int(seconds / max(time.perf_counter() - t0, 1e-6))))
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(reps[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / reps[name])
     return best
 
 
-def gemms(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def gemms(rng: np.random.Generator, sizes: list[int], batch: int
+          ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(label, left, right) of every GEMM of one step, in the layouts the compiled step
     passes to BLAS: z = a_prev wᵀ, ∂C/∂w = δᵀ a_prev, ∂C/∂a_prev = δ w (w is (n_out, n_in)),
     the last skipped for layer 1."""
     out = []
-    for layer, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True), start=1):
-        a = rng.standard_normal((BATCH, n_in), dtype=np.float32)
+    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
+        a = rng.standard_normal((batch, n_in), dtype=np.float32)
         w = rng.standard_normal((n_out, n_in), dtype=np.float32)
-        d = rng.standard_normal((BATCH, n_out), dtype=np.float32)
+        d = rng.standard_normal((batch, n_out), dtype=np.float32)
         out += [(f"l{layer} z = a wᵀ", a, w.T), (f"l{layer} grad_w = δᵀ a", d.T, a)]
         if layer > 1:
             out.append((f"l{layer} grad_prev = δ w", d, w))
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     import jax
     import jax.numpy as jnp
 
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--case", choices=sorted(CASES), default="a")
+    sizes, batch = CASES[ap.parse_args(argv).case]
+    print(f"{'-'.join(map(str, sizes))}, batch {batch}")
     rng = np.random.default_rng(0)
     rows = []
     dot = jax.jit(jnp.dot)
-    for label, left, right in gemms(rng):
+    for label, left, right in gemms(rng, sizes, batch):
         out = np.empty((left.shape[0], right.shape[1]), dtype=np.float32)
-        t_np = best_of(lambda a=left, b=right, out=out: np.dot(a, b, out))
         ja, jb = jnp.asarray(left), jnp.asarray(right)
-        t_jax = best_of(lambda ja=ja, jb=jb: dot(ja, jb).block_until_ready())
+        t_np = best_of({"np": lambda a=left, b=right, out=out: np.dot(a, b, out)})["np"]
+        t_jax = best_of({"jax": lambda ja=ja, jb=jb: dot(ja, jb).block_until_ready()})["jax"]
         rows.append((label, (left.shape[0], left.shape[1], right.shape[1]), t_np, t_jax))
-    steps = whole_steps()
+    steps = whole_steps(sizes, batch)
     print(f"{'GEMM':24s} {'m×k×n':>14s} {'OpenBLAS µs':>12s} {'XLA µs':>9s} "
           f"{'XLA/OpenBLAS':>13s}")
     for label, (m, k, n), t_np, t_jax in rows:
@@ -75,12 +96,15 @@ def main() -> None:
     print(f"{'sum':24s} {'':>14s} {s_np * 1e6:12.1f} {s_jax * 1e6:9.1f} {s_jax / s_np:13.2f}")
     for name, seconds in steps.items():
         print(f"{name:40s} {seconds * 1e6:9.1f} µs")
-    ours, theirs = steps["chainrule compiled step"], steps["jax jit step"]
-    print(f"chainrule step / JAX step: {ours / theirs:.2f}; chainrule's GEMMs are "
-          f"{s_np / ours:.0%} of its step")
+    theirs = steps["jax jit step"]
+    for name in ("chainrule compiled step", "chainrule NumPy step"):
+        ours = steps[name]
+        print(f"{name} / JAX step: {ours / theirs:.2f}; the GEMMs are {s_np / ours:.0%} of "
+              f"it, the rest {(ours - s_np) * 1e6:.0f} µs")
+    print(f"JAX step minus XLA's GEMMs: {(theirs - s_jax) * 1e6:.0f} µs")
 
 
-def whole_steps() -> dict[str, float]:
+def whole_steps(sizes: list[int], batch: int) -> dict[str, float]:
     import jax
     import jax.numpy as jnp
     import optax
@@ -89,19 +113,20 @@ def whole_steps() -> dict[str, float]:
     from chainrule.training import Trainer
 
     rng = np.random.default_rng(1)
-    X = rng.standard_normal((BATCH, SIZES[0]), dtype=np.float32)
-    y = rng.integers(0, SIZES[-1], BATCH)
-    net = cr.MLP(SIZES, hidden="relu", output="softmax", loss="cross_entropy", seed=0,
+    X = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    net = cr.MLP(sizes, hidden="relu", output="softmax", loss="cross_entropy", seed=0,
                  dtype="float32")
-    Y = net.targets(y, BATCH)
-    trainer = Trainer(net, cr.Adam(1e-3), epochs=1, batch_size=BATCH)
+    Y = net.targets(y, batch)
+    trainer = Trainer(net, cr.Adam(1e-3), epochs=1, batch_size=batch)
     step = trainer.compiled
     assert step is not None
     step(X, Y, 1)
-    out = {"chainrule compiled step": best_of(lambda: step.run(X, Y), reps=50)}
+    numpy_path = Trainer(net, cr.Adam(1e-3), epochs=1, batch_size=batch)
+    numpy_path.compiled = None  # the NumPy path, as with CHAINRULE_COMPILED=0
 
     params = [(jnp.asarray(rng.standard_normal((i, o), dtype=np.float32) * 0.05),
-               jnp.zeros(o, jnp.float32)) for i, o in zip(SIZES[:-1], SIZES[1:], strict=True)]
+               jnp.zeros(o, jnp.float32)) for i, o in zip(sizes[:-1], sizes[1:], strict=True)]
     opt = optax.adam(1e-3)
     state = opt.init(params)
 
@@ -112,7 +137,7 @@ def whole_steps() -> dict[str, float]:
         w, b = p[-1]
         return optax.softmax_cross_entropy_with_integer_labels(a @ w + b, t).mean()
 
-    @jax.jit
+    @partial(jax.jit, donate_argnums=(0, 1))  # as bench/worker.py's jax-jit contender
     def train_step(p: list, s: object, x: jax.Array, t: jax.Array) -> tuple:
         g = jax.grad(loss)(p, x, t)
         updates, s = opt.update(g, s, p)
@@ -125,8 +150,9 @@ def whole_steps() -> dict[str, float]:
         box[0], box[1] = train_step(box[0], box[1], jx, jt)
         jax.block_until_ready(box[0])
 
-    out["jax jit step"] = best_of(jax_step, reps=50)
-    return out
+    return {**best_of({"chainrule compiled step": lambda: step.run(X, Y)}),
+            **best_of({"chainrule NumPy step": lambda: numpy_path.train_step(X, Y, 1)}),
+            **best_of({"jax jit step": jax_step})}
 
 
 if __name__ == "__main__":
