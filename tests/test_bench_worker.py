@@ -40,7 +40,7 @@ def test_fixed_cases_give_every_contender_the_common_init(worker, capsys):
     assert rep["recipe"]["init"] == "he_uniform"
 
 
-def test_torch_contender_draws_glorot_uniform_weights_and_zero_biases(worker):
+def test_torch_contender_draws_scikit_learns_init(worker):
     torch = pytest.importorskip("torch")  # installed by the test extras
     torch.manual_seed(0)
     model = worker._torch_model({"sizes": [12, 64, 64, 3], "init": "glorot_uniform"})
@@ -51,7 +51,8 @@ def test_torch_contender_draws_glorot_uniform_weights_and_zero_biases(worker):
         w = m.weight.detach().numpy()
         assert np.abs(w).max() <= bound
         assert np.abs(w).max() > 0.9 * bound  # the whole range, not PyTorch's U(±1/√n_in)
-        assert not m.bias.detach().numpy().any()
+        b = m.bias.detach().numpy()
+        assert np.abs(b).max() <= bound and np.abs(b).max() > 0.5 * bound
     with pytest.raises(SystemExit, match="init"):
         worker._torch_model({"sizes": [2, 2], "init": "he_normal"})
 
@@ -73,6 +74,22 @@ def test_chainrule_contender_uses_the_recipe_init(worker, monkeypatch):
                                                       "init": "glorot_uniform"})
     assert 0.0 <= once(0)["accuracy"] <= 1.0
     assert drawn == ["glorot_uniform"]
+
+
+def test_chainrule_biases_drawn_as_scikit_learn_draws_them(worker):
+    import chainrule as cr
+
+    net = cr.MLP([12, 64, 64, 3], hidden="relu", output="softmax", loss="cross_entropy",
+                 seed=0, init="glorot_uniform")
+    w_before = [layer.w.copy() for layer in net.layers]
+    worker._uniform_biases(net, 0)
+    for layer, w in zip(net.layers, w_before, strict=True):
+        bound = math.sqrt(6.0 / (layer.n_in + layer.n_out))
+        assert np.abs(layer.b).max() <= bound and np.abs(layer.b).max() > 0.5 * bound
+        np.testing.assert_array_equal(layer.w, w)  # the weights are left as drawn
+    again = cr.MLP([12, 64, 64, 3], seed=0, init="glorot_uniform")
+    worker._uniform_biases(again, 0)
+    np.testing.assert_array_equal(again.params, net.params)  # seeded: the same draw
 
 
 def test_sklearn_contender_refuses_an_init_it_cannot_use(worker):
@@ -100,3 +117,38 @@ def test_chainrule_race_evaluates_on_its_schedule_and_stops_at_the_target(worker
                                            abs=5e-4)  # the curve keeps 3 decimals
     assert out["curve"][-1][1] >= 0.9  # nothing evaluated once reached
     assert len(out["curve"]) < 3 * 6
+
+
+@pytest.fixture(scope="module")
+def accuracy_script():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import accuracy as module
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def test_accuracy_summary_and_difference_with_its_standard_error(accuracy_script):
+    s = accuracy_script.summary([0.80, 0.82, 0.84])
+    assert s["mean"] == pytest.approx(0.82) and s["median"] == 0.82
+    assert s["sd"] == pytest.approx(0.02) and s["se"] == pytest.approx(0.02 / math.sqrt(3))
+    other = accuracy_script.summary([0.81, 0.81, 0.84])
+    md = accuracy_script.table("t", {"chainrule": s, "sklearn-f32": other}, 0)
+    se = 100 * math.hypot(s["se"], other["se"])
+    assert f"| sklearn-f32 | 82.00 ± {100 * other['se']:.2f} |" in md
+    assert f"-0.00 ± {se:.2f} |" in md or f"+0.00 ± {se:.2f} |" in md
+    assert "seeds 0-2" in md
+
+
+def test_accuracy_script_runs_each_contender_over_its_seeds(accuracy_script, tmp_path, capsys):
+    assert accuracy_script.main(["--case", "t", "--seeds", "2", "--contenders",
+                                 "chainrule-numpy", "--jobs", "1", "--out",
+                                 str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "accuracy-t.json").read_text())
+    accs = saved["accuracies"]["chainrule-numpy"]
+    assert len(accs) == 2 and accs[0] != accs[1]  # two seeds, two models
+    assert saved["summary"]["chainrule-numpy"]["n"] == 2
+    assert "| chainrule-numpy |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        accuracy_script.main(["--seeds", "1"])
