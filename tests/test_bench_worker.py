@@ -30,7 +30,9 @@ def _report(worker, capsys, *argv: str) -> dict:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def test_fixed_cases_give_every_contender_the_common_init(worker, capsys):
+def test_fixed_cases_give_every_contender_the_common_init(worker, capsys, monkeypatch):
+    # chainrule-numpy sets CHAINRULE_COMPILED=0 in os.environ: undone after the test
+    monkeypatch.setenv("CHAINRULE_COMPILED", "0")
     rep = _report(worker, capsys, "t", "chainrule-numpy", "--quick", "--repeats", "1")
     assert rep["recipe"]["init"] == worker.INIT == "glorot_uniform"
     assert 0.0 <= rep["runs"][0]["accuracy"] <= 1.0
@@ -111,7 +113,7 @@ def test_chainrule_race_evaluates_on_its_schedule_and_stops_at_the_target(worker
     # 10 batches per epoch, evaluated after batches 4, 8 and 10 of each of the 6 epochs
     assert len(never["curve"]) == 3 * 6 and never["seconds"] is None
     clocks = [t for t, _ in never["curve"]]
-    assert clocks == sorted(clocks) and clocks[0] > 0
+    assert clocks == sorted(clocks) and clocks[-1] > 0  # kept to 3 decimals: may start at 0
     out = worker._chainrule_race(recipe, (X, y, X, y))
     assert out["seconds"] == pytest.approx(next(t for t, acc in out["curve"] if acc >= 0.9),
                                            abs=5e-4)  # the curve keeps 3 decimals
