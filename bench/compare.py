@@ -292,6 +292,9 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"| ({q['case']}) | {q['peer']} | {q['time_ratio']:.2f} | "
                      f"{1 / q['time_ratio']:.2f}× | {100 * q['accuracy_diff']:+.2f} | "
                      f"{q.get('median_ratio', q['time_ratio']):.2f} |")
+    lines += ["", "Test accuracy is the median over the repeats, each its own seed; one seed's "
+              "accuracy varies by 0.4-0.6 points (sd) on (t), so for a ± 0.5-point comparison "
+              "use `python bench/accuracy.py --case t --seeds 30` (means ± standard errors)."]
     return "\n".join(lines) + "\n"
 
 
