@@ -30,26 +30,21 @@ CASES = {"a": ([784, 256, 128, 10], 128), "e": ([784, 256, 128, 10], 256),
          "c": ([784, 1024, 1024, 10], 1024)}
 
 
-def best_of(fns: dict[str, Callable[[], object]], rounds: int = 7, seconds: float = 0.1
-            ) -> dict[str, float]:
-    """Fastest mean seconds per call of each function over ``rounds`` rounds of about
-    ``seconds`` each, the functions interleaved round by round (a change in the machine's
-    load hits them alike). Only one contender goes in one call: OpenBLAS's and XLA's idle
-    threads spin on after a call, which slowed the other library's GEMMs by up to 40% when
-    the two were interleaved, and chainrule's two steps evicted each other's arrays from
-    the cache (both 10-25% slower interleaved at (c)'s shapes)."""
-    reps = {}
-    for name, fn in fns.items():
-        t0 = time.perf_counter()
-        fn()
-        reps[name] = max(3, min(200, int(seconds / max(time.perf_counter() - t0, 1e-6))))
-    best = dict.fromkeys(fns, float("inf"))
+def best_of(fn: Callable[[], object], rounds: int = 7, seconds: float = 0.1) -> float:
+    """Fastest mean seconds per call over ``rounds`` rounds of about ``seconds`` each. Each
+    contender is timed on its own, one after the other: OpenBLAS's and XLA's idle threads
+    spin on after a call, which slowed the other library's GEMMs by up to 40% when the two
+    were interleaved, and chainrule's two steps evicted each other's arrays from the cache
+    (both 10-25% slower interleaved at (c)'s shapes)."""
+    t0 = time.perf_counter()
+    fn()
+    reps = max(3, min(200, int(seconds / max(time.perf_counter() - t0, 1e-6))))
+    best = float("inf")
     for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(reps[name]):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / reps[name])
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / reps)
     return best
 
 
@@ -83,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     for label, left, right in gemms(rng, sizes, batch):
         out = np.empty((left.shape[0], right.shape[1]), dtype=np.float32)
         ja, jb = jnp.asarray(left), jnp.asarray(right)
-        t_np = best_of({"np": lambda a=left, b=right, out=out: np.dot(a, b, out)})["np"]
-        t_jax = best_of({"jax": lambda ja=ja, jb=jb: dot(ja, jb).block_until_ready()})["jax"]
+        t_np = best_of(partial(np.dot, left, right, out))
+        t_jax = best_of(partial(lambda x, y: dot(x, y).block_until_ready(), ja, jb))
         rows.append((label, (left.shape[0], left.shape[1], right.shape[1]), t_np, t_jax))
     steps = whole_steps(sizes, batch)
     print(f"{'GEMM':24s} {'m×k×n':>14s} {'OpenBLAS µs':>12s} {'XLA µs':>9s} "
@@ -150,9 +145,9 @@ def whole_steps(sizes: list[int], batch: int) -> dict[str, float]:
         box[0], box[1] = train_step(box[0], box[1], jx, jt)
         jax.block_until_ready(box[0])
 
-    return {**best_of({"chainrule compiled step": lambda: step.run(X, Y)}),
-            **best_of({"chainrule NumPy step": lambda: numpy_path.train_step(X, Y, 1)}),
-            **best_of({"jax jit step": jax_step})}
+    return {"chainrule compiled step": best_of(lambda: step.run(X, Y)),
+            "chainrule NumPy step": best_of(lambda: numpy_path.train_step(X, Y, 1)),
+            "jax jit step": best_of(jax_step)}
 
 
 if __name__ == "__main__":

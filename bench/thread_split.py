@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
 from numba import prange
 
 N = 235_146
-_J = dict(nogil=True, error_model="numpy")
+_J: dict[str, Any] = dict(nogil=True, error_model="numpy")
 
 
 @numba.njit(**_J)

@@ -130,10 +130,7 @@ def chainrule_session(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int]
     X, y, Xt, yt = data
 
     def once(seed: int) -> dict:
-        net = cr.MLP(r["sizes"], hidden="relu", output="softmax", loss="cross_entropy",
-                     seed=seed, dtype="float32", init=r.get("init"))
-        if r.get("init") == INIT:
-            _uniform_biases(net, seed)
+        net = _chainrule_net(cr, r, seed)
         opt = cr.Adam(_lr(cr, r))
         t0 = time.perf_counter()
         net.fit(X, y, epochs=r["epochs"], batch_size=r["batch"], optimizer=opt)
@@ -141,6 +138,16 @@ def chainrule_session(data: tuple[np.ndarray, ...], r: Recipe) -> Callable[[int]
         return {"seconds": seconds, "accuracy": float(np.mean(net.predict_classes(Xt) == yt))}
 
     return once
+
+
+def _chainrule_net(cr: Any, r: Recipe, seed: int) -> Any:
+    """The recipe's float32 ReLU/softmax MLP, from the recipe's init (scikit-learn's biases
+    too for :data:`INIT`) or chainrule's default."""
+    net = cr.MLP(r["sizes"], hidden="relu", output="softmax", loss="cross_entropy",
+                 seed=seed, dtype="float32", init=r.get("init"))
+    if r.get("init") == INIT:
+        _uniform_biases(net, seed)
+    return net
 
 
 def _uniform_biases(net: Any, seed: int) -> None:
@@ -405,9 +412,11 @@ def _chainrule_race(r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
 
     _chainrule_warm_up()
     X, y, Xt, yt = data
-    target, evals_per_epoch = r["target"], r.get("evals_per_epoch", 2)
-    n_steps = -(-X.shape[0] // r["batch"])
-    chunk = -(-n_steps // evals_per_epoch)
+    target = r["target"]
+    n_steps, chunk = _race_schedule(r, X.shape[0])
+
+    def evaluated(batch: int) -> bool:  # the batches of an epoch the race evaluates after
+        return batch % chunk == 0 or batch == n_steps
 
     class Race(cr.Callback):
         def __init__(self) -> None:
@@ -422,12 +431,11 @@ def _chainrule_race(r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
             self.seen = 0
 
         def watches(self, trainer: Any, ahead: int) -> bool:
-            batch = self.seen + ahead
-            return batch % chunk == 0 or batch == n_steps
+            return evaluated(self.seen + ahead)
 
         def on_batch_end(self, trainer: Any, batch: int, loss: float) -> None:
             self.seen = batch
-            if self.reached is not None or not (batch % chunk == 0 or batch == n_steps):
+            if self.reached is not None or not evaluated(batch):
                 return
             self.clock += time.perf_counter() - self.resumed
             acc = float(np.mean(net.predict_classes(Xt) == yt))
@@ -437,8 +445,7 @@ def _chainrule_race(r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
                 trainer.stop_training = True
             self.resumed = time.perf_counter()
 
-    net = cr.MLP(r["sizes"], hidden="relu", output="softmax", loss="cross_entropy",
-                 seed=r["seed"], dtype="float32", init=r.get("init"))
+    net = _chainrule_net(cr, r, r["seed"])
     race_cb = Race()
     net.fit(X, y, epochs=r["epochs"], batch_size=r["batch"], optimizer=cr.Adam(_lr(cr, r)),
             callbacks=[race_cb])
@@ -446,17 +453,22 @@ def _chainrule_race(r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
             "curve": race_cb.curve}
 
 
+def _race_schedule(r: Recipe, n: int) -> tuple[int, int]:
+    """(steps per epoch, steps between evaluations) of the race."""
+    n_steps = -(-n // r["batch"])
+    return n_steps, -(-n_steps // r.get("evals_per_epoch", 2))
+
+
 def race(contender: str, r: Recipe, data: tuple[np.ndarray, ...]) -> dict:
     """Train epoch by epoch (evaluating off the clock) until test accuracy ≥ target."""
-    X, y, Xt, yt = data
-    target, evals_per_epoch = r["target"], r.get("evals_per_epoch", 2)
-    n, bs = X.shape[0], r["batch"]
-    n_steps = -(-n // bs)
-    chunk = -(-n_steps // evals_per_epoch)  # steps between evaluations
-    curve: list[tuple[float, float]] = []
-    clock = 0.0
     if contender == "chainrule":
         return _chainrule_race(r, data)
+    X, y, Xt, yt = data
+    target = r["target"]
+    n, bs = X.shape[0], r["batch"]
+    n_steps, chunk = _race_schedule(r, n)
+    curve: list[tuple[float, float]] = []
+    clock = 0.0
     if contender == "jax-jit":
         import jax
         import jax.numpy as jnp

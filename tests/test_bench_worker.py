@@ -4,6 +4,7 @@ compare engines, not initializations; and chainrule's race entry trains through 
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import sys
@@ -15,14 +16,17 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.fixture(scope="module")
-def worker():
+def _bench_module(name: str):
     sys.path.insert(0, str(BENCH))
     try:
-        import worker as module
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCH))
-    return module
+
+
+@pytest.fixture(scope="module")
+def worker():
+    return _bench_module("worker")
 
 
 def _report(worker, capsys, *argv: str) -> dict:
@@ -123,12 +127,7 @@ def test_chainrule_race_evaluates_on_its_schedule_and_stops_at_the_target(worker
 
 @pytest.fixture(scope="module")
 def accuracy_script():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import accuracy as module
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return _bench_module("accuracy")
 
 
 def test_accuracy_summary_and_difference_with_its_standard_error(accuracy_script):
