@@ -66,9 +66,9 @@ def worker(args: argparse.Namespace) -> None:
     from mpi4py import MPI
 
     import chainrule as cr
-    from chainrule import distributed
-    from chainrule.callbacks import Callback
-    from chainrule.scaler import Standardizer
+    from chainrule.distributed import data_parallel as distributed
+    from chainrule.engine.scaler import Standardizer
+    from chainrule.training.callbacks import Callback
 
     comm = MPI.COMM_WORLD
     X, y = load_mnist(args.samples)

@@ -40,8 +40,8 @@ import numpy as np
 
 import chainrule
 from chainrule import datasets
-from chainrule import io as cio
-from chainrule.errors import FileFormatError
+from chainrule.io import model as cio
+from chainrule.io.errors import FileFormatError
 
 FORMATS = ("model", "idx", "csv", "npz", "npy")
 TIME_LIMIT_S = 5.0

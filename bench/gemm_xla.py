@@ -105,7 +105,7 @@ def whole_steps(sizes: list[int], batch: int) -> dict[str, float]:
     import optax
 
     import chainrule as cr
-    from chainrule.training import Trainer
+    from chainrule.training.loop import Trainer
 
     rng = np.random.default_rng(1)
     X = rng.standard_normal((batch, sizes[0]), dtype=np.float32)

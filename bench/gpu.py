@@ -98,7 +98,7 @@ def chainrule_runner(backend: str, device: str) -> Callable[..., Result]:
     if backend == "cupy" and device == "cpu":
         raise Skip("CuPy needs a GPU (CPU run)")
     import chainrule as cr
-    from chainrule import backend as B
+    from chainrule.engine import backend as B
 
     dev = None if backend in ("numpy", "cupy") else device
     be = B.get_backend(backend, dev)  # BackendError (no device, ...) becomes the row's reason

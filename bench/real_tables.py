@@ -60,8 +60,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from chainrule import io
-from chainrule.atomic import atomic_write_bytes
+from chainrule.io import model as io
+from chainrule.io.atomic import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BAR = {"classification": 0.02, "regression": 0.05}

@@ -13,8 +13,8 @@ import numpy as np
 
 os.environ["CHAINRULE_COMPILED"] = "1"
 import chainrule as cr  # noqa: E402
-from chainrule import compiled  # noqa: E402
-from chainrule.training import Trainer  # noqa: E402
+from chainrule.training import compiled  # noqa: E402
+from chainrule.training.loop import Trainer  # noqa: E402
 
 compiled.warm_up("float32")
 for case, sizes, batch in (

@@ -162,8 +162,9 @@ def _chainrule_warm_up() -> None:
     numba kernels and load (or compile) the compiled step from numba's cache. Nothing
     happens with CHAINRULE_NUMBA=0 or CHAINRULE_COMPILED=0 (the NumPy path)."""
     try:
-        import chainrule.kernels  # noqa: F401
-        from chainrule import compiled
+        import chainrule.training.kernels  # noqa: F401
+
+        from chainrule.training import compiled
     except ImportError:
         return
     if compiled.enabled():

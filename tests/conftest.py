@@ -57,10 +57,10 @@ def mnist_dir(request: pytest.FixtureRequest) -> Path:
 def _restore_registries() -> Iterator[None]:
     """Activation, loss, optimizer and schedule subclasses register themselves by name when
     defined; one a test defines is gone from the tables after that test."""
-    from chainrule.activations import ACTIVATIONS
-    from chainrule.losses import LOSSES
-    from chainrule.optimizers import OPTIMIZERS
-    from chainrule.schedules import SCHEDULES
+    from chainrule.engine.activations import ACTIVATIONS
+    from chainrule.engine.losses import LOSSES
+    from chainrule.training.optimizers import OPTIMIZERS
+    from chainrule.training.schedules import SCHEDULES
 
     tables: list[dict[str, Any]] = [ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES]
     saved = [dict(t) for t in tables]

@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from chainrule.activations import ACTIVATIONS, LeakyReLU, get_activation
+from chainrule.engine.activations import ACTIVATIONS, LeakyReLU, get_activation
 
 ELEMENTWISE = [name for name, cls in ACTIVATIONS.items() if cls.elementwise]
 

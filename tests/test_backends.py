@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import backend as B
 from chainrule import reference
-from chainrule.activations import ACTIVATIONS, get_activation
 from chainrule.datasets import load as load_dataset
-from chainrule.losses import LOSSES, get_loss
+from chainrule.engine import backend as B
+from chainrule.engine.activations import ACTIVATIONS, get_activation
+from chainrule.engine.losses import LOSSES, get_loss
 
 BACKENDS = ["numpy", "array_api_strict", "torch"]
 OTHERS = ["array_api_strict", "torch"]

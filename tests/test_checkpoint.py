@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 import chainrule
-from chainrule import atomic
-from chainrule.callbacks import Callback
-from chainrule.checkpoint import BEST, CHECKPOINT, read_checkpoint
 from chainrule.cli import main
 from chainrule.cli.train import train
+from chainrule.io import atomic
+from chainrule.runs.checkpoint import BEST, CHECKPOINT, read_checkpoint
+from chainrule.training.callbacks import Callback
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1",
        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from chainrule import datasets
-from chainrule.activations import ACTIVATIONS, Activation
 from chainrule.cli import main
 from chainrule.cli.common import build_network, encode_targets, resolve_outputs
 from chainrule.cli.config import DEFAULTS, RunConfig
 from chainrule.cli.train import build, fit, load_data, report, split, train, write
-from chainrule.losses import LOSSES, MSE, BinaryCrossEntropy, CrossEntropy
-from chainrule.network import Network
+from chainrule.engine.activations import ACTIVATIONS, Activation
+from chainrule.engine.losses import LOSSES, MSE, BinaryCrossEntropy, CrossEntropy
+from chainrule.engine.network import Network
 
 
 def one_line_error(code: int, err: str) -> str:

@@ -195,7 +195,7 @@ def test_lr_auto_trains_at_the_range_tests_suggestion(
     from chainrule.cli.common import encode_targets
     from chainrule.cli.config import RunConfig
     from chainrule.cli.train import build, load_data, split
-    from chainrule.lr_find import lr_find
+    from chainrule.health.lr_find import lr_find
 
     assert main(["train", *XOR, "--epochs", "2", "--optimizer", "sgd", "--schedule",
                  "cosine", "--lr", "auto", "--out", str(tmp_path / "auto")]) == 0

@@ -17,10 +17,11 @@ from test_reference import _assert_close as _close
 from test_reference import _output_for, _targets
 
 import chainrule as cr
-from chainrule import compiled, reference
-from chainrule.activations import ACTIVATIONS
-from chainrule.losses import LOSSES
-from chainrule.training import Trainer
+from chainrule import reference
+from chainrule.engine.activations import ACTIVATIONS
+from chainrule.engine.losses import LOSSES
+from chainrule.training import compiled
+from chainrule.training.loop import Trainer
 
 # The test extra installs chainrule[fast], so a missing numba is an installation error:
 # these tests fail then (as test_kernels.py's do), they never skip.
@@ -101,7 +102,7 @@ def test_compiled_gradient_and_cost_equal_the_reference(hidden: str, output: str
         _close(np.array(loss_sum / 9), np.array(cost), dtype)
         _close(np.array(sq), np.array(float(np.dot(ref.astype(float), ref))), dtype)
     if net.loss_fn.classification:
-        from chainrule.training import n_correct
+        from chainrule.training.loop import n_correct
 
         _, acts = reference.forward(net, a0)
         assert correct == n_correct(acts[-1], Y, net.independent_outputs)
@@ -252,7 +253,7 @@ def test_same_seed_same_bits_and_a_saved_network_resumes(dtype: str) -> None:
 def test_every_derived_rule_equals_its_numpy_method() -> None:
     """The scalar forms the compiled step uses come from the classes' own methods; run as
     plain Python on every value of a grid they equal the array method (float64 math)."""
-    from chainrule.compiled import codegen
+    from chainrule.training.compiled import codegen
 
     table = codegen.build_table(np.dtype("float64"))
     names = {cls.name for cls in table.activations}
@@ -289,7 +290,7 @@ def test_every_derived_rule_equals_its_numpy_method() -> None:
 
 
 def test_a_rule_with_no_scalar_form_is_refused() -> None:
-    from chainrule.compiled.derive import NotDerivable, scalar_source
+    from chainrule.training.compiled.derive import NotDerivable, scalar_source
 
     class RowNorm(cr.Activation):
         name = ""  # not registered
@@ -537,7 +538,7 @@ def test_runs_end_at_the_batches_a_callback_watches(runs: list[int]) -> None:
     with the numbers and running losses of a batch-by-batch fit; the health monitor
     (every 7 steps) stops each run at its checks and the step before them, and records
     the same checks; the weights are the same bits."""
-    from chainrule.health import HealthMonitor
+    from chainrule.health.monitor import HealthMonitor
 
     rng = np.random.default_rng(21)
     X, y = rng.normal(size=(200, 5)), rng.integers(0, 3, 200)
@@ -606,8 +607,8 @@ def test_import_chainrule_does_not_import_numba() -> None:
 
 
 def test_the_tables_are_the_ones_tested_here() -> None:
-    import chainrule.activations as acts
-    import chainrule.losses as losses
+    import chainrule.engine.activations as acts
+    import chainrule.engine.losses as losses
 
     assert {n for n, c in ACTIVATIONS.items() if c.__module__ == acts.__name__} == set(ACTS)
     assert {n for n, c in LOSSES.items() if c.__module__ == losses.__name__} == set(LOSS_NAMES)
@@ -618,7 +619,7 @@ def test_the_tables_are_the_ones_tested_here() -> None:
 def test_the_interleaved_sum_of_squares_is_the_sum_of_squares(dtype: str) -> None:
     """rows.sum_of_squares (‖g‖², 8 partial sums) for every remainder of the 8-way split,
     and the same bits on every call."""
-    from chainrule.compiled.rows import sum_of_squares
+    from chainrule.training.compiled.rows import sum_of_squares
 
     rng = np.random.default_rng(12)
     for n in [*range(0, 20), 1000, 235_146]:

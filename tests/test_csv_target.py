@@ -16,7 +16,7 @@ import pytest
 
 from chainrule import datasets
 from chainrule.cli import main
-from chainrule.errors import FileFormatError
+from chainrule.io.errors import FileFormatError
 
 
 def _csv(path: Path, header: str, rows: list[str]) -> Path:

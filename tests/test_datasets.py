@@ -254,7 +254,7 @@ def test_mnist_offline_and_absent(empty_cache: Path) -> None:
 
 # -- regressions found by fuzzing (issue 14): every bad file is a FileFormatError ---------------
 def test_every_data_file_error_is_a_file_format_error() -> None:
-    from chainrule.errors import FileFormatError
+    from chainrule.io.errors import FileFormatError
 
     for cls in (datasets.DataFileError, datasets.IDXError, datasets.MNISTError):
         assert issubclass(cls, FileFormatError) and issubclass(cls, ValueError)

@@ -11,10 +11,10 @@ import pytest
 
 import chainrule as cr
 from chainrule import datasets
-from chainrule.diagnosis import diagnose, verdicts
-from chainrule.health import HealthMonitor, layer_health
-from chainrule.lr_find import lr_find
-from chainrule.schedules import CosineWarmup
+from chainrule.health.diagnosis import diagnose, verdicts
+from chainrule.health.lr_find import lr_find
+from chainrule.health.monitor import HealthMonitor, layer_health
+from chainrule.training.schedules import CosineWarmup
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_diagnose_leaves_the_network_unchanged(digits) -> None:
 
 
 def test_diagnostics_png(digits, tmp_path) -> None:
-    from chainrule.plots import plot_diagnostics
+    from chainrule.health.plots import plot_diagnostics
 
     X, y, sc = digits
     monitor = HealthMonitor(every=10)

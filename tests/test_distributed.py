@@ -21,7 +21,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from chainrule.distributed import remove_stale_shm, share
+from chainrule.distributed.data_parallel import remove_stale_shm, share
 
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
 TIMEOUT = 120  # seconds per mpirun; the cases take about one second
@@ -307,7 +307,7 @@ def _cli(tmp_path: Path, n_ranks: int, *args: str, cwd: Path | None = None):
 
 
 def _weights(run_dir: Path) -> np.ndarray:
-    from chainrule.io import load
+    from chainrule.io.model import load
 
     return load(run_dir / "model.safetensors").params
 
@@ -359,7 +359,7 @@ def test_cli_distributed_float32_gives_the_same_model(tmp_path):
     _single_process_cli(*common, "--out", str(b))
 
     from chainrule import datasets
-    from chainrule.io import load
+    from chainrule.io.model import load
 
     net_a, net_b = load(a / "model.safetensors"), load(b / "model.safetensors")
     assert net_a.params.dtype == net_b.params.dtype == np.float32

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.optimizers import OPTIMIZERS
+from chainrule.training.optimizers import OPTIMIZERS
 
 
 def recording(name: str, lr: float) -> cr.Optimizer:

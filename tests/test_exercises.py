@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import chainrule
-from chainrule import exercises, reference
+from chainrule import reference
 from chainrule.cli import main
-from chainrule.exercises import KINDS, generate, sequence
+from chainrule.notes import exercises
+from chainrule.notes.exercises import KINDS, generate, sequence
 
 SEEDS = range(200)
 

@@ -19,7 +19,7 @@ from test_explain import X, Y, notes_network
 
 import chainrule as cr
 from chainrule.cli import main
-from chainrule.explain_latex import NUMBER_FORMAT, chains, latex_lines
+from chainrule.notes.explain_latex import NUMBER_FORMAT, chains, latex_lines
 
 KATEX = Path(cr.__file__).parent / "playground" / "static" / "vendor" / "katex" / "katex.min.js"
 NODE = shutil.which("node")

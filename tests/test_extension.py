@@ -18,9 +18,9 @@ import pytest
 
 import chainrule as cr
 from chainrule import reference
-from chainrule.activations import ACTIVATIONS, Activation
-from chainrule.losses import LOSSES, Loss
-from chainrule.optimizers import OPTIMIZERS, Optimizer
+from chainrule.engine.activations import ACTIVATIONS, Activation
+from chainrule.engine.losses import LOSSES, Loss
+from chainrule.training.optimizers import OPTIMIZERS, Optimizer
 
 
 def _define() -> SimpleNamespace:
@@ -182,7 +182,7 @@ def test_each_is_among_the_cli_choices(ext: SimpleNamespace, capsys, tmp_path) -
 def test_swish_exports_to_onnx_and_matches_onnxruntime(ext: SimpleNamespace, tmp_path) -> None:
     import onnxruntime as ort
 
-    from chainrule.onnx import export
+    from chainrule.onnx.convert import export
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(50, 3))

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
-from chainrule.activations import ACTIVATIONS
-from chainrule.gradcheck import relative_error
+from chainrule.engine.activations import ACTIVATIONS
+from chainrule.notes.gradcheck import relative_error
 
 HIDDEN = list(ACTIVATIONS)
 OUTPUT_FOR_LOSS = {

@@ -11,7 +11,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.cli import main
-from chainrule.graph import computation_graph
+from chainrule.notes.graph import computation_graph
 
 NS = "{http://www.w3.org/2000/svg}"
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import chainrule
-from chainrule import io
-from chainrule.errors import FileFormatError
-from chainrule.io import ModelFileError
+from chainrule.io import model as io
+from chainrule.io.errors import FileFormatError
+from chainrule.io.model import ModelFileError
 
 
 def trained_net(seed: int = 0, dropout: float = 0.0, epochs: int = 2) -> tuple:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-import chainrule.optimizers as optimizers
+import chainrule.training.optimizers as optimizers
 
 try:
     import numba  # noqa: F401
@@ -32,7 +32,7 @@ needs_numba = pytest.mark.usefixtures("numba_installed")
 
 def test_without_numba_adam_falls_back_to_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the kernel module unimportable (as without numba), Adam still steps, in NumPy."""
-    monkeypatch.setitem(sys.modules, "chainrule.kernels", None)  # import now raises
+    monkeypatch.setitem(sys.modules, "chainrule.training.kernels", None)  # import now raises
     optimizers._adam_kernel.cache_clear()
     try:
         assert optimizers._adam_kernel() is None

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 import chainrule
-from chainrule.checkpoint import BEST, CHECKPOINT, read_checkpoint, save_model
-from chainrule.io import model_to_bytes
+from chainrule.io.model import model_to_bytes
+from chainrule.runs.checkpoint import BEST, CHECKPOINT, read_checkpoint, save_model
 
 #: One BLAS thread: the same arithmetic in every process, and quick on a busy machine.
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -37,7 +37,7 @@ SIZES = [512, 1024, 512, 4]
 SAVER = textwrap.dedent("""
     import sys
     import chainrule
-    from chainrule.checkpoint import save_model
+    from chainrule.runs.checkpoint import save_model
 
     path, k = sys.argv[1], int(sys.argv[2])
     net = chainrule.MLP({sizes}, dtype="float64", seed=0)
@@ -128,7 +128,7 @@ FLAGS = ["--dataset", "digits", "--hidden", "512,512", "--epochs", "20", "--batc
 REFERENCE = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from chainrule.callbacks import Callback
+    from chainrule.training.callbacks import Callback
     from chainrule.cli import main
 
     params = {}

@@ -3,8 +3,8 @@ import warnings
 import numpy as np
 import pytest
 
-from chainrule.activations import get_activation
-from chainrule.losses import LOSSES, get_loss
+from chainrule.engine.activations import get_activation
+from chainrule.engine.losses import LOSSES, get_loss
 
 
 def _targets(name, rng, shape):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.callbacks import Callback
-from chainrule.workspace import Workspace, Workspaces
+from chainrule.engine.workspace import Workspace, Workspaces
+from chainrule.training.callbacks import Callback
 
 BATCH, N_IN, HIDDEN, N_OUT = 64, 32, 1024, 10
 # One float32 hidden activation (z, a or δ of a hidden layer) of a full batch: 256 KiB.

@@ -10,9 +10,9 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-import chainrule.onnx as cx  # noqa: E402
+import chainrule.onnx.convert as cx  # noqa: E402
 from chainrule import ACTIVATIONS, MLP, Dense, Dropout, Network, Standardizer  # noqa: E402
-from chainrule.activations import Activation  # noqa: E402
+from chainrule.engine.activations import Activation  # noqa: E402
 
 OUTPUTS = {
     "softmax": ("softmax", "cross_entropy", 3),

@@ -18,9 +18,10 @@ ort = pytest.importorskip("onnxruntime")
 vega = pytest.importorskip("vega_datasets")
 sm_datasets = pytest.importorskip("statsmodels.datasets")
 
-import chainrule.onnx as cx  # noqa: E402
-from chainrule import MLP, Network, io  # noqa: E402
+import chainrule.onnx.convert as cx  # noqa: E402
+from chainrule import MLP, Network  # noqa: E402
 from chainrule.cli import main  # noqa: E402
+from chainrule.io import model as io  # noqa: E402
 from chainrule.table import TableEncoder  # noqa: E402
 
 RTOL = {"float32": 1e-5, "float64": 1e-12}

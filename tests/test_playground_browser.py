@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from test_playground_server import rebuild, start_server
 
-from chainrule import explain
-from chainrule.explain import chain_factors
+from chainrule.notes import explain
+from chainrule.notes.explain import chain_factors
 
 pytestmark = pytest.mark.slow
 

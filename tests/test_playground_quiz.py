@@ -10,7 +10,7 @@ import pytest
 from test_playground_browser import ARGS, CHROMIUM, new_tab
 from test_playground_server import start_server
 
-from chainrule.exercises import KINDS, generate
+from chainrule.notes.exercises import KINDS, generate
 from chainrule.playground import quiz
 
 

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 
 import chainrule.io
 from chainrule.datasets import DataFileError
-from chainrule.explain import chain_factors
+from chainrule.notes.explain import chain_factors
 from chainrule.playground import LIMITS, Session, session
 from chainrule.playground.link import make_link, parse_link
 from chainrule.playground.upload import parse_points

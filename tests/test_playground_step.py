@@ -21,7 +21,7 @@ from test_playground_browser import ARGS, ARTIFACTS, CHROMIUM, new_tab, set_cont
 from test_playground_server import rebuild, start_server
 
 import chainrule.io
-from chainrule.explain import chain_factors
+from chainrule.notes.explain import chain_factors
 from chainrule.playground import Session
 from chainrule.playground.link import parse_link
 

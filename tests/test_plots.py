@@ -9,7 +9,7 @@ import pytest
 
 import chainrule
 from chainrule import datasets
-from chainrule.plots import plot_decision_regions, plot_history
+from chainrule.health.plots import plot_decision_regions, plot_history
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -16,10 +16,10 @@ import pytest
 
 import chainrule as cr
 from chainrule import reference
-from chainrule.activations import ACTIVATIONS
-from chainrule.losses import LOSSES
-from chainrule.optimizers import OPTIMIZERS
-from chainrule.workspace import Workspace
+from chainrule.engine.activations import ACTIVATIONS
+from chainrule.engine.losses import LOSSES
+from chainrule.engine.workspace import Workspace
+from chainrule.training.optimizers import OPTIMIZERS
 
 BUILTIN_ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu",
                        "softplus", "softmax"]
@@ -33,9 +33,9 @@ def test_the_tables_hold_exactly_the_builtins_tested_here() -> None:
     assert set(BUILTIN_ACTIVATIONS) <= set(ACTIVATIONS)
     assert set(BUILTIN_LOSSES) <= set(LOSSES)
     assert set(BUILTIN_OPTIMIZERS) <= set(OPTIMIZERS)
-    import chainrule.activations as acts
-    import chainrule.losses as losses
-    import chainrule.optimizers as opts
+    import chainrule.engine.activations as acts
+    import chainrule.engine.losses as losses
+    import chainrule.training.optimizers as opts
 
     for module, table, tested in ((acts, ACTIVATIONS, BUILTIN_ACTIVATIONS),
                                   (losses, LOSSES, BUILTIN_LOSSES),
@@ -160,7 +160,7 @@ def test_training_equals_the_reference_loop_for_every_optimizer(name: str, dtype
 @pytest.mark.parametrize("name", ["adam", "adamw"])
 def test_the_compiled_adam_kernel_equals_the_reference_loop(name: str, dtype: str) -> None:
     """A network over the kernel's size threshold, so fit's Adam runs the numba loop."""
-    from chainrule import optimizers
+    from chainrule.training import optimizers
 
     optimizers._adam_kernel.cache_clear()
     assert optimizers._adam_kernel() is not None, "numba is part of the test extra"

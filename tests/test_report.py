@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chainrule.report import (
+from chainrule.health.report import (
     classification_metrics,
     confusion_matrix,
     format_report,

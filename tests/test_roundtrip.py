@@ -27,16 +27,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule
-from chainrule.activations import ACTIVATIONS, Activation, get_activation
-from chainrule.callbacks import DivergenceError
-from chainrule.initializers import INITIALIZERS
-from chainrule.io import read_model
-from chainrule.layers import Dense, Dropout, Layer, layer_from_config
-from chainrule.losses import LOSSES, Loss, get_loss
-from chainrule.network import Network
-from chainrule.optimizers import OPTIMIZERS, Optimizer, get_optimizer
-from chainrule.scaler import Standardizer
-from chainrule.schedules import SCHEDULES, Schedule, get_schedule
+from chainrule.engine.activations import ACTIVATIONS, Activation, get_activation
+from chainrule.engine.initializers import INITIALIZERS
+from chainrule.engine.layers import Dense, Dropout, Layer, layer_from_config
+from chainrule.engine.losses import LOSSES, Loss, get_loss
+from chainrule.engine.network import Network
+from chainrule.engine.scaler import Standardizer
+from chainrule.io.model import read_model
+from chainrule.training.callbacks import DivergenceError
+from chainrule.training.optimizers import OPTIMIZERS, Optimizer, get_optimizer
+from chainrule.training.schedules import SCHEDULES, Schedule, get_schedule
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import training, weights
 from chainrule.cli import main
-from chainrule.gradcheck import gradcheck
+from chainrule.notes.gradcheck import gradcheck
+from chainrule.training import loop as training
+from chainrule.training import weights
 
 # -- the gradient ------------------------------------------------------------------------------
 PAIRS = [  # (output, loss, fused): canonical pairs fused and not, and non-canonical ones

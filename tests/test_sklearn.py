@@ -24,9 +24,9 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import chainrule  # noqa: E402
 from chainrule import MLP, EarlyStopping, LambdaCallback, RMSprop, Standardizer  # noqa: E402
-from chainrule.schedules import StepDecay  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor, from_sklearn, to_sklearn  # noqa: E402
 from chainrule.sklearn._objective import loss_and_gradient  # noqa: E402
+from chainrule.training.schedules import StepDecay  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

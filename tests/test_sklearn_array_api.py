@@ -21,7 +21,7 @@ import sklearn  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from chainrule.backend import namespace_of, to_host  # noqa: E402
+from chainrule.engine.backend import namespace_of, to_host  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chainrule import datasets, io
+from chainrule import datasets
 from chainrule.cli import main
+from chainrule.io import model as io
 
 
 def _table(n: int = 300, seed: int = 0) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import chainrule
-from chainrule import io
+from chainrule.io import model as io
 from chainrule.table import OneHot, Table, TableEncoder, TableError
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import chainrule as cr
-from chainrule.activations import ACTIVATIONS
+from chainrule.engine.activations import ACTIVATIONS
 
 torch.set_default_dtype(torch.float64)
 

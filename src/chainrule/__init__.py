@@ -7,8 +7,23 @@ rule across layers) with :meth:`chainrule.layers.Dense.backward` (the three fact
 layer).
 """
 
-from .activations import ACTIVATIONS, Activation, get_activation
-from .callbacks import (
+from . import _aliases
+from .engine.activations import ACTIVATIONS, Activation, get_activation
+from .engine.initializers import INITIALIZERS
+from .engine.layers import Dense, Dropout, Layer
+from .engine.losses import LOSSES, Loss, get_loss
+from .engine.network import MLP, Network, Trace
+from .engine.scaler import Standardizer
+from .engine.workspace import Workspace
+from .health.diagnosis import Diagnosis, diagnose
+from .health.lr_find import LRFindResult, lr_find
+from .health.monitor import HealthMonitor
+from .io.errors import FileFormatError
+from .io.model import ModelFileError, load, save
+from .notes.explain import WeightExplanation, explain
+from .notes.gradcheck import GradcheckReport, gradcheck
+from .table import Table, TableEncoder, TableError
+from .training.callbacks import (
     Callback,
     DivergenceError,
     EarlyStopping,
@@ -16,18 +31,8 @@ from .callbacks import (
     LambdaCallback,
     ProgressHook,
 )
-from .diagnosis import Diagnosis, diagnose
-from .errors import FileFormatError
-from .explain import WeightExplanation, explain
-from .gradcheck import GradcheckReport, gradcheck
-from .health import HealthMonitor
-from .initializers import INITIALIZERS
-from .io import ModelFileError, load, save
-from .layers import Dense, Dropout, Layer
-from .losses import LOSSES, Loss, get_loss
-from .lr_find import LRFindResult, lr_find
-from .network import MLP, Network, Trace
-from .optimizers import (
+from .training.loop import Trainer, fit
+from .training.optimizers import (
     OPTIMIZERS,
     SGD,
     Adam,
@@ -38,8 +43,7 @@ from .optimizers import (
     RMSprop,
     get_optimizer,
 )
-from .scaler import Standardizer
-from .schedules import (
+from .training.schedules import (
     SCHEDULES,
     Constant,
     CosineWarmup,
@@ -49,11 +53,10 @@ from .schedules import (
     StepDecay,
     get_schedule,
 )
-from .table import Table, TableEncoder, TableError
-from .training import Trainer, fit
-from .workspace import Workspace
 
 __version__ = "0.1.0"
+
+_aliases.install()
 
 __all__ = [
     "Table",

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from .network import Network
+    from .engine.network import Network
 
 Array = NDArray[np.floating]
 

@@ -17,8 +17,8 @@ from .. import datasets
 from ..datasets import Dataset
 from ..datasets.csvfile import DataFileError
 from ..datasets.tabular import match_columns, numeric_matrix, read_features_table
-from ..losses import Loss, get_loss
-from ..network import MLP, Network
+from ..engine.losses import Loss, get_loss
+from ..engine.network import MLP, Network
 from ..table import Table, TableEncoder, TableError
 from . import CLIError
 from .config import RunConfig
@@ -252,7 +252,7 @@ def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
              classes: list[Any] | None, *, y_train: NDArray | None = None) -> dict[str, Any]:
     """Test-set metrics (see :mod:`chainrule.report`); with ``y_train`` (in the model's
     terms) the learned-nothing baseline beside them."""
-    from ..report import classification_metrics, regression_metrics
+    from ..health.report import classification_metrics, regression_metrics
 
     A = net.predict(X)
     if task == "classification":

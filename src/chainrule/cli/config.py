@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import activations, datasets, losses, optimizers, schedules
-from ..errors import MAX_JSON_DEPTH, FileFormatError, json_nesting, parse_json
-from ..validation import DTYPES
+from .. import datasets
+from ..engine import activations, losses
+from ..engine.validation import DTYPES
+from ..io.errors import MAX_JSON_DEPTH, FileFormatError, json_nesting, parse_json
+from ..training import optimizers, schedules
 from . import CLIError
 
 #: A configuration file is refused above this size, before it is read.

@@ -19,8 +19,8 @@ from numpy.typing import NDArray
 
 from .. import datasets
 from ..datasets import Dataset
-from ..io import read_model
-from ..network import Network
+from ..engine.network import Network
+from ..io.model import read_model
 from . import CLIError
 from .common import encode_targets, load_model_data, model_data_config, model_labels
 from .config import (
@@ -65,7 +65,7 @@ def targets(net: Network, ds: Dataset, y: NDArray, model: str) -> NDArray:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..diagnosis import diagnose
+    from ..health.diagnosis import diagnose
 
     loaded = read_model(args.model)
     net = loaded.net

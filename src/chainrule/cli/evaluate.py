@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..io import atomic_write_bytes, read_model
+from ..io.model import atomic_write_bytes, read_model
 from .common import evaluate, load_model_data, model_data_config, model_labels, test_split_of
 from .config import UsageError, _int_type, add_data_arguments, usage_error
 
@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import format_report
+    from ..health.report import format_report
 
     loaded = read_model(args.model)
     net = loaded.net

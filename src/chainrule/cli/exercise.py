@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from typing import TextIO
 
-from ..exercises import KINDS, Exercise, generate, sequence
+from ..notes.exercises import KINDS, Exercise, generate, sequence
 
 COMMANDS = "a number, `hint`, `answer` (or `skip`), or `quit`"
 

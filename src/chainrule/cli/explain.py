@@ -12,8 +12,8 @@ import argparse
 import numpy as np
 
 from ..datasets.base import Dataset
-from ..explain import explain
-from ..io import LoadedModel, read_model
+from ..io.model import LoadedModel, read_model
+from ..notes.explain import explain
 from . import CLIError
 from .common import encode_targets, load_model_data, map_labels
 from .config import UsageError, add_data_arguments, data_config, usage_error

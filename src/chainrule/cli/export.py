@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from ..io import load
+from ..io.model import load
 from . import CLIError
 
 

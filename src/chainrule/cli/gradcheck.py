@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 
 from .. import datasets
-from ..gradcheck import gradcheck
+from ..notes.gradcheck import gradcheck
 from . import CLIError
 from .common import build_network, describe_network, encode_targets, load_dataset
 from .config import (

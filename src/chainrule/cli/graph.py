@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..atomic import atomic_write_bytes
-from ..graph import computation_graph
+from ..io.atomic import atomic_write_bytes
+from ..notes.graph import computation_graph
 from . import CLIError
 from .config import UsageError, add_data_arguments, usage_error
 from .explain import one_sample

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..io import read_model
-from ..layers import Dense, Dropout
+from ..engine.layers import Dense, Dropout
+from ..io.model import read_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -15,8 +15,8 @@ import sys
 import numpy as np
 
 from .. import datasets
-from ..io import atomic_write_bytes, read_model
-from ..network import Network
+from ..engine.network import Network
+from ..io.model import atomic_write_bytes, read_model
 from . import CLIError
 from .common import NUMPY_MAGIC, check_input_file, model_features
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..callbacks import Callback
+from ..training.callbacks import Callback
 
 
 def format_logs(epoch: int, epochs: int, logs: dict[str, float]) -> str:

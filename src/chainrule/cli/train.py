@@ -42,10 +42,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import datasets
-from ..atomic import atomic_write_bytes, create_directory_with, sweep_temp_files
-from ..backend import Backend
-from ..callbacks import Callback, DivergenceError, History
-from ..checkpoint import (
+from ..engine.backend import Backend
+from ..engine.network import Network
+from ..health.diagnosis import Diagnosis, verdicts
+from ..health.monitor import HealthMonitor
+from ..io.atomic import atomic_write_bytes, create_directory_with, sweep_temp_files
+from ..runs.checkpoint import (
     BEST,
     CHECKPOINT,
     CONFIG,
@@ -60,11 +62,9 @@ from ..checkpoint import (
     read_status,
     save_model,
 )
-from ..diagnosis import Diagnosis, verdicts
-from ..health import HealthMonitor
-from ..network import Network
-from ..optimizers import Optimizer, get_optimizer
-from ..schedules import Schedule, get_schedule
+from ..training.callbacks import Callback, DivergenceError, History
+from ..training.optimizers import Optimizer, get_optimizer
+from ..training.schedules import Schedule, get_schedule
 from . import CLIError
 from .common import (
     build_network,
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         options["checkpoint_every"] = args.checkpoint_every
     try:
         if args.distributed:
-            from .. import distributed
+            from ..distributed import data_parallel as distributed
 
             # A rank failing alone (its node cannot read the data, say) must end the job,
             # not leave the other ranks waiting in the first collective call.
@@ -456,7 +456,7 @@ def training_backend(device: str = "cpu", backend: str | None = None) -> Backend
     on that GPU, else CuPy; ``auto``: that GPU when one is found, else NumPy. A device or
     library that is missing is a :class:`~chainrule.backend.BackendError` saying which.
     """
-    from ..backend import BackendError, get_backend
+    from ..engine.backend import BackendError, get_backend
 
     if not isinstance(device, str) or not (device in ("cpu", "auto", "cuda") or (
             device.startswith("cuda:") and device[5:].isdigit())):
@@ -512,7 +512,7 @@ def range_test(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Split
                start: float = 1e-7, end: float = 10.0, steps: int = 100) -> Any:
     """:func:`chainrule.lr_find.lr_find` on the training split, as ``train`` would train
     it (same encoding of the targets, same batch size, same optimizer kind)."""
-    from ..lr_find import lr_find
+    from ..health.lr_find import lr_find
 
     Y_train = encode_targets(net, splits.y_train, ds.task)
     try:
@@ -649,7 +649,7 @@ def report(net: Network, ds: datasets.Dataset, splits: Splits, *, show: bool
     metrics = evaluate(net, splits.X_test, splits.y_test, ds.task, ds.classes,
                        y_train=splits.y_train)
     if show:
-        from ..report import format_report
+        from ..health.report import format_report
 
         print()
         print(format_report(metrics), flush=True)
@@ -770,7 +770,7 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
     fit_fn: Any = None
     root = True
     if distributed:  # the only difference: another fit, and output from rank 0 only
-        from .. import distributed as dist
+        from ..distributed import data_parallel as dist
 
         fit_fn, root = dist.fit, dist.is_root()
     show = root and not quiet
@@ -860,7 +860,7 @@ def train(cfg: RunConfig | Mapping[str, Any] | None, *, out: str | None = None,
 
 def _diagnostics_plot(monitor: HealthMonitor, run_dir: Path) -> list[str]:
     """``diagnostics.png`` (nothing, with a warning, when the monitor made no check)."""
-    from ..plots import plot_diagnostics
+    from ..health.plots import plot_diagnostics
 
     if not monitor.checks:
         print(f"warning: no {DIAGNOSTICS}: the health monitor made no check (no step ran)",
@@ -878,7 +878,7 @@ def _diagnostics_plot(monitor: HealthMonitor, run_dir: Path) -> list[str]:
 def _plots(net: Network, history: History, ds: datasets.Dataset, X: np.ndarray,
            y: np.ndarray, run_dir: Path) -> list[str]:
     """Write the plots; a missing matplotlib is an error that names the extra."""
-    from ..plots import plot_decision_regions, plot_history
+    from ..health.plots import plot_decision_regions, plot_history
 
     written = ["model.safetensors"] + [name for name in (CHECKPOINT, BEST)
                                        if (run_dir / name).is_file()]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FileFormatError
+from ..io.errors import FileFormatError
 from .base import TASKS, Dataset
 from .digits import load_digits
 from .idx import IDXError, parse_idx, read_idx, read_images, read_labels

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ..scaler import Standardizer
+from ..engine.scaler import Standardizer
 from ..table import Table, TableEncoder
 
 TASKS = ("classification", "regression")

@@ -29,7 +29,7 @@ from typing import IO
 
 import numpy as np
 
-from ..errors import FileFormatError, check_readable_file, os_reason
+from ..io.errors import FileFormatError, check_readable_file, os_reason
 from ..table.columns import MISSING, NumberColumn, Table, TextColumn
 
 #: Rows converted at a time.

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ..errors import FileFormatError, check_readable_file, os_reason
+from ..io.errors import FileFormatError, check_readable_file, os_reason
 
 _TYPES: dict[int, DTypeLike] = {
     0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"

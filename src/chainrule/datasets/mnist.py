@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileFormatError
+from ..io.errors import FileFormatError
 from .base import Dataset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, _parse, read_idx_bytes
 

@@ -28,7 +28,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import check_readable_file, os_reason
+from ..io.errors import check_readable_file, os_reason
 from ..table.columns import (
     NumberColumn,
     Table,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..activations import ACTIVATIONS
 from ..datasets.synthetic import SYNTHETIC
-from ..losses import LOSSES
-from ..optimizers import OPTIMIZERS
+from ..engine.activations import ACTIVATIONS
+from ..engine.losses import LOSSES
+from ..training.optimizers import OPTIMIZERS
 
 #: Hard caps: a page can't make the server do more than this for one session.
 LIMITS: dict[str, Any] = {

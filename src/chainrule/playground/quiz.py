@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..exercises import KINDS, Exercise, generate
+from ..notes.exercises import KINDS, Exercise, generate
 
 MAX_SEED = 2**31 - 1
 

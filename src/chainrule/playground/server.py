@@ -34,8 +34,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import __version__
-from ..callbacks import DivergenceError
-from ..errors import json_nesting
+from ..io.errors import json_nesting
+from ..training.callbacks import DivergenceError
 from . import quiz
 from .config import DEFAULT_CONFIG, LIMITS, choices
 from .guard import SameOriginGuard

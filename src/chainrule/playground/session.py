@@ -24,14 +24,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..datasets.synthetic import make
-from ..diagnosis import verdicts_from
-from ..explain import chain_factors, explain
-from ..health import Check, layer_health
-from ..io import model_to_bytes
-from ..layers import Dense
-from ..network import MLP, Network
-from ..optimizers import Optimizer, get_optimizer
-from ..training import Trainer
+from ..engine.layers import Dense
+from ..engine.network import MLP, Network
+from ..health.diagnosis import verdicts_from
+from ..health.monitor import Check, layer_health
+from ..io.model import model_to_bytes
+from ..notes.explain import chain_factors, explain
+from ..training.loop import Trainer
+from ..training.optimizers import Optimizer, get_optimizer
 from .config import (
     DATA_KEYS,
     LIMITS,

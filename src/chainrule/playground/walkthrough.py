@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..gradcheck import as_float64
-from ..layers import Dense
-from ..network import Network
+from ..engine.layers import Dense
+from ..engine.network import Network
+from ..notes.gradcheck import as_float64
 
 Array = NDArray[np.floating]
 

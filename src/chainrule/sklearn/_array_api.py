@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule import backend as _backend
-from chainrule.backend import NUMPY, Backend
+from chainrule.engine import backend as _backend
+from chainrule.engine.backend import NUMPY, Backend
 
 
 def dispatch_enabled() -> bool:

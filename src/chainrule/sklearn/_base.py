@@ -21,13 +21,10 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from chainrule import backend as _backend
-from chainrule.backend import NUMPY
-from chainrule.callbacks import Callback, DivergenceError
-from chainrule.layers import Dense, Dropout, Layer, layer_from_config
-from chainrule.network import Network
-from chainrule.optimizers import SGD, Adam, Optimizer, get_optimizer
-from chainrule.schedules import Constant, Schedule, get_schedule
+from chainrule.engine import backend as _backend
+from chainrule.engine.backend import NUMPY
+from chainrule.engine.layers import Dense, Dropout, Layer, layer_from_config
+from chainrule.engine.network import Network
 from chainrule.sklearn._array_api import (
     check_same_namespace,
     host,
@@ -40,7 +37,10 @@ from chainrule.sklearn._params import SKLEARN_LR_RULES, check_params
 from chainrule.sklearn._sparse import as_sparse_rows
 from chainrule.sklearn._stochastic import SklearnStopping, SklearnTrainer
 from chainrule.sklearn._weights import AssignableWeights, network_from_assigned
-from chainrule.training import Trainer
+from chainrule.training.callbacks import Callback, DivergenceError
+from chainrule.training.loop import Trainer
+from chainrule.training.optimizers import SGD, Adam, Optimizer, get_optimizer
+from chainrule.training.schedules import Constant, Schedule, get_schedule
 
 Array = NDArray[np.floating]
 
@@ -74,8 +74,8 @@ def store_params(est: Any, params: dict[str, Any]) -> None:
 
 def network_from_state(state: dict[str, Any]) -> Network:
     """Inverse of :func:`network_state`: the layers' views point into the new buffer."""
-    from chainrule.io import BIT_GENERATORS
-    from chainrule.scaler import Standardizer
+    from chainrule.engine.scaler import Standardizer
+    from chainrule.io.model import BIT_GENERATORS
 
     cfg = state["config"]
     bit_generator = BIT_GENERATORS[state["rng"]["bit_generator"]][0]

@@ -27,14 +27,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from chainrule.backend import namespace_of
-from chainrule.callbacks import Callback
-from chainrule.losses import LOSSES
-from chainrule.optimizers import Optimizer
-from chainrule.schedules import Schedule
+from chainrule.engine.backend import namespace_of
+from chainrule.engine.losses import LOSSES
 from chainrule.sklearn._array_api import host, input_backend, like_input
 from chainrule.sklearn._base import BaseMLP, store_params
-from chainrule.weights import BALANCED, class_weight_per_sample
+from chainrule.training.callbacks import Callback
+from chainrule.training.optimizers import Optimizer
+from chainrule.training.schedules import Schedule
+from chainrule.training.weights import BALANCED, class_weight_per_sample
 
 Array = NDArray[np.floating]
 
@@ -331,7 +331,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return X, y
 
     def _output(self, Y: Array) -> tuple[str, str, dict[str, Any]]:
-        from chainrule.activations import get_activation
+        from chainrule.engine.activations import get_activation
 
         loss = self.loss
         valid = ("squared_error", "poisson", *sorted(set(LOSSES) - {"squared_error"}))

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from chainrule import weights
-from chainrule.backend import namespace_of
-from chainrule.network import Network, Trace
+from chainrule.engine.backend import namespace_of
+from chainrule.engine.network import Network, Trace
+from chainrule.training import weights
 
 Array = NDArray[np.floating]
 

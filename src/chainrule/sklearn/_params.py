@@ -13,10 +13,10 @@ import math
 import numbers
 from typing import Any
 
-from chainrule.activations import get_activation
-from chainrule.callbacks import Callback
-from chainrule.optimizers import OPTIMIZERS, Optimizer
-from chainrule.schedules import SCHEDULES, Schedule
+from chainrule.engine.activations import get_activation
+from chainrule.training.callbacks import Callback
+from chainrule.training.optimizers import OPTIMIZERS, Optimizer
+from chainrule.training.schedules import SCHEDULES, Schedule
 
 SKLEARN_LR_RULES = ("constant", "invscaling", "adaptive")
 SOLVERS = ("lbfgs", *OPTIMIZERS)

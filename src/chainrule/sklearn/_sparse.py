@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from chainrule.network import Network
+from chainrule.engine.network import Network
 
 Array = NDArray[np.floating]
 

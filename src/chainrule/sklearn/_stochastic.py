@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from chainrule import backend as _backend
-from chainrule.callbacks import Callback
-from chainrule.schedules import Constant
+from chainrule.engine import backend as _backend
 from chainrule.sklearn._objective import objective
-from chainrule.training import Trainer, n_correct, n_correct_array
+from chainrule.training.callbacks import Callback
+from chainrule.training.loop import Trainer, n_correct, n_correct_array
+from chainrule.training.schedules import Constant
 
 if TYPE_CHECKING:
-    from chainrule.network import Network
-    from chainrule.optimizers import Optimizer
+    from chainrule.engine.network import Network
+    from chainrule.training.optimizers import Optimizer
 
 Array = NDArray[np.floating]
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from chainrule.backend import like
+from chainrule.engine.backend import like
 
 Array = NDArray[np.floating]
 

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ..scaler import Standardizer
+from ..engine.scaler import Standardizer
 from .columns import (
     Column,
     NumberColumn,

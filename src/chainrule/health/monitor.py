@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from .backend import to_host
-from .callbacks import Callback
-from .layers import Dense
+from ..engine.backend import to_host
+from ..engine.layers import Dense
+from ..training.callbacks import Callback
 
 if TYPE_CHECKING:
-    from .network import Network, Trace
-    from .training import Trainer
+    from ..engine.network import Network, Trace
+    from ..training.loop import Trainer
 
 Array = NDArray[np.floating]
 

@@ -38,8 +38,8 @@ from typing import cast
 import numpy as np
 from numpy.typing import NDArray
 
+from ..engine.network import MLP, Network
 from .explain import WeightExplanation, explain
-from .network import MLP, Network
 
 #: Every kind of exercise, in the graded order of :func:`sequence`.
 KINDS: tuple[str, ...] = (

@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .callbacks import DivergenceError
-from .health import Check, HealthMonitor
+from ..training.callbacks import DivergenceError
+from .monitor import Check, HealthMonitor
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..engine.network import Network
 
 DEAD = 0.5
 SATURATED = 0.5
@@ -223,7 +223,7 @@ def diagnose(net: Network, X: ArrayLike, Y: ArrayLike, *, steps: int = 50,
     The copy trains ``steps`` steps with the network's own optimizer (or Adam) under a
     :class:`HealthMonitor` (a check every ``every`` steps); ``net`` itself is unchanged.
     """
-    from .training import fit
+    from ..training.loop import fit
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected a positive integer, got {steps!r}")

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
-from .callbacks import Callback, EarlyStopping, History
-from .io import LoadedModel, model_to_bytes, read_model
+from ..io.atomic import atomic_write_bytes
+from ..training.callbacks import Callback, EarlyStopping, History
+from ..io.model import LoadedModel, model_to_bytes, read_model
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .callbacks import DivergenceError
-from .optimizers import Optimizer, get_optimizer
-from .schedules import Schedule
+from ..training.callbacks import DivergenceError
+from ..training.optimizers import Optimizer, get_optimizer
+from ..training.schedules import Schedule
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..engine.network import Network
 
 
 class ExponentialSweep(Schedule):
@@ -120,7 +120,7 @@ def lr_find(net: Network, X: ArrayLike, Y: ArrayLike, *, start: float = 1e-7,
     stop_factor : float
         Stop once the smoothed loss exceeds this multiple of its minimum.
     """
-    from .training import Trainer
+    from ..training.loop import Trainer
 
     if not (isinstance(start, (int, float)) and isinstance(end, (int, float))
             and 0 < start < end and math.isfinite(end)):

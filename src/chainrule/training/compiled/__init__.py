@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..network import Network
+    from ...engine.network import Network
+    from ..loop import Trainer
     from ..optimizers import Optimizer
-    from ..training import Trainer
     from .codegen import Generated
 
 Array = np.ndarray
@@ -79,8 +79,8 @@ def forced() -> bool:
 def plan(net: Network, optimizer: Optimizer) -> dict[str, Any] | None:
     """The layout the step needs for ``net`` and ``optimizer``, or None where the compiled
     step does not cover them exactly (the NumPy path then trains)."""
+    from ...engine.layers import Dense
     from .. import optimizers as opt_mod
-    from ..layers import Dense
 
     if net.dtype not in (np.float32, np.float64):
         return None
@@ -103,7 +103,7 @@ def plan(net: Network, optimizer: Optimizer) -> dict[str, Any] | None:
 
 def step_for(trainer: Trainer) -> CompiledStep | None:
     """A compiled step for ``trainer`` where it applies, else None (the NumPy path)."""
-    from ..training import Trainer
+    from ..loop import Trainer
 
     if not enabled():
         return None
@@ -142,7 +142,7 @@ def warm_up(dtype: str | np.dtype = "float32") -> float:
 
     net = cr.MLP([2, 3, 2], hidden="relu", output="softmax", loss="cross_entropy",
                  dtype=dtype, seed=0)
-    from ..training import Trainer
+    from ..loop import Trainer
 
     tr = Trainer(net, cr.Adam(), epochs=1, batch_size=2)
     layout = plan(net, tr.optimizer)

@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import backend as _backend
+from ..engine import backend as _backend
+from ..engine.workspace import Workspaces
+from ..table.columns import is_table
 from . import compiled, weights
 from .callbacks import Callback, DivergenceError, History
 from .optimizers import Optimizer, get_optimizer
-from .table.columns import is_table
-from .workspace import Workspaces
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..engine.network import Network
 
 Array = NDArray[np.floating]
 

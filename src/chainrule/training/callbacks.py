@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .training import Trainer
+    from .loop import Trainer
 
 
 class DivergenceError(RuntimeError):

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .layers import Dense
-from .network import Network, Trace
+from ..engine.layers import Dense
+from ..engine.network import Network, Trace
 
 Value = float | None
 

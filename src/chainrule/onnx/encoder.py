@@ -39,7 +39,7 @@ from chainrule.table.columns import Column, NumberColumn, number_label
 from chainrule.table.parse import text_numbers
 
 if TYPE_CHECKING:
-    from chainrule.onnx import Graph
+    from chainrule.onnx.convert import Graph
 
 ML_DOMAIN = "ai.onnx.ml"
 ML_OPSET = 3

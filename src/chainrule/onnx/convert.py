@@ -38,9 +38,9 @@ import onnx
 from numpy.typing import DTypeLike, NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from chainrule.io import atomic_write_bytes
-from chainrule.network import Network
-from chainrule.onnx_table import ML_DOMAIN, ML_OPSET, encoder_nodes, table_feed
+from chainrule.engine.network import Network
+from chainrule.io.model import atomic_write_bytes
+from chainrule.onnx.encoder import ML_DOMAIN, ML_OPSET, encoder_nodes, table_feed
 from chainrule.table import is_table
 
 OPSET = 17

@@ -39,8 +39,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    from .network import Network, Trace
-    from .workspace import Workspace
+    from ..engine.network import Network, Trace
+    from ..engine.workspace import Workspace
 
 Array = NDArray[np.floating]
 Weights = NDArray[np.float64]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .io import atomic_write_bytes
+from ..io.model import atomic_write_bytes
 
 
 def pyplot() -> Any:

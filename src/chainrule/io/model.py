@@ -35,9 +35,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from ..table.parse import DATE_PARTS
 from .atomic import atomic_write_bytes as atomic_write_bytes  # the writer of every save
 from .errors import FileFormatError, check_readable_file, os_reason, parse_json
-from .table.parse import DATE_PARTS
 
 FORMAT = "chainrule.mlp"
 FORMAT_VERSION = 1
@@ -577,7 +577,7 @@ def _jsonable(value: Any) -> Any:
 def model_to_bytes(net: Any, training: dict[str, Any] | None = None,
                    feature_names: list[str] | None = None) -> bytes:
     """The bytes of a model file for ``net`` (see :func:`save`)."""
-    from . import __version__
+    from .. import __version__
 
     if getattr(net, "backend", "numpy") != "numpy":  # weights copied to the host to be saved
         net = net.to_backend("numpy")
@@ -712,7 +712,7 @@ def _check_encoder(state: dict[str, Any], n_in: int, names: list[str] | None,
                    source: str) -> None:
     """A table encoder's state against the network it feeds: one entry per column, its
     features as many as the inputs, ``feature_names`` its input columns."""
-    from .table import TableEncoder
+    from ..table import TableEncoder
 
     columns = [c["column"] for c in state["columns"]]
     if len(set(columns)) != len(columns):
@@ -739,11 +739,11 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
     against :data:`METADATA_SCHEMA`, and every tensor's name, shape, dtype and offsets
     against the architecture, before any array is allocated.
     """
-    from .layers import Dense, layer_from_config
-    from .losses import get_loss
-    from .network import Network
-    from .optimizers import get_optimizer
-    from .scaler import Standardizer
+    from ..engine.layers import Dense, layer_from_config
+    from ..engine.losses import get_loss
+    from ..engine.network import Network
+    from ..engine.scaler import Standardizer
+    from ..training.optimizers import get_optimizer
 
     path = Path(path)
     source = str(path)
@@ -843,7 +843,7 @@ def read_model(path: str | os.PathLike[str]) -> LoadedModel:
         except _BUILD_ERRORS as exc:
             raise ModelFileError(source, f"invalid scaler ({exc})", "scaler") from None
     if meta["encoder"] is not None:
-        from .table import TableEncoder
+        from ..table import TableEncoder
 
         net.encoder = TableEncoder.from_dict(meta["encoder"])
     if meta["classes"] is not None:

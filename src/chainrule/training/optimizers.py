@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import backend as _backend
+from ..engine import backend as _backend
 from .schedules import Schedule, get_schedule
 
 Array = NDArray[np.floating]

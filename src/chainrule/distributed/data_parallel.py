@@ -68,15 +68,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import training
-from .callbacks import History
-from .layers import Dropout
-from .optimizers import Optimizer
-from .scaler import Standardizer
-from .training import Trainer
+from ..engine.layers import Dropout
+from ..engine.scaler import Standardizer
+from ..training import loop as training
+from ..training.callbacks import History
+from ..training.loop import Trainer
+from ..training.optimizers import Optimizer
 
 if TYPE_CHECKING:
-    from .network import Network
+    from ..engine.network import Network
 
 Array = NDArray[np.floating]
 

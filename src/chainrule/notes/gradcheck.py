@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import weights
-from .layers import Dense
-from .network import Network
+from ..engine.layers import Dense
+from ..engine.network import Network
+from ..training import weights
 
 #: Gradients smaller than this (times max(1, |C|)) are judged by absolute error over this floor:
 #: relative error is meaningless for an exact zero, e.g. a dead ReLU unit.

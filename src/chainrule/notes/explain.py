@@ -20,9 +20,9 @@ from typing import cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..engine.layers import Dense
+from ..engine.network import Network
 from .gradcheck import as_float64
-from .layers import Dense
-from .network import Network
 
 
 @dataclass

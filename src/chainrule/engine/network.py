@@ -46,16 +46,16 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from ..table import TableEncoder, is_table
 from . import backend as _backend
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
 from .scaler import Standardizer
-from .table import TableEncoder, is_table
 from .validation import as_features, as_targets, check_dtype
 
 if TYPE_CHECKING:
-    from .callbacks import History
-    from .optimizers import Optimizer
+    from ..training.callbacks import History
+    from ..training.optimizers import Optimizer
     from .workspace import Workspace
 
 Array = NDArray[np.floating]
@@ -347,8 +347,8 @@ class Network:
         """An independent copy: same layers, loss, parameters, scaler, classes, generator
         state and optimizer (configuration and state); nothing shared. ``dtype`` casts;
         ``backend`` (and ``device``) moves it (default: where this one is)."""
+        from ..training.optimizers import get_optimizer
         from .layers import layer_from_config
-        from .optimizers import get_optimizer
 
         rng = np.random.default_rng()
         rng.bit_generator.state = self.rng.bit_generator.state
@@ -659,7 +659,7 @@ class Network:
         keywords (epochs, batch_size, optimizer, shuffle, validation_data,
         validation_split, callbacks, sample_weight, class_weight) it takes; with weights
         each batch's cost is Σ s_i C_i / Σ s_i (:mod:`chainrule.weights`)."""
-        from .training import fit
+        from ..training.loop import fit
 
         return fit(self, X, Y, **options)
 
