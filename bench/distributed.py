@@ -66,7 +66,7 @@ def worker(args: argparse.Namespace) -> None:
     from mpi4py import MPI
 
     import chainrule as cr
-    from chainrule.distributed import data_parallel as distributed
+    from chainrule import distributed
     from chainrule.engine.scaler import Standardizer
     from chainrule.training.callbacks import Callback
 

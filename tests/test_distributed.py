@@ -21,7 +21,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from chainrule.distributed.data_parallel import remove_stale_shm, share
+from chainrule.distributed import remove_stale_shm, share
 
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
 TIMEOUT = 120  # seconds per mpirun; the cases take about one second

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", nargs="+", choices=list(CASES), default=list(CASES))
     args = parser.parse_args(argv)
 
-    from chainrule.distributed import data_parallel as distributed
+    from chainrule import distributed
 
     me = distributed.rank()
     with open(os.path.join(args.out_dir, f"shm.rank{me}.txt"), "w") as f:
