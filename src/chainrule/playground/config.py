@@ -14,6 +14,7 @@ from typing import Any
 from ..datasets.synthetic import SYNTHETIC
 from ..engine.activations import ACTIVATIONS
 from ..engine.losses import LOSSES
+from ..io.schema import Int, Invalid, KeyPath, List, Num, Schema, Str, where
 from ..training.optimizers import OPTIMIZERS
 
 #: Hard caps: a page can't make the server do more than this for one session.
@@ -80,27 +81,61 @@ def choices() -> dict[str, list[str]]:
     }
 
 
-def _number(name: str, value: object, lo: float, hi: float, *, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a number, got {value!r}")
-    if value < lo or value > hi or (lo_open and value == lo):
-        bracket = "(" if lo_open else "["
-        raise ValueError(f"{name}: expected a number in {bracket}{lo:g}, {hi:g}], got {value!r}")
-    return float(value)
+class _Choice(Str):
+    """One of the names a drop-down offers."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(choices=tuple(names))
+
+    def wrong_type(self, value: Any) -> str:
+        return f"unknown value {value!r}; valid values are {', '.join(self.choices or ())}"
+
+    def check_value(self, value: Any, path: KeyPath) -> None:
+        if value not in (self.choices or ()):
+            raise Invalid(path, self.wrong_type(value))
 
 
-def _integer(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name}: expected an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name}: expected an integer in {lo}..{hi}, got {value!r}")
-    return value
+class _Integer(Int):
+    """An integer in ``lo..hi``."""
+
+    def wrong_type(self, value: Any) -> str:
+        return f"expected an integer, got {value!r}"
+
+    def out_of_range(self, value: Any) -> str:
+        return f"expected an integer in {self.lo}..{self.hi}, got {value!r}"
 
 
-def _choice(name: str, value: object, allowed: list[str]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name}: unknown value {value!r}; valid values are {', '.join(allowed)}")
-    return value
+class _Number(Num):
+    """A finite number in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``)."""
+
+    def accepts(self, value: Any) -> bool:  # inf and nan are no numbers to the page
+        return super().accepts(value) and math.isfinite(value)
+
+    def wrong_type(self, value: Any) -> str:
+        return f"expected a number, got {value!r}"
+
+    def out_of_range(self, value: Any) -> str:
+        return (f"expected a number in {'(' if self.lo_open else '['}{self.lo:g}, "
+                f"{self.hi:g}], got {value!r}")
+
+
+class _Widths(List):
+    """The hidden layers' widths."""
+
+    def wrong_type(self, value: Any) -> str:
+        return f"expected a list of layer widths, got {value!r}"
+
+    def wrong_length(self, n: int) -> str:
+        return f"at most {self.max_len} hidden layers, got {n}"
+
+
+def _check(cfg: dict[str, Any], fields: dict[str, Schema]) -> None:
+    """Check ``cfg``'s fields in the order given; ``ValueError`` names the first that fails."""
+    for key, schema in fields.items():
+        try:
+            schema.check(cfg[key], (key,))
+        except Invalid as exc:
+            raise ValueError(f"{where(exc.path)}: {exc.reason}") from None
 
 
 def validate_config(update: object, current: dict[str, Any] | None = None, *,
@@ -127,29 +162,29 @@ def validate_config(update: object, current: dict[str, Any] | None = None, *,
     opts = choices()
     if uploaded_rows is not None:
         opts["dataset"] = [*opts["dataset"], UPLOADED]
-    for key in ("dataset", "activation", "output", "loss", "optimizer"):
-        cfg[key] = _choice(key, cfg[key], opts[key])
+    _check(cfg, {key: _Choice(opts[key]) for key in ("dataset", "activation", "output", "loss",
+                                                    "optimizer")})
     if cfg["dataset"] == UPLOADED:
         cfg["n_samples"] = uploaded_rows
-    cfg["noise"] = _number("noise", cfg["noise"], 0.0, 1.0)
-    cfg["n_samples"] = _integer("n_samples", cfg["n_samples"], LIMITS["min_samples"],
-                                LIMITS["max_samples"])
-    cfg["train_ratio"] = _number("train_ratio", cfg["train_ratio"], 0.1, 0.9)
-    cfg["seed"] = _integer("seed", cfg["seed"], 0, 2**31 - 1)
-    cfg["draw"] = _integer("draw", cfg["draw"], 0, 2**31 - 1)
-    hidden = cfg["hidden"]
-    n_max, w_max = LIMITS["max_hidden_layers"], LIMITS["max_neurons"]
-    if not isinstance(hidden, list):
-        raise ValueError(f"hidden: expected a list of layer widths, got {hidden!r}")
-    if len(hidden) > n_max:
-        raise ValueError(f"hidden: at most {n_max} hidden layers, got {len(hidden)}")
-    cfg["hidden"] = [_integer(f"hidden[{i}]", n, 1, w_max) for i, n in enumerate(hidden)]
-    cfg["lr"] = _number("lr", cfg["lr"], 0.0, 10.0, lo_open=True)
-    n_train = n_train_of(cfg)
-    cfg["batch_size"] = _integer("batch_size", cfg["batch_size"], 1, n_train)
-    cfg["l2"] = _number("l2", cfg["l2"], 0.0, 1.0)
+    _check(cfg, {
+        "noise": _Number(0.0, 1.0),
+        "n_samples": _Integer(LIMITS["min_samples"], LIMITS["max_samples"]),
+        "train_ratio": _Number(0.1, 0.9),
+        "seed": _Integer(0, 2**31 - 1),
+        "draw": _Integer(0, 2**31 - 1),
+        "hidden": _Widths(_Integer(1, LIMITS["max_neurons"]),
+                          max_len=LIMITS["max_hidden_layers"]),
+        "lr": _Number(0.0, 10.0, lo_open=True),
+    })
     max_steps = LIMITS["max_steps_per_second"] // LIMITS["updates_per_second"]
-    cfg["steps_per_update"] = _integer("steps_per_update", cfg["steps_per_update"], 1, max_steps)
+    _check(cfg, {
+        "batch_size": _Integer(1, n_train_of(cfg)),
+        "l2": _Number(0.0, 1.0),
+        "steps_per_update": _Integer(1, max_steps),
+    })
+    for key in ("noise", "train_ratio", "lr", "l2"):
+        cfg[key] = float(cfg[key])
+    cfg["hidden"] = list(cfg["hidden"])
     return cfg
 
 
