@@ -14,39 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .divergence import DivergenceError
+
 if TYPE_CHECKING:
     from .loop import Trainer
 
-
-class DivergenceError(RuntimeError):
-    """Training diverged: a NaN or inf loss, gradient or weight, or a loss that exploded
-    (over 1e6 × its first value) while still finite. The network keeps the last finite
-    weights, with the optimizer state that belongs to them.
-
-    Parameters
-    ----------
-    epoch, batch : int
-        Where it happened (both counted from 1).
-    what : str
-        What went wrong ("the loss", "the gradient", "the weights", or a sentence).
-    advice : str, optional
-        What to change; default: lower the learning rate or clip gradients.
-    finite : bool
-        ``what`` is a finite explosion (already a full sentence), not a NaN or inf.
-    """
-
-    def __init__(self, epoch: int, batch: int, what: str, *, advice: str | None = None,
-                 finite: bool = False) -> None:
-        problem = what if finite else f"{what} is not finite"
-        advice = advice or "lower the learning rate or clip gradients (clipnorm)"
-        super().__init__(
-            f"training diverged at epoch {epoch}, batch {batch}: {problem}. The last finite "
-            f"weights were kept; {advice}."
-        )
-        self.epoch, self.batch = epoch, batch
-        #: Whether the failing step's update was applied before the check (the compiled
-        #: step updates in the same call); the trainer then puts the weights back.
-        self.update_applied = False
+__all__ = ["Callback", "DivergenceError", "EarlyStopping", "History", "LambdaCallback",
+           "ProgressHook"]
 
 
 class Callback:
@@ -67,6 +41,16 @@ class Callback:
         :meth:`on_batch_end` for it afterwards, with its own batch number and running
         loss — right for a callback that only reports those. Default: True for any
         callback that overrides :meth:`on_batch_end`."""
+        return self.sees_batches()
+
+    def sees_batches(self) -> bool:
+        """Whether :meth:`on_batch_end` does anything: True for any callback that
+        overrides it (the loop then calls it and asks :meth:`watches`).
+
+        The one place that looks at which method a subclass overrode: a user's callback
+        that only defines ``on_batch_end`` must be called after every batch, as it always
+        was, without declaring anything else.
+        """
         return type(self).on_batch_end is not Callback.on_batch_end
 
 

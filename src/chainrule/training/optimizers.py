@@ -265,8 +265,9 @@ class Adam(Optimizer):
 
     name = "adam"
     slots = ("m", "v")
-    _FLUSH_EVERY = 32
-    _FLUSH_BELOW = 1e-30
+    #: In float32, every FLUSH_EVERY steps m entries below FLUSH_BELOW are set to 0.
+    FLUSH_EVERY = 32
+    FLUSH_BELOW = 1e-30
     _KERNEL_MIN_SIZE = 32_768
 
     def __init__(
@@ -296,15 +297,15 @@ class Adam(Optimizer):
             m += (g - m) * (1.0 - b1)
             v += (g * g - v) * (1.0 - b2)
             w -= (m / (xp.sqrt(v) + eps_hat)) * step
-            if m.dtype == xp.float32 and t % self._FLUSH_EVERY == 0:
-                m *= xp.astype(xp.abs(m) >= self._FLUSH_BELOW, m.dtype)
+            if m.dtype == xp.float32 and t % self.FLUSH_EVERY == 0:
+                m *= xp.astype(xp.abs(m) >= self.FLUSH_BELOW, m.dtype)
             return
-        flush = m.dtype == np.float32 and t % self._FLUSH_EVERY == 0
+        flush = m.dtype == np.float32 and t % self.FLUSH_EVERY == 0
         # Small networks stay in NumPy: there the loop saves less than importing numba costs.
         kernel = _adam_kernel() if w.size >= self._KERNEL_MIN_SIZE else None
         if kernel is not None and _flat_alike(w, g):
             # The same arithmetic as below, fused into one compiled loop (chainrule.kernels).
-            kernel(w, g, m, v, b1, b2, eps_hat, step, self._FLUSH_BELOW if flush else 0.0)
+            kernel(w, g, m, v, b1, b2, eps_hat, step, self.FLUSH_BELOW if flush else 0.0)
             return
         np.subtract(g, m, out=tmp)
         tmp *= 1.0 - b1
@@ -320,7 +321,7 @@ class Adam(Optimizer):
         w -= tmp
         if flush:  # m ← m · [|m| ≥ 1e-30], in place: no temporary the size of the parameters
             np.abs(m, out=tmp)
-            np.greater_equal(tmp, self._FLUSH_BELOW, out=tmp)
+            np.greater_equal(tmp, self.FLUSH_BELOW, out=tmp)
             m *= tmp
 
     def get_config(self) -> dict[str, Any]:

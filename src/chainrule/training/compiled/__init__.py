@@ -4,8 +4,9 @@ backward and the optimizer update of one batch in one numba call.
 It runs past 300 lines because choosing, loading and calling the compiled step (with the
 optimizer's scalars for each step) is one object's job.
 
-:class:`~chainrule.training.Trainer` asks :func:`step_for` for a step when it is created;
-it gets one only where this path covers the network exactly — Dense layers without
+:class:`~chainrule.training.step.Step` asks :func:`step_for` for its compiled form when it
+is made; it gets one only where the step is the network's own objective on one process
+and this path covers the network exactly — Dense layers without
 dropout, built-in activations (softmax as the output layer), losses and optimizers (any
 schedule, clipnorm, L2) in float32 or float64 — and where it measures faster (small and
 medium networks, see :data:`MAX_WORK`) and the fit is long enough to repay loading
@@ -38,8 +39,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ...engine.network import Network
-    from ..loop import Trainer
     from ..optimizers import Optimizer
+    from ..step import Step
     from .codegen import Generated
 
 Array = np.ndarray
@@ -101,24 +102,20 @@ def plan(net: Network, optimizer: Optimizer) -> dict[str, Any] | None:
     return {"optimizer": name, "activations": acts, "loss": net.loss_fn}
 
 
-def step_for(trainer: Trainer) -> CompiledStep | None:
-    """A compiled step for ``trainer`` where it applies, else None (the NumPy path)."""
-    from ..loop import Trainer
-
+def step_for(step: Step) -> CompiledStep | None:
+    """A compiled form of ``step`` where it applies, else None (the NumPy path)."""
     if not enabled():
         return None
-    cls = type(trainer)
-    for hook in ("train_step", "compute_gradient", "reduce", "local_share"):
-        if getattr(cls, hook) is not getattr(Trainer, hook):
-            return None  # data-parallel or customised loops keep their own step
-    net = trainer.net
-    layout = plan(net, trainer.optimizer)
+    if not step.is_plain:
+        return None  # another objective, or data-parallel: the step keeps its own path
+    net = step.net
+    layout = plan(net, step.optimizer)
     if layout is None:
         return None
     work = sum(layer.n_in * layer.n_out for layer in net.layers)
     if work > MAX_WORK and not forced():
         return None
-    return CompiledStep(trainer, layout)
+    return CompiledStep(step, layout)
 
 
 def generated(dtype: np.dtype) -> Generated:
@@ -142,29 +139,30 @@ def warm_up(dtype: str | np.dtype = "float32") -> float:
 
     net = cr.MLP([2, 3, 2], hidden="relu", output="softmax", loss="cross_entropy",
                  dtype=dtype, seed=0)
-    from ..loop import Trainer
+    from ..step import Step
 
-    tr = Trainer(net, cr.Adam(), epochs=1, batch_size=2)
-    layout = plan(net, tr.optimizer)
+    owner = Step(net, cr.Adam())
+    layout = plan(net, owner.optimizer)
     assert layout is not None
-    step = CompiledStep(tr, layout)
+    step = CompiledStep(owner, layout)
     x = np.zeros((2, 2), dtype=net.dtype)
     y = np.array([[1, 0], [0, 1]], dtype=net.dtype)
     step.run(x, y)
-    step.run_batches(x, y, None, 0, 1, math.inf)  # numba loads each function on first call
+    step.run_batches(x, y, None, 0, 1, 2, math.inf)  # numba loads each function on first call
     return time.perf_counter() - t0
 
 
 class CompiledStep:
-    """``Trainer.train_step`` in one compiled call for one trainer.
+    """A :class:`~chainrule.training.step.Step` in one compiled call.
 
-    Calling it returns ``(loss_sum, n, correct)`` like ``train_step``, or None to hand the
+    Calling it returns ``(loss_sum, n, correct)`` like the step, or None to hand the
     step to the NumPy path (decided on the first call: numba missing, a rule numba
-    refused, or a fit too short to repay loading numba).
+    refused, or a run too short to repay loading numba). It reads the step's public
+    state only: its network, optimizer, loss guard and planned steps.
     """
 
-    def __init__(self, trainer: Trainer, layout: dict[str, Any]) -> None:
-        self.trainer = trainer
+    def __init__(self, step: Step, layout: dict[str, Any]) -> None:
+        self.step = step
         self.layout = layout
         self.kernel: Any = None
         self.disabled = False
@@ -180,14 +178,18 @@ class CompiledStep:
         the process — so a seed gives the same path, and the same bits, every time."""
         if forced():
             return True
-        batches = getattr(self.trainer, "_batches", None)
-        if batches is None:  # steps driven by hand: their number is unknown
+        steps = self.step.planned_steps
+        if steps is None:  # steps driven by hand: their number is unknown
             return False
-        steps = self.trainer.epochs * math.ceil(batches.n / self.trainer.batch_size)
         return steps >= MIN_STEPS
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the compiled step is loaded and taking steps (after its first call)."""
+        return self.kernel is not None and not self.disabled
+
     def _load(self, check_worth: bool = True) -> bool:
-        net = self.trainer.net
+        net = self.step.net
         key = net.dtype.name
         if key in _FAILED or (check_worth and not self._worth_it()):
             return False
@@ -217,7 +219,7 @@ class CompiledStep:
         return True
 
     def _build_static(self, table: Any, codes: dict[str, int]) -> tuple[Any, ...]:
-        net = self.trainer.net
+        net = self.step.net
         dt = net.dtype
         layers = net.layers
         acts = self.layout["activations"]
@@ -241,10 +243,10 @@ class CompiledStep:
         hit = self._bufs.get(n)
         if hit is not None:
             return hit
-        net = self.trainer.net
+        net = self.step.net
         rows, off = [], 0
         for i, layer in enumerate(net.layers):
-            sl = net._dense_slices[i]
+            sl = net.param_slices(i + 1)
             n_in, n_out = layer.n_in, layer.n_out
             b_off = sl["b"].start if "b" in sl else -1
             z_off, a_off, d_off = off, off + n * n_out, off + 2 * n * n_out
@@ -276,7 +278,7 @@ class CompiledStep:
         elif name in ("adam", "adamw"):
             h[:, 9], h[:, 10] = 1.0 - opt.beta_1, 1.0 - opt.beta_2
         adam = name in ("adam", "adamw")
-        flush = self.trainer.net.dtype == np.float32
+        flush = self.step.net.dtype == np.float32
         for k in range(count):
             step = t + k
             lr = opt.schedule(step - 1)
@@ -285,14 +287,14 @@ class CompiledStep:
             if adam:
                 c2 = math.sqrt(1.0 - opt.beta_2**step)
                 row[11], row[12] = opt.eps * c2, lr * c2 / (1.0 - opt.beta_1**step)
-                row[13] = opt._FLUSH_BELOW if flush and step % opt._FLUSH_EVERY == 0 else 0.0
+                row[13] = opt.FLUSH_BELOW if flush and step % opt.FLUSH_EVERY == 0 else 0.0
                 row[14] = 1.0 - lr * opt.weight_decay if name == "adamw" else 1.0
         return h
 
     def _slots(self) -> tuple[Array, Array]:
         """The optimizer's slot vectors the kernel updates (built first if need be), an
         empty array for each it does not have."""
-        net, opt = self.trainer.net, self.trainer.optimizer
+        net, opt = self.step.net, self.step.optimizer
         tmp = opt.scratch
         if tmp is None or tmp.shape != net.params.shape or tmp.dtype != net.params.dtype:
             opt.build(net.params)
@@ -304,7 +306,7 @@ class CompiledStep:
         """One compiled step on (xs, ys): (loss sum, correct, ‖g‖², updated)."""
         if self.kernel is None and not self._load(check_worth=False):
             raise RuntimeError("the compiled step is not available for this network")
-        net, opt = self.trainer.net, self.trainer.optimizer
+        net, opt = self.step.net, self.step.optimizer
         params, grads = net.params, net.grads
         s1, s2 = self._slots()
         t = opt.t
@@ -323,16 +325,17 @@ class CompiledStep:
         return loss_sum, correct, sq, updated
 
     def run_batches(self, a0: Array, Y: Array, order: Array | None, first: int, count: int,
-                    limit: float) -> Array:
-        """Full batches ``first`` … ``first + count − 1`` (counted from 0) of the epoch
-        whose sample order is ``order`` (None: the rows in order) of the C-contiguous
-        ``a0``, ``Y`` (Trainer's batches hold them so), in one compiled call —
+                    batch_size: int, limit: float) -> Array:
+        """Full batches ``first`` … ``first + count − 1`` (counted from 0, of
+        ``batch_size`` rows) of the epoch whose sample order is ``order`` (None: the rows
+        in order) of the C-contiguous ``a0``, ``Y`` (the loop's batches hold them so), in
+        one compiled call —
         the same steps, bit for bit, as calling this object once per batch. Stops after a
         batch whose loss or gradient is not finite (not applied) or whose mean cost exceeds
         ``limit`` (applied). Returns one row per batch done: (Σ_i C_i, correct, ‖g‖²,
         updated)."""
-        net, opt = self.trainer.net, self.trainer.optimizer
-        m = self.trainer.batch_size
+        net, opt = self.step.net, self.step.optimizer
+        m = batch_size
         s1, s2 = self._slots()
         t = opt.t
         hypers = self._hypers(opt, t + 1, count)
@@ -351,19 +354,19 @@ class CompiledStep:
         opt.t = t + int(out[:, 3].sum())
         return out
 
-    def __call__(self, xb: Array, yb: Array, batch: int) -> tuple[float, int, int] | None:
+    def __call__(self, xb: Array, yb: Array, epoch: int, batch: int
+                 ) -> tuple[float, int, int] | None:
         if self.disabled:
             return None
         if self.kernel is None and not self._load():
             self.disabled = True
             return None
-        tr = self.trainer
         n = xb.shape[0]
         if n == 0:
             return None
         loss_sum, correct, sq, updated = self.run(xb, yb)
         if not updated:
             if not math.isfinite(loss_sum):
-                raise tr._guard.error(tr, batch, "the loss")
-            raise tr._guard.error(tr, batch, "the gradient")
+                raise self.step.guard.error(epoch, batch, "the loss")
+            raise self.step.guard.error(epoch, batch, "the gradient")
         return loss_sum, n, int(correct)
