@@ -1,5 +1,15 @@
-"""Files: the safetensors container, the schemas every file is checked against, the model
-format, and atomic writes. Every reader here treats what it reads as untrusted."""
+"""Files. Every reader here treats what it reads as untrusted.
+
+========================  ==================================================================
+:mod:`.schema`            the one schema library: model headers, run configs, playground
+                          messages (imports nothing from chainrule)
+:mod:`.container`         the safetensors container: bytes, header checks, limits
+:mod:`.metadata`          what a model file's metadata must hold
+:mod:`.model`             the model format: :func:`save`, :func:`read_model`, :func:`load`
+:mod:`.atomic`            atomic writes
+:mod:`.errors`            :class:`FileFormatError` and the guarded JSON and file readers
+========================  ==================================================================
+"""
 
 from .atomic import atomic_write_bytes
 from .errors import FileFormatError
