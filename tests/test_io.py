@@ -14,6 +14,20 @@ import chainrule
 from chainrule.io import model as io
 from chainrule.io.errors import FileFormatError
 from chainrule.io.model import ModelFileError
+from chainrule.io.schema import (
+    AnyJSON,
+    Int,
+    Invalid,
+    List,
+    Null,
+    Num,
+    Obj,
+    OneOf,
+    Schema,
+    Str,
+    Tagged,
+    where,
+)
 
 
 def trained_net(seed: int = 0, dropout: float = 0.0, epochs: int = 2) -> tuple:
@@ -417,3 +431,47 @@ def test_unreadable_model_file_is_named(tmp_path: Path, model_bytes: bytes,
 def test_loads_safetensors_names_its_source() -> None:
     with pytest.raises(ModelFileError, match="^upload.bin: 3 bytes is too short"):
         io.loads_safetensors(b"abc", "upload.bin")
+
+
+# -- the schema library (io/schema.py) on its own ---------------------------------------------
+def _reason(schema: Schema, value: object) -> tuple[str, str]:
+    with pytest.raises(Invalid) as info:
+        schema.check(value, ("cfg",))
+    return where(info.value.path), info.value.reason
+
+
+def test_schema_names_the_key_path_and_the_reason() -> None:
+    layer = Obj(required={"n_out": Int(1)}, optional={"act": OneOf(Null(), Str())})
+    config = Obj(required={"layers": List(layer, 1)})
+    assert _reason(config, {"layers": [{"n_out": 3}, {"n_out": 0}]}) == (
+        "cfg.layers[1].n_out", "expected an integer ≥ 1, got 0")
+    assert _reason(config, {"layers": [{"n_out": 3, "act": 2}]}) == (
+        "cfg.layers[0].act", "expected null or a string, got integer")
+    assert _reason(config, {"layers": [{"n_out": 3, "bias": True}]}) == (
+        "cfg.layers[0]", "unknown key 'bias' (expected n_out, act)")
+    assert _reason(config, {"layers": []}) == ("cfg.layers",
+                                                "expected a list of at least 1 items, got 0")
+    assert where(("tensor 'layers.1.w'", "dtype")) == "tensor 'layers.1.w' dtype"
+
+
+def test_schema_bounds_numbers_and_picks_tagged_variants() -> None:
+    assert _reason(Num(0.0, 1.0, lo_open=True), 0.0) == ("cfg",
+                                                         "expected a number in (0.0, 1.0], got 0.0")
+    assert _reason(Num(), float("inf"))[1] == "expected a finite number, got inf"
+    assert _reason(Int(0, 5), True)[1] == "expected an integer, got boolean"
+    shapes = Tagged("kind", {"box": Obj(required={"kind": Str(), "side": Num(0.0)})})
+    shapes.check({"kind": "box", "side": 2.0}, ())
+    assert _reason(shapes, {"kind": "ball"}) == ("cfg", "kind 'ball' is not one of box")
+    AnyJSON().check({"anything": [1, None]}, ())
+
+
+def test_schema_wording_is_a_method_a_reader_overrides() -> None:
+    class Percent(Int):
+        def wrong_type(self, value: object) -> str:
+            return f"expected a percentage, got {value!r}"
+
+        def out_of_range(self, value: object) -> str:
+            return f"expected {self.lo}..{self.hi} percent, got {value!r}"
+
+    assert _reason(Percent(0, 100), "x")[1] == "expected a percentage, got 'x'"
+    assert _reason(Percent(0, 100), 101)[1] == "expected 0..100 percent, got 101"
