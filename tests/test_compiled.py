@@ -22,6 +22,7 @@ from chainrule.engine.activations import ACTIVATIONS
 from chainrule.engine.losses import LOSSES
 from chainrule.training import compiled
 from chainrule.training.loop import Trainer
+from chainrule.training.step import LocalReducer, Step
 
 # The test extra installs chainrule[fast], so a missing numba is an installation error:
 # these tests fail then (as test_kernels.py's do), they never skip.
@@ -58,10 +59,9 @@ def _net(hidden: str, output: str, loss: str, dtype: str, *, sizes=(5, 7, 6, 3),
 
 
 def _step(net: cr.Network, optimizer: cr.Optimizer, batch: int) -> compiled.CompiledStep:
-    trainer = Trainer(net, optimizer, epochs=1, batch_size=batch)
     layout = compiled.plan(net, optimizer)
     assert layout is not None
-    return compiled.CompiledStep(trainer, layout)
+    return compiled.CompiledStep(Step(net, optimizer), layout)
 
 
 def _reference_cost(net: cr.Network, a0: np.ndarray, Y: np.ndarray) -> float:
@@ -102,7 +102,7 @@ def test_compiled_gradient_and_cost_equal_the_reference(hidden: str, output: str
         _close(np.array(loss_sum / 9), np.array(cost), dtype)
         _close(np.array(sq), np.array(float(np.dot(ref.astype(float), ref))), dtype)
     if net.loss_fn.classification:
-        from chainrule.training.loop import n_correct
+        from chainrule.training.metrics import n_correct
 
         _, acts = reference.forward(net, a0)
         assert correct == n_correct(acts[-1], Y, net.independent_outputs)
@@ -392,9 +392,12 @@ def test_without_numba_training_takes_the_numpy_path(monkeypatch: pytest.MonkeyP
 def test_data_parallel_trainers_keep_their_own_step(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHAINRULE_COMPILED", "1")
 
-    class Sharded(Trainer):
-        def reduce(self, n_local, loss_sum, correct):  # type: ignore[no-untyped-def]
+    class ShardedReducer(LocalReducer):  # a data-parallel reducer stands in for MPI's
+        def reduce(self, grads, n_local, loss_sum, correct, weight_sum):  # type: ignore[no-untyped-def]
             return n_local, loss_sum, correct
+
+    def Sharded(net: cr.Network, opt: cr.Optimizer, **options: int) -> Trainer:  # noqa: N802
+        return Trainer(net, opt, step=Step(net, opt, reducer=ShardedReducer()), **options)
 
     net = cr.MLP([4, 8, 3], output="softmax", loss="cross_entropy", seed=0)
     assert Sharded(net, cr.Adam(), epochs=1, batch_size=4).compiled is None
@@ -410,7 +413,7 @@ def test_divergence_is_reported_and_leaves_the_weights_alone() -> None:
     x = np.array([[1.0, np.inf, 0.0], [0.0, 1.0, 0.0]])
     loss_sum, _, _, updated = step.run(x, np.zeros((2, 1)))
     assert not updated and not np.isfinite(loss_sum)
-    assert net.params.tobytes() == before.tobytes() and step.trainer.optimizer.t == 0
+    assert net.params.tobytes() == before.tobytes() and step.step.optimizer.t == 0
 
 
 def _traced_fit(net: cr.Network, X: np.ndarray, y: np.ndarray, epochs: int,

@@ -17,6 +17,7 @@ import chainrule as cr
 from chainrule.cli import main
 from chainrule.notes.gradcheck import gradcheck
 from chainrule.training import loop as training
+from chainrule.training.step import Step
 from chainrule.training import weights
 
 # -- the gradient ------------------------------------------------------------------------------
@@ -61,9 +62,9 @@ def test_weighted_gradient_matches_finite_differences(output: str, loss: str,
 
 def _compute(net: cr.Network, a0: np.ndarray, Yt: np.ndarray,
              s: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-    """The training step's loss sum and gradient (Trainer.compute_gradient)."""
-    trainer = training.Trainer(net, cr.SGD(), epochs=1, batch_size=a0.shape[0])
-    loss_sum, _ = trainer.compute_gradient(a0, Yt, s)
+    """The training step's loss sum and gradient (Step.gradient)."""
+    step = Step(net, cr.SGD())
+    loss_sum, _ = step.gradient(a0, Yt, s)
     return loss_sum, net.grads.copy()
 
 

@@ -239,20 +239,21 @@ def test_device_step_brings_back_only_its_scalars(monkeypatch, request, clf_data
     """scikit-learn's objective on the device (weights, alpha's 1 / Σ s, the per-layer
     ‖W‖²) keeps everything there: one transfer of three scalars per step."""
     torch = pytest.importorskip("torch")
-    from chainrule.sklearn._stochastic import SklearnTrainer
+    from chainrule.sklearn._stochastic import SklearnObjective
+    from chainrule.training.step import Step
 
     X, y = clf_data
     est = MLPClassifier((8, 8, 8), max_iter=2, random_state=0, alpha=0.1)
     with sklearn.config_context(array_api_dispatch=True):
         est.fit(torch.asarray(X), torch.asarray(y))
     net = est.network_
-    trainer = SklearnTrainer(net, est._optimizer, epochs=1, batch_size=16, shuffle=False,
-                             callbacks=[], alpha=0.1, weighted=True, objective_kwargs={})
+    step = Step(net, est._optimizer, objective=SklearnObjective(0.1))
     Y = np.eye(3)[y[:16]]
     xb = torch.asarray(X[:16])
-    yb = torch.asarray(np.hstack([Y, np.linspace(0.5, 2, 16)[:, None]]))
+    yb = torch.asarray(Y)
+    sb = torch.asarray(np.linspace(0.5, 2, 16))
     calls = request.getfixturevalue("torch_transfers")  # recording from here
-    loss_sum, n, correct = trainer.train_step(xb, yb, 1)
+    loss_sum, n, correct = step(xb, yb, sb, epoch=1, batch=1)
     monkeypatch.undo()
     assert n == 16 and np.isfinite(loss_sum) and 0 <= correct <= 16
     assert all(size <= 3 for _, size in calls), calls

@@ -120,7 +120,7 @@ def lr_find(net: Network, X: ArrayLike, Y: ArrayLike, *, start: float = 1e-7,
     stop_factor : float
         Stop once the smoothed loss exceeds this multiple of its minimum.
     """
-    from ..training.loop import Trainer
+    from ..training.step import Step
 
     if not (isinstance(start, (int, float)) and isinstance(end, (int, float))
             and 0 < start < end and math.isfinite(end)):
@@ -134,11 +134,11 @@ def lr_find(net: Network, X: ArrayLike, Y: ArrayLike, *, start: float = 1e-7,
     opt = get_optimizer({**config, "lr": ExponentialSweep(start, end, steps)})
     a0 = twin.inputs(X)
     Yt = twin.targets(Y, a0.shape[0])
-    trainer = Trainer(twin, opt, epochs=1, batch_size=min(batch_size, a0.shape[0]))
+    step = Step(twin, opt)
     lrs, losses, smoothed = [], [], []
     avg, best = 0.0, math.inf
     order, pos = twin.rng.permutation(a0.shape[0]), 0
-    m = trainer.batch_size
+    m = min(batch_size, a0.shape[0])
     with np.errstate(all="ignore"):
         for t in range(steps):
             if pos + m > len(order):
@@ -147,7 +147,7 @@ def lr_find(net: Network, X: ArrayLike, Y: ArrayLike, *, start: float = 1e-7,
             pos += m
             lr = opt.lr
             try:
-                loss_sum, n, _ = trainer.train_step(a0[idx], Yt[idx], t + 1)
+                loss_sum, n, _ = step(a0[idx], Yt[idx], epoch=1, batch=t + 1)
             except DivergenceError:
                 break
             loss = loss_sum / n

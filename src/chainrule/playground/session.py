@@ -3,7 +3,7 @@
 It runs past 300 lines because every message the page is shown (data, updates, weight and
 neuron explanations) is built here from one session's state.
 
-A :class:`Session` is plain NumPy on the real engine (``MLP``, ``Trainer.train_step``,
+A :class:`Session` is plain NumPy on the real engine (``MLP``, a training ``Step``,
 ``explain``, ``chain_factors``); the server only moves its messages. It is not
 thread-safe on its own: the server holds ``session.lock`` around every call,
 because training runs in a worker thread while the page may ask for an
@@ -30,7 +30,7 @@ from ..health.diagnosis import verdicts_from
 from ..health.monitor import Check, layer_health
 from ..io.model import model_to_bytes
 from ..notes.explain import chain_factors, explain
-from ..training.loop import Trainer
+from ..training.step import Step
 from ..training.optimizers import Optimizer, get_optimizer
 from .config import (
     DATA_KEYS,
@@ -141,7 +141,7 @@ class Session:
     def _make_optimizer(self) -> None:
         cfg = self.config
         self.optimizer: Optimizer = get_optimizer(cfg["optimizer"], lr=cfg["lr"])
-        self.trainer = Trainer(self.net, self.optimizer, epochs=0, batch_size=cfg["batch_size"])
+        self.train_step = Step(self.net, self.optimizer)
 
     def _validate(self, update: object) -> dict[str, Any]:
         rows = None if self.uploaded is None else len(self.uploaded[0])
@@ -201,8 +201,8 @@ class Session:
             if step == n_steps - 1:  # the weights one step ago: the health panel's ‖Δw‖/‖w‖
                 self._before_last = self.net.params.copy()
             idx = self.next_batch()
-            self.trainer.epoch = int(self.epoch) + 1  # named in a DivergenceError
-            self.trainer.train_step(self.X_train[idx], self.T_train[idx], self.step + 1)
+            self.train_step(self.X_train[idx], self.T_train[idx], epoch=int(self.epoch) + 1,
+                            batch=self.step + 1)
             self.step += 1
             if self.step % self.stride == 0:
                 self._record()

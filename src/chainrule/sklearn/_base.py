@@ -12,6 +12,7 @@ import copy
 import math
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -35,12 +36,13 @@ from chainrule.sklearn._array_api import (
 from chainrule.sklearn._objective import loss_and_gradient, predict_output
 from chainrule.sklearn._params import SKLEARN_LR_RULES, check_params
 from chainrule.sklearn._sparse import as_sparse_rows
-from chainrule.sklearn._stochastic import SklearnStopping, SklearnTrainer
+from chainrule.sklearn._stochastic import SklearnObjective, SklearnStopping
 from chainrule.sklearn._weights import AssignableWeights, network_from_assigned
 from chainrule.training.callbacks import Callback, DivergenceError
 from chainrule.training.loop import Trainer
 from chainrule.training.optimizers import SGD, Adam, Optimizer, get_optimizer
 from chainrule.training.schedules import Constant, Schedule, get_schedule
+from chainrule.training.step import Step
 
 Array = NDArray[np.floating]
 
@@ -379,30 +381,7 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
             raise ValueError("partial_fit does not support early_stopping=True")
         validation_score = None
         if self.early_stopping:
-            from sklearn.base import is_classifier
-            from sklearn.model_selection import train_test_split
-
-            # scikit-learn stratifies on the binarized labels as booleans (its error
-            # message for a class with one member names the class 'True').
-            stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
-            arrays = [a0, Y] if sw is None else [a0, Y, sw]
-            parts = train_test_split(
-                *arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify
-            )
-            a0, a0_val, Y, Y_val = parts[:4]
-            sw, sw_val = (parts[4], parts[5]) if sw is not None else (None, None)
-            if a0_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' or the "
-                    f"size of your dataset (validation_fraction={self.validation_fraction} "
-                    f"leaves {a0_val.shape[0]} of {a0.shape[0] + a0_val.shape[0]} samples)."
-                )
-            y_val = self._decode_targets(Y_val)
-            self._best_params = _backend.copy(net.params)
-
-            def validation_score() -> float:
-                return self._score_arrays(a0_val, y_val, sw_val)
-
+            a0, Y, sw, validation_score = self._hold_out(a0, Y, sw, rs)
         n = a0.shape[0]
         self._n_train = n
         if self.batch_size == "auto":
@@ -420,27 +399,22 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
             lr_rule = self.learning_rate
         self.n_iter_ = 0
         stopping = SklearnStopping(self, n, lr_rule, validation_score, incremental)
-        trainer = SklearnTrainer(
-            net,
-            self._optimizer,
-            epochs=1 if incremental else self.max_iter,
-            batch_size=batch_size,
-            shuffle=bool(self.shuffle),
-            callbacks=[stopping, *callbacks],
-            alpha=float(self.alpha),
-            weighted=sw is not None,
-            objective_kwargs=self._objective_kwargs(),
-        )
-        weight_col = np.ones(n) if sw is None else sw
+        objective = SklearnObjective(float(self.alpha), **self._objective_kwargs(),
+                                     sparse_X=a0 if sp.issparse(a0) else None)
+        trainer = Trainer(
+            net, self._optimizer, epochs=1 if incremental else self.max_iter,
+            batch_size=batch_size, shuffle=bool(self.shuffle), callbacks=[stopping, *callbacks],
+            step=Step(net, self._optimizer, objective=objective))
+        # The weights in the network's dtype, as scikit-learn's objective has always seen them.
+        s: Any = None if sw is None else np.ascontiguousarray(sw, dtype=net.dtype)
         rows: Any = a0
-        targets: Any = np.hstack([Y, weight_col[:, None].astype(net.dtype)])
         if sp.issparse(a0):
-            trainer.sparse_X = a0
             rows = np.arange(n, dtype=np.intp)[:, None]  # the loop batches row numbers
         elif not net._backend.is_numpy:  # moved once; batches are gathered on the device
-            rows, targets = net._backend.asarray(a0), net._backend.asarray(targets)
+            rows, Y = net._backend.asarray(a0), net._backend.asarray(Y)
+            s = None if s is None else net._backend.asarray(s)
         try:
-            trainer.run(rows, targets, None)
+            trainer.run(rows, Y, None, s)
         except DivergenceError as exc:
             if not self.early_stopping:
                 # scikit-learn reports divergence as this ValueError; keep its wording.
@@ -448,6 +422,36 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
             self._record_divergence(exc)
         if self.early_stopping:
             net.params[...] = self._best_params
+
+    def _hold_out(self, a0: Array, Y: Array, sw: Array | None, rs: np.random.RandomState
+                  ) -> tuple[Array, Array, Array | None, Callable[[], float]]:
+        """``early_stopping``'s validation split, as scikit-learn draws it: the training
+        part (a0, Y, sw) and the function that scores the held-out part."""
+        from sklearn.base import is_classifier
+        from sklearn.model_selection import train_test_split
+
+        # scikit-learn stratifies on the binarized labels as booleans (its error
+        # message for a class with one member names the class 'True').
+        stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
+        arrays = [a0, Y] if sw is None else [a0, Y, sw]
+        parts = train_test_split(
+            *arrays, random_state=rs, test_size=self.validation_fraction, stratify=stratify
+        )
+        a0, a0_val, Y, Y_val = parts[:4]
+        sw, sw_val = (parts[4], parts[5]) if sw is not None else (None, None)
+        if a0_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the "
+                f"size of your dataset (validation_fraction={self.validation_fraction} "
+                f"leaves {a0_val.shape[0]} of {a0.shape[0] + a0_val.shape[0]} samples)."
+            )
+        y_val = self._decode_targets(Y_val)
+        self._best_params = _backend.copy(self.network_.params)
+
+        def validation_score() -> float:
+            return self._score_arrays(a0_val, y_val, sw_val)
+
+        return a0, Y, sw, validation_score
 
     def _check_solver(self) -> bool:
         if self.solver == "lbfgs":

@@ -3,9 +3,8 @@
 The loop itself is :class:`chainrule.training.Trainer` (batches, shuffling with the
 network's generator, callbacks). Two pieces adapt it:
 
-* :class:`SklearnTrainer` replaces the per-batch step with scikit-learn's objective
-  (weighted cost, α / (2 Σ s) ‖W‖²); the sample weight travels as an extra last
-  column of the targets, so the loop's shuffling keeps it aligned with its row.
+* :class:`SklearnObjective` is the step's objective: scikit-learn's (weighted cost,
+  α / (2 Σ s) ‖W‖²); the sample weights are the loop's, shuffled with their rows.
 * :class:`SklearnStopping` is a callback that keeps ``loss_curve_``, ``n_iter_``,
   ``t_``, the ``tol`` / ``n_iter_no_change`` test, the ``adaptive`` and
   ``invscaling`` learning rates and ``early_stopping`` exactly as scikit-learn
@@ -15,7 +14,7 @@ network's generator, callbacks). Two pieces adapt it:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,85 +23,65 @@ from numpy.typing import NDArray
 from chainrule.engine import backend as _backend
 from chainrule.sklearn._objective import objective
 from chainrule.training.callbacks import Callback
-from chainrule.training.loop import Trainer, n_correct, n_correct_array
+from chainrule.training.metrics import n_correct, n_correct_array
 from chainrule.training.schedules import Constant
 
 if TYPE_CHECKING:
     from chainrule.engine.network import Network
-    from chainrule.training.optimizers import Optimizer
+    from chainrule.engine.workspace import Workspaces
+    from chainrule.training.loop import Trainer
 
 Array = NDArray[np.floating]
 
 
-class SklearnTrainer(Trainer):
-    """A :class:`~chainrule.training.Trainer` whose step minimises scikit-learn's objective.
+class SklearnObjective:
+    """scikit-learn's objective as a training step's objective (:class:`~chainrule.training.
+    step.Objective`): the weighted cost with α / (2 Σ s) ‖W‖² of :func:`objective`.
 
     Parameters
     ----------
-    net, optimizer, epochs, batch_size, shuffle, callbacks
-        As for :class:`~chainrule.training.Trainer`.
     alpha : float
         L2 strength (per batch: α / (2 Σ_batch s) ‖W‖², as scikit-learn does).
-    weighted : bool
-        Whether the last target column carries sample weights.
-    objective_kwargs : dict
-        ``cost_scale`` and ``poisson`` for :func:`loss_and_gradient`.
+    cost_scale, poisson
+        As for :func:`objective`.
     sparse_X : scipy.sparse CSR matrix, optional
-        The training inputs when they are sparse: then the ``a0`` given to :meth:`run`
-        is the (n_samples, 1) column of row numbers, so the loop's shuffling and
-        batching work unchanged and each step takes its rows from ``sparse_X``.
+        The training inputs when they are sparse: then the loop batches the
+        (n_samples, 1) column of row numbers, so its shuffling and batching work
+        unchanged, and each step takes its rows from ``sparse_X``.
+
+    Notes
+    -----
+    A batch's loss sum is its cost × its size, and :meth:`batch_weight` is the size even
+    with sample weights: scikit-learn's epoch loss is Σ_batches (batch cost × batch size)
+    / n, not the trainer's weighted mean.
     """
 
-    #: compute_gradient is written against the network's array namespace (on a device
-    #: the cost and the count stay there; the loop brings them back with ‖g‖²).
-    backend_generic = True
+    # Written against the network's array namespace: on a device the cost and the count
+    # stay there (the step brings them back with ‖g‖²), with or without weights.
+    any_backend = True
+    any_backend_weighted = True
 
-    def __init__(
-        self,
-        net: Network,
-        optimizer: Optimizer,
-        *,
-        epochs: int,
-        batch_size: int,
-        shuffle: bool,
-        callbacks: Sequence[Callback],
-        alpha: float,
-        weighted: bool,
-        objective_kwargs: dict[str, Any],
-        sparse_X: Any = None,
-    ) -> None:
-        super().__init__(
-            net, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-            callbacks=callbacks,
-        )
-        self.alpha = alpha
-        self.weighted = weighted
-        self.objective_kwargs = objective_kwargs
+    def __init__(self, alpha: float, *, cost_scale: float = 1.0, poisson: bool = False,
+                 sparse_X: Any = None) -> None:
+        self.alpha, self.cost_scale, self.poisson = alpha, cost_scale, poisson
         self.sparse_X = sparse_X
 
-    def compute_gradient(self, xs: Array, ys: Array, ss: Array | None = None
-                         ) -> tuple[float, int]:
-        """scikit-learn's objective on a batch whose last target column is the sample weight.
-
-        (``ss`` stays None: the weights ride in that column, so that the epoch's loss is
-        scikit-learn's Σ_batches (batch cost × batch size) / n rather than the trainer's.)
-
-        Returns the batch cost × batch size (scikit-learn's epoch loss is
-        Σ_batches (batch cost × batch size) / n) and the correct predictions.
-        """
-        net = self.net
+    def gradient(self, net: Network, xs: Array, ys: Array, ss: Array | None,
+                 workspaces: Workspaces, rng: Any) -> tuple[Any, Any]:
+        """scikit-learn's objective on a batch: fills ``net.grads``; returns the batch
+        cost × batch size and the correct predictions."""
         if self.sparse_X is not None:
-            # Sparse X: the loop batches a column of row numbers; take those CSR rows.
-            xs = self.sparse_X[xs[:, 0]]
-        y, sw = ys[:, :-1], ys[:, -1]
-        cost, trace = objective(
-            net, xs, y, sw if self.weighted else None, self.alpha, **self.objective_kwargs
-        )
+            xs = self.sparse_X[xs[:, 0]]  # the loop batches row numbers; take those rows
+        cost, trace = objective(net, xs, ys, ss, self.alpha, cost_scale=self.cost_scale,
+                                poisson=self.poisson)
         correct: Any = 0
         if net.loss_fn.classification:
             count = n_correct if net.xp is np else n_correct_array
-            correct = count(trace.a_L, y, net.independent_outputs)
+            correct = count(trace.a_L, ys, net.independent_outputs)
         return cost * xs.shape[0], correct
+
+    def batch_weight(self, n: int, ss: Array) -> float:
+        return float(n)  # scikit-learn's epoch loss averages batch costs by batch size
 
 
 class SklearnStopping(Callback):

@@ -258,7 +258,7 @@ class Step:
         """
         # The compiled step has no per-sample weights: a weighted batch trains on NumPy.
         if self.compiled is not None and sb is None:
-            done = self.compiled(xb, yb, epoch, batch)  # None: the NumPy path takes it
+            done = self.compiled(xb, yb, batch, epoch)  # None: the NumPy path takes it
             if done is not None:
                 try:  # the compiled step has updated already: an explosion must undo it
                     self.guard.check(epoch, batch, done[0] / max(done[1], 1))

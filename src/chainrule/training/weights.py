@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..engine.backend import namespace_of
+
 if TYPE_CHECKING:
     from ..engine.network import Network, Trace
     from ..engine.workspace import Workspace
@@ -218,13 +220,34 @@ def weighted_cost(net: Network, trace: Trace, Y: Array, s: Array) -> float:
     return float(np.dot(shares(s), c_i)) + l2_penalty(net)
 
 
+def scale_rows(delta: Array, share: Array) -> Array:
+    """Row i of ``delta`` times ``share[i]``, in place: the one place where sample
+    weights scale a gradient.
+
+    Parameters
+    ----------
+    delta : ndarray of shape (n_samples, n_out)
+        δ_i^(L) = ∂C_i/∂z^(L) of every sample, not yet averaged; an array of any
+        backend's namespace, overwritten.
+    share : ndarray of shape (n_samples,)
+        What sample i's term weighs in the batch's gradient: s_i / Σ s for the weighted
+        mean (:func:`shares`), in place of the notes' 1/n. Cast to ``delta``'s dtype.
+
+    Returns
+    -------
+    ``delta``, scaled.
+    """
+    xp = namespace_of(delta)
+    delta *= xp.astype(share, delta.dtype)[:, None]  # the weighted mean, not (1/n) Σ_i
+    return delta
+
+
 def weighted_backward(net: Network, trace: Trace, Y: Array, s: Array, *,
                       workspace: Workspace | None = None) -> Array:
     """∂C/∂params of :func:`weighted_cost`: fills and returns ``net.grads``.
 
-    Row i of δ^(L) is scaled by s_i / Σ s; :meth:`Network.backward` does the rest
-    (and adds λw for L2).
+    Row i of δ^(L) is scaled by s_i / Σ s (:func:`scale_rows`); :meth:`Network.backward`
+    does the rest (and adds λw for L2).
     """
-    delta_L = sample_deltas(net, trace, Y)
-    delta_L *= shares(s).astype(net.dtype)[:, None]  # the weighted mean, not (1/n) Σ_i
+    delta_L = scale_rows(sample_deltas(net, trace, Y), shares(s))
     return net.backward(trace, delta_L=delta_L, workspace=workspace)

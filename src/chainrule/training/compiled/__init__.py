@@ -354,8 +354,10 @@ class CompiledStep:
         opt.t = t + int(out[:, 3].sum())
         return out
 
-    def __call__(self, xb: Array, yb: Array, epoch: int, batch: int
+    def __call__(self, xb: Array, yb: Array, batch: int, epoch: int = 1
                  ) -> tuple[float, int, int] | None:
+        """The step on batch ``batch`` of epoch ``epoch`` (both from 1, named in a
+        :class:`~chainrule.training.DivergenceError`): (loss sum, n, correct), or None."""
         if self.disabled:
             return None
         if self.kernel is None and not self._load():
