@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from test_playground_server import rebuild, start_server
 
-from chainrule.notes import explain
+from chainrule import explain
 from chainrule.notes.explain import chain_factors
 
 pytestmark = pytest.mark.slow

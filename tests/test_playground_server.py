@@ -26,9 +26,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chainrule import MLP
+from chainrule import MLP, explain
 from chainrule.cli import playground as cli
-from chainrule.notes import explain
 from chainrule.playground import LIMITS, Session, validate_config
 from chainrule.playground.session import class_score, encode_targets
 
