@@ -163,7 +163,6 @@ def _chainrule_warm_up() -> None:
     happens with CHAINRULE_NUMBA=0 or CHAINRULE_COMPILED=0 (the NumPy path)."""
     try:
         import chainrule.training.kernels  # noqa: F401
-
         from chainrule.training import compiled
     except ImportError:
         return
