@@ -1,7 +1,9 @@
-"""Layers: ``forward(a_prev) → (z, a)`` and, right next to it, ``backward`` from ∂C/∂a.
+"""The built-in layers: ``forward(a_prev) → (z, a, mask)`` and, right next to it,
+``backward`` from ∂C/∂a (the protocol is :class:`~chainrule.engine.layer.Layer`).
 
 This file runs past 300 lines because each layer's forward and backward stay side by side
-with their docstrings and shapes; it holds just the two layer types.
+with their docstrings and shapes; it holds just the two layer types and the registry's
+loader, :func:`layer_from_config`.
 
 A :class:`Dense` layer l computes, for every sample (a row),
 
@@ -18,8 +20,9 @@ Its backward pass applies the three chain-rule factors of the notes:
 The incoming ∂C/∂a is already the batch mean's derivative (it carries the
 notes' 1/n), so summing over the rows of the batch gives the averaged gradient.
 
-Layers keep no record of a pass: ``forward`` returns z and a, the network keeps them
-in a :class:`~chainrule.network.Trace` and hands them back to ``backward``. Where the
+Layers keep no record of a pass: ``forward`` returns z, a (and Dropout's mask), the
+network keeps them in a :class:`~chainrule.network.Trace` and hands them back to
+``backward``. Where the
 results go is the caller's choice: ``out=`` takes a :class:`DenseBuffers` (the
 preallocated arrays of a :class:`~chainrule.workspace.Workspace`), otherwise new
 arrays are returned.
@@ -31,7 +34,6 @@ The arrays may be NumPy's or any Array API namespace's (torch, CuPy, array_api_s
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +42,9 @@ from numpy.typing import DTypeLike, NDArray
 from . import backend as _backend
 from .activations import Activation, get_activation
 from .initializers import get_initializer
+from .layer import LAYERS, Layer
+
+__all__ = ["LAYERS", "Dense", "DenseBuffers", "Dropout", "Layer", "layer_from_config"]
 
 Array = NDArray[np.floating]
 
@@ -58,28 +63,6 @@ class DenseBuffers:
     a: Array
     delta: Array
     grad_prev: Array
-
-
-class Layer(ABC):
-    """What the network needs from a layer; parameters live in the network's flat buffers."""
-
-    n_in: int
-    n_out: int
-
-    def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        return []
-
-    def build(self, rng: np.random.Generator, dtype: DTypeLike) -> dict[str, Array]:
-        """Initial values of the parameters (drawn from ``rng``), by name."""
-        return {}
-
-    def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:  # noqa: B027
-        """Point the layer's parameters and gradients at views of the network's buffers
-        (a layer without parameters has nothing to bind)."""
-
-    @abstractmethod
-    def get_config(self) -> dict[str, object]:
-        """What :func:`layer_from_config` needs to rebuild the layer."""
 
 
 class Dense(Layer):
@@ -107,6 +90,9 @@ class Dense(Layer):
         Weights, biases and their gradients ∂C/∂w, ∂C/∂b averaged over the batch
         (views into the network's flat ``params`` and ``grads``).
     """
+
+    name = "Dense"
+    penalised = ("w",)
 
     def __init__(
         self,
@@ -139,6 +125,11 @@ class Dense(Layer):
         self._b: Array | None = None
         self._grad_w: Array | None = None
         self.grad_b: Array | None = None
+
+    def connect(self, n_prev: int | None) -> None:
+        if n_prev is not None and n_prev != self.n_in:
+            raise ValueError(f"n_in={self.n_in} does not match the previous layer's "
+                             f"n_out={n_prev}")
 
     # -- parameters ---------------------------------------------------------
     def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -208,8 +199,11 @@ class Dense(Layer):
         target[...] = value  # write into the network's buffer, keeping the view
 
     # -- forward and backward -------------------------------------------------
-    def forward(self, a_prev: Array, out: DenseBuffers | None = None) -> tuple[Array, Array]:
-        """a_prev of shape (n_samples, n_in) → (z, a), each of shape (n_samples, n_out).
+    def forward(self, a_prev: Array, *, training: bool = False,
+                rng: np.random.Generator | None = None,
+                out: DenseBuffers | None = None) -> tuple[Array, Array, None]:
+        """a_prev of shape (n_samples, n_in) → (z, a, None), z and a of shape
+        (n_samples, n_out); no mask (``training`` and ``rng`` change nothing here).
 
         ``a_prev`` may be a ``scipy.sparse`` matrix (the first layer's X, as OneHotEncoder or
         TfidfVectorizer make it): then z is a sparse × dense product, never densified.
@@ -227,16 +221,18 @@ class Dense(Layer):
         if self._b is not None:
             z += self._b  # + b_j
         a = self.activation.forward(z, out=None if out is None else out.a)  # a_j = g(z_j)
-        return z, a
+        return z, a, None
 
     def backward(
-        self, a_prev: Array, z: Array, a: Array, grad_a: Array, *,
-        need_grad_prev: bool = True, out: DenseBuffers | None = None,
+        self, a_prev: Array, z: Array | None, a: Array, grad_a: Array, *,
+        mask: Array | None = None, need_grad_prev: bool = True,
+        out: DenseBuffers | None = None,
     ) -> tuple[Array, Array | None]:
         """∂C/∂a (n_samples, n_out) → (δ, ∂C/∂a_prev); fills grad_w and grad_b.
 
         ``a_prev``, ``z``, ``a`` are this layer's forward pass on the same samples.
         """
+        assert z is not None  # forward always returns the weighted input of a Dense layer
         delta = self.activation.backward(z, a, grad_a, out=None if out is None else out.delta)
         # δ_j = ∂C/∂a_j · g′(z_j)
         return delta, self.backward_from_delta(a_prev, delta, need_grad_prev=need_grad_prev,
@@ -274,13 +270,23 @@ class Dense(Layer):
 
     def get_config(self) -> dict[str, object]:
         return {
-            "type": "Dense",
+            "type": self.name,
             "n_in": self.n_in,
             "n_out": self.n_out,
             "activation": self.activation.get_config(),
             "bias": self.bias,
             "init": self.init,
         }
+
+    @classmethod
+    def from_config(cls, config: dict[str, object]) -> Dense:
+        return cls(
+            int(config["n_in"]),  # type: ignore[call-overload]
+            int(config["n_out"]),  # type: ignore[call-overload]
+            activation=get_activation(config["activation"]),  # type: ignore[arg-type]
+            bias=bool(config.get("bias", True)),
+            init=str(config.get("init")) if config.get("init") else None,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -294,33 +300,37 @@ class Dropout(Layer):
     scale by 1/(1 − rate); at predict time the identity.
     """
 
+    name = "Dropout"
+
     def __init__(self, rate: float) -> None:
         if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
             raise ValueError(f"rate: expected a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.n_in = self.n_out = 0  # set by the network from the previous layer
 
-    def forward(self, a_prev: Array, rng: np.random.Generator | None) -> tuple[Array | None,
-                                                                               Array]:
-        """(mask, a): a = a_prev ⊙ mask with a fresh mask drawn from ``rng``; with no
-        ``rng`` (inference) or rate 0, no mask and a = a_prev."""
-        if rng is None or self.rate == 0.0:
-            return None, a_prev
+    def forward(self, a_prev: Array, *, training: bool = False,
+                rng: np.random.Generator | None = None,
+                out: None = None) -> tuple[None, Array, Array | None]:
+        """(None, a, mask): a = a_prev ⊙ mask with a fresh mask drawn from ``rng`` while
+        ``training``; at inference (or rate 0) no mask and a = a_prev."""
+        if not training or rng is None or self.rate == 0.0:
+            return None, a_prev, None
         on_numpy = type(a_prev) is np.ndarray
         dt = a_prev.dtype if on_numpy else _backend.host_dtype(a_prev.dtype)
         keep = rng.random(tuple(a_prev.shape), dtype=dt) >= self.rate
         mask = keep.astype(dt) / dt.type(1.0 - self.rate)
         if not on_numpy:  # drawn on the host (same seed, same masks), copied to the device
             mask = _backend.like(mask, a_prev)
-        return mask, a_prev * mask
+        return None, a_prev * mask, mask
 
-    @staticmethod
-    def backward(mask: Array | None, grad_a: Array) -> Array:
-        """∂C/∂a_prev = ∂C/∂a ⊙ mask."""
-        return grad_a if mask is None else grad_a * mask
+    def backward(self, a_prev: Array, z: Array | None, a: Array, grad_a: Array, *,
+                 mask: Array | None = None, need_grad_prev: bool = True,
+                 out: None = None) -> tuple[None, Array]:
+        """(None, ∂C/∂a_prev = ∂C/∂a ⊙ mask): no δ, no parameters."""
+        return None, grad_a if mask is None else grad_a * mask
 
     def get_config(self) -> dict[str, object]:
-        return {"type": "Dropout", "rate": self.rate}
+        return {"type": self.name, "rate": self.rate}
 
     def __repr__(self) -> str:
         return f"Dropout({self.rate})"
@@ -332,16 +342,11 @@ def _is_sparse(a: object) -> bool:
 
 
 def layer_from_config(config: dict[str, object]) -> Layer:
-    """Rebuild a layer from :meth:`Layer.get_config` (used when loading models)."""
+    """Rebuild a layer from :meth:`Layer.get_config` (used when copying, saving and loading
+    models): the registered type named by ``config["type"]``, from its ``from_config``."""
     kind = config.get("type")
-    if kind == "Dense":
-        return Dense(
-            int(config["n_in"]),  # type: ignore[call-overload]
-            int(config["n_out"]),  # type: ignore[call-overload]
-            activation=get_activation(config["activation"]),  # type: ignore[arg-type]
-            bias=bool(config.get("bias", True)),
-            init=str(config.get("init")) if config.get("init") else None,
-        )
-    if kind == "Dropout":
-        return Dropout(float(config["rate"]))  # type: ignore[arg-type]
-    raise ValueError(f"layer type: unknown layer {kind!r}; valid types are Dense, Dropout")
+    cls = LAYERS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(f"layer type: unknown layer {kind!r}; valid types are "
+                         f"{', '.join(sorted(LAYERS))}")
+    return cls.from_config(config)

@@ -32,6 +32,10 @@ All parameters live in one flat buffer ``params`` (and gradients in ``grads``);
 each layer's ``w``, ``b``, ``grad_w``, ``grad_b`` are views into them, so an
 optimizer updates every parameter with a handful of vector operations.
 
+Layers are called through the :class:`~chainrule.engine.layer.Layer` protocol only
+(``forward`` → z, a, mask; ``backward`` → δ, ∂C/∂a_prev), so a new layer type is one
+subclass elsewhere; the output delta δ^(L) is chosen in :mod:`chainrule.engine.output`.
+
 Backends: ``Network(..., backend="torch", device="cuda")`` keeps all of that in another
 array library (:mod:`chainrule.backend`); forward, cost and backward are the same code,
 written against the Array API, with NumPy's ``out=`` buffers behind a
@@ -48,9 +52,12 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ..table import TableEncoder, is_table
 from . import backend as _backend
+from .inputs import DeviceScaler, device_features
 from .layers import Dense, Dropout, Layer
 from .losses import Loss, get_loss
+from .output import output_delta, sample_costs
 from .scaler import Standardizer
+from .trace import Trace
 from .validation import as_features, as_targets, check_dtype
 
 if TYPE_CHECKING:
@@ -61,52 +68,14 @@ if TYPE_CHECKING:
 Array = NDArray[np.floating]
 
 
-class Trace:
-    """What one pass through the network computed, indexed like ``net.layers``.
-
-    Attributes
-    ----------
-    a : list of ndarray
-        ``a[0]`` is a^(0), the input (n_samples, n_in); ``a[i + 1]`` is the output of
-        ``net.layers[i]`` (for a Dense layer its a = g(z)).
-    z : list of (ndarray or None)
-        ``z[i]``: the weighted input of ``net.layers[i]`` (None for a Dropout layer).
-    mask : list of (ndarray or None)
-        ``mask[i]``: the dropout mask of ``net.layers[i]`` (None for Dense layers and
-        at inference).
-    delta, grad_a : list of (ndarray or None)
-        Filled by :meth:`Network.backward`: ``delta[i]`` = ∂C/∂z of a Dense layer,
-        ``grad_a[i]`` = the ∂C/∂a that reached ``net.layers[i]``'s output (None where
-        the fused output δ^(L) = a − y skipped it).
-    """
-
-    __slots__ = ("a", "z", "mask", "delta", "grad_a")
-
-    def __init__(self, a0: Array) -> None:
-        self.a: list[Array] = [a0]
-        self.z: list[Array | None] = []
-        self.mask: list[Array | None] = []
-        self.delta: list[Array | None] = []
-        self.grad_a: list[Array | None] = []
-
-    @property
-    def a_L(self) -> Array:
-        """The output a^(L), shape (n_samples, n_out)."""
-        return self.a[-1]
-
-    @property
-    def z_L(self) -> Array:
-        """The output layer's weighted input z^(L)."""
-        return cast(Array, self.z[-1])
-
-
 class Network:
     """A multilayer perceptron: an ordered list of layers and a loss.
 
     Parameters
     ----------
     layers : sequence of Layer
-        ``Dense`` and ``Dropout`` layers; consecutive ``Dense`` sizes must match.
+        ``Dense``, ``Dropout`` or any other :class:`~chainrule.engine.layer.Layer`; each
+        takes the width of the one before (:meth:`Layer.connect`), the last is Dense.
     loss : str or Loss
         See :data:`chainrule.losses.LOSSES`. Default ``"squared_error"``, the notes' C_0.
     seed : int, optional
@@ -167,7 +136,7 @@ class Network:
         self._backend = _backend.get_backend(backend, device)
         self.xp: Any = self._backend.xp
         self._xp_dtype: Any = self._backend.dtype(self.dtype)
-        self._device_scaler: tuple[Any, Any, Any] | None = None
+        self._device_scaler = DeviceScaler(self._backend, self.dtype)
         self.loss_fn = get_loss(loss)
         if rng is not None and seed is not None:
             raise ValueError("seed, rng: give one of them, not both")
@@ -180,6 +149,7 @@ class Network:
         self.fused = bool(fused)
         self.layers = list(layers)
         self._check_layers()
+        self._no_buffers: list[None] = [None] * len(self.layers)  # forward without a workspace
         self.scaler: Standardizer | None = None
         self.encoder: TableEncoder | None = None
         self.classes: list[Any] | None = None
@@ -188,32 +158,30 @@ class Network:
 
     # -- construction ---------------------------------------------------------
     def _check_layers(self) -> None:
+        """Connect every layer to the width of the one before; the output layer L is Dense
+        (the loss meets its activation)."""
         if not self.layers:
             raise ValueError("layers: expected at least one Dense layer, got an empty list")
         n_prev: int | None = None
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, Layer):
-                raise ValueError(f"layers[{i}]: expected a Dense or Dropout layer, got {layer!r}")
-            if isinstance(layer, Dense):
-                if n_prev is not None and layer.n_in != n_prev:
-                    raise ValueError(
-                        f"layers[{i}]: n_in={layer.n_in} does not match the previous layer's "
-                        f"n_out={n_prev}"
-                    )
-                n_prev = layer.n_out
-            elif isinstance(layer, Dropout):
-                if n_prev is None:
-                    raise ValueError(f"layers[{i}]: Dropout cannot come before the first Dense")
-                layer.n_in = layer.n_out = n_prev
+                raise ValueError(f"layers[{i}]: expected a Layer (Dense, Dropout or another "
+                                 f"type of chainrule.engine.layer.LAYERS), got {layer!r}")
+            try:
+                layer.connect(n_prev)
+            except ValueError as exc:
+                raise ValueError(f"layers[{i}]: {exc}") from None
+            n_prev = layer.n_out
         if not isinstance(self.layers[-1], Dense):
             raise ValueError("layers: the last layer must be Dense (the output layer L)")
 
     def _allocate(self) -> None:
+        """One flat ``params`` and ``grads`` for every layer's parameters, in layer order."""
         values = [layer.build(self.rng, self.dtype) for layer in self.layers]
         sizes = [int(np.prod(s)) for layer in self.layers for _, s in layer.param_shapes()]
         self.params: Array = np.empty(sum(sizes), dtype=self.dtype)
         self.grads: Array = np.zeros(sum(sizes), dtype=self.dtype)
-        self._dense_slices: list[dict[str, slice]] = []
+        self._slices: list[dict[str, slice]] = []
         offset = 0
         for layer, vals in zip(self.layers, values, strict=True):
             slices = {}
@@ -222,8 +190,10 @@ class Network:
                 slices[name] = slice(offset, offset + size)
                 self.params[slices[name]].reshape(shape)[...] = vals[name]
                 offset += size
-            if isinstance(layer, Dense):
-                self._dense_slices.append(slices)
+            self._slices.append(slices)
+        dense = {id(layer) for layer in self.dense_layers}
+        self._dense_slices = [sl for layer, sl in zip(self.layers, self._slices, strict=True)
+                              if id(layer) in dense]
         if not self._backend.is_numpy:  # drawn on the host, copied: same seed, same weights
             _backend.check_views(self._backend)
             self.params = self._backend.asarray(self.params)
@@ -231,21 +201,23 @@ class Network:
         self._bind()
 
     def _bind(self) -> None:
-        """Point every layer's w, b, grad_w, grad_b at its views of params and grads."""
+        """Point every layer's parameters and gradients at their views of params and grads."""
         xp = self.xp
-        offset = 0
-        for layer in self.layers:
+        self._views: list[tuple[dict[str, Array], dict[str, Array]]] = []
+        self._penalised: list[tuple[Array, Array]] = []  # (w, grad_w) under the L2 term
+        for layer, slices in zip(self.layers, self._slices, strict=True):
             p_views, g_views = {}, {}
             for name, shape in layer.param_shapes():
-                sl = slice(offset, offset + int(np.prod(shape)))
+                sl = slices[name]
                 if xp is np:
                     p_views[name] = self.params[sl].reshape(shape)
                     g_views[name] = self.grads[sl].reshape(shape)
                 else:  # copy=False: a library that had to copy raises instead
                     p_views[name] = xp.reshape(self.params[sl], shape, copy=False)
                     g_views[name] = xp.reshape(self.grads[sl], shape, copy=False)
-                offset = sl.stop
             layer.bind(p_views, g_views)
+            self._views.append((p_views, g_views))
+            self._penalised += [(p_views[name], g_views[name]) for name in layer.penalised]
 
     # -- introspection ----------------------------------------------------------
     @property
@@ -255,11 +227,11 @@ class Network:
 
     @property
     def n_in(self) -> int:
-        return self.dense_layers[0].n_in
+        return self.layers[0].n_in
 
     @property
     def n_out(self) -> int:
-        return self.dense_layers[-1].n_out
+        return self.layers[-1].n_out
 
     @property
     def output_layer(self) -> Dense:
@@ -282,22 +254,13 @@ class Network:
         return self.loss_fn.independent_outputs
 
     def parameters(self) -> list[Array]:
-        """Every parameter array (w then b, layer by layer): views into ``params``."""
-        out: list[Array] = []
-        for layer in self.dense_layers:
-            out.append(layer.w)
-            if layer.b is not None:
-                out.append(layer.b)
-        return out
+        """Every parameter array (a Dense layer's w then b, layer by layer): views into
+        ``params``."""
+        return [view for p_views, _ in self._views for view in p_views.values()]
 
     def gradients(self) -> list[Array]:
         """∂C/∂ of every array of :meth:`parameters`, in the same order."""
-        out: list[Array] = []
-        for layer in self.dense_layers:
-            out.append(layer.grad_w)
-            if layer.grad_b is not None:
-                out.append(layer.grad_b)
-        return out
+        return [view for _, g_views in self._views for view in g_views.values()]
 
     def param_slices(self, layer: int) -> dict[str, slice]:
         """Where the notes' layer ``layer`` (1 … L) keeps its parameters in ``params``.
@@ -389,8 +352,9 @@ class Network:
         scaled on the host, then copied to the device once; an array already of the
         network's namespace is checked and scaled where it is.
         """
-        if not self._backend.is_numpy and _backend.is_device_array(X):
-            return self._device_inputs(X, name)
+        if not self._backend.is_numpy and _backend.is_device_array(X):  # checked there
+            a0 = device_features(X, self.n_in, self._backend, self._xp_dtype, self.params, name)
+            return a0 if self.scaler is None else self._device_scaler.transform(self.scaler, a0)
         if is_table(X):
             if self.encoder is None:
                 raise ValueError(f"{name}: a table needs a table encoder; set net.encoder = "
@@ -401,35 +365,6 @@ class Network:
         if self.scaler is not None:
             a0 = self.scaler.transform(a0)
         return a0 if self._backend.is_numpy else self._backend.asarray(a0)
-
-    def _device_inputs(self, X: Any, name: str) -> Any:
-        """:meth:`inputs` for an array already on a device: checked (one scalar comes back
-        for the finiteness test) and scaled there, as the host path does."""
-        xp, dt = self.xp, self._xp_dtype
-        if _backend.namespace_of(X) is not xp or _backend.device_of(X) != _backend.device_of(
-                self.params):
-            raise ValueError(f"{name}: an array of {type(X).__module__} on "
-                             f"{_backend.device_of(X)}, but the network computes on "
-                             f"{self._backend!r}; move it there or pass host data")
-        if X.ndim == 1:
-            X = xp.reshape(X, (1, -1))
-        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != self.n_in:
-            raise ValueError(f"{name}: expected shape (n_samples, {self.n_in}) (the network's "
-                             f"n_in), got {tuple(X.shape)}")
-        if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
-            raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
-        a0 = xp.astype(X, dt, copy=True)
-        if not bool(xp.all(xp.isfinite(a0))):
-            raise ValueError(f"{name}: contains NaN or infinity")
-        if self.scaler is not None:
-            cached = self._device_scaler
-            if cached is None or cached[0] is not self.scaler:
-                host = self.dtype
-                cached = self._device_scaler = (
-                    self.scaler, self._backend.asarray(self.scaler.mean.astype(host)),
-                    self._backend.asarray(self.scaler.scale.astype(host)))
-            a0 = (a0 - cached[1]) / cached[2]
-        return a0
 
     def targets(self, Y: ArrayLike, n_samples: int, name: str = "Y") -> Array:
         """Validate targets and shape them like the output a^(L): (n_samples, n_out).
@@ -490,7 +425,7 @@ class Network:
         -------
         Trace
         """
-        n_in = self.layers[0].n_in  # the first layer is Dense (checked at construction)
+        n_in = self.layers[0].n_in
         if ((self.xp is not np and type(a0) is np.ndarray) or a0.dtype != self._xp_dtype
                 or a0.ndim != 2 or a0.shape[1] != n_in):
             where = "" if self._backend.is_numpy else f" on the {self.backend} backend"
@@ -499,19 +434,14 @@ class Network:
                 f"got {a0.dtype} {tuple(a0.shape)}; Network.inputs(X) makes one from raw data"
             )
         trace = Trace(a0)
-        drop_rng = (self.rng if rng is None else rng) if training else None
-        bufs = None if workspace is None else workspace.layers
+        rng = (self.rng if rng is None else rng) if training else None
+        bufs = self._no_buffers if workspace is None else workspace.layers
         a = a0
-        for i, layer in enumerate(self.layers):
-            if isinstance(layer, Dense):
-                z, a = layer.forward(a, None if bufs is None else bufs[i])
-                trace.z.append(z)
-                trace.mask.append(None)
-            else:
-                mask, a = layer.forward(a, drop_rng)  # type: ignore[attr-defined]
-                trace.z.append(None)
-                trace.mask.append(mask)
+        for layer, out in zip(self.layers, bufs, strict=True):
+            z, a, mask = layer.forward(a, training=training, rng=rng, out=out)
+            trace.z.append(z)
             trace.a.append(a)
+            trace.mask.append(mask)
         return trace
 
     def cost(self, trace: Trace, Y: Array) -> float:
@@ -521,7 +451,7 @@ class Network:
         c_i = self._sample_costs(trace, Y)
         cost = float(np.add.reduce(c_i, dtype=np.float64)) / c_i.shape[0]  # np.mean, faster
         if self.l2:
-            cost += 0.5 * self.l2 * sum(float(np.vdot(d.w, d.w)) for d in self.dense_layers)
+            cost += 0.5 * self.l2 * sum(float(np.vdot(w, w)) for w, _ in self._penalised)
         return cost
 
     def cost_array(self, trace: Trace, Y: Array) -> Any:
@@ -531,15 +461,13 @@ class Network:
         c_i = self._sample_costs(trace, Y)
         cost = xp.sum(c_i, dtype=xp.float64) / c_i.shape[0]
         if self.l2:
-            sq = [xp.sum(d.w * d.w) for d in self.dense_layers]
+            sq = [xp.sum(w * w) for w, _ in self._penalised]
             cost = cost + 0.5 * self.l2 * xp.astype(sum(sq[1:], sq[0]), xp.float64)
         return cost
 
     def _sample_costs(self, trace: Trace, Y: Array) -> Array:
         """C_i per sample, from the logits for a canonical pair."""
-        if self.fused_output:
-            return self.loss_fn.value_from_logits(trace.z[-1], Y)  # type: ignore[arg-type]
-        return self.loss_fn.value(trace.a[-1], Y)
+        return sample_costs(self.loss_fn, trace.z_L, trace.a_L, Y, fused=self.fused_output)
 
     def backward(
         self,
@@ -569,51 +497,36 @@ class Network:
         ndarray of shape (n_params,)
             ``grads``, filled (each layer's ``grad_w`` and ``grad_b`` are views of it).
         """
-        layers = self.layers
-        out: Dense = layers[-1]  # type: ignore[assignment]
-        bufs = None if workspace is None else workspace.layers
-        z_L: Array = trace.z[-1]  # type: ignore[assignment]
-        a_L = trace.a[-1]
+        layers, out_layer = self.layers, self.output_layer
         n_layers = len(layers)
-        out_buf = None if bufs is None else bufs[-1]
+        bufs = self._no_buffers if workspace is None else workspace.layers
+        out_buf = bufs[-1]
         trace.delta = [None] * n_layers
         trace.grad_a = [None] * n_layers
         if delta_L is None:
             if Y is None:
                 raise ValueError("backward: give the targets Y or the output delta delta_L")
+            a_L = trace.a_L
             inv_n: Any = 1.0 / a_L.shape[0]  # the notes' average over samples
             if type(a_L) is np.ndarray:
                 inv_n = self.dtype.type(inv_n)
-            if self.fused_output:
-                # Canonical pair: ∂C0/∂a_j · g′(z_j) collapses to δ_j^(L) = a_j − y_j.
-                if out_buf is None:
-                    delta_L = a_L - Y
-                else:
-                    delta_L = np.subtract(a_L, Y, out=out_buf.delta)
-                delta_L *= inv_n
-            else:
-                grad_a = self.loss_fn.grad_a(a_L, Y) * inv_n  # ∂C/∂a^(L) = (1/n) ∂C0/∂a
-                trace.grad_a[-1] = grad_a
-                delta_L = out.activation.backward(
-                    z_L, a_L, grad_a, out=None if out_buf is None else out_buf.delta
-                )
+            delta_L, trace.grad_a[-1] = output_delta(
+                self.loss_fn, out_layer.activation, trace.z_L, a_L, Y,
+                fused=self.fused_output, scale=inv_n,
+                out=None if out_buf is None else out_buf.delta)
         trace.delta[-1] = delta_L
-        grad = out.backward_from_delta(trace.a[-2], delta_L, need_grad_prev=n_layers > 1,
-                                       out=out_buf)
+        grad = out_layer.backward_from_delta(trace.a[-2], delta_L, need_grad_prev=n_layers > 1,
+                                             out=out_buf)
         for i in range(n_layers - 2, -1, -1):  # the notes' sum over next-layer nodes, down
-            layer = layers[i]
             trace.grad_a[i] = grad
-            if isinstance(layer, Dense):
-                trace.delta[i], grad = layer.backward(
-                    trace.a[i], trace.z[i], trace.a[i + 1], grad,  # type: ignore[arg-type]
-                    need_grad_prev=i > 0, out=None if bufs is None else bufs[i],
-                )
-            else:
-                grad = Dropout.backward(trace.mask[i], grad)  # type: ignore[arg-type]
+            assert grad is not None  # only the first layer may skip ∂C/∂a_prev
+            trace.delta[i], grad = layers[i].backward(
+                trace.a[i], trace.z[i], trace.a[i + 1], grad, mask=trace.mask[i],
+                need_grad_prev=i > 0, out=bufs[i])
         if self.l2:
             lam = self.dtype.type(self.l2) if self.xp is np else self.l2
-            for layer in self.dense_layers:
-                layer.grad_w[...] += lam * layer.w  # ∂/∂w of (λ/2)‖W‖²
+            for w, grad_w in self._penalised:
+                grad_w[...] += lam * w  # ∂/∂w of (λ/2)‖W‖²
         return self.grads
 
     # -- conveniences on raw data -----------------------------------------------------

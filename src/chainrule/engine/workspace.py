@@ -13,16 +13,15 @@ Values written there hold until the next step that uses the same workspace: copy
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .layers import Dense, DenseBuffers
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .network import Network
 
 
 class Workspace:
-    """z, a, δ and ∂C/∂a_prev buffers of every Dense layer, for batches of ``n`` samples.
+    """The arrays every layer's step writes into, for batches of ``n`` samples: z, a, δ and
+    ∂C/∂a_prev of every Dense layer (:class:`~chainrule.layers.DenseBuffers`).
 
     Parameters
     ----------
@@ -32,17 +31,16 @@ class Workspace:
 
     Attributes
     ----------
-    layers : list of (DenseBuffers or None)
-        Indexed like ``net.layers``; None for Dropout layers (their masks are drawn
-        fresh each step).
+    layers : list
+        Indexed like ``net.layers``: what each layer's ``buffers(n)`` made (None for a
+        layer that allocates its results, such as Dropout, whose masks are drawn fresh
+        each step).
     """
 
     def __init__(self, net: Network, n: int) -> None:
         self.n = int(n)
         self.dtype = net.dtype
-        self.layers: list[DenseBuffers | None] = [
-            layer.buffers(self.n) if isinstance(layer, Dense) else None for layer in net.layers
-        ]
+        self.layers: list[Any] = [layer.buffers(self.n) for layer in net.layers]
 
     def __repr__(self) -> str:
         return f"Workspace(n={self.n}, dtype={self.dtype.name!r}, layers={len(self.layers)})"
