@@ -19,10 +19,13 @@ from chainrule import datasets
 from chainrule.cli import main
 from chainrule.cli.common import build_network, encode_targets, resolve_outputs
 from chainrule.cli.config import DEFAULTS, RunConfig
-from chainrule.cli.train import build, fit, load_data, report, split, train, write
+from chainrule.cli.train import train
 from chainrule.engine.activations import ACTIVATIONS, Activation
 from chainrule.engine.losses import LOSSES, MSE, BinaryCrossEntropy, CrossEntropy
 from chainrule.engine.network import Network
+from chainrule.runs.fitting import fit
+from chainrule.runs.output import write
+from chainrule.runs.stages import build, load_data, report, split
 
 
 def one_line_error(code: int, err: str) -> str:
@@ -85,11 +88,10 @@ def test_the_stages_compose_to_train(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert sum(splits.sizes) == 80
     net = build(cfg, ds, splits)
     fitted = fit(cfg, net, ds, splits, callbacks=[])
-    metrics = report(net, ds, splits, show=False)
+    metrics = report(net, ds, splits)
     assert len(fitted.history.epoch) == 2 and "accuracy" in metrics
     summary = {"config": cfg.to_dict(), "task": ds.task}
-    run_dir = write(str(tmp_path / "run"), net, ds, splits, fitted.history, metrics, summary,
-                    show=False)
+    run_dir = write(str(tmp_path / "run"), net, ds, splits, fitted.history, metrics, summary)
     assert (run_dir / "model.safetensors").is_file()
     again = train(cfg, out=str(tmp_path / "again"), quiet=True)
     assert np.array_equal(again.net.params, net.params)

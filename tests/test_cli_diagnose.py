@@ -194,8 +194,8 @@ def test_lr_auto_trains_at_the_range_tests_suggestion(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from chainrule.cli.common import encode_targets
     from chainrule.cli.config import RunConfig
-    from chainrule.cli.train import build, load_data, split
     from chainrule.health.lr_find import lr_find
+    from chainrule.runs.stages import build, load_data, split
 
     assert main(["train", *XOR, "--epochs", "2", "--optimizer", "sgd", "--schedule",
                  "cosine", "--lr", "auto", "--out", str(tmp_path / "auto")]) == 0

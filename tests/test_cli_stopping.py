@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from chainrule.cli import main
-from chainrule.cli.train import MIN_VAL_ROWS, TRAIN_LOSS_TOL, early_stopping
+from chainrule.runs.fitting import MIN_VAL_ROWS, TRAIN_LOSS_TOL, early_stopping
 
 
 def test_small_validation_splits_stop_on_the_training_loss() -> None:

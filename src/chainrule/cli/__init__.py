@@ -55,6 +55,11 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+def exit_status(exc: KeyboardInterrupt) -> int:
+    """The exit status after ``exc``: 128 + the signal number (130 after Ctrl-C)."""
+    return 128 + int(exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     signal.signal(signum, signal.SIG_DFL)  # a second signal while cleaning up ends it
     raise Terminated(signum)
@@ -138,10 +143,9 @@ def _main(argv: list[str]) -> int:
         return int(args._run(args))
     except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated (SIGTERM, SIGHUP)
         signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
-        if not getattr(exc, "reported", False):
-            print("interrupted" if signum == signal.SIGINT else
-                  f"terminated ({signal.Signals(signum).name})", file=sys.stderr)
-        return 128 + int(signum)
+        print("interrupted" if signum == signal.SIGINT else
+              f"terminated ({signal.Signals(signum).name})", file=sys.stderr)
+        return exit_status(exc)
     except BrokenPipeError:  # e.g. `chainrule info --json | head`: the reader left, stay quiet
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -165,4 +169,5 @@ def entry_point() -> None:
     sys.exit(main())
 
 
-__all__ = ["COMMANDS", "CLIError", "Terminated", "entry_point", "main", "signals_as_exceptions"]
+__all__ = ["COMMANDS", "CLIError", "Terminated", "entry_point", "exit_status", "main",
+           "signals_as_exceptions"]

@@ -1,13 +1,12 @@
-"""What several subcommands share: loading the configured data, the held-out test split,
-building the network, targets in the network's terms, evaluation, terminal detection.
+"""What several subcommands share: the data of a saved model (its columns by name), the
+held-out test split, labels in a model's terms, terminal detection; and, from
+:mod:`chainrule.runs`, loading the configured data, building the network, targets in the
+network's terms and evaluation.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,71 +16,27 @@ from .. import datasets
 from ..datasets import Dataset
 from ..datasets.csvfile import DataFileError
 from ..datasets.tabular import match_columns, numeric_matrix, read_features_table
-from ..engine.losses import Loss, get_loss
-from ..engine.network import MLP, Network
-from ..table import Table, TableEncoder, TableError
+from ..engine.network import Network
+from ..runs.config import RunConfig
+from ..runs.data import NUMPY_MAGIC, check_input_file, fit_encoder, load_dataset
+from ..runs.network import (
+    Outputs,
+    build_network,
+    class_probabilities,
+    describe_network,
+    encode_targets,
+    evaluate,
+    map_labels,
+    resolve_outputs,
+)
 from . import CLIError
-from .config import RunConfig
 
-# -- data ----------------------------------------------------------------------------------
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .npz is a zip archive (or an empty one)
-#: How a file numpy.load reads without pickles starts: an .npy array or an .npz archive.
-NUMPY_MAGIC = (b"\x93NUMPY", *_ZIP_MAGIC)
-
-
-def check_input_file(path: str, what: str, *, magic: tuple[bytes, ...] = (),
-                     expected: str = "") -> None:
-    """Refuse, in one line, a data file that is a directory, cannot be read, or (with
-    ``magic``) does not start like the format it should have. A missing file is left to
-    the loader, which says so."""
-    p = Path(path)
-    if p.is_dir():
-        raise CLIError(f"{p}: is a directory; expected {what}")
-    if not p.exists():
-        return
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise CLIError(f"{p}: cannot read the file ({exc.strerror or type(exc).__name__}); "
-                       "check that it exists and that you may read it") from None
-    if magic and not any(head.startswith(m) for m in magic):
-        raise CLIError(f"{p}: not {expected}; expected {what}")
-
-
-def load_dataset(cfg: RunConfig) -> Dataset:
-    """The data set a (validated) configuration names."""
-    name = cfg.dataset
-    try:
-        if name == "csv":
-            assert cfg.csv is not None
-            check_input_file(cfg.csv, "a CSV file with a header row")
-            return datasets.load("csv", path=cfg.csv, target=cfg.target, task=cfg.task)
-        if name == "npz":
-            assert cfg.npz is not None
-            check_input_file(cfg.npz, "an .npz file (numpy.savez) with arrays X and y",
-                             magic=_ZIP_MAGIC, expected="an .npz (zip) archive")
-            return datasets.load("npz", path=cfg.npz, task=cfg.task)
-        if name == "mnist":
-            return datasets.load("mnist", data_dir=cfg.data_dir)
-        if name == "digits":
-            return datasets.load("digits")
-        return datasets.load(name, n_samples=cfg.n_samples, noise=cfg.noise, seed=cfg.seed)
-    except (PermissionError, IsADirectoryError) as exc:
-        where = exc.filename or cfg.csv or cfg.npz or cfg.data_dir or name
-        raise CLIError(f"{where}: cannot read the file ({exc.strerror or exc}); check that "
-                       "you may read it") from None
-
-
-def fit_encoder(cfg: RunConfig, train: Table) -> TableEncoder:
-    """The table encoder of ``cfg``'s ``drop``/``categorical``/``numeric``, fitted on the
-    training rows ``train``; a table it cannot encode is a :class:`CLIError` naming the
-    file."""
-    try:
-        return TableEncoder(drop=cfg.drop, categorical=cfg.categorical,
-                            numeric=cfg.numeric).fit(train)
-    except TableError as exc:
-        raise CLIError(f"{cfg.csv}: {exc}") from None
+__all__ = [
+    "NUMPY_MAGIC", "Outputs", "build_network", "check_input_file", "class_probabilities",
+    "describe_network", "encode_targets", "evaluate", "fit_encoder", "is_tty",
+    "load_dataset", "load_model_data", "map_labels", "model_data_config", "model_features",
+    "model_labels", "resolve_outputs", "test_split_of",
+]
 
 
 def load_model_data(cfg: RunConfig, net: Network, feature_names: list[str] | None
@@ -149,119 +104,6 @@ def test_split_of(ds: Dataset, cfg: RunConfig) -> tuple[NDArray, NDArray]:
 
 
 # -- networks ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Outputs:
-    """What the data decides about the output layer: units, activation g^(L) and loss."""
-
-    n_out: int
-    activation: str
-    loss: Loss
-
-
-def resolve_outputs(cfg: RunConfig, ds: Dataset) -> Outputs:
-    """Output units, output activation and loss for this data: the defaults filled in.
-
-    Classification: cross_entropy with its canonical softmax (δ^(L) = a − y); a loss
-    whose outputs are independent yes/no answers (binary_cross_entropy) on two classes
-    uses one unit with its canonical sigmoid. Regression: identity + mse. Which is which
-    comes from the Loss object (``classification``, ``independent_outputs``,
-    ``canonical_activation``), never from its name.
-    """
-    loss = get_loss(cfg.loss) if cfg.loss is not None else None
-    if ds.task == "classification":
-        assert ds.classes is not None
-        if len(ds.classes) < 2:
-            raise CLIError(f"{ds.name}: only one class ({ds.classes[0]!r}) in the target; "
-                           "classification needs at least two")
-        if loss is not None and loss.independent_outputs:
-            if len(ds.classes) != 2:
-                raise CLIError(f"loss {loss.name}: needs 2 classes, {ds.name} has "
-                               f"{len(ds.classes)}; use cross_entropy")
-            return Outputs(1, cfg.output_activation or loss.canonical_activation or "sigmoid",
-                           loss)
-        loss = loss or get_loss("cross_entropy")
-        return Outputs(len(ds.classes),
-                       cfg.output_activation or loss.canonical_activation or "softmax", loss)
-    if loss is not None and loss.classification:
-        raise CLIError(f"loss {loss.name}: is for classes, but {ds.name} is a regression task; "
-                       "use mse, squared_error or huber (or --task classification)")
-    return Outputs(ds.n_outputs, cfg.output_activation or "identity", loss or get_loss("mse"))
-
-
-def build_network(cfg: RunConfig, ds: Dataset) -> Network:
-    """The MLP of a configuration, for this data set's inputs and outputs (its output
-    activation and loss, chosen by :func:`resolve_outputs`, are the network's own:
-    ``net.output_activation``, ``net.loss_fn``)."""
-    out = resolve_outputs(cfg, ds)
-    try:
-        return MLP([ds.n_features, *cfg.hidden, out.n_out], hidden=cfg.activation,
-                   output=out.activation, loss=out.loss.name, dropout=cfg.dropout, seed=cfg.seed,
-                   dtype=cfg.dtype, l2=cfg.l2)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
-
-
-def describe_network(net: Network) -> str:
-    """``64-128-64-10``."""
-    return "-".join(str(s) for s in [net.n_in, *(d.n_out for d in net.dense_layers)])
-
-
-def encode_targets(net: Network, y: NDArray, task: str) -> NDArray:
-    """Targets in the network's terms: values for regression; for classes, a 0/1 column
-    for one unit, class indices for a loss over mutually exclusive classes (the network
-    one-hot encodes them), one-hot rows for any other loss."""
-    if task == "regression":
-        return y.reshape(y.shape[0], -1)
-    if net.n_out == 1:
-        return y.astype(np.float64).reshape(-1, 1)
-    loss = net.loss_fn
-    if loss.classification and not loss.independent_outputs:
-        return y
-    return np.eye(net.n_out)[y]
-
-
-def map_labels(ds: Dataset, y: NDArray, model_classes: list[Any]) -> NDArray[np.int64]:
-    """The data set's class indices as indices into the model's classes."""
-    assert ds.classes is not None
-    lookup = {json.dumps(c): i for i, c in enumerate(model_classes)}
-    index = []
-    for c in ds.classes:
-        key = json.dumps(c.item() if isinstance(c, np.generic) else c)
-        if key not in lookup:
-            raise CLIError(f"{ds.name}: class {c!r} is not one the model knows "
-                           f"({', '.join(map(str, model_classes))})")
-        index.append(lookup[key])
-    return np.asarray(index, dtype=np.int64)[y]
-
-
-def class_probabilities(net: Network, A: NDArray, n_classes: int) -> NDArray | None:
-    """The network's outputs ``A`` as class probabilities (n, n_classes): a softmax layer's
-    rows, or [1 − a, a] for one sigmoid unit on two classes; None for outputs that are not
-    probabilities (e.g. identity units under squared error)."""
-    A = np.asarray(A, dtype=np.float64)
-    if not np.all(np.isfinite(A)) or A.size == 0 or A.min() < 0 or A.max() > 1:
-        return None
-    if n_classes == 2 and A.shape[1] == 1 and net.loss_fn.independent_outputs:
-        return np.hstack([1 - A, A])
-    if A.shape[1] == n_classes and np.allclose(A.sum(axis=1), 1.0, atol=1e-5):
-        return A
-    return None
-
-
-def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
-             classes: list[Any] | None, *, y_train: NDArray | None = None) -> dict[str, Any]:
-    """Test-set metrics (see :mod:`chainrule.report`); with ``y_train`` (in the model's
-    terms) the learned-nothing baseline beside them."""
-    from ..health.report import classification_metrics, regression_metrics
-
-    A = net.predict(X)
-    if task == "classification":
-        assert classes is not None
-        return classification_metrics(y, net.classes_of(A), classes,
-                                      proba=class_probabilities(net, A, len(classes)),
-                                      y_train=y_train)
-    return regression_metrics(y, A, y_train=y_train)
-
 
 def is_tty() -> bool:
     """Whether stdout is a terminal (live progress) rather than a file or CI log."""

@@ -12,11 +12,11 @@ from ..notes.gradcheck import gradcheck
 from . import CLIError
 from .common import build_network, describe_network, encode_targets, load_dataset
 from .config import (
-    RunConfig,
     UsageError,
     _int_type,
     add_data_arguments,
     add_network_arguments,
+    config_from_args,
     usage_error,
 )
 
@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        cfg = RunConfig.from_args(args)
+        cfg = config_from_args(args)
     except UsageError as exc:
         return usage_error(args, exc)
     ds = load_dataset(cfg)

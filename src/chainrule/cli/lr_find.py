@@ -1,4 +1,4 @@
-"""``chainrule lr-find``: the learning-rate range test (:func:`chainrule.lr_find.lr_find`)
+"""``chainrule lr-find``: the learning-rate range test (:func:`chainrule.health.lr_find.lr_find`)
 on the network ``train`` would build from the same flags, on its training split.
 
 Prints the sweep's result and the suggested rate, and writes ``lr_find.png`` (the smoothed
@@ -12,17 +12,18 @@ import argparse
 import math
 from pathlib import Path
 
+from ..runs.config import optimizer_names
+from ..runs.stages import build, load_data, range_test, split
 from . import CLIError
 from .common import describe_network
 from .config import (
-    RunConfig,
     UsageError,
     _choice,
     _float_type,
     _int_type,
     add_data_arguments,
     add_network_arguments,
-    optimizer_names,
+    config_from_args,
     usage_error,
 )
 
@@ -57,10 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .train import build, load_data, range_test, split
-
     try:
-        cfg = RunConfig.from_args(args)
+        cfg = config_from_args(args)
         if not args.start < args.end:
             raise UsageError(f"--start {args.start:g} --end {args.end:g}: the sweep needs "
                              "start < end")

@@ -1,8 +1,5 @@
 """Checkpoints of a training run, and resuming from them.
 
-It runs past 300 lines because writing checkpoints, the run-status record and resuming must
-agree on one format, so they live together.
-
 A run directory (``chainrule train``) gets, while it trains:
 
 * ``checkpoint.safetensors``: the latest model, every ``every`` epochs (and at the
@@ -19,15 +16,14 @@ any moment leaves the previous checkpoint, loadable. Resumed training (see
 optimizer moments and step count, and the generator state (which shuffles the next
 epoch) are restored exactly.
 
-The module is the CLI's, but nothing in it depends on the CLI: a :class:`Checkpointer`
-is a plain :class:`~chainrule.callbacks.Callback`.
+A :class:`Checkpointer` is a plain :class:`~chainrule.training.callbacks.Callback`; a run
+(:mod:`chainrule.runs.run`) adds one to its fit.
 """
 
 from __future__ import annotations
 
 import csv
 import io as _text_io
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -38,20 +34,13 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic import atomic_write_bytes
-from ..training.callbacks import Callback, EarlyStopping, History
 from ..io.model import LoadedModel, model_to_bytes, read_model
-
-CHECKPOINT = "checkpoint.safetensors"
-BEST = "best.safetensors"
-HISTORY = "history.csv"
-METRICS = "metrics.json"
-CONFIG = "config.json"
-#: The values of ``status`` in metrics.json.
-STATUSES = ("running", "interrupted", "failed", "complete")
+from ..training.callbacks import Callback, EarlyStopping, History
+from .rundir import BEST, CHECKPOINT, HISTORY
 
 __all__ = [
-    "BEST", "CHECKPOINT", "CheckpointState", "Checkpointer", "EpochOffset",
-    "ResumableEarlyStopping", "history_csv", "read_checkpoint", "save_model",
+    "BEST", "CHECKPOINT", "CheckpointState", "Checkpointer",
+    "ResumableEarlyStopping", "Resumed", "history_csv", "read_checkpoint", "save_model",
 ]
 
 
@@ -119,66 +108,6 @@ class CheckpointState:
         return h
 
 
-class _Shifted:
-    """A view of a Trainer whose ``epoch`` counts from an offset and whose ``epochs`` is
-    the whole run's: what a resumed run's callbacks see. Other attributes (and
-    ``stop_training = True``) go to the trainer itself."""
-
-    def __init__(self, trainer: Any, offset: int, total: int | None) -> None:
-        object.__setattr__(self, "_trainer", trainer)
-        object.__setattr__(self, "_offset", offset)
-        object.__setattr__(self, "_total", total)
-
-    @property
-    def epoch(self) -> int:
-        return int(self._trainer.epoch) + self._offset
-
-    @property
-    def epochs(self) -> int:
-        return self._total if self._total is not None else self._trainer.epochs + self._offset
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._trainer, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._trainer, name, value)
-
-
-class EpochOffset(Callback):
-    """Run ``callbacks`` as if the first epoch of this fit were epoch ``offset + 1`` of a
-    run of ``total`` epochs (a resumed run: progress says 14/30, not 1/17)."""
-
-    def __init__(self, callbacks: Sequence[Callback], offset: int = 0,
-                 total: int | None = None) -> None:
-        self.callbacks, self.offset, self.total = list(callbacks), offset, total
-
-    def _view(self, trainer: Any) -> Any:
-        return _Shifted(trainer, self.offset, self.total)
-
-    def on_train_begin(self, trainer: Any) -> None:
-        for cb in self.callbacks:
-            cb.on_train_begin(self._view(trainer))
-
-    def on_epoch_begin(self, trainer: Any) -> None:
-        for cb in self.callbacks:
-            cb.on_epoch_begin(self._view(trainer))
-
-    def on_batch_end(self, trainer: Any, batch: int, loss: float) -> None:
-        for cb in self.callbacks:
-            cb.on_batch_end(self._view(trainer), batch, loss)
-
-    def watches(self, trainer: Any, ahead: int) -> bool:
-        return any(cb.watches(self._view(trainer), ahead) for cb in self.callbacks)
-
-    def on_epoch_end(self, trainer: Any, logs: dict[str, float]) -> None:
-        for cb in self.callbacks:
-            cb.on_epoch_end(self._view(trainer), logs)
-
-    def on_train_end(self, trainer: Any) -> None:
-        for cb in self.callbacks:
-            cb.on_train_end(self._view(trainer))
-
-
 class ResumableEarlyStopping(EarlyStopping):
     """:class:`EarlyStopping` that starts from a checkpoint's counters and best weights
     instead of from scratch."""
@@ -208,11 +137,11 @@ class Checkpointer(Callback):
     when early stopping ends the run) and ``best.safetensors`` when ``monitor``
     improves, into ``run_dir``, atomically.
 
-    Give it the trainer's view with the run's epoch numbers (:class:`EpochOffset`) when
-    it resumes. ``training(state)`` is the ``training`` metadata of each file (the run's
-    configuration and summary; the state is added under ``checkpoint``). The epochs
-    between two checkpoints are kept in memory: :meth:`flush` writes the last one (the
-    CLI calls it on Ctrl-C).
+    A resumed run's fit numbers its epochs from the run's start (``start_epoch``), so
+    ``trainer.epoch`` and ``trainer.epochs`` are the run's. ``training(state)`` is the
+    ``training`` metadata of each file (the run's configuration and summary; the state is
+    added under ``checkpoint``). The epochs between two checkpoints are kept in memory:
+    :meth:`flush` writes the last one (a run calls it on Ctrl-C).
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], *, every: int = 1,
@@ -330,11 +259,3 @@ def read_checkpoint(run_dir: str | os.PathLike[str], name: str = CHECKPOINT) -> 
             best_params = best.net.params.copy()
     return Resumed(loaded.net, dict(config), state, loaded, best_params)
 
-
-def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """metrics.json of ``run_dir`` (None if absent or unreadable)."""
-    try:
-        value = json.loads((Path(run_dir) / METRICS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None

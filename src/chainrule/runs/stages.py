@@ -1,0 +1,168 @@
+"""The stages of a training run, one small function each, over a frozen
+:class:`~chainrule.runs.config.RunConfig`: load → split → build (→ the learning-rate
+range test for ``lr = "auto"``) → fit (:mod:`chainrule.runs.fitting`) → report → write
+(:mod:`chainrule.runs.output`). :func:`chainrule.runs.train` runs them in a run
+directory; each can be called alone (``chainrule lr-find`` runs load, split and build).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import datasets
+from ..engine.network import Network
+from ..health.lr_find import LRFindResult, lr_find
+from ..training.callbacks import History
+from .config import AUTO, RunConfig
+from .data import fit_encoder, load_dataset
+from .errors import RunError
+from .network import build_network, encode_targets, evaluate
+from .reporter import Reporter
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The training, validation and test samples of one run (raw features, raw labels)."""
+
+    X_train: NDArray
+    y_train: NDArray
+    X_val: NDArray
+    y_val: NDArray
+    X_test: NDArray
+    y_test: NDArray
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return len(self.X_train), len(self.X_val), len(self.X_test)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What the fit stage returns: the whole run's history and training time (seconds;
+    a resumed run's include the epochs before the interruption)."""
+
+    history: History
+    seconds: float
+
+
+def learning_rate(cfg: RunConfig) -> float:
+    """``cfg.lr`` as a number (``"auto"`` is resolved by :func:`auto_lr` before this)."""
+    if isinstance(cfg.lr, str):
+        raise RunError(f"lr {cfg.lr}: resolve it first (chainrule.runs.stages.auto_lr)")
+    return float(cfg.lr)
+
+
+def resolved_config(cfg: RunConfig, ds: datasets.Dataset, net: Network) -> RunConfig:
+    """What config.json holds: a new configuration with what the data chose filled in
+    (``cfg`` itself is left as it is), so ``chainrule train --config config.json`` reruns
+    the same training."""
+    return cfg.replace(task=ds.task if cfg.dataset in ("csv", "npz") else cfg.task,
+                       output_activation=net.output_activation, loss=net.loss_fn.name)
+
+
+# -- the stages --------------------------------------------------------------------------------
+def load_data(cfg: RunConfig) -> datasets.Dataset:
+    """Stage 1: the data set the configuration names."""
+    ds = load_dataset(cfg)
+    if ds.task == "regression" and ds.y.ndim == 2:
+        ds.target_names = ds.target_names[: ds.y.shape[1]]
+    return ds
+
+
+def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
+    """Stage 2: the seeded (stratified) split; MNIST keeps its own test set. A table
+    (CSV) is encoded here, by a :class:`~chainrule.table.TableEncoder` fitted on the
+    training rows."""
+    labels = ds.y if ds.task == "classification" else None
+    predefined = ds.X_test is not None
+    try:
+        s = datasets.split_indices(len(ds.X), val=cfg.val_split,
+                                   test=0.0 if predefined else cfg.test_split,
+                                   labels=labels, seed=cfg.seed)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    if ds.table is not None:  # learned from the training rows only: no leakage
+        ds.encode(fit_encoder(cfg, ds.table.take(s.train)), np.dtype(cfg.dtype))
+    if predefined:
+        assert ds.X_test is not None and ds.y_test is not None
+        X_test, y_test = ds.X_test, ds.y_test
+    else:
+        X_test, y_test = ds.X[s.test], ds.y[s.test]
+    if len(X_test) == 0:
+        raise RunError("test_split: 0 leaves no test set for the report; use e.g. 0.2")
+    return Splits(ds.X[s.train], ds.y[s.train], ds.X[s.val], ds.y[s.val], X_test, y_test)
+
+
+def build(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> Network:
+    """Stage 3: the MLP, its scaler (training statistics only) and classes; for
+    regression the output layer starts at the training targets' mean and spread."""
+    net = build_network(cfg, ds)
+    net.encoder = ds.encoder
+    net.scaler = (ds.encoder.standardizer(splits.X_train) if ds.encoder is not None
+                  else ds.fit_scaler(splits.X_train))
+    net.classes = ds.classes
+    if ds.task == "regression":
+        net.init_output_from_targets(encode_targets(net, splits.y_train, ds.task))
+    return net
+
+
+def auto_lr(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
+            reporter: Reporter | None = None) -> RunConfig:
+    """Stage 3½ (``--lr auto``): the range test on the training split, with this network
+    and this optimizer kind (``net`` itself is left as it was); the configuration with
+    the suggested rate. Any other ``cfg`` comes back as it is."""
+    if cfg.lr != AUTO:
+        return cfg
+    result = range_test(cfg, net, ds, splits)
+    if reporter is not None:
+        reporter.lr_found(cfg, result)
+    return cfg.replace(lr=float(result.suggestion))
+
+
+def range_test(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
+               start: float = 1e-7, end: float = 10.0, steps: int = 100) -> LRFindResult:
+    """:func:`chainrule.lr_find.lr_find` on the training split, as ``train`` would train
+    it (same encoding of the targets, same batch size, same optimizer kind)."""
+    Y_train = encode_targets(net, splits.y_train, ds.task)
+    try:
+        return lr_find(net, splits.X_train, Y_train, start=start, end=end, steps=steps,
+                       batch_size=min(cfg.batch_size, len(splits.X_train)),
+                       optimizer=cfg.optimizer)
+    except ValueError as exc:  # e.g. the loss diverged within the first steps
+        raise RunError(str(exc)) from None
+
+
+def report(net: Network, ds: datasets.Dataset, splits: Splits) -> dict[str, Any]:
+    """Stage 5: the test metrics (:mod:`chainrule.health.report`), with the learned-nothing
+    baseline of the training targets beside them."""
+    return evaluate(net, splits.X_test, splits.y_test, ds.task, ds.classes,
+                    y_train=splits.y_train)
+
+
+def summarize(config: dict[str, Any], ds: datasets.Dataset, splits: Splits, fitted: Fitted,
+              metrics: dict[str, Any]) -> dict[str, Any]:
+    """The training summary saved in the model (and, but for the config, metrics.json)."""
+    history = fitted.history
+    n_train, n_val, n_test = splits.sizes
+    return {
+        "config": config,
+        "task": ds.task,
+        "target_names": ds.target_names,
+        "epochs_run": len(history.epoch),
+        "final": {k: v[-1] for k, v in history.history.items()},
+        "test": {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
+        "n_train": n_train, "n_val": n_val, "n_test": n_test,
+        "train_seconds": round(fitted.seconds, 3),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+__all__ = [
+    "Fitted", "Splits", "auto_lr", "build", "learning_rate", "load_data", "range_test",
+    "report", "resolved_config", "split", "summarize",
+]
