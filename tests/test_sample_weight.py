@@ -17,8 +17,8 @@ import chainrule as cr
 from chainrule.cli import main
 from chainrule.notes.gradcheck import gradcheck
 from chainrule.training import loop as training
-from chainrule.training.step import Step
 from chainrule.training import weights
+from chainrule.training.step import Step
 
 # -- the gradient ------------------------------------------------------------------------------
 PAIRS = [  # (output, loss, fused): canonical pairs fused and not, and non-canonical ones

@@ -100,15 +100,9 @@ def fit(
             "sample_weight, class_weight, start_epoch"
         )
     a0, Yt, validation, opt, s = prepare_fit(
-        net,
-        X,
-        Y,
-        optimizer=optimizer,
-        validation_data=validation_data,
-        validation_split=validation_split,
-        sample_weight=sample_weight,
-        class_weight=class_weight,
-    )
+        net, X, Y, optimizer=optimizer, validation_data=validation_data,
+        validation_split=validation_split, sample_weight=sample_weight,
+        class_weight=class_weight)
     trainer = trainer_class(
         net, opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks,
         start_epoch=start_epoch, **trainer_options,

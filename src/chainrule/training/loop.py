@@ -9,7 +9,6 @@ two batches a callback watches run as one compiled call, bit for bit the same st
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from .step import Step
 
 if TYPE_CHECKING:
     from ..engine.network import Network
+    from ..engine.workspace import Workspaces
     from .compiled import CompiledStep
 
 Array = NDArray[np.floating]
@@ -47,8 +47,7 @@ class Trainer:
 
     Parameters
     ----------
-    net : Network
-    optimizer : Optimizer
+    net, optimizer : Network, Optimizer
     epochs : int
         The number of the last epoch.
     batch_size : int
@@ -106,14 +105,12 @@ class Trainer:
 
     # -- the step's parts, as the trainer's (read-only) --------------------------------
     @property
-    def workspaces(self) -> Any:
-        """The step's preallocated arrays (:attr:`Step.workspaces`)."""
-        return self.step.workspaces
+    def workspaces(self) -> Workspaces:
+        return self.step.workspaces  # the step's preallocated arrays
 
     @property
     def compiled(self) -> CompiledStep | None:
-        """The step's compiled form, or None (:attr:`Step.compiled`)."""
-        return self.step.compiled
+        return self.step.compiled  # the step's compiled form, or None
 
     def train_step(self, xb: Array, yb: Array, batch: int, sb: Array | None = None
                    ) -> tuple[float, int, int]:
@@ -185,7 +182,7 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_epoch_end(self, logs)
 
-    def _batches_of_epoch(self, order: Array | None) -> tuple[float, int, int, float]:
+    def _batches_of_epoch(self, order: Any) -> tuple[float, int, int, float]:
         """Step through the epoch's batches: (Σ loss sums, Σ n, Σ correct, Σ batch
         weights); a batch's weight is its sample count, or what the step's objective
         says when weighted."""
@@ -220,19 +217,17 @@ class Trainer:
                 cb.on_batch_end(self, batch, _mean(total_loss, total_weight))
         return total_loss, total_n, correct, total_weight
 
-    def _compiled_run(self, batch: int, order: Array | None, watchers: list[Callback]
+    def _compiled_run(self, batch: int, order: Any, watchers: list[Callback]
                       ) -> list[tuple[float, int]] | None:
         """The full batches from ``batch`` (counted from 1) to the epoch's last full one —
         or to the first one a callback ``watches`` — in one compiled call
-        (:meth:`CompiledStep.run_batches`: bitwise the steps :class:`Step` takes one
-        by one), as (loss sum, correct) per batch; None where the step takes this batch
-        alone: no compiled step, sample weights, the fit's first batch (the loss guard's
-        reference) or the last, partial one. A batch that fails raises the
-        :class:`DivergenceError` that the step would raise for it."""
-        compiled, guard, batches = self.step.compiled, self.step.guard, self._batches
+        (:meth:`Step.run_batches`), as (loss sum, correct) per batch; None where the step
+        takes this batch alone: no compiled step, sample weights, the fit's first batch
+        (the loss guard's reference) or the last, partial one."""
+        step, batches = self.step, self._batches
         full = batches.n_full
-        if (compiled is None or not compiled.loaded or self.sample_weight is not None
-                or guard.first is None or batch > full or not batches.on_numpy):
+        if (not step.runs_batches or self.sample_weight is not None or batch > full
+                or not batches.on_numpy):
             return None
         count = full - batch + 1
         if watchers:  # up to and including the first batch a callback watches
@@ -241,22 +236,11 @@ class Trainer:
             if watched == 1:
                 return None  # watched now: the step takes it
             count = watched or count
-        out = compiled.run_batches(batches.a0, batches.Y, order, batch - 1, count,
-                                   self.batch_size, guard.limit)
-        last = batch + len(out) - 1
-        loss_sum, _, _, updated = out[-1]
-        if not updated:  # not applied, as in the step
-            raise guard.error(self.epoch, last, "the loss" if not math.isfinite(loss_sum)
-                              else "the gradient")
-        if loss_sum / self.batch_size > guard.limit:  # applied: the loop puts back the weights
-            try:
-                guard.check(self.epoch, last, float(loss_sum) / self.batch_size)
-            except DivergenceError as exc:
-                exc.update_applied = True
-                raise
+        run = step.run_batches(batches, order, batch, count, epoch=self.epoch)
+        last = batch + len(run) - 1
         if last == self.n_batches and not finite(self.net.params):
-            raise guard.error(self.epoch, last, "a weight")
-        return list(zip(out[:, 0].tolist(), out[:, 1].astype(np.int64).tolist(), strict=True))
+            raise step.guard.error(self.epoch, last, "a weight")
+        return run
 
 
 def _mean(total_loss: float, total_weight: float) -> float:

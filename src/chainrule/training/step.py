@@ -42,6 +42,7 @@ from .metrics import n_correct, n_correct_array
 
 if TYPE_CHECKING:
     from ..engine.network import Network
+    from .batches import Batches
     from .optimizers import Optimizer
 
 Array = NDArray[np.floating]
@@ -295,3 +296,33 @@ class Step:
         self.guard.check(epoch, batch, loss_sum / batch_weight)  # the batch's mean cost
         self.optimizer.step(net.params, net.grads, grad_sq_norm=grad_sq)
         return loss_sum, n, correct
+
+    @property
+    def runs_batches(self) -> bool:
+        """Whether :meth:`run_batches` can take batches: a compiled step, loaded by a
+        first batch that also set the loss guard's reference."""
+        step = self.compiled
+        return step is not None and step.loaded and self.guard.first is not None
+
+    def run_batches(self, batches: Batches, order: Any, first: int, count: int, *,
+                    epoch: int) -> list[tuple[float, int]]:
+        """Full batches ``first`` … ``first + count − 1`` (from 1) of the epoch whose sample
+        order is ``order`` in one compiled call (:meth:`CompiledStep.run_batches`: bitwise
+        the steps :meth:`__call__` takes one by one), as (loss sum, correct) per batch. A
+        batch that fails raises the :class:`DivergenceError` :meth:`__call__` would raise
+        for it (``update_applied`` where the compiled call had applied its update)."""
+        step, guard, m = self.compiled, self.guard, batches.batch_size
+        assert step is not None and self.runs_batches
+        out = step.run_batches(batches.a0, batches.Y, order, first - 1, count, m, guard.limit)
+        last = first + len(out) - 1
+        loss_sum, _, _, updated = out[-1]
+        if not updated:  # not applied, as in __call__
+            raise guard.error(epoch, last, "the loss" if not math.isfinite(loss_sum)
+                              else "the gradient")
+        if loss_sum / m > guard.limit:  # applied: the loop puts back the weights before
+            try:
+                guard.check(epoch, last, float(loss_sum) / m)
+            except DivergenceError as exc:
+                exc.update_applied = True
+                raise
+        return list(zip(out[:, 0].tolist(), out[:, 1].astype(np.int64).tolist(), strict=True))
