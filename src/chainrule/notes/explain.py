@@ -160,6 +160,78 @@ def chain_factors(net: Network, X: ArrayLike, Y: ArrayLike) -> dict[str, list[ND
     }
 
 
+def _checked_weight(net: Network, layer: int, j: int, k: int) -> Dense:
+    """The Dense layer of the notes' index ``layer``, with j and k checked against it."""
+    dense = net.dense_layers
+    L = len(dense)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= L:
+        raise ValueError(f"layer: expected an integer in 1..{L} (the notes' l), got {layer!r}")
+    d = dense[layer - 1]
+    for name, value, size in (("j", j, d.n_out), ("k", k, d.n_in)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+            0 <= value < size
+        ):
+            raise ValueError(f"{name}: expected an integer in 0..{size - 1} for layer {layer}, "
+                             f"got {value!r}")
+    return d
+
+
+def _as_batch(x: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]:
+    """(X, Y) with one row per sample: a single sample x (n_in,) becomes one row."""
+    X = np.asarray(x, dtype=np.float64)
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+        y_arr = np.asarray(y)
+        return X, y_arr.reshape(1) if y_arr.ndim == 0 else y_arr.reshape(1, -1)
+    return X, np.asarray(y)
+
+
+def _next_layer_terms(net: Network, f: dict[str, list[NDArray]], layer: int, j: int,
+                      s: int) -> list[NextLayerTerm]:
+    """The notes' sum over next-layer nodes i for ∂C/∂a_j^(layer), one term per node, of
+    sample s (empty at the output layer)."""
+    dense = net.dense_layers
+    terms: list[NextLayerTerm] = []
+    if layer == len(dense):
+        return terms
+    i = layer - 1
+    nxt = dense[layer]
+    z_n, a_n = f["z"][i + 1], f["a"][i + 1]
+    act_n_gp = None
+    if nxt.activation.elementwise:
+        act_n_gp = nxt.activation.g_prime(z_n[s : s + 1], a_n[s : s + 1])[0]
+    for node in range(nxt.n_out):
+        w_ij = float(nxt.w[node, j])
+        gp_n = None if act_n_gp is None else float(act_n_gp[node])
+        delta_i = float(f["delta"][i + 1][s, node])
+        terms.append(NextLayerTerm(node, w_ij, gp_n, float(f["dC_da"][i + 1][s, node]),
+                                   delta_i, w_ij * delta_i))
+    return terms
+
+
+def _finite_differences(net: Network, X: NDArray, Yin: NDArray, layer: int, j: int, k: int,
+                        s: int, h: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(C_0 of sample s, mean C) at w_jk + h and at w_jk − h, on a float64 copy of ``net``
+    without its L2 term (the notes' C_0 has none; explain the data term)."""
+    net64 = as_float64(net)
+    net64.l2 = 0.0
+    a0 = net64.inputs(X)
+    Yt = net64.targets(Yin, X.shape[0])
+    w = net64.dense_layers[layer - 1].w
+
+    def costs() -> tuple[float, float]:
+        c_i = net64.loss_fn.value(net64.forward(a0).a_L, Yt)
+        return float(c_i[s]), float(np.mean(c_i))
+
+    w0 = float(w[j, k])
+    w[j, k] = w0 + h
+    plus = costs()
+    w[j, k] = w0 - h
+    minus = costs()
+    w[j, k] = w0
+    return plus, minus
+
+
 def explain(
     net: Network,
     x: ArrayLike,
@@ -191,24 +263,9 @@ def explain(
     h : float
         Step of the central finite differences.
     """
-    dense = net.dense_layers
-    L = len(dense)
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= L:
-        raise ValueError(f"layer: expected an integer in 1..{L} (the notes' l), got {layer!r}")
-    d = dense[layer - 1]
-    for name, value, size in (("j", j, d.n_out), ("k", k, d.n_in)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
-            0 <= value < size
-        ):
-            raise ValueError(f"{name}: expected an integer in 0..{size - 1} for layer {layer}, "
-                             f"got {value!r}")
-    X = np.asarray(x, dtype=np.float64)
-    if X.ndim == 1:
-        X = X.reshape(1, -1)
-        y_arr = np.asarray(y)
-        Yin = y_arr.reshape(1) if y_arr.ndim == 0 else y_arr.reshape(1, -1)
-    else:
-        Yin = np.asarray(y)
+    L = len(net.dense_layers)
+    d = _checked_weight(net, layer, j, k)
+    X, Yin = _as_batch(x, y)
     n = X.shape[0]
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not (
         0 <= sample < n
@@ -221,37 +278,8 @@ def explain(
     z, a = f["z"][i], f["a"][i]
     g_prime = None if not act.elementwise else float(act.g_prime(z[s : s + 1], a[s : s + 1])[0, j])
     per_sample = f["delta"][i][:, j] * f["a_prev"][i][:, k]  # δ_j · a_k^(l−1) for each sample
-    terms: list[NextLayerTerm] = []
-    if layer < L:
-        nxt = dense[layer]
-        z_n, a_n = f["z"][i + 1], f["a"][i + 1]
-        act_n_gp = None
-        if nxt.activation.elementwise:
-            act_n_gp = nxt.activation.g_prime(z_n[s : s + 1], a_n[s : s + 1])[0]
-        for node in range(nxt.n_out):
-            w_ij = float(nxt.w[node, j])
-            gp_n = None if act_n_gp is None else float(act_n_gp[node])
-            delta_i = float(f["delta"][i + 1][s, node])
-            terms.append(NextLayerTerm(node, w_ij, gp_n, float(f["dC_da"][i + 1][s, node]),
-                                       delta_i, w_ij * delta_i))
-
-    # Finite differences on a float64 copy: one sample's C_0, and the mean C.
-    net64 = as_float64(net)
-    net64.l2 = 0.0  # the notes' C_0 has no penalty term; explain the data term
-    a0 = net64.inputs(X)
-    Yt = net64.targets(Yin, n)
-    w = net64.dense_layers[i].w
-
-    def costs() -> tuple[float, float]:
-        c_i = net64.loss_fn.value(net64.forward(a0).a_L, Yt)
-        return float(c_i[s]), float(np.mean(c_i))
-
-    w0 = float(w[j, k])
-    w[j, k] = w0 + h
-    plus = costs()
-    w[j, k] = w0 - h
-    minus = costs()
-    w[j, k] = w0
+    terms = _next_layer_terms(net, f, layer, j, s)
+    plus, minus = _finite_differences(net, X, Yin, layer, j, k, s, h)
     y_j = float(f["y"][0][s, j]) if layer == L else None
     return WeightExplanation(
         layer=layer,
