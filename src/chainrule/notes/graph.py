@@ -165,40 +165,62 @@ def computation_graph(
     dense = [i for i, lyr in enumerate(engine.layers) if isinstance(lyr, Dense)]
     layers = engine.dense_layers
     sizes = [engine.n_in, *(d.n_out for d in layers)]
-    a_L = trace.a[-1]
-    if layer is not None and j is None:
-        j = int(np.argmax(np.abs(trace.delta[dense[layer - 1]][0])))  # type: ignore[index]
-    if layer is not None and j is not None:
-        _check_int("j", j, 0, sizes[layer] - 1, f" for layer {layer}")
-    focus: tuple[int, int] | None = None if layer is None else (layer, int(j))  # type: ignore[arg-type]
-    if focus is None and sum(sizes) + 1 > max_units:
-        pick = L - 1 if L > 1 else L
-        delta = trace.delta[dense[pick - 1]][0]  # type: ignore[index]
-        focus = (pick, int(np.argmax(np.abs(delta))))
-
-    def unit_values(lay: int, unit: int) -> dict[str, Value]:
-        i = dense[lay - 1]
-        d = layers[lay - 1]
-        z, a = trace.z[i], trace.a[i + 1]
-        grad_a, delta = trace.grad_a[i], trace.delta[i]
-        assert z is not None and delta is not None
-        g_prime = d.activation.g_prime(z, a)[0, unit] if d.activation.elementwise else None
-        return {
-            "z": float(z[0, unit]),
-            "a": float(a[0, unit]),
-            "g_prime": None if g_prime is None else float(g_prime),
-            "dC_da": None if grad_a is None else float(grad_a[0, unit]),
-            "delta": float(delta[0, unit]),
-            "b": None if d.b is None else float(d.b[unit]),
-            "grad_b": None if d.grad_b is None else float(d.grad_b[unit]),
-        }
-
+    focus = _focus(trace, dense, sizes, layer, j, max_units)
     shown = _shown_units(engine, trace, dense, sizes, focus, max_units)
     nodes = [Node(f"a0_{k}", 0, k, {"a": float(a0[0, k])}) for k in shown[0]]
     for lay in range(1, L + 1):
-        nodes += [Node(_unit_id(lay, u), lay, u, unit_values(lay, u)) for u in shown[lay]]
+        nodes += [Node(_unit_id(lay, u), lay, u,
+                       _unit_values(trace, dense[lay - 1], layers[lay - 1], u))
+                  for u in shown[lay]]
     nodes.append(Node("C0", L + 1, None, {"C0": c0}))
+    edges = _edges(engine, shown, trace.a[-1], Yt, c0)
+    left_out = {lay: sizes[lay] - len(shown[lay]) for lay in range(L + 1)
+                if len(shown[lay]) < sizes[lay]}
+    return Graph(nodes, edges, int(sample), sizes, [d.activation.name for d in layers],
+                 engine.loss_fn.name, engine.fused_output, focus, left_out)
 
+
+def _focus(trace: Trace, dense: list[int], sizes: list[int], layer: int | None,
+           j: int | None, max_units: int) -> tuple[int, int] | None:
+    """The unit (l, j) whose neighbourhood is shown: the one asked for (j of largest |δ_j|
+    when only ``layer`` is given), else for a network of more than ``max_units`` nodes the
+    last hidden layer's unit of largest |δ_j|; None: the whole network."""
+    L = len(dense)
+    if layer is not None:
+        if j is None:
+            j = int(np.argmax(np.abs(trace.delta[dense[layer - 1]][0])))  # type: ignore[index]
+        _check_int("j", j, 0, sizes[layer] - 1, f" for layer {layer}")
+        return layer, int(j)
+    if sum(sizes) + 1 > max_units:
+        pick = L - 1 if L > 1 else L
+        delta = trace.delta[dense[pick - 1]][0]  # type: ignore[index]
+        return pick, int(np.argmax(np.abs(delta)))
+    return None
+
+
+def _unit_values(trace: Trace, i: int, d: Dense, unit: int) -> dict[str, Value]:
+    """The numbers at one unit of ``d`` (``net.layers[i]``): z, a, g′, ∂C/∂a, δ, b, ∂C/∂b."""
+    z, a = trace.z[i], trace.a[i + 1]
+    grad_a, delta = trace.grad_a[i], trace.delta[i]
+    assert z is not None and delta is not None
+    g_prime = d.activation.g_prime(z, a)[0, unit] if d.activation.elementwise else None
+    return {
+        "z": float(z[0, unit]),
+        "a": float(a[0, unit]),
+        "g_prime": None if g_prime is None else float(g_prime),
+        "dC_da": None if grad_a is None else float(grad_a[0, unit]),
+        "delta": float(delta[0, unit]),
+        "b": None if d.b is None else float(d.b[unit]),
+        "grad_b": None if d.grad_b is None else float(d.grad_b[unit]),
+    }
+
+
+def _edges(engine: Network, shown: list[list[int]], a_L: NDArray, Yt: NDArray,
+           c0: float) -> list[Edge]:
+    """Every weight between two shown nodes (w_jk and ∂C/∂w_jk), then each shown output
+    unit's edge into C_0 (y_j and its term of C_0)."""
+    layers = engine.dense_layers
+    L = len(layers)
     edges: list[Edge] = []
     for lay in range(1, L + 1):
         d = layers[lay - 1]
@@ -211,10 +233,7 @@ def computation_graph(
         edges.append(Edge(_unit_id(L, u), "C0", L + 1, u, None,
                           {"y": float(Yt[0, u]),
                            "C0_term": None if terms is None else float(terms[u])}))
-    left_out = {lay: sizes[lay] - len(shown[lay]) for lay in range(L + 1)
-                if len(shown[lay]) < sizes[lay]}
-    return Graph(nodes, edges, int(sample), sizes, [d.activation.name for d in layers],
-                 engine.loss_fn.name, engine.fused_output, focus, left_out)
+    return edges
 
 
 def _one_sample(x: ArrayLike, y: ArrayLike, sample: int) -> tuple[NDArray, NDArray]:
