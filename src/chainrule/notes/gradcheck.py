@@ -15,6 +15,7 @@ order 1e-16 · |C| / h there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,6 +87,22 @@ class GradcheckReport:
         return "\n".join(lines)
 
 
+def _finite_differences(params: NDArray, idx: NDArray, cost: Callable[[], float],
+                        h: float) -> NDArray:
+    """The five-point central difference of ``cost`` along each ``params[i]``, i in idx;
+    every entry is restored."""
+    numeric = np.empty(idx.size)
+    for n_i, i in enumerate(idx):
+        w0 = params[i]
+        values = []
+        for step in (2.0, 1.0, -1.0, -2.0):
+            params[i] = w0 + step * h
+            values.append(cost())
+        params[i] = w0
+        numeric[n_i] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h)
+    return numeric
+
+
 def gradcheck(
     net: Network,
     X: ArrayLike,
@@ -149,15 +166,7 @@ def gradcheck(
             idx = np.arange(offset, offset + size)
             if max_params_per_array is not None and size > max_params_per_array:
                 idx = np.sort(rng.choice(idx, size=max_params_per_array, replace=False))
-            numeric = np.empty(idx.size)
-            for n_i, i in enumerate(idx):
-                w0 = net64.params[i]
-                values = []
-                for step in (2.0, 1.0, -1.0, -2.0):
-                    net64.params[i] = w0 + step * h
-                    values.append(cost())
-                net64.params[i] = w0
-                numeric[n_i] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h)
+            numeric = _finite_differences(net64.params, idx, cost, h)
             a = analytic[idx]
             report.checks.append(
                 ParamCheck(
