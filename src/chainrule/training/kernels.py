@@ -106,25 +106,39 @@ def _rmsprop_element(w, g, s, one_minus_rho, eps, lr):
 #: Codes of :func:`apply_update`, by optimizer name.
 UPDATE_CODES = {"sgd": 0, "momentum": 1, "nesterov": 2, "rmsprop": 3, "adam": 4, "adamw": 5}
 
+# The hyper-parameters of one compiled step: one float64 row of HYPER_WIDTH, each at its
+# named offset (written in one place, chainrule.training.compiled.CompiledStep._hypers;
+# read by the generated step and apply_update). A rule reads only its own offsets.
+CLIPNORM = 0  # clip ‖g‖ to this norm; 0: no clipping
+LR = 1  # η of this step, from the optimizer's schedule
+MOMENTUM = 2  # μ (momentum, Nesterov)
+ONE_MINUS_RHO, RMS_EPS = 2, 3  # RMSprop's 1 − ρ and ε
+ONE_MINUS_BETA_1, ONE_MINUS_BETA_2 = 2, 3  # Adam's 1 − β₁, 1 − β₂
+EPS_HAT = 4  # Adam's ε √(1 − β₂ᵗ) of this step t
+ADAM_STEP = 5  # Adam's η √(1 − β₂ᵗ) / (1 − β₁ᵗ)
+FLUSH_BELOW = 6  # float32 Adam: m entries below this become 0 this step (0: none)
+DECAY = 7  # AdamW's 1 − η λ (1 for Adam)
+HYPER_WIDTH = 8
+
 
 @numba.njit(error_model="numpy", cache=True, nogil=True)
 def apply_update(code, w, g, s1, s2, clip, h):  # pragma: no cover - compiled
     """One optimizer step in place on flat ``w`` from gradient ``g`` · ``clip``.
 
-    ``code``: :data:`UPDATE_CODES`. ``h`` (float64): η, then per rule μ; or 1 − ρ, ε; or
-    1 − β₁, 1 − β₂, ε̂, step, flush threshold, 1 − η λ (AdamW). ``s1``, ``s2``: the slots
+    ``code``: :data:`UPDATE_CODES`. ``h`` (float64): the step's hyper-parameter row, read
+    at the named offsets (:data:`LR`, :data:`MOMENTUM`, …). ``s1``, ``s2``: the slots
     (velocity; sq_avg; m, v), unused ones of length 0. ``clip`` = 1 leaves g as it is.
     """
     dt = w.dtype.type
     c = dt(clip)
-    lr = dt(h[0])
+    lr = dt(h[LR])
     scale = c != dt(1)
     if code == 0:
         for i in range(w.shape[0]):
             gi = g[i] * c if scale else g[i]
             w[i] = _sgd_element(w[i], gi, lr)
     elif code == 1 or code == 2:
-        mu = dt(h[1])
+        mu = dt(h[MOMENTUM])
         for i in range(w.shape[0]):
             gi = g[i] * c if scale else g[i]
             if code == 1:
@@ -132,13 +146,14 @@ def apply_update(code, w, g, s1, s2, clip, h):  # pragma: no cover - compiled
             else:
                 w[i], s1[i] = _nesterov_element(w[i], gi, s1[i], mu, lr)
     elif code == 3:
-        omr, eps = dt(h[1]), dt(h[2])
+        omr, eps = dt(h[ONE_MINUS_RHO]), dt(h[RMS_EPS])
         for i in range(w.shape[0]):
             gi = g[i] * c if scale else g[i]
             w[i], s1[i] = _rmsprop_element(w[i], gi, s1[i], omr, eps, lr)
     else:
-        omb1, omb2, eps_hat, step, flush = dt(h[1]), dt(h[2]), dt(h[3]), dt(h[4]), dt(h[5])
-        decay = dt(h[6])
+        omb1, omb2 = dt(h[ONE_MINUS_BETA_1]), dt(h[ONE_MINUS_BETA_2])
+        eps_hat, step, flush = dt(h[EPS_HAT]), dt(h[ADAM_STEP]), dt(h[FLUSH_BELOW])
+        decay = dt(h[DECAY])
         one, zero = dt(1), dt(0)
         for i in range(w.shape[0]):
             gi = g[i] * c if scale else g[i]

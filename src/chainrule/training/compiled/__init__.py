@@ -169,6 +169,7 @@ class CompiledStep:
         self._bufs: dict[int, tuple[Array, Array]] = {}
         self._static: tuple[Any, ...] | None = None
         self._gather: tuple[Array, Array] | None = None  # xb, yb of run_batches
+        self._kernels: Any = None  # chainrule.training.kernels, imported when loaded
 
     # -- deciding and loading ------------------------------------------------------------
     def _worth_it(self) -> bool:
@@ -215,6 +216,7 @@ class CompiledStep:
             _FAILED.add(key)
             return False
         self.kernel = module
+        self._kernels = kernels  # the update rules and the hyper-parameter row's layout
         self._static = self._build_static(table, kernels.UPDATE_CODES)
         return True
 
@@ -266,29 +268,35 @@ class CompiledStep:
     # -- the step ------------------------------------------------------------------------
     def _hypers(self, opt: Any, t: int, count: int) -> Array:
         """The step's hyper-parameters for steps t, t + 1, …, t + count − 1 (t counted
-        from 1), one row each: the schedule's η and, for Adam, the bias corrections of
-        that step (scalar arithmetic, the same bits for one step as for an epoch's)."""
-        h = np.zeros((count, 16))
-        h[:, 7] = opt.clipnorm or 0.0
+        from 1), one row each at the named offsets of :mod:`chainrule.training.kernels`
+        (CLIPNORM, LR, …): the schedule's η and, for Adam, the bias corrections of that
+        step (scalar arithmetic, the same bits for one step as for an epoch's)."""
+        k = self._kernels
+        h = np.zeros((count, k.HYPER_WIDTH))
+        h[:, k.CLIPNORM] = opt.clipnorm or 0.0
         name = self.layout["optimizer"]
         if name in ("momentum", "nesterov"):
-            h[:, 9] = opt.momentum
+            h[:, k.MOMENTUM] = opt.momentum
         elif name == "rmsprop":
-            h[:, 9], h[:, 10] = 1.0 - opt.rho, opt.eps
+            h[:, k.ONE_MINUS_RHO], h[:, k.RMS_EPS] = 1.0 - opt.rho, opt.eps
         elif name in ("adam", "adamw"):
-            h[:, 9], h[:, 10] = 1.0 - opt.beta_1, 1.0 - opt.beta_2
+            h[:, k.ONE_MINUS_BETA_1], h[:, k.ONE_MINUS_BETA_2] = 1.0 - opt.beta_1, 1.0 - opt.beta_2
         adam = name in ("adam", "adamw")
         flush = self.step.net.dtype == np.float32
-        for k in range(count):
-            step = t + k
+        # the per-step offsets as locals: this loop runs once per step
+        LR, EPS_HAT, ADAM_STEP, FLUSH_BELOW, DECAY = (  # noqa: N806
+            k.LR, k.EPS_HAT, k.ADAM_STEP, k.FLUSH_BELOW, k.DECAY)
+        for i in range(count):
+            step = t + i
             lr = opt.schedule(step - 1)
-            row = h[k]
-            row[8] = lr
+            row = h[i]
+            row[LR] = lr
             if adam:
                 c2 = math.sqrt(1.0 - opt.beta_2**step)
-                row[11], row[12] = opt.eps * c2, lr * c2 / (1.0 - opt.beta_1**step)
-                row[13] = opt.FLUSH_BELOW if flush and step % opt.FLUSH_EVERY == 0 else 0.0
-                row[14] = 1.0 - lr * opt.weight_decay if name == "adamw" else 1.0
+                row[EPS_HAT], row[ADAM_STEP] = opt.eps * c2, lr * c2 / (1.0 - opt.beta_1**step)
+                row[FLUSH_BELOW] = (opt.FLUSH_BELOW if flush and step % opt.FLUSH_EVERY == 0
+                                    else 0.0)
+                row[DECAY] = 1.0 - lr * opt.weight_decay if name == "adamw" else 1.0
         return h
 
     def _slots(self) -> tuple[Array, Array]:
