@@ -1,11 +1,13 @@
 """The configuration of a training run: :class:`RunConfig`, frozen and typed, validated
 once from a mapping, a configuration file or (in :mod:`chainrule.cli`) the flags.
 
-Every setting's check is declared here once, in :data:`CHECKS` (the value checks are in
-:mod:`chainrule.runs.checks`). The names a setting accepts (``activation``, ``loss``,
-``optimizer``, ``schedule``…) come from the library's tables
-(:data:`chainrule.ACTIVATIONS` and friends) when a value is checked, so a subclass
-registered after ``import chainrule`` is accepted.
+Every setting's check is declared here once, in :data:`CHECKS`: a schema of
+:mod:`chainrule.io.schema` (the model file's header and the playground's messages are
+checked with the same library), worded for a configuration in
+:mod:`chainrule.runs.checks`. The names a setting accepts (``activation``, ``loss``,
+``optimizer``, ``schedule``…) come from the library's tables (:data:`chainrule.ACTIVATIONS`
+and friends) when a value is checked, so a subclass registered after ``import chainrule``
+is accepted.
 
 A message about a bad setting names where the value came from: the file (``sources``),
 else the setting; a value given as an argument (``sources[key] == ARGUMENT``, the CLI's
@@ -15,7 +17,7 @@ flags) is a :class:`UsageError`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,10 @@ from typing import Any
 from .. import datasets
 from ..engine import activations, losses
 from ..engine.validation import DTYPES
+from ..io.schema import Invalid, where
 from ..training import optimizers, schedules
 from . import checks
-from .checks import AUTO, CLASS_WEIGHTS, INT_MAX, Invalid, parse_hidden
+from .checks import AUTO, CLASS_WEIGHTS, INT_MAX, parse_hidden
 from .config_file import MAX_CONFIG_BYTES, ConfigFileError, read_config_file
 from .errors import RunError
 
@@ -55,17 +58,6 @@ def optimizer_names() -> list[str]:
 def schedule_names() -> list[str]:
     return list(schedules.SCHEDULES)
 
-
-_NAME_TABLES: dict[str, Callable[[], Iterable[str]]] = {
-    "dataset": lambda: datasets.NAMES,
-    "activation": activation_names,
-    "output_activation": activation_names,
-    "loss": loss_names,
-    "optimizer": optimizer_names,
-    "schedule": schedule_names,
-    "dtype": lambda: DTYPES,
-    "task": lambda: datasets.TASKS,
-}
 
 
 @dataclass(frozen=True)
@@ -165,44 +157,40 @@ DATA_KEYS = ("dataset", "csv", "npz", "target", "task", "data_dir", "n_samples",
              "drop", "categorical", "numeric")
 
 
-def _named(key: str, *, optional: bool = False) -> Callable[[Any], str | None]:
-    return checks.name(key, _NAME_TABLES[key], optional=optional)
-
-
-#: The check of every setting: takes the value as found, returns it typed or raises
-#: :class:`~chainrule.runs.checks.Invalid`.
-CHECKS: dict[str, Callable[[Any], Any]] = {
-    "dataset": _named("dataset"),
-    "csv": checks.text("a path to a CSV file"),
-    "npz": checks.text("a path to an .npz file"),
-    "target": checks.text("the name of the CSV's target column"),
-    "task": _named("task", optional=True),
-    "data_dir": checks.text("a directory"),
-    "n_samples": checks.integer(2, INT_MAX, "an integer ≥ 2"),
-    "noise": checks.number(lambda v: v >= 0, "a non-negative number"),
-    "drop": checks.column_names,
-    "categorical": checks.column_names,
-    "numeric": checks.column_names,
-    "hidden": checks.hidden,
-    "activation": _named("activation"),
-    "output_activation": _named("output_activation", optional=True),
-    "loss": _named("loss", optional=True),
-    "optimizer": _named("optimizer"),
-    "lr": checks.learning_rate,
-    "schedule": _named("schedule"),
-    "epochs": checks.integer(1, INT_MAX, "a positive integer"),
-    "batch_size": checks.integer(1, INT_MAX, "a positive integer"),
-    "seed": checks.integer(0, 2**63 - 1, "a non-negative integer"),
-    "dtype": _named("dtype"),
-    "val_split": checks.number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "test_split": checks.number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "early_stopping": checks.integer(0, INT_MAX, "a non-negative integer (patience in "
+#: The check of every setting (:mod:`chainrule.runs.checks`): a schema that says what it
+#: accepts, and gives the value typed.
+CHECKS: dict[str, checks.Setting] = {
+    "dataset": checks.Name("dataset", lambda: datasets.NAMES),
+    "csv": checks.Text("a path to a CSV file"),
+    "npz": checks.Text("a path to an .npz file"),
+    "target": checks.Text("the name of the CSV's target column"),
+    "task": checks.Name("task", lambda: datasets.TASKS, optional=True),
+    "data_dir": checks.Text("a directory"),
+    "n_samples": checks.Integer(2, INT_MAX, "an integer ≥ 2"),
+    "noise": checks.Number("a non-negative number", 0),
+    "drop": checks.ColumnNames(),
+    "categorical": checks.ColumnNames(),
+    "numeric": checks.ColumnNames(),
+    "hidden": checks.Hidden(),
+    "activation": checks.Name("activation", activation_names),
+    "output_activation": checks.Name("output_activation", activation_names, optional=True),
+    "loss": checks.Name("loss", loss_names, optional=True),
+    "optimizer": checks.Name("optimizer", optimizer_names),
+    "lr": checks.LearningRate(),
+    "schedule": checks.Name("schedule", schedule_names),
+    "epochs": checks.Integer(1, INT_MAX, "a positive integer"),
+    "batch_size": checks.Integer(1, INT_MAX, "a positive integer"),
+    "seed": checks.Integer(0, 2**63 - 1, "a non-negative integer"),
+    "dtype": checks.Name("dtype", lambda: DTYPES),
+    "val_split": checks.Number("a number in [0, 1)", 0, 1, high_open=True),
+    "test_split": checks.Number("a number in [0, 1)", 0, 1, high_open=True),
+    "early_stopping": checks.Integer(0, INT_MAX, "a non-negative integer (patience in "
                                      "epochs; 0 = off)"),
-    "l2": checks.number(lambda v: v >= 0, "a non-negative number"),
-    "dropout": checks.number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    "checkpoint_every": checks.integer(1, INT_MAX, "a positive integer (epochs between "
+    "l2": checks.Number("a non-negative number", 0),
+    "dropout": checks.Number("a number in [0, 1)", 0, 1, high_open=True),
+    "checkpoint_every": checks.Integer(1, INT_MAX, "a positive integer (epochs between "
                                        "checkpoints)"),
-    "class_weight": checks.class_weight,
+    "class_weight": checks.ClassWeight(),
 }
 assert set(CHECKS) == set(DEFAULTS)
 
@@ -227,14 +215,12 @@ def build_config(values: Mapping[str, Any], sources: Mapping[str, str]) -> RunCo
     :class:`ConfigError` naming the setting).
     """
     typed: dict[str, Any] = {}
-    for key, check in CHECKS.items():
-        value = values[key]
+    for key, setting in CHECKS.items():
         try:
-            typed[key] = check(value)
+            setting.check(values[key], (key,))
         except Invalid as bad:
-            message = bad.message or (f"expected {bad.accepted}, got "
-                                      f"{checks.show(value, kind=bad.show_kind)}")
-            raise _fail(f"{key}: {message}", [key], sources) from None
+            raise _fail(f"{where(bad.path)}: {bad.reason}", [key], sources) from None
+        typed[key] = setting.typed(values[key])
     cfg = RunConfig(**typed)
     if cfg.val_split + cfg.test_split >= 1:
         raise _fail("val_split + test_split: must be below 1 so samples are left to train on",
