@@ -182,17 +182,8 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
     t_col = header.index(target)
     features = drop_row_index(table.select([n for n in header if n != target]), (), notes)
     assert table.lines is not None
-    lines = table.lines
-    y_col = table[target]
-    keep = ~y_col.missing
-    if not keep.any():
-        raise DataFileError(path, f"every cell of the target column {target!r} is empty "
-                            "or NA; nothing to learn from")
-    if not keep.all():
-        notes.append(f"dropped {int((~keep).sum())} row(s) whose target {target!r} is "
-                     f"empty or NA (first: row {int(lines[~keep][0])})")
-        rows = np.flatnonzero(keep)
-        features, y_col, lines = features.take(rows), y_col.take(rows), lines[rows]
+    features, y_col, lines = _rows_with_target(path, target, features, table[target],
+                                               table.lines, notes)
     y_numbers, y_text = _target_values(y_col)
     inferred = task is None
     if task is None:
@@ -201,29 +192,13 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
     classes: list[Any] | None = None
     y: NDArray[Any]
     if task == "classification":
-        if y_numbers is not None:
-            y, classes = _labels_of_numbers(y_numbers)
-        else:
-            assert y_text is not None
-            y, classes = _labels(y_text)
-        # Text labels are classes as written (56 US states are 56 classes); only a target
-        # with more than MAX_CLASSES values and under MIN_ROWS_PER_CLASS rows a class on
-        # average looks like an identifier or free text rather than something to learn.
-        if inferred and len(classes) > MAX_CLASSES and len(y) < MIN_ROWS_PER_CLASS * len(classes):
-            raise DataFileError(
-                path, f"target column {target!r} holds text with {len(classes)} distinct "
-                f"values in {len(y)} rows (fewer than {MIN_ROWS_PER_CLASS} rows a class); "
-                "if these are really classes pass --task classification"
-            )
-        if len(classes) < 2:
-            raise DataFileError(path, f"target column {target!r} holds one class only "
-                                f"({classes[0]!r}); classification needs at least two")
+        y, classes = _class_target(path, target, y_numbers, y_text, inferred)
+    elif y_numbers is None:
+        assert y_text is not None
+        i = next(i for i, v in enumerate(y_text) if np.isnan(_finite_or_nan(v)))
+        raise DataFileError(path, f"{y_text[i]!r} is not a number; a regression "
+                            "target must be numeric", cell_at(int(lines[i]), t_col, header))
     else:
-        if y_numbers is None:
-            assert y_text is not None
-            i = next(i for i, v in enumerate(y_text) if np.isnan(_finite_or_nan(v)))
-            raise DataFileError(path, f"{y_text[i]!r} is not a number; a regression "
-                                "target must be numeric", cell_at(int(lines[i]), t_col, header))
         y = y_numbers.copy()
     return Dataset(
         name=path.stem,
@@ -237,6 +212,47 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
         notes=notes,
         table=features,
     )
+
+
+def _rows_with_target(path: Path, target: str, features: Table,
+                      y_col: NumberColumn | TextColumn, lines: NDArray[Any], notes: list[str]
+                      ) -> tuple[Table, NumberColumn | TextColumn, NDArray[Any]]:
+    """Features, target column and file line numbers of the rows whose target is there
+    (the others dropped, with a note); none at all is an error."""
+    keep = ~y_col.missing
+    if not keep.any():
+        raise DataFileError(path, f"every cell of the target column {target!r} is empty "
+                            "or NA; nothing to learn from")
+    if not keep.all():
+        notes.append(f"dropped {int((~keep).sum())} row(s) whose target {target!r} is "
+                     f"empty or NA (first: row {int(lines[~keep][0])})")
+        rows = np.flatnonzero(keep)
+        features, y_col, lines = features.take(rows), y_col.take(rows), lines[rows]
+    return features, y_col, lines
+
+
+def _class_target(path: Path, target: str, y_numbers: NDArray[Any] | None,
+                  y_text: list[str] | None, inferred: bool) -> tuple[NDArray[Any], list[Any]]:
+    """(class index per row, the classes) of a classification target, checked: at least
+    two classes, and (when the task was inferred) not an identifier or free text."""
+    if y_numbers is not None:
+        y, classes = _labels_of_numbers(y_numbers)
+    else:
+        assert y_text is not None
+        y, classes = _labels(y_text)
+    # Text labels are classes as written (56 US states are 56 classes); only a target
+    # with more than MAX_CLASSES values and under MIN_ROWS_PER_CLASS rows a class on
+    # average looks like an identifier or free text rather than something to learn.
+    if inferred and len(classes) > MAX_CLASSES and len(y) < MIN_ROWS_PER_CLASS * len(classes):
+        raise DataFileError(
+            path, f"target column {target!r} holds text with {len(classes)} distinct "
+            f"values in {len(y)} rows (fewer than {MIN_ROWS_PER_CLASS} rows a class); "
+            "if these are really classes pass --task classification"
+        )
+    if len(classes) < 2:
+        raise DataFileError(path, f"target column {target!r} holds one class only "
+                            f"({classes[0]!r}); classification needs at least two")
+    return y, classes
 
 
 #: Files read with pandas and pyarrow instead of the CSV reader.
