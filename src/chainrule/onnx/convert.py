@@ -38,6 +38,7 @@ import onnx
 from numpy.typing import DTypeLike, NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from chainrule.engine.layers import Dense, Dropout
 from chainrule.engine.network import Network
 from chainrule.io.model import atomic_write_bytes
 from chainrule.onnx.encoder import ML_DOMAIN, ML_OPSET, encoder_nodes, table_feed
@@ -118,15 +119,7 @@ def to_onnx(
         For a table encoder with a date column (ONNX cannot parse dates), and for a
         column named like ``output_name``.
     """
-    poisson = False
-    if not isinstance(net, Network) and isinstance(getattr(net, "network_", None), Network):
-        poisson = getattr(net, "out_activation_", None) == "exp"
-        net = net.network_
-    if not isinstance(net, Network):
-        raise ValueError(
-            f"net: expected a chainrule Network or a fitted chainrule.sklearn estimator, got "
-            f"{type(net).__name__}"
-        )
+    net, poisson = _network_of(net)
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < OPSET:
         raise ValueError(f"opset: expected an integer ≥ {OPSET}, got {opset!r}")
     dt = np.dtype(dtype) if dtype is not None else net.dtype
@@ -135,23 +128,8 @@ def to_onnx(
     g = Graph(dt)
     elem = _ELEM[dt]
     g.reserve([output_name])
-    if net.encoder is not None:
-        if output_name in net.encoder.inputs:
-            raise ValueError(f"output_name: {output_name!r} is also the name of an input "
-                             "column; pass another output_name")
-        graph_inputs, a = encoder_nodes(g, net.encoder)
-    else:
-        graph_inputs = [helper.make_tensor_value_info(input_name, elem, ["N", net.n_in])]
-        a = input_name
-    if net.scaler is not None:
-        a = g.op("Sub", [a, g.const("scaler_mean", net.scaler.mean)], stem="centred")
-        a = g.op("Div", [a, g.const("scaler_scale", net.scaler.scale)], stem="a0")
-    for layer_index, layer in enumerate(net.dense_layers, start=1):
-        inputs = [a, g.const(f"w{layer_index}", layer.w)]
-        if layer.b is not None:
-            inputs.append(g.const(f"b{layer_index}", layer.b))
-        z = g.op("Gemm", inputs, stem=f"z{layer_index}", transB=1)  # z = a_prev wᵀ + b
-        a = layer.activation.to_onnx(g, z)
+    graph_inputs, a = _input_nodes(g, net, elem, input_name, output_name)
+    a = _layer_nodes(g, net, a)
     if poisson:
         a = g.op("Exp", [a], stem="mu")
     # The last node's output becomes the graph output (an Identity if nothing was added).
@@ -174,14 +152,72 @@ def to_onnx(
         doc_string=f"chainrule {_describe(net)}",
     )
     model.ir_version = min(model.ir_version, 10)  # readable by current onnxruntime releases
+    helper.set_model_props(model, _metadata(net))
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _network_of(net: Any) -> tuple[Network, bool]:
+    """(the Network, whether its output is followed by e^z): a Network itself, or a fitted
+    estimator's ``network_`` (e^z for a Poisson regressor)."""
+    poisson = False
+    if not isinstance(net, Network) and isinstance(getattr(net, "network_", None), Network):
+        poisson = getattr(net, "out_activation_", None) == "exp"
+        net = net.network_
+    if not isinstance(net, Network):
+        raise ValueError(
+            f"net: expected a chainrule Network or a fitted chainrule.sklearn estimator, got "
+            f"{type(net).__name__}"
+        )
+    return net, poisson
+
+
+def _input_nodes(g: Graph, net: Network, elem: int, input_name: str,
+                 output_name: str) -> tuple[list[onnx.ValueInfoProto], str]:
+    """The graph's inputs (one per column with a table encoder, else X) and the name of
+    a^(0): encoded, then scaled by the network's scaler."""
+    if net.encoder is not None:
+        if output_name in net.encoder.inputs:
+            raise ValueError(f"output_name: {output_name!r} is also the name of an input "
+                             "column; pass another output_name")
+        graph_inputs, a = encoder_nodes(g, net.encoder)
+    else:
+        graph_inputs = [helper.make_tensor_value_info(input_name, elem, ["N", net.n_in])]
+        a = input_name
+    if net.scaler is not None:
+        a = g.op("Sub", [a, g.const("scaler_mean", net.scaler.mean)], stem="centred")
+        a = g.op("Div", [a, g.const("scaler_scale", net.scaler.scale)], stem="a0")
+    return graph_inputs, a
+
+
+def _layer_nodes(g: Graph, net: Network, a: str) -> str:
+    """Every layer at inference, from a^(0) named ``a``; returns the name of a^(L). Dense
+    is a Gemm and its activation, Dropout the identity; any other layer type has no
+    lowering here and is refused rather than left out."""
+    layer_index = 0
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Dropout):
+            continue
+        if not isinstance(layer, Dense):
+            raise ValueError(f"net: layers[{i}] is a {type(layer).__name__}, which has no "
+                             "ONNX lowering (Dense and Dropout layers have one)")
+        layer_index += 1
+        inputs = [a, g.const(f"w{layer_index}", layer.w)]
+        if layer.b is not None:
+            inputs.append(g.const(f"b{layer_index}", layer.b))
+        z = g.op("Gemm", inputs, stem=f"z{layer_index}", transB=1)  # z = a_prev wᵀ + b
+        a = layer.activation.to_onnx(g, z)
+    return a
+
+
+def _metadata(net: Network) -> dict[str, str]:
+    """The model's metadata: the network's config, its classes and its table encoder."""
     meta = {"chainrule_config": json.dumps(net.get_config())}
     if net.classes is not None:
         meta["classes"] = json.dumps([_jsonable(c) for c in net.classes])
     if net.encoder is not None:
         meta["chainrule_encoder"] = json.dumps(net.encoder.to_dict())
-    helper.set_model_props(model, meta)
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return meta
 
 
 def export(
