@@ -79,8 +79,10 @@ def worker(args: argparse.Namespace) -> None:
 
         def on_train_end(self, trainer: Any) -> None:
             self.seconds = time.perf_counter() - self.start
-            self.reduce_seconds = getattr(trainer, "reduce_seconds", 0.0)
-            self.n_reduce = getattr(trainer, "n_reduce", 0)
+            # MPIReducer times its all-reduce; one rank trains with the plain LocalReducer
+            reducer = trainer.step.reducer
+            self.reduce_seconds = getattr(reducer, "reduce_seconds", 0.0)
+            self.n_reduce = getattr(reducer, "n_reduce", 0)
 
     # What the machine gives each rank when all compute at once: the ceiling for the rows.
     gemm = np.array([gemm_gflops()])

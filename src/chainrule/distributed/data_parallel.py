@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..training import loop as training
+from ..training import fitting
 from ..training.callbacks import History
 from ..training.loop import Trainer
 from ..training.optimizers import Optimizer
+from ..training.step import Step
 
 # cli/train.py calls is_root, abort_on_error and fit through this module: re-exported
 from .comm import is_root as is_root
@@ -38,8 +39,13 @@ __all__ = ["DistributedTrainer", "fit"]
 
 
 class DistributedTrainer(Trainer):
-    """A :class:`~chainrule.training.Trainer` whose global batches are shared across ranks
-    by an :class:`~chainrule.distributed.reducer.MPIReducer`.
+    """The training loop whose step shares every global batch across the ranks of ``comm``:
+    a :class:`~chainrule.training.Trainer` running a :class:`~chainrule.training.Step` with
+    an :class:`~chainrule.distributed.reducer.MPIReducer`.
+
+    Built with the optimizer that :func:`~chainrule.training.prepare_fit` chose, it first
+    gives every rank rank 0's optimizer state; :meth:`run` first checks that every rank
+    holds the same data and settings.
 
     Parameters
     ----------
@@ -48,55 +54,32 @@ class DistributedTrainer(Trainer):
     comm : mpi4py communicator
     **options
         The other arguments of :class:`~chainrule.training.Trainer` (epochs,
-        batch_size — the global batch — shuffle, callbacks).
+        batch_size — the global batch — shuffle, callbacks, start_epoch).
 
     Attributes
     ----------
+    comm
     reducer : MPIReducer
-    rank, size : int
+        Also ``step.reducer``; its ``reduce_seconds`` and ``n_reduce`` time the all-reduce.
     """
 
     def __init__(self, net: Network, optimizer: Optimizer, *, comm: Any,
                  **options: Any) -> None:
-        super().__init__(net, optimizer, **options)
         self.comm = comm
         self.reducer = MPIReducer(net, comm)
-        self.rank, self.size = self.reducer.rank, self.reducer.size
-        if self.size > 1:
+        step = Step(net, optimizer, reducer=self.reducer,
+                    dropout_rng=self.reducer.dropout_rng)
+        super().__init__(net, optimizer, step=step, **options)
+        if self.reducer.size > 1:
             sync_optimizer(optimizer, net, comm)  # slots and step count from rank 0
 
-    @property
-    def reduce_seconds(self) -> float:
-        """Time spent in the gradient all-reduce (for benchmarks)."""
-        return self.reducer.reduce_seconds
-
-    @property
-    def n_reduce(self) -> int:
-        """Number of all-reduce calls."""
-        return self.reducer.n_reduce
-
-    def local_share(self, xb: Array, yb: Array, sb: Array | None = None
-                    ) -> tuple[Array, Array, Array | None]:
-        return self.reducer.share(xb, yb, sb)
-
-    def reduce(self, n_local: int, loss_sum: float, correct: int,
-               weight_sum: float | None = None) -> tuple[int, float, int]:
-        return self.reducer.reduce(self.net.grads, n_local, loss_sum, correct, weight_sum)
-
-    def run(
-        self,
-        a0: Array,
-        Y: Array,
-        validation: tuple[Array, Array] | None = None,
-        sample_weight: NDArray[np.float64] | None = None,
-    ) -> History:
+    def run(self, a0: Array, Y: Array, validation: tuple[Array, Array] | None = None,
+            sample_weight: NDArray[np.float64] | None = None) -> History:
         """Check every rank holds the same data and settings, then train."""
-        if self.size == 1:
-            return super().run(a0, Y, validation, sample_weight)
-        settings = {"epochs": self.epochs, "batch_size": self.batch_size,
-                    "shuffle": self.shuffle}
-        check_same_everywhere(self.comm, a0, Y, sample_weight, settings)
-        self.dropout_rng = self.reducer.dropout_rng  # type: ignore[assignment]
+        if self.reducer.size > 1:
+            settings = {"epochs": self.epochs, "batch_size": self.batch_size,
+                        "shuffle": self.shuffle, "start_epoch": self.start_epoch}
+            check_same_everywhere(self.comm, a0, Y, sample_weight, settings)
         return super().run(a0, Y, validation, sample_weight)
 
 
@@ -147,14 +130,14 @@ def fit(net: Network, X: ArrayLike, Y: ArrayLike, *, comm: Any | None = None,
     """
     comm = resolve(comm)
     if int(comm.Get_size()) == 1:  # one process: exactly the plain loop (compiled step too)
-        return training.fit(net, X, Y, **options)
+        return fitting.fit(net, X, Y, **options)
     timeout = finish_timeout_seconds(finish_timeout)
     with abort_on_error(comm), leaving_aborts(comm):
         blas_threads_per_rank(comm)
         control = comm.Dup()  # the handshake's communicator, made while all ranks are here
         sync_network(net, comm)  # first: the validation split draws from net.rng
-        history = training.fit(net, X, Y, trainer_class=DistributedTrainer, comm=comm,
-                               **options)
+        history = fitting.fit(net, X, Y, trainer_class=DistributedTrainer, comm=comm,
+                              **options)
         all_finished(comm, control, timeout)
         control.Free()
     return history

@@ -100,7 +100,12 @@ class GlobalBatchRNG:
 
 
 class MPIReducer:
-    """Shares every global batch across the ranks of ``comm`` and all-reduces its gradient.
+    """Shares every global batch across the ranks of ``comm`` and all-reduces its gradient:
+    the :class:`~chainrule.training.Reducer` of data-parallel training.
+
+    A :class:`~chainrule.training.Step` given it (with ``dropout_rng=reducer.dropout_rng``)
+    computes on this rank's rows of each global batch and updates with the global mean
+    gradient, the same on every rank.
 
     Parameters
     ----------
@@ -110,6 +115,8 @@ class MPIReducer:
 
     Attributes
     ----------
+    any_backend : bool
+        False: the all-reduce works on NumPy arrays only.
     rank, size : int
     dropout_rng : GlobalBatchRNG
         The generator dropout must draw its masks from: this rank's rows of the global
@@ -119,6 +126,8 @@ class MPIReducer:
     n_reduce : int
         Number of all-reduce calls.
     """
+
+    any_backend = False
 
     def __init__(self, net: Network, comm: Any) -> None:
         self.net, self.comm = net, comm
