@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from chainrule.engine.layers import Dense, Layer
+from chainrule.engine.layers import Dense, Dropout, Layer
 from chainrule.engine.network import Network
+from chainrule.engine.scaler import Standardizer
 
 _SKLEARN_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _OUTPUT_LOSS = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy", "identity": "mse"}
@@ -96,25 +97,16 @@ def to_sklearn(net: Network, *, classes: Any = None) -> Any:
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.preprocessing import LabelBinarizer
 
-    if not isinstance(net, Network):
-        raise ValueError(f"net: expected a chainrule Network, got {type(net).__name__}")
-    dense = net.dense_layers
-    reverse = {v: k for k, v in _SKLEARN_HIDDEN.items()}
-    hidden_names = {d.activation.name for d in dense[:-1]}
-    if len(hidden_names) > 1 or not hidden_names <= set(reverse):
-        raise ValueError(
-            f"net: hidden activations {sorted(hidden_names)} cannot be expressed in scikit-learn, "
-            "which takes one hidden activation among identity, sigmoid (logistic), tanh, relu"
-        )
+    hidden_act = _sklearn_hidden_activation(net)
     out = net.output_activation
     if out not in _OUTPUT_LOSS:
         raise ValueError(
             f"net: output activation {out!r} has no scikit-learn counterpart; accepted: "
             "softmax, sigmoid, identity"
         )
+    dense = net.dense_layers
     coefs = [d.w.T.copy() for d in dense]
     intercepts = [d.b.copy() if d.b is not None else np.zeros(d.n_out, net.dtype) for d in dense]
-    hidden_act = reverse[hidden_names.pop()] if hidden_names else "relu"
     sizes = tuple(d.n_out for d in dense[:-1])
     est: Any
     if out == "identity":
@@ -151,16 +143,40 @@ def to_sklearn(net: Network, *, classes: Any = None) -> Any:
     est.n_features_in_ = net.n_in
     est.n_iter_ = 0
     est.t_ = 0
-    if net.scaler is None:
-        return est
+    return est if net.scaler is None else _with_scaler(est, net.scaler, net.n_in)
+
+
+def _sklearn_hidden_activation(net: Network) -> str:
+    """scikit-learn's name of the one hidden activation of ``net`` ("relu" when it has no
+    hidden layer), checked: Dense and Dropout layers only, one hidden activation that
+    scikit-learn knows."""
+    if not isinstance(net, Network):
+        raise ValueError(f"net: expected a chainrule Network, got {type(net).__name__}")
+    for i, layer in enumerate(net.layers):
+        if not isinstance(layer, (Dense, Dropout)):
+            raise ValueError(f"net: layers[{i}] is a {type(layer).__name__}, which scikit-learn's "
+                             "MLP cannot express (Dense and Dropout layers only)")
+    reverse = {v: k for k, v in _SKLEARN_HIDDEN.items()}
+    hidden_names = {d.activation.name for d in net.dense_layers[:-1]}
+    if len(hidden_names) > 1 or not hidden_names <= set(reverse):
+        raise ValueError(
+            f"net: hidden activations {sorted(hidden_names)} cannot be expressed in scikit-learn, "
+            "which takes one hidden activation among identity, sigmoid (logistic), tanh, relu"
+        )
+    return reverse[hidden_names.pop()] if hidden_names else "relu"
+
+
+def _with_scaler(est: Any, standardizer: Standardizer, n_in: int) -> Any:
+    """``Pipeline([("scaler", StandardScaler), ("mlp", est)])`` with the network's scaler, so
+    the estimator takes raw features (n_in of them) like the network."""
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler()
-    scaler.mean_ = net.scaler.mean.copy()
-    scaler.scale_ = net.scaler.scale.copy()
+    scaler.mean_ = standardizer.mean.copy()
+    scaler.scale_ = standardizer.scale.copy()
     scaler.var_ = scaler.scale_**2
-    scaler.n_features_in_ = net.n_in
+    scaler.n_features_in_ = n_in
     scaler.n_samples_seen_ = 0
     return Pipeline([("scaler", scaler), ("mlp", est)])
 
