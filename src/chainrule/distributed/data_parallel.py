@@ -21,9 +21,6 @@ from ..training.callbacks import History
 from ..training.loop import Trainer
 from ..training.optimizers import Optimizer
 from ..training.step import Step
-
-# cli/train.py calls is_root, abort_on_error and fit through this module: re-exported
-from .comm import is_root as is_root
 from .comm import resolve
 from .process import abort_on_error, all_finished, finish_timeout_seconds, leaving_aborts
 from .reducer import MPIReducer
