@@ -174,7 +174,9 @@ class MPIReducer:
             Σ C_i (Σ s_i C_i when weighted) over this rank's samples.
         correct : int
         weight_sum : float, optional
-            S_k; None when unweighted.
+            S_k, what this share weighs as the step's objective counts it
+            (``Objective.batch_weight``: Σ s_i of the share for the network's own cost);
+            None when unweighted (S_k = n_k).
 
         Returns
         -------
@@ -186,8 +188,10 @@ class MPIReducer:
 
         buf, n_params = self._buf, self.net.n_params
         weight = n_local if weight_sum is None else weight_sum
-        # S_k g_k = Σ_{i in share k} s_i ∂C_i/∂w (s_i = 1 unweighted), formed in float64
-        # like the sum over ranks
+        # The share's mean back to its sum, S_k g_k = Σ_{i in share k} s_i ∂C_i/∂w (s_i = 1
+        # unweighted), in float64 like the sum over ranks. Only S_k enters here, as the
+        # step's objective counts it: each s_i was applied once, in the objective's backward
+        # (chainrule.training.weights.scale_rows).
         np.multiply(grads, weight, out=buf[:n_params], dtype=np.float64)
         buf[n_params:] = (weight, n_local, loss_sum, correct)
         start = time.perf_counter()
