@@ -14,13 +14,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
 
+import chainrule as cr
 from chainrule.distributed import remove_stale_shm, share
 
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
@@ -150,6 +152,66 @@ def test_shares_tile_the_batch_contiguously(size):
         sizes = [hi - lo for lo, hi in bounds]
         assert max(sizes) - min(sizes) <= 1
         assert sizes == sorted(sizes, reverse=True)
+
+
+class _ThreadComm:
+    """Ranks as threads of this process: Allreduce(SUM) through a barrier, in rank order.
+
+    Enough of a communicator for :class:`MPIReducer`, so its arithmetic is tested against
+    the training Step without mpirun (the mpirun tests below cover MPI itself).
+    """
+
+    def __init__(self, rank: int, size: int, bufs: list, barrier: threading.Barrier) -> None:
+        self.rank, self.size, self.bufs, self.barrier = rank, size, bufs, barrier
+
+    def Get_rank(self) -> int:  # noqa: N802 - mpi4py's names
+        return self.rank
+
+    def Get_size(self) -> int:  # noqa: N802
+        return self.size
+
+    def Allreduce(self, _in_place: object, buf: np.ndarray, op: object) -> None:  # noqa: N802
+        self.bufs[self.rank] = buf
+        self.barrier.wait()
+        total = np.sum([b.copy() for b in self.bufs], axis=0)
+        self.barrier.wait()  # every rank has read every buffer before any overwrites its own
+        buf[...] = total
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("m", [7, 1])  # 1: an empty share on rank 1
+def test_mpi_reducer_steps_like_one_process(monkeypatch, m, weighted):
+    from chainrule.distributed import MPIReducer
+    from chainrule.training import Step
+
+    fake_mpi = SimpleNamespace(IN_PLACE=None, SUM=None)  # all the reducer reads of MPI
+    monkeypatch.setitem(sys.modules, "mpi4py", SimpleNamespace(MPI=fake_mpi))
+    rng = np.random.default_rng(3)
+    xb, yb = rng.normal(size=(m, 3)), np.eye(2)[rng.integers(0, 2, m)]
+    sb = np.array([0.0, 2.0, 1.0, 0.0, 3.0, 1.0, 2.0])[:m] if weighted else None
+
+    def net() -> cr.Network:
+        return cr.MLP([3, 5, 2], output="softmax", loss="cross_entropy", dropout=0.3,
+                      dtype="float64", seed=0)
+
+    one = net()
+    Step(one, cr.SGD(0.1))(xb, yb, sb, epoch=1, batch=1)
+    size, bufs, barrier = 2, [None, None], threading.Barrier(2)
+    nets, results = [net() for _ in range(size)], [None] * size
+
+    def rank(r: int) -> None:
+        reducer = MPIReducer(nets[r], _ThreadComm(r, size, bufs, barrier))
+        step = Step(nets[r], cr.SGD(0.1), reducer=reducer, dropout_rng=reducer.dropout_rng)
+        results[r] = step(xb, yb, sb, epoch=1, batch=1)
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results[0] == results[1] and results[0][1] == m
+    assert np.array_equal(nets[0].params, nets[1].params)
+    np.testing.assert_allclose(nets[0].params, one.params, rtol=0, atol=1e-12)
 
 
 def test_import_chainrule_does_not_load_mpi():
