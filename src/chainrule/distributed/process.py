@@ -31,7 +31,7 @@ import numpy as np
 from .comm import resolve
 
 __all__ = [
-    "ABORT_GRACE", "abort_on_error", "all_finished", "finish_timeout_seconds",
+    "ABORT_GRACE", "abort_job", "abort_on_error", "all_finished", "finish_timeout_seconds",
     "install_excepthook", "leaving_aborts",
 ]
 
