@@ -5,11 +5,12 @@
 - :mod:`.config`: :class:`RunConfig`, every setting typed and checked once;
 - :mod:`.rundir`: the run directory and its ``metrics.json`` status
   (running → interrupted / failed → complete);
-- :mod:`.checkpoint`: ``checkpoint.safetensors`` and ``best.safetensors``, and reading
-  them back;
+- :mod:`.checkpoint`, :mod:`.resume`: ``checkpoint.safetensors`` and ``best.safetensors``,
+  and reading them back to continue;
 - :mod:`.stages`, :mod:`.fitting`, :mod:`.output`: load → split → build → fit → report →
   write, one small function each;
-- :class:`Reporter`: what a run tells as it goes (``chainrule train`` prints it).
+- :class:`Reporter`: what a run tells as it goes (``chainrule train`` prints it);
+- :mod:`.device`: where it computes; :mod:`.data`, :mod:`.network`: its data and network.
 
 Examples
 --------

@@ -67,9 +67,26 @@ class Checkpointing:
     run_dir: Path | None = None
     state: CheckpointState | None = None
     resumed: Resumed | None = None
-    training: Any = None  # state -> the training metadata of a checkpoint
+    #: state -> the training metadata of a checkpoint
+    training: Callable[[CheckpointState], dict[str, Any]] | None = None
     feature_names: list[str] | None = None
     checkpointer: Checkpointer | None = None
+
+    @classmethod
+    def of_run(cls, config: dict[str, Any], ds: datasets.Dataset, splits: Splits,
+               resumed: Resumed | None) -> Checkpointing:
+        """A run's checkpointing (``run_dir`` set once the directory exists): every
+        checkpoint's training metadata is the run's configuration (as config.json has
+        it), its sizes and the epochs done."""
+        n_train, n_val, n_test = splits.sizes
+
+        def training(state: CheckpointState) -> dict[str, Any]:
+            return {"config": config, "task": ds.task, "target_names": ds.target_names,
+                    "epochs_run": state.epoch, "n_train": n_train, "n_val": n_val,
+                    "n_test": n_test}
+
+        return cls(resumed=resumed, state=resumed.state if resumed else None,
+                   training=training, feature_names=ds.feature_names)
 
 
 #: Early stopping watches the validation loss from this many validation rows on, else the

@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from .. import datasets
-from ..engine.backend import Backend
 from ..engine.network import Network
 from ..health.diagnosis import Diagnosis, verdicts
 from ..health.monitor import HealthMonitor
 from ..training.callbacks import Callback, DivergenceError, History
-from .checkpoint import CheckpointState, Resumed, read_checkpoint
-from .config import DEFAULTS, RunConfig
-from .config_file import read_config_file
+from .checkpoint import Resumed
+from .config import RunConfig
+from .device import training_backend
 from .errors import RunError
 from .fitting import Checkpointing, fit, make_monitor
 from .output import diagnosis_json, write
 from .reporter import Reporter
-from .rundir import CHECKPOINT, CONFIG, MODEL, RunDir, check_out, read_status
+from .resume import read_resume
+from .rundir import CHECKPOINT, MODEL, RunDir, check_out, read_status
 from .stages import Splits, auto_lr, build, load_data, report, resolved_config, split, summarize
 
 
@@ -186,65 +186,6 @@ def train(config: RunConfig | Mapping[str, Any], out: str | os.PathLike[str] | N
     return _execute(_Start(cfg, out, None, resuming=False), callbacks, reporter, options)
 
 
-def read_resume(run_dir: str | os.PathLike[str]) -> tuple[RunConfig, Resumed | None]:
-    """The configuration and checkpoint of the run in ``run_dir`` (no checkpoint yet: the
-    run stopped before its first epoch ended, and starts again from its config.json)."""
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise RunError(f"--resume {path}: no such run directory")
-    status = read_status(path) or {}
-    if status.get("status") == "complete":
-        raise RunError(f"--resume {path}: the run is complete ({status.get('epochs_run')} "
-                       f"epochs); its model is {path / MODEL}")
-    try:
-        resumed: Resumed | None = read_checkpoint(path)
-    except FileNotFoundError:
-        resumed = None
-    except ValueError as exc:  # ModelFileError included
-        raise RunError(f"--resume {path}: {exc}") from None
-    if resumed is not None:
-        values = resumed.config
-    else:
-        config = path / CONFIG
-        if not config.is_file():
-            raise RunError(f"--resume {path}: neither {CHECKPOINT} nor {CONFIG} is there; "
-                           "not a chainrule run directory")
-        values = read_config_file(config, DEFAULTS)
-    return RunConfig.from_mapping(values, origin=str(path / CONFIG)), resumed
-
-
-def training_backend(device: str = "cpu", backend: str | None = None) -> Backend:
-    """Where a run computes.
-
-    ``cpu``: NumPy (or ``backend``, e.g. torch on the CPU). ``cuda`` / ``cuda:N``: torch
-    on that GPU, else CuPy; ``auto``: that GPU when one is found, else NumPy. A device or
-    library that is missing is a :class:`~chainrule.engine.backend.BackendError` saying
-    which.
-    """
-    from ..engine.backend import BackendError, get_backend
-
-    if not isinstance(device, str) or not (device in ("cpu", "auto", "cuda") or (
-            device.startswith("cuda:") and device[5:].isdigit())):
-        raise RunError(f"--device: expected cpu, cuda, cuda:N or auto, got {device!r}")
-    if device == "cpu":
-        if backend == "cupy":
-            raise RunError("--backend cupy: CuPy computes on a GPU; give --device cuda")
-        return get_backend(backend or "numpy", "cpu" if backend == "torch" else None)
-    index = int(device[5:]) if device.startswith("cuda:") else 0
-    errors = []
-    for name in [backend] if backend else ["torch", "cupy"]:
-        if name == "numpy":
-            raise RunError(f"--device {device}: the numpy backend runs on the CPU only; "
-                           "use --backend torch or cupy")
-        try:
-            return get_backend(name, f"cuda:{index}" if name == "torch" else index)
-        except BackendError as exc:
-            errors.append(str(exc))
-    if device == "auto":  # no GPU: the CPU (torch's, if asked for; else NumPy)
-        return get_backend("torch", "cpu") if backend == "torch" else get_backend("numpy")
-    raise BackendError(f"--device {device}: no usable GPU backend ({'; '.join(errors)})")
-
-
 # -- one run, start to end ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Start:
@@ -336,7 +277,7 @@ def _prepare(start: _Start, callbacks: Sequence[Callback], reporter: Reporter,
         net = build(cfg, ds, splits)
         cfg = auto_lr(cfg, net, ds, splits, reporter=reporter)
     config = resolved_config(cfg, ds, net).to_dict()
-    ck = _checkpointing(config, ds, splits, resumed)
+    ck = Checkpointing.of_run(config, ds, splits, resumed)
     done = resumed.state.epoch if resumed else 0
     run = None
     if root:
@@ -354,21 +295,6 @@ def _prepare(start: _Start, callbacks: Sequence[Callback], reporter: Reporter,
         health = make_monitor(cfg, splits, max(0, cfg.epochs - done))
         run_callbacks.insert(0, health)
     return _Prepared(cfg, config, ds, splits, net, ck, run, health, run_callbacks)
-
-
-def _checkpointing(config: dict[str, Any], ds: datasets.Dataset, splits: Splits,
-                   resumed: Resumed | None) -> Checkpointing:
-    """How the fit checkpoints: every checkpoint's training metadata is the run's
-    configuration and sizes, and the epochs done."""
-    n_train, n_val, n_test = splits.sizes
-
-    def training(state: CheckpointState) -> dict[str, Any]:
-        return {"config": config, "task": ds.task, "target_names": ds.target_names,
-                "epochs_run": state.epoch, "n_train": n_train, "n_val": n_val,
-                "n_test": n_test}
-
-    return Checkpointing(resumed=resumed, state=resumed.state if resumed else None,
-                         training=training, feature_names=ds.feature_names)
 
 
 def _interrupted(run: RunDir, ck: Checkpointing, reporter: Reporter) -> None:
@@ -407,4 +333,4 @@ def _failed(run: RunDir | None, ck: Checkpointing, health: HealthMonitor | None,
                  **({"checkpoint": CHECKPOINT} if done else {}), **extra)
 
 
-__all__ = ["Run", "RunOptions", "read_resume", "train", "training_backend"]
+__all__ = ["Run", "RunOptions", "train"]
