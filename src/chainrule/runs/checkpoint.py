@@ -36,10 +36,13 @@ import numpy as np
 from ..io.atomic import atomic_write_bytes
 from ..io.model import LoadedModel, model_to_bytes, read_model
 from ..training.callbacks import Callback, EarlyStopping, History
-from .rundir import BEST, CHECKPOINT, HISTORY
+
+# The run directory's names and status were defined here in 0.1 (chainrule.checkpoint).
+from .rundir import BEST, CHECKPOINT, CONFIG, HISTORY, METRICS, STATUSES, read_status
 
 __all__ = [
-    "BEST", "CHECKPOINT", "CheckpointState", "Checkpointer",
+    "BEST", "CHECKPOINT", "CONFIG", "HISTORY", "METRICS", "STATUSES", "CheckpointState",
+    "Checkpointer", "read_status",
     "ResumableEarlyStopping", "Resumed", "history_csv", "read_checkpoint", "save_model",
 ]
 
