@@ -30,8 +30,8 @@ from ..health.diagnosis import verdicts_from
 from ..health.monitor import Check, layer_health
 from ..io.model import model_to_bytes
 from ..notes.explain import chain_factors, explain
-from ..training.step import Step
 from ..training.optimizers import Optimizer, get_optimizer
+from ..training.step import Step
 from .config import (
     DATA_KEYS,
     LIMITS,
