@@ -10,10 +10,13 @@ declares its parameters, draws their first values, and gives ``forward`` and, ne
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
+
+if TYPE_CHECKING:
+    from ..io.schema import Schema
 
 Array = NDArray[np.floating]
 
@@ -35,6 +38,9 @@ class Layer(ABC):
     name: ClassVar[str] = ""
     #: Parameters the network's L2 penalty (λ/2)‖·‖² applies to (Dense: its weights w).
     penalised: ClassVar[tuple[str, ...]] = ()
+    #: The schema (:mod:`chainrule.io.schema`) a model file's config of this layer type must
+    #: fit before it is built; None: files cannot hold this type.
+    config_schema: ClassVar[Schema | None] = None
 
     n_in: int
     n_out: int

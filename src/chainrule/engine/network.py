@@ -262,6 +262,11 @@ class Network:
         """∂C/∂ of every array of :meth:`parameters`, in the same order."""
         return [view for _, g_views in self._views for view in g_views.values()]
 
+    def layer_params(self, i: int) -> dict[str, Array]:
+        """The parameters of ``layers[i]`` (any layer type) by name: views into ``params``,
+        so writing into one sets it."""
+        return dict(self._views[i][0])
+
     def param_slices(self, layer: int) -> dict[str, slice]:
         """Where the notes' layer ``layer`` (1 … L) keeps its parameters in ``params``.
 

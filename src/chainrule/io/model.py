@@ -58,28 +58,52 @@ _BUILD_ERRORS = (KeyError, TypeError, ValueError, ArithmeticError, AttributeErro
 
 
 # -- layers: which tensors each owns ------------------------------------------------------
+def _tensor_names(layers: list[Any]) -> list[dict[str, str]]:
+    """Per layer, the file's name of each of its parameters: ``layers.{l}.w`` and
+    ``layers.{l}.b`` for the l-th Dense layer (counted from 1, as the notes do, and as every
+    file has been written), ``layers[{i}].{name}`` for a parameter of another layer type
+    (i: its place in ``config.layers``)."""
+    from ..engine.layers import Dense
+
+    names: list[dict[str, str]] = []
+    layer_index = 0
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Dense):
+            layer_index += 1
+            stem = f"layers.{layer_index}."
+        else:
+            stem = f"layers[{i}]."
+        names.append({name: stem + name for name, _ in layer.param_shapes()})
+    return names
+
+
 def layer_arrays(net: Any) -> dict[str, NDArray]:
-    """The tensors of ``net``'s layers, by name in the file: ``layers.{l}.w`` and
-    ``layers.{l}.b`` for the l-th Dense layer (counted from 1, as the notes do)."""
+    """The tensors of ``net``'s layers, by name in the file (see :func:`_tensor_names`)."""
     arrays: dict[str, NDArray] = {}
-    for layer_index, dense in enumerate(net.dense_layers, start=1):
-        arrays[f"layers.{layer_index}.w"] = dense.w
-        if dense.b is not None:
-            arrays[f"layers.{layer_index}.b"] = dense.b
+    for i, names in enumerate(_tensor_names(net.layers)):
+        params = net.layer_params(i)
+        for name, file_name in names.items():
+            arrays[file_name] = params[name]
     return arrays
 
 
 def layers_from_config(layer_configs: list[dict[str, Any]], source: str) -> list[Any]:
-    """Build each layer from its checked config; one that cannot be built is named."""
+    """Build each layer from its checked config and connect it to the width of the one
+    before (so it knows its parameters' shapes); one that cannot be built or cannot follow
+    is named."""
     from ..engine.layers import layer_from_config
 
     layers = []
+    n_prev = None
     for i, layer_config in enumerate(layer_configs):
         try:
-            layers.append(layer_from_config(layer_config))
+            layer = layer_from_config(layer_config)
+            layer.connect(n_prev)
         except _BUILD_ERRORS as exc:
             raise ModelFileError(source, f"invalid layer ({exc})",
                                  f"config.layers[{i}]") from None
+        layers.append(layer)
+        n_prev = layer.n_out
     return layers
 
 
@@ -93,18 +117,18 @@ def layer_tensors(layers: list[Any], dtype: np.dtype
                   ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The (shape, dtype) of every tensor the layers own, by name (see :func:`layer_arrays`)."""
     expected: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-    for layer_index, dense in enumerate(_dense(layers), start=1):
-        for name, shape in dense.param_shapes():
-            expected[f"layers.{layer_index}.{name}"] = (shape, dtype)
+    for layer, names in zip(layers, _tensor_names(layers), strict=True):
+        for name, shape in layer.param_shapes():
+            expected[names[name]] = (shape, dtype)
     return expected
 
 
 def set_layer_arrays(net: Any, arrays: dict[str, NDArray]) -> None:
     """Put each layer's tensors back (and take them out of ``arrays``)."""
-    for layer_index, dense in enumerate(net.dense_layers, start=1):
-        dense.w = arrays.pop(f"layers.{layer_index}.w")
-        if dense.b is not None:
-            dense.b = arrays.pop(f"layers.{layer_index}.b")
+    for i, names in enumerate(_tensor_names(net.layers)):
+        params = net.layer_params(i)
+        for name, file_name in names.items():
+            params[name][...] = arrays.pop(file_name)
 
 
 # -- writing ------------------------------------------------------------------------------
