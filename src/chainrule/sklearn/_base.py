@@ -98,6 +98,39 @@ def network_from_state(state: dict[str, Any]) -> Network:
     return net if name == "numpy" else net.to_backend(name, device)
 
 
+class LbfgsEpochs(Trainer):
+    """What callbacks see of an L-BFGS fit: every iteration of scipy's minimiser is an
+    epoch, ended by :meth:`epoch_done` with its loss; a callback may stop it
+    (``stop_training``). It takes no steps of its own.
+
+    Parameters
+    ----------
+    net : Network
+    max_iter : int
+        The most iterations (the last epoch's number).
+    callbacks : sequence of Callback
+    """
+
+    def __init__(self, net: Network, *, max_iter: int, callbacks: list[Callback]) -> None:
+        super().__init__(net, SGD(), epochs=max_iter, batch_size=1, callbacks=callbacks)
+
+    def begin(self) -> None:
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+
+    def epoch_done(self, loss: float) -> bool:
+        """One more iteration, of cost ``loss``, done: the callbacks' epoch end. Returns
+        whether a callback asked to stop."""
+        self.epoch += 1
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, {"loss": loss})
+        return self.stop_training
+
+    def end(self) -> None:
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+
+
 class BaseMLP(AssignableWeights, BaseEstimator, ABC):
     """Shared machinery; use :class:`MLPClassifier` or :class:`MLPRegressor`."""
 
@@ -325,16 +358,12 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
             return cost, net.grads.astype(np.float64)
 
         # Callbacks see one "epoch" per L-BFGS iteration and may stop it.
-        trainer = Trainer(net, SGD(), epochs=0, batch_size=1, callbacks=callbacks)
-        for cb in trainer.callbacks:
-            cb.on_train_begin(trainer)
+        trainer = LbfgsEpochs(net, max_iter=self.max_iter, callbacks=callbacks)
+        trainer.begin()
 
         def on_iteration(intermediate_result: Any) -> None:
-            trainer.epoch += 1
             net.params[...] = intermediate_result.x  # callbacks see this iterate's weights
-            for cb in trainer.callbacks:
-                cb.on_epoch_end(trainer, {"loss": float(intermediate_result.fun)})
-            if trainer.stop_training:
+            if trainer.epoch_done(float(intermediate_result.fun)):
                 raise StopIteration
 
         res = scipy.optimize.minimize(
@@ -348,8 +377,7 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         net.params[...] = res.x
         if self.verbose:
             print(f"L-BFGS-B: {res.nit} iterations, loss = {res.fun:.8f} ({res.message})")
-        for cb in trainer.callbacks:
-            cb.on_train_end(trainer)
+        trainer.end()
         if res.status != 0 and not trainer.stop_training:
             warnings.warn(
                 f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}): "
