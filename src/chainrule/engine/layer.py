@@ -10,6 +10,7 @@ declares its parameters, draws their first values, and gives ``forward`` and, ne
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -112,7 +113,7 @@ class Layer(ABC):
         class's ``name``) and the constructor's arguments."""
 
     @classmethod
-    def from_config(cls, config: dict[str, object]) -> Layer:
+    def from_config(cls, config: Mapping[str, Any]) -> Layer:
         """The layer :meth:`get_config` describes: the constructor called with every key
         but ``"type"``."""
         return cls(**{k: v for k, v in config.items() if k != "type"})

@@ -34,7 +34,9 @@ The arrays may be NumPy's or any Array API namespace's (torch, CuPy, array_api_s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -279,11 +281,11 @@ class Dense(Layer):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, object]) -> Dense:
+    def from_config(cls, config: Mapping[str, Any]) -> Dense:
         return cls(
-            int(config["n_in"]),  # type: ignore[call-overload]
-            int(config["n_out"]),  # type: ignore[call-overload]
-            activation=get_activation(config["activation"]),  # type: ignore[arg-type]
+            int(config["n_in"]),
+            int(config["n_out"]),
+            activation=get_activation(config["activation"]),
             bias=bool(config.get("bias", True)),
             init=str(config.get("init")) if config.get("init") else None,
         )
@@ -341,7 +343,7 @@ def _is_sparse(a: object) -> bool:
     return hasattr(a, "tocsr") and hasattr(a, "nnz")
 
 
-def layer_from_config(config: dict[str, object]) -> Layer:
+def layer_from_config(config: Mapping[str, Any]) -> Layer:
     """Rebuild a layer from :meth:`Layer.get_config` (used when copying, saving and loading
     models): the registered type named by ``config["type"]``, from its ``from_config``."""
     kind = config.get("type")
