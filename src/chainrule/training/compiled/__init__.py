@@ -96,7 +96,7 @@ def plan(net: Network, optimizer: Optimizer) -> dict[str, Any] | None:
     if name is None:  # SGD covers all three momentum forms
         sgd: Any = optimizer
         name = "sgd" if not sgd.momentum else ("nesterov" if sgd.nesterov else "momentum")
-    acts = [layer.activation for layer in layers]  # type: ignore[attr-defined]
+    acts = [layer.activation for layer in net.dense_layers]  # every layer is Dense here
     if not (net.params.flags.c_contiguous and net.grads.flags.c_contiguous):
         return None
     return {"optimizer": name, "activations": acts, "loss": net.loss_fn}
@@ -167,7 +167,7 @@ class CompiledStep:
         self.kernel: Any = None
         self.disabled = False
         self._bufs: dict[int, tuple[Array, Array]] = {}
-        self._static: tuple[Any, ...] | None = None
+        self._static: tuple[Array, Array, Array, Array] | None = None
         self._gather: tuple[Array, Array] | None = None  # xb, yb of run_batches
         self._kernels: Any = None  # chainrule.training.kernels, imported when loaded
 
@@ -220,7 +220,8 @@ class CompiledStep:
         self._static = self._build_static(table, kernels.UPDATE_CODES)
         return True
 
-    def _build_static(self, table: Any, codes: dict[str, int]) -> tuple[Any, ...]:
+    def _build_static(self, table: Any, codes: dict[str, int]
+                      ) -> tuple[Array, Array, Array, Array]:
         net = self.step.net
         dt = net.dtype
         layers = net.layers
@@ -324,7 +325,8 @@ class CompiledStep:
         if not ys.flags.c_contiguous:
             ys = np.ascontiguousarray(ys)
         meta, buf = self._meta(xs.shape[0])
-        actp, lossp, ints, zeros = self._static  # type: ignore[misc]
+        assert self._static is not None  # loaded
+        actp, lossp, ints, zeros = self._static
         loss_sum, correct, sq, updated = self.kernel.step(
             params, grads, xs, ys, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2,
             net.l2)
@@ -352,7 +354,8 @@ class CompiledStep:
             bufs = self._gather = (np.empty((m, a0.shape[1]), dtype=a0.dtype),
                                    np.empty((m, Y.shape[1]), dtype=Y.dtype))
         meta, buf = self._meta(m)
-        actp, lossp, ints, zeros = self._static  # type: ignore[misc]
+        assert self._static is not None  # loaded
+        actp, lossp, ints, zeros = self._static
         out = np.zeros((count, 4))
         idx = _NO_ORDER if order is None else order.astype(np.int64, copy=False)
         done = self.kernel.steps(net.params, net.grads, a0, Y, idx, first, bufs[0], bufs[1],
