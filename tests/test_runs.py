@@ -43,6 +43,7 @@ class _Events(runs.Reporter):
     def __init__(self) -> None:
         self.events: list[str] = []
         self.resumed: tuple[Path, int] | None = None
+        self.verdicts: list[Any] = []
 
     def started(self, cfg: Any, ds: Any, net: Any, sizes: Any, resumed: Any) -> None:
         self.events.append("started")
@@ -53,6 +54,10 @@ class _Events(runs.Reporter):
 
     def diagnosed(self, diagnosis: Any, monitor: Any) -> None:
         self.events.append("diagnosed")
+
+    def diverged(self, diagnosis: Any) -> None:
+        self.events.append("diverged")
+        self.verdicts.append(diagnosis)
 
     def written(self, run_dir: Path, files: list[str]) -> None:
         self.events.append("written")
@@ -132,3 +137,16 @@ def test_runs_refuse_what_they_cannot_do(tmp_path: Path) -> None:
     with pytest.raises(runs.ConfigError, match="epochs: expected a positive integer"):
         runs.train({**SMALL, "epochs": 0}, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_diverging_run_fails_with_the_monitors_verdict(tmp_path: Path) -> None:
+    events = _Events()
+    with pytest.raises(chainrule.DivergenceError) as caught:
+        runs.train({**SMALL, "optimizer": "sgd", "lr": 1e6}, tmp_path / "run",
+                   reporter=events)
+    assert isinstance(caught.value.diagnosis, chainrule.Diagnosis)
+    assert events.events == ["started", "diverged"]
+    assert events.verdicts == [caught.value.diagnosis]
+    info = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert info["status"] == "failed" and info["error"] == str(caught.value)
+    assert info["diagnosis"]["verdicts"]

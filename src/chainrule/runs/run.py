@@ -172,6 +172,9 @@ def train(config: RunConfig | Mapping[str, Any], out: str | os.PathLike[str] | N
         trained, where it can be told then).
     KeyboardInterrupt
         The run is recorded as interrupted first (resume it with :meth:`Run.resume`).
+    DivergenceError
+        The loss diverged; the run is recorded as failed, with the health monitor's
+        verdict, which the error's ``diagnosis`` holds too.
 
     Examples
     --------
@@ -321,10 +324,11 @@ def _interrupted(run: RunDir, ck: Checkpointing, reporter: Reporter) -> None:
 def _failed(run: RunDir | None, ck: Checkpointing, health: HealthMonitor | None,
             exc: BaseException, reporter: Reporter) -> None:
     """Any other exception: metrics.json says ``failed`` with the error (and, for a
-    divergence, the monitor's verdict on it)."""
+    divergence, the monitor's verdict on it, which the error carries too)."""
     extra: dict[str, Any] = {}
     if health is not None and isinstance(exc, DivergenceError):
         diverged = verdicts(health, exc)
+        exc.diagnosis = diverged
         reporter.diverged(diverged)
         extra["diagnosis"] = diagnosis_json(diverged)
     if run is not None and run.status != "complete":
