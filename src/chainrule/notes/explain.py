@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..engine.layers import Dense
 from ..engine.network import Network
+from ..engine.output import output_delta
 from .gradcheck import as_float64
 
 
@@ -142,11 +143,12 @@ def chain_factors(net: Network, X: ArrayLike, Y: ArrayLike) -> dict[str, list[ND
     a0 = net64.inputs(X)
     Yt = net64.targets(Y, a0.shape[0])
     trace = net64.forward(a0)
-    dC_da_L = net64.loss_fn.grad_a(trace.a_L, Yt)  # ∂C_0/∂a^(L) for each sample, not averaged
-    # The general chain rule (no fused δ = a − y): δ^(L) = ∂C_0/∂a · g′(z), per sample, then
-    # backprop records every layer's δ and ∂C_0/∂a in the trace.
-    net64.backward(trace, delta_L=net64.output_layer.activation.backward(
-        trace.z_L, trace.a_L, dC_da_L))
+    # The general chain rule (no fused δ = a − y): δ^(L) = ∂C_0/∂a · g′(z), per sample (not
+    # averaged), then backprop records every layer's δ and ∂C_0/∂a in the trace.
+    delta_L, grad_a_L = output_delta(net64.loss_fn, net64.output_layer.activation, trace.z_L,
+                                     trace.a_L, Yt, fused=False)
+    dC_da_L = cast(NDArray, grad_a_L)  # ∂C_0/∂a^(L) for each sample
+    net64.backward(trace, delta_L=delta_L)
     dense = [i for i, layer in enumerate(net64.layers) if isinstance(layer, Dense)]
     dC_da = [cast(NDArray, trace.grad_a[i]) for i in dense[:-1]] + [dC_da_L]
     return {
