@@ -27,10 +27,12 @@ if TYPE_CHECKING:
     from ..engine.network import Network
     from ..engine.workspace import Workspaces
     from .compiled import CompiledStep
+    from .fitting import fit, prepare_fit  # found by __getattr__ below at run time
 
 Array = NDArray[np.floating]
 
-__all__ = ["Trainer", "evaluate_arrays", "n_correct", "n_correct_array", "positive_int"]
+__all__ = ["Trainer", "evaluate_arrays", "fit", "n_correct", "n_correct_array", "positive_int",
+           "prepare_fit"]
 
 
 def positive_int(name: str, value: object, allow_zero: bool = False) -> int:
