@@ -76,3 +76,25 @@ def test_huber_is_quadratic_then_linear():
 def test_unknown_loss_lists_valid_names():
     with pytest.raises(ValueError, match="unknown loss 'hinge'.*cross_entropy.*squared_error"):
         get_loss("hinge")
+
+
+@pytest.mark.parametrize("name,act", [("cross_entropy", "softmax"),
+                                      ("binary_cross_entropy", "sigmoid")])
+def test_output_delta_fused_equals_the_general_chain_rule(name, act, rng):
+    """engine.output chooses δ^(L): a − y for a canonical pair, ∂C/∂a · g′(z) otherwise;
+    both scaled alike, and written into ``out`` when given one."""
+    from chainrule.engine.output import output_delta, sample_costs
+
+    loss, g = get_loss(name), get_activation(act)
+    z = rng.standard_normal((6, 3))
+    a, y = g.g(z), _targets(name, rng, (6, 3))
+    out = np.empty_like(z)
+    fused, no_grad_a = output_delta(loss, g, z, a, y, fused=True, scale=0.25, out=out)
+    general, grad_a = output_delta(loss, g, z, a, y, fused=False, scale=0.25)
+    assert fused is out and no_grad_a is None
+    np.testing.assert_allclose(fused, general, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(grad_a, 0.25 * loss.grad_a(a, y), rtol=1e-15)
+    per_sample, _ = output_delta(loss, g, z, a, y, fused=False)  # no scale: ∂C_i/∂z^(L)
+    np.testing.assert_allclose(4 * general, per_sample, rtol=1e-12)
+    np.testing.assert_allclose(sample_costs(loss, z, a, y, fused=True),
+                               sample_costs(loss, z, a, y, fused=False), rtol=1e-10)
