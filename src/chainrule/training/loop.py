@@ -98,7 +98,7 @@ class Trainer:
         if step is not None and (step.net is not net or step.optimizer is not optimizer):
             raise ValueError("step: expected a Step of this trainer's net and optimizer")
         self.step = Step(net, optimizer) if step is None else step
-        self.epoch = start_epoch
+        self.epoch = self.start_epoch
         self.n_batches = 0
         self.stop_training = False
         self.data: tuple[Array, Array] | None = None
