@@ -386,7 +386,7 @@ def test_directories_are_refused_by_every_reader(tmp_path: Path) -> None:
 
 def test_unreadable_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A PermissionError used to escape raw."""
-    from chainrule.datasets import csvfile, idx, tabular
+    from chainrule.datasets import csvfile, idx, numpyfile
 
     def deny(path: object, *args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
@@ -395,7 +395,7 @@ def test_unreadable_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     np.savez(tmp_path / "d.npz", X=np.zeros((2, 2)), y=np.zeros(2))
     (tmp_path / "l.idx").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]))
     monkeypatch.setattr(csvfile, "open", deny, raising=False)
-    monkeypatch.setattr(tabular, "open", deny, raising=False)
+    monkeypatch.setattr(numpyfile, "open", deny, raising=False)
     monkeypatch.setattr(idx, "open", deny, raising=False)
     for path, read in ((csv_path, lambda p: datasets.load_csv(p, "t")),
                        (tmp_path / "d.npz", datasets.load_npz),

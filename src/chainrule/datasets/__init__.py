@@ -26,9 +26,10 @@ from .base import TASKS, Dataset
 from .digits import load_digits
 from .idx import IDXError, parse_idx, read_idx, read_images, read_labels
 from .mnist import MNISTError, load_mnist
+from .numpyfile import load_npz, read_features_numpy
 from .splits import Splits, split_indices
 from .synthetic import SYNTHETIC, make
-from .tabular import DataFileError, load_csv, load_npz, read_features_csv, read_features_numpy
+from .tabular import DataFileError, load_csv, read_features_csv
 
 #: Every data set the registry knows by name (``csv`` and ``npz`` take a ``path``).
 NAMES = ("digits", "mnist", *SYNTHETIC, "csv", "npz")
