@@ -577,9 +577,9 @@ class Network:
         keywords (epochs, batch_size, optimizer, shuffle, validation_data,
         validation_split, callbacks, sample_weight, class_weight) it takes; with weights
         each batch's cost is Σ s_i C_i / Σ s_i (:mod:`chainrule.weights`)."""
-        from ..training.loop import fit
+        from ..training import loop
 
-        return fit(self, X, Y, **options)
+        return loop.fit(self, X, Y, **options)
 
 
 def MLP(
