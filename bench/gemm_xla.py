@@ -118,7 +118,7 @@ def whole_steps(sizes: list[int], batch: int) -> dict[str, float]:
     assert step is not None
     step(X, Y, 1)
     numpy_path = Trainer(net, cr.Adam(1e-3), epochs=1, batch_size=batch)
-    numpy_path.compiled = None  # the NumPy path, as with CHAINRULE_COMPILED=0
+    numpy_path.step.compiled = None  # the NumPy path, as with CHAINRULE_COMPILED=0
 
     params = [(jnp.asarray(rng.standard_normal((i, o), dtype=np.float32) * 0.05),
                jnp.zeros(o, jnp.float32)) for i, o in zip(sizes[:-1], sizes[1:], strict=True)]

@@ -30,7 +30,7 @@ for case, sizes, batch in (
     st = tr.compiled
     st(X, Y, 1)
     tn = Trainer(net, cr.Adam(1e-3), epochs=1, batch_size=batch)
-    tn.compiled = None
+    tn.step.compiled = None
     meta, buf = st._meta(batch)
     actp, lossp, ints, zeros = st._static
     opt = tr.optimizer

@@ -18,6 +18,7 @@ from chainrule.datasets import load as load_dataset
 from chainrule.engine import backend as B
 from chainrule.engine.activations import ACTIVATIONS, get_activation
 from chainrule.engine.losses import LOSSES, get_loss
+from chainrule.training import LocalReducer, Step
 
 BACKENDS = ["numpy", "array_api_strict", "torch"]
 OTHERS = ["array_api_strict", "torch"]
@@ -282,9 +283,11 @@ def test_weighted_training_and_mpi_are_refused_clearly(other):
                                              "numpy backend only"):
         net.fit(X, y, epochs=1, sample_weight=np.ones(40))
 
-    class Custom(cr.Trainer):
-        def reduce(self, n_local, loss_sum, correct, weight_sum=None):
-            return n_local, loss_sum, correct
+    class NumpyOnly(LocalReducer):  # a reducer that, like MPI's, runs on NumPy only
+        any_backend = False
+
+    def Custom(net, opt, **kw):
+        return cr.Trainer(net, opt, step=Step(net, opt, reducer=NumpyOnly()), **kw)
 
     with pytest.raises(B.BackendError, match="runs on the numpy backend only"):
         Custom(net, cr.get_optimizer("sgd"), epochs=1, batch_size=4)

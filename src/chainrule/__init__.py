@@ -23,6 +23,7 @@ from .io.model import ModelFileError, load, save
 from .notes.explain import WeightExplanation, explain
 from .notes.gradcheck import GradcheckReport, gradcheck
 from .table import Table, TableEncoder, TableError
+from .training import Step, Trainer, fit
 from .training.callbacks import (
     Callback,
     DivergenceError,
@@ -31,7 +32,6 @@ from .training.callbacks import (
     LambdaCallback,
     ProgressHook,
 )
-from .training.loop import Trainer, fit
 from .training.optimizers import (
     OPTIMIZERS,
     SGD,
@@ -99,6 +99,7 @@ __all__ = [
     "RMSprop",
     "Schedule",
     "Standardizer",
+    "Step",
     "StepDecay",
     "Trace",
     "Trainer",

@@ -223,7 +223,7 @@ def diagnose(net: Network, X: ArrayLike, Y: ArrayLike, *, steps: int = 50,
     The copy trains ``steps`` steps with the network's own optimizer (or Adam) under a
     :class:`HealthMonitor` (a check every ``every`` steps); ``net`` itself is unchanged.
     """
-    from ..training.loop import fit
+    from ..training import fit
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected a positive integer, got {steps!r}")
