@@ -20,7 +20,6 @@ import pytest
 import chainrule as cr
 from chainrule.engine.layer import LAYERS, Layer
 from chainrule.io.container import dumps_safetensors, loads_safetensors
-from chainrule.io.metadata import LAYER_SCHEMAS
 from chainrule.io.model import ModelFileError, model_to_bytes
 from chainrule.io.schema import Obj, Str
 
@@ -62,18 +61,13 @@ def _define() -> type[Layer]:
 
 @pytest.fixture(scope="module")
 def Scale() -> Iterator[type[Layer]]:
-    before, schemas_before = set(LAYERS), set(LAYER_SCHEMAS)
-    cls = _define()
-    # A model file may name a layer type only where the header's schema knows its config
-    # (chainrule.io.metadata.LAYER_SCHEMAS, the table its "type" is looked up in); the class
-    # states that schema as config_schema.
-    LAYER_SCHEMAS[cls.name] = cls.config_schema  # type: ignore[assignment]
+    before = set(LAYERS)
+    cls = _define()  # registered by its name; a model file may name it (its config_schema)
     try:
         yield cls
     finally:
-        for table, names in ((LAYERS, before), (LAYER_SCHEMAS, schemas_before)):
-            for key in set(table) - names:
-                del table[key]
+        for key in set(LAYERS) - before:
+            del LAYERS[key]
 
 
 def _net(Scale: type[Layer], seed: int = 0) -> cr.Network:

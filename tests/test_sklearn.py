@@ -609,3 +609,19 @@ def test_sklearn_error_wording(iris):
         MLPRegressor(early_stopping=True).fit(X[:2], y[:2].astype(float))
     with pytest.raises(ValueError, match=r"too few members are: \['True'\]"):
         MLPClassifier(early_stopping=True).fit(X[:4], [0, 0, 0, 1])
+
+
+def test_objective_leaves_the_networks_own_l2_out_and_untouched():
+    """scikit-learn's alpha is the only L2 term of its objective: the network's own l2 is
+    neither used nor set to 0 and back (it used to be, around backward)."""
+    rng = np.random.default_rng(0)
+    a0, Y = rng.standard_normal((6, 3)), np.eye(2)[rng.integers(0, 2, 6)]
+    grads = []
+    for l2 in (0.0, 0.7):
+        net = MLP([3, 4, 2], hidden="tanh", output="softmax", loss="cross_entropy",
+                     seed=1, l2=l2, dtype="float64")
+        cost = loss_and_gradient(net, a0, Y, None, 0.1)
+        grads.append((cost, net.grads.copy()))
+        assert net.l2 == l2
+    assert grads[0][0] == grads[1][0]
+    np.testing.assert_array_equal(grads[0][1], grads[1][1])

@@ -481,6 +481,7 @@ class Network:
         *,
         delta_L: Array | None = None,
         workspace: Workspace | None = None,
+        l2: float | None = None,
     ) -> Array:
         """Backpropagation: ∂C/∂w and ∂C/∂b of every layer from a forward pass.
 
@@ -496,6 +497,9 @@ class Network:
             any per-sample weights (what scikit-learn's weighted objective supplies).
         workspace : Workspace, optional
             The one the forward pass used: δ and ∂C/∂a_prev go into its arrays.
+        l2 : float, optional
+            λ of the penalty (λ/2) Σ_l ‖W^(l)‖² whose gradient λw is added; None: the
+            network's own ``l2``. 0 leaves it out (scikit-learn's objective adds its own).
 
         Returns
         -------
@@ -528,8 +532,9 @@ class Network:
             trace.delta[i], grad = layers[i].backward(
                 trace.a[i], trace.z[i], trace.a[i + 1], grad, mask=trace.mask[i],
                 need_grad_prev=i > 0, out=bufs[i])
-        if self.l2:
-            lam = self.dtype.type(self.l2) if self.xp is np else self.l2
+        lam_l2 = self.l2 if l2 is None else l2
+        if lam_l2:
+            lam = self.dtype.type(lam_l2) if self.xp is np else lam_l2
             for w, grad_w in self._penalised:
                 grad_w[...] += lam * w  # ∂/∂w of (λ/2)‖W‖²
         return self.grads

@@ -14,6 +14,7 @@ classes and feature names fit the outputs and inputs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -45,12 +46,37 @@ _DENSE = Obj(
 )
 _DROPOUT = Obj(required={"type": _NAME, "rate": Num(0.0, 1.0, hi_open=True)},
                extra=AnyJSON())
-#: The schema of each layer type's config, by its ``type``; a file holding another type is
-#: refused before anything is built.
+#: The schema of each built-in layer type's config, by its ``type``.
 LAYER_SCHEMAS: dict[str, Schema] = {"Dense": _DENSE, "Dropout": _DROPOUT}
+
+
+class _LayerSchemas(Mapping[str, Schema]):
+    """The layer types a model file may name: the built-in ones, then every other type
+    registered in :data:`chainrule.engine.layer.LAYERS` (a ``Layer`` subclass with a
+    ``name``) that states the schema of its config (``config_schema``). A file holding any
+    other type is refused before anything is built. Read at each check, so a type defined
+    after import (a user's subclass) loads without touching chainrule's source."""
+
+    def _all(self) -> dict[str, Schema]:
+        from ..engine.layer import LAYERS
+
+        extra = {name: cls.config_schema for name, cls in LAYERS.items()
+                 if name not in LAYER_SCHEMAS and cls.config_schema is not None}
+        return {**LAYER_SCHEMAS, **extra}
+
+    def __getitem__(self, name: str) -> Schema:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 _CONFIG = Obj(
     required={
-        "layers": List(Tagged("type", LAYER_SCHEMAS), 1, MAX_LAYERS),
+        "layers": List(Tagged("type", _LayerSchemas()), 1, MAX_LAYERS),
         "loss": OneOf(_NAME, _NAMED),
         "dtype": Str(choices=("float32", "float64")),
         "l2": Num(0.0),

@@ -30,6 +30,7 @@ This module imports nothing from the rest of chainrule, so any wing can use it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 #: Where a value sits: keys and list indices from the root, e.g. ``("config", "layers", 1)``.
@@ -294,7 +295,7 @@ class Tagged(Schema):
 
     expects = "an object"
 
-    def __init__(self, tag: str, variants: dict[str, Schema]) -> None:
+    def __init__(self, tag: str, variants: Mapping[str, Schema]) -> None:
         self.tag, self.variants = tag, variants
 
     def accepts(self, value: Any) -> bool:

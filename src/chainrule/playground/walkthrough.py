@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from ..engine.layers import Dense
 from ..engine.network import Network
+from ..engine.output import output_delta
 from ..notes.gradcheck import as_float64
 
 Array = NDArray[np.floating]
@@ -89,8 +90,10 @@ def walk(net: Network, X: Array, T: Array, sample: int, *, lr: float, l2: float,
     trace = net64.forward(a0)
     out = net64.output_layer
     c_0 = float(net64.loss_fn.value(trace.a_L, y)[0])
-    dC_da_L = net64.loss_fn.grad_a(trace.a_L, y)  # ∂C_0/∂a^(L), from the loss
-    net64.backward(trace, delta_L=out.activation.backward(trace.z_L, trace.a_L, dC_da_L))
+    # the general chain ∂C_0/∂a^(L) ⊙ g′(z^(L)), shown factor by factor even for a canonical pair
+    delta_L, dC_da_L = output_delta(net64.loss_fn, out.activation, trace.z_L, trace.a_L, y,
+                                    fused=False)
+    net64.backward(trace, delta_L=delta_L)
     per_sample = _layers(net64, net64.grads.copy())  # n = 1: the mean is ∂C_0/∂w itself
     # -- the batch: the notes' average of ∂C_i/∂w, then the step --------------------------------
     average = _layers(net64, net64.gradient(X, T).copy())

@@ -78,7 +78,7 @@ def objective(
     Parameters
     ----------
     net : Network
-        Its ``l2`` must be 0: alpha plays that part (a ValueError otherwise).
+        Its own ``l2`` is not used: alpha plays that part.
     a0 : ndarray of shape (n_samples, n_in)
         Inputs, already in the network's dtype.
     Y : ndarray of shape (n_samples, n_out)
@@ -105,9 +105,6 @@ def objective(
     # Written against the network's namespace xp: on a device, nothing here comes back
     # to the host (the cost stays a 0-d array; the training loop fetches it with ‖g‖²).
     xp = net.xp
-    if net.l2:
-        raise ValueError(f"net: scikit-learn's objective takes its L2 term from alpha; the "
-                         f"network's own l2 must be 0, got {net.l2!r}")
     n = a0.shape[0]
     trace = net.forward(a0, training=training)
     if poisson:
@@ -126,8 +123,8 @@ def objective(
         share = s64 / sw_sum
         cost = xp.sum(share * c64)
         delta = weights.scale_rows(delta, share)  # weighted: s_i / Σ s
-    # alpha plays the L2 part here, scaled by 1 / Σ s: the network adds none (l2 = 0)
-    net.backward(trace, delta_L=delta)  # the rest of backprop is the network's own
+    # alpha plays the L2 part here, scaled by 1 / Σ s: the network adds none (l2=0)
+    net.backward(trace, delta_L=delta, l2=0.0)  # the rest of backprop is the network's own
     if alpha:
         lam = alpha / sw_sum
         lam_w = lam if isinstance(lam, float) else xp.astype(lam, net.dense_layers[0].w.dtype)

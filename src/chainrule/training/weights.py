@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..engine import output
 from ..engine.backend import namespace_of
 
 if TYPE_CHECKING:
@@ -186,18 +187,14 @@ def combined_weights(net: Network, Y: Array, sample_weight: Any = None,
 def sample_costs(net: Network, trace: Trace, Y: Array) -> Array:
     """C_i of every sample of a forward pass, shape (n_samples,) (no L2 term): from the
     logits z^(L) for a canonical pair, as :meth:`Network.cost` takes them."""
-    if net.fused_output:
-        return net.loss_fn.value_from_logits(trace.z_L, Y)
-    return net.loss_fn.value(trace.a_L, Y)
+    return output.sample_costs(net.loss_fn, trace.z_L, trace.a_L, Y, fused=net.fused_output)
 
 
 def sample_deltas(net: Network, trace: Trace, Y: Array) -> Array:
     """δ_i^(L) = ∂C_i/∂z^(L) of every sample, not yet averaged: (n_samples, n_out)."""
-    a_L, z_L = trace.a_L, trace.z_L
-    if net.fused_output:
-        return a_L - Y  # canonical pair: ∂C0/∂a_j · g′(z_j) collapses to a_j − y_j
-    grad_a = net.loss_fn.grad_a(a_L, Y)  # ∂C_i/∂a^(L)
-    return net.output_layer.activation.backward(z_L, a_L, grad_a)  # · g′(z^(L))
+    delta_L, _ = output.output_delta(net.loss_fn, net.output_layer.activation, trace.z_L,
+                                     trace.a_L, Y, fused=net.fused_output)  # not averaged
+    return delta_L
 
 
 def shares(s: Array) -> Weights:
