@@ -126,14 +126,35 @@ BIT_GENERATORS: dict[str, tuple[type[np.random.BitGenerator], Schema]] = {
     "SFC64": (np.random.SFC64, _SFC64),
 }
 _TEXT_OR_NULL = OneOf(Null(), Str())
+#: The largest count a run records (epochs, samples, batch size: a run's own INT_MAX).
+MAX_COUNT = 2**31 - 1
+_COUNT, _EPOCH = Int(0, MAX_COUNT), Int(1, MAX_COUNT)
+_SPLIT = Num(0.0, 1.0, hi_open=True)
+#: A training run's state in its checkpoint (``training.checkpoint``: what
+#: :class:`chainrule.runs.checkpoint.CheckpointState` writes), every field typed and
+#: bounded; what the fields must say of each other is checked where it is read
+#: (:meth:`~chainrule.runs.checkpoint.CheckpointState.from_json`).
+CHECKPOINT_SCHEMA = Obj(
+    required={"epoch": _COUNT, "epochs": _COUNT, "history_epochs": List(_EPOCH),
+              "history": Obj(extra=List(Num()))},
+    optional={
+        "best_monitor": OneOf(Null(), _NAME), "best_value": OneOf(Null(), Num()),
+        "best_epoch": OneOf(Null(), _EPOCH),
+        "early_stopping": OneOf(Null(), Obj(required={
+            "best": OneOf(Null(), Num()), "best_epoch": _COUNT, "wait": _COUNT})),
+        "stopped": Bool(), "train_seconds": Num(0.0),
+    },
+)
 _TRAINING = Obj(
     optional={
         "config": Obj(optional={
             "dataset": _NAME, "csv": _TEXT_OR_NULL, "npz": _TEXT_OR_NULL,
             "target": _TEXT_OR_NULL, "task": OneOf(Null(), _NAME),
-            "data_dir": _TEXT_OR_NULL, "n_samples": Int(), "noise": Num(),
-            "seed": Int(), "val_split": Num(), "test_split": Num(),
+            "data_dir": _TEXT_OR_NULL, "n_samples": Int(2, MAX_COUNT), "noise": Num(0.0),
+            "seed": Int(0, 2**63 - 1), "val_split": _SPLIT, "test_split": _SPLIT,
+            "batch_size": Int(1, MAX_COUNT), "epochs": Int(1, MAX_COUNT),
         }, extra=AnyJSON()),
+        "checkpoint": OneOf(Null(), CHECKPOINT_SCHEMA),
         "task": _NAME,
         "target_names": List(Str()),
         "epochs_run": Int(0),
@@ -260,7 +281,8 @@ def check_encoder(state: dict[str, Any], n_in: int, names: list[str] | None,
 
 
 __all__ = [
-    "BIT_GENERATORS", "FORMAT", "FORMAT_VERSION", "LAYER_SCHEMAS", "MAX_LAYERS", "MAX_UNITS",
+    "BIT_GENERATORS", "CHECKPOINT_SCHEMA", "FORMAT", "FORMAT_VERSION", "LAYER_SCHEMAS",
+    "MAX_COUNT", "MAX_LAYERS", "MAX_UNITS",
     "METADATA_KEYS", "METADATA_SCHEMA", "OPTIONAL_METADATA_KEYS", "check_architecture",
     "check_encoder", "metadata_values",
 ]

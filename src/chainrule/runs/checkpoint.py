@@ -34,7 +34,10 @@ from typing import Any
 import numpy as np
 
 from ..io.atomic import atomic_write_bytes
+from ..io.container import ModelFileError, check_schema
+from ..io.metadata import CHECKPOINT_SCHEMA
 from ..io.model import LoadedModel, model_to_bytes, read_model
+from ..io.schema import short
 from ..training.callbacks import Callback, EarlyStopping, History
 
 # The run directory's names and status were defined here in 0.1 (chainrule.checkpoint).
@@ -88,27 +91,52 @@ class CheckpointState:
 
     @classmethod
     def from_json(cls, value: Any, source: str) -> CheckpointState:
-        if not isinstance(value, dict):
-            raise ValueError(f"{source}: no checkpoint entry in the training metadata; "
-                             "not a checkpoint written by chainrule train")
-        try:
-            state = cls(**value)
-            state.epoch, state.epochs = int(state.epoch), int(state.epochs)
-            if not (0 <= state.epoch <= max(state.epochs, state.epoch)):
-                raise ValueError("epoch out of range")
-            n = len(state.history_epochs)
-            if n != state.epoch or any(len(v) != n for v in state.history.values()):
-                raise ValueError("the history does not cover the epochs done")
-            state.history = {k: [float(x) for x in v] for k, v in state.history.items()}
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{source}: invalid checkpoint entry ({exc})") from None
-        return state
+        """The state a checkpoint file (``source``) holds under ``training.checkpoint``.
 
+        Untrusted: every field is checked against
+        :data:`chainrule.io.metadata.CHECKPOINT_SCHEMA` (types and bounds), then what the
+        fields must say of each other, before anything resumes from it.
+
+        Raises
+        ------
+        ModelFileError
+            Naming ``source`` and the key path (``training.checkpoint.best_value``).
+        """
+        if not isinstance(value, dict):
+            raise ModelFileError(source, "no checkpoint entry in the training metadata; not "
+                                 "a checkpoint written by chainrule train", "training")
+        root: tuple[str, ...] = ("training", "checkpoint")
+        check_schema(CHECKPOINT_SCHEMA, value, source, root)
+        state = cls(**value)
+        _check_consistent(state, source)
+        return state
     def to_history(self) -> History:
         h = History()
         h.epoch = list(self.history_epochs)
         h.history = {k: list(v) for k, v in self.history.items()}
         return h
+
+
+def _check_consistent(state: CheckpointState, source: str) -> None:
+    """What a checkpoint's fields must say of each other (their types are checked)."""
+    def refuse(key: str, reason: str) -> None:
+        raise ModelFileError(source, reason, f"training.checkpoint.{key}")
+
+    if state.epoch > state.epochs:
+        refuse("epoch", f"epoch {state.epoch} is past the run's {state.epochs} epochs")
+    if state.history_epochs != list(range(1, state.epoch + 1)):
+        refuse("history_epochs", f"expected the epochs 1 … {state.epoch}, got "
+               f"{short(state.history_epochs)}")
+    for key, values in state.history.items():
+        if len(values) != state.epoch:
+            refuse(f"history.{key}", f"{len(values)} values for {state.epoch} epochs")
+    if state.best_epoch is not None and state.best_epoch > state.epoch:
+        refuse("best_epoch", f"epoch {state.best_epoch} is past the {state.epoch} done")
+    if (state.best_epoch is None) != (state.best_value is None):
+        refuse("best_value", "best_value and best_epoch must be given together")
+    es = state.early_stopping
+    if es is not None and (es["best_epoch"] > state.epoch or es["wait"] > state.epoch):
+        refuse("early_stopping", f"counters {short(es)} are past the {state.epoch} epochs done")
 
 
 class ResumableEarlyStopping(EarlyStopping):
