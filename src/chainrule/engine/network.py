@@ -58,7 +58,15 @@ from .losses import Loss, get_loss
 from .output import output_delta, sample_costs
 from .scaler import Standardizer
 from .trace import Trace
-from .validation import as_features, as_targets, check_dtype
+from .validation import (
+    as_features,
+    as_targets,
+    check_dtype,
+    check_int,
+    check_param_budget,
+    check_seed,
+    check_sizes,
+)
 
 if TYPE_CHECKING:
     from ..training.callbacks import History
@@ -78,9 +86,13 @@ class Network:
         takes the width of the one before (:meth:`Layer.connect`), the last is Dense.
     loss : str or Loss
         See :data:`chainrule.losses.LOSSES`. Default ``"squared_error"``, the notes' C_0.
+        A classification loss needs its own output activation on the last layer (softmax
+        for ``cross_entropy``, sigmoid for ``binary_cross_entropy``: probabilities in the
+        loss's domain); any other output is refused here, with a ValueError.
     seed : int, optional
         Seed for the network's ``numpy.random.Generator`` (initial weights,
-        shuffling, dropout). Same seed, same machine ⇒ bit-identical training.
+        shuffling, dropout), an integer in [0, 2⁶³ − 1]. Same seed, same machine ⇒
+        bit-identical training.
     rng : numpy.random.Generator, optional
         A generator to use instead of ``seed``.
     dtype : {"float32", "float64"}
@@ -142,7 +154,7 @@ class Network:
             raise ValueError("seed, rng: give one of them, not both")
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.rng = rng if rng is not None else np.random.default_rng(check_seed(seed))
         if not (isinstance(l2, (int, float)) and np.isfinite(l2) and l2 >= 0):
             raise ValueError(f"l2: expected a non-negative finite number, got {l2!r}")
         self.l2 = float(l2)
@@ -174,9 +186,19 @@ class Network:
             n_prev = layer.n_out
         if not isinstance(self.layers[-1], Dense):
             raise ValueError("layers: the last layer must be Dense (the output layer L)")
+        loss, output = self.loss_fn, self.layers[-1].activation.name
+        needed = loss.canonical_activation
+        if loss.classification and needed is not None and output != needed:
+            raise ValueError(
+                f"loss: {loss.name} needs a {needed} output layer (its probabilities), got "
+                f"{output!r}; build the output layer with {needed} (MLP(..., "
+                f"output={needed!r}), or leave output out and MLP picks it)")
 
     def _allocate(self) -> None:
-        """One flat ``params`` and ``grads`` for every layer's parameters, in layer order."""
+        """One flat ``params`` and ``grads`` for every layer's parameters, in layer order
+        (their count checked against the budget first: :func:`check_param_budget`)."""
+        check_param_budget([s for layer in self.layers for _, s in layer.param_shapes()],
+                           self.dtype)
         values = [layer.build(self.rng, self.dtype) for layer in self.layers]
         sizes = [int(np.prod(s)) for layer in self.layers for _, s in layer.param_shapes()]
         self.params: Array = np.empty(sum(sizes), dtype=self.dtype)
@@ -543,6 +565,7 @@ class Network:
     def predict(self, X: ArrayLike, batch_size: int = 4096) -> Array:
         """Network output a^(L) for X, computed in batches (dropout off); an array of the
         network's backend."""
+        batch_size = check_int("batch_size", batch_size)
         a0 = self.inputs(X)
         if a0.shape[0] <= batch_size:
             return self.forward(a0).a_L
@@ -590,8 +613,8 @@ class Network:
 def MLP(
     sizes: Sequence[int],
     hidden: str = "relu",
-    output: str = "identity",
-    loss: str = "squared_error",
+    output: str | None = None,
+    loss: str | Loss = "squared_error",
     *,
     bias: bool = True,
     dropout: float = 0.0,
@@ -601,12 +624,17 @@ def MLP(
     """Shorthand: ``MLP([784, 256, 128, 10], hidden="relu", output="softmax",
     loss="cross_entropy")``.
 
-    ``sizes`` lists the width of every layer, input first. ``dropout`` inserts a
-    Dropout layer after every hidden layer.
+    ``sizes`` lists the width of every layer, input first (positive integers; the
+    parameter count is checked against the memory available before anything is
+    allocated). ``output`` is the output layer's activation; left out, it is the one the
+    loss needs — softmax for ``cross_entropy``, sigmoid for ``binary_cross_entropy`` —
+    and identity for the regression losses. ``dropout`` inserts a Dropout layer after
+    every hidden layer.
     """
-    sizes = list(sizes)
-    if len(sizes) < 2:
-        raise ValueError(f"sizes: expected at least [n_in, n_out], got {sizes!r}")
+    sizes = check_sizes(sizes)
+    if output is None:
+        loss_fn = get_loss(loss)
+        output = (loss_fn.canonical_activation if loss_fn.classification else None) or "identity"
     layers: list[Layer] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         is_output = i == len(sizes) - 2

@@ -3,7 +3,11 @@ what it accepts, so nothing deeper fails with a bare NumPy broadcasting error.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+import operator
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -12,6 +16,92 @@ if TYPE_CHECKING:
     from .losses import Loss
 
 DTYPES = ("float32", "float64")
+
+#: The most parameters one network may hold (2³¹ − 1, the largest count every backend and
+#: the compiled kernels index). A network must also fit in the memory available: its
+#: parameters, their gradients and the initial draw, 3 × n_params × the dtype's size.
+MAX_PARAMS = 2**31 - 1
+#: The largest seed accepted: NumPy's SeedSequence takes any non-negative integer, but a
+#: model file stores the seed in JSON, where integers past 2⁶³ − 1 are not portable.
+MAX_SEED = 2**63 - 1
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, shortened to ``limit`` characters, for one-line messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_int(name: str, value: object, *, low: int | None = 1, high: int | None = None) -> int:
+    """``value`` as an int in [low, high] (``low=None``: any integer); bool, float and str
+    are refused by name."""
+    number: int | None = None
+    if not isinstance(value, (bool, np.bool_)):  # True is not a width
+        try:
+            number = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    if (number is None or (low is not None and number < low)
+            or (high is not None and number > high)):
+        accepted = ("an integer" if low is None else f"an integer ≥ {low}" if high is None
+                    else f"an integer in [{low}, {high}]")
+        raise ValueError(f"{name}: expected {accepted}, got {_show(value)}")
+    return number
+
+
+def check_sizes(sizes: object) -> list[int]:
+    """``sizes`` of :func:`~chainrule.engine.network.MLP`: a list of at least two positive
+    integers, input first."""
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (Sequence, np.ndarray)):
+        raise ValueError("sizes: expected a list of layer widths such as [n_in, n_hidden, "
+                         f"n_out], got {_show(sizes)}")
+    widths = list(sizes)
+    if len(widths) < 2:
+        raise ValueError(f"sizes: expected at least [n_in, n_out], got {_show(widths)}")
+    # Each width is an integer here; its sign is Dense's to check (n_in / n_out).
+    return [check_int(f"sizes[{i}]", w, low=None) for i, w in enumerate(widths)]
+
+
+def check_seed(seed: object) -> int | None:
+    """A seed for ``numpy.random.default_rng``: None or an integer in [0, 2⁶³ − 1]."""
+    if seed is None:
+        return None
+    try:
+        return check_int("seed", seed, low=0, high=MAX_SEED)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (or None for a fresh one)") from None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to allocate now (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_param_budget(shapes: Sequence[tuple[int, ...]], dtype: np.dtype) -> int:
+    """The parameter count of ``shapes``, checked against :data:`MAX_PARAMS` and the
+    memory available before anything is allocated."""
+    n_params = sum(math.prod(shape) for shape in shapes)
+    need = 3 * n_params * dtype.itemsize  # params, grads and the initial draw
+    if n_params > MAX_PARAMS:
+        raise ValueError(f"layers: {n_params:,} parameters ({need / 2**30:,.1f} GiB of "
+                         f"{dtype.name}) is more than the {MAX_PARAMS:,} a network may hold; "
+                         "use narrower layers")
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise ValueError(f"layers: {n_params:,} parameters need {need / 2**30:,.1f} GiB of "
+                         f"{dtype.name} (weights, gradients, initial values), more than the "
+                         f"{avail / 2**30:,.1f} GiB of memory available; use narrower layers")
+    return n_params
 
 
 def check_dtype(dtype: DTypeLike) -> np.dtype:

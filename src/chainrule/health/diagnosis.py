@@ -125,9 +125,12 @@ def verdicts_from(checks: list[Check], epochs: list[dict[str, float]],
     out: list[Verdict] = []
     losses = [e["loss"] for e in epochs if "loss" in e]
     if diverged is not None or any(not math.isfinite(v) for v in losses):
+        # The error's own advice (the output/loss pair, the targets' scale) names the cause;
+        # the learning rate is the general one.
+        said = ("" if diverged is not None and diverged.advice is not None else
+                "; lower the learning rate, clip gradients (clipnorm) or rescale the targets")
         out.append(Verdict("divergence", "training diverged: the loss stopped being finite "
-                           f"({diverged or 'a NaN or inf loss'}); lower the learning rate, clip "
-                           "gradients (clipnorm) or rescale the targets"))
+                           f"({diverged or 'a NaN or inf loss'}){said}"))
         return Diagnosis(out, checks, epochs)
     if checks:
         last = checks[-1].layers

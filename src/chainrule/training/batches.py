@@ -40,10 +40,12 @@ class Batches:
         self.s = sample_weight
         if not self.on_numpy:
             return
-        self.xb = np.empty((batch_size, a0.shape[1]), dtype=a0.dtype)
-        self.yb = np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
-        self.sb = None if sample_weight is None else np.empty(batch_size,
-                                                              dtype=sample_weight.dtype)
+        # A batch is never more than the data: a batch_size past n means one batch of all n
+        # samples (full-batch gradient descent), and the buffers hold no more than that.
+        rows = min(batch_size, self.n)
+        self.xb = np.empty((rows, a0.shape[1]), dtype=a0.dtype)
+        self.yb = np.empty((rows, Y.shape[1]), dtype=Y.dtype)
+        self.sb = None if sample_weight is None else np.empty(rows, dtype=sample_weight.dtype)
 
     @property
     def n_batches(self) -> int:

@@ -78,13 +78,17 @@ class LossGuard:
     ----------
     y_scale : float
         The largest |y| of regression targets (0 for classification).
+    pair : str, optional
+        Advice for an output activation the loss cannot take (:func:`pair_advice`); it
+        comes first, since no learning rate fixes that.
     """
 
     EXPLOSION = 1e6
 
-    def __init__(self, y_scale: float = 0.0) -> None:
+    def __init__(self, y_scale: float = 0.0, pair: str | None = None) -> None:
         self.first: float | None = None  # the first batch's mean cost: the reference
         self.y_scale = y_scale
+        self.pair = pair
 
     @property
     def limit(self) -> float:
@@ -105,11 +109,24 @@ class LossGuard:
     def error(self, epoch: int, batch: int, what: str, *,
               finite: bool = False) -> DivergenceError:
         """The :class:`DivergenceError` for ``what`` at (epoch, batch), with advice."""
-        advice = None
-        if self.y_scale >= 1e4:
+        advice = self.pair
+        if advice is None and self.y_scale >= 1e4:
             advice = (f"the targets reach {self.y_scale:.3g}: rescale them (e.g. standardize "
                       "y), or use a loss that is scale-free; then the learning rate")
         return DivergenceError(epoch, batch, what, advice=advice, finite=finite)
+
+
+def pair_advice(loss: object, activation: str) -> str | None:
+    """What to change when the output activation is not the one a classification loss
+    needs (its probabilities: softmax for cross_entropy, sigmoid for
+    binary_cross_entropy); None when the pair is sound. A Network refuses such a pair when
+    it is built, but its output layer can be replaced afterwards."""
+    needed = getattr(loss, "canonical_activation", None)
+    if not getattr(loss, "classification", False) or needed is None or activation == needed:
+        return None
+    name = getattr(loss, "name", "the loss")
+    return (f"the output layer is {activation}, but {name} needs {needed} (probabilities): "
+            f"build it with output={needed!r}; the learning rate is not the cause")
 
 
 def finite(params: Array) -> bool:

@@ -59,6 +59,8 @@ def fit(
     X : array-like of shape (n_samples, n_in)
     Y : array-like of shape (n_samples, n_out), or (n_samples,) of class labels
     epochs, batch_size : int
+        Positive integers. A ``batch_size`` of n_samples or more is one batch of every
+        sample (full-batch gradient descent); nothing is allocated past the data.
     optimizer : str or Optimizer, optional
         Default: the network's previous optimizer (to resume training), else Adam.
     shuffle : bool

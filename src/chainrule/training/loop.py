@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from .batches import Batches
 from .callbacks import Callback, History
-from .divergence import DivergenceError, LossGuard, finite
+from .divergence import DivergenceError, LossGuard, finite, pair_advice
 from .metrics import evaluate_arrays, n_correct, n_correct_array
 from .optimizers import Optimizer
 from .replay import Snapshot, last_finite
@@ -139,7 +139,8 @@ class Trainer:
         xp = net.xp
         classification = net.loss_fn.classification
         step.guard = LossGuard(0.0 if classification or not Y.shape[0] else
-                               float(xp.max(xp.abs(Y))))
+                               float(xp.max(xp.abs(Y))),
+                               pair=pair_advice(net.loss_fn, net.output_activation))
         # Overflow and NaN in a step end training with a DivergenceError that names the epoch
         # and batch; NumPy's RuntimeWarnings on the way would only say it first, less clearly.
         with np.errstate(over="ignore", invalid="ignore"):
