@@ -2,21 +2,29 @@
 values for regression, one row per input row.
 
 Numbers are written with Python's ``repr``, the shortest text that reads back as the
-same float: parsing OUT.csv gives exactly ``chainrule.load(MODEL).predict(X)``.
+same float: parsing OUT.csv gives exactly ``chainrule.load(MODEL).predict(X)``. Text —
+class labels and target names, which come from the training data — goes through
+:func:`chainrule.io.safetext.csv_field`, so a label such as ``=HYPERLINK(…)`` is written
+``'=HYPERLINK(…)`` and a spreadsheet shows it rather than running it.
+
+A prediction that is not finite (nan or inf: a model whose parameters or these inputs
+overflow its float type) is an error naming the rows, unless ``--allow-nonfinite`` is
+given: then the values are written as they are (``nan``, ``inf``, ``-inf``) and such a
+row's label cell is left empty, since no class was predicted.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 
 import numpy as np
 
 from .. import datasets
 from ..engine.network import Network
+from ..health.report import check_finite_outputs, nonfinite_rows
 from ..io.model import atomic_write_bytes, read_model
+from ..io.safetext import csv_field, csv_line, name_list
 from . import CLIError
 from .common import NUMPY_MAGIC, check_input_file, model_features
 
@@ -30,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--npy", metavar="IN", help=".npy holding a 2-D feature array")
     p.add_argument("--out", metavar="OUT.csv", default="-",
                    help="where to write the predictions (default: standard output)")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="write predictions that are nan or inf as they are (their label cell "
+                   "left empty) instead of stopping with an error")
 
 
 def _header(net: Network, target_names: list[str]) -> list[str]:
@@ -53,24 +64,50 @@ def run(args: argparse.Namespace) -> int:
         check_input_file(path, "an .npy array or an .npz archive (numpy.save/savez)",
                          magic=NUMPY_MAGIC, expected="an .npy/.npz file")
         X = datasets.read_features_numpy(path)
+    source = args.csv or args.npz or args.npy
     if X.shape[1] != net.n_in:
-        raise CLIError(f"{args.csv or args.npz or args.npy}: {X.shape[1]} feature columns, "
+        raise CLIError(f"{source}: {X.shape[1]} feature columns, "
                        f"but the model takes {net.n_in}")
-    a = net.predict(X)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_header(net, loaded.training.get("target_names") or []))
-    if net.classes is not None:
-        labels = net.predict_classes(X)
-        for label, row in zip(labels, a, strict=True):
-            writer.writerow([net.classes[label], *(repr(float(v)) for v in row)])
-    else:
-        for row in a:
-            writer.writerow([repr(float(v)) for v in np.atleast_1d(row)])
-    text = buf.getvalue()
+    with np.errstate(all="ignore"):  # an overflow is reported below, as rows, not warnings
+        a = np.asarray(net.predict(X))
+    rows = ("data rows", 1) if args.csv else ("rows of X", 0)
+    if not args.allow_nonfinite:
+        check_finite_outputs(a, source, rows=rows[0], first=rows[1],
+                             hint="; pass --allow-nonfinite to write them anyway")
+    text = _csv_text(net, a, loaded.training.get("target_names") or [])
     if args.out == "-":
         sys.stdout.write(text)
     else:
         atomic_write_bytes(args.out, text.encode("utf-8"))
         print(f"wrote {len(a)} predictions to {args.out}", file=sys.stderr)
+    bad = nonfinite_rows(a)
+    if bad.size:
+        print(f"{source}: {bad.size} of {len(a)} predictions are not finite, written as "
+              f"they are with an empty label: {rows[0]} "
+              f"{name_list((int(i) + rows[1] for i in bad), limit=5)}", file=sys.stderr)
     return 0
+
+
+def _csv_text(net: Network, a: np.ndarray, target_names: list[str]) -> str:
+    """The predictions ``a`` (n_samples, n_out) as CSV: a header, then per row the label
+    (classification; empty where the row is not finite) and every output."""
+    lines = [csv_line(_header(net, target_names))]
+    values = a.reshape(len(a), -1).astype(np.float64).tolist()  # Python floats: repr as before
+    if net.classes is None:
+        lines += [",".join(map(repr, row)) + "\n" for row in values]
+        return "".join(lines)
+    with np.errstate(invalid="ignore"):
+        labels = np.asarray(net.classes_of(a))
+    cells = [csv_field(c) for c in net.classes]
+    finite = np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+    for label, row, ok in zip(labels, values, finite, strict=True):
+        cell = (cells[int(label)] if label.ndim == 0 else _labels_cell(label, net.classes)
+                ) if ok else ""
+        lines.append(cell + "," + ",".join(map(repr, row)) + "\n")
+    return "".join(lines)
+
+
+def _labels_cell(on: np.ndarray, classes: list[object]) -> str:
+    """The label cell of a multi-label network's row (a 0/1 per output): the classes
+    predicted, separated by ``;``."""
+    return csv_field(";".join(str(c) for c, flag in zip(classes, on, strict=True) if flag))

@@ -15,6 +15,40 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..io.safetext import display_width, name_list, pad, shown
+
+#: Class names are cut to this many terminal columns in the report's tables.
+LABEL_WIDTH = 32
+
+
+class NonFiniteOutputError(ValueError):
+    """A model's outputs hold nan or ±inf: they are neither scored nor written as
+    predictions unless the caller asks for them."""
+
+
+def nonfinite_rows(A: ArrayLike) -> NDArray[np.intp]:
+    """Indices of the rows (samples) of ``A`` (n_samples, …) holding a nan or an inf."""
+    arr = np.asarray(A)
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        return np.zeros(0, dtype=np.intp)
+    return np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
+
+
+def check_finite_outputs(A: ArrayLike, source: str, *, rows: str = "rows", first: int = 0,
+                         hint: str = "") -> None:
+    """Raise :class:`NonFiniteOutputError` when a row of the model outputs ``A`` holds a
+    nan or an inf, naming ``source``, how many rows and the first few (numbered from
+    ``first``, called ``rows``), then ``hint``: one line, e.g. ``t.csv: 200 of 200
+    predictions are not finite (nan or inf), data rows 1, 2, 3, 4, 5, … and 195 more; …``.
+    """
+    bad = nonfinite_rows(A)
+    if bad.size:
+        n = np.asarray(A).shape[0]
+        raise NonFiniteOutputError(
+            f"{source}: {bad.size} of {n} predictions are not finite (nan or inf), {rows} "
+            f"{name_list((int(i) + first for i in bad), limit=5)}; the model's parameters or "
+            f"these inputs overflow its float type{hint}")
+
 
 def _labels(y: ArrayLike, name: str) -> NDArray[np.int64]:
     arr = np.asarray(y)
@@ -150,6 +184,7 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike, *,
     p = p.reshape(p.shape[0], -1)
     if t.shape != p.shape:
         raise ValueError(f"y_pred: expected shape {t.shape}, got {p.shape}")
+    check_finite_outputs(p, "y_pred")  # a nan would score as nan, an inf as inf: refused
     scores = _regression_scores(t, p)
     if y_train is not None:
         train = np.asarray(y_train, dtype=np.float64).reshape(-1, t.shape[1])
@@ -180,8 +215,8 @@ def format_report(metrics: dict[str, Any]) -> str:
             text += (f"\nbaseline ({base['predicts']}): RMSE {base['rmse']:.6g}, "
                      f"MAE {base['mae']:.6g}, R² {base['r2']:.4f}")
         return text
-    names = [str(c) for c in metrics["classes"]]
-    w = max(5, *(len(n) for n in names))
+    names = [shown(c, LABEL_WIDTH) for c in metrics["classes"]]
+    w = max(5, *(display_width(n) for n in names))
     lines = [f"test accuracy {metrics['accuracy']:.4f} on {metrics['n_samples']} samples"]
     scores = [f"balanced accuracy {metrics['balanced_accuracy']:.4f}",
               f"macro-F1 {metrics['macro_f1']:.4f}"]
@@ -191,19 +226,20 @@ def format_report(metrics: dict[str, Any]) -> str:
         scores.append("ROC AUC " + ("n/a (a class is absent)" if auc is None else f"{auc:.4f}"))
     lines.append(", ".join(scores))
     if base:
-        lines.append(f"baseline (always {base['predicts']!s}): accuracy {base['accuracy']:.4f}, "
-                     f"balanced accuracy {base['balanced_accuracy']:.4f}")
+        lines.append(f"baseline (always {shown(base['predicts'], LABEL_WIDTH)}): accuracy "
+                     f"{base['accuracy']:.4f}, balanced accuracy {base['balanced_accuracy']:.4f}")
     lines += ["", f"{'class':>{w}}  precision  recall      f1  support"]
     for name, row in zip(names, metrics["per_class"], strict=True):
-        lines.append(f"{name:>{w}}  {row['precision']:>9.4f}  {row['recall']:>6.4f}  "
+        lines.append(f"{pad(name, w)}  {row['precision']:>9.4f}  {row['recall']:>6.4f}  "
                      f"{row['f1']:>6.4f}  {row['support']:>7d}")
     lines.append(f"{'macro':>{w}}  {metrics['macro_precision']:>9.4f}  "
                  f"{metrics['macro_recall']:>6.4f}  {metrics['macro_f1']:>6.4f}  "
                  f"{metrics['n_samples']:>7d}")
     cm = np.asarray(metrics["confusion_matrix"])
-    cw = max(w, len(str(cm.max())) + 1)
+    # every column is one wider than its widest label, so neighbours never run together
+    cw = max(w, max(display_width(n) for n in names) + 1, len(str(cm.max())) + 1)
     lines += ["", "confusion matrix (rows: true class, columns: predicted)",
-              " " * w + "  " + "".join(f"{n:>{cw}}" for n in names)]
+              " " * w + "  " + "".join(pad(n, cw) for n in names)]
     for name, row in zip(names, cm, strict=True):
-        lines.append(f"{name:>{w}}  " + "".join(f"{v:>{cw}d}" for v in row))
+        lines.append(f"{pad(name, w)}  " + "".join(f"{v:>{cw}d}" for v in row))
     return "\n".join(lines)
