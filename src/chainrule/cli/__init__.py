@@ -2,10 +2,18 @@
 
 Every subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
 Exit status: 0 success, 2 usage error (argparse), 1 runtime error, reported as one
-line ``error: …`` on stderr (the full traceback only with ``--debug``), 130 after Ctrl-C,
-143 after SIGTERM. SIGTERM (and SIGHUP) raise :class:`Terminated`, a
-``KeyboardInterrupt``, so ``finally`` blocks run: temporary files are removed and
-``train`` records its run as interrupted, as on Ctrl-C.
+line ``error: …`` on stderr (the full traceback only with ``--debug``; an exception
+that is no user error — a bug — says so and points at ``--debug``), 130 after Ctrl-C,
+143 after SIGTERM.
+
+Warnings are lines too: ``warning: …``, one each, never Python's two-line
+``file:line: Category: …`` form; NumPy's floating-point warnings (overflow, invalid
+value, division by zero) are counted and, when the command succeeds, summed up in one
+line at the end (with ``--debug``, Python shows every warning as usual).
+
+SIGTERM (and SIGHUP) raise :class:`Terminated`, a ``KeyboardInterrupt``, so ``finally``
+blocks run: temporary files are removed and ``train`` records its run as interrupted, as
+on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,10 +22,13 @@ import argparse
 import contextlib
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
 import traceback
+import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
@@ -82,6 +93,72 @@ def signals_as_exceptions() -> Iterator[None]:
             signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
+#: NumPy's floating-point warnings: "overflow encountered in matmul", …
+_FLOATING = re.compile(r"^(overflow|underflow|invalid value|divide by zero) encountered in ")
+#: An error or warning line longer than this keeps its start and end, and says how much
+#: was left out.
+MAX_LINE = 2000
+
+
+def one_line(message: str) -> str:
+    """``message`` as one bounded line: line breaks and control characters escaped, the
+    middle of a very long message left out."""
+    text = "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in message)
+    if len(text) > MAX_LINE:
+        cut = len(text) - MAX_LINE * 3 // 4
+        text = (f"{text[: MAX_LINE // 2]} … [{cut} characters left out] … "
+                f"{text[-MAX_LINE // 4:]}")
+    return text
+
+
+@contextlib.contextmanager
+def warnings_as_lines() -> Iterator[Counter[str]]:
+    """Inside, every warning shown is one line ``warning: …`` on stderr; NumPy's
+    floating-point warnings are counted in the yielded Counter (by kind) instead."""
+    floating: Counter[str] = Counter()
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: object = None, line: str | None = None) -> None:
+        text = str(message)
+        m = _FLOATING.match(text)
+        if m is not None and issubclass(category, RuntimeWarning):
+            floating[m.group(1)] += 1
+            return
+        print(f"warning: {one_line(text)}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield floating
+
+
+def _floating_summary(floating: Counter[str]) -> str:
+    kinds = ", ".join(f"{kind} ({n} time{'s' if n > 1 else ''})" if n > 1 else kind
+                      for kind, n in sorted(floating.items()))
+    return (f"warning: the arithmetic met {kinds}: some numbers went past what the model's "
+            "dtype holds, so results may be inaccurate; check the inputs for extreme values "
+            "(rerun with --debug to see where)")
+
+
+#: Exceptions that carry a message for the user, with chainrule's own types; any other
+#: (a TypeError, KeyError, … from deep inside) is a bug, and says so.
+_USER_ERRORS = (ValueError, OSError, CLIError, MemoryError, RecursionError)
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line ``error: …`` the command prints for ``exc`` (without ``--debug``)."""
+    message = str(exc) or type(exc).__name__
+    from ..io.atomic import FileWriteError
+
+    if isinstance(exc, FileWriteError):  # "{path}: cannot write the file (reason)"
+        pass
+    elif isinstance(exc, (OSError, MemoryError)) and not isinstance(exc, FileNotFoundError):
+        message = f"{type(exc).__name__}: {message}"
+    elif not (isinstance(exc, _USER_ERRORS) or type(exc).__module__.startswith("chainrule")):
+        message = (f"{type(exc).__name__}: {message} (an internal error of chainrule; rerun "
+                   "with --debug for the traceback and report it)")
+    return f"error: {one_line(message)}"
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -131,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     debug = "--debug" in argv
+    if debug:
+        return _run(argv, debug)
+    with warnings_as_lines() as floating:
+        status = _run(argv, debug)
+    if status == 0 and floating:
+        print(_floating_summary(floating), file=sys.stderr)
+    return status
+
+
+def _run(argv: list[str], debug: bool) -> int:
     try:
         parser = build_parser(_command(argv))
         try:
@@ -157,10 +244,7 @@ def _main(argv: list[str]) -> int:
         if debug:
             traceback.print_exc()
         else:
-            message = str(exc) or type(exc).__name__
-            if isinstance(exc, (OSError, MemoryError)) and not isinstance(exc, FileNotFoundError):
-                message = f"{type(exc).__name__}: {message}"
-            print(f"error: {message}", file=sys.stderr)
+            print(error_line(exc), file=sys.stderr)
         return 1
 
 
@@ -169,5 +253,5 @@ def entry_point() -> None:
     sys.exit(main())
 
 
-__all__ = ["COMMANDS", "CLIError", "Terminated", "entry_point", "exit_status", "main",
-           "signals_as_exceptions"]
+__all__ = ["COMMANDS", "CLIError", "Terminated", "entry_point", "error_line", "exit_status",
+           "main", "one_line", "signals_as_exceptions", "warnings_as_lines"]
