@@ -9,7 +9,14 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ..engine.scaler import Standardizer
-from ..table import Table, TableEncoder
+from ..table import Table, TableEncoder, TableError
+from ..table.ranges import (
+    describe,
+    first_out_of_range,
+    range_advice,
+    row_name,
+    standard_stats,
+)
 
 TASKS = ("classification", "regression")
 
@@ -81,15 +88,35 @@ class Dataset:
         the encoded features' names, and ``notes`` gain what the encoder decided."""
         if self.table is None:
             raise ValueError(f"{self.name}: no table to encode")
+        if self.task == "regression":
+            self._check_target_range(dtype)
         encoded = encoder.encode(self.table, dtype)
         self.X, self.encoder = encoded.X, encoder
         self.feature_names = encoder.names
         self.notes = [*self.notes, *encoder.notes, *encoded.notes]
 
+    def _check_target_range(self, dtype: DTypeLike) -> None:
+        """A regression target the network's ``dtype`` cannot hold is refused naming its
+        row (as the table numbers it) and column, as a feature cell would be."""
+        assert self.table is not None
+        values = np.asarray(self.y, dtype=np.float64).reshape(len(self.y), -1)
+        for j in range(values.shape[1]):
+            i = first_out_of_range(values[:, j], dtype)
+            if i is not None:
+                name = self.target_names[j] if j < len(self.target_names) else f"y{j}"
+                reason = (f"{describe(values[i, j])} is too large for "
+                          f"{np.dtype(dtype).name} ({range_advice(dtype)})")
+                where = f"{row_name(i, self.table.lines)}, column {name!r} (the target)"
+                raise TableError(f"{self.table.source}: {where}: {reason}"
+                                 if self.table.source else f"{where}: {reason}")
+
     def fit_scaler(self, X_train: NDArray[np.floating]) -> Standardizer:
         """A :class:`~chainrule.scaler.Standardizer` from the training split's statistics."""
         if self.scaling == "feature":
-            return Standardizer.fit(X_train)
+            X_train = np.asarray(X_train)
+            if X_train.ndim != 2 or X_train.shape[0] == 0:
+                return Standardizer.fit(X_train)  # its message names the shape
+            return Standardizer(*standard_stats(X_train, self.feature_names))
         mean = float(np.mean(X_train, dtype=np.float64))
         std = float(np.std(X_train, dtype=np.float64)) or 1.0
         n = X_train.shape[1]

@@ -7,8 +7,11 @@ text, stored as codes into its distinct strings. Rows are converted a chunk at a
 the size of Python strings for the whole file.
 
 The delimiter is the one of ``,`` ``;`` tab ``|`` that splits the header into the most
-columns; with ``;``, ``1,5`` is read as 1.5 (a decimal comma). A file that is not UTF-8
-is read as Windows-1252 (with a note). Rows are counted the way a text editor counts
+columns; with ``;``, ``1,5`` is read as 1.5 (a decimal comma). A file that starts with a
+byte-order mark is read in the encoding it names (UTF-8, UTF-16 or UTF-32, either byte
+order), and so is UTF-16 or UTF-32 without one (told by its NUL bytes); other NUL bytes
+mean the file is not text, and it is refused. A file that is not UTF-8 is read as
+Windows-1252 (with a note). Rows are counted the way a text editor counts
 lines: ``row 1`` is the header.
 
 Where pandas is installed (the ``tables`` extra) and the file is plain — UTF-8, no quotes,
@@ -19,6 +22,7 @@ faster; any other file, and any file without pandas, is read by the loop here.
 
 from __future__ import annotations
 
+import codecs
 import collections
 import csv
 import itertools
@@ -31,11 +35,23 @@ import numpy as np
 
 from ..io.errors import FileFormatError, check_readable_file, os_reason
 from ..table.columns import MISSING, NumberColumn, Table, TextColumn
+from ..table.ranges import largest, shown
 
 #: Rows converted at a time.
 CHUNK = 1 << 15
 _DELIMITERS = (",", ";", "\t", "|")
 _ENCODINGS = ("utf-8-sig", "cp1252")
+#: Byte-order marks, the longest first (UTF-32 LE starts like UTF-16 LE).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+#: Where NUL bytes mostly sit (by byte position modulo 4) in text of mostly Latin letters
+#: without a byte-order mark.
+_NUL_PATTERNS = (("utf-32-le", [False, True, True, True]),
+                 ("utf-32-be", [True, True, True, False]),
+                 ("utf-16-le", [False, True, False, True]),
+                 ("utf-16-be", [True, False, True, False]))
+#: Bytes looked at to tell the encoding.
+_SNIFF = 1 << 12
 
 
 class DataFileError(FileFormatError):
@@ -137,15 +153,42 @@ def read_csv_table(path: str | Path, choose: Callable[[list[str]], list[int]],
     number (naming row and column)."""
     path = Path(path)
     check_readable_file(path, DataFileError, "CSV file")
-    for encoding in _ENCODINGS:
+    encodings = _encodings(path)
+    for encoding in encodings:
         try:
             header, table = _read(path, choose, encoding)
         except UnicodeDecodeError:
             continue
-        if encoding != _ENCODINGS[0] and notes is not None:
+        if encoding == "cp1252" and notes is not None:
             notes.append(f"{path.name} is not UTF-8; read as {encoding} (Windows-1252)")
         return header, table
-    raise DataFileError(path, "not a readable text file in UTF-8 or Windows-1252")
+    if encodings == _ENCODINGS:
+        raise DataFileError(path, "not a readable text file in UTF-8 or Windows-1252")
+    raise DataFileError(path, f"not readable as {encodings[0].upper()} text, the encoding its "
+                        "first bytes name; save it as UTF-8")
+
+
+def _encodings(path: Path) -> tuple[str, ...]:
+    """The encodings to try, from the first bytes: the one a byte-order mark names, UTF-16
+    or UTF-32 told by where NUL bytes sit in the first line, else UTF-8 then Windows-1252.
+    A NUL byte anywhere else is refused: the file is not text."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF)
+    except OSError as exc:
+        raise DataFileError(path, os_reason(exc)) from None
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return (encoding,)
+    if b"\0" not in head:
+        return _ENCODINGS
+    whole = head[: len(head) // 4 * 4]
+    zeros = [whole[k::4].count(0) * 4 > len(whole) // 2 for k in range(4)]  # mostly NUL
+    for encoding, pattern in _NUL_PATTERNS:
+        if whole and zeros == pattern:
+            return (encoding,)
+    raise DataFileError(path, f"holds a NUL byte (byte {head.index(0)}): not a text file; "
+                        "a CSV file must be text (UTF-8, or UTF-16 with a byte-order mark)")
 
 
 def _read(path: Path, choose: Callable[[list[str]], list[int]], encoding: str
@@ -168,7 +211,7 @@ def _read(path: Path, choose: Callable[[list[str]], list[int]], encoding: str
             chosen = choose(header)
             fast = _fast(path, encoding, delimiter, header, chosen)
             if fast is not None:
-                return header, _checked(path, header, *fast)
+                return header, _checked(path, header, *fast, (encoding, delimiter))
             columns = [_Column(c, decimal_comma=delimiter == ";") for c in chosen]
             lines = array("q")
             width = len(header)
@@ -194,7 +237,7 @@ def _read(path: Path, choose: Callable[[list[str]], list[int]], encoding: str
     if not lines:
         raise DataFileError(path, "only a header row, no data rows")
     return header, _checked(path, header, {c.index: c.column() for c in columns},
-                            np.frombuffer(lines, dtype=np.int64))
+                            np.frombuffer(lines, dtype=np.int64), (encoding, delimiter))
 
 
 def _fast(path: Path, encoding: str, delimiter: str, header: list[str], chosen: list[int]
@@ -213,16 +256,36 @@ def _fast(path: Path, encoding: str, delimiter: str, header: list[str], chosen: 
 
 
 def _checked(path: Path, header: list[str], columns: dict[int, NumberColumn | TextColumn],
-             line_numbers: np.ndarray) -> Table:
+             line_numbers: np.ndarray, dialect: tuple[str, str]) -> Table:
     """The table of ``columns`` (by header index, in the chosen order), an infinite number
-    refused naming its row and column."""
+    refused naming its row and column: ``inf`` as written, or a number past float64's
+    range (``1e400``) — its text read again from the file (``dialect``: encoding and
+    delimiter) to show what the cell holds."""
     for index, got in columns.items():
         if isinstance(got, NumberColumn) and np.isinf(got.values).any():
             i = int(np.flatnonzero(np.isinf(got.values))[0])
-            raise DataFileError(path, f"{str(float(got.values[i]))!r} is not a finite number "
-                                "(leave a cell empty for a missing value)",
-                                cell_at(int(line_numbers[i]), index, header))
-    return Table({header[i]: c for i, c in columns.items()}, line_numbers)
+            where = cell_at(int(line_numbers[i]), index, header)
+            text = _cell_text(path, *dialect, int(line_numbers[i]), index)
+            if text.strip().lstrip("+-").lower() in ("inf", "infinity", ""):
+                raise DataFileError(path, f"{str(float(got.values[i]))!r} is not a finite "
+                                    "number (leave a cell empty for a missing value)", where)
+            raise DataFileError(path, f"{shown(text.strip())} is too large for a number "
+                                f"(float64 holds magnitudes up to {np.finfo(np.float64).max:.2g}"
+                                f"; numbers up to ±{largest(np.float64):.2g} are accepted)", where)
+    return Table({header[i]: c for i, c in columns.items()}, line_numbers, str(path))
+
+
+def _cell_text(path: Path, encoding: str, delimiter: str, lineno: int, col: int) -> str:
+    """The text of the cell in row ``lineno`` (as :func:`_rows` numbers rows), column
+    ``col``; empty if the file changed."""
+    try:
+        with open(path, newline="", encoding=encoding) as fh:
+            for i, row in _rows(fh, delimiter):
+                if i == lineno:
+                    return row[col] if col < len(row) else ""
+    except (csv.Error, OSError, UnicodeDecodeError):
+        pass
+    return ""
 
 
 def _reread(path: Path, encoding: str, delimiter: str, col: int, n: int) -> list[str]:

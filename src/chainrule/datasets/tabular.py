@@ -29,6 +29,7 @@ from ..table.columns import (
     column_of,
     drop_row_index,
 )
+from ..table.ranges import name_list
 from .base import TASKS, Dataset
 from .csvfile import DataFileError, cell_at, read_csv_table
 from .numpyfile import load_npz, read_features_numpy
@@ -50,7 +51,7 @@ __all__ = ["DataFileError", "load_csv", "load_npz", "match_columns", "numeric_ma
 def _column_index(path: Path, header: list[str], name: str) -> int:
     if name not in header:
         raise DataFileError(
-            path, f"no column {name!r} (the target); the columns are {', '.join(header)}"
+            path, f"no column {name!r} (the target); the columns are {name_list(header)}"
         )
     return header.index(name)
 

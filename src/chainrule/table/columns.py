@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .ranges import shown
+
 #: Cells that mean "no value", in text and in number columns alike.
 MISSING = frozenset({"", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "None", "?",
                      "#N/A", "<NA>"})
@@ -127,17 +129,18 @@ class Table:
     """Named columns of equal length, in order.
 
     ``lines`` (optional) numbers each row as a text editor shows it in the file it came
-    from, so messages can name a row.
+    from, and ``source`` (optional) names that file, so messages can name a row in it.
     """
 
     def __init__(self, columns: Mapping[str, Column],
-                 lines: NDArray[np.int64] | None = None) -> None:
+                 lines: NDArray[np.int64] | None = None, source: str | None = None) -> None:
         self.columns: dict[str, Column] = dict(columns)
         lengths = {len(c) for c in self.columns.values()}
         if len(lengths) > 1:
             raise TableError(f"columns of different lengths: {sorted(lengths)}")
         self.n_rows = lengths.pop() if lengths else 0
         self.lines = lines
+        self.source = source
 
     @property
     def names(self) -> list[str]:
@@ -158,11 +161,11 @@ class Table:
         """The rows ``rows`` (indices), every column."""
         idx = np.asarray(rows, dtype=np.intp)
         return Table({n: c.take(idx) for n, c in self.columns.items()},
-                     None if self.lines is None else self.lines[idx])
+                     None if self.lines is None else self.lines[idx], self.source)
 
     def select(self, names: Sequence[str]) -> Table:
         """The columns ``names``, in that order."""
-        return Table({n: self.columns[n] for n in names}, self.lines)
+        return Table({n: self.columns[n] for n in names}, self.lines, self.source)
 
     @classmethod
     def of(cls, data: Any) -> Table:
@@ -176,7 +179,7 @@ class Table:
             items = [(str(name), data[name]) for name in data.columns]
             if len({n for n, _ in items}) != len(items):
                 raise TableError("duplicate column names in the DataFrame: "
-                                 f"{', '.join(_duplicates([n for n, _ in items]))}")
+                                 f"{', '.join(map(shown, _duplicates([n for n, _ in items])))}")
         elif isinstance(data, Mapping):
             items = [(str(name), values) for name, values in data.items()]
         else:
@@ -202,7 +205,8 @@ def column_of(name: str, values: Any) -> Column:
     dtype = getattr(values, "dtype", None)
     kind = getattr(dtype, "kind", None)
     if kind in ("f", "i", "u"):
-        arr = np.asarray(values, dtype=np.float64)
+        with np.errstate(over="ignore"):  # float128 beyond float64: refused by _finite
+            arr = np.asarray(values, dtype=np.float64)
         return _finite(name, arr)
     if kind == "M":  # datetime64: ISO text, which the encoder parses into parts
         return TextColumn.of(None if v is None or v != v else str(v)
@@ -210,12 +214,25 @@ def column_of(name: str, values: Any) -> Column:
     cells = _as_list(values)
     if kind not in ("b", "O", "U", "S") and all(
             isinstance(c, numbers.Real) and not isinstance(c, bool) for c in cells):
-        return _finite(name, np.asarray(cells, dtype=np.float64))
+        return _finite(name, _floats(name, cells))
     if kind is None and cells and all(isinstance(c, numbers.Real) and not isinstance(c, bool)
                                       or c is None for c in cells):
-        return _finite(name, np.array([np.nan if c is None else c for c in cells],
-                                      dtype=np.float64))
+        return _finite(name, _floats(name, cells))
     return TextColumn.of(cells)
+
+
+def _floats(name: str, cells: list[Any]) -> NDArray[np.float64]:
+    """Real numbers (None: missing) as float64; one too large for it (a Python int of
+    400 digits) is refused naming its row."""
+    out = np.empty(len(cells))
+    for i, c in enumerate(cells):
+        try:
+            out[i] = np.nan if c is None else float(c)
+        except OverflowError:
+            raise TableError(f"column {name!r}, row index {i}: {shown(str(c))} is too large "
+                             f"for a float64 number (at most ±{np.finfo(np.float64).max:.2g})"
+                             ) from None
+    return out
 
 
 def _as_list(values: Any) -> list[Any]:
@@ -231,7 +248,7 @@ def _finite(name: str, arr: NDArray[np.float64]) -> NumberColumn:
     bad = np.isinf(arr)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise TableError(f"column {name!r}, row {i}: {arr[i]} is not a finite number")
+        raise TableError(f"column {name!r}, row index {i}: {arr[i]} is not a finite number")
     return NumberColumn(arr)
 
 

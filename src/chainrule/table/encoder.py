@@ -43,6 +43,14 @@ from .columns import (
     number_label,
 )
 from .parse import DATE_PARTS, date_parts, has_time, is_dates, numbers_as_text, text_numbers
+from .ranges import (
+    describe,
+    first_out_of_range,
+    name_list,
+    range_advice,
+    row_name,
+    standard_stats,
+)
 
 #: Categories in fewer training rows than this are pooled into ``(rare)``.
 MIN_FREQUENCY = 5
@@ -305,7 +313,7 @@ class TableEncoder:
             unknown = [n for n in names if n not in table.columns]
             if unknown:
                 raise TableError(f"{what}: no column {', '.join(map(repr, unknown))}; the "
-                                 f"columns are {', '.join(table.names)}")
+                                 f"columns are {name_list(table.names)}")
         self.encodings = [self._decide(name, col, table.lines)
                           for name, col in table.columns.items()]
         self.notes = [n for e in self.encodings if (n := _note(e, table[e.column],
@@ -328,7 +336,7 @@ class TableEncoder:
             values, unread = _numbers(col)
             if unread == present:
                 raise TableError(f"numeric: column {name!r} holds no numbers")
-            return Numeric.fit(name, values)
+            return Numeric.fit(name, _in_range(name, col, values, np.float64, lines))
         distinct = _distinct(col, miss)
         if distinct == 1 and not miss.any():
             codes, labels = _labels(col)
@@ -341,11 +349,11 @@ class TableEncoder:
                     and np.all(v == np.round(v))):
                 return Dropped(name, "an identifier (a distinct integer in every row, "
                                "named like an ID)")
-            return Numeric.fit(name, col.values)
+            return Numeric.fit(name, _in_range(name, col, col.values, np.float64, lines))
         # The kind is read off every value the file holds (the vocabulary), not only the
         # training rows': a column whose text sits in validation rows is mixed all the same.
         if numbers_as_text(col.vocab):
-            return Numeric.fit(name, _numbers(col)[0])
+            return Numeric.fit(name, _in_range(name, col, _numbers(col)[0], np.float64, lines))
         _refuse_mixed(name, col, present, lines)
         used = [v for v, n in zip(col.vocab, col.counts(), strict=True) if n]
         if is_dates(used):
@@ -400,12 +408,15 @@ class TableEncoder:
         absent = [c for c in self.inputs if c not in table.columns]
         if absent:
             raise TableError(f"missing column(s) {', '.join(map(repr, absent))}; the "
-                             f"encoder was fitted on columns {', '.join(self.inputs)}")
+                             f"encoder was fitted on columns {name_list(self.inputs)}")
         X = np.zeros((len(table), self.n_out), dtype=_float_dtype(dtype))
         notes: list[str] = []
         j = 0
         for e in self.encodings:
             width = len(e.names)
+            if isinstance(e, Numeric):  # a cell the dtype cannot hold: refused, not inf
+                _in_range(e.column, table[e.column], _numbers(table[e.column])[0], X.dtype,
+                          table.lines, table.source)
             if width:
                 count = e.encode(table[e.column], X[:, j:j + width])
                 if count:
@@ -417,10 +428,17 @@ class TableEncoder:
         """The :class:`~chainrule.scaler.Standardizer` for the encoded training features
         ``X_train``: numbers (and date parts) to mean 0 and spread 1, one-hot and
         missing-indicator features left as 0/1."""
-        scaler = Standardizer.fit(X_train)
+        X_train = np.asarray(X_train)
+        if X_train.ndim != 2 or X_train.shape[0] == 0 or X_train.shape[1] != self.n_out:
+            raise TableError(f"X_train: expected shape (n_samples, {self.n_out}) (the "
+                             f"encoder's features), got {X_train.shape}")
+        try:
+            mean, scale = standard_stats(X_train, self.names)
+        except ValueError as exc:
+            raise TableError(str(exc)) from None
         keep = ~np.array([s for e in self.encodings for s in e.scaled], dtype=bool)
-        scaler.mean[keep], scaler.scale[keep] = 0.0, 1.0
-        return scaler
+        mean[keep], scale[keep] = 0.0, 1.0
+        return Standardizer(mean, scale)
 
     def transform(self, data: Any, dtype: DTypeLike = np.float64) -> NDArray[np.floating]:
         """The features of ``data``: array of shape (n_rows, n_out) of ``dtype``."""
@@ -504,6 +522,22 @@ def _refuse_mixed(name: str, col: TextColumn, present: int,
     )
 
 
+def _in_range(name: str, col: Column, values: NDArray[np.float64], dtype: DTypeLike,
+              lines: NDArray[np.int64] | None, source: str | None = None
+              ) -> NDArray[np.float64]:
+    """``values`` (column ``name``'s cells as numbers), or a :class:`TableError` naming
+    the first cell too large for ``dtype`` — its row, column, text and what is accepted
+    (:mod:`chainrule.table.ranges`)."""
+    i = first_out_of_range(values, dtype)
+    if i is None:
+        return values
+    cell = col.vocab[int(col.codes[i])] if isinstance(col, TextColumn) else values[i]
+    what = "is not a finite number" if np.isinf(values[i]) and isinstance(
+        col, NumberColumn) else f"is too large for {np.dtype(dtype).name}"
+    raise TableError(f"{source + ': ' if source else ''}{row_name(i, lines)}, column {name!r}: "
+                     f"{describe(cell)} {what} ({range_advice(dtype)})")
+
+
 def _encoding_of(c: dict[str, Any]) -> Encoding:
     name, kind = c["column"], c["kind"]
     if kind == "numeric":
@@ -521,7 +555,7 @@ def _detail(e: Encoding) -> str:
     if isinstance(e, Numeric):
         return f"median {e.median:g}" + (", missing indicator" if e.indicator else "")
     if isinstance(e, OneHot):
-        shown = ", ".join(e.categories[:6]) + (", …" if len(e.categories) > 6 else "")
+        shown = name_list(e.categories[:6]) + (", …" if len(e.categories) > 6 else "")
         return (f"{len(e.categories)} categories ({shown})"
                 + (f" + {len(e.rare)} rare pooled" if e.rare else "")
                 + (" + missing" if e.missing else ""))
