@@ -58,7 +58,15 @@ def _parse_header(data: bytes | bytearray, path: str, expect_magic: int | None
         raise IDXError(path, f"header declares {ndim} dimensions; at most {MAX_IDX_DIMS} "
                        "are read")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return shape, np.dtype(_TYPES[data[2]]), header
+    dtype = np.dtype(_TYPES[data[2]])
+    # A zero dimension makes the data empty, but the array's other dimensions still need
+    # strides NumPy can hold: (0, 2³²−1, 2³²−1) is refused here, as any shape whose
+    # non-zero dimensions would span more than MAX_IDX_BYTES.
+    span = math.prod(d for d in shape if d) * dtype.itemsize
+    if 0 in shape and span > MAX_IDX_BYTES:
+        raise IDXError(path, f"header declares shape {shape}: its non-zero dimensions span "
+                       f"{span:,} bytes, more than the {MAX_IDX_BYTES:,}-byte limit of an IDX file")
+    return shape, dtype, header
 
 
 def _read_upto(stream: io.BufferedIOBase, n: int, into: bytearray) -> int:

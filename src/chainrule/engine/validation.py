@@ -72,6 +72,22 @@ def check_seed(seed: object) -> int | None:
         raise ValueError(f"{exc} (or None for a fresh one)") from None
 
 
+def check_label_types(labels: NDArray, name: str) -> NDArray:
+    """``labels`` unchanged, unless they mix strings and other values (numbers, None):
+    those have no order, and class labels are sorted (scikit-learn's rule:
+    "Mix of label input types (string and number)")."""
+    if labels.dtype != object:
+        return labels
+    is_str = [isinstance(v, str) for v in labels.ravel().tolist()]
+    if any(is_str) and not all(is_str):
+        text = labels.ravel()[is_str.index(True)]
+        other = labels.ravel()[is_str.index(False)]
+        raise ValueError(f"{name}: class labels mix strings and other values (e.g. {_show(text)} "
+                         f"and {_show(other)}), which cannot be sorted; use one type, e.g. "
+                         f"{name}.astype(str)")
+    return labels
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to allocate now (Linux ``MemAvailable``), or None."""
     try:

@@ -14,6 +14,7 @@ Over several samples the notes average: ∂C/∂w = (1/n) Σ_i ∂C_i/∂w.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -164,7 +165,11 @@ def chain_factors(net: Network, X: ArrayLike, Y: ArrayLike) -> dict[str, list[ND
 
 def _checked_weight(net: Network, layer: int, j: int, k: int) -> Dense:
     """The Dense layer of the notes' index ``layer``, with j and k checked against it."""
-    dense = net.dense_layers
+    return _checked_weight_of(net.dense_layers, layer, j, k)
+
+
+def _checked_weight_of(dense: list[Dense], layer: int, j: int, k: int) -> Dense:
+    """:func:`_checked_weight` on the network's Dense layers ``dense``."""
     L = len(dense)
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= L:
         raise ValueError(f"layer: expected an integer in 1..{L} (the notes' l), got {layer!r}")
@@ -188,11 +193,10 @@ def _as_batch(x: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]:
     return X, np.asarray(y)
 
 
-def _next_layer_terms(net: Network, f: dict[str, list[NDArray]], layer: int, j: int,
+def _next_layer_terms(dense: list[Dense], f: dict[str, list[NDArray]], layer: int, j: int,
                       s: int) -> list[NextLayerTerm]:
     """The notes' sum over next-layer nodes i for ∂C/∂a_j^(layer), one term per node, of
     sample s (empty at the output layer)."""
-    dense = net.dense_layers
     terms: list[NextLayerTerm] = []
     if layer == len(dense):
         return terms
@@ -265,8 +269,7 @@ def explain(
     h : float
         Step of the central finite differences.
     """
-    L = len(net.dense_layers)
-    d = _checked_weight(net, layer, j, k)
+    _checked_weight(net, layer, j, k)
     X, Yin = _as_batch(x, y)
     n = X.shape[0]
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not (
@@ -274,14 +277,98 @@ def explain(
     ):
         raise ValueError(f"sample: expected an integer in 0..{n - 1}, got {sample!r}")
     f = chain_factors(net, X, Yin)
+    plus, minus = _finite_differences(net, X, Yin, layer, j, k, sample, h)
+    return _explanation(net, net.dense_layers, f, (layer, j, k), sample, lr, h, plus, minus)
+
+
+def explain_layers(
+    net: Network,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    picks: Sequence[tuple[int, int, int]] | None = None,
+    lr: float | None = None,
+    h: float = 1e-6,
+) -> list[WeightExplanation]:
+    """:func:`explain` for several weights of one sample ``x`` at once, in time
+    proportional to what it shows.
+
+    ``picks`` lists (layer, j, k); default, the weight with the largest |∂C_0/∂w| of every
+    layer. The chain factors come from one forward and one backward pass, and every
+    finite difference from one batched forward pass (each weight's ±h copy of the sample
+    is a row, its perturbation added to z_j there: ∂z_j/∂w_jk = a_k), not from one pass
+    per weight, which made an L-layer network cost O(L²).
+    """
+    X, Yin = _as_batch(x, y)
+    if X.shape[0] != 1:
+        raise ValueError(f"x: expected one sample, got {X.shape[0]}")
+    dense = net.dense_layers
+    f = chain_factors(net, X, Yin)
+    if picks is None:
+        picks = []
+        for i in range(len(dense)):
+            grad = np.abs(f["delta"][i][0][:, None] * f["a_prev"][i][0][None, :])
+            jk = np.unravel_index(int(np.argmax(grad)), grad.shape)
+            picks.append((i + 1, int(jk[0]), int(jk[1])))
+    for pick in picks:
+        _checked_weight_of(dense, *pick)
+    costs = _finite_differences_batched(net, X, Yin, list(picks), h)
+    return [_explanation(net, dense, f, pick, 0, lr, h, *pm)
+            for pick, pm in zip(picks, costs, strict=True)]
+
+
+#: Elements of one batched finite-difference pass (rows × the widest layer): picks are
+#: taken in chunks so that its memory stays under 2²³ float64 (64 MiB).
+_FD_ELEMENTS = 2**23
+
+
+def _finite_differences_batched(net: Network, X: NDArray, Yin: NDArray,
+                                picks: list[tuple[int, int, int]], h: float
+                                ) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """(C_0 at w_jk + h, at w_jk − h) of the one sample X for every pick, each also as its
+    mean (one sample: the same); see :func:`explain_layers`."""
+    net64 = as_float64(net)
+    net64.l2 = 0.0
+    a0 = net64.inputs(X)
+    Yt = net64.targets(Yin, 1)
+    positions = [i for i, layer in enumerate(net64.layers) if isinstance(layer, Dense)]
+    widest = max([net64.n_in, *(d.n_out for d in net64.dense_layers)])
+    chunk = max(1, _FD_ELEMENTS // (2 * widest))
+    out: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    for start in range(0, len(picks), chunk):
+        part = picks[start : start + chunk]
+        at: dict[int, list[tuple[int, int, int, float]]] = {}
+        for p, (layer, j, k) in enumerate(part):  # rows 2p (+h) and 2p + 1 (−h)
+            at.setdefault(positions[layer - 1], []).extend([(2 * p, j, k, h),
+                                                            (2 * p + 1, j, k, -h)])
+        a = np.repeat(a0, 2 * len(part), axis=0)
+        for pos, layer_obj in enumerate(net64.layers):
+            a_prev = a
+            z, a, _ = layer_obj.forward(a_prev)
+            for row, j, k, step in at.get(pos, ()):
+                z_row = np.array(cast(NDArray, z)[row : row + 1], copy=True)
+                z_row[0, j] += step * a_prev[row, k]  # w_jk ± h: z_j moves by ±h · a_k
+                a = np.array(a, copy=True) if a is a_prev else a
+                a[row : row + 1] = cast(Dense, layer_obj).activation.g(z_row)
+        c = net64.loss_fn.value(cast(NDArray, a), np.repeat(Yt, 2 * len(part), axis=0))
+        out += [((float(c[2 * p]),) * 2, (float(c[2 * p + 1]),) * 2) for p in range(len(part))]
+    return out
+
+
+def _explanation(net: Network, dense: list[Dense], f: dict[str, list[NDArray]],
+                 pick: tuple[int, int, int], s: int, lr: float | None, h: float,
+                 plus: tuple[float, float], minus: tuple[float, float]) -> WeightExplanation:
+    """The :class:`WeightExplanation` of w_jk^(layer) from the chain factors ``f`` and the
+    costs at w_jk ± h."""
+    layer, j, k = pick
+    L = len(dense)
+    d = dense[layer - 1]
     i = layer - 1
-    s = sample
     act = d.activation
     z, a = f["z"][i], f["a"][i]
     g_prime = None if not act.elementwise else float(act.g_prime(z[s : s + 1], a[s : s + 1])[0, j])
     per_sample = f["delta"][i][:, j] * f["a_prev"][i][:, k]  # δ_j · a_k^(l−1) for each sample
-    terms = _next_layer_terms(net, f, layer, j, s)
-    plus, minus = _finite_differences(net, X, Yin, layer, j, k, s, h)
+    terms = _next_layer_terms(dense, f, layer, j, s)
     y_j = float(f["y"][0][s, j]) if layer == L else None
     return WeightExplanation(
         layer=layer,

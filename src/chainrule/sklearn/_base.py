@@ -26,6 +26,7 @@ from chainrule.engine import backend as _backend
 from chainrule.engine.backend import NUMPY
 from chainrule.engine.layers import Dense, Dropout, Layer, layer_from_config
 from chainrule.engine.network import Network
+from chainrule.engine.validation import check_param_budget
 from chainrule.sklearn._array_api import (
     check_same_namespace,
     host,
@@ -204,6 +205,10 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         ``random_state`` both libraries start from the same weights.
         """
         sizes = [n_features, *spec["sizes"], n_outputs]
+        # Checked before rs draws anything: hidden_layer_sizes=(10**12,) is refused, not
+        # allocated.
+        check_param_budget([(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)],
+                           np.dtype(dtype))
         acts = spec["activations"]
         layers: list[Layer] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):

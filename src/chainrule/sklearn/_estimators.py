@@ -29,6 +29,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from chainrule.engine.backend import namespace_of
 from chainrule.engine.losses import LOSSES
+from chainrule.engine.validation import check_label_types
 from chainrule.sklearn._array_api import host, input_backend, like_input
 from chainrule.sklearn._base import BaseMLP, store_params
 from chainrule.training.callbacks import Callback
@@ -163,6 +164,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        check_label_types(y, "y")
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
@@ -247,7 +249,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if first_call and classes is None:
             raise ValueError("classes: must be passed on the first call to partial_fit.")
         if classes is not None:
-            classes = unique_labels(classes)
+            classes = unique_labels(check_label_types(np.asarray(classes), "classes"))
             if not first_call and not np.array_equal(self.classes_, classes):
                 raise ValueError(
                     f"classes: `classes={classes}` is not the same as on the last call to "
@@ -326,6 +328,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        check_label_types(y, "y")
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("y: loss='poisson' needs non-negative targets, got negative values")
         return X, y
