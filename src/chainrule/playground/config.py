@@ -27,6 +27,7 @@ LIMITS: dict[str, Any] = {
     "updates_per_second": 20,
     "max_message_bytes": 16384,
     "max_upload_bytes": 65536,  # a CSV sent by the page (its message may be about twice that)
+    "max_abs_coordinate": 1e6,  # |x1|, |x2| of an uploaded point: the plane must stay drawable
     "max_replay_steps": 20000,  # a shared link replays at most this many steps
     "max_replay_changes": 32,  # settings changed during the run that a link can carry
     "max_sessions": 64,

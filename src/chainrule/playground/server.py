@@ -116,8 +116,18 @@ class Connection:
         return self._rebuilt()
 
     def _reset(self) -> list[str]:
-        self.session.reset()
-        return self._rebuilt()
+        """New initial weights; if this session's data or settings cannot be rebuilt into
+        messages the page can read, the default data set and settings instead (reset
+        always brings the tab back)."""
+        try:
+            self.session.reset()
+            return self._rebuilt()
+        except (ValueError, TypeError, ArithmeticError, DivergenceError) as exc:
+            self.session.recover()
+            notice = _dumps({"type": "error", "request": "reset",
+                             "message": f"reset: {exc}; back to the default data set and "
+                             "settings"})
+            return [*self._rebuilt(), notice]
 
     def _rewind(self) -> list[str]:
         self.session.rewind()

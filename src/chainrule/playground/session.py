@@ -479,12 +479,33 @@ class Session:
         return plan
 
     def upload(self, text: object, name: object = "upload.csv") -> None:
-        """Train on a CSV of x1,x2,label rows from the page (checked by :func:`parse_points`)."""
+        """Train on a CSV of x1,x2,label rows from the page (checked by :func:`parse_points`).
+
+        All or nothing: if the data cannot be drawn or measured (a cost that is not
+        finite), the session keeps its previous data and settings.
+        """
         X, labels = parse_points(text, name)
-        self.uploaded = (X, labels)
-        n_train = n_train_of({**self.config, "n_samples": len(X)})
-        self.config = self._validate({"dataset": UPLOADED,
-                                      "batch_size": min(self.config["batch_size"], n_train)})
+        before = (self.uploaded, self.config)
+        try:
+            self.uploaded = (X, labels)
+            n_train = n_train_of({**self.config, "n_samples": len(X)})
+            self.config = self._validate({"dataset": UPLOADED,
+                                          "batch_size": min(self.config["batch_size"], n_train)})
+            self._make_data()
+            if not (np.all(np.isfinite(self.grid)) and np.all(np.isfinite(self.losses))):
+                raise ValueError(f"{name if isinstance(name, str) else 'upload.csv'}: the "
+                                 "network's cost on these points is not finite; scale x1 "
+                                 "and x2 to smaller values")
+        except BaseException:
+            self.uploaded, self.config = before
+            self._make_data()
+            raise
+
+    def recover(self) -> None:
+        """Back to the default data set and settings: what a reset falls back on when the
+        session's own data or settings cannot be rebuilt."""
+        self.uploaded = None
+        self.config = validate_config({})
         self._make_data()
 
     def model_file(self) -> dict[str, Any]:

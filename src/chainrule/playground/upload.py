@@ -2,8 +2,10 @@
 
 The text arrives over the socket, so it is checked here before anything is built: at
 most ``LIMITS["max_upload_bytes"]`` (64 KiB) and ``LIMITS["max_samples"]`` rows, three
-cells a row, finite numbers for x1 and x2, a label of 0 or 1, and both labels present. A
-first row that is not numbers is the header. Every error is a
+cells a row, finite numbers for x1 and x2 no larger in size than
+``LIMITS["max_abs_coordinate"]`` (10⁶: the plane the page draws, its grid and the first
+forward pass all stay finite), a label of 0 or 1, and both labels present. A first row
+that is not numbers is the header. Every error is a
 :class:`~chainrule.datasets.DataFileError` naming the file, the row (counted as a text
 editor counts lines) and the column.
 """
@@ -65,9 +67,14 @@ def parse_points(text: object, name: object = "upload.csv"
                                 f"row {lineno}")
         for col in (0, 1):
             value = _number(row[col].strip())
+            place = f"row {lineno}, column {col + 1} ({header[col]!r})"
             if value is None:
                 raise DataFileError(source, f"{row[col].strip()[:40]!r} is not a finite number",
-                                    f"row {lineno}, column {col + 1} ({header[col]!r})")
+                                    place)
+            if abs(value) > LIMITS["max_abs_coordinate"]:
+                raise DataFileError(source, f"{row[col].strip()[:40]} is too large: the page "
+                                    f"draws points within ±{LIMITS['max_abs_coordinate']:g}; "
+                                    "scale the column", place)
             X[n, col] = value
         label = row[2].strip()
         if label not in ("0", "1", "0.0", "1.0"):
