@@ -176,7 +176,10 @@ def test_csv_regression_round_trip(tmp_path: Path) -> None:
     assert header == ["price"]
     got = np.array([float(r[0]) for r in rows])
     assert np.array_equal(got, chainrule.load(model).predict(X)[:, 0].astype(np.float64))
-    assert main(["evaluate", str(model)]) == 0
+    # the model file's own CSV path is never opened: the user names the file (issue 28)
+    assert main(["evaluate", str(model)]) == 1
+    assert main(["evaluate", str(model), "--csv", str(tmp_path / "reg.csv"),
+                 "--target", "price"]) == 0
 
 
 def test_predict_through_a_subprocess_matches_the_library(tmp_path: Path) -> None:

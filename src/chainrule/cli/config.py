@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import datasets
 from ..engine.validation import DTYPES
+from ..io.schema import short
 from ..runs.config import (
     ARGUMENT,
     AUTO,
@@ -47,7 +48,8 @@ FLAG = ARGUMENT
 __all__ = [
     "AUTO", "DATA_KEYS", "DEFAULTS", "ConfigFileError", "RunConfig", "UsageError",
     "add_data_arguments", "add_network_arguments", "add_training_arguments",
-    "config_from_args", "data_config", "usage_error",
+    "MAX_REGENERATED_SAMPLES", "config_from_args", "data_config", "saved_data",
+    "usage_error",
 ]
 
 
@@ -233,20 +235,67 @@ def add_training_arguments(g: argparse._ArgumentGroup) -> None:
 
 
 
+#: The most samples a command on a saved model regenerates of the model's own synthetic
+#: training data (``training.config.n_samples`` in its file, trusted no further): a file
+#: asking for more is refused unless ``--n-samples N`` names the size. 100,000 two-feature
+#: samples take under 5 MB and a second.
+MAX_REGENERATED_SAMPLES = 100_000
+#: Flags that refine the model's own (built-in) data set rather than name other data.
+REFINING_FLAGS = ("n_samples", "noise", "data_dir")
+
+
+def saved_data(source: Mapping[str, Any], origin: str, *, check_size: bool = True
+               ) -> dict[str, Any]:
+    """The data settings a model file records (``training.config``), read as untrusted:
+    a path in them (``csv``, ``npz``, ``data_dir``) is never opened: a model trained on a
+    CSV or .npz file is refused, asking for ``--csv PATH`` / ``--npz PATH``; the MNIST
+    directory is the default one unless ``--data-dir`` names it. A synthetic data set is
+    regenerated with at most :data:`MAX_REGENERATED_SAMPLES` samples (unless
+    ``check_size`` is False: the user named the size).
+
+    Raises
+    ------
+    CLIError
+        Naming ``origin`` (the model file), what it asks for and the flag to pass.
+    """
+    from . import CLIError
+
+    saved = {k: source[k] for k in DATA_KEYS if k in source}
+    saved["seed"] = source.get("seed", DEFAULTS["seed"])
+    dataset = saved.get("dataset")
+    for key, flag in (("csv", "--csv PATH --target COLUMN"), ("npz", "--npz PATH")):
+        if dataset == key or saved.get(key) is not None:
+            target = saved.get("target")
+            if key == "csv" and isinstance(target, str):
+                flag = f"--csv PATH --target {short(target)}"
+            raise CLIError(f"{origin}: the model was trained on a {key.upper()} file; a path "
+                           f"read from a model file is never opened: name the data with {flag}")
+    saved.pop("data_dir", None)
+    n = saved.get("n_samples")
+    if check_size and dataset in datasets.SYNTHETIC and isinstance(n, int) \
+            and n > MAX_REGENERATED_SAMPLES:
+        raise CLIError(f"{origin}: training.config.n_samples asks to regenerate {n:,} samples "
+                       f"of {dataset!r}; at most {MAX_REGENERATED_SAMPLES:,} are regenerated "
+                       "from a model file: pass --n-samples N to choose the size")
+    return saved
+
+
 def data_config(args: argparse.Namespace, source: Mapping[str, Any] | None,
                 origin: str | None = None) -> RunConfig:
     """Data options for ``evaluate``/``predict``/``explain``: the flags given, else the
-    model's training data (``source``, saved in the model; ``origin`` names the model)."""
+    model's training data (``source``, saved in the model; ``origin`` names the model;
+    see :func:`saved_data` for what of it is used). ``--n-samples``, ``--noise`` and
+    ``--data-dir`` alone refine the model's own built-in data set."""
     given = {k: getattr(args, k, None) for k in DATA_KEYS}
+    named = {k for k, v in given.items() if v is not None}
     values: dict[str, Any] = dict(DEFAULTS)
     sources: dict[str, str] = {}
-    if not any(v is not None for v in given.values()) and source:
-        saved = {k: source[k] for k in DATA_KEYS if k in source}
-        saved["seed"] = source.get("seed", values["seed"])
+    if source and named <= set(REFINING_FLAGS):
+        saved = saved_data(source, origin or "the model", check_size="n_samples" not in named)
         values.update(saved)
         sources.update(dict.fromkeys(saved, origin or ""))
-    else:
-        flags = {k: v for k, v in given.items() if v is not None}
+    if named:
+        flags = {k: given[k] for k in named}
         values.update(flags)
         sources.update(dict.fromkeys(flags, FLAG))
         if given["csv"] and given["dataset"] is None:
