@@ -70,7 +70,8 @@ TEMP_NAME_BYTES = 160
 class FileWriteError(OSError):
     """A file chainrule could not write: ``"{path}: {reason}"``, one line.
 
-    An ``OSError`` (``errno`` is the system's); the previous file, if any, is intact.
+    An ``OSError``: ``errno`` and ``strerror`` are the system's (``strerror`` alone, as in
+    ``f"…({exc.strerror})"``, reads as before); the previous file, if any, is intact.
 
     Attributes
     ----------
@@ -80,16 +81,16 @@ class FileWriteError(OSError):
         What failed, without the path: ``cannot write the file (No space left on device)``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], reason: str,
-                 code: int | None = None) -> None:
-        super().__init__(code, reason)
+    def __init__(self, path: str | os.PathLike[str], reason: str, code: int | None = None,
+                 strerror: str | None = None) -> None:
+        super().__init__(code, strerror or reason)
         self.path, self.reason = str(path), reason
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.path, self.reason, self.errno))
+        return (type(self), (self.path, self.reason, self.errno, self.strerror))
 
 
 def write_error(path: str | os.PathLike[str], what: str, exc: OSError) -> FileWriteError:
@@ -97,7 +98,7 @@ def write_error(path: str | os.PathLike[str], what: str, exc: OSError) -> FileWr
     if isinstance(exc, FileWriteError):
         return exc
     reason = exc.strerror or str(exc) or type(exc).__name__
-    return FileWriteError(path, f"cannot {what} ({reason})", exc.errno)
+    return FileWriteError(path, f"cannot {what} ({reason})", exc.errno, reason)
 
 
 def _short(name: str) -> str:
