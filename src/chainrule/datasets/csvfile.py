@@ -35,7 +35,8 @@ import numpy as np
 
 from ..io.errors import FileFormatError, check_readable_file, os_reason
 from ..table.columns import MISSING, NumberColumn, Table, TextColumn
-from ..table.ranges import largest, shown
+from ..table.parse import numbers_as_text, text_number
+from ..table.ranges import first_out_of_range, largest, shown
 
 #: Rows converted at a time.
 CHUNK = 1 << 15
@@ -170,25 +171,40 @@ def read_csv_table(path: str | Path, choose: Callable[[list[str]], list[int]],
 
 def _encodings(path: Path) -> tuple[str, ...]:
     """The encodings to try, from the first bytes: the one a byte-order mark names, UTF-16
-    or UTF-32 told by where NUL bytes sit in the first line, else UTF-8 then Windows-1252.
-    A NUL byte anywhere else is refused: the file is not text."""
+    or UTF-32 told by where NUL bytes sit in them, else UTF-8 then Windows-1252. A NUL
+    byte in a file of neither is refused (naming its line): the file is not text."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(_SNIFF)
+            for bom, encoding in _BOMS:
+                if head.startswith(bom):
+                    return (encoding,)
+            whole = head[: len(head) // 4 * 4]
+            zeros = [whole[k::4].count(0) * 4 > len(whole) // 2 for k in range(4)]
+            for encoding, pattern in _NUL_PATTERNS:
+                if whole and zeros == pattern:
+                    return (encoding,)
+            nul = _first_nul(fh, head)
     except OSError as exc:
         raise DataFileError(path, os_reason(exc)) from None
-    for bom, encoding in _BOMS:
-        if head.startswith(bom):
-            return (encoding,)
-    if b"\0" not in head:
+    if nul is None:
         return _ENCODINGS
-    whole = head[: len(head) // 4 * 4]
-    zeros = [whole[k::4].count(0) * 4 > len(whole) // 2 for k in range(4)]  # mostly NUL
-    for encoding, pattern in _NUL_PATTERNS:
-        if whole and zeros == pattern:
-            return (encoding,)
-    raise DataFileError(path, f"holds a NUL byte (byte {head.index(0)}): not a text file; "
-                        "a CSV file must be text (UTF-8, or UTF-16 with a byte-order mark)")
+    raise DataFileError(path, f"holds a NUL byte (byte {nul[0]}): not a text file; a CSV "
+                        "file must be text (UTF-8, or UTF-16 with a byte-order mark)",
+                        f"row {nul[1]}")
+
+
+def _first_nul(fh: IO[bytes], head: bytes) -> tuple[int, int] | None:
+    """(byte offset, line) of the first NUL byte in ``head`` and the rest of ``fh``."""
+    offset, lines, block = 0, 0, head
+    while block:
+        k = block.find(b"\0")
+        if k >= 0:
+            return offset + k, lines + block.count(b"\n", 0, k) + 1
+        lines += block.count(b"\n")
+        offset += len(block)
+        block = fh.read(1 << 22)
+    return None
 
 
 def _read(path: Path, choose: Callable[[list[str]], list[int]], encoding: str
@@ -257,22 +273,40 @@ def _fast(path: Path, encoding: str, delimiter: str, header: list[str], chosen: 
 
 def _checked(path: Path, header: list[str], columns: dict[int, NumberColumn | TextColumn],
              line_numbers: np.ndarray, dialect: tuple[str, str]) -> Table:
-    """The table of ``columns`` (by header index, in the chosen order), an infinite number
-    refused naming its row and column: ``inf`` as written, or a number past float64's
-    range (``1e400``) — its text read again from the file (``dialect``: encoding and
+    """The table of ``columns`` (by header index, in the chosen order); an infinite number
+    is refused naming its row and column, and so is one past the range any network
+    accepts (:func:`~chainrule.table.ranges.largest` of float64: ``1e400``, ``1.7e308``,
+    ``$`` and 400 digits), its text read again from the file (``dialect``: encoding and
     delimiter) to show what the cell holds."""
+    limit = largest(np.float64)
     for index, got in columns.items():
-        if isinstance(got, NumberColumn) and np.isinf(got.values).any():
-            i = int(np.flatnonzero(np.isinf(got.values))[0])
-            where = cell_at(int(line_numbers[i]), index, header)
-            text = _cell_text(path, *dialect, int(line_numbers[i]), index)
-            if text.strip().lstrip("+-").lower() in ("inf", "infinity", ""):
-                raise DataFileError(path, f"{str(float(got.values[i]))!r} is not a finite "
-                                    "number (leave a cell empty for a missing value)", where)
-            raise DataFileError(path, f"{shown(text.strip())} is too large for a number "
-                                f"(float64 holds magnitudes up to {np.finfo(np.float64).max:.2g}"
-                                f"; numbers up to ±{largest(np.float64):.2g} are accepted)", where)
+        i = _first_too_large(got, limit)
+        if i is None:
+            continue
+        where = cell_at(int(line_numbers[i]), index, header)
+        text = _cell_text(path, *dialect, int(line_numbers[i]), index).strip()
+        if isinstance(got, NumberColumn) and text.lstrip("+-").lower() in (
+                "inf", "infinity", ""):
+            raise DataFileError(path, f"{str(float(got.values[i]))!r} is not a finite "
+                                "number (leave a cell empty for a missing value)", where)
+        raise DataFileError(path, f"{shown(text)} is too large for a number (accepted: up "
+                            f"to ±{limit:.2g})", where)
     return Table({header[i]: c for i, c in columns.items()}, line_numbers, str(path))
+
+
+def _first_too_large(col: NumberColumn | TextColumn, limit: float) -> int | None:
+    """The first row of ``col`` beyond ``limit`` (or infinite): a number, or text that
+    reads as one (:func:`~chainrule.table.parse.text_number`, which has no exponent, so
+    only a cell of 300 digits or more can be)."""
+    if isinstance(col, NumberColumn):
+        return first_out_of_range(col.values, np.float64)
+    long = [k for k, v in enumerate(col.vocab) if len(v) > 300]
+    if not long or not numbers_as_text(col.vocab):
+        return None
+    big = [k for k in long if not abs(text_number(col.vocab[k])) <= limit]
+    if not big:
+        return None
+    return int(np.flatnonzero(np.isin(col.codes, big))[0])
 
 
 def _cell_text(path: Path, encoding: str, delimiter: str, lineno: int, col: int) -> str:

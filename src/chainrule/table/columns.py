@@ -218,7 +218,12 @@ def column_of(name: str, values: Any) -> Column:
     if kind is None and cells and all(isinstance(c, numbers.Real) and not isinstance(c, bool)
                                       or c is None for c in cells):
         return _finite(name, _floats(name, cells))
-    return TextColumn.of(cells)
+    try:
+        return TextColumn.of(cells)
+    except OverflowError:  # a number past float64 (a Python int of 400 digits) as a label
+        _floats(name, [c if isinstance(c, numbers.Real) and not isinstance(c, bool) else None
+                       for c in cells])
+        raise
 
 
 def _floats(name: str, cells: list[Any]) -> NDArray[np.float64]:
