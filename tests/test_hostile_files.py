@@ -1,0 +1,199 @@
+"""A stranger's model file and a corrupted run directory (issue 28, items 1 and 5).
+
+Every field of a model header, a checkpoint and a run directory is untrusted: the sizes a
+header asks for are capped (``MAX_REGENERATED_SAMPLES``), a path in it is never opened,
+and a checkpoint's state is checked field by field before a run resumes. The listed cases
+are regression tests; Hypothesis drives the mutators of ``bench/hostile_headers.py`` (the
+longer campaign) for a short slice of it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chainrule.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("chainrule_bench_hostile_headers",
+                                                  REPO / "bench" / "hostile_headers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+hostile = _load_bench()
+FAST = settings(max_examples=8, deadline=None, derandomize=True,
+                suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete two-epoch xor run."""
+    out = tmp_path_factory.mktemp("hostile") / "base"
+    assert main(["train", "--dataset", "xor", "--n-samples", "200", "--hidden", "4",
+                 "--epochs", "2", "--out", str(out), "--quiet", "--no-monitor"]) == 0
+    return out
+
+
+def _model(base: Path, dst: Path, **config: Any) -> Path:
+    def edit(values: dict[str, Any]) -> None:
+        values["training"]["config"].update(config)
+    hostile.edit_metadata(base / "model.safetensors", dst, edit)
+    return dst
+
+
+def _one_error(rc: int, err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert rc == 1 and len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+COMMANDS = (["evaluate"], ["explain"], ["graph"], ["diagnose", "--steps", "2"])
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+def test_a_header_asking_for_more_samples_than_the_cap_is_refused(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        command: list[str]) -> None:
+    model = _model(base, tmp_path / "m.safetensors", n_samples=300_000)
+    line = _one_error(main([command[0], str(model), *command[1:]]), capsys.readouterr().err)
+    assert str(model) in line and "training.config.n_samples" in line
+    assert "300,000" in line and "100,000" in line and "--n-samples N" in line
+
+
+def test_the_n_samples_flag_lifts_the_cap(base: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    model = _model(base, tmp_path / "m.safetensors", n_samples=300_000)
+    assert main(["evaluate", str(model), "--n-samples", "1000"]) == 0
+    assert "on xor (all: 1000 samples)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+def test_a_path_in_the_header_is_never_opened(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    monkeypatch.setenv("HOSTILE_SECRET", "s3cr3t-in-the-environment")
+    model = _model(base, tmp_path / "m.safetensors", dataset="csv",
+                   csv="/proc/self/environ", target="y")
+    rc = main([command[0], str(model), *command[1:]])
+    captured = capsys.readouterr()
+    assert "s3cr3t" not in captured.out + captured.err
+    line = _one_error(rc, captured.err)
+    assert "trained on a CSV file" in line and "--csv PATH --target 'y'" in line
+
+
+def test_an_npz_path_in_the_header_is_never_opened(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _model(base, tmp_path / "m.safetensors", dataset="npz", npz="/dev/zero")
+    line = _one_error(main(["evaluate", str(model)]), capsys.readouterr().err)
+    assert "trained on a NPZ file" in line and "--npz PATH" in line
+
+
+@pytest.fixture
+def run(base: Path, tmp_path: Path) -> Path:
+    """``base`` as a run interrupted after 2 of 4 epochs."""
+    out = tmp_path / "run"
+    hostile.make_resumable(base, out)
+    return out
+
+
+def _status(run: Path) -> str:
+    return str(json.loads((run / "metrics.json").read_text())["status"])
+
+
+def test_a_resumable_run_resumes(run: Path) -> None:
+    assert main(["train", "--resume", str(run), "--quiet", "--no-monitor"]) == 0
+    assert _status(run) == "complete" and hostile._complete(run)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("train_seconds", "x"), ("best_value", "abc"), ("stopped", "no"),
+    ("early_stopping", {"foo": 1}), ("stopped", True), ("epoch", 9),
+    ("history_epochs", [1, 1]), ("history", {"loss": [0.5]}), ("best_epoch", 7),
+])
+def test_a_corrupted_checkpoint_field_is_refused_before_training(
+        run: Path, capsys: pytest.CaptureFixture[str], key: str, value: Any) -> None:
+    ck = run / "checkpoint.safetensors"
+    hostile.edit_metadata(ck, ck, lambda v: v["training"]["checkpoint"].update({key: value}))
+    line = _one_error(main(["train", "--resume", str(run), "--quiet", "--no-monitor"]),
+                      capsys.readouterr().err)
+    assert str(ck) in line and f"training.checkpoint.{key}" in line
+    assert _status(run) == "interrupted"
+
+
+@pytest.mark.parametrize("name", ["checkpoint.safetensors", "config.json", "history.csv",
+                                  "best.safetensors", "metrics.json"])
+def test_a_run_file_that_is_a_directory_is_refused(
+        run: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    (run / name).unlink()
+    (run / name).mkdir()
+    line = _one_error(main(["train", "--resume", str(run), "--quiet", "--no-monitor"]),
+                      capsys.readouterr().err)
+    assert str(run / name) in line
+    if name != "metrics.json":
+        assert _status(run) == "interrupted"
+
+
+def _clean(rc: int, err: str) -> None:
+    assert "Traceback" not in err and "Warning" not in err, err
+    assert rc in (0, 1, 2), err
+    if rc:
+        errors = [line for line in err.splitlines() if "error:" in line]
+        assert len(errors) == 1 and not any(r in errors[0] for r in hostile.RAW), err
+
+
+@FAST
+@given(st.randoms(use_true_random=False), st.sampled_from(["evaluate", "info", "explain"]))
+def test_hostile_headers_end_cleanly(base: Path, tmp_path_factory: pytest.TempPathFactory,
+                                     rnd: random.Random, command: str) -> None:
+    work = tmp_path_factory.mktemp("header")
+    model = work / "m.safetensors"
+    hostile.mutate_header(base / "model.safetensors", model, rnd)
+    out, err = _run(lambda: main([command, str(model)]))
+    _clean(*err)
+
+
+@FAST
+@given(st.randoms(use_true_random=False))
+def test_corrupted_run_directories_end_cleanly(
+        base: Path, tmp_path_factory: pytest.TempPathFactory, rnd: random.Random) -> None:
+    run = tmp_path_factory.mktemp("run") / "run"
+    hostile.make_resumable(base, run)
+    hostile.mutate_run(run, rnd)
+    _, (rc, err) = _run(lambda: main(["train", "--resume", str(run), "--quiet",
+                                      "--no-monitor"]))
+    _clean(rc, err)
+    try:
+        status = json.loads((run / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    assert status != "running"
+    assert status != "complete" or hostile._complete(run)
+    shutil.rmtree(run.parent, ignore_errors=True)
+
+
+def _run(call: Any) -> tuple[str, tuple[int, str]]:
+    """``call()`` with stdout and stderr captured (Hypothesis cannot take capsys)."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = call()
+    return out.getvalue(), (rc, err.getvalue())
