@@ -272,3 +272,21 @@ def test_campaign_slice_predict_is_clean(models: dict, tmp_path: Path, kind: str
                 bench.cases(models[kind], tmp_path) if command.startswith("predict")}
     assert len(findings) == 2 * len(bench.MUTATIONS)
     assert {k: v for k, v in findings.items() if v} == {}
+
+
+def test_multi_label_predict_lists_the_classes_escaped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import chainrule
+
+    net = chainrule.MLP([2, 4, 3], loss="binary_cross_entropy", output="sigmoid", seed=0)
+    net.classes = ["=b", "a", "c"]
+    chainrule.save(net, tmp_path / "m.safetensors")
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    np.save(tmp_path / "x.npy", X)
+    assert main(["predict", str(tmp_path / "m.safetensors"), "--npy",
+                 str(tmp_path / "x.npy")]) == 0  # was: only integer scalar arrays … index
+    rows = _rows(capsys.readouterr().out)
+    on = np.asarray(net.predict(X)) >= 0.5
+    expected = [";".join(c for c, f in zip(net.classes, row, strict=True) if f) for row in on]
+    assert [r[0] for r in rows[1:]] == [("'" + e if e.startswith("=") else e) for e in expected]
+    assert bench.csv_findings("\n".join(",".join(r) for r in rows)) == set()

@@ -5,7 +5,8 @@ Numbers are written with Python's ``repr``, the shortest text that reads back as
 same float: parsing OUT.csv gives exactly ``chainrule.load(MODEL).predict(X)``. Text —
 class labels and target names, which come from the training data — goes through
 :func:`chainrule.io.safetext.csv_field`, so a label such as ``=HYPERLINK(…)`` is written
-``'=HYPERLINK(…)`` and a spreadsheet shows it rather than running it.
+``'=HYPERLINK(…)`` and a spreadsheet shows it rather than running it. A multi-label
+network's label cell lists the classes whose output is ≥ 0.5, separated by ``;``.
 
 A prediction that is not finite (nan or inf: a model whose parameters or these inputs
 overflow its float type) is an error naming the rows, unless ``--allow-nonfinite`` is
