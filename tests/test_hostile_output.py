@@ -241,7 +241,7 @@ def test_quoted_shown_and_name_list_keep_a_message_to_one_short_line() -> None:
     from chainrule.io.safetext import name_list, quoted, shown
 
     assert quoted("a\nb") == "'a\\nb'"
-    assert quoted("z" * 500) == f"'{'z' * 60}'… (500 characters)"
+    assert quoted("z" * 500) == f"'{'z' * 40}'… (500 characters)"
     assert shown("a\tb") == "a\\tb" and shown("q" * 40, 10) == "q" * 9 + "…"
     assert name_list([f"c{i}" for i in range(20000)], limit=3) == \
         "'c0', 'c1', 'c2', … and 19997 more"

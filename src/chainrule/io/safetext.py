@@ -86,7 +86,7 @@ def shown(value: object, width: int = 32) -> str:
     return "".join(out) + "…"
 
 
-def quoted(value: object, limit: int = 60) -> str:
+def quoted(value: object, limit: int = 40) -> str:
     """``repr(value)`` for a one-line message (newlines and other unprintable characters
     escaped); a string longer than ``limit`` characters is cut, saying how long it was:
     ``'aaaa…' (500 characters)``."""
