@@ -234,7 +234,7 @@ def _floats(name: str, cells: list[Any]) -> NDArray[np.float64]:
         try:
             out[i] = np.nan if c is None else float(c)
         except OverflowError:
-            raise TableError(f"column {name!r}, row index {i}: {shown(str(c))} is too large "
+            raise TableError(f"row index {i}, column {name!r}: {shown(str(c))} is too large "
                              f"for a float64 number (at most ±{np.finfo(np.float64).max:.2g})"
                              ) from None
     return out
@@ -253,7 +253,7 @@ def _finite(name: str, arr: NDArray[np.float64]) -> NumberColumn:
     bad = np.isinf(arr)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise TableError(f"column {name!r}, row index {i}: {arr[i]} is not a finite number")
+        raise TableError(f"row index {i}, column {name!r}: {arr[i]} is not a finite number")
     return NumberColumn(arr)
 
 
