@@ -319,3 +319,24 @@ def test_errors_are_one_bounded_line_and_bugs_say_so(
     assert "--debug" in err[0]
     assert main(["info", str(model), "--debug"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_raw_os_error_prints_its_path_and_reason(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    model = _model(tmp_path)
+    long_name = str(tmp_path / ("n" * 300))
+
+    def deep(args: object) -> int:
+        os.stat(long_name)  # as a Path.exists() deep in a command does
+        return 0
+
+    _fake_info(monkeypatch, deep)
+    assert main(["info", str(model)]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {long_name}: File name too long"]
+    long_run = tmp_path / ("r" * 300)
+    assert main(["train", "--dataset", "xor", "--epochs", "1", "--quiet", "--out",
+                 str(long_run)]) == 1
+    line = capsys.readouterr().err.strip().splitlines()
+    assert len(line) == 1 and str(long_run) in line[0] and "Errno" not in line[0]

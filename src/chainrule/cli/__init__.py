@@ -151,6 +151,9 @@ def error_line(exc: BaseException) -> str:
 
     if isinstance(exc, FileWriteError):  # "{path}: cannot write the file (reason)"
         pass
+    elif isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        # A raw one from deep inside ("[Errno 36] File name too long: '…'"): path and reason.
+        message = f"{os.fsdecode(exc.filename)}: {exc.strerror}"
     elif isinstance(exc, (OSError, MemoryError)) and not isinstance(exc, FileNotFoundError):
         message = f"{type(exc).__name__}: {message}"
     elif not (isinstance(exc, _USER_ERRORS) or type(exc).__module__.startswith("chainrule")):
