@@ -29,7 +29,7 @@ from ..table.columns import (
     column_of,
     drop_row_index,
 )
-from ..table.ranges import name_list
+from ..table.ranges import describe, first_out_of_range, largest, name_list
 from .base import TASKS, Dataset
 from .csvfile import DataFileError, cell_at, read_csv_table
 from .numpyfile import load_npz, read_features_numpy
@@ -201,9 +201,17 @@ def _read_parquet(path: Path, choose: Callable[[list[str]], list[int]]
     chosen = [header[i] for i in choose(header)]
     try:
         table = Table({name: column_of(name, frame[name]) for name in chosen},
-                      np.arange(1, len(frame) + 1, dtype=np.int64))
+                      np.arange(1, len(frame) + 1, dtype=np.int64), str(path))
     except TableError as exc:
         raise DataFileError(path, str(exc)) from None
+    for name, col in table.columns.items():
+        if not isinstance(col, NumberColumn):
+            continue
+        i = first_out_of_range(col.values, np.float64)
+        if i is not None:
+            raise DataFileError(path, f"{describe(col.values[i])} is too large for a number "
+                                f"(accepted: up to ±{largest(np.float64):.2g})",
+                                f"row {i + 1}, column {header.index(name) + 1} ({name!r})")
     return header, table
 
 

@@ -46,6 +46,7 @@ from .parse import DATE_PARTS, date_parts, has_time, is_dates, numbers_as_text, 
 from .ranges import (
     describe,
     first_out_of_range,
+    largest,
     name_list,
     range_advice,
     row_name,
@@ -417,6 +418,11 @@ class TableEncoder:
             if isinstance(e, Numeric):  # a cell the dtype cannot hold: refused, not inf
                 _in_range(e.column, table[e.column], _numbers(table[e.column])[0], X.dtype,
                           table.lines, table.source)
+            for part in e.parts if isinstance(e, DateParts) else [e]:
+                if isinstance(part, Numeric) and abs(part.median) > largest(X.dtype):
+                    raise TableError(f"column {part.column!r}: its fitted median "
+                                     f"{part.median:.3g} is too large for {X.dtype.name} "
+                                     f"({range_advice(X.dtype)}); encode in float64")
             if width:
                 count = e.encode(table[e.column], X[:, j:j + width])
                 if count:
