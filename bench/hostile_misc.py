@@ -223,19 +223,22 @@ PLAYGROUND = textwrap.dedent("""
     def readable(messages):
         for m in messages:
             json.loads(m, parse_constant=lambda s: 1 / 0)
+    bad = None
     try:
         readable(c._upload(rows, "extreme.csv"))
         state = "accepted"
     except ValueError as exc:
         if "\\n" in str(exc) or "extreme.csv" not in str(exc):
-            print("unclean refusal:", exc); sys.exit(3)
+            bad = f"refused, naming no file or cell: {exc}"
         state = "refused"
     try:
         readable(c._reset())
         readable([c._train(3)])
     except Exception as exc:
-        print(f"stuck after the upload ({state}): {type(exc).__name__}: {exc}"[:300])
+        print(f"reset did not recover ({state}): {type(exc).__name__}: {exc}"[:300])
         sys.exit(4)
+    if bad:
+        print(bad); sys.exit(3)
     print(state)
 """)
 EXTREMES = ["1e308", "1.7976931348623157e308", "1e300", "1e200", "1e100", "1e38", "1e20",
