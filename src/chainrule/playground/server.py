@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -95,9 +96,14 @@ class Connection:
         await self.send(_dumps({"type": "error", "message": message, "request": request}))
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` in a worker thread, holding the session's lock."""
+        """Run ``fn(*args)`` in a worker thread, holding the session's lock.
+
+        NumPy's floating-point warnings are off: a value that stops being finite is
+        reported to the page (a DivergenceError, or a message that cannot be sent), not
+        printed on the server's terminal once per tab.
+        """
         def locked() -> Any:
-            with self.session.lock:
+            with self.session.lock, np.errstate(all="ignore"):
                 return fn(*args)
 
         return await anyio.to_thread.run_sync(locked)
