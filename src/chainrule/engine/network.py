@@ -44,7 +44,7 @@ written against the Array API, with NumPy's ``out=`` buffers behind a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -62,6 +62,7 @@ from .validation import (
     as_features,
     as_targets,
     check_dtype,
+    check_float,
     check_int,
     check_param_budget,
     check_seed,
@@ -155,10 +156,11 @@ class Network:
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
         self.rng = rng if rng is not None else np.random.default_rng(check_seed(seed))
-        if not (isinstance(l2, (int, float)) and np.isfinite(l2) and l2 >= 0):
-            raise ValueError(f"l2: expected a non-negative finite number, got {l2!r}")
-        self.l2 = float(l2)
+        self.l2 = check_float("l2", l2)
         self.fused = bool(fused)
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, Iterable):
+            raise ValueError(f"layers: expected a list of Layer (Dense, Dropout, ...), got "
+                             f"{type(layers).__name__}")
         self.layers = list(layers)
         self._check_layers()
         self._no_buffers: list[None] = [None] * len(self.layers)  # forward without a workspace

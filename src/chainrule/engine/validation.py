@@ -49,6 +49,20 @@ def check_int(name: str, value: object, *, low: int | None = 1, high: int | None
     return number
 
 
+def check_float(name: str, value: object, *, low: float = 0.0) -> float:
+    """``value`` as a finite float ≥ ``low`` (an int or float, not a bool or a string)."""
+    number: float | None = None
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)):
+        try:
+            number = float(value)
+        except OverflowError:  # an int past float's range
+            number = None
+    if number is None or not math.isfinite(number) or number < low:
+        raise ValueError(f"{name}: expected a finite number ≥ {low:g}, got {_show(value)}")
+    return number
+
+
 def check_sizes(sizes: object) -> list[int]:
     """``sizes`` of :func:`~chainrule.engine.network.MLP`: a list of at least two positive
     integers, input first."""
@@ -73,19 +87,43 @@ def check_seed(seed: object) -> int | None:
 
 
 def check_label_types(labels: NDArray, name: str) -> NDArray:
-    """``labels`` unchanged, unless they mix strings and other values (numbers, None):
-    those have no order, and class labels are sorted (scikit-learn's rule:
-    "Mix of label input types (string and number)")."""
+    """``labels`` unchanged, unless some are NaN or inf, or they are Python objects other
+    than all strings:
+    strings mixed with numbers or None have no order (class labels are sorted;
+    scikit-learn's "Mix of label input types (string and number)"), and other objects are
+    scikit-learn's "Unknown label type"; either is one ValueError naming ``name``."""
+    if labels.dtype.kind in "fc" and not np.all(np.isfinite(labels)):
+        bad = labels.ravel()[~np.isfinite(labels.ravel())][0]
+        raise ValueError(f"{name}: class labels contain {bad}; every label must be finite")
     if labels.dtype != object:
         return labels
-    is_str = [isinstance(v, str) for v in labels.ravel().tolist()]
-    if any(is_str) and not all(is_str):
-        text = labels.ravel()[is_str.index(True)]
-        other = labels.ravel()[is_str.index(False)]
+    values = labels.ravel().tolist()
+    is_str = [isinstance(v, str) for v in values]
+    if all(is_str):
+        return labels
+    other = values[is_str.index(False)]
+    if any(is_str):
+        text = values[is_str.index(True)]
         raise ValueError(f"{name}: class labels mix strings and other values (e.g. {_show(text)} "
                          f"and {_show(other)}), which cannot be sorted; use one type, e.g. "
                          f"{name}.astype(str)")
-    return labels
+    raise ValueError(f"{name}: Unknown label type: Python objects that are not all strings "
+                     f"(e.g. {_show(other)} of type {type(other).__name__}); use "
+                     f"{name}.astype(str), or a NumPy integer array")
+
+
+def check_label_array(values: object, name: str) -> NDArray:
+    """``values`` as an array of at least one dimension (class labels or targets), or one
+    ValueError naming ``name`` for a scalar or a ragged nesting."""
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{name}: expected a rectangular array ({first})") from None
+    if arr.ndim == 0:
+        raise ValueError(f"{name}: expected an array of shape (n_samples,) or (n_samples, "
+                         f"n_outputs), got a scalar {_show(values)}")
+    return arr
 
 
 def available_memory() -> int | None:

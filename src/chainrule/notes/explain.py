@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..engine.layers import Dense
 from ..engine.network import Network
 from ..engine.output import output_delta
+from ..engine.validation import check_float
 from .gradcheck import as_float64
 
 
@@ -183,6 +184,14 @@ def _checked_weight_of(dense: list[Dense], layer: int, j: int, k: int) -> Dense:
     return d
 
 
+def _check_step(h: object, lr: object) -> None:
+    """The finite-difference step h (> 0) and the learning rate (None or ≥ 0), finite."""
+    if check_float("h", h) == 0:
+        raise ValueError("h: expected a finite number > 0 (the finite-difference step), got 0")
+    if lr is not None:
+        check_float("lr", lr)
+
+
 def _as_batch(x: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]:
     """(X, Y) with one row per sample: a single sample x (n_in,) becomes one row."""
     X = np.asarray(x, dtype=np.float64)
@@ -270,6 +279,7 @@ def explain(
         Step of the central finite differences.
     """
     _checked_weight(net, layer, j, k)
+    _check_step(h, lr)
     X, Yin = _as_batch(x, y)
     n = X.shape[0]
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not (
@@ -299,6 +309,7 @@ def explain_layers(
     is a row, its perturbation added to z_j there: ∂z_j/∂w_jk = a_k), not from one pass
     per weight, which made an L-layer network cost O(L²).
     """
+    _check_step(h, lr)
     X, Yin = _as_batch(x, y)
     if X.shape[0] != 1:
         raise ValueError(f"x: expected one sample, got {X.shape[0]}")

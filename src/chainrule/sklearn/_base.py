@@ -26,7 +26,7 @@ from chainrule.engine import backend as _backend
 from chainrule.engine.backend import NUMPY
 from chainrule.engine.layers import Dense, Dropout, Layer, layer_from_config
 from chainrule.engine.network import Network
-from chainrule.engine.validation import check_param_budget
+from chainrule.engine.validation import check_label_array, check_param_budget
 from chainrule.sklearn._array_api import (
     check_same_namespace,
     host,
@@ -260,6 +260,8 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         if not first_pass and "network_" in self.__dict__:
             check_same_namespace(X, self, "partial_fit" if incremental else "fit")
         X, y, sample_weight = host(X), host(y), host(sample_weight)
+        if y is not None and not sp.issparse(y):  # None: scikit-learn's "requires y" error
+            y = check_label_array(y, "y")
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         sw = None
         if sample_weight is not None:

@@ -13,6 +13,8 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 from chainrule.engine.activations import get_activation
 from chainrule.training.callbacks import Callback
 from chainrule.training.optimizers import OPTIMIZERS, Optimizer
@@ -75,7 +77,11 @@ def per_hidden_layer(name: str, value: Any, n_hidden: int) -> list[Any]:
     """A scalar repeated for every hidden layer, or a list checked to have one entry each."""
     if isinstance(value, (str, numbers.Real)) or value is None:
         return [value] * n_hidden
-    values = list(value)
+    try:
+        values = list(value)
+    except TypeError:
+        raise ValueError(f"{name}: expected one value or a list of {n_hidden} (one per hidden "
+                         f"layer), got {value!r}") from None
     if len(values) != n_hidden:
         raise ValueError(
             f"{name}: expected one value or {n_hidden} (one per hidden layer), "
@@ -133,6 +139,15 @@ def check_params(est: Any) -> dict[str, Any]:
         )
     if est.dtype not in (None, "float32", "float64"):
         raise ValueError(f"dtype: expected None, 'float32' or 'float64', got {est.dtype!r}")
+    rs = est.random_state
+    if not (rs is None or isinstance(rs, np.random.RandomState) or (
+            isinstance(rs, numbers.Integral) and not isinstance(rs, bool)
+            and 0 <= int(rs) < 2**32)):
+        raise ValueError("random_state: expected None, an integer in [0, 2**32 - 1] or a "
+                         f"numpy.random.RandomState, got {rs!r}")
+    if est.callbacks is not None and not isinstance(est.callbacks, (list, tuple)):
+        raise ValueError(f"callbacks: expected a list of chainrule Callback, got "
+                         f"{est.callbacks!r}")
     callbacks = [] if est.callbacks is None else list(est.callbacks)
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):

@@ -9,7 +9,7 @@ two batches a callback watches run as one compiled call, bit for bit the same st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,6 +91,9 @@ class Trainer:
         self.batch_size = positive_int("batch_size", batch_size)
         self.shuffle = bool(shuffle)
         self.history = History()
+        if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+            raise ValueError(f"callbacks: expected a list of Callback, got {callbacks!r}")
+        callbacks = list(callbacks)
         for i, cb in enumerate(callbacks):
             if not isinstance(cb, Callback):
                 raise ValueError(f"callbacks[{i}]: expected a Callback, got {cb!r}")
