@@ -62,6 +62,7 @@ class Case:
     place: str = "file"
     args: list[str] = field(default_factory=list)
     dtype: str = "float32"
+    suffix: str = ".csv"
 
 
 # -- the tables -----------------------------------------------------------------------------
@@ -210,8 +211,39 @@ def memory_cases() -> Iterator[Case]:
                                            for i in range(ROWS)]}), "cell", dtype="float64")
 
 
+def parquet_cases() -> Iterator[Case]:
+    """Parquet files (pandas and pyarrow installed) with a number past the accepted range
+    and one too large for float32."""
+    try:
+        import pandas as pd
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return
+    rows = _base_rows()[1:]
+    for label, big in (("1.7e308", 1.7e308), ("1e200", 1e200)):
+        a = [float(r[0]) for r in rows]
+        a[4] = big
+        frame = pd.DataFrame({"a": a, "b": [float(r[1]) for r in rows],
+                              "y": [r[2] for r in rows]})
+        yield Case(f"parquet {label}", "overflow", frame, "cell", suffix=".parquet")
+
+
 def all_cases() -> list[Case]:
-    return [*cell_cases(), *encoding_cases(), *text_cases(), *memory_cases()]
+    return [*cell_cases(), *encoding_cases(), *text_cases(), *memory_cases(),
+            *parquet_cases()]
+
+
+def write_case(case: Case, path: Path) -> Path | None:
+    """``case`` as a file at ``path`` (its suffix added); None for an in-memory table."""
+    if isinstance(case.data, bytes):
+        path = path.with_suffix(case.suffix)
+        path.write_bytes(case.data)
+        return path
+    if case.suffix == ".parquet":
+        path = path.with_suffix(".parquet")
+        case.data.to_parquet(path)
+        return path
+    return None
 
 
 # -- judging --------------------------------------------------------------------------------
@@ -277,10 +309,14 @@ def library_outcome(case: Case, path: Path | None) -> str | None:
     return why
 
 
-def cli_outcome(case: Case, path: Path, out: Path) -> str | None:
-    """Run ``chainrule train --csv`` on ``path`` in a child; None when clean, else why."""
+def cli_outcome(case: Case, path: Path, out: Path, model: Path | None = None) -> str | None:
+    """Run ``chainrule train --csv`` on ``path`` in a child (``predict --csv`` with
+    ``model``); None when clean, else why."""
     cmd = [sys.executable, "-m", "chainrule", "train", "--csv", str(path), "--target", "y",
            "--epochs", "2", "--out", str(out), *case.args]
+    if model is not None:
+        cmd = [sys.executable, "-m", "chainrule", "predict", str(model), "--csv", str(path),
+               "--out", str(out.with_suffix(".predictions.csv"))]
     start = time.perf_counter()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=os.environ.copy())
@@ -312,21 +348,38 @@ def cli_outcome(case: Case, path: Path, out: Path) -> str | None:
     return judge_message(lines[0], case, path.name)
 
 
+def c_is_target_case(case: Case) -> bool:
+    """A case about the target column, which ``predict`` does not read."""
+    return case.name.startswith("target") or "label" in case.name
+
+
+def _model(tmp: Path) -> Path | None:
+    """A model trained on the clean table, for ``predict`` to run on each hostile file."""
+    data = tmp / "clean.csv"
+    data.write_text(_csv(_base_rows()))
+    done = subprocess.run([sys.executable, "-m", "chainrule", "train", "--csv", str(data),
+                           "--target", "y", "--epochs", "2", "--quiet", "--out",
+                           str(tmp / "clean")], capture_output=True, check=False)
+    model = tmp / "clean" / "model.safetensors"
+    return model if done.returncode == 0 and model.exists() else None
+
+
 def run(cases: list[Case], only: str, verbose: bool) -> dict[str, collections.Counter[str]]:
     """Every case through the CLI and the library; counts by kind (cases, unclean)."""
     tally: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     with tempfile.TemporaryDirectory() as tmp:
+        model = _model(Path(tmp)) if only in ("all", "cli") else None
         for k, case in enumerate(cases):
-            path = None
-            if isinstance(case.data, bytes):
-                path = Path(tmp) / f"case{k}.csv"
-                path.write_bytes(case.data)
+            path = write_case(case, Path(tmp) / f"case{k}")
             checks: list[tuple[str, Callable[[], str | None]]] = []
             if only in ("all", "lib"):
                 checks.append(("lib", lambda c=case, p=path: library_outcome(c, p)))
             if only in ("all", "cli") and path is not None:
                 checks.append(("cli", lambda c=case, p=path, k=k: cli_outcome(
                     c, p, Path(tmp) / f"run{k}")))
+                if model is not None and not c_is_target_case(case):
+                    checks.append(("predict", lambda c=case, p=path, k=k: cli_outcome(
+                        c, p, Path(tmp) / f"predict{k}", model)))
             for where, check in checks:
                 why = check()
                 tally[case.kind][f"{where} cases"] += 1
@@ -344,15 +397,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     tally = run(all_cases(), args.only, args.verbose)
-    print(f"\n{'kind':<10} {'lib cases':>9} {'unclean':>7} {'cli cases':>9} {'unclean':>7}")
+    wheres = ("lib", "cli", "predict")
+    print(f"\n{'kind':<10}" + "".join(f" {w + ' cases':>13} {'unclean':>7}" for w in wheres))
     total: collections.Counter[str] = collections.Counter()
-    for kind, c in sorted(tally.items()):
-        total.update(c)
-        print(f"{kind:<10} {c['lib cases']:>9} {c['lib unclean']:>7} {c['cli cases']:>9} "
-              f"{c['cli unclean']:>7}")
-    print(f"{'total':<10} {total['lib cases']:>9} {total['lib unclean']:>7} "
-          f"{total['cli cases']:>9} {total['cli unclean']:>7}")
-    return 1 if total["lib unclean"] + total["cli unclean"] else 0
+    for kind, c in [*sorted(tally.items()), ("total", total)]:
+        if kind != "total":
+            total.update(c)
+        print(f"{kind:<10}" + "".join(f" {c[w + ' cases']:>13} {c[w + ' unclean']:>7}"
+                                     for w in wheres))
+    return 1 if any(total[w + " unclean"] for w in wheres) else 0
 
 
 if __name__ == "__main__":

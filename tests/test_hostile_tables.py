@@ -210,10 +210,7 @@ _CASES = [c for c in _bench().all_cases() if not c.name.startswith("a 10 MB")]
 def test_campaign_slice_is_clean(k, tmp_path_factory) -> None:
     bench = _bench()
     case = _CASES[k]
-    path = None
-    if isinstance(case.data, bytes):
-        path = tmp_path_factory.mktemp("case") / "case.csv"
-        path.write_bytes(case.data)
+    path = bench.write_case(case, tmp_path_factory.mktemp("case") / "case")
     assert bench.library_outcome(case, path) is None, case.name
 
 
@@ -237,3 +234,35 @@ def test_any_overflowing_notation_is_named(notation, digits, exp, row, tmp_path_
     message = str(err.value)
     assert message.isprintable() and "data.csv" in message
     assert f"row {row + 1}" in message and "'b'" in message
+
+
+# -- Parquet, and an encoder fitted in float64 -------------------------------------------
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_parquet_number_past_the_range_is_named(command, tmp_path, capsys) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    clean = _write(tmp_path, _table(), "clean.csv")
+    frame = pd.read_csv(clean)
+    frame.loc[4, "a"] = 1.7e308
+    path = tmp_path / "data.parquet"
+    frame.to_parquet(path)
+    if command == "train":
+        rc, err = _train(path, capsys)
+    else:
+        assert main(["train", "--csv", str(clean), "--target", "y", "--epochs", "1",
+                     "--quiet", "--out", str(tmp_path / "m")]) == 0
+        capsys.readouterr()
+        rc = main(["predict", str(tmp_path / "m" / "model.safetensors"), "--csv", str(path),
+                   "--out", str(tmp_path / "p.csv")])
+        err = capsys.readouterr().err
+    line = _one_line(err.split("\n", 1)[-1] if command == "predict" else err)
+    assert rc == 1 and "data.parquet: row 5, column 1 ('a')" in line and "too large" in line
+
+
+def test_median_too_large_for_float32_is_named() -> None:
+    enc = TableEncoder().fit({"a": [1e200 * (1 + i % 3) for i in range(8)], "b": list(range(8))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TableError, match="column 'a': its fitted median 2e\\+200 is too "
+                                             "large for float32"):
+            enc.transform({"a": [None, None], "b": [1, 2]}, np.float32)

@@ -250,8 +250,8 @@ def match_columns(available: list[str], wanted: list[str]
 
 def read_features_table(path: str | os.PathLike[str], columns: list[str] | None = None,
                         notes: list[str] | None = None) -> Table:
-    """The columns ``columns`` of a CSV (matched by name; others ignored and named in
-    ``notes``), or every column: what a saved model is run on."""
+    """The columns ``columns`` of a CSV or Parquet file (matched by name; others ignored
+    and named in ``notes``), or every column: what a saved model is run on."""
     path = Path(path)
 
     def choose(header: list[str]) -> list[int]:
@@ -268,6 +268,8 @@ def read_features_table(path: str | os.PathLike[str], columns: list[str] | None 
                          f"{', '.join(map(repr, extra))}")
         return order
 
+    if path.suffix.lower() in PARQUET_SUFFIXES:  # as load_csv reads it for training
+        return _read_parquet(path, choose)[1]
     return read_csv_table(path, choose, notes)[1]
 
 
