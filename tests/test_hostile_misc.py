@@ -90,6 +90,17 @@ def test_a_device_target_is_written_not_replaced(tmp_path: Path) -> None:
     assert atomic.atomic_write_bytes(tmp_path / "null", b"") and True  # a plain file still works
 
 
+def test_a_link_to_the_process_stdout_is_written_through(tmp_path: Path) -> None:
+    link = tmp_path / "out.csv"  # like /dev/stdout, a regular file when redirected
+    link.symlink_to("/proc/self/fd/1")
+    captured = tmp_path / "captured.txt"
+    with captured.open("wb") as stdout:
+        subprocess.run([sys.executable, "-c", "import sys; from chainrule.io import atomic; "
+                        "atomic.atomic_write_bytes(sys.argv[1], b'a,b\\n')", str(link)],
+                       stdout=stdout, check=True)
+    assert captured.read_bytes() == b"a,b\n" and link.is_symlink()
+
+
 def test_names_too_long_for_a_temporary_name_still_work(tmp_path: Path) -> None:
     long_ok = tmp_path / ("é" * 100 + ".bin")  # 204 bytes: the file system takes it
     atomic.atomic_write_bytes(long_ok, b"x")

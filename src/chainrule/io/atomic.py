@@ -277,16 +277,28 @@ def _write_in_place(path: Path, data: bytes) -> Path:
     return path
 
 
+#: Paths that stand for an open file of the process (``/dev/stdout`` is a link to whatever
+#: the shell gave, a regular file when redirected): written in place, never renamed over.
+_STREAMS = ("/proc/", "/dev/fd/", "/dev/stdout", "/dev/stderr", "/dev/stdin")
+
+
 def _is_special(path: Path) -> bool:
-    """Whether ``path`` exists and is not a regular file, or lives in /dev or /proc
-    (``/dev/stdout`` is a link to whatever the shell gave): written in place."""
+    """Whether ``path`` exists and is not a regular file, or names a stream of the
+    process: written in place."""
     try:
         st = path.stat()
     except OSError:
         return False
     if not stat.S_ISREG(st.st_mode):
         return True
-    return os.name == "posix" and os.path.abspath(path).startswith(("/dev/", "/proc/"))
+    if os.name != "posix":
+        return False
+    if os.path.abspath(path).startswith(_STREAMS):
+        return True
+    try:
+        return path.is_symlink() and os.readlink(path).startswith(_STREAMS)
+    except OSError:
+        return False
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
