@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import chainrule
 from chainrule.cli import main
@@ -233,6 +236,24 @@ def test_an_upload_of_huge_values_is_refused_naming_the_cell(value: str) -> None
     _dumps(s.data_message())
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=2,
+                max_size=6))
+def test_any_upload_is_refused_in_one_line_or_drawn_and_reset_recovers(
+        values: list[float]) -> None:
+    rows = "".join(f"{values[i % len(values)]!r},{values[(i + 1) % len(values)]!r},{i % 2}\n"
+                   for i in range(24))
+    c = Connection(None)  # type: ignore[arg-type]
+    with np.errstate(all="ignore"):  # as Connection.call runs them
+        try:
+            messages = c._upload(rows, "fuzz.csv")
+        except ValueError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith("fuzz.csv: row ")
+            messages = []
+        for m in [*messages, *c._reset(), c._train(2)]:
+            json.loads(m, parse_constant=lambda name: pytest.fail(f"{name} in a message"))
+
+
 def test_reset_brings_back_a_session_whose_data_cannot_be_drawn() -> None:
     c = Connection(None)  # type: ignore[arg-type]  # no socket: the thread-side work only
     s = c.session
@@ -252,7 +273,6 @@ def test_reset_brings_back_a_session_whose_data_cannot_be_drawn() -> None:
 
 def test_the_server_refuses_1e308_and_reset_recovers() -> None:
     import asyncio
-    import json
 
     from test_playground_server import receive_until, start_server, ws_url
     from websockets.asyncio.client import connect
