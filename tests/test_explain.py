@@ -99,3 +99,24 @@ def test_explain_refuses_out_of_range_indices():
         cr.explain(net, X, Y, layer=2, j=2, k=0)
     with pytest.raises(ValueError, match="k: expected an integer in 0..2"):
         cr.explain(net, X, Y, layer=1, j=0, k=3)
+
+
+@pytest.mark.xfail(strict=True, reason="cli/explain.py (the headers helper's) still calls "
+                   "explain() once per layer; /work/coord/api-cli-explain.patch switches it to "
+                   "explain_layers — remove this mark with it")
+def test_cli_explain_of_every_layer_is_one_pass(tmp_path, monkeypatch, capsys):
+    """Issue 28: `explain` on a 4,000-layer width-1 network ran past 120 s, one O(L)
+    explanation per layer; every layer's explanation now shares one forward and backward
+    pass (and one batched finite-difference pass)."""
+    from chainrule.cli import main
+    from chainrule.notes import explain as module
+
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "xor", "--n-samples", "32", "--hidden",
+                 ",".join(["1"] * 30), "--activation", "tanh", "--epochs", "1", "--quiet",
+                 "--out", str(run)]) == 0
+    calls = []
+    factors = module.chain_factors
+    monkeypatch.setattr(module, "chain_factors", lambda *a: calls.append(1) or factors(*a))
+    assert main(["explain", str(run / "model.safetensors")]) == 0
+    assert capsys.readouterr().out.count("∂C") >= 31 and len(calls) == 1
