@@ -266,3 +266,14 @@ def test_median_too_large_for_float32_is_named() -> None:
         with pytest.raises(TableError, match="column 'a': its fitted median 2e\\+200 is too "
                                              "large for float32"):
             enc.transform({"a": [None, None], "b": [1, 2]}, np.float32)
+
+
+def test_numeric_matrix_names_a_number_too_large_for_the_model(tmp_path) -> None:
+    from chainrule.datasets import tabular
+
+    path = _write(tmp_path, _table("1e200"))
+    table = tabular.read_features_table(path, ["a", "b"])
+    assert tabular.numeric_matrix(table, path)[4, 0] == 1e200  # float64: accepted
+    with pytest.raises(DataFileError, match=r"data\.csv: row 6, column 'a': '1e\+200' is too "
+                                            "large for float32"):
+        tabular.numeric_matrix(table, path, np.float32)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 from ..io.errors import check_readable_file
 from ..table.columns import (
@@ -29,7 +29,14 @@ from ..table.columns import (
     column_of,
     drop_row_index,
 )
-from ..table.ranges import describe, first_out_of_range, largest, name_list
+from ..table.ranges import (
+    describe,
+    first_out_of_range,
+    largest,
+    name_list,
+    range_advice,
+    shown,
+)
 from .base import TASKS, Dataset
 from .csvfile import DataFileError, cell_at, read_csv_table
 from .numpyfile import load_npz, read_features_numpy
@@ -273,22 +280,32 @@ def read_features_table(path: str | os.PathLike[str], columns: list[str] | None 
     return read_csv_table(path, choose, notes)[1]
 
 
-def numeric_matrix(table: Table, path: str | os.PathLike[str]) -> NDArray[np.float64]:
+def numeric_matrix(table: Table, path: str | os.PathLike[str],
+                   dtype: DTypeLike = np.float64) -> NDArray[np.float64]:
     """A table of numbers as a float array (a model without a table encoder takes
-    nothing else): a text or missing cell is refused naming its row and column."""
+    nothing else): a text or missing cell is refused naming its row and column, and so is
+    a number too large for ``dtype`` (the model's; see :mod:`chainrule.table.ranges`)."""
     out = np.empty((len(table), len(table.names)))
     for j, (name, col) in enumerate(table.columns.items()):
         bad = col.missing if isinstance(col, NumberColumn) else np.ones(len(col), dtype=bool)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            cell = (repr(col.vocab[col.codes[i]]) if isinstance(col, TextColumn)
+            cell = (shown(col.vocab[col.codes[i]]) if isinstance(col, TextColumn)
                     and col.codes[i] >= 0 else "a missing cell")
-            row = f"row {int(table.lines[i])}, " if table.lines is not None else f"row {i}, "
             raise DataFileError(path, f"{cell} is not a number; this model was trained on "
-                                "numbers only", f"{row}column {name!r}")
+                                "numbers only", f"{_row(table, i)}column {name!r}")
         assert isinstance(col, NumberColumn)
+        big = first_out_of_range(col.values, dtype)
+        if big is not None:
+            raise DataFileError(path, f"{describe(col.values[big])} is too large for "
+                                f"{np.dtype(dtype).name} ({range_advice(dtype)})",
+                                f"{_row(table, big)}column {name!r}")
         out[:, j] = col.values
     return out
+
+
+def _row(table: Table, i: int) -> str:
+    return f"row {int(table.lines[i])}, " if table.lines is not None else f"row {i}, "
 
 
 def read_features_csv(path: str | os.PathLike[str],
