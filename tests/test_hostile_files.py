@@ -197,3 +197,42 @@ def _run(call: Any) -> tuple[str, tuple[int, str]]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = call()
     return out.getvalue(), (rc, err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def wide(base: Path) -> Path:
+    """A model of one 30,000-unit hidden layer (a 600 KB file) whose header asks for 5,000
+    xor samples: its widths, not its size, decide what a batch costs."""
+    import chainrule
+
+    net = chainrule.MLP([2, 30_000, 2], output="softmax", loss="cross_entropy", seed=0)
+    net.classes = [0, 1]
+    header, _ = hostile.read_header(base / "model.safetensors")
+    training = json.loads(header["__metadata__"]["training"])
+    training["config"].update(n_samples=5000, batch_size=1400)
+    path = base.parent / "wide.safetensors"
+    chainrule.save(net, path, training=training)
+    return path
+
+
+def test_evaluate_batches_a_wide_network_within_the_activation_budget(
+        wide: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert main(["evaluate", str(wide)]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "(test: 1000 samples)" in capsys.readouterr().out
+    assert peak < 120 * 2**20  # 64 MB of activations, not 1000 rows × 30,000 units × 2
+
+
+def test_diagnose_refuses_a_batch_over_the_activation_budget(
+        wide: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = _one_error(main(["diagnose", str(wide)]), capsys.readouterr().err)
+    assert str(wide) in line and "batch of 1,400 samples" in line
+    assert "the model's batch_size" in line and "--batch-size N with N at most" in line
+    assert main(["diagnose", str(wide), "--batch-size", "16", "--steps", "3"]) == 0
+    assert "1 epoch of 48 training samples" in capsys.readouterr().out

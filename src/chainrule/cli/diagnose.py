@@ -21,6 +21,7 @@ from .. import datasets
 from ..datasets import Dataset
 from ..engine.network import Network
 from ..io.model import read_model
+from ..runs.network import ACTIVATION_BUDGET, row_bytes, rows_within_budget
 from . import CLIError
 from .common import encode_targets, load_model_data, model_data_config, model_labels
 from .config import (
@@ -64,6 +65,19 @@ def targets(net: Network, ds: Dataset, y: NDArray, model: str) -> NDArray:
     return encode_targets(net, model_labels(net, ds, y, model, "diagnosed"), ds.task)
 
 
+def check_batch(net: Network, batch: int, args: argparse.Namespace) -> None:
+    """Refuse a batch whose activations through the saved network (its widths come from
+    the file) would take more than :data:`~chainrule.runs.network.ACTIVATION_BUDGET`;
+    training keeps about three times one forward pass (z, a and δ, with the gradients)."""
+    rows = max(1, rows_within_budget(net) // 3)
+    if batch > rows:
+        given = "--batch-size" if args.batch_size else "the model's batch_size"
+        raise CLIError(f"{args.model}: a batch of {batch:,} samples through layers of "
+                       f"{row_bytes(net) // 2:,} bytes per sample needs over "
+                       f"{ACTIVATION_BUDGET // 2**20} MB of activations ({given}); pass "
+                       f"--batch-size N with N at most {rows:,}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..health.diagnosis import diagnose
 
@@ -81,6 +95,14 @@ def run(args: argparse.Namespace) -> int:
     X_train, y_train, X_test, y_test = sides(ds, cfg)
     if len(X_train) == 0:
         raise CLIError(f"{ds.name}: no training samples left after the split")
+    check_batch(net, min(batch_size, len(X_train)), args)
+    # --steps bounds the work whatever the data's size: the copy trains one epoch of
+    # steps × batch samples at most (the split is shuffled, so its first rows are a sample)
+    # and is validated on as many test samples, within the activation budget.
+    most = args.steps * min(batch_size, len(X_train))
+    X_train, y_train = X_train[:most], y_train[:most]
+    n_val = min(most, rows_within_budget(net))
+    X_test, y_test = X_test[:n_val], y_test[:n_val]
     Y_train = targets(net, ds, y_train, args.model)
     validation = (X_test, targets(net, ds, y_test, args.model)) if len(X_test) else None
     diagnosis = diagnose(net, X_train, Y_train, steps=args.steps,

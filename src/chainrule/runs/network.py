@@ -116,13 +116,30 @@ def class_probabilities(net: Network, A: NDArray, n_classes: int) -> NDArray | N
     return None
 
 
+#: The memory a command on a saved model may spend on one batch's activations (every
+#: layer's z and a): a network read from a file decides the widths, so the rows of a batch
+#: are chosen, or checked, against this before anything is allocated.
+ACTIVATION_BUDGET = 64 * 2**20
+
+
+def row_bytes(net: Network) -> int:
+    """Bytes of one sample's activations through ``net``: z and a of every layer."""
+    widths = [net.n_in, *(dense.n_out for dense in net.dense_layers)]
+    return 2 * sum(widths) * np.dtype(net.dtype).itemsize
+
+
+def rows_within_budget(net: Network, budget: int = ACTIVATION_BUDGET) -> int:
+    """The most samples one batch through ``net`` may hold within ``budget`` bytes."""
+    return max(1, budget // row_bytes(net))
+
+
 def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
              classes: list[Any] | None, *, y_train: NDArray | None = None) -> dict[str, Any]:
     """Test-set metrics (see :mod:`chainrule.report`); with ``y_train`` (in the model's
     terms) the learned-nothing baseline beside them."""
     from ..health.report import classification_metrics, regression_metrics
 
-    A = net.predict(X)
+    A = net.predict(X, batch_size=min(4096, rows_within_budget(net)))
     if task == "classification":
         assert classes is not None
         return classification_metrics(y, net.classes_of(A), classes,
