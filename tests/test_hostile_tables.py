@@ -277,3 +277,14 @@ def test_numeric_matrix_names_a_number_too_large_for_the_model(tmp_path) -> None
     with pytest.raises(DataFileError, match=r"data\.csv: row 6, column 'a': '1e\+200' is too "
                                             "large for float32"):
         tabular.numeric_matrix(table, path, np.float32)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+                    reason="long double is float64 here")
+def test_long_double_past_float64_is_named_not_inf() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TableError, match=r"row index 1, column 'a': '1e\+4000' is too "
+                                             "large for a float64 number"):
+            TableEncoder().fit({"a": np.array([1, np.longdouble("1e4000"), 3],
+                                              dtype=np.longdouble), "b": [1, 2, 3]})

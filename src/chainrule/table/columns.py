@@ -205,8 +205,15 @@ def column_of(name: str, values: Any) -> Column:
     dtype = getattr(values, "dtype", None)
     kind = getattr(dtype, "kind", None)
     if kind in ("f", "i", "u"):
-        with np.errstate(over="ignore"):  # float128 beyond float64: refused by _finite
+        with np.errstate(over="ignore"):  # a long double beyond float64: refused below
             arr = np.asarray(values, dtype=np.float64)
+        if kind == "f" and np.dtype(dtype).itemsize > 8:
+            wide = np.asarray(values).reshape(-1)
+            big = np.flatnonzero(np.isinf(arr.reshape(-1)) & np.isfinite(wide))
+            if big.size:
+                raise TableError(f"row index {big[0]}, column {name!r}: {shown(str(wide[big[0]]))}"
+                                 " is too large for a float64 number (at most "
+                                 f"±{np.finfo(np.float64).max:.2g})")
         return _finite(name, arr)
     if kind == "M":  # datetime64: ISO text, which the encoder parses into parts
         return TextColumn.of(None if v is None or v != v else str(v)
