@@ -275,7 +275,24 @@ def prepare(root: Path) -> tuple[Path, Path]:
                     "--out", str(base), "--quiet", "--no-monitor"], check=True,
                    capture_output=True, env={**os.environ, "MPLBACKEND": "Agg"})
     (root / "in.csv").write_text("x1,x2\n0.1,0.2\n-0.5,0.7\n")
+    subprocess.run([sys.executable, "-c", WIDE, str(base / "model.safetensors"),
+                    str(root / "wide.safetensors")], check=True)
     return base, root / "in.csv"
+
+
+#: A model of one 30,000-unit hidden layer (600 KB) whose header asks for 5,000 samples in
+#: batches of 1,400: its widths, not its size, decide what a batch costs.
+WIDE = """
+import json, struct, sys
+import chainrule
+data = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+training = json.loads(json.loads(data[8:8 + n])["__metadata__"]["training"])
+training["config"].update(n_samples=5000, batch_size=1400)
+net = chainrule.MLP([2, 30000, 2], output="softmax", loss="cross_entropy", seed=0)
+net.classes = [0, 1]
+chainrule.save(net, sys.argv[2], training=training)
+"""
 
 
 def campaign(cases: int, seed: int, kinds: list[str]) -> dict[str, collections.Counter]:
@@ -289,7 +306,10 @@ def campaign(cases: int, seed: int, kinds: list[str]) -> dict[str, collections.C
             work = root / f"case{i}"
             work.mkdir()
             if kind == "header":
-                verdict, what, detail = header_case(base / "model.safetensors", work, rnd)
+                seed_model = root / ("wide.safetensors" if i % 3 == 0 else
+                                     "base/model.safetensors")
+                verdict, what, detail = header_case(seed_model, work, rnd)
+                what = f"{seed_model.stem} {what}"
             else:
                 verdict, what, detail = run_case(base, work, rnd)
             counts[kind][verdict] += 1

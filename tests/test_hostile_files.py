@@ -236,3 +236,19 @@ def test_diagnose_refuses_a_batch_over_the_activation_budget(
     assert "the model's batch_size" in line and "--batch-size N with N at most" in line
     assert main(["diagnose", str(wide), "--batch-size", "16", "--steps", "3"]) == 0
     assert "1 epoch of 48 training samples" in capsys.readouterr().out
+
+
+def test_the_mnist_directory_in_the_header_is_never_opened(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("CHAINRULE_DATA_DIR", str(tmp_path / "empty"))
+    model = _model(base, tmp_path / "m.safetensors", dataset="mnist",
+                   data_dir=str(tmp_path / "from-the-file"))
+    line = _one_error(main(["evaluate", str(model)]), capsys.readouterr().err)
+    assert "MNIST" in line and "from-the-file" not in line and str(tmp_path / "empty") in line
+    # --data-dir alone names the directory of the model's own data set (still MNIST)
+    (tmp_path / "given").mkdir()
+    line = _one_error(main(["evaluate", str(model), "--data-dir", str(tmp_path / "given")]),
+                      capsys.readouterr().err)
+    assert "MNIST" in line and str(tmp_path / "given") in line
