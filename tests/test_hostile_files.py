@@ -252,3 +252,18 @@ def test_the_mnist_directory_in_the_header_is_never_opened(
     line = _one_error(main(["evaluate", str(model), "--data-dir", str(tmp_path / "given")]),
                       capsys.readouterr().err)
     assert "MNIST" in line and str(tmp_path / "given") in line
+
+
+def test_info_prints_header_text_on_one_line(base: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "m.safetensors"
+
+    def edit(values: dict[str, Any]) -> None:
+        values["training"].update(date="2026\n\x1b[31mred")
+        values["training"]["config"].update(dataset="csv", csv="A" * 10_000)
+        values["training"]["test"]["a\nb"] = 0.5
+    hostile.edit_metadata(base / "model.safetensors", model, edit)
+    assert main(["info", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "2026\\n\\x1b[31mred" in out and "a\\nb 0.5000" in out
+    assert max(len(line) for line in out.splitlines()) < 1000

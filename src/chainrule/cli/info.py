@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from ..engine.layers import Dense, Dropout
 from ..io.model import read_model
@@ -14,13 +15,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the metadata as JSON")
 
 
+def shown(value: Any, limit: int = 200) -> str:
+    """A value read from the file, printed as one line: control characters (a newline, a
+    terminal escape) escaped as ``repr`` writes them, cut to ``limit`` characters."""
+    text = str(value)
+    if any(not c.isprintable() for c in text):
+        text = repr(text)[1:-1]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def run(args: argparse.Namespace) -> int:
     loaded = read_model(args.model)
     net, meta = loaded.net, loaded.metadata
     if args.json:
         print(json.dumps(meta, indent=2, default=str))
         return 0
-    print(f"{args.model}  (chainrule {meta.get('chainrule_version')}, format version 1)")
+    print(f"{args.model}  (chainrule {shown(meta.get('chainrule_version'))}, format version 1)")
     print(f"{'layer':>5}  {'type':<8}{'shape (n_out, n_in)':>20}  {'activation':<22}"
           f"{'params':>9}")
     layer_index = 0
@@ -39,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"total parameters: {net.n_params:,}   dtype {net.dtype.name}   loss "
           f"{net.loss_fn.name}   l2 {net.l2:g}")
     if net.classes is not None:
-        print(f"classes ({len(net.classes)}): {', '.join(map(str, net.classes))}")
+        print(f"classes ({len(net.classes)}): {shown(', '.join(map(shown, net.classes)), 2000)}")
     scaler = f"standardizes {net.scaler.n_features} features" if net.scaler else "none"
     print(f"scaler: {scaler}")
     if net.encoder is not None:
@@ -59,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if tr:
         c = tr.get("config", {})
         data = c.get("csv") or c.get("npz") or c.get("dataset")
-        print(f"trained on {data} ({tr.get('n_train')} train, {tr.get('n_val')} val, "
+        print(f"trained on {shown(data)} ({tr.get('n_train')} train, {tr.get('n_val')} val, "
               f"{tr.get('n_test')} test) for {tr.get('epochs_run')} epochs "
-              f"in {tr.get('train_seconds')} s on {tr.get('date')}")
+              f"in {tr.get('train_seconds')} s on {shown(tr.get('date'))}")
         test = tr.get("test", {})
-        shown = {k: v for k, v in test.items() if isinstance(v, float)}
-        if shown:
-            print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+        floats = {k: v for k, v in test.items() if isinstance(v, float)}
+        if floats:
+            print("test: " + "  ".join(f"{shown(k, 40)} {v:.4f}" for k, v in floats.items()))
     return 0
