@@ -415,18 +415,19 @@ class TableEncoder:
         j = 0
         for e in self.encodings:
             width = len(e.names)
+            _check_median(e, X.dtype)
             if isinstance(e, Numeric):  # a cell the dtype cannot hold: refused, not inf
-                _in_range(e.column, table[e.column], _numbers(table[e.column])[0], X.dtype,
-                          table.lines, table.source)
-            for part in e.parts if isinstance(e, DateParts) else [e]:
-                if isinstance(part, Numeric) and abs(part.median) > largest(X.dtype):
-                    raise TableError(f"column {part.column!r}: its fitted median "
-                                     f"{part.median:.3g} is too large for {X.dtype.name} "
-                                     f"({range_advice(X.dtype)}); encode in float64")
-            if width:
+                col = table[e.column]
+                values, unread = _numbers(col)
+                _in_range(e.column, col, values, X.dtype, table.lines, table.source)
+                count = (e.encode_values(values, X[:, j:j + width])
+                         + unread * e.indicator)
+            elif width:
                 count = e.encode(table[e.column], X[:, j:j + width])
-                if count:
-                    notes.append(_transform_note(e, count))
+            else:
+                count = 0
+            if count:
+                notes.append(_transform_note(e, count))
             j += width
         return Encoded(X, notes)
 
@@ -526,6 +527,16 @@ def _refuse_mixed(name: str, col: TextColumn, present: int,
         f"cells empty or NA, or say how to read it: --numeric {name} (text becomes missing) "
         f"or --categorical {name}"
     )
+
+
+def _check_median(e: Encoding, dtype: np.dtype[Any]) -> None:
+    """A fitted median ``dtype`` cannot hold (an encoder fitted on float64 data, used in
+    float32) is refused rather than filled in as ``inf``."""
+    for part in e.parts if isinstance(e, DateParts) else [e]:
+        if isinstance(part, Numeric) and abs(part.median) > largest(dtype):
+            raise TableError(f"column {part.column!r}: its fitted median {part.median:.3g} "
+                             f"is too large for {dtype.name} ({range_advice(dtype)}); "
+                             "encode in float64")
 
 
 def _in_range(name: str, col: Column, values: NDArray[np.float64], dtype: DTypeLike,
