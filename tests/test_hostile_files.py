@@ -267,3 +267,21 @@ def test_info_prints_header_text_on_one_line(base: Path, tmp_path: Path,
     out = capsys.readouterr().out
     assert "\x1b" not in out and "2026\\n\\x1b[31mred" in out and "a\\nb 0.5000" in out
     assert max(len(line) for line in out.splitlines()) < 1000
+
+
+def test_a_missing_best_model_is_refused_not_started_over(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "es"
+    assert main(["train", "--dataset", "xor", "--n-samples", "200", "--hidden", "4",
+                 "--epochs", "2", "--early-stopping", "50", "--out", str(out), "--quiet",
+                 "--no-monitor"]) == 0
+    run = tmp_path / "run"
+    hostile.make_resumable(out, run)
+    ck = run / "checkpoint.safetensors"
+    hostile.edit_metadata(ck, ck, lambda v: v["training"]["checkpoint"].update(
+        early_stopping={"best": 0.5, "best_epoch": 1, "wait": 1}))
+    (run / "best.safetensors").unlink()
+    line = _one_error(main(["train", "--resume", str(run), "--quiet", "--no-monitor"]),
+                      capsys.readouterr().err)
+    assert str(run / "best.safetensors") in line and "missing" in line
+    assert ck.is_file() and _status(run) == "interrupted"

@@ -279,6 +279,10 @@ def read_checkpoint(run_dir: str | os.PathLike[str], name: str = CHECKPOINT) -> 
         if es["best_epoch"] == state.epoch:
             best_params = loaded.net.params.copy()
         else:
+            if not (run_dir / BEST).is_file():  # not "no checkpoint": that would start over
+                raise ModelFileError(str(run_dir / BEST), "missing, but the checkpoint's "
+                                     f"early stopping needs its best weights (epoch "
+                                     f"{es['best_epoch']})")
             best = read_model(run_dir / BEST)
             best_state = CheckpointState.from_json(best.training.get("checkpoint"),
                                                    str(run_dir / BEST))
