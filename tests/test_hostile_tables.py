@@ -201,16 +201,14 @@ def test_long_header_is_cut_in_the_message(tmp_path, capsys) -> None:
     assert rc == 1 and "and 4980 more" in line and len(line) < 1000
 
 
-# -- the campaign's library slice -----------------------------------------------------------
+# -- the campaign's cases, through the library ------------------------------------------
 _CASES = [c for c in _bench().all_cases() if not c.name.startswith("a 10 MB")]
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
-@given(k=st.sampled_from(range(len(_CASES))))
-def test_campaign_slice_is_clean(k, tmp_path_factory) -> None:
+@pytest.mark.parametrize("case", _CASES, ids=[c.name for c in _CASES])
+def test_campaign_case_is_clean_in_the_library(case, tmp_path) -> None:
     bench = _bench()
-    case = _CASES[k]
-    path = bench.write_case(case, tmp_path_factory.mktemp("case") / "case")
+    path = bench.write_case(case, tmp_path / "case")
     assert bench.library_outcome(case, path) is None, case.name
 
 

@@ -415,14 +415,15 @@ class TableEncoder:
         j = 0
         for e in self.encodings:
             width = len(e.names)
-            _check_median(e, X.dtype)
             if isinstance(e, Numeric):  # a cell the dtype cannot hold: refused, not inf
                 col = table[e.column]
                 values, unread = _numbers(col)
                 _in_range(e.column, col, values, X.dtype, table.lines, table.source)
+                _check_median(e, X.dtype, table.source)
                 count = (e.encode_values(values, X[:, j:j + width])
                          + unread * e.indicator)
             elif width:
+                _check_median(e, X.dtype, table.source)
                 count = e.encode(table[e.column], X[:, j:j + width])
             else:
                 count = 0
@@ -529,12 +530,13 @@ def _refuse_mixed(name: str, col: TextColumn, present: int,
     )
 
 
-def _check_median(e: Encoding, dtype: np.dtype[Any]) -> None:
+def _check_median(e: Encoding, dtype: np.dtype[Any], source: str | None) -> None:
     """A fitted median ``dtype`` cannot hold (an encoder fitted on float64 data, used in
     float32) is refused rather than filled in as ``inf``."""
     for part in e.parts if isinstance(e, DateParts) else [e]:
         if isinstance(part, Numeric) and abs(part.median) > largest(dtype):
-            raise TableError(f"column {part.column!r}: its fitted median {part.median:.3g} "
+            raise TableError(f"{source + ': ' if source else ''}column {part.column!r}: its "
+                             f"fitted median {part.median:.3g} "
                              f"is too large for {dtype.name} ({range_advice(dtype)}); "
                              "encode in float64")
 
