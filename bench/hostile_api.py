@@ -11,7 +11,9 @@ clean
     deliberately, that is from chainrule's own code with a one-line message that starts
     with the argument's (or file's) name and a colon; scikit-learn's own parameter and
     input validation (``InvalidParameterError``, ``check_array``'s ``ValueError``) counts
-    too for the scikit-learn estimators, whose contract it is.
+    too for the scikit-learn estimators, whose contract it is, as does the "Solver produced
+    non-finite parameter weights" ValueError they raise, in scikit-learn's words, when
+    training diverges.
 unclean, by kind
     ``raw``: any other exception (a NumPy or Python error escaping, a ``TypeError`` from
     deep inside, a ``MemoryError`` that is not a budget refusal); ``warning``: a NumPy
@@ -102,6 +104,10 @@ def network_cases() -> Iterator[Case]:
         yield "network", f"MLP([3, {label}, 2])", lambda v=v: cr.MLP([3, v, 2])
         yield "network", f"MLP([{label}, 2])", lambda v=v: cr.MLP([v, 2])
         yield "network", f"Network({label})", lambda v=v: cr.Network(v)
+        for kw in ("n_in", "n_out", "activation", "bias", "init", "w", "b"):
+            opts = {"n_in": 3, "n_out": 2, kw: v}
+            yield "network", f"Dense({kw}={label})", lambda opts=opts: cr.Network(
+                [cr.Dense(**opts)])
         for kw in ("hidden", "output", "loss", "dropout", "init", "bias", "dtype", "l2",
                    "seed", "fused", "backend"):
             yield ("network", f"MLP([3, 4, 2], {kw}={label})",
@@ -133,6 +139,16 @@ def fit_cases() -> Iterator[Case]:
         yield "fit", f"predict({label})", lambda v=v: net().predict(v)
         yield "fit", f"predict(X, batch_size={label})", lambda v=v: net().predict(X, batch_size=v)
         yield "fit", f"loss(X, {label})", lambda v=v: net().loss(X, v)
+    extreme = {"1e300": 1e300, "3e38": 3e38, "-1e308": -1e308, "1e-320": 1e-320}
+    for label, v in extreme.items():  # finite, but past what float32 holds or squares
+        big = X.copy()
+        big[0, 0] = v
+        yield "fit", f"fit(X[0,0]={label})", lambda big=big: net().fit(big, Y, epochs=2)
+        yield "fit", f"fit(Y[0,0]={label})", lambda v=v: net().fit(X, np.where(
+            np.arange(Y.size).reshape(Y.shape) == 0, v, Y), epochs=2)
+        yield "fit", f"predict(X[0,0]={label})", lambda big=big: net().predict(big)
+        yield ("fit", f"fit(sample_weight[0]={label})",
+               lambda v=v: net().fit(X, Y, epochs=2, sample_weight=np.r_[v, np.ones(23)]))
     for bs in (10**30, 2**40, 2**31):
         yield "fit", f"fit(batch_size={bs})", lambda bs=bs: net().fit(X, Y, epochs=1,
                                                                        batch_size=bs)
@@ -156,6 +172,13 @@ def sklearn_cases() -> Iterator[Case]:
                    lambda opts=opts: sk.MLPRegressor(**opts).fit(X, Y))
         yield "sklearn", f"MLPClassifier.fit(y={label})", lambda v=v: sk.MLPClassifier(
             max_iter=3).fit(X, v)
+        yield "sklearn", f"MLPRegressor.fit(y={label})", lambda v=v: sk.MLPRegressor(
+            max_iter=3).fit(X, v)
+        for method in ("predict", "predict_proba", "score"):
+            yield "sklearn", f"MLPClassifier.{method}({label})", lambda v=v, m=method: (
+                _call(sk.MLPClassifier(max_iter=3).fit(X, y), m, v, y))
+        yield "sklearn", f"partial_fit(classes={label})", lambda v=v: (
+            sk.MLPClassifier().partial_fit(X, y, classes=v))
     labels = {
         "mixed str/int": np.array(["a", 1] * 12, dtype=object),
         "str/None": np.array(["a", None] * 12, dtype=object),
@@ -172,6 +195,10 @@ def sklearn_cases() -> Iterator[Case]:
     multi = (np.random.default_rng(1).random((24, 3)) > 0.5).astype(int)
     yield ("sklearn", "multi-label predict",
            lambda: sk.MLPClassifier(max_iter=3).fit(X, multi).predict(X))
+
+
+def _call(est: Any, method: str, X: Any, y: Any) -> Any:
+    return est.score(X, y) if method == "score" else getattr(est, method)(X)
 
 
 def idx_cases(tmp: Path, n_random: int = 120) -> Iterator[Case]:
@@ -230,6 +257,12 @@ def notes_cases(deep: int = 4000) -> Iterator[Case]:
             opts = {"layer": 1, "j": 0, "k": 0, kw: v}
             yield "notes", f"explain({kw}={label})", lambda opts=opts: str(ex.explain(
                 cr.MLP([3, 4, 2], seed=0), X[:2], Y[:2], **opts))
+        yield "notes", f"explain(x={label})", lambda v=v: str(ex.explain(
+            cr.MLP([3, 4, 2], seed=0), v, Y[:1], layer=1, j=0, k=0))
+        yield "notes", f"explain(y={label})", lambda v=v: str(ex.explain(
+            cr.MLP([3, 4, 2], seed=0), X[:1], v, layer=1, j=0, k=0))
+        yield "notes", f"graph(x={label})", lambda v=v: gr.computation_graph(
+            cr.MLP([3, 4, 2], seed=0), v, Y[0]).to_dot()
         for kw in ("layer", "j", "max_units", "sample"):
             opts = {"layer": 1, kw: v} if kw == "j" else {kw: v}
             yield "notes", f"graph({kw}={label})", lambda opts=opts: gr.computation_graph(
@@ -245,7 +278,9 @@ def cases(families: list[str], tmp: Path) -> Iterator[Case]:
 
 
 # -- classification ----------------------------------------------------------------------------
-_NAMED = re.compile(r"^\S[^\n]{0,300}?: \S")
+#: "name: ...", "X, y: ...", "sizes[1]: ...", "/path/to/file: ...": a name without spaces
+#: ("unhashable type: 'list'" and "could not convert string to float: 'a'" are not).
+_NAMED = re.compile(r"^[^\s:,]+(, [^\s:,]+)*: \S")
 
 
 def _innermost(tb: Any) -> str:
@@ -270,6 +305,8 @@ def classify_exception(exc: BaseException) -> str | None:
     in_chainrule = f"{os.sep}chainrule{os.sep}" in where
     if in_chainrule and _NAMED.match(message):
         return None
+    if message.startswith("Solver produced non-finite parameter weights"):
+        return None  # scikit-learn's own wording on divergence, which its users match on
     in_sklearn_checks = (f"{os.sep}sklearn{os.sep}" in where and
                          ("validation" in where or "multiclass" in where
                           or kind.__name__ == "InvalidParameterError"))

@@ -58,7 +58,7 @@ INITIALIZERS: dict[str, Initializer] = {
 }
 
 def get_initializer(name: str) -> Initializer:
-    if name not in INITIALIZERS:
+    if not isinstance(name, str) or name not in INITIALIZERS:
         raise ValueError(
             f"init: unknown initializer {name!r}; valid names are {', '.join(INITIALIZERS)}"
         )

@@ -45,6 +45,7 @@ from . import backend as _backend
 from .activations import Activation, get_activation
 from .initializers import get_initializer
 from .layer import LAYERS, Layer
+from .validation import check_label_array
 
 __all__ = ["LAYERS", "Dense", "DenseBuffers", "Dropout", "Layer", "layer_from_config"]
 
@@ -114,14 +115,15 @@ class Dense(Layer):
         self.init = init if init is not None else self.activation.default_init
         get_initializer(self.init)  # validate the name now, at the boundary
         self._initial = {"w": w, "b": b}
-        if w is not None and np.shape(w) != (self.n_out, self.n_in):
+        if w is not None and np.shape(check_label_array(w, "w", "(n_out, n_in)")) != (
+                self.n_out, self.n_in):
             raise ValueError(
                 f"w: expected shape (n_out, n_in) = {(self.n_out, self.n_in)}, got {np.shape(w)}"
             )
         if b is not None:
             if not self.bias:
                 raise ValueError("b: given, but the layer was created with bias=False")
-            if np.shape(b) != (self.n_out,):
+            if np.shape(check_label_array(b, "b", "(n_out,)")) != (self.n_out,):
                 raise ValueError(f"b: expected shape ({self.n_out},), got {np.shape(b)}")
         self._w: Array | None = None
         self._b: Array | None = None

@@ -112,17 +112,20 @@ def check_label_types(labels: NDArray, name: str) -> NDArray:
                      f"{name}.astype(str), or a NumPy integer array")
 
 
-def check_label_array(values: object, name: str) -> NDArray:
-    """``values`` as an array of at least one dimension (class labels or targets), or one
-    ValueError naming ``name`` for a scalar or a ragged nesting."""
+def check_label_array(values: object, name: str,
+                      shape: str = "(n_samples,) or (n_samples, n_outputs)") -> NDArray:
+    """``values`` as an array of at least one dimension (class labels, targets, samples),
+    or one ValueError naming ``name`` and the ``shape`` accepted for a scalar or a ragged
+    nesting."""
     try:
         arr = np.asarray(values)
     except (ValueError, TypeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{name}: expected a rectangular array ({first})") from None
+        raise ValueError(f"{name}: expected a rectangular array of shape {shape} "
+                         f"({first})") from None
     if arr.ndim == 0:
-        raise ValueError(f"{name}: expected an array of shape (n_samples,) or (n_samples, "
-                         f"n_outputs), got a scalar {_show(values)}")
+        raise ValueError(f"{name}: expected an array of shape {shape}, got a scalar "
+                         f"{_show(values)}")
     return arr
 
 
@@ -192,6 +195,21 @@ def check_finite(arr: NDArray, name: str) -> None:
         )
 
 
+def check_range(arr: NDArray, dtype: np.dtype, name: str) -> None:
+    """Refuse values of ``arr`` that ``dtype`` cannot hold (1e200 overflows float32 to inf),
+    naming the first one's index, before the cast that would warn and make it inf."""
+    if arr.dtype.kind != "f" or arr.dtype.itemsize <= dtype.itemsize or arr.size == 0:
+        return
+    top = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        big = np.abs(arr) > top
+    if big.any():
+        where = ", ".join(str(int(i)) for i in np.argwhere(big)[0])
+        value = arr[tuple(np.argwhere(big)[0])]
+        raise ValueError(f"{name}: {value:g} at index [{where}] is outside {dtype.name}'s range "
+                         f"(±{top:.3g}); rescale it, or use dtype='float64'")
+
+
 def as_features(X: ArrayLike, n_features: int, dtype: np.dtype, name: str = "X") -> NDArray:
     """X as a finite (n_samples, n_features) array of ``dtype``; a 1-D X is one sample."""
     arr = _as_float_array(X, name)
@@ -208,6 +226,7 @@ def as_features(X: ArrayLike, n_features: int, dtype: np.dtype, name: str = "X")
             f"got {arr.shape[1]}"
         )
     check_finite(arr, name)
+    check_range(arr, dtype, name)
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
@@ -222,4 +241,5 @@ def as_targets(
             f"{name}: expected {n_samples} rows (one per sample of X), got {got}"
         )
     check_finite(arr, name)
+    check_range(arr, dtype, name)
     return loss.encode_targets(arr, n_out, dtype, name)

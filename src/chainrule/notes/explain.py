@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..engine.layers import Dense
 from ..engine.network import Network
 from ..engine.output import output_delta
-from ..engine.validation import check_float
+from ..engine.validation import check_float, check_label_array
 from .gradcheck import as_float64
 
 
@@ -194,12 +194,15 @@ def _check_step(h: object, lr: object) -> None:
 
 def _as_batch(x: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]:
     """(X, Y) with one row per sample: a single sample x (n_in,) becomes one row."""
-    X = np.asarray(x, dtype=np.float64)
+    X = check_label_array(x, "x", "(n_in,) or (n_samples, n_in)")
+    if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"x: expected numbers, got dtype {X.dtype}")
+    X = X.astype(np.float64)
     if X.ndim == 1:
         X = X.reshape(1, -1)
         y_arr = np.asarray(y)
         return X, y_arr.reshape(1) if y_arr.ndim == 0 else y_arr.reshape(1, -1)
-    return X, np.asarray(y)
+    return X, check_label_array(y, "y", "(n_samples,) or (n_samples, n_out)")
 
 
 def _next_layer_terms(dense: list[Dense], f: dict[str, list[NDArray]], layer: int, j: int,

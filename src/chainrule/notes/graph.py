@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..engine.layers import Dense
 from ..engine.network import Network, Trace
+from ..engine.validation import check_label_array
 
 Value = float | None
 
@@ -238,8 +239,9 @@ def _edges(engine: Network, shown: list[list[int]], a_L: NDArray, Yt: NDArray,
 
 def _one_sample(x: ArrayLike, y: ArrayLike, sample: int) -> tuple[NDArray, NDArray]:
     """Row ``sample`` of x (1, n_in) and its target row, sliced before any conversion."""
-    X = np.asarray(x)
-    Yin = np.asarray(y)
+    X = check_label_array(x, "x", "(n_in,) or (n_samples, n_in)")
+    Yin = y if np.isscalar(y) else check_label_array(y, "y", "(n_out,) or (n_samples, n_out)")
+    Yin = np.asarray(Yin)
     if X.ndim == 1:
         X = X.reshape(1, -1)
         Yin = Yin.reshape(1) if Yin.ndim == 0 else Yin.reshape(1, -1)

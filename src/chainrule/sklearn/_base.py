@@ -54,6 +54,21 @@ NON_FINITE_MESSAGE = (
 )
 
 
+def validate_named(est: Any, X: Any, *y: Any, **options: Any) -> Any:
+    """scikit-learn's ``validate_data``, its error in one line naming what it checked ("X"
+    or "X, y"): the same exception type and text (the estimator checks match on it), with
+    the line breaks of "Expected 2D array, got 1D array instead:\narray=..." folded."""
+    try:
+        return validate_data(est, X, *y, **options)
+    except (ValueError, TypeError) as exc:
+        text = " ".join(str(exc).split())
+        try:
+            named = type(exc)(f"{'X, y' if y else 'X'}: {text}")
+        except TypeError:  # an exception class with another signature
+            named = ValueError(f"{'X, y' if y else 'X'}: {text}")
+        raise named from None
+
+
 def network_state(net: Network) -> dict[str, Any]:
     """Everything needed to rebuild ``net`` without pickling its buffer views (the
     parameters as a host copy, the backend by name and device)."""
@@ -183,7 +198,7 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         if check_input:
             check_same_namespace(X, self, method)
             xp = bk.xp  # the device's own float types: X is checked where it is
-            X = validate_data(
+            X = validate_named(
                 self, X, accept_sparse=["csr", "csc"], dtype=(xp.float64, xp.float32),
                 reset=False,
             )

@@ -25,13 +25,13 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 
 from chainrule.engine.backend import namespace_of
 from chainrule.engine.losses import LOSSES
-from chainrule.engine.validation import check_label_types
+from chainrule.engine.validation import check_label_array, check_label_types
 from chainrule.sklearn._array_api import host, input_backend, like_input
-from chainrule.sklearn._base import BaseMLP, store_params
+from chainrule.sklearn._base import BaseMLP, store_params, validate_named
 from chainrule.training.callbacks import Callback
 from chainrule.training.optimizers import Optimizer
 from chainrule.training.schedules import Schedule
@@ -158,7 +158,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return s
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
-        X, y = validate_data(
+        X, y = validate_named(
             self, X, y, multi_output=True, accept_sparse=["csr", "csc"],
             dtype=(np.float64, np.float32), reset=reset,
         )
@@ -174,13 +174,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if self.warm_start:
                 if set(classes) != set(self.classes_):
                     raise ValueError(
-                        "warm_start can only be used where `y` has the same classes as in "
-                        f"the previous call to fit. Previously got {self.classes_}, `y` has "
-                        f"{classes}"
+                        "y: warm_start can only be used where `y` has the same classes as in "
+                        f"the previous call to fit. Previously got {self.classes_}, "
+                        f"`y` has {classes}"
                     )
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(
-                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"y: has classes not in `self.classes_`. `self.classes_` has "
                     f"{self.classes_}. 'y' has {classes}."
                 )
         return X, self._label_binarizer.transform(y).astype(X.dtype)
@@ -249,7 +249,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if first_call and classes is None:
             raise ValueError("classes: must be passed on the first call to partial_fit.")
         if classes is not None:
-            classes = unique_labels(check_label_types(np.asarray(classes), "classes"))
+            classes = unique_labels(check_label_types(check_label_array(classes, "classes"),
+                                                      "classes"))
             if not first_call and not np.array_equal(self.classes_, classes):
                 raise ValueError(
                     f"classes: `classes={classes}` is not the same as on the last call to "
@@ -322,13 +323,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self.loss == "poisson"
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
-        X, y = validate_data(
+        X, y = validate_named(
             self, X, y, multi_output=True, y_numeric=True, accept_sparse=["csr", "csc"],
             dtype=(np.float64, np.float32), reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        check_label_types(y, "y")
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("y: loss='poisson' needs non-negative targets, got negative values")
         return X, y
