@@ -295,12 +295,13 @@ def numeric_matrix(table: Table, path: str | os.PathLike[str],
             raise DataFileError(path, f"{cell} is not a number; this model was trained on "
                                 "numbers only", f"{_row(table, i)}column {name!r}")
         assert isinstance(col, NumberColumn)
-        big = first_out_of_range(col.values, dtype)
-        if big is not None:
-            raise DataFileError(path, f"{describe(col.values[big])} is too large for "
-                                f"{np.dtype(dtype).name} ({range_advice(dtype)})",
-                                f"{_row(table, big)}column {name!r}")
         out[:, j] = col.values
+    big = first_out_of_range(out.reshape(-1), dtype)  # one pass, however many columns
+    if big is not None:
+        i, j = divmod(big, out.shape[1])
+        raise DataFileError(path, f"{describe(out[i, j])} is too large for "
+                            f"{np.dtype(dtype).name} ({range_advice(dtype)})",
+                            f"{_row(table, i)}column {table.names[j]!r}")
     return out
 
 
