@@ -268,11 +268,13 @@ def _complete(run: Path) -> bool:
 
 
 def prepare(root: Path) -> tuple[Path, Path]:
-    """A trained xor run (``root/base``) and a CSV for ``predict`` (``root/in.csv``)."""
+    """A trained xor run (``root/base``; early stopping on, so its checkpoint holds the
+    counters, with a patience it does not reach) and a CSV for ``predict``."""
     base = root / "base"
     subprocess.run([sys.executable, "-m", "chainrule", "train", "--dataset", "xor",
                     "--n-samples", "200", "--hidden", "4", "--epochs", "2",
-                    "--out", str(base), "--quiet", "--no-monitor"], check=True,
+                    "--early-stopping", "50", "--out", str(base), "--quiet", "--no-monitor"],
+                   check=True,
                    capture_output=True, env={**os.environ, "MPLBACKEND": "Agg"})
     (root / "in.csv").write_text("x1,x2\n0.1,0.2\n-0.5,0.7\n")
     subprocess.run([sys.executable, "-c", WIDE, str(base / "model.safetensors"),
