@@ -125,13 +125,25 @@ def test_cross_entropy_trains_with_the_output_it_gets():
 
 
 @pytest.mark.parametrize(("loss", "output"), [("cross_entropy", "identity"),
-                                              ("cross_entropy", "sigmoid"),
-                                              ("binary_cross_entropy", "softmax")])
+                                              ("cross_entropy", "relu"),
+                                              ("binary_cross_entropy", "tanh")])
 def test_a_classification_loss_on_another_output_is_refused_at_construction(loss, output):
     with pytest.raises(ValueError, match=rf"^loss: {loss} needs a \w+ output layer"):
         cr.MLP([3, 4, 2], output=output, loss=loss)
     with pytest.raises(ValueError, match=rf"^loss: {loss} needs"):
         cr.Network([cr.Dense(3, 2, output)], loss=loss)
+
+
+@pytest.mark.parametrize(("loss", "output"), [("cross_entropy", "sigmoid"),
+                                              ("binary_cross_entropy", "softmax")])
+def test_another_probability_output_builds_and_round_trips(loss, output, tmp_path):
+    """Non-canonical but in the loss's domain: trains through the general δ^(L) (a 0.1 file
+    holding such a pair must still load)."""
+    net = cr.MLP([3, 4, 2], output=output, loss=loss, seed=0)
+    assert not net.fused_output
+    net.fit(X, LABELS if loss == "cross_entropy" else np.eye(2)[LABELS], epochs=2)
+    cr.save(net, tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(cr.load(tmp_path / "m.safetensors").predict(X), net.predict(X))
 
 
 def test_divergence_from_the_output_loss_pair_does_not_blame_the_learning_rate():

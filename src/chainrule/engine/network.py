@@ -77,6 +77,11 @@ if TYPE_CHECKING:
 Array = NDArray[np.floating]
 
 
+#: The output activations whose values are probabilities in (0, 1), the domain of the
+#: classification losses' log a.
+PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
+
+
 class Network:
     """A multilayer perceptron: an ordered list of layers and a loss.
 
@@ -87,9 +92,11 @@ class Network:
         takes the width of the one before (:meth:`Layer.connect`), the last is Dense.
     loss : str or Loss
         See :data:`chainrule.losses.LOSSES`. Default ``"squared_error"``, the notes' C_0.
-        A classification loss needs its own output activation on the last layer (softmax
-        for ``cross_entropy``, sigmoid for ``binary_cross_entropy``: probabilities in the
-        loss's domain); any other output is refused here, with a ValueError.
+        A classification loss needs outputs in its domain (0, 1) — softmax or sigmoid on
+        the last layer; any other output (identity, relu, tanh, …) is refused here, with a
+        ValueError. Its canonical pair (softmax for ``cross_entropy``, sigmoid for
+        ``binary_cross_entropy``) takes the fused δ^(L) = a − y; the other probability
+        output trains through the general chain rule (and files of 0.1 that hold it load).
     seed : int, optional
         Seed for the network's ``numpy.random.Generator`` (initial weights,
         shuffling, dropout), an integer in [0, 2⁶³ − 1]. Same seed, same machine ⇒
@@ -190,7 +197,7 @@ class Network:
             raise ValueError("layers: the last layer must be Dense (the output layer L)")
         loss, output = self.loss_fn, self.layers[-1].activation.name
         needed = loss.canonical_activation
-        if loss.classification and needed is not None and output != needed:
+        if loss.classification and needed is not None and output not in PROBABILITY_OUTPUTS:
             raise ValueError(
                 f"loss: {loss.name} needs a {needed} output layer (its probabilities), got "
                 f"{output!r}; build the output layer with {needed} (MLP(..., "
