@@ -18,9 +18,10 @@ from .engine.workspace import Workspace
 from .health.diagnosis import Diagnosis, diagnose
 from .health.lr_find import LRFindResult, lr_find
 from .health.monitor import HealthMonitor
+from .io.atomic import FileWriteError
 from .io.errors import FileFormatError
 from .io.model import ModelFileError, load, save
-from .notes.explain import WeightExplanation, explain
+from .notes.explain import WeightExplanation, explain, explain_layers
 from .notes.gradcheck import GradcheckReport, gradcheck
 from .table import Table, TableEncoder, TableError
 from .training import Step, Trainer, fit
@@ -82,6 +83,7 @@ __all__ = [
     "EarlyStopping",
     "ExponentialDecay",
     "FileFormatError",
+    "FileWriteError",
     "GradcheckReport",
     "HealthMonitor",
     "History",
@@ -108,6 +110,7 @@ __all__ = [
     "__version__",
     "diagnose",
     "explain",
+    "explain_layers",
     "fit",
     "get_activation",
     "get_loss",
