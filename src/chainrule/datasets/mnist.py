@@ -14,16 +14,19 @@ Each file may be stored gzip'd (``name.gz``, as distributed) or plain (``name``)
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
-import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import atomic_write_bytes, write_error
 from ..io.errors import FileFormatError
 from .base import Dataset
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, _parse, read_idx_bytes
@@ -88,6 +91,17 @@ def _magic(name: str) -> int:
     return IMAGES_MAGIC if "images" in name else LABELS_MAGIC
 
 
+def _check_digest(data: bytes | bytearray, name: str, where: str | Path) -> None:
+    """Refuse ``data`` (the decompressed ``name``) unless its SHA-256 is :data:`SHA256`'s."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != SHA256[name]:
+        raise MNISTError(
+            where, f"SHA-256 of the decompressed {name} is {digest}, expected "
+            f"{SHA256[name]}; the file is corrupt or not MNIST. Delete it and try again "
+            "(or download it afresh)"
+        )
+
+
 def _verified_bytes(path: Path, name: str, origin: str | None = None) -> bytearray:
     """Decompressed contents of ``path``, checked against :data:`SHA256`.
 
@@ -95,19 +109,31 @@ def _verified_bytes(path: Path, name: str, origin: str | None = None) -> bytearr
     corrupt or hostile file costs no more memory than a real one.
     """
     data = read_idx_bytes(path, _magic(name), source=origin or str(path), max_bytes=SIZES[name])
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != SHA256[name]:
-        raise MNISTError(
-            origin or path, f"SHA-256 of the decompressed {name} is {digest}, expected "
-            f"{SHA256[name]}; the file is corrupt or not MNIST. Delete it and try again "
-            "(or download it afresh)"
-        )
+    _check_digest(data, name, origin or path)
     return data
 
 
+def _check_payload(payload: bytes, name: str, url: str) -> None:
+    """Verify a download in memory before it is cached: gzip'd or plain, decompressed no
+    further than :data:`SIZES` allows (one byte more shows a longer file), then SHA-256."""
+    data: bytes = payload
+    if payload[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(payload), mode="rb") as stream:
+                data = stream.read(SIZES[name] + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise MNISTError(url, f"cannot decompress ({type(exc).__name__}: {exc})") from None
+    _check_digest(data, name, url)
+
+
 def _download(name: str, target_dir: Path, mirrors: Sequence[str], timeout: float) -> Path:
-    """Fetch ``name.gz`` from the first mirror that answers; verify, then move into place."""
-    target_dir.mkdir(parents=True, exist_ok=True)
+    """Fetch ``name.gz`` from the first mirror that answers; verify it in memory, then
+    write it atomically (a full disk or a read-only cache is a
+    :class:`~chainrule.io.atomic.FileWriteError` naming the file or directory)."""
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(target_dir, "create the directory", exc) from None
     errors = []
     for base in mirrors:
         url = base.rstrip("/") + f"/{name}.gz"
@@ -117,19 +143,8 @@ def _download(name: str, target_dir: Path, mirrors: Sequence[str], timeout: floa
         except (urllib.error.URLError, OSError, ValueError) as exc:
             errors.append(f"{url}: {exc}")
             continue
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target_dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            _verified_bytes(Path(tmp), name, origin=url)  # never cache a bad file
-            final = target_dir / f"{name}.gz"
-            os.replace(tmp, final)
-            return final
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        _check_payload(payload, name, url)  # never cache a bad file
+        return atomic_write_bytes(target_dir / f"{name}.gz", payload)
     raise MNISTError(_missing_message(target_dir, "download failed (" + "; ".join(errors) + ")"))
 
 

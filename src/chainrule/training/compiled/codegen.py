@@ -18,7 +18,6 @@ import importlib.util
 import inspect
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +27,7 @@ import numpy as np
 
 from ...engine import activations as acts
 from ...engine import losses as losses_mod
+from ...io.atomic import atomic_write_bytes, write_error
 from .derive import Derived, NotDerivable, scalar_source
 
 #: Built-in rules compiled into the step; their codes are their positions here.
@@ -339,17 +339,21 @@ class Generated:
 
 
 def generate(dtype: np.dtype) -> Generated:
-    """Write (if new) the module for ``dtype``; does not import it."""
+    """Write (if new) the module for ``dtype``; does not import it.
+
+    Written atomically: a full disk or a cache directory that cannot be written leaves no
+    temporary file and raises :class:`~chainrule.io.atomic.FileWriteError` naming the
+    file or directory (the compiled step then hands the fit to the NumPy path)."""
     table = build_table(dtype)
     text = module_source(dtype, table)
     key = hashlib.sha256((text + _dependency_hash()).encode()).hexdigest()[:16]
     path = cache_dir() / f"step_{dtype.name}_{key}.py"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".step-", suffix=".py")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(path.parent, "create the directory", exc) from None
+        atomic_write_bytes(path, text.encode())
     return Generated(path, table)
 
 
