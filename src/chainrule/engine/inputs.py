@@ -13,6 +13,7 @@ import numpy as np
 
 from . import backend as _backend
 from .scaler import Standardizer
+from .validation import check_finite, check_range
 
 
 class DeviceScaler:
@@ -75,7 +76,18 @@ def device_features(X: Any, n_in: int, backend: _backend.Backend, xp_dtype: Any,
                          f"n_in), got {tuple(X.shape)}")
     if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
         raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
-    a0 = xp.astype(X, xp_dtype, copy=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # a NumPy-backed namespace warns
+        a0 = xp.astype(X, xp_dtype, copy=True)
     if not bool(xp.all(xp.isfinite(a0))):
-        raise ValueError(f"{name}: contains NaN or infinity")
+        _refuse(X, xp_dtype, name)
     return a0
+
+
+def _refuse(X: Any, xp_dtype: Any, name: str) -> None:
+    """Say why ``X`` cast to ``xp_dtype`` is not finite, naming the first index: a NaN or
+    inf it holds, or a value past the dtype's range (1e200 into float32). Only here, once
+    the cast has found a problem, is ``X`` copied to the host."""
+    host = np.asarray(_backend.to_host(X))
+    check_finite(host, name)
+    check_range(host, _backend.host_dtype(xp_dtype), name)
+    raise ValueError(f"{name}: contains NaN or infinity")

@@ -29,12 +29,20 @@ class Standardizer:
 
     @classmethod
     def fit(cls, X: ArrayLike) -> Standardizer:
-        """Statistics of X (n_samples, n_features): the training split only."""
+        """Statistics of X (n_samples, n_features): the training split only.
+
+        NumPy's mean and standard deviation in float64; a column whose statistics overflow
+        there (values near 1e300: the variance is past 1e600) has them computed on the
+        column divided by its largest magnitude and scaled back
+        (:func:`chainrule.table.ranges.standard_stats`), so every finite column gets a
+        finite mean and scale. A column holding NaN or inf raises ``ValueError`` naming it
+        (``column 'x3'``, counted from 0)."""
+        from ..table.ranges import standard_stats  # the table package imports this module
+
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"X: expected a non-empty 2-D array, got shape {X.shape}")
-        std = X.std(axis=0)
-        return cls(X.mean(axis=0), np.where(std > 0, std, 1.0))
+        return cls(*standard_stats(X, ()))
 
     @property
     def n_features(self) -> int:
