@@ -6,6 +6,7 @@ matplotlib is imported inside the functions, so ``import chainrule`` needs NumPy
 
 from __future__ import annotations
 
+import functools
 import io as _bytes_io
 import os
 from pathlib import Path
@@ -15,6 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..io.model import atomic_write_bytes
+from ..io.safetext import shown
+
+#: A class label or title is cut to this many columns in a plot.
+LABEL_WIDTH = 40
 
 
 def pyplot() -> Any:
@@ -25,6 +30,36 @@ def pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+@functools.lru_cache(maxsize=1)
+def _glyphs() -> frozenset[int] | None:
+    """Code points matplotlib's default font can draw (None if it cannot be read)."""
+    try:
+        from matplotlib import font_manager
+        from matplotlib.ft2font import FT2Font
+
+        return frozenset(FT2Font(font_manager.findfont(font_manager.FontProperties()))
+                         .get_charmap())
+    except Exception:  # noqa: BLE001 - no charmap: draw the text as it is
+        return None
+
+
+def label_text(value: object, width: int = LABEL_WIDTH) -> str:
+    """``value`` as a plot shows it, literally and without a matplotlib warning: control
+    characters and line breaks escaped (:func:`~chainrule.io.safetext.shown`), as are
+    characters the font has no glyph for (``\\u732b``, instead of "Glyph … missing from
+    font(s)"); ``$`` escaped so no mathtext is parsed (``$\\frac$`` would fail the
+    drawing); a leading ``_`` kept visible (a legend hides such labels); cut to ``width``
+    columns."""
+    text = shown(value, width)
+    glyphs = _glyphs()
+    if glyphs is not None:
+        text = "".join(c if ord(c) in glyphs else
+                       (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+                       for c in text)
+    text = text.replace("$", "\\$")
+    return " " + text if text.startswith("_") else text
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
@@ -64,7 +99,7 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike[str],
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
-        fig.suptitle(title)
+        fig.suptitle(label_text(title, 80))
     fig.tight_layout()
     try:
         return save_figure(fig, path)
@@ -101,7 +136,7 @@ def plot_decision_regions(net: Any, X: NDArray, y: NDArray, path: str | os.PathL
     ax.contourf(gx, gy, zz, levels=np.arange(-0.5, n_classes), cmap=cmap, alpha=0.3)
     for c in range(n_classes):
         mask = y == c
-        label = str(classes[c]) if classes is not None and c < len(classes) else str(c)
+        label = label_text(classes[c] if classes is not None and c < len(classes) else c)
         ax.scatter(X[mask, 0], X[mask, 1], s=12, color=cmap(c), edgecolors="k",
                    linewidths=0.3, label=label)
     ax.set_xlabel("x1")
@@ -135,7 +170,7 @@ def plot_diagnostics(monitor: Any, path: str | os.PathLike[str]) -> Path:
         ax.imshow(counts, aspect="auto", origin="lower", cmap="magma",
                   extent=(steps[0], steps[-1], edges[0], edges[-1]))
         h = checks[-1].layers[i]
-        ax.set_title(f"a^({h.layer}) {h.activation}", fontsize=9)
+        ax.set_title(label_text(f"a^({h.layer}) {h.activation}"), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         if i == 0:
             ax.set_ylabel("activation value", fontsize=8)
