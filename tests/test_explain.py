@@ -101,9 +101,6 @@ def test_explain_refuses_out_of_range_indices():
         cr.explain(net, X, Y, layer=1, j=0, k=3)
 
 
-@pytest.mark.xfail(strict=True, reason="cli/explain.py (the headers helper's) still calls "
-                   "explain() once per layer; /work/coord/api-cli-explain.patch switches it to "
-                   "explain_layers — remove this mark with it")
 def test_cli_explain_of_every_layer_is_one_pass(tmp_path, monkeypatch, capsys):
     """Issue 28: `explain` on a 4,000-layer width-1 network ran past 120 s, one O(L)
     explanation per layer; every layer's explanation now shares one forward and backward

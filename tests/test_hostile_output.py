@@ -174,9 +174,6 @@ def test_evaluate_refuses_nonfinite_regression_outputs(
     assert code == 1 and "predictions are not finite (nan or inf)" in err
 
 
-@pytest.mark.xfail(reason="runs/network.evaluate (owner: headers) must call "
-                   "health.report.check_finite_outputs on the outputs before scoring them",
-                   strict=False)
 def test_evaluate_refuses_nonfinite_classification_outputs(
         models: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = models["formula"]
@@ -248,9 +245,6 @@ def test_quoted_shown_and_name_list_keep_a_message_to_one_short_line() -> None:
     assert name_list(["a", "b"]) == "'a', 'b'"
 
 
-@pytest.mark.xfail(reason="the note is printed by datasets/tabular.read_features_table "
-                   "(owner: tables) and cli/common.load_model_data (owner: headers): they "
-                   "should list the names with chainrule.io.safetext.name_list", strict=False)
 def test_predict_with_many_extra_columns_prints_a_short_note(
         models: dict, tmp_path: Path) -> None:
     (finding,) = [f for case, _, f in bench.extra_cases(models["formula"], tmp_path, 20_000)

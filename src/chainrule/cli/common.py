@@ -17,6 +17,7 @@ from ..datasets import Dataset
 from ..datasets.csvfile import DataFileError
 from ..datasets.tabular import match_columns, numeric_matrix, read_features_table
 from ..engine.network import Network
+from ..io.safetext import name_list
 from ..runs.config import RunConfig
 from ..runs.data import NUMPY_MAGIC, check_input_file, fit_encoder, load_dataset
 from ..runs.network import (
@@ -55,11 +56,11 @@ def load_model_data(cfg: RunConfig, net: Network, feature_names: list[str] | Non
     if net.encoder is not None:  # columns the encoder dropped were seen, not new
         extra = [name for name in extra if name not in net.encoder.dropped]
     if missing:
-        raise CLIError(f"{path}: missing feature column(s) {', '.join(map(repr, missing))}; "
-                       f"the model was trained on columns {', '.join(map(repr, names))}")
+        raise CLIError(f"{path}: missing feature column(s) {name_list(missing)}; "
+                       f"the model was trained on columns {name_list(names)}")
     if extra:
         print(f"{path}: ignored column(s) the model was not trained on: "
-              f"{', '.join(map(repr, extra))}", file=sys.stderr)
+              f"{name_list(extra)}", file=sys.stderr)
     if net.encoder is not None:
         encoded = net.encoder.encode(ds.table, net.dtype)
         ds.X, ds.encoder, ds.feature_names = encoded.X, net.encoder, net.encoder.names
@@ -67,7 +68,7 @@ def load_model_data(cfg: RunConfig, net: Network, feature_names: list[str] | Non
             print(f"{path}: {note}", file=sys.stderr)
         return ds
     try:
-        ds.X = numeric_matrix(ds.table.select(names), path)
+        ds.X = numeric_matrix(ds.table.select(names), path, net.dtype)
     except DataFileError as exc:
         raise CLIError(str(exc)) from None
     ds.feature_names = list(names)
@@ -82,7 +83,7 @@ def model_features(net: Network, path: str, feature_names: list[str] | None
     notes: list[str] = []
     try:
         if net.encoder is None:
-            return numeric_matrix(read_features_table(path, feature_names, notes), path)
+            return numeric_matrix(read_features_table(path, feature_names, notes), path, net.dtype)
         encoded = net.encoder.encode(read_features_table(path, net.encoder.inputs, notes),
                                      net.dtype)
     finally:

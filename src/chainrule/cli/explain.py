@@ -13,7 +13,7 @@ import numpy as np
 
 from ..datasets.base import Dataset
 from ..io.model import LoadedModel, read_model
-from ..notes.explain import explain
+from ..notes.explain import explain_layers
 from . import CLIError
 from .common import encode_targets, load_model_data, map_labels
 from .config import UsageError, add_data_arguments, data_config, usage_error
@@ -77,11 +77,11 @@ def run(args: argparse.Namespace) -> int:
             picks.append((layer_index, int(j), int(k)))
     label = f", label {ds.classes[int(ds.y[args.sample])]}" if ds.classes else ""
     print(f"{'% ' if args.latex else ''}{ds.name} sample {args.sample}{label}")
-    for layer_index, j, k in picks:
-        try:
-            e = explain(net, x, target, layer=layer_index, j=j, k=k, lr=lr)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
+    try:  # one forward/backward and one batched finite-difference pass for every pick
+        explanations = explain_layers(net, x, target, picks=picks, lr=lr)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    for e in explanations:
         print()
         if args.latex:
             print(e.to_latex())

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ..io.errors import check_readable_file
+from ..io.safetext import name_list as quoted_names
 from ..table.columns import (
     NumberColumn,
     Table,
@@ -267,12 +268,12 @@ def read_features_table(path: str | os.PathLike[str], columns: list[str] | None 
         order, missing, extra = match_columns(header, columns)
         if missing:
             raise DataFileError(
-                path, f"missing feature column(s) {', '.join(map(repr, missing))}; the model was "
-                f"trained on columns {', '.join(map(repr, columns))}"
+                path, f"missing feature column(s) {quoted_names(missing)}; the model was "
+                f"trained on columns {quoted_names(columns)}"
             )
         if extra and notes is not None:
             notes.append(f"{path}: ignored column(s) the model was not trained on: "
-                         f"{', '.join(map(repr, extra))}")
+                         f"{quoted_names(extra)}")
         return order
 
     if path.suffix.lower() in PARQUET_SUFFIXES:  # as load_csv reads it for training

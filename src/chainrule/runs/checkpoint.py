@@ -22,8 +22,6 @@ A :class:`Checkpointer` is a plain :class:`~chainrule.training.callbacks.Callbac
 
 from __future__ import annotations
 
-import csv
-import io as _text_io
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -37,6 +35,7 @@ from ..io.atomic import atomic_write_bytes
 from ..io.container import ModelFileError, check_schema
 from ..io.metadata import CHECKPOINT_SCHEMA
 from ..io.model import LoadedModel, model_to_bytes, read_model
+from ..io.safetext import csv_line
 from ..io.schema import short
 from ..training.callbacks import Callback, EarlyStopping, History
 
@@ -59,14 +58,13 @@ def save_model(net: Any, path: str | os.PathLike[str], *,
 
 
 def history_csv(epochs: Sequence[int], history: dict[str, list[float]]) -> bytes:
-    """``epoch,loss,…`` with every number as ``repr`` (it reads back exactly)."""
+    """``epoch,loss,…`` with every number as ``repr`` (it reads back exactly); a metric
+    name read from a checkpoint is text from a file, escaped if a spreadsheet would run it
+    (:func:`chainrule.io.safetext.csv_field`)."""
     keys = list(history)
-    buf = _text_io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["epoch", *keys])
-    for i, epoch in enumerate(epochs):
-        writer.writerow([epoch, *(repr(history[k][i]) for k in keys)])
-    return buf.getvalue().encode("utf-8")
+    lines = [csv_line(["epoch", *keys])]
+    lines += [csv_line([epoch, *(history[k][i] for k in keys)]) for i, epoch in enumerate(epochs)]
+    return "".join(lines).encode("utf-8")
 
 
 @dataclass

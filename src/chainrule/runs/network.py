@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from ..datasets import Dataset
 from ..engine.losses import Loss, get_loss
 from ..engine.network import MLP, Network
+from ..io.safetext import name_list, quoted
 from .config import RunConfig
 from .errors import RunError
 
@@ -96,8 +97,8 @@ def map_labels(ds: Dataset, y: NDArray, model_classes: list[Any]) -> NDArray[np.
     for c in ds.classes:
         key = json.dumps(c.item() if isinstance(c, np.generic) else c)
         if key not in lookup:
-            raise RunError(f"{ds.name}: class {c!r} is not one the model knows "
-                           f"({', '.join(map(str, model_classes))})")
+            raise RunError(f"{ds.name}: class {quoted(c)} is not one the model knows "
+                           f"({name_list(model_classes)})")
         index.append(lookup[key])
     return np.asarray(index, dtype=np.int64)[y]
 
@@ -137,9 +138,11 @@ def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
              classes: list[Any] | None, *, y_train: NDArray | None = None) -> dict[str, Any]:
     """Test-set metrics (see :mod:`chainrule.report`); with ``y_train`` (in the model's
     terms) the learned-nothing baseline beside them."""
-    from ..health.report import classification_metrics, regression_metrics
+    from ..health.report import check_finite_outputs, classification_metrics, regression_metrics
 
-    A = net.predict(X, batch_size=min(4096, rows_within_budget(net)))
+    with np.errstate(all="ignore"):  # an overflow is reported below, by rows, not as warnings
+        A = np.asarray(net.predict(X, batch_size=min(4096, rows_within_budget(net))))
+    check_finite_outputs(A, "evaluate", rows="samples", first=0)
     if task == "classification":
         assert classes is not None
         return classification_metrics(y, net.classes_of(A), classes,
