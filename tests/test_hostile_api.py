@@ -342,3 +342,18 @@ def test_the_estimators_name_x_in_scikit_learns_input_errors():
         clf.predict([1])
     with pytest.raises(ValueError, match=r"^classes: expected a rectangular array"):
         MLPClassifier().partial_fit(X, LABELS, classes=[[1, 2], [3]])
+
+
+def test_predict_refuses_outputs_that_overflow_naming_the_rows():
+    """Issue 28: X = 3e38 in a float32 network overflowed in the first layer and predict
+    returned inf/nan silently (after a NumPy warning)."""
+    net = cr.MLP([3, 4, 2], loss="cross_entropy", seed=0)
+    X_big = np.zeros((4, 3), dtype=np.float32)
+    X_big[2] = 3e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^predict: 1 of 4 rows of outputs are not finite "
+                                             r"\(nan or inf\), rows 2; .*allow_nonfinite=True"):
+            net.predict(X_big)
+        a = net.predict(X_big, allow_nonfinite=True)
+    assert not np.isfinite(a[2]).all() and np.isfinite(a[[0, 1, 3]]).all()

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"{source}: {X.shape[1]} feature columns, "
                        f"but the model takes {net.n_in}")
     with np.errstate(all="ignore"):  # an overflow is reported below, as rows, not warnings
-        a = np.asarray(net.predict(X))
+        a = np.asarray(net.predict(X, allow_nonfinite=True))  # checked below, by rows
     rows = ("data rows", 1) if args.csv else ("rows of X", 0)
     if not args.allow_nonfinite:
         check_finite_outputs(a, source, rows=rows[0], first=rows[1],

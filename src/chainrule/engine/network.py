@@ -53,8 +53,9 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from ..table import TableEncoder, is_table
 from . import backend as _backend
 from .inputs import DeviceScaler, device_features
-from .layers import Dense, Dropout, Layer
+from .layers import Dense, Layer
 from .losses import Loss, get_loss
+from .mlp import MLP as MLP  # the shorthand, at its 0.1 path too
 from .output import output_delta, sample_costs
 from .scaler import Standardizer
 from .trace import Trace
@@ -62,11 +63,11 @@ from .validation import (
     as_features,
     as_targets,
     check_dtype,
+    check_finite_outputs,
     check_float,
     check_int,
     check_param_budget,
     check_seed,
-    check_sizes,
 )
 
 if TYPE_CHECKING:
@@ -571,17 +572,22 @@ class Network:
         return self.grads
 
     # -- conveniences on raw data -----------------------------------------------------
-    def predict(self, X: ArrayLike, batch_size: int = 4096) -> Array:
+    def predict(self, X: ArrayLike, batch_size: int = 4096, *,
+                allow_nonfinite: bool = False) -> Array:
         """Network output a^(L) for X, computed in batches (dropout off); an array of the
-        network's backend."""
+        network's backend. Outputs with a nan or an inf (parameters or inputs that overflow
+        the dtype) are a ValueError naming the rows, unless ``allow_nonfinite``."""
         batch_size = check_int("batch_size", batch_size)
         a0 = self.inputs(X)
-        if a0.shape[0] <= batch_size:
-            return self.forward(a0).a_L
         n = a0.shape[0]
-        parts = [self.forward(a0[i : min(i + batch_size, n), ...]).a_L
-                 for i in range(0, n, batch_size)]
-        return np.concatenate(parts) if self.xp is np else self.xp.concat(parts)
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, by rows
+            parts = [self.forward(a0[i : min(i + batch_size, n), ...]).a_L
+                     for i in range(0, n, batch_size)] or [self.forward(a0).a_L]
+        a = parts[0] if len(parts) == 1 else (
+            np.concatenate(parts) if self.xp is np else self.xp.concat(parts))
+        if not allow_nonfinite:
+            check_finite_outputs(a, self.dtype)
+        return a
 
     def predict_classes(self, X: ArrayLike) -> NDArray[np.int64]:
         """Class index per sample: argmax for several outputs, a ≥ 0.5 for one sigmoid
@@ -618,36 +624,3 @@ class Network:
 
         return loop.fit(self, X, Y, **options)
 
-
-def MLP(
-    sizes: Sequence[int],
-    hidden: str = "relu",
-    output: str | None = None,
-    loss: str | Loss = "squared_error",
-    *,
-    bias: bool = True,
-    dropout: float = 0.0,
-    init: str | None = None,
-    **network_kwargs: Any,
-) -> Network:
-    """Shorthand: ``MLP([784, 256, 128, 10], hidden="relu", output="softmax",
-    loss="cross_entropy")``.
-
-    ``sizes`` lists the width of every layer, input first (positive integers; the
-    parameter count is checked against the memory available before anything is
-    allocated). ``output`` is the output layer's activation; left out, it is the one the
-    loss needs — softmax for ``cross_entropy``, sigmoid for ``binary_cross_entropy`` —
-    and identity for the regression losses. ``dropout`` inserts a Dropout layer after
-    every hidden layer.
-    """
-    sizes = check_sizes(sizes)
-    if output is None:
-        loss_fn = get_loss(loss)
-        output = (loss_fn.canonical_activation if loss_fn.classification else None) or "identity"
-    layers: list[Layer] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
-        is_output = i == len(sizes) - 2
-        layers.append(Dense(n_in, n_out, output if is_output else hidden, bias=bias, init=init))
-        if dropout and not is_output:
-            layers.append(Dropout(dropout))
-    return Network(layers, loss=loss, **network_kwargs)

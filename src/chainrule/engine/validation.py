@@ -195,6 +195,22 @@ def check_finite(arr: NDArray, name: str) -> None:
         )
 
 
+def check_finite_outputs(a: Any, dtype: np.dtype) -> None:
+    """Refuse outputs a^(L) with a nan or an inf (parameters or inputs that overflow
+    ``dtype``), naming how many rows and the first few, instead of returning them."""
+    from .backend import all_finite, to_host
+
+    if all_finite(a):
+        return
+    host = np.asarray(to_host(a))
+    bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
+    first = ", ".join(str(int(i)) for i in bad[:5]) + (", …" if bad.size > 5 else "")
+    raise ValueError(
+        f"predict: {bad.size} of {host.shape[0]} rows of outputs are not finite (nan or inf), "
+        f"rows {first}; the inputs or the parameters overflow {dtype.name}; pass "
+        "allow_nonfinite=True to get them anyway")
+
+
 def check_range(arr: NDArray, dtype: np.dtype, name: str) -> None:
     """Refuse values of ``arr`` that ``dtype`` cannot hold (1e200 overflows float32 to inf),
     naming the first one's index, before the cast that would warn and make it inf."""

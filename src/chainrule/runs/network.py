@@ -141,7 +141,8 @@ def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
     from ..health.report import check_finite_outputs, classification_metrics, regression_metrics
 
     with np.errstate(all="ignore"):  # an overflow is reported below, by rows, not as warnings
-        A = np.asarray(net.predict(X, batch_size=min(4096, rows_within_budget(net))))
+        A = np.asarray(net.predict(X, batch_size=min(4096, rows_within_budget(net)),
+                                   allow_nonfinite=True))
     check_finite_outputs(A, "evaluate", rows="samples", first=0)
     if task == "classification":
         assert classes is not None
