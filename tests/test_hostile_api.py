@@ -357,3 +357,15 @@ def test_predict_refuses_outputs_that_overflow_naming_the_rows():
             net.predict(X_big)
         a = net.predict(X_big, allow_nonfinite=True)
     assert not np.isfinite(a[2]).all() and np.isfinite(a[[0, 1, 3]]).all()
+
+
+def test_the_health_probe_of_a_very_wide_network_fits_its_budget():
+    """Issue 28 (diagnose on a model with a 30,000-unit layer peaked over 2 × input +
+    200 MB): the monitor's probe keeps its 256 rows on ordinary networks and takes fewer
+    where their activations would pass PROBE_BUDGET."""
+    from chainrule.health.monitor import PROBE_BUDGET, probe_rows
+
+    assert probe_rows(cr.MLP([784, 256, 128, 10]), 256) == 256
+    wide = cr.MLP([64, 30_000, 2], dtype="float64")
+    rows = probe_rows(wide, 256)
+    assert 1 <= rows < 256 and rows * 4 * 8 * (64 + 30_002) <= PROBE_BUDGET

@@ -110,6 +110,18 @@ def _histogram(a: Array, bins: NDArray[np.floating]) -> NDArray[np.int64]:
     return np.bincount(index, minlength=n_bins)
 
 
+#: What a check's forward pass over the probe may hold (every layer's z and a, and the
+#: statistics' temporaries, for each probe row): the widths decide the rows, so a very
+#: wide network (one read from a file, say) is probed on fewer samples, not more memory.
+PROBE_BUDGET = 32 * 2**20
+
+
+def probe_rows(net: Network, probe_size: int) -> int:
+    """The probe rows that fit :data:`PROBE_BUDGET` (at most ``probe_size``, at least 1)."""
+    per_row = 4 * net.dtype.itemsize * (net.n_in + sum(d.n_out for d in net.dense_layers))
+    return max(1, min(probe_size, PROBE_BUDGET // per_row))
+
+
 class HealthMonitor(Callback):
     """Records :class:`LayerHealth` every ``every`` steps and the losses every epoch.
 
@@ -119,7 +131,8 @@ class HealthMonitor(Callback):
         Steps between checks (each costs one forward pass over the probe batch and one
         copy of the parameters the step before).
     probe_size : int
-        Training samples in the probe batch (the first ones: no random draw).
+        Training samples in the probe batch (the first ones: no random draw); fewer on a
+        network so wide that their activations would pass :data:`PROBE_BUDGET`.
     bins : int
         Histogram bins of a, over [−3, 3] (values outside are counted in the end bins).
 
@@ -147,7 +160,7 @@ class HealthMonitor(Callback):
     def on_train_begin(self, trainer: Trainer) -> None:
         assert trainer.data is not None
         self.net = trainer.net
-        self._probe = to_host(trainer.data[0][: self.probe_size])
+        self._probe = to_host(trainer.data[0][: probe_rows(trainer.net, self.probe_size)])
         self._previous = np.empty(trainer.net.params.shape, dtype=trainer.net.dtype)
         self._have_previous = False
 
