@@ -9,7 +9,7 @@ A callback may set ``trainer.stop_training = True``; the loop in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -178,3 +178,15 @@ class ProgressHook(Callback):
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.on_epoch is not None:
             self.on_epoch(trainer.epoch, logs)
+
+
+def check_callbacks(callbacks: object) -> list[Callback]:
+    """``callbacks`` as a list, each checked to be a :class:`Callback` (one line naming the
+    one that is not)."""
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise ValueError(f"callbacks: expected a list of Callback, got {callbacks!r}")
+    checked = list(callbacks)
+    for i, cb in enumerate(checked):
+        if not isinstance(cb, Callback):
+            raise ValueError(f"callbacks[{i}]: expected a Callback, got {cb!r}")
+    return checked

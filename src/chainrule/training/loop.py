@@ -9,14 +9,14 @@ two batches a callback watches run as one compiled call, bit for bit the same st
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .batches import Batches
-from .callbacks import Callback, History
+from .callbacks import Callback, History, check_callbacks
 from .divergence import DivergenceError, LossGuard, finite, pair_advice
 from .metrics import evaluate_arrays, n_correct, n_correct_array
 from .optimizers import Optimizer
@@ -91,13 +91,7 @@ class Trainer:
         self.batch_size = positive_int("batch_size", batch_size)
         self.shuffle = bool(shuffle)
         self.history = History()
-        if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
-            raise ValueError(f"callbacks: expected a list of Callback, got {callbacks!r}")
-        callbacks = list(callbacks)
-        for i, cb in enumerate(callbacks):
-            if not isinstance(cb, Callback):
-                raise ValueError(f"callbacks[{i}]: expected a Callback, got {cb!r}")
-        self.callbacks: list[Callback] = [self.history, *callbacks]
+        self.callbacks: list[Callback] = [self.history, *check_callbacks(callbacks)]
         if step is not None and (step.net is not net or step.optimizer is not optimizer):
             raise ValueError("step: expected a Step of this trainer's net and optimizer")
         self.step = Step(net, optimizer) if step is None else step
