@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "with every value and gradient"),
     "gradcheck": ("chainrule.cli.gradcheck", "compare backprop with finite differences"),
     "exercise": ("chainrule.cli.exercise", "backprop exercises on a seeded network, checked"),
+    "check": ("chainrule.cli.check", "grade your own backward(): which mistake, with numbers"),
     "info": ("chainrule.cli.info", "architecture, parameters and training summary of a model"),
     "export": ("chainrule.cli.export", "export a saved model (ONNX)"),
     "playground": ("chainrule.cli.playground", "train live in the browser"),
