@@ -83,6 +83,13 @@ def explains_numbers(e: cr.WeightExplanation) -> tuple[set[float], set[float]]:
         required += [e.a_j, e.y_j]
     for t in e.terms:
         required += [t.w, t.product] + ([t.delta] if t.g_prime is None else [t.g_prime, t.dC_da])
+    for c in e.coupled:  # issue 29: δ_j = Σ_i ∂C_0/∂a_i ∂a_i/∂z_j, term by term
+        required += [c.dC_da, c.da_dz, c.product]
+    if e.canonical:  # issue 29: the a_j − y_j collapse of a canonical pair
+        assert e.y_j is not None
+        required += [e.a_j, e.y_j, e.delta]
+    if e.optimizer_step is not None:  # issue 29: the step of the optimizer that trained it
+        required.append(e.optimizer_step)
     n = e.per_sample.size
     if n > 1:
         required += [e.average, e.finite_difference_average]

@@ -25,6 +25,8 @@ from ..engine.layers import Dense
 from ..engine.network import Network
 from ..engine.output import output_delta
 from ..engine.validation import check_float, check_label_array
+from ..training.optimizers import Optimizer, get_optimizer
+from .explain_latex import plain_number, text_factor, text_index
 from .gradcheck import as_float64
 
 
@@ -41,11 +43,26 @@ class NextLayerTerm:
 
 
 @dataclass
+class CoupledTerm:
+    """One term of δ_j = Σ_i ∂C_0/∂a_i · ∂a_i/∂z_j, for a g that couples its outputs."""
+
+    i: int
+    dC_da: float  # ∂C_0/∂a_i
+    da_dz: float  # ∂a_i/∂z_j (softmax: a_i ([i = j] − a_j))
+    product: float
+
+
+@dataclass
 class WeightExplanation:
     """The factors of ∂C_0/∂w_jk^(l) for one sample, and the average over all samples.
 
     ``g_prime`` is None when g^(l) is softmax: it couples the outputs, so
-    ``delta`` = ∂C_0/∂z_j^(l) comes from the Jacobian–vector product instead.
+    ``delta`` = ∂C_0/∂z_j^(l) is the sum ``coupled`` over every output i of
+    ∂C_0/∂a_i · ∂a_i/∂z_j, and ``dC_da`` (∂C_0/∂a_j) is one of its terms, not a factor.
+    ``canonical``: the output layer of a canonical pair, where δ_j collapses to a_j − y_j.
+    ``optimizer``, ``optimizer_t`` and ``optimizer_step``: the optimizer that trained the
+    model, its step count, and the Δw its own rule takes (run on a copy of its state, from
+    the gradient of these samples); ``update`` is the notes' plain SGD step −η ∂C/∂w.
     """
 
     layer: int
@@ -69,6 +86,11 @@ class WeightExplanation:
     average: float = 0.0
     finite_difference_average: float = 0.0
     lr: float | None = None
+    coupled: list[CoupledTerm] = field(default_factory=list)
+    canonical: bool = False
+    optimizer: str | None = None
+    optimizer_t: int | None = None
+    optimizer_step: float | None = None
 
     @property
     def update(self) -> float | None:
@@ -90,50 +112,110 @@ class WeightExplanation:
         return to_html(self)
 
     def __str__(self) -> str:
-        lay, j, k = self.layer, self.j, self.k
-        out = self.layer == self.n_layers
-        lines = [
-            f"∂C_0/∂w_{j}{k}^({lay}) = ∂C_0/∂a_{j}^({lay}) · g′(z_{j}^({lay})) · a_{k}^({lay - 1})"
-            f"   (sample {self.sample}, loss {self.loss}, g = {self.activation})",
-        ]
-        if out and self.loss == "squared_error" and self.y_j is not None:
-            lines.append(
-                f"  ∂C_0/∂a_{j}^({lay}) = 2(a_{j} − y_{j}) = 2({self.a_j:.6g} − {self.y_j:.6g}) "
-                f"= {self.dC_da:.6g}"
-            )
-        elif out:
-            lines.append(f"  ∂C_0/∂a_{j}^({lay}) = {self.dC_da:.6g}   (from the loss)")
+        return "\n".join(text_lines(self))
+
+
+# ∂C_0/∂a_j^(L) for the losses whose formula the notes' readers know, in text
+_LOSS_GRADS_TEXT = {
+    "squared_error": lambda a, y: f"2({a} − {y})",  # the notes' 2(a_j − y_j)
+    "cross_entropy": lambda a, y: f"−{y}/{a}",
+    "binary_cross_entropy": lambda a, y: f"({a} − {y})/({a}(1 − {a}))",
+}
+
+
+def _headline(e: WeightExplanation) -> str:
+    """The weight's chain: its factors as symbols, as numbers, and their product."""
+    lay, j, k = e.layer, e.j, e.k
+    a_k = f"a_{k}^({lay - 1})"
+    if e.g_prime is None:  # g couples its outputs: δ_j is a sum, not ∂C_0/∂a_j · g′(z_j)
+        symbols = f"δ_{j}^({lay}) · {a_k}"
+        numbers = f"{text_factor(e.delta)} · {text_factor(e.a_prev_k)}"
+    else:
+        symbols = f"∂C_0/∂a_{j}^({lay}) · g′(z_{j}^({lay})) · {a_k}"
+        numbers = (f"{text_factor(e.dC_da)} · {text_factor(e.g_prime)} · "
+                   f"{text_factor(e.a_prev_k)}")
+    return (f"∂C_0/∂w_{text_index(j, k)}^({lay}) = {symbols} = {numbers} = "
+            f"{plain_number(e.product)}   (sample {e.sample}, loss {e.loss}, "
+            f"g = {e.activation})")
+
+
+def _dC_da_lines(e: WeightExplanation, j: int | str, value: float) -> list[str]:
+    """∂C_0/∂a_j^(l): from the loss at the output; the sum over next-layer nodes below."""
+    lay = e.layer
+    if lay == e.n_layers:
+        known = _LOSS_GRADS_TEXT.get(e.loss)
+        if known is not None and e.y_j is not None and j == e.j:
+            return [f"  ∂C_0/∂a_{j}^({lay}) = {known(f'a_{j}', f'y_{j}')} = "
+                    f"{known(plain_number(e.a_j), text_factor(e.y_j))} = {plain_number(value)}"]
+        return [f"  ∂C_0/∂a_{j}^({lay}) = {plain_number(value)}   (from the loss {e.loss})"]
+    nxt = lay + 1
+    lines = [f"  ∂C_0/∂a_{j}^({lay}) = Σ_i w_{text_index('i', j)}^({nxt}) · "
+             + ("δ_i" if any(t.g_prime is None for t in e.terms)
+                else f"g′(z_i^({nxt})) · ∂C_0/∂a_i") + f"^({nxt})"]
+    for t in e.terms:
+        if t.g_prime is None:  # softmax next layer: δ_i is its own sum
+            factors = f"{plain_number(t.w)} · {text_factor(t.delta)}"
         else:
-            lines.append(
-                f"  ∂C_0/∂a_{j}^({lay}) = Σ_i w_i{j}^({lay + 1}) · g′(z_i^({lay + 1})) · "
-                f"∂C_0/∂a_i^({lay + 1})"
-            )
-            for t in self.terms:
-                if t.g_prime is None:  # softmax next layer: δ_i from the Jacobian–vector product
-                    factors = f"{t.w:.6g} · δ_{t.i} ({t.delta:.6g})"
-                else:
-                    factors = f"{t.w:.6g} · {t.g_prime:.6g} · {t.dC_da:.6g}"
-                lines.append(f"      i={t.i}: {factors} = {t.product:.6g}")
-            lines.append(f"    = {self.dC_da:.6g}")
-        if self.g_prime is None:
-            lines.append(
-                f"  ∂C_0/∂z_{j}^({lay}) = {self.delta:.6g}   (softmax: Jacobian–vector product)"
-            )
-        else:
-            lines.append(f"  g′(z_{j}^({lay})) = g′({self.z_j:.6g}) = {self.g_prime:.6g}")
-        lines.append(f"  a_{k}^({lay - 1}) = {self.a_prev_k:.6g}")
-        lines.append(f"  product = {self.product:.6g}   (finite difference: "
-                     f"{self.finite_difference:.6g})")
-        n = self.per_sample.size
-        if n > 1:
-            lines.append(
-                f"  average over {n} samples: (1/n) Σ_i ∂C_i/∂w_{j}{k}^({lay}) = "
-                f"{self.average:.6g}   (finite difference: {self.finite_difference_average:.6g})"
-            )
-        if self.update is not None:
-            lines.append(f"  update: Δw = −η ∂C/∂w = −{self.lr:.6g} · {self.average:.6g} = "
-                         f"{self.update:.6g}")
-        return "\n".join(lines)
+            factors = (f"{plain_number(t.w)} · {text_factor(t.g_prime)} · "
+                       f"{text_factor(t.dC_da)}")
+        lines.append(f"      i={t.i}: {factors} = {plain_number(t.product)}")
+    lines.append(f"    = {plain_number(value)}")
+    return lines
+
+
+def _delta_lines(e: WeightExplanation) -> list[str]:
+    """g′(z_j) for an elementwise g; for one that couples its outputs, δ_j as the sum over
+    outputs i; and the a_j − y_j collapse of a canonical output pair."""
+    lay, j = e.layer, e.j
+    if e.g_prime is not None:
+        lines = [f"  g′(z_{j}^({lay})) = g′({plain_number(e.z_j)}) = {plain_number(e.g_prime)}"]
+    else:
+        why = ("softmax couples its outputs: ∂a_i/∂z_j = a_i([i = j] − a_j)"
+               if e.activation == "softmax" else f"{e.activation} couples its outputs")
+        lines = [f"  δ_{j}^({lay}) = ∂C_0/∂z_{j}^({lay}) = Σ_i ∂C_0/∂a_i^({lay}) · "
+                 f"∂a_i^({lay})/∂z_{j}^({lay})   ({why})"]
+        for t in e.coupled:
+            lines.append(f"      i={t.i}: {text_factor(t.dC_da)} · {text_factor(t.da_dz)} = "
+                         f"{plain_number(t.product)}")
+        lines.append(f"    = {plain_number(e.delta)}")
+    if e.canonical and e.y_j is not None:
+        lines.append(f"  δ_{j}^({lay}) = a_{j} − y_{j} = {plain_number(e.a_j)} − "
+                     f"{text_factor(e.y_j)} = {plain_number(e.delta)}   ({e.activation} + "
+                     f"{e.loss}, a canonical pair: the chain collapses to a − y)")
+    return lines
+
+
+def _update_lines(e: WeightExplanation) -> list[str]:
+    """The step the optimizer that trained the model takes; the notes' plain SGD step."""
+    lines = []
+    w = f"w_{text_index(e.j, e.k)}^({e.layer})"
+    if e.optimizer is not None and e.optimizer_step is not None:
+        lines.append(f"  update ({e.optimizer}, the optimizer that trained this model, step "
+                     f"t = {e.optimizer_t}): Δ{w} = {plain_number(e.optimizer_step)}   "
+                     f"(its own rule, run on a copy of its state)")
+    if e.update is not None:
+        sgd = f"−η ∂C/∂w = {plain_number(-(e.lr or 0.0))} · {text_factor(e.average)} = "
+        note = ("" if e.optimizer in (None, "sgd") else
+                f"   (the notes' plain SGD step; not the step {e.optimizer} takes)")
+        lines.append(f"  update (plain SGD): Δw = {sgd}{plain_number(e.update)}{note}")
+    return lines
+
+
+def text_lines(e: WeightExplanation) -> list[str]:
+    """The explanation as text, one equation a line, every number to 6 significant digits."""
+    lines = [_headline(e)]
+    if e.g_prime is not None:
+        lines += _dC_da_lines(e, e.j, e.dC_da)
+    lines += _delta_lines(e)
+    lines.append(f"  a_{e.k}^({e.layer - 1}) = {plain_number(e.a_prev_k)}")
+    lines.append(f"  product = {plain_number(e.product)}   (finite difference: "
+                 f"{plain_number(e.finite_difference)})")
+    n = e.per_sample.size
+    if n > 1:
+        lines.append(f"  average over {n} samples: (1/n) Σ_i ∂C_i/∂w_{text_index(e.j, e.k)}"
+                     f"^({e.layer}) = {plain_number(e.average)}   (finite difference: "
+                     f"{plain_number(e.finite_difference_average)})")
+    return lines + _update_lines(e)
 
 
 def chain_factors(net: Network, X: ArrayLike, Y: ArrayLike) -> dict[str, list[NDArray]]:
@@ -261,6 +343,7 @@ def explain(
     sample: int = 0,
     lr: float | None = None,
     h: float = 1e-6,
+    optimizer: Optimizer | None = None,
 ) -> WeightExplanation:
     """The notes' three chain-rule factors for weight w_jk^(layer), with numbers.
 
@@ -277,9 +360,13 @@ def explain(
     sample : int
         Which sample's factors to show.
     lr : float, optional
-        Learning rate, to report the update Δw = −η ∂C/∂w.
+        Learning rate, to report the notes' plain SGD update Δw = −η ∂C/∂w.
     h : float
         Step of the central finite differences.
+    optimizer : Optimizer, optional
+        Whose step Δw to show (its own rule, on a copy of its state, from the gradient of
+        these samples); default ``net.optimizer``, the one that trained a model read from
+        a file. None there too: only the plain SGD line (with ``lr``).
     """
     _checked_weight(net, layer, j, k)
     _check_step(h, lr)
@@ -291,7 +378,9 @@ def explain(
         raise ValueError(f"sample: expected an integer in 0..{n - 1}, got {sample!r}")
     f = chain_factors(net, X, Yin)
     plus, minus = _finite_differences(net, X, Yin, layer, j, k, sample, h)
-    return _explanation(net, net.dense_layers, f, (layer, j, k), sample, lr, h, plus, minus)
+    step = _optimizer_steps(net, optimizer, X, Yin, [(layer, j, k)])
+    return _explanation(net, net.dense_layers, f, (layer, j, k), sample, lr, h, plus, minus,
+                        None if step is None else step[0])
 
 
 def explain_layers(
@@ -302,6 +391,7 @@ def explain_layers(
     picks: Sequence[tuple[int, int, int]] | None = None,
     lr: float | None = None,
     h: float = 1e-6,
+    optimizer: Optimizer | None = None,
 ) -> list[WeightExplanation]:
     """:func:`explain` for several weights of one sample ``x`` at once, in time
     proportional to what it shows.
@@ -327,8 +417,35 @@ def explain_layers(
     for pick in picks:
         _checked_weight_of(dense, *pick)
     costs = _finite_differences_batched(net, X, Yin, list(picks), h)
-    return [_explanation(net, dense, f, pick, 0, lr, h, *pm)
-            for pick, pm in zip(picks, costs, strict=True)]
+    found = _optimizer_steps(net, optimizer, X, Yin, list(picks))
+    steps: list[tuple[str, int, float] | None] = [None] * len(picks) if found is None else [
+        *found]
+    return [_explanation(net, dense, f, pick, 0, lr, h, *pm, st)
+            for pick, pm, st in zip(picks, costs, steps, strict=True)]
+
+
+def _optimizer_steps(net: Network, optimizer: Optimizer | None, X: NDArray, Yin: NDArray,
+                     picks: list[tuple[int, int, int]]
+                     ) -> list[tuple[str, int, float]] | None:
+    """(name, step count t, Δw_jk) of every pick: one step of ``optimizer`` (default the
+    model's own), with its state, on a float64 copy of ``net`` and the gradient of (X, Y)
+    as training computes it (batch mean, L2 term included). None without an optimizer."""
+    optimizer = optimizer if optimizer is not None else net.optimizer
+    if optimizer is None:
+        return None
+    net64 = as_float64(net)
+    twin = get_optimizer(optimizer.get_config())  # the same rule and slots, nothing shared
+    twin.load_state_dict(optimizer.state_dict())
+    grads = np.array(net64.gradient(X, Yin), copy=True)
+    params = np.array(net64.params, copy=True)
+    t = twin.t
+    twin.step(params, grads)
+    delta = params - net64.params
+    out = []
+    for layer, j, k in picks:
+        w = delta[net64.param_slices(layer)["w"]].reshape(net64.dense_layers[layer - 1].w.shape)
+        out.append((optimizer.name, t + 1, float(w[j, k])))
+    return out
 
 
 #: Elements of one batched finite-difference pass (rows × the widest layer): picks are
@@ -371,9 +488,10 @@ def _finite_differences_batched(net: Network, X: NDArray, Yin: NDArray,
 
 def _explanation(net: Network, dense: list[Dense], f: dict[str, list[NDArray]],
                  pick: tuple[int, int, int], s: int, lr: float | None, h: float,
-                 plus: tuple[float, float], minus: tuple[float, float]) -> WeightExplanation:
-    """The :class:`WeightExplanation` of w_jk^(layer) from the chain factors ``f`` and the
-    costs at w_jk ± h."""
+                 plus: tuple[float, float], minus: tuple[float, float],
+                 step: tuple[str, int, float] | None = None) -> WeightExplanation:
+    """The :class:`WeightExplanation` of w_jk^(layer) from the chain factors ``f``, the
+    costs at w_jk ± h and the optimizer's (name, t, Δw_jk)."""
     layer, j, k = pick
     L = len(dense)
     d = dense[layer - 1]
@@ -406,4 +524,25 @@ def _explanation(net: Network, dense: list[Dense], f: dict[str, list[NDArray]],
         average=float(per_sample.mean()),
         finite_difference_average=(plus[1] - minus[1]) / (2 * h),
         lr=lr,
+        coupled=[] if act.elementwise else _coupled_terms(d, f, layer, j, s),
+        # δ^(L) = a − y holds only for the canonical pairs (see engine.output)
+        canonical=layer == L and net.loss_fn.canonical_activation == act.name,
+        optimizer=None if step is None else step[0],
+        optimizer_t=None if step is None else step[1],
+        optimizer_step=None if step is None else step[2],
     )
+
+
+def _coupled_terms(d: Dense, f: dict[str, list[NDArray]], layer: int, j: int,
+                   s: int) -> list[CoupledTerm]:
+    """δ_j = Σ_i ∂C_0/∂a_i · ∂a_i/∂z_j of sample s, one term per output i of a g that
+    couples them: column j of the Jacobian from g's own backward (row i of
+    backward(z, a, e_i) is ∂a_i/∂z)."""
+    i = layer - 1
+    z, a = f["z"][i][s : s + 1], f["a"][i][s : s + 1]
+    n = d.n_out
+    jacobian = d.activation.backward(np.repeat(z, n, axis=0), np.repeat(a, n, axis=0),
+                                     np.eye(n))
+    dC_da = f["dC_da"][i][s]
+    return [CoupledTerm(int(out), float(dC_da[out]), float(jacobian[out, j]),
+                        float(dC_da[out] * jacobian[out, j])) for out in range(n)]

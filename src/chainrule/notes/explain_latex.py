@@ -31,13 +31,32 @@ _LOSS_GRADS = {
 }
 
 
+def plain_number(x: float) -> str:
+    """``x`` to 6 significant digits as the text prints it; never ``-0`` (a zero has no sign
+    worth teaching: −0/a from the loss is 0)."""
+    text = format(x, NUMBER_FORMAT)
+    return "0" if text == "-0" else text
+
+
+def text_factor(x: float) -> str:
+    """:func:`plain_number` after an operator: negative numbers in parentheses."""
+    text = plain_number(x)
+    return f"({text})" if text.startswith("-") else text
+
+
+def text_index(*nodes: int | str) -> str:
+    """w_12 as the notes write it; w_{29,22} once an index has two digits (as in LaTeX)."""
+    joined = _idx(*nodes)
+    return joined if "," not in joined else "{" + joined + "}"
+
+
 def number(x: float) -> str:
     """``x`` to explain's 6 significant digits, as LaTeX (``1.5 \\times 10^{-5}``, ``\\infty``)."""
     if math.isnan(x):
         return "\\mathrm{nan}"
     if math.isinf(x):
         return "\\infty" if x > 0 else "-\\infty"
-    text = format(x, NUMBER_FORMAT)
+    text = plain_number(x)
     if "e" in text:
         mantissa, exponent = text.split("e")
         return f"{mantissa} \\times 10^{{{int(exponent)}}}"
@@ -119,16 +138,19 @@ def chains(e: WeightExplanation) -> list[Chain]:
     if e.g_prime is None:  # softmax: ∂C_0/∂z_j couples every output, no g′(z_j) to show
         weight = (dC_dw, [f"{dC_dz} \\cdot {_d(z_j, w)}", f"{delta} \\cdot {a_k}",
                           f"{factor(e.delta)} \\cdot {factor(e.a_prev_k)}", number(e.product)])
-        a_i = f"a_i^{{({lay})}}"
-        g = (f"{delta} = {dC_dz}", [f"\\sum_i {_d(a_i, z_j)}\\, {_d('C_0', a_i)}",
-                                    number(e.delta)])
+        da_chains, g = _coupled_chains(e, z_j, delta, dC_dz), []
     else:  # the notes' three factors: ∂C_0/∂a_j · ∂a_j/∂z_j · ∂z_j/∂w_jk
         weight = (dC_dw, [f"{dC_da} \\cdot {_d(a_j, z_j)} \\cdot {_d(z_j, w)}",
                           f"{da_symbol} \\cdot g^{{\\prime}}({z_j}) \\cdot {a_k}",
                           f"{da_numbers} \\cdot {factor(e.g_prime)} \\cdot {factor(e.a_prev_k)}",
                           number(e.product)])
-        g = (f"g^{{\\prime}}({z_j})", [f"g^{{\\prime}}({number(e.z_j)})", number(e.g_prime)])
-    result = [weight, *da_chains, g,
+        g = [(f"g^{{\\prime}}({z_j})", [f"g^{{\\prime}}({number(e.z_j)})", number(e.g_prime)])]
+    if e.canonical and e.y_j is not None:  # δ^(L) = a − y: only for the canonical pairs
+        pair = f"{e.activation}\\ +\\ {e.loss}".replace("_", "\\_")
+        g.append((delta, [f"{a_j} - y_{{{j}}}", f"{number(e.a_j)} - {factor(e.y_j)}",
+                          number(e.delta) + f"\\quad \\mathrm{{({pair}:\\ a\\ canonical\\ "
+                          "pair)}"]))
+    result = [weight, *da_chains, *g,
               (f"\\frac{{C_0({w} + h) - C_0({w} - h)}}{{2h}}", [number(e.finite_difference)])]
     n = e.per_sample.size
     grad = dC_dw
@@ -139,11 +161,42 @@ def chains(e: WeightExplanation) -> list[Chain]:
                               number(e.average)]))
         result.append((f"\\frac{{C({w} + h) - C({w} - h)}}{{2h}}",
                        [number(e.finite_difference_average)]))
+    return result + _update_chains(e, w, grad)
+
+
+def _update_chains(e: WeightExplanation, w: str, grad: str) -> list[Chain]:
+    """The optimizer's own step, when known, and the notes' plain SGD step Δw = −η ∂C/∂w."""
+    result: list[Chain] = []
+    if e.optimizer is not None and e.optimizer_step is not None:
+        name = e.optimizer.replace("_", "\\_")
+        result.append((f"\\Delta {w}", [number(e.optimizer_step) + f"\\quad \\mathrm{{({name}"
+                                         ",\\ the\\ optimizer\\ that\\ trained\\ the\\ "
+                                         "model:\\ its\\ own\\ step)}"]))
     if e.update is not None and e.lr is not None:  # Δw = −η ∂C/∂w
-        result.append((f"\\Delta {w}", [f"-\\eta\\, {grad}",
-                                         f"{number(-e.lr)} \\cdot {factor(e.average)}",
-                                         number(e.update)]))
+        plain = e.optimizer in (None, "sgd")
+        note = "" if plain else ("\\quad \\mathrm{(plain\\ SGD,\\ not\\ the\\ step\\ "
+                                 f"{e.optimizer}\\ takes)}}").replace("_", "\\_")
+        lhs = f"\\Delta {w}" if plain else f"\\Delta_{{\\mathrm{{SGD}}}} {w}"
+        result.append((lhs, [f"-\\eta\\, {grad}",
+                             f"{number(-e.lr)} \\cdot {factor(e.average)}",
+                             number(e.update) + note]))
     return result
+
+
+def _coupled_chains(e: WeightExplanation, z_j: str, delta: str, dC_dz: str) -> list[Chain]:
+    """δ_j = Σ_i ∂C_0/∂a_i ∂a_i/∂z_j for a g that couples its outputs: each term, and
+    the sum."""
+    lay = e.layer
+    out = []
+    for t in e.coupled:
+        a_i = f"a_{{{t.i}}}^{{({lay})}}"
+        out.append((f"{_d('C_0', a_i)}\\, {_d(a_i, z_j)}",
+                    [f"{factor(t.dC_da)} \\cdot {factor(t.da_dz)}", number(t.product)]))
+    a_i = f"a_i^{{({lay})}}"
+    out.append((f"{delta} = {dC_dz}", [f"\\sum_i {_d('C_0', a_i)}\\, {_d(a_i, z_j)}",
+                                       _sum_of([t.product for t in e.coupled]),
+                                       number(e.delta)]))
+    return out
 
 
 def latex_lines(e: WeightExplanation) -> list[str]:
