@@ -125,6 +125,16 @@ def test_a_mistake_only_in_the_hidden_layers_is_found_there() -> None:
     assert f"layer {report.layer}: your δ is missing g′(z^({report.layer}))" in report.text
 
 
+def test_two_scaling_mistakes_at_once_are_both_named() -> None:
+    def learner(w: list[Any], b: list[Any], a0: Any, y: Any, g: Any, g_prime: Any) -> Any:
+        grad_w, grad_b = vectorised(w, b, a0, y, g, g_prime)
+        return [None] + [-x / 2 for x in grad_w[1:]], [None] + [-x / 2 for x in grad_b[1:]]
+
+    report = check(learner)
+    assert report.mistake == "sign_flipped+no_two", report.text
+    assert "2 mistakes at once" in report.text and "-0.5 × the right one" in report.text
+
+
 def test_the_diagnosis_shows_the_numbers() -> None:
     report = check(applied(CATALOGUE[0]))
     assert report.network == 1 and report.layer == 1

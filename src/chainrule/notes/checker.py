@@ -11,6 +11,7 @@ output down, and at the first layer that is wrong tests which mistake of the cat
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import sandbox
-from .mistakes import CATALOGUE, Array, Case, Mistake, backward, says
+from .mistakes import CATALOGUE, MISTAKES, Array, Case, Mistake, backward, says
 
 TEMPLATE = '''\
 """Backprop, written by you. Check it with:  chainrule check {name}"""
@@ -188,22 +189,54 @@ def _relation(case: Case, layer: int, j: int, right: float, mistake: Mistake | N
     return ""
 
 
-def _ratio(case: Case, layer: int, gw: list[Any], gb: list[Any]) -> str:
-    """", all r × the right ones" when one factor turns every right number into yours."""
+def _factor(case: Case, layer: int, gw: list[Any], gb: list[Any]) -> float | None:
+    """r, when yours = r × right for every number of the layer."""
     ref_w, ref_b = backward(case)
     pairs = [(gw[layer], ref_w[layer]), (gb[layer], ref_b[layer])]
     if any(y is None or y.shape != r.shape for y, r in pairs):
-        return ""
+        return None
     yours = np.concatenate([y.ravel() for y, _ in pairs])
     right = np.concatenate([r.ravel() for _, r in pairs])
     big = np.abs(right) > 1e-8
     if not big.any():
-        return ""
-    r = yours[big] / right[big]
-    if np.allclose(r, r[0], rtol=1e-6) and np.allclose(yours, r[0] * right, rtol=RTOL,
-                                                      atol=ATOL):
-        return f"; your layer-{layer} numbers are all {r[0]:.4g} × the right ones"
-    return ""
+        return None
+    r = float(yours[big][0] / right[big][0])
+    return r if np.allclose(yours, r * right, rtol=RTOL, atol=ATOL) else None
+
+
+#: The mistakes that scale every number by one factor, and the factor (n: the batch size).
+SCALARS: dict[str, Callable[[int], float]] = {
+    "sign_flipped": lambda n: -1.0, "no_two": lambda n: 0.5, "no_mean": lambda n: float(n),
+    "mean_twice": lambda n: 1.0 / n}
+
+
+def _combination(r: float, n: int) -> list[str] | None:
+    """Two or three scaling mistakes whose factors multiply to ``r``."""
+    names = list(SCALARS)
+    for size in (2, 3):
+        for combo in itertools.combinations(names, size):
+            if {"no_mean", "mean_twice"} <= set(combo) or (
+                    n == 1 and {"no_mean", "mean_twice"} & set(combo)):
+                continue
+            if np.isclose(float(np.prod([SCALARS[m](n) for m in combo])), r, rtol=1e-6):
+                return list(combo)
+    return None
+
+
+def _unknown(case: Case, layer: int, gw: list[Any], gb: list[Any]) -> CheckReport:
+    """No one mistake fits: two scaling mistakes at once, or a plain "wrong"."""
+    r = _factor(case, layer, gw, gb)
+    combo = _combination(r, case.n) if r is not None and layer == case.L else None
+    numbers = _numbers(case, layer, gw, gb, None)
+    if combo is not None:
+        made = "; and ".join(says(MISTAKES[m], layer) for m in combo)
+        return CheckReport("mistake", f"layer {layer}: {len(combo)} mistakes at once: {made} "
+                           f"— {numbers} = {r:.4g} × the right one\n  the notes: "
+                           + "; ".join(MISTAKES[m].fix for m in combo), "+".join(combo),
+                           layer=layer)
+    ratio = f"; your layer-{layer} numbers are all {r:.4g} × the right ones" if r else ""
+    return CheckReport("wrong", f"layer {layer}: your numbers are wrong, and no mistake of the "
+                       f"catalogue gives them — {numbers}{ratio}", layer=layer)
 
 
 def _diagnose_layer(case: Case, layer: int, gw: list[Any], gb: list[Any]) -> CheckReport:
@@ -226,9 +259,7 @@ def _diagnose_layer(case: Case, layer: int, gw: list[Any], gb: list[Any]) -> Che
             return CheckReport("returned", f"layer {layer}: {name}[{layer}] is {shape}; "
                                f"expected shape {right[layer].shape}, like {like}[{layer}]",
                                layer=layer)
-    return CheckReport("wrong", f"layer {layer}: your numbers are wrong, and no mistake of the "
-                       f"catalogue gives them — {_numbers(case, layer, gw, gb, None)}"
-                       f"{_ratio(case, layer, gw, gb)}", layer=layer)
+    return _unknown(case, layer, gw, gb)
 
 
 def diagnose(case: Case, gw: list[Any], gb: list[Any]) -> CheckReport | None:
@@ -280,7 +311,9 @@ def grade(outcomes: list[sandbox.Outcome], suite: list[Case]) -> CheckReport:
         report = diagnose(case, outcome[1], outcome[2])
         if report is not None:
             report.network = index
-            lines = [f"{where}:", report.text]
+            before = {1: "", 2: " (network 1 was right)", 3: " (networks 1 and 2 were right)"}
+            lines = [f"{where}:{before.get(index, f' (networks 1 … {index - 1} were right)')}",
+                     report.text]
             if report.layer is not None and report.layer < case.L:
                 above = (f"layers {case.L} … {report.layer + 1} are" if report.layer + 1 < case.L
                          else f"layer {case.L} is")
