@@ -210,3 +210,23 @@ def test_update_line_names_the_optimizer_and_its_real_step() -> None:
     sgd = cr.explain(cr.MLP([4, 5, 3], hidden="tanh", output="softmax", loss="cross_entropy",
                             dtype="float64", seed=2), X[:4], y[:4], layer=2, j=1, k=3, lr=0.1)
     assert "update (plain SGD): Δw = −η ∂C/∂w" in str(sgd) and "adam" not in str(sgd)
+
+
+@pytest.mark.parametrize(("act", "loss"), [("softmax", "cross_entropy"),
+                                           ("sigmoid", "binary_cross_entropy"),
+                                           ("softmax", "squared_error")])
+def test_graph_shows_the_sum_over_outputs_and_the_collapse(act: str, loss: str) -> None:
+    from chainrule.notes.graph import computation_graph
+
+    net = cr.MLP([3, 4, 3], hidden="tanh", output=act, loss=loss, dtype="float64", seed=1)
+    y = [2] if loss == "cross_entropy" else [[0.0, 0.0, 1.0]]
+    g = computation_graph(net, [[0.5, -1.0, 2.0]], y)
+    svg, dot = g.to_svg(), g.to_dot()
+    for out in (svg, dot):
+        assert not MINUS_ZERO.search(out)
+        if act == "softmax":  # δ_j is a sum over every output, not ∂C_0/∂a_j · g′(z_j)
+            assert "softmax: δ₀ = Σᵢ ∂C₀/∂aᵢ · ∂aᵢ/∂z₀" in out
+        if net.fused_output:  # the canonical pairs: the chain collapses to a − y
+            a, delta = (float(net.predict([[0.5, -1.0, 2.0]])[0, 2]),
+                        float(net.predict([[0.5, -1.0, 2.0]])[0, 2]) - 1.0)
+            assert f"fused: δ = a₂ − y₂ = {a:.4g} − 1" in out and f"{delta:.4g}" in out

@@ -20,8 +20,9 @@ What each node and edge carries, in the notes' notation (layer l = 1 … L):
 
 For a canonical output/loss pair (softmax + cross-entropy, sigmoid + binary
 cross-entropy) the engine goes straight to δ^(L) = a − y, so ∂C_0/∂a^(L) is not
-computed and the graph shows None for it. Softmax couples its outputs: there is no
-single g′(z_j), and δ comes from the Jacobian–vector product (g′ is None).
+computed and the graph shows None for it (the box shows the collapse a_j − y_j instead).
+Softmax couples its outputs: there is no single g′(z_j) (g′ is None), and
+δ_j = Σ_i ∂C_0/∂a_i · ∂a_i/∂z_j, a sum over every output (the Jacobian–vector product).
 The L2 penalty is not part of C_0 and is left out of the gradients.
 """
 

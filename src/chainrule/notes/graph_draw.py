@@ -86,12 +86,13 @@ def node_lines(graph: Graph, n: Node, *, weights: bool = False) -> list[list[Par
 
     act = graph.activations[lay - 1]
     lines = [number(sym("z", j, lay), "z"), number(f"{sym('a', j, lay)} = {act}(z)", "a")]
-    if v["g_prime"] is None:
-        lines.append([Part(f"g′: {act} couples outputs (JVP)")])
+    if v["g_prime"] is None:  # no g′(z_j): δ_j = Σ_i ∂C_0/∂a_i · ∂a_i/∂z_j
+        lines.append([Part(f"{act}: δ{_s(j)} = Σᵢ ∂C₀/∂aᵢ · ∂aᵢ/∂z{_s(j)}")])
     else:
         lines.append(number(f"g′({sym('z', j, lay)})", "g_prime"))
-    if v["dC_da"] is None:
-        lines.append([Part("∂C₀/∂a: fused, δ = a − y")])
+    if v["dC_da"] is None:  # a canonical pair: the chain collapses to δ_j = a_j − y_j
+        y = next((e.values["y"] for e in graph.edges if e.kind == "cost" and e.j == j), None)
+        lines.append([Part(f"fused: δ = a{_s(j)} − y{_s(j)} = {fmt(v['a'])} − {fmt(y)}")])
     else:
         lines.append(number(f"∂C₀/∂{sym('a', j, lay)}", "dC_da"))
     lines.append(number(sym("δ", j, lay), "delta"))
