@@ -272,8 +272,8 @@ def diagnose(case: Case, gw: list[Any], gb: list[Any]) -> CheckReport | None:
                 return CheckReport("mistake", f"{says(mistake, L)}\n  the notes: {mistake.fix}",
                                    mistake.name, layer=L)
         return CheckReport("returned", f"grad_w has {len(gw)} entries and grad_b {len(gb)}; "
-                           f"expected {L + 1} each: [None, then one per layer 1 … {L}], like "
-                           "w and b")
+                           f"expected {L + 1} each: [None, then one per layer "
+                           f"{'1' if L == 1 else f'1 … {L}'}], like w and b")
     ref_w, ref_b = backward(case)
     for layer in range(L, 0, -1):
         if not (_close(gw[layer], ref_w[layer]) and _close(gb[layer], ref_b[layer])):

@@ -194,7 +194,8 @@ CATALOGUE: list[Mistake] = [
             "δ_j^(l) = ∂C/∂a_j^(l) · g′(z_j^(l)): call g_prime(z), whatever g is", "delta",
             lambda case, layer, dC_da: dC_da * case.acts[layer] * (1.0 - case.acts[layer])),
     Mistake("w_not_transposed", "your δ^({l}) multiplies by w^({l1}) not transposed",
-            "∂C/∂a_k^(l) = Σ_j w_jk^(l+1) δ_j^(l+1): delta @ w, summing over j",
+            "∂C/∂a_k^(l) = Σ_j w_jk^(l+1) δ_j^(l+1), a sum over the first index j: delta @ w, "
+            "not delta @ w.T",
             "back", lambda case, layer, dn, dL: dn @ case.w[layer + 1].T),
     Mistake("wrong_layer_w", "your δ^({l}) uses w^({l}) where w^({l1}) belongs",
             "∂C/∂a_k^(l) = Σ_j w_jk^(l+1) δ_j^(l+1): the weights of the layer above",
