@@ -14,8 +14,8 @@ import pytest
 from chainrule.cli import main
 from chainrule.engine.network import MLP
 from chainrule.notes import check
-from chainrule.notes.checker import TEMPLATE, cases
-from chainrule.notes.mistakes import CATALOGUE, Case, applied, backward
+from chainrule.notes.checker import ACTIVATIONS, TEMPLATE, cases, diagnose
+from chainrule.notes.mistakes import CATALOGUE, MISTAKES, Case, applied, backward
 
 SEEDS = range(50)
 
@@ -92,9 +92,12 @@ def test_the_catalogue_has_at_least_twelve_named_mistakes() -> None:
     assert len(names) >= 12 and len(set(names)) == len(names)
 
 
-@pytest.mark.parametrize("mistake", CATALOGUE, ids=lambda m: m.name)
-def test_every_mistake_is_named_on_95_percent_of_the_suites(mistake: Any) -> None:
-    wrong = applied(mistake)
+FORMS = [(m, form) for m in CATALOGUE for form in range(len(m.ways))]
+
+
+@pytest.mark.parametrize("mistake, form", FORMS, ids=[f"{m.name}-{f}" for m, f in FORMS])
+def test_every_mistake_is_named_on_95_percent_of_the_suites(mistake: Any, form: int) -> None:
+    wrong = applied(mistake, form)
     named = [check(wrong, seed=seed).mistake == mistake.name for seed in SEEDS]
     assert sum(named) >= 0.95 * len(SEEDS)
 
@@ -133,6 +136,18 @@ def test_two_scaling_mistakes_at_once_are_both_named() -> None:
     report = check(learner)
     assert report.mistake == "sign_flipped+no_two", report.text
     assert "2 mistakes at once" in report.text and "-0.5 × the right one" in report.text
+
+
+def test_when_two_mistakes_fit_the_first_is_named_and_the_other_listed() -> None:
+    rng = np.random.default_rng(1)
+    w1 = rng.normal(size=(3, 3))
+    g, g_prime = ACTIVATIONS["sigmoid"]
+    case = Case([None, w1, w1.T.copy()], [None, rng.normal(size=3), rng.normal(size=3)],
+                rng.normal(size=(4, 3)), rng.uniform(size=(4, 3)), "sigmoid", g, g_prime)
+    # w^(2) = w^(1)ᵀ: "w^(2) not transposed" and "w^(1) for w^(2)" give the same numbers
+    report = diagnose(case, *backward(case, MISTAKES["wrong_layer_w"]))
+    assert report is not None and report.mistake == "w_not_transposed"
+    assert "also fit: your δ^(1) uses w^(1) where w^(2) belongs" in report.text
 
 
 def test_the_diagnosis_shows_the_numbers() -> None:

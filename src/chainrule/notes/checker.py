@@ -129,12 +129,15 @@ def _close(yours: Any, right: Any) -> bool:
 def _fits(mistake: Mistake, case: Case, layer: int, gw: list[Any], gb: list[Any]) -> bool:
     """Does ``mistake``, made at ``layer`` with every layer above right, give the
     learner's ``grad_w[layer]`` and ``grad_b[layer]``?"""
-    try:
-        with np.errstate(all="ignore"):
-            hw, hb = backward(case, mistake, at=layer)
-    except (ValueError, IndexError):  # the mistake cannot be made on these shapes
-        return False
-    return _close(gw[layer], hw[layer]) and _close(gb[layer], hb[layer])
+    for form in range(len(mistake.ways)):
+        try:
+            with np.errstate(all="ignore"):
+                hw, hb = backward(case, mistake, at=layer, form=form)
+        except (ValueError, IndexError):  # the mistake cannot be made on these shapes
+            continue
+        if _close(gw[layer], hw[layer]) and _close(gb[layer], hb[layer]):
+            return True
+    return False
 
 
 def _fits_lists(mistake: Mistake, case: Case, gw: list[Any], gb: list[Any]) -> bool:

@@ -83,13 +83,20 @@ class Mistake:
 
     ``says`` completes "layer l: …" (``{l}`` is the layer); ``fix`` is the notes' line
     that is right; ``step`` is one of start, back, delta, weights, bias, result;
-    ``wrong`` computes the step the wrong way (same arguments as the right one)."""
+    ``wrong`` computes the step the wrong way (same arguments as the right one);
+    ``forms`` are other ways of writing the same mistake (a loop over samples that
+    overwrites where it should add, ...), each tested as a hypothesis too."""
 
     name: str
     says: str
     fix: str
     step: str
     wrong: Callable[..., Any]
+    forms: tuple[Callable[..., Any], ...] = ()
+
+    @property
+    def ways(self) -> list[Callable[..., Any]]:
+        return [self.wrong, *self.forms]
 
 
 # -- the four right steps ----------------------------------------------------------------
@@ -113,17 +120,18 @@ def _bias(case: Case, layer: int, delta: Array) -> Array:
     return delta.sum(axis=0)  # Σ_i δ_j
 
 
-def backward(case: Case, mistake: Mistake | None = None,
-             at: int | None = None) -> tuple[list[Any], list[Any]]:
-    """grad_w, grad_b of ``case`` (index 0 None), with ``mistake`` made at layer ``at``
-    only, or at every layer (``at`` None); no mistake: the reference."""
+def backward(case: Case, mistake: Mistake | None = None, at: int | None = None,
+             form: int = 0) -> tuple[list[Any], list[Any]]:
+    """grad_w, grad_b of ``case`` (index 0 None), with ``mistake`` (written its ``form``-th
+    way) made at layer ``at`` only, or at every layer (``at`` None); no mistake: the
+    reference."""
     L = case.L
     grad_w: list[Any] = [None] * (L + 1)
     grad_b: list[Any] = [None] * (L + 1)
 
     def step(name: str, layer: int, right: Callable[..., Any], *args: Any) -> Any:
         if mistake is not None and mistake.step == name and at in (None, layer):
-            return mistake.wrong(case, *args)
+            return mistake.ways[form](case, *args)
         return right(case, *args)
 
     delta = delta_L = np.zeros(0)
@@ -138,7 +146,7 @@ def backward(case: Case, mistake: Mistake | None = None,
         grad_w[layer] = step("weights", layer, _weights, layer, delta)
         grad_b[layer] = step("bias", layer, _bias, layer, delta)
     if mistake is not None and mistake.step == "result":
-        shifted: tuple[list[Any], list[Any]] = mistake.wrong(case, grad_w, grad_b)
+        shifted: tuple[list[Any], list[Any]] = mistake.ways[form](case, grad_w, grad_b)
         return shifted
     return grad_w, grad_b
 
@@ -151,6 +159,14 @@ def _scaled(factor: Callable[[Case], float]) -> Callable[..., Array]:
 def _last_term_only(case: Case, layer: int, delta_next: Array, delta_L: Array) -> Array:
     w = case.w[layer + 1]  # `=` where `+=` belongs: only the last j of Σ_j is kept
     return delta_next[:, -1:] * w[-1]
+
+
+def _first_term_only(case: Case, layer: int, delta_next: Array, delta_L: Array) -> Array:
+    return delta_next[:, :1] * case.w[layer + 1][0]
+
+
+def _diagonal_only(case: Case, layer: int, delta_next: Array, delta_L: Array) -> Array:
+    return delta_next * np.diag(case.w[layer + 1])  # w_kk δ_k: j = k, square layers only
 
 
 def _output_delta(case: Case, layer: int, delta_next: Array, delta_L: Array) -> Array:
@@ -181,7 +197,13 @@ CATALOGUE: list[Mistake] = [
             "∂C_0/∂a_j^(L) = 2 (a_j − y_j), a minus y", "start", _scaled(lambda c: -1.0)),
     Mistake("bias_not_summed", "your bias gradient is not summed over the batch",
             "∂C/∂b_j^(l) = Σ_i δ_j^(l): delta.sum(axis=0)", "bias",
-            lambda case, layer, delta: delta),
+            lambda case, layer, delta: delta,
+            forms=(lambda case, layer, delta: delta[-1],)),  # a loop's `=`: the last sample
+    Mistake("weights_not_summed",
+            "your ∂C/∂w^({l}) keeps one sample's δ a^({l_1}) instead of summing over the batch",
+            "∂C/∂w_jk^(l) = Σ_i δ_j^(l) a_k^(l−1): every sample, added up (+=, not =)",
+            "weights", lambda case, layer, delta: np.outer(delta[-1], case.acts[layer - 1][-1]),
+            forms=(lambda case, layer, delta: np.outer(delta[0], case.acts[layer - 1][0]),)),
     Mistake("a_not_a_prev", "your ∂C/∂w^({l}) multiplies δ by a^({l}) where a^({l_1}) belongs",
             "∂C/∂w_jk^(l) = Σ_i δ_j^(l) a_k^(l−1)", "weights",
             lambda case, layer, delta: delta.T @ case.acts[layer]),
@@ -202,7 +224,7 @@ CATALOGUE: list[Mistake] = [
             "back", lambda case, layer, dn, dL: dn @ case.w[layer]),
     Mistake("sum_dropped", "your δ^({l}) drops the sum over the nodes j of layer {l1}",
             "∂C/∂a_k^(l) = Σ_j w_jk^(l+1) δ_j^(l+1): every j, added up (+=, not =)",
-            "back", _last_term_only),
+            "back", _last_term_only, forms=(_first_term_only, _diagonal_only)),
     Mistake("output_delta_everywhere", "you use the output layer's δ^(L) at layer {l}",
             "δ^(l) = (Σ_j w_jk^(l+1) δ_j^(l+1)) · g′(z_k^(l)), layer by layer",
             "back", _output_delta),
@@ -220,13 +242,13 @@ def says(mistake: Mistake, layer: int) -> str:
     return mistake.says.format(l=layer, l1=layer + 1, l_1=layer - 1)
 
 
-def applied(mistake: Mistake) -> Callable[..., tuple[list[Any], list[Any]]]:
-    """A learner's ``backward(w, b, a0, y, g, g_prime)`` that makes ``mistake`` at every
-    layer: the catalogue's own test."""
+def applied(mistake: Mistake, form: int = 0) -> Callable[..., tuple[list[Any], list[Any]]]:
+    """A learner's ``backward(w, b, a0, y, g, g_prime)`` that makes ``mistake`` (written
+    its ``form``-th way) at every layer: the catalogue's own test."""
 
     def wrong_backward(w: list[Any], b: list[Any], a0: Array, y: Array, g: Fn,
                        g_prime: Fn) -> tuple[list[Any], list[Any]]:
-        return backward(Case(w, b, a0, y, "g", g, g_prime), mistake)
+        return backward(Case(w, b, a0, y, "g", g, g_prime), mistake, form=form)
 
     wrong_backward.__name__ = f"backward_{mistake.name}"
     return wrong_backward
