@@ -21,6 +21,7 @@ from .health.monitor import HealthMonitor
 from .io.atomic import FileWriteError
 from .io.errors import FileFormatError
 from .io.model import ModelFileError, load, save
+from .notes import check
 from .notes.explain import WeightExplanation, explain, explain_layers
 from .notes.gradcheck import GradcheckReport, gradcheck
 from .table import Table, TableEncoder, TableError
@@ -108,6 +109,7 @@ __all__ = [
     "WeightExplanation",
     "Workspace",
     "__version__",
+    "check",
     "diagnose",
     "explain",
     "explain_layers",
