@@ -230,3 +230,61 @@ def test_graph_shows_the_sum_over_outputs_and_the_collapse(act: str, loss: str) 
             a, delta = (float(net.predict([[0.5, -1.0, 2.0]])[0, 2]),
                         float(net.predict([[0.5, -1.0, 2.0]])[0, 2]) - 1.0)
             assert f"fused: δ = a₂ − y₂ = {a:.4g} − 1" in out and f"{delta:.4g}" in out
+
+
+READ_FACTORS = """() => {
+  const panel = document.getElementById('explain');
+  const read = (attr) => Object.fromEntries([...panel.querySelectorAll(`[data-${attr}]`)]
+    .map((td) => [td.dataset[attr], td.textContent]));
+  return { key: panel.dataset.key, factors: read('factor'), terms: read('term'),
+           coupled: read('coupled'), text: panel.innerText,
+           message: window.playground.explanation };
+}"""
+
+
+@pytest.mark.slow
+def test_playground_panel_factors_multiply_to_the_value_in_a_browser() -> None:
+    """The weight panel of a softmax + cross-entropy network, read back from a real browser:
+    δ_j is the sum of the shown terms, δ_j · a_k the shown ∂C_0/∂w, which is the finite
+    difference; a hidden weight's terms w · δ_i sum to ∂C_0/∂a_j; Adam's step is shown."""
+    from test_playground_browser import CHROMIUM, click_edge, new_tab, set_control
+    from test_playground_server import start_server
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found (apt-get install chromium, as .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with start_server() as (_, url), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM),
+                                     args=["--no-sandbox", "--disable-gpu"])
+        tab, problems = new_tab(browser, viewport={"width": 1400, "height": 1250})
+        tab.goto(url)
+        tab.wait_for_function("window.playground.update !== undefined")
+        set_control(tab, "#loss", "cross_entropy")  # forces a softmax output (2 units)
+        tab.wait_for_function("window.playground.config.loss === 'cross_entropy'")
+        set_control(tab, "#optimizer", "adam")
+        tab.wait_for_function("window.playground.config.optimizer === 'adam'")
+        tab.click("#step")
+        for layer, j, k in ((3, 0, 1), (2, 1, 0)):
+            click_edge(tab, layer, j, k)
+            tab.wait_for_function(f"document.getElementById('explain').dataset.key === "
+                                  f"'w-{layer}-{j}-{k}'")
+            shown = tab.evaluate(READ_FACTORS)
+            f, m = shown["factors"], shown["message"]
+            product = float(f["product"])
+            assert product == pytest.approx(m["finite_difference"], rel=1e-4, abs=1e-9)
+            if layer == 3:  # the output: δ_j = Σ_i ∂C_0/∂a_i ∂a_i/∂z_j, then δ_j · a_k
+                assert len(shown["coupled"]) == 2 and "dC_da" not in f
+                total = sum(float(v) for v in shown["coupled"].values())
+                assert total == pytest.approx(float(f["delta"]), rel=1e-5, abs=1e-9)
+                assert float(f["delta"]) * float(f["a_prev_k"]) == pytest.approx(
+                    product, rel=2e-5, abs=1e-12)
+            else:  # hidden: ∂C_0/∂a_j = Σ_i w_ij δ_i, then the three factors
+                total = sum(float(v) for v in shown["terms"].values())
+                assert total == pytest.approx(float(f["dC_da"]), rel=1e-5, abs=1e-9)
+                a, b, c = (float(f[n]) for n in ("dC_da", "g_prime", "a_prev_k"))
+                assert a * b * c == pytest.approx(product, rel=2e-5, abs=1e-12)
+            assert "next_update" in f and "not the step adam takes" in shown["text"]
+            assert not MINUS_ZERO.search(shown["text"])
+        browser.close()
+    assert problems == [], problems

@@ -395,6 +395,7 @@ class Session:
             "delta": e.delta, "a_prev_k": e.a_prev_k, "product": e.product,
             "finite_difference": e.finite_difference,
             "terms": [vars(t) for t in e.terms],
+            "coupled": [vars(t) for t in e.coupled], "canonical": e.canonical,
             "average": e.average, "finite_difference_average": e.finite_difference_average,
             "lr": e.lr, "update": e.update,
             "l2": self.config["l2"], "gradient": float(grads[flat]),

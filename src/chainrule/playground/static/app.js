@@ -581,10 +581,10 @@
     if (S.selected && !S.explainInFlight && performance.now() - S.lastExplainAt > 250) requestExplanation();
   }
 
-  const num = (x) => (x === null || x === undefined ? "—" : Number(x).toPrecision(6));
+  const num = (x) => (x === null || x === undefined ? "—" : (Number(x) + 0).toPrecision(6)); // never −0
   function tex(x) { // the same 6 significant digits, as TeX
     if (x === null || x === undefined) return "\\text{—}";
-    const s = Number(x).toPrecision(6);
+    const s = (Number(x) + 0).toPrecision(6);
     const [mant, exp] = s.split("e");
     return exp === undefined ? s : `${mant}\\times 10^{${parseInt(exp, 10)}}`;
   }
@@ -632,21 +632,25 @@
   function renderWeight(m, body) {
     const l = m.layer, j = m.j, k = m.k;
     const L = m.n_layers;
-    const W = `w_{${j}${k}}^{(${l})}`;
+    const W = `w_{${j > 9 || k > 9 ? `${j},${k}` : `${j}${k}`}}^{(${l})}`;
     const aj = `a_{${j}}^{(${l})}`;
     const zj = `z_{${j}}^{(${l})}`;
     const ak = `a_{${k}}^{(${l - 1})}`;
     katexInto($("explain-title"), `\\text{weight } ${W} = ${tex(m.w)}\\quad\\text{(layer } ${l}${l === L ? " = L" : ""}\\text{, node } ${k} \\to ${j})`, false);
-    const gp = m.g_prime === null ? `\\frac{\\partial ${aj}}{\\partial ${zj}}` : `g'(${zj})`;
-    body.append(formula(`\\frac{\\partial C_0}{\\partial ${W}} = \\frac{\\partial C_0}{\\partial ${aj}} \\cdot ${gp} \\cdot ${ak}`
-      + (m.g_prime === null ? "" : ` = ${paren(m.dC_da)} \\cdot ${paren(m.g_prime)} \\cdot ${paren(m.a_prev_k)}`)
+    const dj = `\\delta_{${j}}^{(${l})}`;
+    // softmax couples its outputs: the chain is δ_j · a_k, δ_j a sum over every output
+    body.append(formula(`\\frac{\\partial C_0}{\\partial ${W}} = `
+      + (m.g_prime === null ? `${dj} \\cdot ${ak} = ${paren(m.delta)} \\cdot ${paren(m.a_prev_k)}`
+        : `\\frac{\\partial C_0}{\\partial ${aj}} \\cdot g'(${zj}) \\cdot ${ak} = ${paren(m.dC_da)} \\cdot ${paren(m.g_prime)} \\cdot ${paren(m.a_prev_k)}`)
       + ` = ${tex(m.product)}`));
     const cols = document.createElement("div");
     cols.className = "columns";
     const left = document.createElement("div");
     const table = document.createElement("table");
     table.className = "factors";
-    if (l === L) {
+    if (m.g_prime === null) {
+      renderCoupled(m, left, table, dj, zj);
+    } else if (l === L) {
       if (m.loss === "squared_error") {
         left.append(formula(`\\frac{\\partial C_0}{\\partial ${aj}} = 2(${aj} - y_{${j}}) = 2(${tex(m.a_j)} - ${paren(m.y_j)}) = ${tex(m.dC_da)}`));
       } else {
@@ -655,8 +659,8 @@
     } else {
       left.append(formula(`\\frac{\\partial C_0}{\\partial ${aj}} = \\sum_{i} w_{i${j}}^{(${l + 1})}\\, g'(z_i^{(${l + 1})})\\, \\frac{\\partial C_0}{\\partial a_i^{(${l + 1})}} = ${tex(m.dC_da)}`));
     }
-    factorRow(table, `\\frac{\\partial C_0}{\\partial ${aj}}`, "dC_da", m.dC_da, l === L ? `from the loss (${m.loss})` : "sum over the next layer's nodes:", "total");
-    m.terms.forEach((t) => {
+    if (m.g_prime !== null) factorRow(table, `\\frac{\\partial C_0}{\\partial ${aj}}`, "dC_da", m.dC_da, l === L ? `from the loss (${m.loss})` : "sum over the next layer's nodes:", "total");
+    if (m.g_prime !== null) m.terms.forEach((t) => {
       const tr = table.insertRow();
       const a = tr.insertCell();
       const gpt = t.g_prime === null ? "" : ` \\cdot ${paren(t.g_prime)}`;
@@ -666,12 +670,12 @@
       b.dataset.term = t.i;
       b.textContent = num(t.product);
       tr.insertCell().className = "note";
-      tr.cells[2].textContent = `w_${t.i}${j}^(${l + 1}) · g′(z_${t.i}) · ∂C₀/∂a_${t.i}`;
+      tr.cells[2].textContent = t.g_prime === null ? `w_${t.i},${j}^(${l + 1}) · δ_${t.i}`
+        : `w_${t.i},${j}^(${l + 1}) · g′(z_${t.i}) · ∂C₀/∂a_${t.i}`;
     });
-    if (m.g_prime === null) {
-      factorRow(table, `\\delta_{${j}} = \\frac{\\partial C_0}{\\partial ${zj}}`, "delta", m.delta, "softmax couples the outputs: Jacobian–vector product");
-    } else {
+    if (m.g_prime !== null) {
       factorRow(table, `g'(${zj}) = g'(${tex(m.z_j)})`, "g_prime", m.g_prime, `g = ${m.activation}`);
+      if (m.canonical) left.append(formula(`${dj} = \\frac{\\partial C_0}{\\partial ${aj}}\\, g'(${zj}) = ${aj} - y_{${j}} = ${tex(m.a_j)} - ${paren(m.y_j)} = ${tex(m.delta)}\\quad(\\text{a canonical pair})`));
     }
     factorRow(table, ak, "a_prev_k", m.a_prev_k, l === 1 ? `the input x${k + 1}` : `output of node ${k} of layer ${l - 1}`);
     factorRow(table, `\\frac{\\partial C_0}{\\partial ${W}}`, "product", m.product, `sample ${m.sample}: the product`, "total");
@@ -688,14 +692,34 @@
       right.append(formula(`\\frac{\\partial C}{\\partial ${W}} + \\lambda ${W} = ${tex(m.average)} + ${tex(m.l2)} \\cdot ${paren(m.w)} = ${tex(m.gradient)}`));
       factorRow(t2, "\\frac{\\partial C}{\\partial w} + \\lambda w", "gradient", m.gradient, "with the L2 penalty");
     }
-    right.append(formula(`\\Delta ${W} = -\\eta\\, \\frac{\\partial C}{\\partial ${W}} = -${tex(m.lr)} \\cdot ${paren(m.average)} = ${tex(m.update)}`));
-    factorRow(t2, "\\Delta w = -\\eta\\, \\partial C/\\partial w", "update", m.update, "the notes' gradient-descent step");
-    if (m.optimizer !== "sgd" || m.l2 > 0) {
-      factorRow(t2, `\\Delta w\\ (\\text{${m.optimizer}})`, "next_update", m.next_update, `what the next ${m.optimizer} step will apply`);
+    if (m.optimizer !== "sgd" || m.l2 > 0) { // the step taken is the optimizer's own, first
+      right.append(formula(`\\Delta ${W} = ${tex(m.next_update)}\\quad(\\text{the next ${m.optimizer} step})`));
+      factorRow(t2, `\\Delta w\\ (\\text{${m.optimizer}})`, "next_update", m.next_update, `what the next ${m.optimizer} step will apply`, "total");
     }
+    const plain = m.optimizer === "sgd" ? "the notes' gradient-descent step" : `plain SGD: not the step ${m.optimizer} takes`;
+    right.append(formula(`\\Delta_{\\text{SGD}} ${W} = -\\eta\\, \\frac{\\partial C}{\\partial ${W}} = -${tex(m.lr)} \\cdot ${paren(m.average)} = ${tex(m.update)}`));
+    factorRow(t2, "\\Delta w = -\\eta\\, \\partial C/\\partial w", "update", m.update, plain);
     right.append(t2);
     cols.append(left, right);
     body.append(cols);
+  }
+
+  function renderCoupled(m, left, table, dj, zj) {
+    // δ_j = Σ_i ∂C_0/∂a_i · ∂a_i/∂z_j: softmax couples its outputs (hidden: ∂C_0/∂a_i from l + 1)
+    const l = m.layer;
+    left.append(formula(`${dj} = \\sum_i \\frac{\\partial C_0}{\\partial a_i^{(${l})}}\\, \\frac{\\partial a_i^{(${l})}}{\\partial ${zj}} = ${tex(m.delta)}`));
+    factorRow(table, `${dj} = \\frac{\\partial C_0}{\\partial ${zj}}`, "delta", m.delta, "sum over every output i:", "total");
+    m.coupled.forEach((t) => {
+      const tr = table.insertRow();
+      katexInto(tr.insertCell(), `\\quad i = ${t.i}:\\ ${paren(t.dC_da)} \\cdot ${paren(t.da_dz)}`, false);
+      const b = tr.insertCell();
+      b.className = "value";
+      b.dataset.coupled = t.i;
+      b.textContent = num(t.product);
+      tr.insertCell().className = "note";
+      tr.cells[2].textContent = `∂C₀/∂a_${t.i} · ∂a_${t.i}/∂z_${m.j}`;
+    });
+    if (m.canonical) left.append(formula(`${dj} = a_{${m.j}}^{(${l})} - y_{${m.j}} = ${tex(m.a_j)} - ${paren(m.y_j)} = ${tex(m.delta)}\\quad(\\text{softmax + cross entropy: the sum collapses})`));
   }
 
   function renderNeuron(m, body) {

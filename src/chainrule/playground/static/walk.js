@@ -99,7 +99,10 @@ window.playgroundWalk = (api) => {
       const dC = l === L
         ? (m.loss === "squared_error" ? `\\frac{\\partial C_0}{\\partial a_j^{(L)}} = 2(a_j^{(L)} - y_j)` : `\\frac{\\partial C_0}{\\partial a_j^{(L)}}\\ \\text{from the loss}`)
         : `\\frac{\\partial C_0}{\\partial a_j^{(${l})}} = \\sum_i w_{ij}^{(${l + 1})} \\delta_i^{(${l + 1})}`;
-      const gp = m.layers[l - 1].g_prime === null ? "\\text{(softmax: Jacobian–vector product)}" : `\\frac{\\partial C_0}{\\partial a_j} \\cdot g'(z_j^{(${l})})`;
+      // softmax couples its outputs: δ_j is a sum over every output i, not ∂C_0/∂a_j · g′(z_j)
+      let gp = m.layers[l - 1].g_prime === null ? `\\sum_i \\frac{\\partial C_0}{\\partial a_i^{(${l})}} \\frac{\\partial a_i^{(${l})}}{\\partial z_j^{(${l})}}` : `\\frac{\\partial C_0}{\\partial a_j} \\cdot g'(z_j^{(${l})})`;
+      const canonical = { cross_entropy: "softmax", binary_cross_entropy: "sigmoid" };
+      if (l === L && canonical[m.loss] === m.layers[l - 1].activation) gp += " = a_j^{(L)} - y_j"; // the pair's collapse
       el.appendChild(formula(`${dC},\\quad \\delta_j^{(${l})} = ${gp},\\quad \\text{edges: } \\frac{\\partial C_0}{\\partial w_{jk}^{(${l})}} = \\delta_j^{(${l})}\\, a_k^{(${l - 1})}`));
     } else if (st.kind === "average") {
       const pen = m.l2 > 0 ? `\\quad(\\text{the step adds } \\lambda w,\\ \\lambda = ${m.l2})` : "";
