@@ -8,6 +8,7 @@ layer).
 """
 
 from . import _aliases
+from ._version import __version__
 from .engine.activations import ACTIVATIONS, Activation, get_activation
 from .engine.initializers import INITIALIZERS
 from .engine.layers import Dense, Dropout, Layer
@@ -55,8 +56,6 @@ from .training.schedules import (
     StepDecay,
     get_schedule,
 )
-
-__version__ = "0.1.0"
 
 _aliases.install()
 

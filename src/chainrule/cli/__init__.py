@@ -164,7 +164,7 @@ def error_line(exc: BaseException) -> str:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return f"chainrule {__version__}"
 

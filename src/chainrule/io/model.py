@@ -148,7 +148,7 @@ def _jsonable(value: Any) -> Any:
 def model_to_bytes(net: Any, training: dict[str, Any] | None = None,
                    feature_names: list[str] | None = None) -> bytes:
     """The bytes of a model file for ``net`` (see :func:`save`)."""
-    from .. import __version__
+    from .._version import __version__
 
     if getattr(net, "backend", "numpy") != "numpy":  # weights copied to the host to be saved
         net = net.to_backend("numpy")

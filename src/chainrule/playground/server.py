@@ -34,7 +34,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .. import __version__
+from .._version import __version__
 from ..io.errors import json_nesting
 from ..training.callbacks import DivergenceError
 from . import quiz

@@ -135,13 +135,13 @@ def warm_up(dtype: str | np.dtype = "float32") -> float:
     import time
 
     t0 = time.perf_counter()
-    import chainrule as cr
-
-    net = cr.MLP([2, 3, 2], hidden="relu", output="softmax", loss="cross_entropy",
-                 dtype=dtype, seed=0)
+    from ...engine.mlp import MLP
+    from ..optimizers import Adam
     from ..step import Step
 
-    owner = Step(net, cr.Adam())
+    net = MLP([2, 3, 2], hidden="relu", output="softmax", loss="cross_entropy", dtype=dtype,
+              seed=0)
+    owner = Step(net, Adam())
     layout = plan(net, owner.optimizer)
     assert layout is not None
     step = CompiledStep(owner, layout)
