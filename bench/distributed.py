@@ -67,7 +67,7 @@ def worker(args: argparse.Namespace) -> None:
 
     import chainrule as cr
     from chainrule import distributed
-    from chainrule.engine.scaler import Standardizer
+    from chainrule.table.scaler import Standardizer
     from chainrule.training.callbacks import Callback
 
     comm = MPI.COMM_WORLD

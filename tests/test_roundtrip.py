@@ -32,8 +32,8 @@ from chainrule.engine.initializers import INITIALIZERS
 from chainrule.engine.layers import Dense, Dropout, Layer, layer_from_config
 from chainrule.engine.losses import LOSSES, Loss, get_loss
 from chainrule.engine.network import Network
-from chainrule.engine.scaler import Standardizer
 from chainrule.io.model import read_model
+from chainrule.table.scaler import Standardizer
 from chainrule.training.callbacks import DivergenceError
 from chainrule.training.optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from chainrule.training.schedules import SCHEDULES, Schedule, get_schedule

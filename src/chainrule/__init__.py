@@ -14,7 +14,6 @@ from .engine.initializers import INITIALIZERS
 from .engine.layers import Dense, Dropout, Layer
 from .engine.losses import LOSSES, Loss, get_loss
 from .engine.network import MLP, Network, Trace
-from .engine.scaler import Standardizer
 from .engine.workspace import Workspace
 from .health.diagnosis import Diagnosis, diagnose
 from .health.lr_find import LRFindResult, lr_find
@@ -26,6 +25,7 @@ from .notes import check
 from .notes.explain import WeightExplanation, explain, explain_layers
 from .notes.gradcheck import GradcheckReport, gradcheck
 from .table import Table, TableEncoder, TableError
+from .table.scaler import Standardizer
 from .training import Step, Trainer, fit
 from .training.callbacks import (
     Callback,

@@ -29,7 +29,7 @@ MOVED = {
     "layers": "engine.layers",
     "losses": "engine.losses",
     "network": "engine.network",
-    "scaler": "engine.scaler",
+    "scaler": "table.scaler",
     "validation": "engine.validation",
     "workspace": "engine.workspace",
     "callbacks": "training.callbacks",

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ..engine.scaler import Standardizer
 from ..table import Table, TableEncoder, TableError
 from ..table.ranges import (
     describe,
@@ -17,6 +16,7 @@ from ..table.ranges import (
     row_name,
     standard_stats,
 )
+from ..table.scaler import Standardizer
 
 TASKS = ("classification", "regression")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..engine.scaler import Standardizer
+from ..table.scaler import Standardizer
 from .comm import bcast_json
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..table.scaler import Standardizer
 from . import backend as _backend
-from .scaler import Standardizer
 from .validation import check_finite, check_range
 
 

@@ -51,13 +51,13 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ..table import TableEncoder, is_table
+from ..table.scaler import Standardizer
 from . import backend as _backend
 from .inputs import DeviceScaler, device_features
 from .layers import Dense, Layer
 from .losses import Loss, get_loss
 from .mlp import MLP as MLP  # the shorthand, at its 0.1 path too
 from .output import output_delta, sample_costs
-from .scaler import Standardizer
 from .trace import Trace
 from .validation import (
     as_features,

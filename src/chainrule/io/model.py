@@ -328,7 +328,7 @@ def _network(parts: _Parts, meta: dict[str, Any], source: str) -> Any:
 def _restore_state(net: Any, parts: _Parts, meta: dict[str, Any],
                    arrays: dict[str, NDArray], source: str) -> None:
     """Scaler, encoder, classes, optimizer state and generator state, onto ``net``."""
-    from ..engine.scaler import Standardizer
+    from ..table.scaler import Standardizer
 
     if meta["scaler"]:
         try:

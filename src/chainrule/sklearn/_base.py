@@ -92,8 +92,8 @@ def store_params(est: Any, params: dict[str, Any]) -> None:
 
 def network_from_state(state: dict[str, Any]) -> Network:
     """Inverse of :func:`network_state`: the layers' views point into the new buffer."""
-    from chainrule.engine.scaler import Standardizer
     from chainrule.io.model import BIT_GENERATORS
+    from chainrule.table.scaler import Standardizer
 
     cfg = state["config"]
     bit_generator = BIT_GENERATORS[state["rng"]["bit_generator"]][0]

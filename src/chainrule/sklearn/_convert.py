@@ -15,7 +15,7 @@ from numpy.typing import DTypeLike
 
 from chainrule.engine.layers import Dense, Dropout, Layer
 from chainrule.engine.network import Network
-from chainrule.engine.scaler import Standardizer
+from chainrule.table.scaler import Standardizer
 
 _SKLEARN_HIDDEN = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _OUTPUT_LOSS = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy", "identity": "mse"}

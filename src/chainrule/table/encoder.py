@@ -32,7 +32,6 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ..engine.scaler import Standardizer
 from .columns import (
     Column,
     NumberColumn,
@@ -52,6 +51,7 @@ from .ranges import (
     row_name,
     standard_stats,
 )
+from .scaler import Standardizer
 
 #: Categories in fewer training rows than this are pooled into ``(rare)``.
 MIN_FREQUENCY = 5

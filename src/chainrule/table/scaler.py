@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .ranges import standard_stats
+
 
 class Standardizer:
     """x ↦ (x − mean) / scale, per feature; constant features get scale 1.
@@ -37,8 +39,6 @@ class Standardizer:
         (:func:`chainrule.table.ranges.standard_stats`), so every finite column gets a
         finite mean and scale. A column holding NaN or inf raises ``ValueError`` naming it
         (``column 'x3'``, counted from 0)."""
-        from ..table.ranges import standard_stats  # the table package imports this module
-
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"X: expected a non-empty 2-D array, got shape {X.shape}")
