@@ -92,3 +92,23 @@ def test_adam_flushes_subnormal_first_moments_in_float32():
 def test_bad_optimizer_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_optimizer_copy_has_the_same_rule_config_and_state_and_shares_nothing():
+    """Optimizer.copy (what Network.copy carries, so the engine need not know training)."""
+    import numpy as np
+
+    import chainrule as cr
+
+    net = cr.MLP([3, 4, 2], seed=0, dtype="float64")
+    net.fit(np.random.default_rng(0).normal(size=(8, 3)), np.zeros((8, 2)), epochs=2,
+            batch_size=4, optimizer=cr.Adam(1e-2))
+    opt = net.optimizer
+    twin = opt.copy()
+    assert type(twin) is type(opt) and twin.get_config() == opt.get_config()
+    assert twin.t == opt.t and twin.state.keys() == opt.state.keys()
+    for k in opt.state:
+        np.testing.assert_array_equal(twin.state[k], opt.state[k])
+        assert twin.state[k] is not opt.state[k]
+    copied = net.copy()
+    assert copied.optimizer is not opt and copied.optimizer.t == opt.t

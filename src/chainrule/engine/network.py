@@ -347,7 +347,6 @@ class Network:
         """An independent copy: same layers, loss, parameters, scaler, classes, generator
         state and optimizer (configuration and state); nothing shared. ``dtype`` casts;
         ``backend`` (and ``device``) moves it (default: where this one is)."""
-        from ..training.optimizers import get_optimizer
         from .layers import layer_from_config
 
         rng = np.random.default_rng()
@@ -368,8 +367,7 @@ class Network:
             twin.encoder = TableEncoder.from_dict(self.encoder.to_dict())
         twin.classes = None if self.classes is None else [*self.classes]
         if self.optimizer is not None:
-            twin.optimizer = get_optimizer(self.optimizer.get_config())
-            twin.optimizer.load_state_dict(self.optimizer.state_dict())
+            twin.optimizer = self.optimizer.copy()
         return twin
 
     def __repr__(self) -> str:

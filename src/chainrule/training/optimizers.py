@@ -131,6 +131,13 @@ class Optimizer(ABC):
                       for k, v in state.items() if k in self.slots}
         self.scratch = None
 
+    def copy(self) -> Optimizer:
+        """An optimizer of the same rule and configuration with a copy of this one's state
+        (nothing shared): what a copied network carries."""
+        twin = get_optimizer(self.get_config())
+        twin.load_state_dict(self.state_dict())
+        return twin
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.get_config()})"
 
