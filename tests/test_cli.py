@@ -82,13 +82,16 @@ def test_evaluate_info_explain_on_the_default_model(default_run: tuple[Path, str
     assert "total parameters: 17,226" in text and "Dense" in text and "adam" in text
     assert main(["explain", model, "--sample", "5"]) == 0
     text = capsys.readouterr().out
-    for layer in (1, 2, 3):
+    for layer in (1, 2):
         assert f"^({layer}) = ∂C_0/∂a_" in text
+    # the softmax output layer: the chain runs through every output, δ_j = Σ_i ∂C/∂a_i ·
+    # ∂a_i/∂z_j (issue 29: the old headline ∂C_0/∂a_j · g′(z_j) did not multiply to its value)
+    assert "^(3) = δ_" in text and "Σ_i ∂C_0/∂a_i^(3)" in text
     assert "finite difference" in text and "(sample 5," in text
     assert main(["explain", model, "--sample", "2", "--layer", "1", "--j", "3",
                  "--k", "20"]) == 0
     text = capsys.readouterr().out
-    assert "∂C_0/∂w_320^(1)" in text
+    assert "∂C_0/∂w_{3,20}^(1)" in text  # issue 29: j = 3, k = 20 no longer run together
 
 
 def test_config_file_reproduces_a_run_and_flags_win(tmp_path: Path) -> None:
