@@ -333,6 +333,7 @@ def test_ragged_and_scalar_arrays_are_named(call, match):
         call()
 
 
+@pytest.mark.filterwarnings("ignore:Stochastic Optimizer. Maximum iterations:UserWarning")
 def test_the_estimators_name_x_in_scikit_learns_input_errors():
     from chainrule.sklearn import MLPClassifier
 
