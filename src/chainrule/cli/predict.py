@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import datasets
 from ..engine.network import Network
-from ..health.report import check_finite_outputs, nonfinite_rows
+from ..engine.validation import check_finite_outputs, nonfinite_rows
 from ..io.model import atomic_write_bytes, read_model
 from ..io.safetext import csv_field, csv_line, name_list
 from . import CLIError

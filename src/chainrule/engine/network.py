@@ -584,7 +584,8 @@ class Network:
         a = parts[0] if len(parts) == 1 else (
             np.concatenate(parts) if self.xp is np else self.xp.concat(parts))
         if not allow_nonfinite:
-            check_finite_outputs(a, self.dtype)
+            check_finite_outputs(a, "predict", what="rows of outputs",
+                                 hint="; pass allow_nonfinite=True to get them anyway")
         return a
 
     def predict_classes(self, X: ArrayLike) -> NDArray[np.int64]:

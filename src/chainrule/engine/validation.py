@@ -195,20 +195,37 @@ def check_finite(arr: NDArray, name: str) -> None:
         )
 
 
-def check_finite_outputs(a: Any, dtype: np.dtype) -> None:
-    """Refuse outputs a^(L) with a nan or an inf (parameters or inputs that overflow
-    ``dtype``), naming how many rows and the first few, instead of returning them."""
+class NonFiniteOutputError(ValueError):
+    """A model's outputs hold nan or ±inf: they are neither returned, scored nor written as
+    predictions unless the caller asks for them."""
+
+
+def nonfinite_rows(A: ArrayLike) -> NDArray[np.intp]:
+    """Indices of the rows (samples) of ``A`` (n_samples, …) holding a nan or an inf."""
+    arr = np.asarray(A)
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        return np.zeros(0, dtype=np.intp)
+    return np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
+
+
+def check_finite_outputs(A: Any, source: str, *, rows: str = "rows", first: int = 0,
+                         hint: str = "", what: str = "predictions") -> None:
+    """Raise :class:`NonFiniteOutputError` when a row of the model outputs ``A`` (an array
+    of any backend) holds a nan or an inf, naming ``source``, how many rows and the first
+    few (numbered from ``first``, called ``rows``), then ``hint``: one line, e.g.
+    ``t.csv: 200 of 200 predictions are not finite (nan or inf), data rows 1, 2, 3, 4, 5,
+    … and 195 more; …``. Finite outputs cost one reduction (one scalar from a device)."""
+    from ..io.safetext import name_list
     from .backend import all_finite, to_host
 
-    if all_finite(a):
+    if all_finite(A):
         return
-    host = np.asarray(to_host(a))
-    bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
-    first = ", ".join(str(int(i)) for i in bad[:5]) + (", …" if bad.size > 5 else "")
-    raise ValueError(
-        f"predict: {bad.size} of {host.shape[0]} rows of outputs are not finite (nan or inf), "
-        f"rows {first}; the inputs or the parameters overflow {dtype.name}; pass "
-        "allow_nonfinite=True to get them anyway")
+    host = np.asarray(to_host(A))
+    bad = nonfinite_rows(host)
+    raise NonFiniteOutputError(
+        f"{source}: {bad.size} of {host.shape[0]} {what} are not finite (nan or inf), {rows} "
+        f"{name_list((int(i) + first for i in bad), limit=5)}; the model's parameters or "
+        f"these inputs overflow its float type{hint}")
 
 
 def check_range(arr: NDArray, dtype: np.dtype, name: str) -> None:

@@ -15,39 +15,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..io.safetext import display_width, name_list, pad, shown
+from ..engine.validation import NonFiniteOutputError as NonFiniteOutputError
+from ..engine.validation import check_finite_outputs
+from ..engine.validation import nonfinite_rows as nonfinite_rows
+from ..io.safetext import display_width, pad, shown
 
 #: Class names are cut to this many terminal columns in the report's tables.
 LABEL_WIDTH = 32
-
-
-class NonFiniteOutputError(ValueError):
-    """A model's outputs hold nan or ±inf: they are neither scored nor written as
-    predictions unless the caller asks for them."""
-
-
-def nonfinite_rows(A: ArrayLike) -> NDArray[np.intp]:
-    """Indices of the rows (samples) of ``A`` (n_samples, …) holding a nan or an inf."""
-    arr = np.asarray(A)
-    if arr.ndim == 0 or arr.shape[0] == 0:
-        return np.zeros(0, dtype=np.intp)
-    return np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
-
-
-def check_finite_outputs(A: ArrayLike, source: str, *, rows: str = "rows", first: int = 0,
-                         hint: str = "") -> None:
-    """Raise :class:`NonFiniteOutputError` when a row of the model outputs ``A`` holds a
-    nan or an inf, naming ``source``, how many rows and the first few (numbered from
-    ``first``, called ``rows``), then ``hint``: one line, e.g. ``t.csv: 200 of 200
-    predictions are not finite (nan or inf), data rows 1, 2, 3, 4, 5, … and 195 more; …``.
-    """
-    bad = nonfinite_rows(A)
-    if bad.size:
-        n = np.asarray(A).shape[0]
-        raise NonFiniteOutputError(
-            f"{source}: {bad.size} of {n} predictions are not finite (nan or inf), {rows} "
-            f"{name_list((int(i) + first for i in bad), limit=5)}; the model's parameters or "
-            f"these inputs overflow its float type{hint}")
 
 
 def _labels(y: ArrayLike, name: str) -> NDArray[np.int64]:
