@@ -89,9 +89,10 @@ def shown(value: object, width: int = 32) -> str:
 def quoted(value: object, limit: int = 40) -> str:
     """``repr(value)`` for a one-line message (newlines and other unprintable characters
     escaped); a string longer than ``limit`` characters is cut, saying how long it was:
-    ``'aaaa…' (500 characters)``."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]!r}… ({len(value)} characters)"
+    ``'aaaa…' (500 characters)``; the repr of anything else is cut at ``limit``."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else (
+            f"{value[:limit]!r}… ({len(value)} characters)")
     text = repr(value)
     return text if len(text) <= limit + 2 else text[:limit] + "…"
 

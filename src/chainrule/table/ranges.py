@@ -20,16 +20,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+# A cell's text as a message shows it: quoted, control characters and line breaks escaped
+# (``repr``), cut to SHOWN_CHARS characters with ``… (N characters)``.
+from ..io.safetext import quoted as shown
+
 #: Text longer than this is cut (with ``…``) in messages.
 SHOWN_CHARS = 40
-
-
-def shown(text: str, limit: int = SHOWN_CHARS) -> str:
-    """``text`` as a message shows it: quoted, control characters and line breaks escaped
-    (``repr``), cut to ``limit`` characters with ``…``."""
-    if len(text) > limit:
-        return repr(text[:limit]) + f"… ({len(text)} characters)"
-    return repr(text)
 
 
 def largest(dtype: DTypeLike) -> float:
