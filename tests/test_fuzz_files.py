@@ -10,34 +10,21 @@ Each mutated file must load or raise the documented :class:`chainrule.errors.Fil
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
+import bench_script
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = int(os.environ.get("CHAINRULE_FUZZ_EXAMPLES", "250"))
 
 
-def _load_fuzz_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chainrule_bench_fuzz_files",
-                                                  REPO / "bench" / "fuzz_files.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_fuzz_module()
+fuzz = bench_script.load("fuzz_files")
 SEEDS = fuzz.seeds()
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 derandomize=os.environ.get("CHAINRULE_FUZZ_RANDOM") != "1",

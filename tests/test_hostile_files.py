@@ -9,35 +9,20 @@ longer campaign) for a short slice of it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import bench_script
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chainrule.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chainrule_bench_hostile_headers",
-                                                  REPO / "bench" / "hostile_headers.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _load_bench()
+hostile = bench_script.load("hostile_headers")
 FAST = settings(max_examples=8, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
 

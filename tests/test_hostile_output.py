@@ -11,13 +11,11 @@ names is cut short. A slice of ``bench/hostile_output.py`` runs here.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
+import bench_script
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,20 +23,7 @@ from hypothesis import strategies as st
 
 from chainrule.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chainrule_bench_hostile_output",
-                                                  REPO / "bench" / "hostile_output.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _bench()
+bench = bench_script.load("hostile_output")
 FORMULA_LABELS = bench.LABELS["formula"]
 
 

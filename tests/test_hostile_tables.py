@@ -7,11 +7,10 @@ correctly), never a NumPy warning or an ``inf`` the file does not hold. The camp
 from __future__ import annotations
 
 import codecs
-import importlib
-import sys
 import warnings
 from pathlib import Path
 
+import bench_script
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -21,15 +20,9 @@ from chainrule.cli import main
 from chainrule.datasets import DataFileError, load_csv
 from chainrule.table import TableEncoder, TableError
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
-
 
 def _bench():
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module("hostile_tables")
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_script.load("hostile_tables")
 
 
 def _table(cell: str = "0.5", *, target: str | None = None, sep: str = ",") -> str:
