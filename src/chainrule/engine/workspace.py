@@ -65,3 +65,16 @@ class Workspaces:
                 self.by_size.clear()
             ws = self.by_size[n] = Workspace(self.net, n)
         return ws
+
+
+def row_bytes(net: Network) -> int:
+    """Bytes of one sample's activations through ``net``: z and a of every layer."""
+    widths = [net.n_in, *(dense.n_out for dense in net.dense_layers)]
+    return 2 * sum(widths) * net.dtype.itemsize
+
+
+def rows_within_budget(net: Network, budget: int) -> int:
+    """The most samples (at least 1) whose activations through ``net`` fit ``budget``
+    bytes: a network read from a file decides the widths, so a batch is sized, or checked,
+    against a stated budget before anything is allocated."""
+    return max(1, budget // row_bytes(net))

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from ..engine.backend import to_host
 from ..engine.layers import Dense
+from ..engine.workspace import rows_within_budget
 from ..training.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -117,9 +118,9 @@ PROBE_BUDGET = 32 * 2**20
 
 
 def probe_rows(net: Network, probe_size: int) -> int:
-    """The probe rows that fit :data:`PROBE_BUDGET` (at most ``probe_size``, at least 1)."""
-    per_row = 4 * net.dtype.itemsize * (net.n_in + sum(d.n_out for d in net.dense_layers))
-    return max(1, min(probe_size, PROBE_BUDGET // per_row))
+    """The probe rows that fit :data:`PROBE_BUDGET` (at most ``probe_size``, at least 1).
+    Half the budget goes to z and a: the statistics' temporaries take as much again."""
+    return min(probe_size, rows_within_budget(net, PROBE_BUDGET // 2))
 
 
 class HealthMonitor(Callback):

@@ -11,8 +11,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..datasets import Dataset
+from ..engine import workspace
 from ..engine.losses import Loss, get_loss
 from ..engine.network import MLP, Network
+from ..engine.workspace import row_bytes as row_bytes
 from ..io.safetext import name_list, quoted
 from .config import RunConfig
 from .errors import RunError
@@ -123,15 +125,9 @@ def class_probabilities(net: Network, A: NDArray, n_classes: int) -> NDArray | N
 ACTIVATION_BUDGET = 64 * 2**20
 
 
-def row_bytes(net: Network) -> int:
-    """Bytes of one sample's activations through ``net``: z and a of every layer."""
-    widths = [net.n_in, *(dense.n_out for dense in net.dense_layers)]
-    return 2 * sum(widths) * np.dtype(net.dtype).itemsize
-
-
 def rows_within_budget(net: Network, budget: int = ACTIVATION_BUDGET) -> int:
     """The most samples one batch through ``net`` may hold within ``budget`` bytes."""
-    return max(1, budget // row_bytes(net))
+    return workspace.rows_within_budget(net, budget)
 
 
 def evaluate(net: Network, X: NDArray, y: NDArray, task: str,
