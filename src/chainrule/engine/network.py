@@ -57,7 +57,7 @@ from .inputs import DeviceScaler, device_features
 from .layers import Dense, Layer
 from .losses import Loss, get_loss
 from .mlp import MLP as MLP  # the shorthand, at its 0.1 path too
-from .output import output_delta, sample_costs
+from .output import output_delta, pair_problem, sample_costs
 from .trace import Trace
 from .validation import (
     as_features,
@@ -76,11 +76,6 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 Array = NDArray[np.floating]
-
-
-#: The output activations whose values are probabilities in (0, 1), the domain of the
-#: classification losses' log a.
-PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
 
 
 class Network:
@@ -197,12 +192,11 @@ class Network:
         if not isinstance(self.layers[-1], Dense):
             raise ValueError("layers: the last layer must be Dense (the output layer L)")
         loss, output = self.loss_fn, self.layers[-1].activation.name
-        needed = loss.canonical_activation
-        if loss.classification and needed is not None and output not in PROBABILITY_OUTPUTS:
-            raise ValueError(
-                f"loss: {loss.name} needs a {needed} output layer (its probabilities), got "
-                f"{output!r}; build the output layer with {needed} (MLP(..., "
-                f"output={needed!r}), or leave output out and MLP picks it)")
+        problem = pair_problem(loss, output)
+        if problem is not None:
+            needed = loss.canonical_activation
+            raise ValueError(f"loss: {problem}; build the output layer with {needed} (MLP(..., "
+                             f"output={needed!r}), or leave output out and MLP picks it)")
 
     def _allocate(self) -> None:
         """One flat ``params`` and ``grads`` for every layer's parameters, in layer order

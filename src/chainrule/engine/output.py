@@ -82,3 +82,22 @@ def output_delta(loss: Loss, activation: Activation, z_L: Array, a_L: Array, y: 
     if scale is not None:
         grad_a = grad_a * scale  # ∂C/∂a^(L) = (1/n) ∂C0/∂a
     return activation.backward(z_L, a_L, grad_a, out=out), grad_a  # · g′(z^(L))
+
+
+#: The output activations whose values are probabilities in (0, 1), the domain of the
+#: classification losses' log a.
+PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
+
+
+def pair_problem(loss: Loss, activation: str) -> str | None:
+    """Why an output layer with ``activation`` cannot feed ``loss``, or None when it can.
+
+    A classification loss takes log a^(L), so it needs probabilities in (0, 1): softmax or
+    sigmoid (its canonical one takes the fused δ^(L) = a − y, the other the general chain).
+    The network refuses any other output when it is built; the loss guard names the pair
+    (not the learning rate) if one is swapped in afterwards and training diverges.
+    """
+    needed = loss.canonical_activation
+    if not loss.classification or needed is None or activation in PROBABILITY_OUTPUTS:
+        return None
+    return f"{loss.name} needs a {needed} output layer (its probabilities), got {activation!r}"

@@ -13,6 +13,8 @@ import math
 import numpy as np
 
 from ..engine import backend as _backend
+from ..engine.losses import Loss
+from ..engine.output import pair_problem
 
 Array = np.ndarray
 
@@ -116,17 +118,17 @@ class LossGuard:
         return DivergenceError(epoch, batch, what, advice=advice, finite=finite)
 
 
-def pair_advice(loss: object, activation: str) -> str | None:
-    """What to change when the output activation is not the one a classification loss
-    needs (its probabilities: softmax for cross_entropy, sigmoid for
-    binary_cross_entropy); None when the pair is sound. A Network refuses such a pair when
-    it is built, but its output layer can be replaced afterwards."""
-    needed = getattr(loss, "canonical_activation", None)
-    if not getattr(loss, "classification", False) or needed is None or activation == needed:
+def pair_advice(loss: Loss, activation: str) -> str | None:
+    """What to change when the output activation cannot feed a classification loss
+    (:func:`chainrule.engine.output.pair_problem`, the one rule); None when the pair is
+    sound. A Network refuses such a pair when it is built, but its output layer can be
+    replaced afterwards."""
+    if pair_problem(loss, activation) is None:
         return None
-    name = getattr(loss, "name", "the loss")
-    return (f"the output layer is {activation}, but {name} needs {needed} (probabilities): "
-            f"build it with output={needed!r}; the learning rate is not the cause")
+    needed = loss.canonical_activation
+    return (f"the output layer is {activation}, but {loss.name} needs {needed} "
+            f"(probabilities): build it with output={needed!r}; the learning rate is not "
+            "the cause")
 
 
 def finite(params: Array) -> bool:
