@@ -370,3 +370,15 @@ def test_the_health_probe_of_a_very_wide_network_fits_its_budget():
     wide = cr.MLP([64, 30_000, 2], dtype="float64")
     rows = probe_rows(wide, 256)
     assert 1 <= rows < 256 and rows * 4 * 8 * (64 + 30_002) <= PROBE_BUDGET
+
+
+def test_divergence_advice_blames_only_a_pair_the_network_would_refuse():
+    """One rule (engine.output.pair_problem) for construction and the loss guard: a sound
+    non-canonical pair (cross_entropy + sigmoid) is not blamed for a divergence."""
+    from chainrule.engine.losses import get_loss
+    from chainrule.training.divergence import pair_advice
+
+    assert pair_advice(get_loss("cross_entropy"), "sigmoid") is None
+    assert pair_advice(get_loss("binary_cross_entropy"), "softmax") is None
+    assert "needs softmax" in str(pair_advice(get_loss("cross_entropy"), "identity"))
+    assert pair_advice(get_loss("squared_error"), "identity") is None
