@@ -185,3 +185,42 @@ def test_cli_export(tmp_path, rng):
     assert meta["classes"] == '["a", "b", "c"]'
     np.testing.assert_allclose(_session(out).run(None, {"X": X.astype(np.float32)})[0],
                                net.predict(X), atol=1e-5)
+
+
+def test_a_new_layer_type_exports_through_its_registered_converter(rng):
+    """A layer type outside the engine (here a gain a_j = γ_j a_j^prev) is refused by name
+    until it registers a converter keyed by its ``name``; then its graph equals predict."""
+    from chainrule.engine.layer import LAYERS, Layer
+
+    class Gain(Layer):
+        name = "TestOnnxGain"
+
+        def __init__(self) -> None:
+            self.gain = np.array([0.5, -2.0, 3.0])
+
+        def forward(self, a_prev, *, training=False, rng=None, out=None):  # type: ignore[no-untyped-def]
+            return None, a_prev * self.gain, None
+
+        def backward(self, a_prev, z, a, grad_a, *, mask=None,  # type: ignore[no-untyped-def]
+                     need_grad_prev=True, out=None):
+            return None, grad_a * self.gain
+
+        def get_config(self) -> dict[str, object]:
+            return {"type": self.name}
+
+    try:
+        net = Network([Dense(4, 3, "tanh"), Gain(), Dense(3, 2)], seed=0, dtype="float64")
+        with pytest.raises(ValueError, match=r"layers\[1\] is a Gain, which has no ONNX lowering"):
+            cx.to_onnx(net)
+
+        @cx.register_converter("TestOnnxGain")
+        def _gain(g, layer, a_prev):  # type: ignore[no-untyped-def]
+            return g.op("Mul", [a_prev, g.const("gain", layer.gain)], stem="gain_a")
+
+        X = rng.standard_normal((9, 4))
+        out = cx.run(cx.to_onnx(net), X)
+        np.testing.assert_allclose(out, net.predict(X), rtol=1e-12, atol=1e-12)
+        assert "Mul" in [n.op_type for n in cx.to_onnx(net).graph.node]
+    finally:
+        LAYERS.pop("TestOnnxGain", None)
+        cx.LAYER_CONVERTERS.pop("TestOnnxGain", None)

@@ -14,6 +14,10 @@ network's a^(L), shape (N, n_out):
   (their operators carry α as a float32 and onnxruntime has no double ``Elu``);
 * Dropout layers are left out (they are the identity at inference).
 
+Each layer goes through the converter registered for its type's ``name`` in
+:data:`LAYER_CONVERTERS`; a new layer type registers its own with
+:func:`register_converter` (Dense and Dropout are registered the same way).
+
 A network trained on a table (one with ``net.encoder``) takes its columns instead of ``X``:
 one input per column the encoder reads, named like it, shape (N, 1) — numbers as
 ``tensor(float)`` (``double`` in float64) with NaN for a missing cell, categories as
@@ -28,8 +32,10 @@ before it is written, atomically (temporary file, then ``os.replace``).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -190,23 +196,82 @@ def _input_nodes(g: Graph, net: Network, elem: int, input_name: str,
     return graph_inputs, a
 
 
+LayerConverter = Callable[[Graph, Any, str], str]
+"""Emits one layer at inference into the graph: (graph, layer, name of a_prev) → name of a."""
+
+LAYER_CONVERTERS: dict[str, LayerConverter] = {}
+"""The ONNX lowering of every layer type, keyed by the layer class's ``name`` (as
+:data:`chainrule.engine.layer.LAYERS` is). A new layer type registers its own with
+:func:`register_converter`, from a module of :data:`CONVERTER_MODULES` (loaded on the
+first export), without editing this file."""
+
+CONVERTER_MODULES: tuple[str, ...] = ("chainrule.onnx.embeddings",)
+"""Modules that register converters when imported; each is imported once, on the first
+export, and one not (yet) installed is passed over."""
+
+_loaded_modules = False
+
+
+def register_converter(name: str) -> Callable[[LayerConverter], LayerConverter]:
+    """Decorator: register ``converter(graph, layer, a_prev) -> a`` for the layer type
+    ``name`` (its class's ``name``); returns the converter unchanged.
+
+    Examples
+    --------
+    >>> @register_converter("MyLayer")                                  # doctest: +SKIP
+    ... def _my_layer(g: Graph, layer: MyLayer, a_prev: str) -> str:
+    ...     return g.op("Mul", [a_prev, g.const("scale", layer.scale)])
+    """
+
+    def add(converter: LayerConverter) -> LayerConverter:
+        LAYER_CONVERTERS[name] = converter
+        return converter
+
+    return add
+
+
+def _load_converter_modules() -> None:
+    """Import :data:`CONVERTER_MODULES` once (registering their converters)."""
+    global _loaded_modules
+    if _loaded_modules:
+        return
+    _loaded_modules = True
+    for module in CONVERTER_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:  # the module exists but something it imports is missing
+                raise
+
+
+@register_converter(Dense.name)
+def _dense(g: Graph, layer: Dense, a_prev: str) -> str:
+    """z = a_prev wᵀ + b as one Gemm (transB=1 keeps w as (n_out, n_in)), then g(z)."""
+    inputs = [a_prev, g.const("w", layer.w)]
+    if layer.b is not None:
+        inputs.append(g.const("b", layer.b))
+    z = g.op("Gemm", inputs, stem="z", transB=1)
+    return layer.activation.to_onnx(g, z)
+
+
+@register_converter(Dropout.name)
+def _dropout(g: Graph, layer: Dropout, a_prev: str) -> str:
+    """The identity at inference: no node."""
+    return a_prev
+
+
 def _layer_nodes(g: Graph, net: Network, a: str) -> str:
-    """Every layer at inference, from a^(0) named ``a``; returns the name of a^(L). Dense
-    is a Gemm and its activation, Dropout the identity; any other layer type has no
-    lowering here and is refused rather than left out."""
-    layer_index = 0
+    """Every layer at inference, from a^(0) named ``a``, each through its converter in
+    :data:`LAYER_CONVERTERS`; returns the name of a^(L). A layer type without one is
+    refused rather than left out."""
+    _load_converter_modules()
     for i, layer in enumerate(net.layers):
-        if isinstance(layer, Dropout):
-            continue
-        if not isinstance(layer, Dense):
+        converter = LAYER_CONVERTERS.get(type(layer).name)
+        if converter is None:
             raise ValueError(f"net: layers[{i}] is a {type(layer).__name__}, which has no "
-                             "ONNX lowering (Dense and Dropout layers have one)")
-        layer_index += 1
-        inputs = [a, g.const(f"w{layer_index}", layer.w)]
-        if layer.b is not None:
-            inputs.append(g.const(f"b{layer_index}", layer.b))
-        z = g.op("Gemm", inputs, stem=f"z{layer_index}", transB=1)  # z = a_prev wᵀ + b
-        a = layer.activation.to_onnx(g, z)
+                             "ONNX lowering (types with one: "
+                             f"{', '.join(sorted(LAYER_CONVERTERS))})")
+        a = converter(g, layer, a)
     return a
 
 
@@ -294,4 +359,4 @@ def run(model_or_path: Any, X: Any) -> NDArray:
     return sess.run(None, {inp.name: np.asarray(X, dtype=want)})[0]
 
 
-__all__ = ["OPSET", "export", "run", "to_onnx"]
+__all__ = ["LAYER_CONVERTERS", "OPSET", "export", "register_converter", "run", "to_onnx"]
