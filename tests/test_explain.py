@@ -117,3 +117,51 @@ def test_cli_explain_of_every_layer_is_one_pass(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(module, "chain_factors", lambda *a: calls.append(1) or factors(*a))
     assert main(["explain", str(run / "model.safetensors")]) == 0
     assert capsys.readouterr().out.count("∂C") >= 31 and len(calls) == 1
+
+
+def test_a_layer_type_explains_itself_through_the_hook():
+    """layer_chain_lines calls a non-Dense layer's explain_lines with its a_prev and the
+    ∂C_0/∂a that reached its output (checked here against finite differences of C_0 in
+    that layer's output), and passes over layers without the hook."""
+    from chainrule.engine.layer import LAYERS, Layer
+    from chainrule.notes.explain import layer_chain_lines
+
+    seen = {}
+
+    class Shift(Layer):
+        name = "TestExplainShift"
+
+        def __init__(self) -> None:
+            self.shift = np.array([0.3, -0.1, 0.2])
+
+        def forward(self, a_prev, *, training=False, rng=None, out=None):
+            return None, a_prev + self.shift, None
+
+        def backward(self, a_prev, z, a, grad_a, *, mask=None, need_grad_prev=True, out=None):
+            return None, grad_a
+
+        def get_config(self):
+            return {"type": self.name}
+
+        def explain_lines(self, a_prev, grad_a):
+            seen["a_prev"], seen["grad_a"] = a_prev, grad_a
+            return [f"∂C_0/∂s_0 = {grad_a[0, 0]:.6f}"]
+
+    try:
+        net = cr.Network([cr.Dense(3, 3, "tanh"), Shift(), cr.Dense(3, 2, "sigmoid")],
+                         loss="mse", seed=1, dtype="float64")
+        x, y = np.array([[1.0, 0.5, -1.5]]), np.array([[0.0, 1.0]])
+        lines = layer_chain_lines(net, x, y)
+        assert lines == [f"∂C_0/∂s_0 = {seen['grad_a'][0, 0]:.6f}"]
+        np.testing.assert_allclose(seen["a_prev"], net.forward(x).a[1], rtol=1e-15)
+        h = 1e-6
+        c = []
+        for step in (h, -h):
+            net.layers[1].shift[0] += step
+            c.append(float(net.loss_fn.value(net.forward(x).a_L, y)[0]))
+            net.layers[1].shift[0] -= step
+        np.testing.assert_allclose(seen["grad_a"][0, 0], (c[0] - c[1]) / (2 * h), rtol=1e-7)
+        plain = cr.Network([cr.Dense(3, 2, "sigmoid")], loss="mse", seed=1, dtype="float64")
+        assert layer_chain_lines(plain, x, y) == []
+    finally:
+        LAYERS.pop("TestExplainShift", None)

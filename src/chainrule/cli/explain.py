@@ -13,7 +13,7 @@ import numpy as np
 
 from ..datasets.base import Dataset
 from ..io.model import LoadedModel, read_model
-from ..notes.explain import explain_layers
+from ..notes.explain import explain_layers, layer_chain_lines
 from . import CLIError
 from .common import encode_targets, load_model_data, map_labels
 from .config import UsageError, add_data_arguments, data_config, usage_error
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'% ' if args.latex else ''}{ds.name} sample {args.sample}{label}")
     try:  # one forward/backward and one batched finite-difference pass for every pick
         explanations = explain_layers(net, x, target, picks=picks, lr=lr)
+        other = layer_chain_lines(net, x, target)  # layers that explain themselves
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     for e in explanations:
@@ -88,4 +89,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         # explain() saw one row, so it calls it sample 0; name the data set's row instead
         print(str(e).replace("(sample 0,", f"(sample {args.sample},", 1))
+    if other:
+        print()
+    for line in other:
+        print(f"{'% ' if args.latex else ''}{line}")
     return 0

@@ -246,6 +246,36 @@ def chain_factors(net: Network, X: ArrayLike, Y: ArrayLike) -> dict[str, list[ND
     }
 
 
+def layer_chain_lines(net: Network, x: ArrayLike, y: ArrayLike) -> list[str]:
+    """The chain rule with numbers through every layer that is not Dense, for one sample.
+
+    The hook: a layer type may define ``explain_lines(a_prev, grad_a) -> list[str]``, given
+    (in float64, one row) what it took, a_prev of shape (1, n_in), and ∂C_0/∂a of its
+    output, shape (1, n_out); it returns the lines that show how ∂C_0 reaches its own
+    parameters (and a_prev). A layer without the method is passed over.
+    """
+    X, Yin = _as_batch(x, y)
+    if X.shape[0] != 1:
+        raise ValueError(f"x: expected one sample, got {X.shape[0]}")
+    net64 = as_float64(net)
+    if not any(hasattr(layer, "explain_lines") and not isinstance(layer, Dense)
+               for layer in net64.layers):
+        return []
+    a0 = net64.inputs(X)
+    trace = net64.forward(a0)
+    delta_L, grad_a_L = output_delta(net64.loss_fn, net64.output_layer.activation, trace.z_L,
+                                     trace.a_L, net64.targets(Yin, 1), fused=False)
+    net64.backward(trace, delta_L=delta_L)
+    lines: list[str] = []
+    for i, layer in enumerate(net64.layers):
+        hook = getattr(layer, "explain_lines", None)
+        if hook is None or isinstance(layer, Dense):
+            continue
+        grad_a = grad_a_L if i == len(net64.layers) - 1 else trace.grad_a[i]
+        lines += hook(trace.a[i], cast(NDArray, grad_a))
+    return lines
+
+
 def _checked_weight(net: Network, layer: int, j: int, k: int) -> Dense:
     """The Dense layer of the notes' index ``layer``, with j and k checked against it."""
     return _checked_weight_of(net.dense_layers, layer, j, k)
