@@ -24,6 +24,33 @@ def shown(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def training_lines(tr: dict[str, Any]) -> list[str]:
+    """The training summary as the file holds it: each fact printed only when it is there
+    (a model saved by the playground holds its data set, step and link, not a run's
+    splits, epochs or date)."""
+    config = tr.get("config")
+    c = config if isinstance(config, dict) else {}
+    data = c.get("csv") or c.get("npz") or c.get("dataset") or tr.get("dataset")
+    words = [f"trained on {shown(data)}" if data is not None else "trained"]
+    sizes = [f"{tr[k]} {name}" for k, name in (("n_train", "train"), ("n_val", "val"),
+                                                ("n_test", "test")) if tr.get(k) is not None]
+    if sizes:
+        words.append(f"({', '.join(sizes)})")
+    for key, unit in (("epochs_run", "epochs"), ("step", "steps")):
+        if tr.get(key) is not None:
+            words.append(f"for {shown(tr[key])} {unit}")
+    if tr.get("train_seconds") is not None:
+        words.append(f"in {shown(tr['train_seconds'])} s")
+    if tr.get("date") is not None:
+        words.append(f"on {shown(tr['date'])}")
+    if tr.get("source") is not None:
+        words.append(f"by {shown(tr['source'])}")
+    lines = [" ".join(words)] if len(words) > 1 or data is not None else []
+    if tr.get("link") is not None:
+        lines.append(f"link: {shown(tr['link'], 2000)}")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     loaded = read_model(args.model)
     net, meta = loaded.net, loaded.metadata
@@ -66,14 +93,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"optimizer: {cfg['name']}, lr {sched['lr']:g} ({sched['name']}"
               f"{', ' + extra if extra else ''}), {net.optimizer.t} steps taken")
     tr = loaded.training
-    if tr:
-        c = tr.get("config", {})
-        data = c.get("csv") or c.get("npz") or c.get("dataset")
-        print(f"trained on {shown(data)} ({tr.get('n_train')} train, {tr.get('n_val')} val, "
-              f"{tr.get('n_test')} test) for {tr.get('epochs_run')} epochs "
-              f"in {tr.get('train_seconds')} s on {shown(tr.get('date'))}")
-        test = tr.get("test", {})
-        floats = {k: v for k, v in test.items() if isinstance(v, float)}
-        if floats:
-            print("test: " + "  ".join(f"{shown(k, 40)} {v:.4f}" for k, v in floats.items()))
+    for line in training_lines(tr):
+        print(line)
+    test = tr.get("test")
+    floats = ({k: v for k, v in test.items() if isinstance(v, float)}
+              if isinstance(test, dict) else {})
+    if floats:
+        print("test: " + "  ".join(f"{shown(k, 40)} {v:.4f}" for k, v in floats.items()))
     return 0
