@@ -25,7 +25,7 @@ from chainrule.io.container import loads_safetensors
 # -- plain loops: what the layers compute, one sample and one number at a time -------------
 
 
-def lookup_reference(a_prev, columns, ws, grad_a):  # type: ignore[no-untyped-def]
+def lookup_reference(a_prev, columns, ws, grad_a):
     """(a, [∂C/∂w], ∂C/∂a_prev) of a CategoricalEmbedding, by loops over samples."""
     n, n_in = a_prev.shape
     codes = dict(columns)
@@ -48,7 +48,7 @@ def lookup_reference(a_prev, columns, ws, grad_a):  # type: ignore[no-untyped-de
     return np.array(rows), grad_w, grad_prev
 
 
-def periodic_reference(a_prev, columns, c, w, b, grad_a):  # type: ignore[no-untyped-def]
+def periodic_reference(a_prev, columns, c, w, b, grad_a):
     """(a, ∂C/∂c, ∂C/∂w, ∂C/∂b, ∂C/∂a_prev) of a PeriodicEmbedding, by loops."""
     n, n_in = a_prev.shape
     P, d, q2 = w.shape
@@ -85,7 +85,7 @@ def _codes_table(seed: int, n: int, dtype: str = "float64") -> np.ndarray:
                             rng.integers(0, 3, n)]).astype(dtype)
 
 
-def _bound(layer, dtype: str, seed: int = 0):  # type: ignore[no-untyped-def]
+def _bound(layer, dtype: str, seed: int = 0):
     """``layer`` inside a network (so its parameters are bound), followed by a Dense."""
     return cr.Network([layer, cr.Dense(layer.n_out, 2)], dtype=dtype, seed=seed)
 
@@ -275,7 +275,7 @@ def test_it_learns_what_a_code_means() -> None:
     assert embedded.loss(X, Y) < 0.2 * plain.loss(X, Y)
 
 
-def test_it_saves_and_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_it_saves_and_loads(tmp_path) -> None:
     net = _table_net(dtype="float32", seed=2)
     X = _codes_table(11, 40, "float32")
     Y = np.random.default_rng(11).normal(size=(40, 2))
