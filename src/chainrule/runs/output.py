@@ -3,7 +3,9 @@ with ``"status": "complete"``, each written atomically into the run directory.
 
 A finished run directory holds :data:`RUN_FILES` (``best.safetensors`` only with a
 validation split or early stopping), ``regions.png`` for two-dimensional classification
-data and :data:`DIAGNOSTICS` when asked for.
+data and :data:`DIAGNOSTICS` when asked for. metrics.json holds the test metrics and,
+when the run ranked its input columns (:func:`column_importance`), their permutation
+importance under ``"importance"``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from .. import datasets
 from ..engine.network import Network
 from ..health.diagnosis import Diagnosis
+from ..health.importance import Importance, column_groups, permutation_importance
 from ..health.monitor import HealthMonitor
 from ..io.atomic import atomic_write_bytes
 from ..training.callbacks import History
@@ -32,12 +35,31 @@ from .stages import Splits
 RUN_FILES = (MODEL, CHECKPOINT, BEST, CONFIG, HISTORY, METRICS, "curves.png")
 #: The health monitor's record, plotted (:func:`chainrule.health.plots.plot_diagnostics`).
 DIAGNOSTICS = "diagnostics.png"
+#: More input columns than this (images: MNIST's 784 pixels) are not ranked: the ranking
+#: would cost a forward pass of the test set per column and shuffle, and say little.
+MAX_RANKED_COLUMNS = 200
+
+
+def column_importance(net: Network, ds: datasets.Dataset, splits: Splits,
+                      seed: int) -> Importance | None:
+    """The permutation importance of every input column on the test split (a table's
+    column counts once, however many features it was encoded into), scored by the run's
+    test metric (:func:`chainrule.health.importance.permutation_importance`).
+
+    Returns None when the data has more than :data:`MAX_RANKED_COLUMNS` columns or fewer
+    than 2 test rows.
+    """
+    groups = column_groups(ds.encoder, ds.feature_names)
+    if len(groups) > MAX_RANKED_COLUMNS or len(splits.X_test) < 2:
+        return None
+    return permutation_importance(net, splits.X_test, splits.y_test, task=ds.task,
+                                  groups=groups, seed=seed)
 
 
 def write(out: str | os.PathLike[str] | None | RunDir, net: Network, ds: datasets.Dataset,
           splits: Splits, history: History, metrics: dict[str, Any], summary: dict[str, Any],
           *, diagnosis: Diagnosis | None = None, monitor: HealthMonitor | None = None,
-          reporter: Reporter | None = None) -> Path:
+          importance: Importance | None = None, reporter: Reporter | None = None) -> Path:
     """Stage 6: write the run's files and mark it complete.
 
     Parameters
@@ -53,6 +75,8 @@ def write(out: str | os.PathLike[str] | None | RunDir, net: Network, ds: dataset
         Goes into metrics.json under ``"diagnosis"``.
     monitor : HealthMonitor, optional
         Its record is plotted into :data:`DIAGNOSTICS`.
+    importance : Importance, optional
+        Goes into metrics.json under ``"importance"`` (:func:`column_importance`).
     reporter : Reporter, optional
         Told what was written (:meth:`Reporter.written`).
 
@@ -85,6 +109,8 @@ def write(out: str | os.PathLike[str] | None | RunDir, net: Network, ds: dataset
     final = {"test": metrics, **{k: v for k, v in summary.items() if k != "config"}}
     if diagnosis is not None:
         final["diagnosis"] = diagnosis_json(diagnosis)
+    if importance is not None:
+        final["importance"] = importance.to_dict()
     run.mark("complete", **final, **({"started": started} if started else {}))
     if plot_error is not None:
         raise plot_error
@@ -144,4 +170,5 @@ def _plots(net: Network, history: History, ds: datasets.Dataset, X: np.ndarray,
     return written
 
 
-__all__ = ["DIAGNOSTICS", "RUN_FILES", "diagnosis_json", "write"]
+__all__ = ["DIAGNOSTICS", "MAX_RANKED_COLUMNS", "RUN_FILES", "column_importance",
+           "diagnosis_json", "write"]

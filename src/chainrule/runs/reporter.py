@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..engine.backend import Backend
     from ..engine.network import Network
     from ..health.diagnosis import Diagnosis
+    from ..health.importance import Importance
     from ..health.lr_find import LRFindResult
     from ..health.monitor import HealthMonitor
     from ..training.callbacks import Callback
@@ -50,6 +51,10 @@ class Reporter:
 
     def diagnosed(self, diagnosis: Diagnosis, monitor: HealthMonitor) -> None:
         """The health monitor's verdicts on the run."""
+
+    def ranked(self, importance: Importance) -> None:
+        """The input columns ranked by permutation importance on the test split
+        (``importance.format()`` shows the top ones)."""
 
     def diverged(self, diagnosis: Diagnosis) -> None:
         """The loss diverged (a :class:`~chainrule.training.callbacks.DivergenceError`
