@@ -160,7 +160,7 @@ class CategoricalEmbedding(Layer):
             raise ValueError(
                 f"a_prev: column {self.columns[j]} holds the codes of a category column "
                 f"(whole numbers 0..{self.n_codes[j] - 1}, 0 = unknown), got "
-                f"{values[row, j]!r} in row {row}; feed the table encoder's codes unscaled "
+                f"{float(values[row, j])!r} in row {row}; feed the table encoder's codes unscaled "
                 "(its standardizer leaves them as they are)")
         return values.astype(np.intp)
 
@@ -201,6 +201,26 @@ class CategoricalEmbedding(Layer):
         grad_prev[:, self.keep] = grad_a[:, :n_keep]  # a passed column: ∂C/∂a_prev = ∂C/∂a
         return None, grad_prev
 
+    def explain_lines(self, a_prev: Array, grad_a: Array) -> list[str]:
+        """The chain rule with numbers for one sample (``chainrule explain``): a_prev of
+        shape (1, n_in) and G = ∂C_0/∂a of shape (1, n_out), float64. Each component j of
+        the vector looked up is a_j = w_jk, so ∂C_0/∂w_jk = ∂C_0/∂a_j · 1, and every other
+        code's column gets 0."""
+        k = self.codes(a_prev)[0]
+        lines = []
+        offset = len(self.keep)
+        for c, (column, d) in enumerate(zip(self.columns, self.dims, strict=True)):
+            code = int(k[c])
+            lines.append(f"{self.name}: a_prev column {column} holds code {code}, so "
+                         f"a_{offset}..a_{offset + d - 1} = w{c}[:, {code}]")
+            for j in range(d):
+                g = float(grad_a[0, offset + j])
+                lines.append(f"  ∂C_0/∂w{c}_{j},{code} = ∂C_0/∂a_{offset + j} · "
+                             f"∂a_{offset + j}/∂w{c}_{j},{code} = {_num(g)} · 1 = {g:.6g}")
+            lines.append(f"  ∂C_0/∂w{c}_j,k = 0 for every other code k (not looked up)")
+            offset += d
+        return lines
+
     def get_config(self) -> dict[str, object]:
         return {"type": self.name, "n_in": self.n_in,
                 "columns": [[c, m] for c, m in zip(self.columns, self.n_codes, strict=True)],
@@ -214,6 +234,11 @@ class CategoricalEmbedding(Layer):
         cols = ", ".join(f"{c}:{m}→{d}" for c, m, d in zip(self.columns, self.n_codes,
                                                            self.dims, strict=True))
         return f"CategoricalEmbedding({self.n_in}, [{cols}])"
+
+
+def _num(x: float) -> str:
+    """A factor as explain prints it: 6 significant digits, in parentheses when negative."""
+    return f"({x:.6g})" if x < 0 else f"{x:.6g}"
 
 
 def _sequence(name: str, value: object) -> list[Any]:

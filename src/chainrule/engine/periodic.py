@@ -216,6 +216,34 @@ class PeriodicEmbedding(Layer):
         grad_prev[:, self.columns] += grad_x.T
         return None, grad_prev
 
+    def explain_lines(self, a_prev: Array, grad_a: Array) -> list[str]:
+        """The chain rule with numbers for one sample (``chainrule explain``): a_prev of
+        shape (1, n_in), G = ∂C_0/∂a of shape (1, n_out), float64. Per column p: ∂C_0/∂b
+        (= ∂C_0/∂e), one weight ∂C_0/∂w_p,0,0 = ∂C_0/∂e_0 · u_0, and the first frequency
+        ∂C_0/∂c_p0 = ∂C_0/∂θ_0 · ∂θ_0/∂c_p0 with ∂C_0/∂θ_0 = Σ_r ∂C_0/∂e_r (−w_r,0 sin θ_0
+        + w_r,k cos θ_0)."""
+        x, theta = self._theta(a_prev)
+        k, d = self.n_frequencies, self.d
+        lines = []
+        for p, column in enumerate(self.columns):
+            start = self.n_in + p * d
+            g = grad_a[0, start:start + d]  # ∂C_0/∂e_pr
+            t0, w = float(theta[p, 0, 0]), self.w[p]
+            u0 = math.cos(t0)
+            g_theta = float(np.sum(g * (-w[:, 0] * math.sin(t0) + w[:, k] * math.cos(t0))))
+            dtheta_dc = _TWO_PI * float(x[p, 0])
+            lines += [
+                f"{self.name}: a_prev column {column}, x = {float(x[p, 0]):.6g}, "
+                f"θ_j = 2π c_{p},j x, e = a_{start}..a_{start + d - 1}",
+                "  ∂C_0/∂b_" + f"{p},r = ∂C_0/∂e_r = "
+                + ", ".join(f"{float(v):.6g}" for v in g),
+                f"  ∂C_0/∂w_{p},0,0 = ∂C_0/∂e_0 · u_0 = {_num(float(g[0]))} · cos({t0:.6g}) "
+                f"= {_num(float(g[0]))} · {_num(u0)} = {float(g[0]) * u0:.6g}",
+                f"  ∂C_0/∂c_{p},0 = ∂C_0/∂θ_0 · 2π x = {_num(g_theta)} · {_num(dtheta_dc)} = "
+                f"{g_theta * dtheta_dc:.6g}",
+            ]
+        return lines
+
     def get_config(self) -> dict[str, object]:
         return {"type": self.name, "n_in": self.n_in, "columns": list(self.columns),
                 "n_frequencies": self.n_frequencies, "d": self.d, "sigma": self.sigma}
@@ -229,3 +257,8 @@ class PeriodicEmbedding(Layer):
     def __repr__(self) -> str:
         return (f"PeriodicEmbedding({self.n_in}, columns={self.columns}, "
                 f"n_frequencies={self.n_frequencies}, d={self.d}, sigma={self.sigma})")
+
+
+def _num(x: float) -> str:
+    """A factor as explain prints it: 6 significant digits, in parentheses when negative."""
+    return f"({x:.6g})" if x < 0 else f"{x:.6g}"
