@@ -3,11 +3,14 @@
 >>> from chainrule import datasets
 >>> ds = datasets.load("digits")               # embedded, offline
 >>> ds = datasets.load("moons", n_samples=500, noise=0.2, seed=1)
->>> ds = datasets.load("csv", path="houses.csv", target="price")
+>>> ds = datasets.load("csv", path="houses.csv", target="price")   # or .parquet, .xlsx
+>>> ds = datasets.load("csv", path=frame, target="price")          # a pandas DataFrame
 >>> ds = datasets.load("mnist", data_dir="../shared/data/mnist")
 
-Every loader returns a :class:`Dataset` with raw features; :func:`split_indices`
-makes the seeded (stratified) train/validation/test split.
+Every loader returns a :class:`Dataset` whose ``X`` a network takes (a table with text
+or missing cells encoded, see :func:`load_csv`); :func:`split_indices` makes the seeded
+(stratified) train/validation/test split. Every table — CSV, Parquet, Excel, DataFrame —
+is read by one reader, :func:`read_table`, in the library and every command alike.
 
 Every bad file (CSV, ``.npz``/``.npy``, IDX, MNIST) raises a
 :class:`~chainrule.errors.FileFormatError` (a ``ValueError``) naming the file and, where
@@ -24,9 +27,11 @@ import numpy as np
 from ..io.errors import FileFormatError
 from .base import TASKS, Dataset
 from .digits import load_digits
+from .fingerprint import fingerprint
 from .idx import IDXError, parse_idx, read_idx, read_images, read_labels
 from .mnist import MNISTError, load_mnist
 from .numpyfile import load_npz, read_features_numpy
+from .reader import read_table, table_format
 from .splits import Splits, split_indices
 from .synthetic import SYNTHETIC, make
 from .tabular import DataFileError, load_csv, read_features_csv
@@ -55,8 +60,9 @@ def load(name: str, **options: Any) -> Dataset:
         One of :data:`NAMES`.
     **options
         ``digits``: none. ``mnist``: ``data_dir``, ``download``, ``mirrors``.
-        2-D sets: ``n_samples``, ``noise``, ``seed``. ``csv``: ``path``, ``target``,
-        ``task``. ``npz``: ``path``, ``task``.
+        2-D sets: ``n_samples``, ``noise``, ``seed``. ``csv``: ``path`` (a CSV, Parquet
+        or Excel file, or a pandas DataFrame), ``target``, ``task``, ``encode``. ``npz``:
+        ``path``, ``task``.
     """
     if name in ("csv", "npz") and "path" not in options:
         raise ValueError(f"dataset {name!r}: give path=FILE")
@@ -87,6 +93,7 @@ __all__ = [
     "IDXError",
     "MNISTError",
     "Splits",
+    "fingerprint",
     "load",
     "load_csv",
     "load_digits",
@@ -99,5 +106,7 @@ __all__ = [
     "read_idx",
     "read_images",
     "read_labels",
+    "read_table",
     "split_indices",
+    "table_format",
 ]

@@ -61,7 +61,7 @@ class DataFileError(FileFormatError):
     message names the file and, where one applies, the row and column or the array."""
 
 
-def cell_at(lineno: int, col: int, header: list[str]) -> str:
+def cell_at(lineno: int | str, col: int, header: list[str]) -> str:
     return f"row {lineno}, column {col + 1} ({header[col]!r})"
 
 

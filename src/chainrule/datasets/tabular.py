@@ -1,7 +1,8 @@
-"""User data in tables: CSV (and Parquet) files with a header row. NumPy files are
-:mod:`.numpyfile`; what a target column means (task, class labels) is :mod:`.targets`.
+"""User data in tables: CSV, Parquet and Excel files with a header row, and DataFrames.
+NumPy files are :mod:`.numpyfile`; what a target column means (task, class labels) is
+:mod:`.targets`.
 
-Table rules (the reading itself is :mod:`chainrule.datasets.csvfile`): the first row names
+Table rules (the reading itself is :mod:`chainrule.datasets.reader`): the first row names
 the columns; feature cells are numbers or text, empty or ``NA`` when missing, encoded
 later by a :class:`~chainrule.table.TableEncoder` fitted on the training split; the target
 column (``target=``) may hold numbers or text, and rows whose target is missing are
@@ -13,34 +14,27 @@ row is ``row 2``."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from ..io.errors import check_readable_file
 from ..io.safetext import name_list as quoted_names
-from ..table.columns import (
-    NumberColumn,
-    Table,
-    TableError,
-    TextColumn,
-    column_of,
-    drop_row_index,
-)
+from ..table import TableEncoder
+from ..table.columns import NumberColumn, Table, TableError, TextColumn, drop_row_index
 from ..table.ranges import (
     describe,
     first_out_of_range,
-    largest,
     name_list,
     range_advice,
     shown,
 )
 from .base import TASKS, Dataset
-from .csvfile import DataFileError, cell_at, read_csv_table
+from .csvfile import DataFileError, cell_at
+from .fingerprint import fingerprint
 from .numpyfile import load_npz, read_features_numpy
+from .reader import frame_columns, read_table
 from .targets import (
     MAX_CLASSES,
     MIN_ROWS_PER_CLASS,
@@ -64,52 +58,59 @@ def _column_index(path: Path, header: list[str], name: str) -> int:
     return header.index(name)
 
 
-def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None = None) -> Dataset:
-    """A CSV file with a header row: every column but ``target`` is a feature, numbers or
-    text (see :mod:`chainrule.datasets.csvfile`). The features stay a raw
-    :class:`~chainrule.table.Table` in ``Dataset.table`` until a
-    :class:`~chainrule.table.TableEncoder`, fitted on the training split, encodes them
-    (:meth:`Dataset.encode`); ``Dataset.X`` holds the raw numbers when every feature cell
-    is one, and has no columns otherwise.
+def load_csv(path: str | os.PathLike[str] | Any, target: str | None, task: str | None = None,
+             *, encode: bool = True) -> Dataset:
+    """A table with a header row — a CSV, Parquet or Excel file, or a pandas DataFrame
+    (read by :func:`~chainrule.datasets.reader.read_table`) —: every column but ``target``
+    is a feature, numbers or text.
+
+    ``Dataset.X`` is ready for a network: the raw numbers when every feature cell is one;
+    else (with ``encode``) the features a :class:`~chainrule.table.TableEncoder` fitted on
+    every row makes, with a note saying so. The raw columns stay in ``Dataset.table``, so an
+    encoder fitted on the training rows only can replace them
+    (``ds.encode(TableEncoder().fit(ds.table.take(train)))``, what ``chainrule train``
+    does; it passes ``encode=False`` to skip the first encoding).
 
     Parameters
     ----------
-    path : path of the CSV file
+    path : path of the table file, or a pandas DataFrame
     target : str
         Name of the target column.
     task : {"classification", "regression"}, optional
         Default: inferred (text and integer targets with at most ``MAX_INTEGER_CLASSES``
         distinct values are classes; other numbers, regression), with a note saying so.
+    encode : bool, default True
+        Whether to encode a table with text or missing cells into ``X`` now.
 
     Raises
     ------
     DataFileError
         Empty, header-only or ragged file, duplicate column names, an infinite number, a
-        missing target column, a target with every cell missing, an unreadable file. A
-        :class:`~chainrule.errors.FileFormatError`.
+        missing target column, a target with every cell missing, an unreadable file, a
+        format whose reader is not installed. A :class:`~chainrule.errors.FileFormatError`.
     """
-    path = Path(path)
+    frame = None if isinstance(path, (str, os.PathLike)) else path
+    where: str | Path = "DataFrame" if frame is not None else Path(path)
     if not target:
-        raise ValueError(f"target: name the target column of {path} (--target COLUMN)")
+        raise ValueError(f"target: name the target column of {where} (--target COLUMN)")
     if task is not None and task not in TASKS:
         raise ValueError(f"task: expected one of {', '.join(TASKS)}, got {task!r}")
     notes: list[str] = []
 
     def choose(header: list[str]) -> list[int]:
-        t_col = _column_index(path, header, target)
+        t_col = _column_index(Path(where), header, target)
         if len(header) == 1:
-            raise DataFileError(path, f"no feature columns besides the target {target!r}")
+            raise DataFileError(where, f"no feature columns besides the target {target!r}")
         return [t_col, *(i for i in range(len(header)) if i != t_col)]
 
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        header, table = _read_parquet(path, choose)
+    if frame is not None:
+        header, table = frame_columns(frame, choose, "DataFrame", first_line=None)
     else:
-        header, table = read_csv_table(path, choose, notes)
-    t_col = header.index(target)
+        header, table = read_table(where, choose, notes)
     features = drop_row_index(table.select([n for n in header if n != target]), (), notes)
-    assert table.lines is not None
-    features, y_col, lines = _rows_with_target(path, target, features, table[target],
-                                               table.lines, notes)
+    rows = np.arange(len(table)) if table.lines is None else table.lines
+    features, y_col, lines = _rows_with_target(where, target, features, table[target],
+                                               rows, notes)
     y_numbers, y_text = _target_values(y_col)
     inferred = task is None
     if task is None:
@@ -118,29 +119,45 @@ def load_csv(path: str | os.PathLike[str], target: str | None, task: str | None 
     classes: list[Any] | None = None
     y: NDArray[Any]
     if task == "classification":
-        y, classes = _class_target(path, target, y_numbers, y_text, inferred)
+        y, classes = _class_target(where, target, y_numbers, y_text, inferred)
     elif y_numbers is None:
         assert y_text is not None
         i = next(i for i, v in enumerate(y_text) if np.isnan(finite_or_nan(v)))
-        raise DataFileError(path, f"{y_text[i]!r} is not a number; a regression "
-                            "target must be numeric", cell_at(int(lines[i]), t_col, header))
+        raise DataFileError(where, f"{y_text[i]!r} is not a number; a regression target "
+                            "must be numeric",
+                            cell_at(_line(lines[i], table), header.index(target), header))
     else:
         y = y_numbers.copy()
-    return Dataset(
-        name=path.stem,
-        X=_raw_numbers(features, path),
-        y=y,
-        task=task,
-        classes=classes,
-        feature_names=features.names,
-        target_names=[target],
-        source={"csv": str(path), "target": target, "task": task},
-        notes=notes,
-        table=features,
-    )
+    source: dict[str, Any] = {"target": target, "task": task}
+    if frame is None:
+        source = {"csv": str(where), **source, "table": fingerprint(where)}
+    ds = Dataset(name=Path(where).stem if frame is None else "DataFrame",
+                 X=_raw_numbers(features, where), y=y, task=task, classes=classes,
+                 feature_names=features.names, target_names=[target], source=source,
+                 notes=notes, table=features)
+    if encode and ds.X.shape[1] == 0:
+        _encode_every_row(ds, where)
+    return ds
 
 
-def _rows_with_target(path: Path, target: str, features: Table,
+def _line(row: Any, table: Table) -> int | str:
+    """A row as messages name it: the file's line number, or a DataFrame's ``index N``."""
+    return int(row) if table.lines is not None else f"index {int(row)}"
+
+
+def _encode_every_row(ds: Dataset, where: str | Path) -> None:
+    """Fill ``ds.X`` from its table with an encoder fitted on every row, saying so."""
+    assert ds.table is not None
+    try:
+        ds.encode(TableEncoder().fit(ds.table))
+    except TableError as exc:
+        raise DataFileError(where, str(exc)) from None
+    ds.notes.append(f"features encoded by a TableEncoder fitted on all {len(ds.y)} rows; "
+                    "to fit it on the training rows only: "
+                    "ds.encode(TableEncoder().fit(ds.table.take(train_rows)))")
+
+
+def _rows_with_target(path: str | Path, target: str, features: Table,
                       y_col: NumberColumn | TextColumn, lines: NDArray[Any], notes: list[str]
                       ) -> tuple[Table, NumberColumn | TextColumn, NDArray[Any]]:
     """Features, target column and file line numbers of the rows whose target is there
@@ -151,13 +168,13 @@ def _rows_with_target(path: Path, target: str, features: Table,
                             "or NA; nothing to learn from")
     if not keep.all():
         notes.append(f"dropped {int((~keep).sum())} row(s) whose target {target!r} is "
-                     f"empty or NA (first: row {int(lines[~keep][0])})")
+                     f"empty or NA (first: row {_line(lines[~keep][0], features)})")
         rows = np.flatnonzero(keep)
         features, y_col, lines = features.take(rows), y_col.take(rows), lines[rows]
     return features, y_col, lines
 
 
-def _class_target(path: Path, target: str, y_numbers: NDArray[Any] | None,
+def _class_target(path: str | Path, target: str, y_numbers: NDArray[Any] | None,
                   y_text: list[str] | None, inferred: bool) -> tuple[NDArray[Any], list[Any]]:
     """(class index per row, the classes) of a classification target, checked: at least
     two classes, and (when the task was inferred) not an identifier or free text."""
@@ -181,49 +198,7 @@ def _class_target(path: Path, target: str, y_numbers: NDArray[Any] | None,
     return y, classes
 
 
-#: Files read with pandas and pyarrow instead of the CSV reader.
-PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-def _read_parquet(path: Path, choose: Callable[[list[str]], list[int]]
-                  ) -> tuple[list[str], Table]:
-    """A Parquet file's columns (pandas + pyarrow); its rows are numbered from 1."""
-    check_readable_file(path, DataFileError, "Parquet file")
-    try:
-        import pandas as pd
-    except ImportError:
-        raise DataFileError(path, "reading Parquet needs pandas and pyarrow (pip install "
-                            "'chainrule[tables]'), or save the table as CSV") from None
-    try:
-        frame = pd.read_parquet(path)
-    except ImportError as exc:
-        raise DataFileError(path, f"reading Parquet needs pyarrow ({exc})") from None
-    except Exception as exc:  # pyarrow's errors have no common base that is not Exception
-        raise DataFileError(path, f"not a readable Parquet file ({type(exc).__name__}: "
-                            f"{exc})") from None
-    header = [str(c) for c in frame.columns]
-    if len(set(header)) != len(header):
-        raise DataFileError(path, "duplicate column names")
-    if frame.empty:
-        raise DataFileError(path, "no data rows")
-    chosen = [header[i] for i in choose(header)]
-    try:
-        table = Table({name: column_of(name, frame[name]) for name in chosen},
-                      np.arange(1, len(frame) + 1, dtype=np.int64), str(path))
-    except TableError as exc:
-        raise DataFileError(path, str(exc)) from None
-    for name, col in table.columns.items():
-        if not isinstance(col, NumberColumn):
-            continue
-        i = first_out_of_range(col.values, np.float64)
-        if i is not None:
-            raise DataFileError(path, f"{describe(col.values[i])} is too large for a number "
-                                f"(accepted: up to ±{largest(np.float64):.2g})",
-                                f"row {i + 1}, column {header.index(name) + 1} ({name!r})")
-    return header, table
-
-
-def _raw_numbers(table: Table, path: Path) -> NDArray[np.float64]:
+def _raw_numbers(table: Table, path: str | Path) -> NDArray[np.float64]:
     """The features as they are when every cell is a number (as before tables could hold
     text); else no columns until :meth:`Dataset.encode`."""
     if all(isinstance(c, NumberColumn) and not c.missing.any() for c in table.columns.values()):
@@ -258,8 +233,9 @@ def match_columns(available: list[str], wanted: list[str]
 
 def read_features_table(path: str | os.PathLike[str], columns: list[str] | None = None,
                         notes: list[str] | None = None) -> Table:
-    """The columns ``columns`` of a CSV or Parquet file (matched by name; others ignored
-    and named in ``notes``), or every column: what a saved model is run on."""
+    """The columns ``columns`` of a CSV, Parquet or Excel file (matched by name; others
+    ignored and named in ``notes``), or every column: what a saved model is run on, read as
+    :func:`load_csv` reads it for training (:func:`~chainrule.datasets.reader.read_table`)."""
     path = Path(path)
 
     def choose(header: list[str]) -> list[int]:
@@ -276,9 +252,7 @@ def read_features_table(path: str | os.PathLike[str], columns: list[str] | None 
                          f"{quoted_names(extra)}")
         return order
 
-    if path.suffix.lower() in PARQUET_SUFFIXES:  # as load_csv reads it for training
-        return _read_parquet(path, choose)[1]
-    return read_csv_table(path, choose, notes)[1]
+    return read_table(path, choose, notes)[1]
 
 
 def numeric_matrix(table: Table, path: str | os.PathLike[str],

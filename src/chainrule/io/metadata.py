@@ -5,7 +5,8 @@ The metadata holds, each as a JSON string: ``format`` (:data:`FORMAT`),
 ``format_version``, ``chainrule_version``, ``config`` (:meth:`Network.get_config`),
 ``classes``, ``feature_names``, ``scaler``, ``optimizer`` (config and step count t),
 ``rng`` (the generator's state, so resumed training shuffles as uninterrupted training
-would), ``training`` (a free summary) and, for a network fed by a table encoder,
+would), ``training`` (a free summary; its ``table`` names the training table by absolute
+path and fingerprint) and, for a network fed by a table encoder,
 ``encoder``. :func:`metadata_values` parses each and checks all of them against
 :data:`METADATA_SCHEMA` (every field typed before anything is built);
 :func:`check_architecture` checks what the schema cannot: the layer sizes chain, and the
@@ -145,8 +146,13 @@ CHECKPOINT_SCHEMA = Obj(
         "stopped": Bool(), "train_seconds": Num(0.0),
     },
 )
+#: The training table (:func:`chainrule.datasets.fingerprint`): its absolute path, size
+#: and SHA-256, checked before a command reads it again.
+TABLE_SCHEMA = Obj(required={"path": Str(max_len=4096), "size": Int(0, 2**63 - 1),
+                             "sha256": Str(max_len=64)})
 _TRAINING = Obj(
     optional={
+        "table": TABLE_SCHEMA,
         "config": Obj(optional={
             "dataset": _NAME, "csv": _TEXT_OR_NULL, "npz": _TEXT_OR_NULL,
             "target": _TEXT_OR_NULL, "task": OneOf(Null(), _NAME),
@@ -238,7 +244,10 @@ def check_architecture(meta: dict[str, Any], source: str) -> None:
             raise ModelFileError(source, f"n_in={layer['n_in']} does not match n_out="
                                  f"{before['n_out']} of the Dense layer before",
                                  f"config.layers[{i}]")
-    n_in, n_out = dense[0][1]["n_in"], dense[-1][1]["n_out"]
+    # a first layer that is not Dense (an embedding) may change the width a^(0) has
+    first = meta["config"]["layers"][0]
+    n_in = first["n_in"] if isinstance(first.get("n_in"), int) else dense[0][1]["n_in"]
+    n_out = dense[-1][1]["n_out"]
     classes = meta["classes"]
     if classes is not None:
         if len(classes) != n_out and not (len(classes) == 2 and n_out == 1):
@@ -283,6 +292,7 @@ def check_encoder(state: dict[str, Any], n_in: int, names: list[str] | None,
 __all__ = [
     "BIT_GENERATORS", "CHECKPOINT_SCHEMA", "FORMAT", "FORMAT_VERSION", "LAYER_SCHEMAS",
     "MAX_COUNT", "MAX_LAYERS", "MAX_UNITS",
-    "METADATA_KEYS", "METADATA_SCHEMA", "OPTIONAL_METADATA_KEYS", "check_architecture",
+    "METADATA_KEYS", "METADATA_SCHEMA", "OPTIONAL_METADATA_KEYS", "TABLE_SCHEMA",
+    "check_architecture",
     "check_encoder", "metadata_values",
 ]

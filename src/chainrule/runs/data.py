@@ -42,8 +42,10 @@ def load_dataset(cfg: RunConfig) -> Dataset:
     try:
         if name == "csv":
             assert cfg.csv is not None
-            check_input_file(cfg.csv, "a CSV file with a header row")
-            return datasets.load("csv", path=cfg.csv, target=cfg.target, task=cfg.task)
+            check_input_file(cfg.csv, "a table file (CSV, Parquet or Excel) with a header row")
+            # encoded later, by an encoder fitted on the training rows (stages.split)
+            return datasets.load("csv", path=cfg.csv, target=cfg.target, task=cfg.task,
+                                 encode=False)
         if name == "npz":
             assert cfg.npz is not None
             check_input_file(cfg.npz, "an .npz file (numpy.savez) with arrays X and y",
