@@ -170,7 +170,7 @@ def test_run_says_a_table_model_needs_named_columns() -> None:
 
 
 def test_an_output_named_like_a_column_is_refused() -> None:
-    df = pd.DataFrame({"output": np.arange(20.0), "b": ["x", "y"] * 10})
+    df = pd.DataFrame({"output": np.arange(20.0) + 0.5, "b": ["x", "y"] * 10})
     net = _fit(df, np.arange(20.0)[:, None])
     with pytest.raises(ValueError, match="output_name"):
         cx.to_onnx(net)

@@ -146,7 +146,7 @@ def _bad_tables(tmp: Path) -> dict[str, tuple[Path, str]]:
         "target only": (_write(tmp / "target.csv", "y\n" + "1\n0\n" * 20),
                         "no feature columns besides the target 'y'"),
         "10,000 categories": (tmp / "many.csv",
-                              "1654 of them in 5+ rows: more than max_categories=200"),
+                              "1654 of them in 5+ rows: more than the 200 one-hot features"),
         "mixed types": (_write(tmp / "mixed.csv", mixed),
                         "column 'v' mixes numbers ("),
         "ragged": (_write(tmp / "ragged.csv", "a,y\n1,0\n2\n"), "row 3 has 1 cells"),

@@ -74,7 +74,7 @@ def test_columns_without_signal_are_dropped_with_their_reason() -> None:
     assert list(ids.dropped) == ["customer_id"]
     empty = TableEncoder().fit({"e": [None] * 5, "v": [1.0, 2, 3, 4, 5]})
     assert empty.dropped == {"e": "every cell is missing"}
-    free = TableEncoder().fit({"t": [f"word {i % 40}" for i in range(60)], "v": np.arange(60.0)})
+    free = TableEncoder().fit({"t": [f"word {i % 40}" for i in range(60)], "v": np.arange(60.0) ** 1.5})
     assert free.dropped["t"].startswith("free text (40 distinct values in 60 rows)")
 
 
@@ -101,8 +101,8 @@ def test_a_column_mixing_numbers_and_text_is_refused_until_told() -> None:
 def test_too_many_categories_is_refused_naming_the_column() -> None:
     cells = [f"c{i % 300}" for i in range(3000)]
     with pytest.raises(TableError, match="column 'zip' has 300 distinct values in the 3000 "
-                       "training rows, 300 of them in 5\\+ rows: more than "
-                       "max_categories=200.*--drop zip"):
+                       "training rows, 300 of them in 5\\+ rows: more than the 200 "
+                       "one-hot features a column may make; drop it \\(--drop zip\\)"):
         TableEncoder().fit({"zip": cells, "v": np.arange(3000.0)})
     assert TableEncoder(max_categories=300).fit({"zip": cells}).n_out == 300
 

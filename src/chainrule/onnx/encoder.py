@@ -7,10 +7,16 @@ column, and its features are computed in the graph and concatenated in exactly
 ``encoder.names`` order, ready for the scaler and the Dense layers.
 
 * :class:`~chainrule.table.Numeric` — input ``tensor(float)`` (``double`` for a float64
-  export), NaN marking a missing cell: ``Where(IsNaN(x), median, x)``, and with
-  ``indicator`` a second feature ``Cast(IsNaN(x))``. A column the encoder read from
-  numbers written as text (``"1,234"``, ``"12%"``) is a number input too: parse it before
-  feeding it (:func:`chainrule.onnx.run` does, as the encoder does).
+  export), NaN marking a missing cell: ``Where(IsNaN(x), median, x)``, then its reading —
+  as it is; robust, ``u = (x − centre) / spread`` then ``u / Sqrt(1 + (u/3)²)``; or PLE,
+  ``Clip((x − edges[:-1]) / (edges[1:] − edges[:-1]), 0, 1)`` broadcast to (N, T) — with
+  ``indicator`` a feature ``Cast(IsNaN(x))``, and with ``levels`` (an integer code) its
+  values as categories: ``Cast(Equal(x, values))`` one-hot (a ``(rare)`` feature the same
+  against the rare values, summed by ``MatMul``), or one code feature
+  ``MatMul(Cast(Equal(x, values)), [1 … m])`` (0 for a value never seen, or missing). A
+  column the encoder read from numbers written as text (``"1,234"``, ``"12%"``) is a number
+  input too: parse it before feeding it (:func:`chainrule.onnx.run` does, as the encoder
+  does).
 * :class:`~chainrule.table.OneHot` — input ``tensor(string)``: the ``ai.onnx.ml``
   ``LabelEncoder`` maps each training category to its feature's index, rare categories to
   the ``(rare)`` feature, the missing-cell tokens (:data:`chainrule.table.MISSING`) to the
@@ -19,6 +25,9 @@ column, and its features are computed in the graph and concatenated in exactly
   seen in training, as the encoder gives). Cells are matched exactly as given: the encoder
   trims spaces around a cell and writes numbers as category labels like ``3`` (for 3.0);
   a caller feeding the graph directly does the same (:func:`chainrule.onnx.run` does).
+* :class:`~chainrule.table.Codes` — input ``tensor(string)``: a ``LabelEncoder`` maps the
+  training categories to 1 … m and anything else (rare, missing, never seen) to 0, cast to
+  the feature's float type.
 * :class:`~chainrule.table.DateParts` — refused with a ``ValueError`` naming the column:
   opset 17 has no operator that parses date text.
 * :class:`~chainrule.table.Dropped` — no input at all.
@@ -34,8 +43,19 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper
 
-from chainrule.table import MISSING, DateParts, Dropped, Numeric, OneHot, Table, TableEncoder
+from chainrule.table import (
+    MISSING,
+    Codes,
+    DateParts,
+    Dropped,
+    Levels,
+    Numeric,
+    OneHot,
+    Table,
+    TableEncoder,
+)
 from chainrule.table.columns import Column, NumberColumn, number_label
+from chainrule.table.numeric import CLIP
 from chainrule.table.parse import text_numbers
 
 if TYPE_CHECKING:
@@ -75,6 +95,10 @@ def encoder_nodes(g: Graph, encoder: TableEncoder) -> tuple[list[onnx.ValueInfoP
             inputs.append(helper.make_tensor_value_info(
                 e.column, elem, ["N", 1], doc_string=_numeric_doc(e)))
             features += _numeric(g, e, elem)
+        elif isinstance(e, Codes):
+            inputs.append(helper.make_tensor_value_info(
+                e.column, TensorProto.STRING, ["N", 1], doc_string=_one_hot_doc(e)))
+            features.append(_codes(g, e, elem))
         elif isinstance(e, OneHot):
             inputs.append(helper.make_tensor_value_info(
                 e.column, TensorProto.STRING, ["N", 1], doc_string=_one_hot_doc(e)))
@@ -83,11 +107,55 @@ def encoder_nodes(g: Graph, encoder: TableEncoder) -> tuple[list[onnx.ValueInfoP
 
 
 def _numeric(g: Graph, e: Numeric, elem: int) -> list[str]:
+    """The features of :meth:`chainrule.table.Numeric.encode_values`, in its order."""
     missing = g.op("IsNaN", [e.column], stem="missing")
-    out = [g.op("Where", [missing, g.const("median", e.median), e.column], stem="imputed")]
+    x = g.op("Where", [missing, g.const("median", e.median), e.column], stem="imputed")
+    if e.edges:
+        lo, hi = np.asarray(e.edges[:-1]), np.asarray(e.edges[1:])
+        t = g.op("Div", [g.op("Sub", [x, g.const("ple_lo", lo)], stem="ple_from"),
+                         g.const("ple_width", hi - lo)], stem="ple_t")  # (N, 1) with (T,)
+        out = [g.op("Clip", [t, g.const("zero", 0.0), g.const("one", 1.0)], stem="ple")]
+    elif e.robust:
+        centre, spread = e.robust
+        u = g.op("Div", [g.op("Sub", [x, g.const("centre", centre)], stem="centred"),
+                         g.const("spread", spread)], stem="robust")
+        v = g.op("Div", [u, g.const("clip", CLIP)], stem="over_clip")
+        root = g.op("Sqrt", [g.op("Add", [g.const("one", 1.0),
+                                          g.op("Mul", [v, v], stem="square")], stem="one_plus")],
+                    stem="root")
+        out = [g.op("Div", [u, root], stem="clipped")]  # u / sqrt(1 + (u/3)^2)
+    else:
+        out = [x]
     if e.indicator:
         out.append(g.op("Cast", [missing], stem="indicator", to=elem))
+    if e.levels:
+        out.append(_levels(g, e.column, e.levels, elem))
     return out
+
+
+def _levels(g: Graph, column: str, levels: Levels, elem: int) -> str:
+    """An integer code's values as categories: one-hot (then ``(rare)``), or one code
+    feature 1 … m; a missing cell (NaN) equals no value and sets nothing."""
+    hot = g.op("Cast", [g.op("Equal", [column, g.const("levels", levels.values)],
+                             stem="level_is")], stem="level_hot", to=elem)  # (N, k)
+    if levels.as_codes:
+        codes = np.arange(1, len(levels.values) + 1).reshape(-1, 1)
+        return g.op("MatMul", [hot, g.const("level_codes", codes)], stem="level_code")
+    if not levels.rare:
+        return hot
+    rare = g.op("Cast", [g.op("Equal", [column, g.const("rare_levels", levels.rare)],
+                              stem="rare_is")], stem="rare_hot", to=elem)
+    pooled = g.op("MatMul", [rare, g.const("rare_sum", np.ones((len(levels.rare), 1)))],
+                  stem="rare_level")  # the values are distinct: at most one is 1
+    return g.op("Concat", [hot, pooled], stem="level_features", axis=1)
+
+
+def _codes(g: Graph, e: Codes, elem: int) -> str:
+    """One feature of codes: 1 … m for the training categories, 0 for anything else."""
+    index = g.op("LabelEncoder", [e.column], stem="code", domain=ML_DOMAIN,
+                 keys_strings=list(e.categories),
+                 values_int64s=list(range(1, len(e.categories) + 1)), default_int64=0)
+    return g.op("Cast", [index], stem="code_feature", to=elem)
 
 
 def _one_hot(g: Graph, e: OneHot, elem: int) -> str:

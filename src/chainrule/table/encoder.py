@@ -4,44 +4,58 @@ What a careful data scientist does to a table before an MLP sees it, decided per
 the training split only (:meth:`TableEncoder.fit`) and replayed on any later table
 (:meth:`TableEncoder.transform`), columns matched by name:
 
-- numbers: missing cells filled with the training median, plus a 0/1 missing-indicator
-  feature where training had any (standardized afterwards by the network's scaler,
-  :meth:`TableEncoder.standardizer`: numbers only, 0/1 features left as they are);
-- text, booleans, categories: one-hot over the training categories (natural order);
-  missing is its own category; categories in fewer than ``min_frequency`` training rows
-  pooled into ``(rare)``; a category never seen in training is all zeros (counted, never
-  an error);
+- numbers (:mod:`.numeric`): missing cells filled with the training median, plus a 0/1
+  missing-indicator feature where training had any; then read as they are (standardized
+  afterwards by the network's scaler, :meth:`TableEncoder.standardizer`), robustly scaled
+  and smoothly clipped, or piecewise-linearly encoded over quantile bins
+  (``numeric_encoding``);
+- integer codes (:func:`~.categories.integer_code`: integers with few distinct values, each
+  repeated in many rows — household, school, region numbers): read as a number AND as
+  categories;
+- text, booleans, categories (:mod:`.categories`): one-hot over the training categories
+  (natural order); missing is its own category; categories in fewer than
+  ``min_frequency`` training rows pooled into ``(rare)``; a category never seen in
+  training is all zeros (counted, never an error). With ``categorical_encoding="codes"``,
+  a column of many categories is one feature of integer codes for an embedding layer;
 - numbers written as text (``"1,234"``, ``"12%"``) are read as numbers; ISO dates become
-  year, month, day, weekday (and hour) numbers;
+  year, month, day, weekday (and hour) numbers (:mod:`.dates`);
 - dropped, each with its reason: columns with every cell missing, constant columns,
-  identifiers (text unique per row, or integers unique per row in a column named like an
-  ID), free text with mostly distinct values, and those the caller names in ``drop``.
+  identifiers (text unique per row; integers unique per row named like an ID or counting
+  the rows, :mod:`.identifiers`), free text with mostly distinct values, and those the
+  caller names in ``drop``.
 
 Each column's decision is one small object (:class:`Numeric`, :class:`OneHot`,
-:class:`DateParts`, :class:`Dropped`) holding exactly the state it needs, saved in the
-model file by :meth:`TableEncoder.to_dict`.
+:class:`Codes`, :class:`DateParts`, :class:`Dropped`) holding exactly the state it needs,
+saved in the model file by :meth:`TableEncoder.to_dict` (:mod:`.state`).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from .columns import (
-    Column,
-    NumberColumn,
-    Table,
-    TableError,
-    TextColumn,
-    natural_key,
-    number_label,
+from .categories import (
+    CATEGORICAL_ENCODINGS,
+    MAX_CATEGORIES,
+    MIN_FREQUENCY,
+    ONEHOT_MAX,
+    RARE,
+    Codes,
+    Levels,
+    OneHot,
+    distinct,
+    integer_code,
+    labels,
 )
-from .parse import DATE_PARTS, date_parts, has_time, is_dates, numbers_as_text, text_numbers
+from .columns import Column, NumberColumn, Table, TableError, TextColumn
+from .dates import DateParts
+from .identifiers import identifier_reason
+from .numeric import NUMERIC_ENCODINGS, PLE_BINS, Numeric, numbers
+from .parse import is_dates, numbers_as_text, text_numbers
 from .ranges import (
     describe,
     first_out_of_range,
@@ -52,211 +66,17 @@ from .ranges import (
     standard_stats,
 )
 from .scaler import Standardizer
+from .state import Dropped, Encoding, encoding_of
 
-#: Categories in fewer training rows than this are pooled into ``(rare)``.
-MIN_FREQUENCY = 5
-#: A column with more categories than this (after pooling) is refused: one-hot would make
-#: that many features. Drop it, or raise ``max_categories``.
-MAX_CATEGORIES = 200
 #: Text with more distinct values than this share of its rows (and more than
 #: ``_FREE_TEXT_MIN`` of them) is free text, not categories.
 FREE_TEXT_SHARE = 0.5
 _FREE_TEXT_MIN = 20
-RARE, MISSING_CATEGORY = "(rare)", "(missing)"
-_ID_NAME = re.compile(r"(?i)(id|.*[_ .-]id|.*[a-z]Id|id[_ .-].*|.*ID)")
-
-
-def _labels(col: Column) -> tuple[NDArray[np.int32], list[str]]:
-    """Codes and category labels of any column (numbers become labels like ``3``)."""
-    if isinstance(col, TextColumn):
-        return col.codes, list(col.vocab)
-    v = col.values
-    ok = ~np.isnan(v)
-    uniq, inverse = np.unique(v[ok], return_inverse=True)
-    codes = np.full(len(v), -1, dtype=np.int32)
-    codes[ok] = inverse
-    return codes, [number_label(u) for u in uniq]
-
-
-def _distinct(col: Column, miss: NDArray[np.bool_]) -> int:
-    """How many distinct values the non-missing cells hold (no labels made: a column of a
-    million distinct numbers costs one sort)."""
-    if isinstance(col, TextColumn):
-        return int(np.count_nonzero(col.counts()))
-    return int(np.unique(col.values[~miss]).size)
-
-
-def _numbers(col: Column) -> tuple[NDArray[np.float64], int]:
-    """Any column as numbers (text parsed as ``"1,234"``-style numbers), and how many
-    non-missing cells could not be read as one (they become missing)."""
-    if isinstance(col, NumberColumn):
-        return col.values, 0
-    table = text_numbers(col.vocab)
-    values = np.where(col.codes >= 0, table[np.maximum(col.codes, 0)], np.nan)
-    unread = int(np.count_nonzero(np.isnan(values) & (col.codes >= 0)))
-    return values, unread
-
-
-@dataclass
-class Numeric:
-    """A number feature, the training median filling missing cells; with ``indicator``,
-    a second feature is 1 where the cell was missing. (Standardizing is the network's
-    :class:`~chainrule.scaler.Standardizer`, from :meth:`TableEncoder.standardizer`.)"""
-
-    column: str
-    median: float
-    indicator: bool
-    kind: ClassVar[str] = "numeric"
-
-    @classmethod
-    def fit(cls, column: str, values: NDArray[np.float64]) -> Numeric:
-        miss = np.isnan(values)
-        return cls(column, float(np.median(values[~miss])), bool(miss.any()))
-
-    @property
-    def names(self) -> list[str]:
-        return [self.column] + ([f"{self.column} (missing)"] if self.indicator else [])
-
-    @property
-    def scaled(self) -> list[bool]:
-        return [True] + ([False] if self.indicator else [])
-
-    def encode_values(self, values: NDArray[np.float64], out: NDArray[np.floating]) -> int:
-        miss = np.isnan(values)
-        out[:, 0] = np.where(miss, self.median, values)
-        if self.indicator:
-            out[:, 1] = miss
-        return int(miss.sum()) if not self.indicator else 0
-
-    def encode(self, col: Column, out: NDArray[np.floating]) -> int:
-        values, unread = _numbers(col)
-        return self.encode_values(values, out) + unread * self.indicator
-
-    def state(self) -> dict[str, Any]:
-        return {"median": self.median, "indicator": self.indicator}
-
-
-@dataclass
-class OneHot:
-    """A category feature per training category (``categories``), one for ``(rare)``
-    when ``rare`` pooled some, one for ``(missing)`` when training had missing cells. A
-    category never seen is all zeros."""
-
-    column: str
-    categories: list[str]
-    rare: list[str] = field(default_factory=list)
-    missing: bool = False
-    kind: ClassVar[str] = "onehot"
-
-    @classmethod
-    def fit(cls, column: str, col: Column, min_frequency: int) -> OneHot:
-        codes, labels = _labels(col)
-        counts = np.bincount(codes[codes >= 0], minlength=len(labels))
-        used = [i for i in range(len(labels)) if counts[i] > 0]
-        common = [labels[i] for i in used if counts[i] >= min_frequency]
-        rare = [labels[i] for i in used if counts[i] < min_frequency]
-        if len(rare) == 1 or not common:  # a pool of one, or of everything, says nothing
-            common, rare = common + rare, []
-        return cls(column, sorted(common, key=natural_key), sorted(rare, key=natural_key),
-                   bool((codes < 0).any()))
-
-    @property
-    def names(self) -> list[str]:
-        extra = ([RARE] if self.rare else []) + ([MISSING_CATEGORY] if self.missing else [])
-        return [f"{self.column}={c}" for c in [*self.categories, *extra]]
-
-    @property
-    def scaled(self) -> list[bool]:
-        return [False] * len(self.names)
-
-    def encode(self, col: Column, out: NDArray[np.floating]) -> int:
-        codes, labels = _labels(col)
-        position = {c: i for i, c in enumerate(self.categories)}
-        pooled = len(self.categories)
-        position.update({c: pooled for c in self.rare})
-        missing_at = pooled + bool(self.rare) if self.missing else -1
-        lookup = np.array([position.get(c, -1) for c in labels] + [missing_at], dtype=np.intp)
-        where = lookup[codes]  # code -1 (missing) picks the last entry
-        rows = np.flatnonzero(where >= 0)
-        out[rows, where[rows]] = 1.0
-        return int(len(codes) - len(rows))
-
-    def state(self) -> dict[str, Any]:
-        return {"categories": self.categories, "rare": self.rare, "missing": self.missing}
-
-
-@dataclass
-class DateParts:
-    """ISO dates as numbers: one :class:`Numeric` per part (year, month, day, weekday, and
-    hour where training had times); with ``indicator``, one more feature is 1 where the
-    date was missing."""
-
-    column: str
-    parts: list[Numeric]
-    indicator: bool = False
-    kind: ClassVar[str] = "date"
-
-    @classmethod
-    def fit(cls, column: str, col: TextColumn) -> DateParts:
-        used = [v for v, n in zip(col.vocab, col.counts(), strict=True) if n]
-        names = [p for p in DATE_PARTS if p != "hour" or has_time(used)]
-        values = cls._values(col, names)
-        parts = [Numeric(f"{column}.{p}", float(np.nanmedian(values[:, j])), False)
-                 for j, p in enumerate(names)]
-        return cls(column, parts, bool(col.missing.any()))
-
-    @staticmethod
-    def _values(col: Column, parts: Sequence[str]) -> NDArray[np.float64]:
-        codes, labels = _labels(col)
-        table = np.vstack([date_parts(labels, parts), np.full((1, len(parts)), np.nan)])
-        return table[codes]
-
-    @property
-    def part_names(self) -> list[str]:
-        return [p.column.rsplit(".", 1)[1] for p in self.parts]
-
-    @property
-    def names(self) -> list[str]:
-        return [p.column for p in self.parts] + (
-            [f"{self.column} (missing)"] if self.indicator else [])
-
-    @property
-    def scaled(self) -> list[bool]:
-        return [True] * len(self.parts) + ([False] if self.indicator else [])
-
-    def encode(self, col: Column, out: NDArray[np.floating]) -> int:
-        values = self._values(col, self.part_names)
-        miss = np.isnan(values).any(axis=1)
-        for k, part in enumerate(self.parts):
-            part.encode_values(values[:, k], out[:, k:k + 1])
-        if self.indicator:
-            out[:, len(self.parts)] = miss
-        return 0 if self.indicator else int(miss.sum())
-
-    def state(self) -> dict[str, Any]:
-        return {"indicator": self.indicator,
-                "parts": {name: p.state() for name, p in zip(self.part_names, self.parts,
-                                                             strict=True)}}
-
-
-@dataclass
-class Dropped:
-    """A column that carries no signal or would leak: no features, and the reason."""
-
-    column: str
-    reason: str
-    kind: ClassVar[str] = "dropped"
-    names: ClassVar[list[str]] = []
-    scaled: ClassVar[list[bool]] = []
-
-    def encode(self, col: Column, out: NDArray[np.floating]) -> int:
-        return 0
-
-    def state(self) -> dict[str, Any]:
-        return {"reason": self.reason}
-
-
-Encoding = Numeric | OneHot | DateParts | Dropped
+#: How new fits read numbers and categories unless told otherwise.
+NUMERIC_ENCODING, CATEGORICAL_ENCODING = "standard", "onehot"
+#: What a saved encoder without the newer keys was (release 0.1: no choice of reading).
+_BEFORE: dict[str, Any] = {"numeric_encoding": "standard", "ple_bins": PLE_BINS,
+                           "categorical_encoding": "onehot"}
 
 
 @dataclass(frozen=True)
@@ -279,7 +99,15 @@ class TableEncoder:
     min_frequency : int
         Categories in fewer training rows are pooled into ``(rare)``.
     max_categories : int
-        More categories than this in one column (after pooling) is refused.
+        More categories than this in one one-hot column (after pooling) is refused.
+    numeric_encoding : {"standard", "robust", "ple"}
+        How number columns are read (:mod:`chainrule.table.numeric`).
+    ple_bins : int
+        Quantile bins per column for ``numeric_encoding="ple"``.
+    categorical_encoding : {"onehot", "codes"}
+        ``"codes"``: a column of more than :data:`~.categories.ONEHOT_MAX` categories is one
+        feature of integer codes (:class:`Codes`, for an embedding layer;
+        :meth:`code_columns`), the others one-hot.
 
     Attributes (after :meth:`fit`)
     ----------
@@ -291,14 +119,23 @@ class TableEncoder:
 
     def __init__(self, *, drop: Iterable[str] = (), categorical: Iterable[str] = (),
                  numeric: Iterable[str] = (), min_frequency: int = MIN_FREQUENCY,
-                 max_categories: int = MAX_CATEGORIES) -> None:
+                 max_categories: int = MAX_CATEGORIES,
+                 numeric_encoding: str = NUMERIC_ENCODING, ple_bins: int = PLE_BINS,
+                 categorical_encoding: str = CATEGORICAL_ENCODING) -> None:
         self.drop, self.categorical, self.numeric = list(drop), list(categorical), list(numeric)
         both = sorted(set(self.categorical) & set(self.numeric))
         if both:
             raise TableError(f"categorical and numeric both name {', '.join(map(repr, both))}")
-        if int(min_frequency) < 1 or int(max_categories) < 1:
-            raise TableError("min_frequency and max_categories must be at least 1")
+        if int(min_frequency) < 1 or int(max_categories) < 1 or int(ple_bins) < 1:
+            raise TableError("min_frequency, max_categories and ple_bins must be at least 1")
+        for what, got, accepted in (("numeric_encoding", numeric_encoding, NUMERIC_ENCODINGS),
+                                    ("categorical_encoding", categorical_encoding,
+                                     CATEGORICAL_ENCODINGS)):
+            if got not in accepted:
+                raise TableError(f"{what}: expected one of {', '.join(accepted)}, got {got!r}")
         self.min_frequency, self.max_categories = int(min_frequency), int(max_categories)
+        self.numeric_encoding, self.ple_bins = numeric_encoding, int(ple_bins)
+        self.categorical_encoding = categorical_encoding
         self.encodings: list[Encoding] = []
         self.notes: list[str] = []
 
@@ -334,47 +171,58 @@ class TableEncoder:
         if present == 0:
             return Dropped(name, "every cell is missing")
         if name in self.numeric:  # text that is not a number counts as missing
-            values, unread = _numbers(col)
+            values, unread = numbers(col)
             if unread == present:
                 raise TableError(f"numeric: column {name!r} holds no numbers")
-            return Numeric.fit(name, _in_range(name, col, values, np.float64, lines))
-        distinct = _distinct(col, miss)
-        if distinct == 1 and not miss.any():
-            codes, labels = _labels(col)
-            return Dropped(name, f"constant (every row is {labels[int(codes[0])]!r})")
+            return self._number(name, _in_range(name, col, values, np.float64, lines), False)
+        n_distinct = distinct(col, miss)
+        if n_distinct == 1 and not miss.any():
+            codes, names = labels(col)
+            return Dropped(name, f"constant (every row is {names[int(codes[0])]!r})")
         if name in self.categorical:
-            return self._one_hot(name, col)
+            return self._categories(name, col)
         if isinstance(col, NumberColumn):
-            v = col.values[~miss]
-            if (distinct == present and present >= 10 and _ID_NAME.fullmatch(name)
-                    and np.all(v == np.round(v))):
-                return Dropped(name, "an identifier (a distinct integer in every row, "
-                               "named like an ID)")
-            return Numeric.fit(name, _in_range(name, col, col.values, np.float64, lines))
+            if n_distinct == present:
+                reason = identifier_reason(name, col.values[~miss],
+                                           None if lines is None else lines[~miss])
+                if reason:
+                    return Dropped(name, reason)
+            return self._number(name, _in_range(name, col, col.values, np.float64, lines))
         # The kind is read off every value the file holds (the vocabulary), not only the
         # training rows': a column whose text sits in validation rows is mixed all the same.
         if numbers_as_text(col.vocab):
-            return Numeric.fit(name, _in_range(name, col, _numbers(col)[0], np.float64, lines))
+            return self._number(name, _in_range(name, col, numbers(col)[0], np.float64, lines))
         _refuse_mixed(name, col, present, lines)
         used = [v for v, n in zip(col.vocab, col.counts(), strict=True) if n]
         if is_dates(used):
             return DateParts.fit(name, col)
-        if distinct == present and present >= 10:
+        if n_distinct == present and present >= 10:
             return Dropped(name, "an identifier (different text in every row)")
-        if distinct > FREE_TEXT_SHARE * present and distinct > _FREE_TEXT_MIN:
-            return Dropped(name, f"free text ({distinct} distinct values in {present} rows)")
-        return self._one_hot(name, col)
+        if n_distinct > FREE_TEXT_SHARE * present and n_distinct > _FREE_TEXT_MIN:
+            return Dropped(name, f"free text ({n_distinct} distinct values in {present} rows)")
+        return self._categories(name, col)
 
-    def _one_hot(self, name: str, col: Column) -> OneHot:
+    def _number(self, name: str, values: NDArray[np.float64], codes: bool = True) -> Numeric:
+        """A number column in the encoder's reading; with ``codes``, an integer code
+        (:func:`~.categories.integer_code`) is read as categories too."""
+        enc = Numeric.fit(name, values, self.numeric_encoding, self.ple_bins)
+        n_values = integer_code(values) if codes else None
+        if n_values:
+            embed = self.categorical_encoding == "codes" and n_values > ONEHOT_MAX
+            enc.levels = Levels.fit(values, self.min_frequency, as_codes=embed)
+        return enc
+
+    def _categories(self, name: str, col: Column) -> OneHot:
         enc = OneHot.fit(name, col, self.min_frequency)
         n = len(enc.categories) + bool(enc.rare)
+        if self.categorical_encoding == "codes" and n > ONEHOT_MAX:
+            return Codes(enc.column, enc.categories, enc.rare, enc.missing)
         if n > self.max_categories:
             raise TableError(
                 f"column {name!r} has {len(enc.categories) + len(enc.rare)} distinct values in "
                 f"the {len(col)} training rows, {len(enc.categories)} of them in "
-                f"{self.min_frequency}+ rows: more "
-                f"than max_categories={self.max_categories} features to one-hot; drop it "
-                f"(--drop {name}) or raise max_categories"
+                f"{self.min_frequency}+ rows: more than the {self.max_categories} one-hot "
+                f"features a column may make; drop it (--drop {name})"
             )
         return enc
 
@@ -417,7 +265,7 @@ class TableEncoder:
             width = len(e.names)
             if isinstance(e, Numeric):  # a cell the dtype cannot hold: refused, not inf
                 col = table[e.column]
-                values, unread = _numbers(col)
+                values, unread = numbers(col)
                 _in_range(e.column, col, values, X.dtype, table.lines, table.source)
                 _check_median(e, X.dtype, table.source)
                 count = (e.encode_values(values, X[:, j:j + width])
@@ -465,20 +313,52 @@ class TableEncoder:
     # -- saved state -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The full state as JSON values (what the model file holds)."""
+        newer = {"numeric_encoding": self.numeric_encoding, "ple_bins": self.ple_bins,
+                 "categorical_encoding": self.categorical_encoding}
+        # the keys of release 0.1's encoder first; newer ones only where they differ from
+        # what a file without them means, so such a file reads in older chainrules too
         return {"min_frequency": self.min_frequency, "max_categories": self.max_categories,
                 "drop": self.drop, "categorical": self.categorical, "numeric": self.numeric,
+                **{k: v for k, v in newer.items() if v != _BEFORE[k]},
                 "columns": [{"column": e.column, "kind": e.kind, **e.state()}
                             for e in self.encodings]}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> TableEncoder:
-        """The encoder :meth:`to_dict` described (its structure checked by the model
-        file's schema)."""
+        """The encoder :meth:`to_dict` described (its structure checked by
+        :data:`~.state.ENCODER_SCHEMA`); a file from before ``numeric_encoding`` and
+        ``categorical_encoding`` existed reads as the standard, one-hot encoder it was."""
         enc = cls(drop=state["drop"], categorical=state["categorical"],
                   numeric=state["numeric"], min_frequency=state["min_frequency"],
-                  max_categories=state["max_categories"])
-        enc.encodings = [_encoding_of(c) for c in state["columns"]]
+                  max_categories=state["max_categories"],
+                  **{k: state.get(k, v) for k, v in _BEFORE.items()})
+        enc.encodings = [encoding_of(c) for c in state["columns"]]
         return enc
+
+    def code_columns(self) -> list[tuple[int, int]]:
+        """(feature index in a^(0), number of codes m + 1) of every feature of integer
+        codes (code 0 = missing, rare or never seen), in feature order: what an embedding
+        layer looks up. Empty unless ``categorical_encoding="codes"`` coded a column."""
+        found, j = [], 0
+        for e in self.encodings:
+            if isinstance(e, Codes):
+                found.append((j, e.n_codes))
+            elif isinstance(e, Numeric) and e.levels and e.levels.as_codes:
+                found.append((j + e.width + e.indicator, e.levels.n_codes))
+            j += len(e.names)
+        return found
+
+    def numeric_columns(self) -> list[int]:
+        """Feature indices of the numbers themselves (a standard or robust reading; date
+        parts included): not missing indicators, categories, codes or PLE bins."""
+        found, j = [], 0
+        for e in self.encodings:
+            if isinstance(e, Numeric) and not e.edges:
+                found.append(j)
+            elif isinstance(e, DateParts):
+                found += range(j, j + len(e.parts))
+            j += len(e.names)
+        return found
 
     def schema(self) -> list[tuple[str, str, str]]:
         """(column, kind, detail) per input column, dropped ones included: what
@@ -557,22 +437,14 @@ def _in_range(name: str, col: Column, values: NDArray[np.float64], dtype: DTypeL
                      f"{describe(cell)} {what} ({range_advice(dtype)})")
 
 
-def _encoding_of(c: dict[str, Any]) -> Encoding:
-    name, kind = c["column"], c["kind"]
-    if kind == "numeric":
-        return Numeric(name, c["median"], c["indicator"])
-    if kind == "onehot":
-        return OneHot(name, list(c["categories"]), list(c["rare"]), c["missing"])
-    if kind == "date":
-        return DateParts(name, [Numeric(f"{name}.{p}", s["median"], False)
-                                for p, s in c["parts"].items()],
-                         c["indicator"])
-    return Dropped(name, c["reason"])
-
-
 def _detail(e: Encoding) -> str:
     if isinstance(e, Numeric):
-        return f"median {e.median:g}" + (", missing indicator" if e.indicator else "")
+        reading = {"standard": "", "robust": ", robust scaled and clipped",
+                   "ple": f", {e.width} PLE bins"}[e.reading]
+        return (f"median {e.median:g}{reading}" + (", missing indicator" if e.indicator else "")
+                + (f", {len(e.levels.values)} integer codes" if e.levels else ""))
+    if isinstance(e, Codes):
+        return f"{len(e.categories)} categories as codes 1..{len(e.categories)}"
     if isinstance(e, OneHot):
         shown = name_list(e.categories[:6]) + (", …" if len(e.categories) > 6 else "")
         return (f"{len(e.categories)} categories ({shown})"
@@ -596,16 +468,33 @@ def _note(e: Encoding, col: Column, min_frequency: int) -> str | None:
         if e.indicator:
             said.append(f"{int(col.missing.sum())} missing cell(s) filled with the median "
                         f"{e.median:g}, plus a missing-indicator feature")
+        if e.levels:
+            said.append(code_line(e))
         return f"column {e.column!r}: {'; '.join(said)}" if said else None
     if isinstance(e, DateParts):
         return f"column {e.column!r}: dates, encoded as {', '.join(e.part_names)}"
+    if isinstance(e, Codes):
+        return (f"column {e.column!r}: {len(e.categories)} categories as one feature of "
+                f"codes 1..{len(e.categories)} (0: missing, rare or unseen), for an embedding")
     if e.rare:
         return (f"column {e.column!r}: {len(e.categories)} categories one-hot; {len(e.rare)} "
                 f"rare one(s) (in fewer than {min_frequency} rows) pooled as {RARE}")
     return None
 
 
+def code_line(e: Numeric) -> str:
+    """The rule's line for a number column also read as codes (``e.levels`` set)."""
+    assert e.levels is not None
+    n = len(e.levels.values) + len(e.levels.rare)
+    how = "as a code for an embedding" if e.levels.as_codes else "one-hot"
+    return (f"integer code ({n} values) — read as a category too ({how}); "
+            f"--numeric {e.column} to read it as a number only")
+
+
 def _transform_note(e: Encoding, count: int) -> str:
+    if isinstance(e, Codes):
+        return (f"column {e.column!r}: {count} cell(s) with a category not seen in training "
+                "(or missing), encoded as code 0")
     if isinstance(e, OneHot):
         return (f"column {e.column!r}: {count} cell(s) with a category not seen in training "
                 "(or missing), encoded as all zeros")
