@@ -21,7 +21,9 @@ class Batches:
     a0 : ndarray of shape (n, n_in)
     Y : ndarray of shape (n, n_out)
     batch_size : int
-    sample_weight : ndarray of shape (n,), optional
+    sample_weight : ndarray of shape (n,) or (n, K), optional
+        Per-row weights; (n, K) for an ensemble of K members (row i's weight for each
+        member: 0 where a member must not see the row, ``--cv K``'s folds).
 
     Attributes
     ----------
@@ -45,7 +47,8 @@ class Batches:
         rows = min(batch_size, self.n)
         self.xb = np.empty((rows, a0.shape[1]), dtype=a0.dtype)
         self.yb = np.empty((rows, Y.shape[1]), dtype=Y.dtype)
-        self.sb = None if sample_weight is None else np.empty(rows, dtype=sample_weight.dtype)
+        self.sb = None if sample_weight is None else np.empty(
+            (rows, *sample_weight.shape[1:]), dtype=sample_weight.dtype)
 
     @property
     def n_batches(self) -> int:
@@ -84,5 +87,5 @@ class Batches:
         if self.s is None or self.sb is None:
             return xb, yb, None
         sb = self.sb[:m]
-        self.s.take(idx, out=sb)
+        self.s.take(idx, axis=0, out=sb)
         return xb, yb, sb
