@@ -6,6 +6,7 @@ network's terms and evaluation.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Any
 
@@ -15,9 +16,11 @@ from numpy.typing import NDArray
 from .. import datasets
 from ..datasets import Dataset
 from ..datasets.csvfile import DataFileError
+from ..datasets.fingerprint import changed
 from ..datasets.tabular import match_columns, numeric_matrix, read_features_table
 from ..engine.network import Network
 from ..io.safetext import name_list
+from ..io.schema import short
 from ..runs.config import RunConfig
 from ..runs.data import NUMPY_MAGIC, check_input_file, fit_encoder, load_dataset
 from ..runs.network import (
@@ -115,19 +118,54 @@ def is_tty() -> bool:
 DATA_FLAGS = ("dataset", "csv", "npz", "target", "task", "data_dir", "n_samples", "noise")
 
 
-def model_data_config(args: Any, model: str, source: dict[str, Any] | None
-                      ) -> tuple[RunConfig, bool]:
+def model_data_config(args: Any, model: str, source: dict[str, Any] | None,
+                      table: dict[str, Any] | None = None) -> tuple[RunConfig, bool]:
     """The data a command on a saved model uses: the flags given, else the model's own
     training data (``source``, its saved configuration). Returns the configuration and
     whether the model's own data is used; raises :class:`~.config.UsageError` for bad
-    flags and :class:`CLIError` when the model records no data and none is named."""
+    flags and :class:`CLIError` when the model records no data and none is named.
+
+    A model trained on a table names it by absolute path and fingerprint (``table``, its
+    ``training.table``): with no data flags that file is read again, from any working
+    directory, once it is checked to be the very file trained on (else the one line says
+    what changed); a model without the record must be given ``--csv``. With ``--csv`` but
+    no ``--target``, the model's target column and task are used.
+    """
     from .config import data_config
 
     own_data = not any(getattr(args, k) is not None for k in DATA_FLAGS)
     if own_data and not source:
         raise CLIError(f"{model}: the model does not record its training data; name the "
                        "data with --dataset, --csv PATH --target COLUMN or --npz PATH")
-    return data_config(args, source, origin=f"{model} (its saved configuration)"), own_data
+    origin = f"{model} (its saved configuration)"
+    if own_data and source and source.get("dataset") == "csv" and table is not None:
+        flags = {**_training_table(model, source, table),
+                 "seed": _given(args, "seed", source.get("seed"))}
+        return data_config(argparse.Namespace(**{**vars(args), **flags}), None, origin), True
+    if getattr(args, "csv", None) and getattr(args, "target", None) is None and source \
+            and isinstance(source.get("target"), str):  # the model knows its target
+        flags = {"target": source["target"], "task": _given(args, "task", source.get("task"))}
+        args = argparse.Namespace(**{**vars(args), **flags})
+    return data_config(args, source, origin=origin), own_data
+
+
+def _given(args: Any, name: str, default: Any) -> Any:
+    value = getattr(args, name, None)
+    return default if value is None else value
+
+
+def _training_table(model: str, source: dict[str, Any], table: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """The data flags that read a model's training table again, after checking that the
+    file at its recorded absolute path is the one it was trained on (size and SHA-256)."""
+    target = source.get("target")
+    problem = changed(table)
+    if problem is not None:
+        hint = f" --target {short(target)}" if isinstance(target, str) else " --target COLUMN"
+        raise CLIError(f"{model}: its training table {table['path']} {problem}; name the data "
+                       f"to use with --csv PATH{hint}")
+    return {"csv": table["path"], "dataset": "csv", "target": target,
+            "task": source.get("task")}
 
 
 def model_labels(net: Network, ds: Dataset, y: NDArray, model: str, doing: str) -> NDArray:

@@ -1,7 +1,10 @@
 """``chainrule evaluate MODEL``: the same test report as after training.
 
 With no data flags the model's own training data is used, and its held-out test
-split is rebuilt from the saved seed and fractions; with data flags, that data.
+split is rebuilt from the saved seed and fractions; a training table is found by the
+absolute path the model records, from any working directory, and used only if it is
+still the file trained on (its size and SHA-256). With data flags, that data; ``--csv``
+alone takes the model's target column.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     net = loaded.net
     source = loaded.training.get("config")
     try:
-        cfg, own_data = model_data_config(args, args.model, source)
+        cfg, own_data = model_data_config(args, args.model, source,
+                                          loaded.training.get("table"))
     except UsageError as exc:
         return usage_error(args, exc)
     split = args.split or ("test" if own_data else "all")

@@ -1,5 +1,7 @@
 """``chainrule gradcheck``: build the network ``train`` would build from the same flags
-and compare every layer's backprop gradient with central finite differences (float64)."""
+(a table's columns encoded by a :class:`~chainrule.table.TableEncoder` as ``train``
+encodes them) and compare every layer's backprop gradient with central finite differences
+(float64)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import numpy as np
 from .. import datasets
 from ..notes.gradcheck import gradcheck
 from . import CLIError
-from .common import build_network, describe_network, encode_targets, load_dataset
+from .common import build_network, describe_network, encode_targets, fit_encoder, load_dataset
 from .config import (
     UsageError,
     _int_type,
@@ -39,8 +41,11 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return usage_error(args, exc)
     ds = load_dataset(cfg)
+    if ds.table is not None:  # a table: encoded as train encodes it, before the network is sized
+        ds.encode(fit_encoder(cfg, ds.table), np.float64)
     net = build_network(cfg, ds)
-    net.scaler = ds.fit_scaler(ds.X)
+    net.scaler = (ds.encoder.standardizer(ds.X) if ds.encoder is not None
+                  else ds.fit_scaler(ds.X))
     labels = ds.y if ds.task == "classification" else None
     s = datasets.split_indices(len(ds.X), val=0.0, test=0.0, labels=labels, seed=cfg.seed)
     idx = np.random.default_rng(cfg.seed).permutation(s.train)[: args.samples]

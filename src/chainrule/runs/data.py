@@ -42,7 +42,7 @@ def load_dataset(cfg: RunConfig) -> Dataset:
     try:
         if name == "csv":
             assert cfg.csv is not None
-            check_input_file(cfg.csv, "a table file (CSV, Parquet or Excel) with a header row")
+            check_input_file(cfg.csv, "a CSV file with a header row (or a Parquet or Excel file)")
             # encoded later, by an encoder fitted on the training rows (stages.split)
             return datasets.load("csv", path=cfg.csv, target=cfg.target, task=cfg.task,
                                  encode=False)
