@@ -75,6 +75,8 @@ ARGS: dict[str, dict[str, dict[str, st.SearchStrategy[Any]]]] = {
         "invscaling": {"power_t": real(0.0, 1.0)},
         "cosine": {"total_steps": st.integers(1, 60), "warmup_steps": st.integers(0, 60),
                    "min_lr": real(0.0, 1e-3)},
+        "flat_cosine": {"total_steps": st.integers(1, 60), "flat_fraction": real(0.0, 0.99),
+                        "min_lr": real(0.0, 1e-3)},
     },
     "optimizer": {
         "sgd": {"momentum": real(0.0, 0.99), "nesterov": st.booleans(), "clipnorm": CLIPNORM},
@@ -93,7 +95,8 @@ REGISTRIES: dict[str, dict[str, type]] = {
 STRUCTURE_ARGS: dict[type, set[str]] = {
     # backend and device say where the arrays live, not what a file holds (files are host
     # NumPy; tests/test_backends.py round-trips load(..., backend=...)): not drawn here.
-    Network: {"layers", "loss", "seed", "rng", "dtype", "l2", "fused", "backend", "device"},
+    Network: {"layers", "loss", "seed", "rng", "dtype", "l2", "fused", "backend", "device",
+              "ensemble"},
     Dense: {"n_in", "n_out", "activation", "bias", "init", "w", "b"},
     Dropout: {"rate"},
 }
@@ -248,6 +251,8 @@ def networks(draw: st.DrawFn, fused: st.SearchStrategy[bool | None] = DEFAULT_FU
             layers.append(("Dropout", {"rate": draw(real(0.0, 0.9))}))
     kwargs = draw(st.fixed_dictionaries({}, optional={
         "dtype": st.sampled_from(["float32", "float64"]), "l2": real(0.0, 0.1)}))
+    if not any("w" in kw for _, kw in layers) and draw(st.booleans()):
+        kwargs["ensemble"] = draw(st.integers(1, 3))  # K members stacked in every layer
     fused_value = draw(fused)
     if fused_value is not None:
         kwargs["fused"] = fused_value

@@ -284,6 +284,10 @@ class Dense(Layer):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Dense:
+        if "members" in config:  # an ensemble's K members stacked (engine.ensemble)
+            from .ensemble import GroupedDense
+
+            return GroupedDense.from_config(config)
         return cls(
             int(config["n_in"]),
             int(config["n_out"]),

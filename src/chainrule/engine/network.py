@@ -44,6 +44,7 @@ written against the Array API, with NumPy's ``out=`` buffers behind a
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -113,6 +114,9 @@ class Network:
         gives the same weights on every backend.
     device : optional
         Where, for torch (``"cpu"``, ``"cuda"``, ``"cuda:1"``) or CuPy (a device id).
+    ensemble : int
+        K > 1 builds an :class:`~chainrule.engine.ensemble.Ensemble` of K such networks
+        trained at once (as do GroupedDense layers); 1, this network.
 
     Attributes
     ----------
@@ -135,6 +139,20 @@ class Network:
         The optimizer of the last ``fit``; kept so training can resume.
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Network:
+        """An :class:`~chainrule.engine.ensemble.Ensemble` for ``ensemble`` ≠ 1 or
+        GroupedDense layers (chainrule.engine.ensemble), else a Network."""
+        from .ensemble import GroupedDense, check_members
+
+        layers = args[0] if args else kwargs.get("layers")
+        grouped = isinstance(layers, (list, tuple)) and any(
+            isinstance(layer, GroupedDense) for layer in layers)
+        if cls is Network and (check_members(kwargs.get("ensemble", 1)) != 1 or grouped):
+            from .ensemble import Ensemble
+
+            return super().__new__(Ensemble)
+        return super().__new__(cls)
+
     def __init__(
         self,
         layers: Sequence[Layer],
@@ -147,7 +165,11 @@ class Network:
         fused: bool = True,
         backend: str | _backend.Backend = "numpy",
         device: Any = None,
+        ensemble: int = 1,
     ) -> None:
+        if ensemble != 1:
+            raise ValueError(f"ensemble: {type(self).__name__} is one network; build "
+                             "Network(..., ensemble=K) or an Ensemble")
         self.dtype = check_dtype(dtype)
         self._backend = _backend.get_backend(backend, device)
         self.xp: Any = self._backend.xp
@@ -617,3 +639,7 @@ class Network:
 
         return loop.fit(self, X, Y, **options)
 
+
+# __new__ takes (*args, **kwargs) to pick the class; the signature callers see is __init__'s.
+Network.__signature__ = inspect.signature(Network.__init__).replace(  # type: ignore[attr-defined]
+    parameters=list(inspect.signature(Network.__init__).parameters.values())[1:])

@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 
 from ..engine import output
 from ..engine.backend import namespace_of
+from ..engine.ensemble import Ensemble, check_member_weights
 
 if TYPE_CHECKING:
     from ..engine.network import Network, Trace
@@ -170,13 +171,17 @@ def combined_weights(net: Network, Y: Array, sample_weight: Any = None,
     """s_i = sample_weight_i · w_(class of i), checked; None when neither is given
     (the unweighted path, unchanged). Y: encoded targets (n_samples, n_out)."""
     s = None
+    K = _members(net)
     if sample_weight is not None:
-        s = check_sample_weight(sample_weight, Y.shape[0])
+        if K > 1 and np.ndim(sample_weight) == 2:  # an ensemble's per-member weights
+            s = check_member_weights(sample_weight, Y.shape[0], K, "sample_weight")
+        else:
+            s = check_sample_weight(sample_weight, Y.shape[0])
     if class_weight is not None:
         index = class_indices(net, Y)
         n_classes = max(Y.shape[1], 2)
         cw = class_weight_per_sample(class_weight, index, n_classes, net.classes)
-        s = cw if s is None else s * cw
+        s = cw if s is None else s * (cw if s.ndim == 1 else cw[:, None])
         if not np.any(s > 0):
             raise ValueError("class_weight: with these weights no sample counts (every "
                              "sample's weight is zero)")
@@ -184,17 +189,39 @@ def combined_weights(net: Network, Y: Array, sample_weight: Any = None,
 
 
 # -- the weighted cost and its output delta -----------------------------------------------------
+def _members(net: Network) -> int:
+    """K of an ensemble (chainrule.engine.ensemble), 1 for a plain network."""
+    return net.members if isinstance(net, Ensemble) else 1
+
+
 def sample_costs(net: Network, trace: Trace, Y: Array) -> Array:
     """C_i of every sample of a forward pass, shape (n_samples,) (no L2 term): from the
-    logits z^(L) for a canonical pair, as :meth:`Network.cost` takes them."""
+    logits z^(L) for a canonical pair, as :meth:`Network.cost` takes them (an ensemble:
+    the members' mean (1/K) Σ_m C_im)."""
+    if isinstance(net, Ensemble):
+        return net._sample_costs(trace, Y)
     return output.sample_costs(net.loss_fn, trace.z_L, trace.a_L, Y, fused=net.fused_output)
 
 
 def sample_deltas(net: Network, trace: Trace, Y: Array) -> Array:
-    """δ_i^(L) = ∂C_i/∂z^(L) of every sample, not yet averaged: (n_samples, n_out)."""
+    """δ_i^(L) = ∂C_i/∂z^(L) of every sample, not yet averaged: (n_samples, n_out) (an
+    ensemble: every member's rows, (K·n_samples, n_out))."""
+    if isinstance(net, Ensemble):
+        return net.member_deltas(trace, Y)[0]
     delta_L, _ = output.output_delta(net.loss_fn, net.output_layer.activation, trace.z_L,
                                      trace.a_L, Y, fused=net.fused_output)  # not averaged
     return delta_L
+
+
+def member_shares(s: Array, members: int) -> Weights:
+    """What row i of member m weighs in an ensemble's gradient, shape (K, n):
+    W_im / (K Σ_i' W_i'm) — member m's weighted mean, and the members' mean (zero for a
+    member whose rows here all weigh 0). ``s``: (n,) for every member alike, or (n, K)."""
+    W = np.asarray(s, dtype=np.float64)
+    W = np.broadcast_to(W[:, None], (W.shape[0], members)) if W.ndim == 1 else W
+    total = W.sum(axis=0)
+    out = np.divide(W, members * total, out=np.zeros_like(W), where=total > 0)
+    return np.ascontiguousarray(out.T)
 
 
 def shares(s: Array) -> Weights:
@@ -206,13 +233,19 @@ def shares(s: Array) -> Weights:
 
 def l2_penalty(net: Network) -> float:
     """(λ/2) Σ_l ‖W^(l)‖², the term :meth:`Network.cost` adds."""
+    if isinstance(net, Ensemble):
+        return net.l2_penalty()  # the members' mean
     if not net.l2:
         return 0.0
     return 0.5 * net.l2 * sum(float(np.vdot(d.w, d.w)) for d in net.dense_layers)
 
 
 def weighted_cost(net: Network, trace: Trace, Y: Array, s: Array) -> float:
-    """C = Σ_i s_i C_i / Σ_i s_i (+ L2) of a forward pass; s of shape (n_samples,)."""
+    """C = Σ_i s_i C_i / Σ_i s_i (+ L2) of a forward pass; s of shape (n_samples,). For
+    an ensemble, the members' mean of Σ_i W_im C_im / Σ_i W_im, with s (n,) or W (n, K)."""
+    if isinstance(net, Ensemble):
+        c_im = net.member_costs(trace, Y).astype(np.float64)
+        return float(np.sum(member_shares(s, net.members) * c_im)) + l2_penalty(net)
     c_i = sample_costs(net, trace, Y).astype(np.float64)
     return float(np.dot(shares(s), c_i)) + l2_penalty(net)
 
@@ -246,5 +279,10 @@ def weighted_backward(net: Network, trace: Trace, Y: Array, s: Array, *,
     Row i of δ^(L) is scaled by s_i / Σ s (:func:`scale_rows`); :meth:`Network.backward`
     does the rest (and adds λw for L2).
     """
+    if isinstance(net, Ensemble):  # each member's rows, its own shares
+        share = member_shares(s, net.members).reshape(-1)
+        out = None if workspace is None else workspace.layers[-1].delta
+        delta_L = scale_rows(net.member_deltas(trace, Y, out=out)[0], share)
+        return net.backward(trace, delta_L=delta_L, workspace=workspace)
     delta_L = scale_rows(sample_deltas(net, trace, Y), shares(s))
     return net.backward(trace, delta_L=delta_L, workspace=workspace)
