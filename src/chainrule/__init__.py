@@ -10,10 +10,12 @@ layer).
 from . import _aliases
 from ._version import __version__
 from .engine.activations import ACTIVATIONS, Activation, get_activation
+from .engine.embeddings import CategoricalEmbedding
 from .engine.initializers import INITIALIZERS
 from .engine.layers import Dense, Dropout, Layer
 from .engine.losses import LOSSES, Loss, get_loss
 from .engine.network import MLP, Network, Trace
+from .engine.periodic import PeriodicEmbedding
 from .engine.workspace import Workspace
 from .health.diagnosis import Diagnosis, diagnose
 from .health.lr_find import LRFindResult, lr_find
@@ -60,6 +62,8 @@ from .training.schedules import (
 _aliases.install()
 
 __all__ = [
+    "CategoricalEmbedding",
+    "PeriodicEmbedding",
     "Table",
     "TableEncoder",
     "TableError",
