@@ -128,7 +128,8 @@ def verdicts_from(checks: list[Check], epochs: list[dict[str, float]],
         # The error's own advice (the output/loss pair, the targets' scale) names the cause;
         # the learning rate is the general one.
         said = ("" if diverged is not None and diverged.advice is not None else
-                "; lower the learning rate, clip gradients (clipnorm) or rescale the targets")
+                "; lower the learning rate, clip gradients (--clipnorm; an optimizer's "
+                "clipnorm=) or rescale the targets")
         out.append(Verdict("divergence", "training diverged: the loss stopped being finite "
                            f"({diverged or 'a NaN or inf loss'}){said}"))
         return Diagnosis(out, checks, epochs)
@@ -160,7 +161,7 @@ def verdicts_from(checks: list[Check], epochs: list[dict[str, float]],
                 out.append(Verdict(
                     "exploding_gradients", f"∂C/∂W^(1) is {_power(ratio)} of ∂C/∂W^({L}): "
                     "gradients grow layer to layer; use a smaller initialization, clip "
-                    "gradients (clipnorm) or fewer layers", 1, ratio))
+                    "gradients (--clipnorm) or fewer layers", 1, ratio))
         update = _update_ratio(checks)
         if any(v.kind in ("dead_units", "vanishing_gradients") for v in out):
             update = None  # no gradient reaches those weights: that is the cause, not the rate

@@ -18,6 +18,11 @@ from ..engine.output import pair_problem
 
 Array = np.ndarray
 
+#: The general advice when a step diverges; it names the flag and the optimizer argument
+#: that exist (``--clipnorm`` / the ``clipnorm`` key, an optimizer's ``clipnorm=``).
+CLIP_ADVICE = ("lower the learning rate or clip gradients (--clipnorm; an optimizer's "
+               "clipnorm=)")
+
 
 class DivergenceError(RuntimeError):
     """Training diverged: a NaN or inf loss, gradient or weight, or a loss that exploded
@@ -31,7 +36,7 @@ class DivergenceError(RuntimeError):
     what : str
         What went wrong ("the loss", "the gradient", "the weights", or a sentence).
     advice : str, optional
-        What to change; default: lower the learning rate or clip gradients.
+        What to change; default :data:`CLIP_ADVICE`.
     finite : bool
         ``what`` is a finite explosion (already a full sentence), not a NaN or inf.
     update_applied : bool
@@ -58,7 +63,7 @@ class DivergenceError(RuntimeError):
     def __init__(self, epoch: int, batch: int, what: str, *, advice: str | None = None,
                  finite: bool = False, update_applied: bool = False) -> None:
         problem = what if finite else f"{what} is not finite"
-        said = advice or "lower the learning rate or clip gradients (clipnorm)"
+        said = advice or CLIP_ADVICE
         super().__init__(
             f"training diverged at epoch {epoch}, batch {batch}: {problem}. The last finite "
             f"weights were kept; {said}."
