@@ -33,6 +33,7 @@ from ..runs.network import (
     map_labels,
     resolve_outputs,
 )
+from ..table import Table
 from . import CLIError
 
 __all__ = [
@@ -78,23 +79,30 @@ def load_model_data(cfg: RunConfig, net: Network, feature_names: list[str] | Non
     return ds
 
 
-def model_features(net: Network, path: str, feature_names: list[str] | None
-                   ) -> NDArray[np.floating]:
-    """The features of the CSV ``path`` for a saved model: columns by name, encoded by
-    the model's table encoder (cells it had to fill in or did not know are named on
-    stderr), or taken as numbers for a model without one."""
+def model_features(net: Network, path: str, feature_names: list[str] | None,
+                   keep: list[str] | None = None
+                   ) -> tuple[NDArray[np.floating], Table | None]:
+    """The features of the table file ``path`` for a saved model: columns by name, encoded
+    by the model's table encoder (cells it had to fill in or did not know are named on
+    stderr), or taken as numbers for a model without one; and the columns ``keep`` names
+    (identifiers to carry into the output) as they were read, or None."""
     notes: list[str] = []
+    kept = list(keep or [])
     try:
-        if net.encoder is None:
-            return numeric_matrix(read_features_table(path, feature_names, notes), path, net.dtype)
-        encoded = net.encoder.encode(read_features_table(path, net.encoder.inputs, notes),
-                                     net.dtype)
+        wanted = net.encoder.inputs if net.encoder is not None else feature_names
+        table = read_features_table(path, wanted, notes, kept)
     finally:
         for note in notes:
             print(note, file=sys.stderr)
+    features = table.select(wanted if wanted is not None
+                            else [n for n in table.names if n not in kept])
+    carried = table.select(kept) if kept else None
+    if net.encoder is None:
+        return numeric_matrix(features, path, net.dtype), carried
+    encoded = net.encoder.encode(features, net.dtype)
     for note in encoded.notes:
         print(f"{path}: {note}", file=sys.stderr)
-    return encoded.X
+    return encoded.X, carried
 
 
 def test_split_of(ds: Dataset, cfg: RunConfig) -> tuple[NDArray, NDArray]:

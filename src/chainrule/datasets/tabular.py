@@ -232,25 +232,36 @@ def match_columns(available: list[str], wanted: list[str]
 
 
 def read_features_table(path: str | os.PathLike[str], columns: list[str] | None = None,
-                        notes: list[str] | None = None) -> Table:
+                        notes: list[str] | None = None, keep: list[str] | None = None
+                        ) -> Table:
     """The columns ``columns`` of a CSV, Parquet or Excel file (matched by name; others
     ignored and named in ``notes``), or every column: what a saved model is run on, read as
-    :func:`load_csv` reads it for training (:func:`~chainrule.datasets.reader.read_table`)."""
+    :func:`load_csv` reads it for training (:func:`~chainrule.datasets.reader.read_table`).
+    ``keep`` names more columns to read (identifiers carried into predictions), after
+    ``columns``; one that is not there is refused naming it."""
     path = Path(path)
+    kept = [k for k in keep or [] if k not in (columns or [])]
 
     def choose(header: list[str]) -> list[int]:
+        absent = [k for k in kept if k not in header]
+        if absent:
+            raise DataFileError(path, f"no column {quoted_names(absent)} to keep (--keep); "
+                                f"the columns are {name_list(header)}")
         if not columns:
-            return list(range(len(header)))
+            return list(range(len(header))) if not kept else [
+                *(i for i, h in enumerate(header) if h not in kept),
+                *(header.index(k) for k in kept)]
         order, missing, extra = match_columns(header, columns)
         if missing:
             raise DataFileError(
                 path, f"missing feature column(s) {quoted_names(missing)}; the model was "
                 f"trained on columns {quoted_names(columns)}"
             )
+        extra = [name for name in extra if name not in kept]
         if extra and notes is not None:
             notes.append(f"{path}: ignored column(s) the model was not trained on: "
                          f"{quoted_names(extra)}")
-        return order
+        return [*order, *(header.index(k) for k in kept)]
 
     return read_table(path, choose, notes)[1]
 
