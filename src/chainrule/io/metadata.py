@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..table.parse import DATE_PARTS
+from ..table.state import ENCODER_SCHEMA
 from .container import ModelFileError, check_schema
 from .errors import parse_json
 from .schema import AnyJSON, Bool, Int, List, Null, Num, Obj, OneOf, Schema, Str, Tagged, short
@@ -173,24 +173,9 @@ _TRAINING = Obj(
     extra=AnyJSON(),
 )
 
-_COLUMN = Str(max_len=10_000)
-_COLUMNS = List(_COLUMN, 0, 100_000)
-_STANDARDIZE = {"median": Num()}
-_ENCODING = {"column": _COLUMN, "kind": _NAME}
-#: A :class:`~chainrule.table.TableEncoder`'s state (``TableEncoder.to_dict``).
-_ENCODER = Obj(required={
-    "min_frequency": Int(1, 2**62), "max_categories": Int(1, 2**62),
-    "drop": _COLUMNS, "categorical": _COLUMNS, "numeric": _COLUMNS,
-    "columns": List(Tagged("kind", {
-        "numeric": Obj(required={**_ENCODING, **_STANDARDIZE, "indicator": Bool()}),
-        "onehot": Obj(required={**_ENCODING, "categories": _COLUMNS, "rare": _COLUMNS,
-                                "missing": Bool()}),
-        "date": Obj(required={**_ENCODING, "indicator": Bool(), "parts": Obj(
-            optional={part: Obj(required={**_STANDARDIZE, "indicator": Bool()})
-                      for part in DATE_PARTS})}),
-        "dropped": Obj(required={**_ENCODING, "reason": Str(max_len=10_000)}),
-    }), 1, 100_000),
-})
+#: A :class:`~chainrule.table.TableEncoder`'s state (``TableEncoder.to_dict``), its schema
+#: kept beside the code that writes it.
+_ENCODER = ENCODER_SCHEMA
 
 #: The metadata of a chainrule model, each value parsed from its JSON string.
 METADATA_SCHEMA = Obj(
