@@ -74,7 +74,8 @@ def test_columns_without_signal_are_dropped_with_their_reason() -> None:
     assert list(ids.dropped) == ["customer_id"]
     empty = TableEncoder().fit({"e": [None] * 5, "v": [1.0, 2, 3, 4, 5]})
     assert empty.dropped == {"e": "every cell is missing"}
-    free = TableEncoder().fit({"t": [f"word {i % 40}" for i in range(60)], "v": np.arange(60.0) ** 1.5})
+    free = TableEncoder().fit({"t": [f"word {i % 40}" for i in range(60)],
+                               "v": np.arange(60.0) ** 1.5})  # not a row number
     assert free.dropped["t"].startswith("free text (40 distinct values in 60 rows)")
 
 

@@ -319,7 +319,8 @@ class TableEncoder:
         # what a file without them means, so such a file reads in older chainrules too
         return {"min_frequency": self.min_frequency, "max_categories": self.max_categories,
                 "drop": self.drop, "categorical": self.categorical, "numeric": self.numeric,
-                **{k: v for k, v in newer.items() if v != _BEFORE[k]},
+                **{k: v for k, v in newer.items() if v != _BEFORE[k]
+                   and (k != "ple_bins" or self.numeric_encoding == "ple")},
                 "columns": [{"column": e.column, "kind": e.kind, **e.state()}
                             for e in self.encodings]}
 

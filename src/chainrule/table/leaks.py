@@ -7,8 +7,9 @@ is one a reader can redo by hand: group the training rows by the column's value 
 in :data:`BINS` quantile bins; the missing cells a group of their own) and predict each
 row by its group — the group's most common class, or its mean. A column whose groups
 predict the target at least as well as :data:`LEAK_ACCURACY` / :data:`LEAK_R2` is named;
-so is a column whose missing cells alone do. Columns with too few rows per group (an
-identifier "predicts" every row it has seen) are not judged.
+so is a column whose missing cells alone do, and (regression) a number column in the
+target's order (a squared rank correlation of :data:`LEAK_R2`). Columns with too few rows
+per group (an identifier "predicts" every row it has seen) are not judged by groups.
 """
 
 from __future__ import annotations
@@ -55,10 +56,29 @@ def likely_leaks(data: Any, y: ArrayLike, task: str, *, target: str = "the targe
             lines.append(f"column {name!r}: whether a cell is missing {said}: a likely "
                          f"leak of {target} (is the column filled in only after the "
                          f"outcome?); --drop {name} if so")
-        elif (groups := _groups(col)) is not None and (said := fit(groups)):
+        elif ((groups := _groups(col)) is not None and (said := fit(groups))) or (
+                task == "regression" and (said := _in_order(col, y))):
             lines.append(f"column {name!r}: its value {said}: a likely leak of {target} "
                          f"(is it known only after the outcome?); --drop {name} if so")
     return lines
+
+
+def _ranks(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(np.float64)
+
+
+def _in_order(col: Any, y: NDArray[Any]) -> str | None:
+    """A number column whose order is the target's (squared rank correlation at least
+    :data:`LEAK_R2`): a rescaled copy of the target, which :data:`BINS` bins would blur."""
+    if not isinstance(col, NumberColumn):
+        return None
+    ok = ~col.missing
+    if ok.sum() < MIN_ROWS_PER_GROUP:
+        return None
+    r = np.corrcoef(_ranks(col.values[ok]), _ranks(y[ok].astype(np.float64)))[0, 1]
+    if r * r >= LEAK_R2:
+        return f"is in the target's order (rank correlation {r:.3f})"
+    return None
 
 
 def _groups(col: Any) -> NDArray[np.intp] | None:
