@@ -123,7 +123,7 @@ def measure(data: Data, args: argparse.Namespace, compute: set[str],
     cache = load_cache()
     for contender, label in labels.items():
         if contender == "realmlp" and len(data.frame) > args.realmlp_rows:
-            row.errors[label] = f"not run: more than {args.realmlp_rows:,} rows"
+            row.errors[label] = f"not run (> {args.realmlp_rows:,} rows)"
             continue
         c_args = args.chainrule_args if contender == "chainrule" else ""
         for fold in range(args.folds):
@@ -158,7 +158,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="these tables only")
     parser.add_argument("--contenders", default=",".join(NAMES),
                         help=f"comma-separated contenders to compute (of {','.join(NAMES)}); "
-                             "the others are still reported from the cache")
+                             "the others are still reported from the cache ('' computes "
+                             "nothing: the report from the cache)")
     parser.add_argument("--folds", type=int, default=catalogue.N_FOLDS,
                         choices=range(1, catalogue.N_FOLDS + 1), metavar="N",
                         help="the first N of the 5 folds (quick exploration)")
@@ -170,7 +171,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-write", action="store_true",
                         help="write nothing under bench/results (no cache, no report)")
     args = parser.parse_args(argv)
-    unknown = set(args.contenders.split(",")) - set(NAMES)
+    args.compute = {n for n in args.contenders.split(",") if n}
+    unknown = args.compute - set(NAMES)
     if unknown:
         parser.error(f"--contenders: unknown {', '.join(sorted(unknown))}; "
                      f"known: {', '.join(NAMES)}")
@@ -179,7 +181,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    compute = set(args.contenders.split(","))
+    compute = args.compute
     versions = {"chainrule": chainrule_version(), "git": git_head(),
                 **{n: contenders.library_version(n) for n in contenders.LIBRARY}}
     chainrule_label = ("chainrule:" + args.tag if args.tag else

@@ -42,7 +42,8 @@ class Row:
 
 def _cell(row: Row, label: str) -> str:
     if label in row.errors and not row.complete(label):
-        return "failed: " + row.errors[label].replace("|", "\\|")[:120]
+        said = row.errors[label].replace("|", "\\|")[:120]
+        return said if said.startswith("not run") else "failed: " + said
     values = row.scores.get(label, [])
     if not values:
         return "–"
