@@ -156,6 +156,8 @@ class GroupedDense(Dense):
         member m in rows m·n … m·n + n − 1; no mask."""
         K, n = self.members, self._rows(a_prev)
         w = self.w
+        # BLAS multiplies the stacked w_mᵀ fastest laid out contiguously: one copy of w
+        wT = np.ascontiguousarray(w.transpose(0, 2, 1))
         z3 = None if out is None else out.z.reshape(K, n, self.n_out)
         if _is_sparse(a_prev):  # the shared first layer on sparse X: one sparse product
             wide = np.asarray(a_prev @ w.reshape(K * self.n_out, self.n_in).T)
@@ -165,9 +167,9 @@ class GroupedDense(Dense):
             else:
                 z3[...] = wide3
         elif self.shared_input:  # z_m = a_prev w_mᵀ for every m: the input broadcast
-            z3 = np.matmul(a_prev, w.transpose(0, 2, 1), out=z3)
+            z3 = np.matmul(a_prev, wT, out=z3)
         else:  # z_m = a_m,prev w_mᵀ, batched over the K axis
-            z3 = np.matmul(a_prev.reshape(K, n, self.n_in), w.transpose(0, 2, 1), out=z3)
+            z3 = np.matmul(a_prev.reshape(K, n, self.n_in), wT, out=z3)
         if self._b is not None:
             z3 += self._b[:, None, :]  # + b_m
         z = z3.reshape(K * n, self.n_out)
@@ -239,8 +241,9 @@ class EnsembleTrace(Trace):
     mean of the members' a^(L), shape (n, n_out), what predict, accuracy and reports read.
     The members' own a^(L) is ``a[-1]`` (:attr:`members_a_L`)."""
 
-    __slots__ = ("members",)
+    __slots__ = ("members", "_mean")
     members: int
+    _mean: Array | None
 
     @classmethod
     def of(cls, trace: Trace, members: int) -> EnsembleTrace:
@@ -248,6 +251,7 @@ class EnsembleTrace(Trace):
         twin.a, twin.z, twin.mask = trace.a, trace.z, trace.mask
         twin.delta, twin.grad_a = trace.delta, trace.grad_a
         twin.members = members
+        twin._mean = None
         return twin
 
     @property
@@ -259,7 +263,9 @@ class EnsembleTrace(Trace):
     @property
     def a_L(self) -> Array:
         """The ensemble's output: the mean of the members' a^(L), shape (n, n_out)."""
-        return self.members_a_L.mean(axis=0)
+        if self._mean is None:
+            self._mean = np.add.reduce(self.members_a_L, axis=0) / self.members
+        return self._mean
 
 
 def _grouped(layers: Sequence[Layer], K: int) -> list[Layer]:
