@@ -224,3 +224,26 @@ def test_a_new_layer_type_exports_through_its_registered_converter(rng):
     finally:
         LAYERS.pop("TestOnnxGain", None)
         cx.LAYER_CONVERTERS.pop("TestOnnxGain", None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", sorted(OUTPUTS))
+def test_ensemble_exports_as_its_members_mean(tmp_path, rng, kind, dtype):
+    """An ensemble of K members (batched MatMul, softmax per member, their mean) runs in
+    onnxruntime as predict does: 1e-6 relative in float32, 1e-12 in float64."""
+    output, loss, n_out = OUTPUTS[kind]
+    net = MLP([5, 7, 4, n_out], hidden="gelu", output=output, loss=loss, ensemble=3,
+              dropout=0.1, seed=0, dtype=dtype)
+    for p in net.parameters():
+        p[...] += rng.normal(scale=0.3, size=p.shape)
+    net.scaler = Standardizer(np.array([10.0, -3.0, 0.0, 100.0, 1.0]),
+                              np.array([2.0, 0.5, 4.0, 30.0, 1.0]))
+    X = _raw_features(rng)
+    path = cx.export(net, tmp_path / "ens.onnx")
+    out = cx.run(path, X)
+    want = net.predict(X)
+    assert out.shape == want.shape == (X.shape[0], n_out)
+    tol = 1e-6 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops.count("MatMul") == 3 and "ReduceSum" in ops and "Gemm" not in ops

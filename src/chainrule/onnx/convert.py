@@ -12,7 +12,10 @@ network's a^(L), shape (N, n_out):
   primitive operators — GELU in its tanh form, softplus in its overflow-free form
   max(z, 0) + log(1 + e^(−|z|)), and in float64 leaky ReLU and ELU as ``Where``
   (their operators carry α as a float32 and onnxruntime has no double ``Elu``);
-* Dropout layers are left out (they are the identity at inference).
+* Dropout layers are left out (they are the identity at inference);
+* an ensemble's (:mod:`chainrule.engine.ensemble`) layers as batched ``MatMul`` over its K
+  members (tensors of shape (K, N, width) after the first), and its output as the
+  members' mean (``ReduceSum`` over the member axis, divided by K).
 
 Each layer goes through the converter registered for its type's ``name`` in
 :data:`LAYER_CONVERTERS`; a new layer type registers its own with
@@ -44,6 +47,7 @@ import onnx
 from numpy.typing import DTypeLike, NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from chainrule.engine.ensemble import Ensemble, GroupedDense
 from chainrule.engine.layers import Dense, Dropout
 from chainrule.engine.network import Network
 from chainrule.io.model import atomic_write_bytes
@@ -136,6 +140,8 @@ def to_onnx(
     g.reserve([output_name])
     graph_inputs, a = _input_nodes(g, net, elem, input_name, output_name)
     a = _layer_nodes(g, net, a)
+    if isinstance(net, Ensemble):
+        a = _members_mean(g, a, net.members)
     if poisson:
         a = g.op("Exp", [a], stem="mu")
     # The last node's output becomes the graph output (an Identity if nothing was added).
@@ -254,6 +260,25 @@ def _dense(g: Graph, layer: Dense, a_prev: str) -> str:
     return layer.activation.to_onnx(g, z)
 
 
+@register_converter(GroupedDense.name)
+def _grouped_dense(g: Graph, layer: GroupedDense, a_prev: str) -> str:
+    """An ensemble's layer: z_m = a_prev,m w_mᵀ + b_m of every member m as one batched
+    MatMul with the stacked w_mᵀ (K, n_in, n_out) — a_prev is (N, n_in) for the first
+    layer (broadcast to every member) and (K, N, n_in) after it; z and a are (K, N, n_out)."""
+    w_t = np.ascontiguousarray(layer.w.transpose(0, 2, 1))
+    z = g.op("MatMul", [a_prev, g.const("w", w_t)], stem="z")
+    if layer.b is not None:
+        z = g.op("Add", [z, g.const("b", layer.b[:, None, :])], stem="z")
+    return layer.activation.to_onnx(g, z)  # softmax on the last axis: per member
+
+
+def _members_mean(g: Graph, a: str, members: int) -> str:
+    """The ensemble's output from its members' a^(L) (K, N, n_out): their mean (N, n_out)."""
+    total = g.op("ReduceSum", [a, g.const("member_axis", [0], np.int64)], stem="members_sum",
+                 keepdims=0)
+    return g.op("Div", [total, g.const("members", members)], stem="members_mean")
+
+
 @register_converter(Dropout.name)
 def _dropout(g: Graph, layer: Dropout, a_prev: str) -> str:
     """The identity at inference: no node."""
@@ -317,7 +342,8 @@ def export(
 def _describe(net: Network) -> str:
     sizes = [net.n_in, *(d.n_out for d in net.dense_layers)]
     acts = [d.activation.name for d in net.dense_layers]
-    return f"MLP sizes={sizes} activations={acts}"
+    members = f" members={net.members}" if isinstance(net, Ensemble) else ""
+    return f"MLP sizes={sizes} activations={acts}{members}"
 
 
 def _jsonable(value: Any) -> Any:
