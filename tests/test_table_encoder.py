@@ -189,6 +189,14 @@ def test_dataframe_dtypes_become_the_right_columns() -> None:
     assert len(table) == 6 and table.take([0, 2]).n_rows == 2
 
 
+def test_pandas_nullable_floats_are_numbers_with_missing_cells() -> None:
+    df = pd.DataFrame({"f": pd.array([1.5, None, 3.0], dtype="Float64"),
+                       "n": pd.array([1, None, 3], dtype="Int64")})
+    table = Table.of(df)  # the nullable float dtype used to be a TypeError here
+    np.testing.assert_array_equal(table["f"].values, [1.5, np.nan, 3.0])
+    np.testing.assert_array_equal(table["n"].values, [1.0, np.nan, 3.0])
+
+
 def test_network_fit_takes_a_dataframe_and_standardizes_on_the_training_rows_only() -> None:
     df = _mixed(200)
     y = (df["age"].fillna(0) > 40).astype(int).to_numpy()

@@ -207,7 +207,7 @@ def column_of(name: str, values: Any) -> Column:
     if kind in ("f", "i", "u"):
         with np.errstate(over="ignore"):  # a long double beyond float64: refused below
             arr = np.asarray(values, dtype=np.float64)
-        if kind == "f" and np.dtype(dtype).itemsize > 8:
+        if kind == "f" and isinstance(dtype, np.dtype) and dtype.itemsize > 8:
             wide = np.asarray(values).reshape(-1)
             big = np.flatnonzero(np.isinf(arr.reshape(-1)) & np.isfinite(wide))
             if big.size:
