@@ -23,7 +23,8 @@ def test_small_validation_splits_stop_on_the_training_loss() -> None:
         "loss", TRAIN_LOSS_TOL, False)
     large = early_stopping(10, MIN_VAL_ROWS)
     assert (large.monitor, large.min_delta, large.restore_best_weights) == (
-        "val_loss", 0.0, True)
+        "val_loss", TRAIN_LOSS_TOL, True)
+    assert early_stopping(10, MIN_VAL_ROWS, min_delta=0.0).min_delta == 0.0  # --min-delta 0
     assert early_stopping(3, 0).monitor == "loss" and early_stopping(3, 0).patience == 3
 
 
@@ -60,5 +61,7 @@ def test_csv_defaults(tmp_path: Path, flags: list[str], epochs: int, patience: i
         losses = [float(r["loss"]) for r in rows]
         assert len(rows) < 200 and min(losses[-10:]) > min(losses) - TRAIN_LOSS_TOL
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["test"]["r2"] > 0.9
+    # 7 epochs of 3 steps (the flat half of flat_cosine, then its decay) learn less than
+    # a run to convergence; either learns the linear signal
+    assert metrics["test"]["r2"] > (0.9 if not flags else 0.7)
 

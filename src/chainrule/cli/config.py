@@ -19,6 +19,7 @@ from typing import Any
 from .. import datasets
 from ..engine.validation import DTYPES
 from ..io.schema import short
+from ..runs import recipe
 from ..runs.config import (
     ARGUMENT,
     AUTO,
@@ -38,16 +39,19 @@ from ..runs.config import (
 )
 
 #: A CSV job given neither --epochs nor --early-stopping trains up to TABLE_EPOCHS epochs and
-#: stops after TABLE_PATIENCE without a better validation loss, keeping the best weights.
-TABLE_EPOCHS = 200
-TABLE_PATIENCE = 10
+#: stops after TABLE_PATIENCE without a better validation loss, keeping the best weights
+#: (the ``table`` recipe, :mod:`chainrule.runs.recipe`).
+TABLE_EPOCHS = recipe.TABLE_EPOCHS
+TABLE_PATIENCE = recipe.TABLE_PATIENCE
 
 #: ``sources[key]`` when a flag gave the value.
 FLAG = ARGUMENT
 
 __all__ = [
     "AUTO", "DATA_KEYS", "DEFAULTS", "ConfigFileError", "RunConfig", "UsageError",
-    "add_data_arguments", "add_network_arguments", "add_training_arguments",
+    "add_data_arguments", "add_network_arguments", "add_run_arguments",
+    "add_training_arguments", "batch_type",
+    "smoothing_type",
     "MAX_REGENERATED_SAMPLES", "config_from_args", "data_config", "saved_data",
     "usage_error",
 ]
@@ -64,8 +68,12 @@ def usage_error(args: argparse.Namespace, exc: Exception) -> int:
     return 2
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace, *, table_recipe: bool = False) -> RunConfig:
     """Defaults, then the ``--config`` file, then the flags that were given.
+
+    With ``table_recipe`` (``chainrule train``), a CSV job takes the ``table`` recipe's
+    settings (:mod:`chainrule.runs.recipe`) for those neither the file nor a flag gave,
+    unless ``--recipe plain`` (or the file's ``recipe``) says otherwise.
 
     A bad flag value found here is a :class:`UsageError`; a bad file value a
     :class:`~chainrule.runs.config.ConfigError` naming the file.
@@ -85,11 +93,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             values["dataset"], sources["dataset"] = "csv", FLAG
         elif getattr(args, "npz", None):
             values["dataset"], sources["dataset"] = "npz", FLAG
+    if table_recipe and values["dataset"] == "csv" and "recipe" not in sources:
+        values["recipe"] = "table"
     if values["dataset"] == "csv" and not {"epochs", "early_stopping"} & set(sources):
         # A table's size says nothing about how long it needs: train until the
         # validation loss stops improving (and keep the best weights), as
         # scikit-learn's MLP does by default, instead of a fixed 20 epochs.
         values["epochs"], values["early_stopping"] = TABLE_EPOCHS, TABLE_PATIENCE
+    if "recipe" in values and values["recipe"] in recipe.RECIPES:
+        values = recipe.apply_recipe(values, set(sources))
     return build_config(values, sources)
 
 
@@ -131,6 +143,20 @@ def _float_type(low: float, high: float, what: str, *, open_high: bool = True,
 
 
 _positive_float = _float_type(0, math.inf, "a positive number", open_low=True)
+
+
+def batch_type(text: str) -> int | str:
+    """``--batch-size``: a positive integer or ``auto``."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    return int(_int_type(1, f"a positive integer or {AUTO!r}")(text))
+
+
+def smoothing_type(text: str) -> float | str:
+    """``--label-smoothing``: a number in [0, 1) or ``auto``."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    return float(_float_type(0, 1, f"a number in [0, 1) or {AUTO!r}")(text))
 
 
 def _lr_type(text: str) -> float | str:
@@ -230,8 +256,56 @@ def add_training_arguments(g: argparse._ArgumentGroup) -> None:
                    "range test first and train at its suggestion")
     g.add_argument("--schedule", type=_choice(scheds, "schedule"), default=None,
                    metavar="NAME",
-                   help=f"learning-rate schedule: {', '.join(scheds)} (default constant)")
+                   help=f"learning-rate schedule: {', '.join(scheds)} (default constant; "
+                   "flat_cosine in the table recipe)")
+    g.add_argument("--weight-decay", type=_float_type(0, math.inf, "a non-negative number"),
+                   default=None, metavar="LAMBDA",
+                   help="adamw's decoupled weight decay λ: w ← w (1 − η λ) every step "
+                   f"(default: adamw's own 0.01; {recipe.TABLE['weight_decay']:g} in the table "
+                   "recipe)")
+    g.add_argument("--clipnorm", type=_positive_float, default=None, metavar="X",
+                   help="rescale each step's gradient to a global L2 norm of at most X "
+                   "(default: no clipping)")
 
+
+
+def add_run_arguments(g: argparse._ArgumentGroup) -> None:
+    """``train``'s flags for how long and on what it trains, the recipe and early
+    stopping (``--epochs``, ``--batch-size``, ``--label-smoothing``, ``--recipe`` …)."""
+    g.add_argument("--epochs", type=_int_type(1, "a positive integer"), default=None, metavar="N",
+                   help="passes over the training split (default 20)")
+    g.add_argument("--batch-size", type=batch_type, default=None, metavar="N",
+                   help="samples per gradient step (default 32), or 'auto': about 64 steps "
+                   "per epoch, 32 to 256 (the table recipe's)")
+    g.add_argument("--label-smoothing", type=smoothing_type, default=None, metavar="EPS",
+                   help="train classes on (1 − EPS)·one-hot + EPS/K (default 0; 'auto': "
+                   "0.1 for classes, the table recipe's)")
+    g.add_argument("--min-delta", type=_float_type(0, 1e300, "a non-negative number"),
+                   default=None, metavar="D",
+                   help="early stopping counts an epoch as better only when the monitored "
+                   "loss fell by more than D (default 1e-4, scikit-learn's tol)")
+    g.add_argument("--recipe", choices=list(recipe.RECIPES), default=None,
+                   help="defaults for the settings not given: table (a --csv job's default: "
+                   "adamw, flat_cosine, label smoothing, dropout, batch auto, early stopping) "
+                   "or plain (the textbook defaults); see docs/cli.md")
+    g.add_argument("--val-split", type=_float_type(0, 1, "a fraction in [0, 1)"), default=None,
+                   metavar="F",
+                   help="fraction held out for validation (default 0.1)")
+    g.add_argument("--test-split", type=_float_type(0, 1, "a fraction in [0, 1)"), default=None,
+                   metavar="F",
+                   help="fraction held out for the test report (default 0.2; MNIST has its "
+                   "own test set)")
+    g.add_argument("--early-stopping", type=_int_type(0, "a non-negative integer"),
+                   default=None, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without a better validation loss and "
+                   "keep the best weights (default 0: off; a --csv job given neither "
+                   "this nor --epochs trains up to 200 epochs with patience 10)")
+    g.add_argument("--checkpoint-every", type=_int_type(1, "a positive integer"),
+                   default=None, metavar="N",
+                   help="write checkpoint.safetensors every N epochs (default 1)")
+    g.add_argument("--class-weight", choices=["balanced"], default=None,
+                   help="weight every class by n / (n_classes · n_c) so rare classes count "
+                   "as much as common ones (classification only; default: unweighted)")
 
 
 

@@ -34,11 +34,13 @@ from .. import datasets
 from ..engine.backend import Backend
 from ..engine.network import Network
 from ..health.diagnosis import Diagnosis
+from ..health.importance import Importance
 from ..health.lr_find import LRFindResult
 from ..health.monitor import HealthMonitor
 from ..runs import Reporter, Run, RunConfig, RunOptions
 from ..runs import train as train_run
 from ..runs.output import DIAGNOSTICS, RUN_FILES
+from ..runs.recipe import describe_recipe
 from ..runs.rundir import CHECKPOINT, CONFIG, MODEL
 from ..runs.stages import learning_rate, load_data, split
 from ..training.callbacks import Callback, History
@@ -47,10 +49,9 @@ from .common import describe_network, is_tty
 from .config import (
     DEFAULTS,
     UsageError,
-    _float_type,
-    _int_type,
     add_data_arguments,
     add_network_arguments,
+    add_run_arguments,
     add_training_arguments,
     config_from_args,
     usage_error,
@@ -67,29 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_network_arguments(p)
     g = p.add_argument_group("training")
     add_training_arguments(g)
-    g.add_argument("--epochs", type=_int_type(1, "a positive integer"), default=None, metavar="N",
-                   help="passes over the training split (default 20)")
-    g.add_argument("--batch-size", type=_int_type(1, "a positive integer"), default=None,
-                   metavar="N",
-                   help="samples per gradient step (default 32)")
-    g.add_argument("--val-split", type=_float_type(0, 1, "a fraction in [0, 1)"), default=None,
-                   metavar="F",
-                   help="fraction held out for validation (default 0.1)")
-    g.add_argument("--test-split", type=_float_type(0, 1, "a fraction in [0, 1)"), default=None,
-                   metavar="F",
-                   help="fraction held out for the test report (default 0.2; MNIST has its "
-                   "own test set)")
-    g.add_argument("--early-stopping", type=_int_type(0, "a non-negative integer"),
-                   default=None, metavar="PATIENCE",
-                   help="stop after PATIENCE epochs without a better validation loss and "
-                   "keep the best weights (default 0: off; a --csv job given neither "
-                   "this nor --epochs trains up to 200 epochs with patience 10)")
-    g.add_argument("--checkpoint-every", type=_int_type(1, "a positive integer"),
-                   default=None, metavar="N",
-                   help="write checkpoint.safetensors every N epochs (default 1)")
-    g.add_argument("--class-weight", choices=["balanced"], default=None,
-                   help="weight every class by n / (n_classes · n_c) so rare classes count "
-                   "as much as common ones (classification only; default: unweighted)")
+    add_run_arguments(g)
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", default=None,
                    help="run directory (default runs/<timestamp>/)")
@@ -100,6 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     h = p.add_argument_group("health")
     h.add_argument("--no-monitor", dest="monitor", action="store_false",
                    help="no health monitor: no diagnosis in metrics.json, no health line")
+    h.add_argument("--no-importance", dest="importance", action="store_false",
+                   help="do not rank the input columns by permutation importance "
+                   "(metrics.json 'importance', the report's top columns)")
     h.add_argument("--diagnose", action="store_true",
                    help=f"print the monitor's full diagnosis and write {DIAGNOSTICS} into "
                    "the run directory (on divergence: print its verdict)")
@@ -123,14 +105,15 @@ def run(args: argparse.Namespace) -> int:
             cfg = None
             _check_resume_flags(args)
         else:
-            cfg = config_from_args(args)
+            cfg = config_from_args(args, table_recipe=True)
         if args.diagnose and not args.monitor:
             raise UsageError("--diagnose reads the health monitor; drop --no-monitor")
     except UsageError as exc:
         return usage_error(args, exc)
     printer = Printer(quiet=args.quiet, diagnose=args.diagnose)
     options = RunOptions(monitor=args.monitor, diagnostics=args.diagnose, device=args.device,
-                         backend=args.backend, distributed=args.distributed)
+                         backend=args.backend, distributed=args.distributed,
+                         importance=args.importance)
     kwargs: dict[str, Any] = dict(out=args.out, resume=resume, options=options,
                                   printer=printer)
     if resume is not None and args.checkpoint_every is not None:
@@ -202,7 +185,8 @@ class Printer(Reporter):
             from ..health.report import format_report
 
             print()
-            print(format_report(metrics), flush=True)
+            print(format_report(metrics) if metrics else "no test report (--test-split 0)",
+                  flush=True)
 
     def diagnosed(self, diagnosis: Diagnosis, monitor: HealthMonitor) -> None:
         if self.show:
@@ -210,6 +194,10 @@ class Printer(Reporter):
             if self.diagnose:
                 print(f"\ndiagnosis ({len(monitor.checks)} checks, every {monitor.every} "
                       f"steps):\n{diagnosis.report()}", flush=True)
+
+    def ranked(self, importance: Importance) -> None:
+        if self.show:
+            print(f"\n{importance.format(top=5)}", flush=True)
 
     def diverged(self, diagnosis: Diagnosis) -> None:  # the verdict before the error line
         if self.diagnose:
@@ -240,7 +228,8 @@ def _describe(ds: datasets.Dataset, net: Network, cfg: RunConfig, n: tuple[int, 
             f"{ds.n_features} features, {what}\n"
             f"network {describe_network(net)}, {cfg.activation} → {net.output_activation}, "
             f"loss {net.loss_fn.name}, {cfg.optimizer} lr {learning_rate(cfg):g} ({cfg.schedule}), "
-            f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.dtype}")
+            f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.dtype}"
+            + (f"\n{describe_recipe(cfg)}" if cfg.recipe != "plain" else ""))
 
 
 def health_summary(diagnosis: Diagnosis) -> str:

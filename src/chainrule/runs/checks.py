@@ -125,19 +125,57 @@ class Integer(Setting, Int):
 
 
 class Number(Setting, Num):
-    """A finite int or float (not a boolean) between the bounds."""
+    """A finite int or float (not a boolean) between the bounds; None too when
+    ``optional``."""
 
     def __init__(self, accepted: str, low: float, high: float | None = None, *,
-                 low_open: bool = False, high_open: bool = False) -> None:
+                 low_open: bool = False, high_open: bool = False,
+                 optional: bool = False) -> None:
         Num.__init__(self, low, high, lo_open=low_open, hi_open=high_open)
         Setting.__init__(self, accepted)
+        self.optional = optional
+
+    def check(self, value: Any, path: KeyPath = ()) -> None:
+        if value is None and self.optional:
+            return
+        super().check(value, path)
 
     def check_value(self, value: Any, path: KeyPath) -> None:
         if not (is_number(value) and self.in_range(float(value))):
             raise self.refuse(path, value)
 
-    def typed(self, value: Any) -> float:
-        return float(value)
+    def typed(self, value: Any) -> float | None:
+        return None if value is None else float(value)
+
+
+class NumberOrAuto(Number):
+    """A number between the bounds, or ``"auto"`` (any case): chosen by the run."""
+
+    def check(self, value: Any, path: KeyPath = ()) -> None:
+        if isinstance(value, str):
+            if value.strip().lower() != AUTO:
+                raise Invalid(path, f"expected {self.expects} or {AUTO!r}, got "
+                              f"{show(value, kind=True)}")
+            return
+        super().check(value, path)
+
+    def typed(self, value: Any) -> float | str | None:  # type: ignore[override]
+        return AUTO if isinstance(value, str) else super().typed(value)
+
+
+class IntegerOrAuto(Integer):
+    """An integer in ``[low, high]``, or ``"auto"`` (any case): chosen by the run."""
+
+    def check(self, value: Any, path: KeyPath = ()) -> None:
+        if isinstance(value, str):
+            if value.strip().lower() != AUTO:
+                raise Invalid(path, f"expected {self.expects} or {AUTO!r}, got "
+                              f"{show(value, kind=True)}")
+            return
+        super().check(value, path)
+
+    def typed(self, value: Any) -> int | str:  # type: ignore[override]
+        return AUTO if isinstance(value, str) else int(value)
 
 
 class Name(Setting):
@@ -243,6 +281,7 @@ class LearningRate(Setting):
 
 __all__ = [
     "AUTO", "CLASS_WEIGHTS", "HIDDEN_FORM", "INT_MAX", "ClassWeight", "ColumnNames", "Hidden",
-    "Integer", "LearningRate", "Name", "Number", "Setting", "Text", "is_number", "kind_of",
+    "Integer", "IntegerOrAuto", "LearningRate", "Name", "Number", "NumberOrAuto", "Setting",
+    "Text", "is_number", "kind_of",
     "parse_hidden", "show",
 ]

@@ -31,6 +31,7 @@ from . import checks
 from .checks import AUTO, CLASS_WEIGHTS, INT_MAX, parse_hidden
 from .config_file import MAX_CONFIG_BYTES, ConfigFileError, read_config_file
 from .errors import RunError
+from .recipe import RECIPES
 
 
 class ConfigError(RunError):
@@ -97,7 +98,7 @@ class RunConfig:
     lr: float | str = 0.001  # or "auto": chosen by the range test (chainrule.lr_find)
     schedule: str = "constant"
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int | str = 32  # or "auto": scaled to the training rows (runs.recipe)
     seed: int = 0
     dtype: str = "float32"
     val_split: float = 0.1
@@ -107,6 +108,11 @@ class RunConfig:
     dropout: float = 0.0
     checkpoint_every: int = 1
     class_weight: str | None = None  # "balanced": classification only (chainrule.weights)
+    weight_decay: float | None = None  # adamw's decoupled decay λ (None: the optimizer's own)
+    label_smoothing: float | str = 0.0  # ε, or "auto": runs.recipe.AUTO_LABEL_SMOOTHING
+    min_delta: float = 1e-4  # early stopping's minimum improvement (scikit-learn's tol)
+    clipnorm: float | None = None  # rescale gradients to this global L2 norm at most
+    recipe: str = "plain"  # which defaults filled the settings not given (runs.recipe)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON/TOML values, in :data:`DEFAULTS` order."""
@@ -179,7 +185,7 @@ CHECKS: dict[str, checks.Setting] = {
     "lr": checks.LearningRate(),
     "schedule": checks.Name("schedule", schedule_names),
     "epochs": checks.Integer(1, INT_MAX, "a positive integer"),
-    "batch_size": checks.Integer(1, INT_MAX, "a positive integer"),
+    "batch_size": checks.IntegerOrAuto(1, INT_MAX, "a positive integer"),
     "seed": checks.Integer(0, 2**63 - 1, "a non-negative integer"),
     "dtype": checks.Name("dtype", lambda: DTYPES),
     "val_split": checks.Number("a number in [0, 1)", 0, 1, high_open=True),
@@ -191,6 +197,13 @@ CHECKS: dict[str, checks.Setting] = {
     "checkpoint_every": checks.Integer(1, INT_MAX, "a positive integer (epochs between "
                                        "checkpoints)"),
     "class_weight": checks.ClassWeight(),
+    "weight_decay": checks.Number("a non-negative number (or no key: the optimizer's own)",
+                                  0, optional=True),
+    "label_smoothing": checks.NumberOrAuto("a number in [0, 1)", 0, 1, high_open=True),
+    "min_delta": checks.Number("a non-negative number", 0),
+    "clipnorm": checks.Number("a positive number (or no key: no clipping)", 0,
+                              low_open=True, optional=True),
+    "recipe": checks.Name("recipe", lambda: RECIPES),
 }
 assert set(CHECKS) == set(DEFAULTS)
 
@@ -243,6 +256,10 @@ def build_config(values: Mapping[str, Any], sources: Mapping[str, str]) -> RunCo
         if getattr(cfg, key) and cfg.dataset != "csv":
             raise _fail(f"{key}: names columns of a CSV file; give the file with --csv PATH",
                         [key, "dataset"], sources)
+    if cfg.weight_decay is not None and cfg.optimizer != "adamw":
+        raise _fail(f"weight_decay: is adamw's decoupled decay, and the optimizer is "
+                    f"{cfg.optimizer}; use --optimizer adamw (or --l2 for an L2 penalty)",
+                    ["weight_decay", "optimizer"], sources)
     if cfg.task and cfg.dataset not in ("csv", "npz"):
         raise _fail(f"--task {cfg.task}: applies to your own data only (--csv or --npz); "
                     f"{cfg.dataset} has its own task", ["task", "dataset"], sources)

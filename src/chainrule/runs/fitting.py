@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from .. import datasets
 from ..engine.network import Network
 from ..health.monitor import HealthMonitor
@@ -26,7 +29,7 @@ from .checkpoint import Checkpointer, CheckpointState, ResumableEarlyStopping, R
 from .config import RunConfig
 from .errors import RunError
 from .network import encode_targets
-from .stages import Fitted, Splits, learning_rate
+from .stages import Fitted, Splits, batch_size_of, label_smoothing, learning_rate, table_of
 
 #: Steps between two checks of the health monitor (runs shorter than two checks: two
 #: checks spread over the run).
@@ -34,7 +37,8 @@ MONITOR_EVERY = 50
 
 
 def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
-    """The optimizer with its schedule; decaying schedules span the whole run."""
+    """The optimizer with its schedule, weight decay and clipping; decaying schedules
+    span the whole run (``epochs``; a run stopped early ends before its schedule does)."""
     total = max(1, cfg.epochs * steps_per_epoch)
     lr = learning_rate(cfg)
     options: dict[str, dict[str, Any]] = {
@@ -43,10 +47,34 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
         "exponential": {"decay_steps": total, "gamma": 0.1},  # ÷10 over the run
         "invscaling": {},
         "cosine": {"total_steps": total},
+        "flat_cosine": {"total_steps": total},
     }
     schedule: float | Schedule = lr if cfg.schedule == "constant" else get_schedule(
         cfg.schedule, lr, **options.get(cfg.schedule, {}))
-    return get_optimizer(cfg.optimizer, lr=schedule)
+    extra: dict[str, Any] = {}
+    if cfg.weight_decay is not None:
+        extra["weight_decay"] = cfg.weight_decay
+    if cfg.clipnorm is not None:
+        extra["clipnorm"] = cfg.clipnorm
+    return get_optimizer(cfg.optimizer, lr=schedule, **extra)
+
+
+def smooth_labels(Y: NDArray, task: str, n_out: int, epsilon: float) -> NDArray:
+    """The training targets with label smoothing ε: one-hot rows y become
+    (1 − ε) y + ε / K over K classes (one sigmoid unit: (1 − ε) y + ε / 2).
+
+    ``Y`` is what :func:`~chainrule.runs.network.encode_targets` gives: class indices
+    (n,) for a softmax output, a 0/1 column (n, 1) for one unit, or one-hot rows. The
+    cost stays the cross-entropy of the notes with these y, so δ^(L) = a − y holds for the
+    canonical pairs; only the training split is smoothed (the validation loss and the
+    test report score the true labels).
+    """
+    if epsilon == 0 or task != "classification":
+        return Y
+    if Y.ndim == 1:  # class indices: one-hot rows first
+        Y = np.eye(n_out)[Y]
+    k = 2 if Y.shape[1] == 1 else Y.shape[1]
+    return (1.0 - epsilon) * np.asarray(Y, dtype=np.float64) + epsilon / k
 
 
 
@@ -54,7 +82,8 @@ def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
 def make_monitor(cfg: RunConfig, splits: Splits, epochs: int) -> HealthMonitor:
     """The health monitor of a run of ``epochs`` (more) epochs: a check every
     :data:`MONITOR_EVERY` steps, or two spread over a shorter run."""
-    steps = epochs * math.ceil(len(splits.X_train) / min(cfg.batch_size, len(splits.X_train)))
+    steps = epochs * math.ceil(len(splits.X_train) / min(batch_size_of(cfg),
+                                                          len(splits.X_train)))
     return HealthMonitor(every=max(1, min(MONITOR_EVERY, steps // 2)))
 
 
@@ -83,31 +112,33 @@ class Checkpointing:
         def training(state: CheckpointState) -> dict[str, Any]:
             return {"config": config, "task": ds.task, "target_names": ds.target_names,
                     "epochs_run": state.epoch, "n_train": n_train, "n_val": n_val,
-                    "n_test": n_test}
+                    "n_test": n_test, **table_of(ds)}
 
         return cls(resumed=resumed, state=resumed.state if resumed else None,
                    training=training, feature_names=ds.feature_names)
 
 
 #: Early stopping watches the validation loss from this many validation rows on, else the
-#: training loss with scikit-learn's tolerance (:func:`early_stopping`).
+#: training loss (:func:`early_stopping`).
 MIN_VAL_ROWS = 100
+#: scikit-learn's ``tol``: the default ``min_delta`` (RunConfig).
 TRAIN_LOSS_TOL = 1e-4
 
 
-def early_stopping(patience: int, n_val: int, **resume: Any) -> ResumableEarlyStopping:
-    """``--early-stopping PATIENCE`` for a validation split of ``n_val`` rows.
+def early_stopping(patience: int, n_val: int, min_delta: float = TRAIN_LOSS_TOL,
+                   **resume: Any) -> ResumableEarlyStopping:
+    """``--early-stopping PATIENCE`` for a validation split of ``n_val`` rows: an epoch
+    counts as better when its loss fell by more than ``min_delta`` (``--min-delta``).
 
     From :data:`MIN_VAL_ROWS` rows on: stop when the validation loss has not fallen for
     PATIENCE epochs and keep the best weights. Below, a validation loss is noise (on
     msleep's 8 validation rows stopping on it cost R² 0.85 → 0.69): stop as scikit-learn's
-    MLP does, when the training loss has not fallen by more than 1e-4 for PATIENCE
-    epochs, keeping the last weights.
+    MLP does, when the training loss has not fallen for PATIENCE epochs, keeping the last
+    weights.
     """
     on_val = n_val >= MIN_VAL_ROWS
     return ResumableEarlyStopping("val_loss" if on_val else "loss", patience,
-                                  min_delta=0.0 if on_val else TRAIN_LOSS_TOL,
-                                  restore_best_weights=on_val, **resume)
+                                  min_delta=min_delta, restore_best_weights=on_val, **resume)
 
 
 
@@ -147,11 +178,13 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
     state = ck.state or (resumed.state if resumed else CheckpointState(epochs=cfg.epochs))
     prior = CheckpointState(**{**state.to_json(), "history_epochs": list(state.history_epochs),
                                "history": {k: list(v) for k, v in state.history.items()}})
-    Y_train = encode_targets(net, splits.y_train, ds.task)
+    Y_train = smooth_labels(encode_targets(net, splits.y_train, ds.task), ds.task, net.n_out,
+                            label_smoothing(cfg, ds.task))
     validation = None
     if len(splits.X_val):
         validation = (splits.X_val, encode_targets(net, splits.y_val, ds.task))
-    optimizer = make_optimizer(cfg, math.ceil(len(splits.X_train) / cfg.batch_size))
+    batch_size = min(batch_size_of(cfg), len(splits.X_train))
+    optimizer = make_optimizer(cfg, math.ceil(len(splits.X_train) / batch_size))
     if resumed is not None and resumed.net.optimizer is not None:
         optimizer.load_state_dict(resumed.net.optimizer.state_dict())
     start = time.perf_counter()
@@ -163,7 +196,7 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
     # A batch larger than the training split is the whole split: the same steps, without
     # buffers sized for samples that do not exist.
     kwargs: dict[str, Any] = dict(
-        batch_size=min(cfg.batch_size, len(splits.X_train)), optimizer=optimizer,
+        batch_size=batch_size, optimizer=optimizer,
         validation_data=validation,
         **_epochs(run_callbacks, prior.epoch, remaining))
     if cfg.class_weight:  # from the training split's classes (chainrule.training.weights)
@@ -189,7 +222,7 @@ def _fit_callbacks(cfg: RunConfig, ck: Checkpointing, state: CheckpointState,
     resumed = ck.resumed
     early = None
     if cfg.early_stopping:
-        early = early_stopping(cfg.early_stopping, n_val,
+        early = early_stopping(cfg.early_stopping, n_val, cfg.min_delta,
                                state=state.early_stopping if resumed else None,
                                best_params=resumed.best_params if resumed else None)
         callbacks.append(early)
@@ -212,5 +245,5 @@ def _epochs(callbacks: list[Callback], done: int, remaining: int) -> dict[str, A
 
 __all__ = [
     "MIN_VAL_ROWS", "MONITOR_EVERY", "TRAIN_LOSS_TOL", "Checkpointing", "early_stopping",
-    "fit", "make_monitor", "make_optimizer",
+    "fit", "make_monitor", "make_optimizer", "smooth_labels",
 ]

@@ -29,11 +29,22 @@ from .config import RunConfig
 from .device import training_backend
 from .errors import RunError
 from .fitting import Checkpointing, fit, make_monitor
-from .output import diagnosis_json, write
+from .output import column_importance, diagnosis_json, write
 from .reporter import Reporter
 from .resume import read_resume
 from .rundir import CHECKPOINT, MODEL, RunDir, check_out, read_status
-from .stages import Splits, auto_lr, build, load_data, report, resolved_config, split, summarize
+from .stages import (
+    Splits,
+    auto_lr,
+    baseline_verdict,
+    build,
+    load_data,
+    report,
+    resolve_auto,
+    resolved_config,
+    split,
+    summarize,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,9 @@ class RunOptions:
         ``numpy``, ``torch`` or ``cupy`` (default: chosen by ``device``).
     distributed : bool
         Fit data-parallel over MPI (every rank calls; only rank 0 writes and reports).
+    importance : bool
+        Rank the input columns by permutation importance on the test split (into
+        metrics.json under ``"importance"`` and the report).
     """
 
     monitor: bool = True
@@ -60,6 +74,7 @@ class RunOptions:
     device: str = "cpu"
     backend: str | None = None
     distributed: bool = False
+    importance: bool = True
 
 
 @dataclass
@@ -237,14 +252,21 @@ def _execute(start: _Start, callbacks: Sequence[Callback], reporter: Reporter | 
             net = net.to_backend()  # the report, the files and the result: on the host
         metrics = report(net, p.ds, p.splits)
         reporter.tested(metrics)
+        loses = baseline_verdict(metrics)
+        if loses is not None:
+            reporter.warn(loses)
         diagnosis = None
         if p.health is not None:
             diagnosis = verdicts(p.health)
             reporter.diagnosed(diagnosis, p.health)
+        importance = (column_importance(net, p.ds, p.splits, p.cfg.seed)
+                      if options.importance and p.run is not None and metrics else None)
+        if importance is not None:
+            reporter.ranked(importance)
         summary = summarize(p.config, p.ds, p.splits, fitted, metrics)
         path = write(p.run, net, p.ds, p.splits, fitted.history, metrics, summary,
                      diagnosis=diagnosis, monitor=p.health if options.diagnostics else None,
-                     reporter=reporter) if p.run is not None else None
+                     importance=importance, reporter=reporter) if p.run is not None else None
     except KeyboardInterrupt:  # Ctrl-C, and SIGTERM in the CLI (see chainrule.cli)
         if p.run is not None and p.run.status != "complete":
             _interrupted(p.run, p.ck, reporter)
@@ -271,6 +293,8 @@ def _prepare(start: _Start, callbacks: Sequence[Callback], reporter: Reporter,
     cfg, resumed = start.cfg, start.resumed
     ds = load_data(cfg)
     splits = split(cfg, ds)
+    if resumed is None:
+        cfg = resolve_auto(cfg, ds, splits)
     if resumed is not None:
         net = resumed.net
         if net.n_in != ds.n_features:

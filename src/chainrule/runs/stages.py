@@ -17,11 +17,13 @@ from numpy.typing import NDArray
 from .. import datasets
 from ..engine.network import Network
 from ..health.lr_find import LRFindResult, lr_find
+from ..io.safetext import quoted
 from ..training.callbacks import History
 from .config import AUTO, RunConfig
 from .data import fit_encoder, load_dataset
 from .errors import RunError
 from .network import build_network, encode_targets, evaluate
+from .recipe import AUTO_LABEL_SMOOTHING, batch_size_for
 from .reporter import Reporter
 
 
@@ -55,6 +57,43 @@ def learning_rate(cfg: RunConfig) -> float:
     if isinstance(cfg.lr, str):
         raise RunError(f"lr {cfg.lr}: resolve it first (chainrule.runs.stages.auto_lr)")
     return float(cfg.lr)
+
+
+def batch_size_of(cfg: RunConfig) -> int:
+    """``cfg.batch_size`` as a number (``"auto"`` is resolved by :func:`resolve_auto`)."""
+    if isinstance(cfg.batch_size, str):
+        raise RunError(f"batch_size {cfg.batch_size}: resolve it first "
+                       "(chainrule.runs.stages.resolve_auto)")
+    return int(cfg.batch_size)
+
+
+def label_smoothing(cfg: RunConfig, task: str) -> float:
+    """``cfg.label_smoothing`` as a number for a ``task`` run."""
+    if isinstance(cfg.label_smoothing, str):
+        return AUTO_LABEL_SMOOTHING if task == "classification" else 0.0
+    return float(cfg.label_smoothing)
+
+
+def resolve_auto(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> RunConfig:
+    """The settings that say ``"auto"`` chosen from the data (``lr`` aside:
+    :func:`auto_lr`): ``batch_size`` from the training rows
+    (:func:`~chainrule.runs.recipe.batch_size_for`), ``label_smoothing`` from the task
+    (:data:`~chainrule.runs.recipe.AUTO_LABEL_SMOOTHING` for classes, 0 for values).
+
+    Raises
+    ------
+    RunError
+        A label smoothing above 0 asked for a regression task.
+    """
+    changes: dict[str, Any] = {}
+    if isinstance(cfg.batch_size, str):
+        changes["batch_size"] = batch_size_for(len(splits.X_train))
+    if isinstance(cfg.label_smoothing, str):
+        changes["label_smoothing"] = label_smoothing(cfg, ds.task)
+    elif cfg.label_smoothing > 0 and ds.task != "classification":
+        raise RunError(f"label_smoothing {cfg.label_smoothing:g}: smooths one-hot class "
+                       f"targets, and this is {ds.task} data; leave --label-smoothing out")
+    return cfg.replace(**changes) if changes else cfg
 
 
 def resolved_config(cfg: RunConfig, ds: datasets.Dataset, net: Network) -> RunConfig:
@@ -93,8 +132,10 @@ def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
         X_test, y_test = ds.X_test, ds.y_test
     else:
         X_test, y_test = ds.X[s.test], ds.y[s.test]
-    if len(X_test) == 0:
-        raise RunError("test_split: 0 leaves no test set for the report; use e.g. 0.2")
+    if len(X_test) == 0 and cfg.test_split > 0:
+        raise RunError(f"test_split: {cfg.test_split:g} of {len(ds.X)} samples leaves no test "
+                       "set for the report; use a larger fraction (or 0: train without a "
+                       "test report)")
     return Splits(ds.X[s.train], ds.y[s.train], ds.X[s.val], ds.y[s.val], X_test, y_test)
 
 
@@ -131,7 +172,7 @@ def range_test(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Split
     Y_train = encode_targets(net, splits.y_train, ds.task)
     try:
         return lr_find(net, splits.X_train, Y_train, start=start, end=end, steps=steps,
-                       batch_size=min(cfg.batch_size, len(splits.X_train)),
+                       batch_size=min(batch_size_of(cfg), len(splits.X_train)),
                        optimizer=cfg.optimizer)
     except ValueError as exc:  # e.g. the loss diverged within the first steps
         raise RunError(str(exc)) from None
@@ -139,9 +180,46 @@ def range_test(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Split
 
 def report(net: Network, ds: datasets.Dataset, splits: Splits) -> dict[str, Any]:
     """Stage 5: the test metrics (:mod:`chainrule.health.report`), with the learned-nothing
-    baseline of the training targets beside them."""
+    baseline of the training targets beside them; ``{}`` without a test split
+    (``--test-split 0``: every row but the validation ones trains, e.g. one fold of a
+    cross-validation scored by ``chainrule predict``)."""
+    if len(splits.X_test) == 0:
+        return {}
     return evaluate(net, splits.X_test, splits.y_test, ds.task, ds.classes,
                     y_train=splits.y_train)
+
+
+def baseline_verdict(metrics: dict[str, Any]) -> str | None:
+    """Whether the test metric loses to (or only ties) the learned-nothing baseline
+    beside it (the training split's majority class, or its mean): the warning to print,
+    None when the model beats it. Sets ``metrics["loses_to_baseline"]`` (metrics.json).
+
+    A model that does no better than always predicting one class is never saved
+    silently: on two small real tables the run's last epoch scored 0.652 where the
+    majority class scored 0.717.
+    """
+    base = metrics.get("baseline")
+    if not base:
+        return None
+    key = "accuracy" if metrics.get("task") == "classification" else "r2"
+    model, baseline = float(metrics[key]), float(base[key])
+    metrics["loses_to_baseline"] = model <= baseline
+    if model > baseline:
+        return None
+    name = "accuracy" if key == "accuracy" else "R²"
+    predicts = (f"always predicting {quoted(base['predicts'])}" if key == "accuracy"
+                else f"predicting {base['predicts']}")
+    how = "LOSES to" if model < baseline else "does NO BETTER than"
+    return (f"the model {how} the baseline: test {name} {model:.4f} vs {baseline:.4f} for "
+            f"{predicts}; it learned nothing usable from the features — check the target "
+            "and the columns, or train longer (--epochs) or differently (--recipe)")
+
+
+def table_of(ds: datasets.Dataset) -> dict[str, Any]:
+    """``{"table": {"path", "size", "sha256"}}`` of a table read from a file (its absolute
+    path and fingerprint: a command that rebuilds the data checks it), else nothing."""
+    source = getattr(ds, "source", None) or {}
+    return {"table": source["table"]} if "table" in source else {}
 
 
 def summarize(config: dict[str, Any], ds: datasets.Dataset, splits: Splits, fitted: Fitted,
@@ -157,12 +235,14 @@ def summarize(config: dict[str, Any], ds: datasets.Dataset, splits: Splits, fitt
         "final": {k: v[-1] for k, v in history.history.items()},
         "test": {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
         "n_train": n_train, "n_val": n_val, "n_test": n_test,
+        **table_of(ds),
         "train_seconds": round(fitted.seconds, 3),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
 __all__ = [
-    "Fitted", "Splits", "auto_lr", "build", "learning_rate", "load_data", "range_test",
-    "report", "resolved_config", "split", "summarize",
+    "Fitted", "Splits", "auto_lr", "baseline_verdict", "batch_size_of", "build", "label_smoothing",
+    "learning_rate", "load_data", "range_test", "report", "resolve_auto", "resolved_config",
+    "split", "summarize", "table_of",
 ]

@@ -144,6 +144,47 @@ class CosineWarmup(Schedule):
         }
 
 
+class FlatCosine(Schedule):
+    """η₀ for the first ``flat_fraction`` of ``total_steps``, then a cosine down to
+    ``min_lr`` at ``total_steps`` (constant ``min_lr`` after).
+
+    The flat-then-anneal shape of RealMLP (Holzmüller et al. 2024) and of the
+    "flat + cosine" schedules tabular MLPs train well with: a long stretch at the full
+    rate to explore, then an annealing phase in which the weights settle, so that the
+    last epochs (where a run without early stopping ends) are among the best.
+    """
+
+    name = "flat_cosine"
+
+    def __init__(self, lr: float, total_steps: int = 10000, flat_fraction: float = 0.5,
+                 min_lr: float = 0.0) -> None:
+        super().__init__(lr)
+        if not isinstance(total_steps, int) or total_steps < 1:
+            raise ValueError(f"total_steps: expected a positive integer, got {total_steps!r}")
+        if not (isinstance(flat_fraction, (int, float)) and 0.0 <= flat_fraction < 1.0):
+            raise ValueError(f"flat_fraction: expected a number in [0, 1), got "
+                             f"{flat_fraction!r}")
+        self.total_steps = total_steps
+        self.flat_fraction = float(flat_fraction)
+        self.min_lr = _check("min_lr", min_lr, allow_zero=True)
+
+    @property
+    def flat_steps(self) -> int:
+        """The steps taken at η₀ before the cosine starts."""
+        return int(self.flat_fraction * self.total_steps)
+
+    def __call__(self, t: int) -> float:
+        if t < self.flat_steps:
+            return self.lr
+        span = self.total_steps - self.flat_steps
+        progress = min(1.0, (t - self.flat_steps) / span)
+        return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "total_steps": self.total_steps,
+                "flat_fraction": self.flat_fraction, "min_lr": self.min_lr}
+
+
 def get_schedule(spec: float | str | Schedule | dict[str, Any], lr: float | None = None,
                  **kwargs: Any) -> Schedule:
     """A schedule from a number (constant), a name (+ lr and options), a config or an object."""

@@ -1,0 +1,130 @@
+"""Recipes: the defaults a run takes for the settings it was not given.
+
+``plain`` is :class:`~chainrule.runs.config.RunConfig`'s own defaults (Adam at 1e-3, a
+constant rate, batches of 32, 20 epochs, no regularization): the network of the lecture
+notes, trained the textbook way. ``table`` is what ``chainrule train --csv`` uses unless
+``--recipe plain`` is given: the choices RealMLP (Holzmüller et al., NeurIPS 2024) and
+TabM (Gorishniy et al., ICLR 2025) found for tables, each kept only where it won on
+``bench/real_tables.py`` (the figures are in :data:`TABLE`'s comments and in
+``docs/cli.md``):
+
+- AdamW with decoupled weight decay;
+- a flat-then-cosine learning rate (:class:`~chainrule.training.schedules.FlatCosine`);
+- label smoothing of the one-hot targets when the metric is accuracy (classification);
+- dropout after every hidden layer;
+- a batch size scaled to the training rows (:func:`batch_size_for`);
+- up to :data:`TABLE_EPOCHS` epochs, stopped by patience with a minimum improvement
+  (``min_delta``), the saved model being the best validation epoch's weights.
+
+A recipe only fills settings that no flag and no ``--config`` file gave; the values it
+filled are recorded in ``config.json`` like any other (a resumed run or a rerun from
+``config.json`` trains the same way), and the run's header names the recipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: The recipe names ``--recipe`` accepts.
+RECIPES = ("plain", "table")
+
+#: ``label_smoothing = "auto"``: ε for classification; regression has no one-hot targets.
+AUTO_LABEL_SMOOTHING = 0.1
+
+#: The batch size ``"auto"`` gives: about :data:`BATCHES_PER_EPOCH` steps per epoch,
+#: between :data:`MIN_BATCH` and :data:`MAX_BATCH` rows (a table of 20,000 rows trains in
+#: batches of 256, one of 300 rows in batches of 32).
+MIN_BATCH, MAX_BATCH, BATCHES_PER_EPOCH = 32, 256, 64
+
+#: A table job given neither ``--epochs`` nor ``--early-stopping`` trains up to
+#: TABLE_EPOCHS epochs and stops after TABLE_PATIENCE without a better validation loss.
+TABLE_EPOCHS = 200
+TABLE_PATIENCE = 10
+
+#: The ``table`` recipe: setting → value, for the settings a table job was not given.
+#: ``epochs`` and ``early_stopping`` go together (:func:`apply_recipe`).
+TABLE: dict[str, Any] = {
+    "optimizer": "adamw",
+    "weight_decay": 1e-4,
+    "schedule": "flat_cosine",
+    "label_smoothing": "auto",
+    "dropout": 0.1,
+    "batch_size": "auto",
+    "epochs": TABLE_EPOCHS,
+    "early_stopping": TABLE_PATIENCE,
+}
+
+#: A setting given → the recipe's settings that go with it and are not filled either:
+#: ``--epochs`` alone trains exactly those epochs, ``--early-stopping`` alone keeps the
+#: plain 20 epochs, another ``--optimizer`` keeps its own weight decay.
+_GOES_WITH = {"epochs": ("early_stopping",), "early_stopping": ("epochs",),
+              "optimizer": ("weight_decay",)}
+
+
+def recipe_settings(name: str) -> dict[str, Any]:
+    """The settings recipe ``name`` fills (``plain``: none; RunConfig's defaults)."""
+    return dict(TABLE) if name == "table" else {}
+
+
+def apply_recipe(values: Mapping[str, Any], given: set[str]) -> dict[str, Any]:
+    """``values`` with the settings of recipe ``values["recipe"]`` that are not in
+    ``given`` (the keys a flag or a file set).
+
+    Some settings go together (:data:`_GOES_WITH`): with ``--epochs`` alone there is no
+    early stopping (the run trains the epochs it was told), and another ``--optimizer``
+    keeps its own weight decay.
+    """
+    out = dict(values)
+    settings = recipe_settings(str(values.get("recipe", "plain")))
+    for key in given & set(_GOES_WITH):
+        for other in _GOES_WITH[key]:
+            settings.pop(other, None)
+    for key, value in settings.items():
+        if key not in given:
+            out[key] = value
+    return out
+
+
+def batch_size_for(n_train: int) -> int:
+    """``batch_size = "auto"``: about :data:`BATCHES_PER_EPOCH` steps per epoch, a power
+    of two between :data:`MIN_BATCH` and :data:`MAX_BATCH`.
+
+    Large batches make an epoch of a big table cheap (few steps, each a wide matrix
+    product) and the small batches of a small table keep enough steps per epoch to learn.
+    """
+    target = max(1, n_train // BATCHES_PER_EPOCH)
+    size = MIN_BATCH
+    while size < MAX_BATCH and size * 2 <= target:
+        size *= 2
+    return size
+
+
+def describe_recipe(cfg: Any) -> str:
+    """One line for the run's header: the recipe and the choices it stands for, e.g.
+    ``recipe table: adamw (weight decay 0.0001), flat_cosine, label smoothing 0.1,
+    dropout 0.1, batch 128, up to 200 epochs, patience 10 (min_delta 0.0001), best
+    validation epoch kept``."""
+    parts = [cfg.optimizer + (f" (weight decay {cfg.weight_decay:g})"
+                              if cfg.weight_decay is not None else "")]
+    parts.append(cfg.schedule)
+    if isinstance(cfg.label_smoothing, float) and cfg.label_smoothing > 0:
+        parts.append(f"label smoothing {cfg.label_smoothing:g}")
+    if cfg.dropout:
+        parts.append(f"dropout {cfg.dropout:g}")
+    parts.append(f"batch {cfg.batch_size}")
+    if cfg.early_stopping:
+        parts.append(f"up to {cfg.epochs} epochs, patience {cfg.early_stopping} "
+                     f"(min_delta {cfg.min_delta:g})")
+    else:
+        parts.append(f"{cfg.epochs} epochs")
+    if cfg.clipnorm is not None:
+        parts.append(f"clipnorm {cfg.clipnorm:g}")
+    return f"recipe {cfg.recipe}: {', '.join(parts)}"
+
+
+__all__ = [
+    "AUTO_LABEL_SMOOTHING", "BATCHES_PER_EPOCH", "MAX_BATCH", "MIN_BATCH", "RECIPES", "TABLE",
+    "TABLE_EPOCHS", "TABLE_PATIENCE", "apply_recipe", "batch_size_for", "describe_recipe",
+    "recipe_settings",
+]
