@@ -17,6 +17,7 @@ from ..table.ranges import (
     standard_stats,
 )
 from ..table.scaler import Standardizer
+from ..table.state import Dropped
 
 TASKS = ("classification", "regression")
 
@@ -53,6 +54,10 @@ class Dataset:
         :class:`~chainrule.table.TableEncoder`.
     encoder : TableEncoder, optional
         The encoder that made ``X`` from ``table``.
+    dropped : dict of str to str
+        Columns the loader dropped before any encoder saw them (row indexes), each with
+        its reason; :meth:`encode` records them in the encoder, so a saved model lists
+        them with the columns it dropped itself.
     scaling : {"feature", "pooled"}
         How to standardize: each feature with its own mean and spread, or every
         feature with the statistics of all pixels pooled (images, where a border
@@ -73,6 +78,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     table: Table | None = None
     encoder: TableEncoder | None = None
+    dropped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.scaling not in ("feature", "pooled"):
@@ -85,12 +91,16 @@ class Dataset:
     def encode(self, encoder: TableEncoder, dtype: DTypeLike = np.float64) -> None:
         """Fill ``X`` (of ``dtype``: the network's, so no second copy is made) from
         ``table`` with ``encoder`` (fitted on the training rows): ``feature_names`` become
-        the encoded features' names, and ``notes`` gain what the encoder decided."""
+        the encoded features' names, and ``notes`` gain what the encoder decided. The
+        columns in ``dropped`` are added to ``encoder`` as dropped (no features)."""
         if self.table is None:
             raise ValueError(f"{self.name}: no table to encode")
         if self.task == "regression":
             self._check_target_range(dtype)
         encoded = encoder.encode(self.table, dtype)
+        known = encoder.dropped
+        encoder.encodings[:0] = [Dropped(column, reason) for column, reason
+                                 in self.dropped.items() if column not in known]
         self.X, self.encoder = encoded.X, encoder
         self.feature_names = encoder.names
         self.notes = [*self.notes, *encoder.notes, *encoded.notes]

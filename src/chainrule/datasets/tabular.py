@@ -107,7 +107,10 @@ def load_csv(path: str | os.PathLike[str] | Any, target: str | None, task: str |
         header, table = frame_columns(frame, choose, "DataFrame", first_line=None)
     else:
         header, table = read_table(where, choose, notes)
-    features = drop_row_index(table.select([n for n in header if n != target]), (), notes)
+    given = table.select([n for n in header if n != target])
+    seen = len(notes)
+    features = drop_row_index(given, (), notes)
+    dropped = _dropped(given.names, features.names, notes[seen:])
     rows = np.arange(len(table)) if table.lines is None else table.lines
     features, y_col, lines = _rows_with_target(where, target, features, table[target],
                                                rows, notes)
@@ -134,10 +137,19 @@ def load_csv(path: str | os.PathLike[str] | Any, target: str | None, task: str |
     ds = Dataset(name=Path(where).stem if frame is None else "DataFrame",
                  X=_raw_numbers(features, where), y=y, task=task, classes=classes,
                  feature_names=features.names, target_names=[target], source=source,
-                 notes=notes, table=features)
+                 notes=notes, table=features, dropped=dropped)
     if encode and ds.X.shape[1] == 0:
         _encode_every_row(ds, where)
     return ds
+
+
+def _dropped(before: list[str], after: list[str], notes: list[str]) -> dict[str, str]:
+    """The columns the row-index rule dropped, each with the reason its note gives."""
+    out = {}
+    for name in (n for n in before if n not in after):
+        said = [note for note in notes if repr(name) in note]
+        out[name] = (said[0].split(": ", 1)[-1] if said else "a row index, not a feature")
+    return out
 
 
 def _line(row: Any, table: Table) -> int | str:
