@@ -50,7 +50,7 @@ from table_bench.contenders import NAMES, Outcome  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = RESULTS / "real_tables.json"
 LOCK = Path("/tmp/chainrule_real_tables.lock")
-REALMLP_ROWS = 3000
+REALMLP_ROWS = 1500
 
 
 def chainrule_version() -> str:
