@@ -1,7 +1,8 @@
 """scikit-learn estimators backed by chainrule, and conversion both ways.
 
 ``pip install "chainrule[sklearn]"``. Importing :mod:`chainrule` never imports this
-package (nor scikit-learn or SciPy); importing ``chainrule.sklearn`` does.
+package (nor scikit-learn or SciPy); importing ``chainrule.sklearn`` does, and without
+them it is one line naming the extra (:class:`chainrule._extras.MissingExtraError`).
 
 * :class:`MLPClassifier`, :class:`MLPRegressor` — scikit-learn 1.9's constructor,
   fitted attributes and semantics, plus chainrule's activations, optimizers,
@@ -15,8 +16,16 @@ them (``tests/test_sklearn_suite.py``): every test passes except three that read
 scikit-learn's private internals. Sparse (CSR/CSC) input is never densified.
 """
 
-from chainrule.sklearn._convert import from_sklearn, to_sklearn
-from chainrule.sklearn._estimators import MLPClassifier, MLPRegressor
+from chainrule._extras import missing_extra
+
+try:
+    from chainrule.sklearn._convert import from_sklearn, to_sklearn
+    from chainrule.sklearn._estimators import MLPClassifier, MLPRegressor
+except ImportError as exc:
+    _error = missing_extra(exc, "chainrule.sklearn")
+    if _error is None:
+        raise
+    raise _error from None
 
 __all__ = [
     "MLPClassifier",
