@@ -12,6 +12,8 @@ import argparse
 import numpy as np
 
 from ..datasets.base import Dataset
+from ..engine.ensemble import Ensemble
+from ..engine.network import Network
 from ..io.model import LoadedModel, read_model
 from ..notes.explain import explain_layers, layer_chain_lines
 from . import CLIError
@@ -28,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=None, help="node k of layer l − 1")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate for the update Δw = −η ∂C/∂w (default: the model's)")
+    p.add_argument("--member", type=int, default=None,
+                   help="for an ensemble model: the member whose chain rule to show, "
+                        "0 … K−1 (default 0)")
     p.add_argument("--latex", action="store_true",
                    help="print each explanation as a LaTeX aligned block instead of text")
     add_data_arguments(p, defaults_from="the model's training data")
@@ -55,6 +60,24 @@ def one_sample(args: argparse.Namespace) -> tuple[LoadedModel, Dataset, np.ndarr
     return loaded, ds, x, target
 
 
+def member_of(net: Network, member: int | None, comment: str = "") -> Network:
+    """The network whose chain rule is shown: member ``member`` (default 0) of an ensemble,
+    said in one line; the model itself otherwise (where ``--member`` is refused)."""
+    if not isinstance(net, Ensemble):
+        if member is not None:
+            raise CLIError(f"--member: the model is one network, not an ensemble; leave "
+                           f"--member out (got {member})")
+        return net
+    K = net.members
+    m = 0 if member is None else member
+    if not 0 <= m < K:
+        raise CLIError(f"--member: expected a member in 0..{K - 1} (the model is an "
+                       f"ensemble of {K}), got {m}")
+    print(f"{comment + ' ' if comment else ''}member {m} of an ensemble of {K} (--member "
+          "picks another; in the ensemble its gradient is this one divided by K)")
+    return net.member(m)
+
+
 def run(args: argparse.Namespace) -> int:
     weight = (args.layer, args.j, args.k)
     if any(v is not None for v in weight) and any(v is None for v in weight):
@@ -64,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
         loaded, ds, x, target = one_sample(args)
     except UsageError as exc:  # e.g. --target without --csv: exit 2, like train
         return usage_error(args, exc)
-    net = loaded.net
-    lr = args.lr if args.lr is not None else (net.optimizer.lr if net.optimizer else None)
+    net = member_of(loaded.net, args.member, "%" if args.latex else "")
+    optimizer = loaded.net.optimizer
+    lr = args.lr if args.lr is not None else (optimizer.lr if optimizer else None)
     if args.layer is not None:
         picks = [(args.layer, args.j, args.k)]
     else:

@@ -21,6 +21,7 @@ from typing import cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..engine.ensemble import Ensemble
 from ..engine.layers import Dense
 from ..engine.network import Network
 from ..engine.output import output_delta
@@ -223,6 +224,7 @@ def chain_factors(net: Network, X: ArrayLike, Y: ArrayLike) -> dict[str, list[ND
 
     Returns lists indexed by the notes' layer number minus one, plus ``a0`` (the input).
     """
+    _one_network(net)
     net64 = as_float64(net)
     a0 = net64.inputs(X)
     Yt = net64.targets(Y, a0.shape[0])
@@ -254,6 +256,7 @@ def layer_chain_lines(net: Network, x: ArrayLike, y: ArrayLike) -> list[str]:
     output, shape (1, n_out); it returns the lines that show how ∂C_0 reaches its own
     parameters (and a_prev). A layer without the method is passed over.
     """
+    _one_network(net)
     X, Yin = _as_batch(x, y)
     if X.shape[0] != 1:
         raise ValueError(f"x: expected one sample, got {X.shape[0]}")
@@ -274,6 +277,13 @@ def layer_chain_lines(net: Network, x: ArrayLike, y: ArrayLike) -> list[str]:
         grad_a = grad_a_L if i == len(net64.layers) - 1 else trace.grad_a[i]
         lines += hook(trace.a[i], cast(NDArray, grad_a))
     return lines
+
+
+def _one_network(net: Network) -> None:
+    """Refuse an ensemble: the notes' chain rule runs through one network, a member."""
+    if isinstance(net, Ensemble):
+        raise ValueError(f"net: an ensemble of {net.members} members; explain one of them, "
+                         "net.member(i) (chainrule explain --member i)")
 
 
 def _checked_weight(net: Network, layer: int, j: int, k: int) -> Dense:
@@ -398,6 +408,7 @@ def explain(
         these samples); default ``net.optimizer``, the one that trained a model read from
         a file. None there too: only the plain SGD line (with ``lr``).
     """
+    _one_network(net)
     _checked_weight(net, layer, j, k)
     _check_step(h, lr)
     X, Yin = _as_batch(x, y)
@@ -432,6 +443,7 @@ def explain_layers(
     is a row, its perturbation added to z_j there: ∂z_j/∂w_jk = a_k), not from one pass
     per weight, which made an L-layer network cost O(L²).
     """
+    _one_network(net)
     _check_step(h, lr)
     X, Yin = _as_batch(x, y)
     if X.shape[0] != 1:
