@@ -62,13 +62,19 @@ def load_dataset(cfg: RunConfig) -> Dataset:
                        "you may read it") from None
 
 
+#: Settings of a configuration passed to the table encoder as they are, where set.
+ENCODER_KEYS = ("numeric_encoding", "ple_bins", "categorical_encoding")
+
+
 def fit_encoder(cfg: RunConfig, train: Table) -> TableEncoder:
-    """The table encoder of ``cfg``'s ``drop``/``categorical``/``numeric``, fitted on the
-    training rows ``train``; a table it cannot encode is a :class:`RunError` naming the
-    file."""
+    """The table encoder of ``cfg``'s ``drop``/``categorical``/``numeric`` (and
+    :data:`ENCODER_KEYS` where the configuration has them), fitted on the training rows
+    ``train``; a table it cannot encode is a :class:`RunError` naming the file."""
+    chosen = {key: value for key in ENCODER_KEYS
+              if (value := getattr(cfg, key, None)) is not None}
     try:
         return TableEncoder(drop=cfg.drop, categorical=cfg.categorical,
-                            numeric=cfg.numeric).fit(train)
+                            numeric=cfg.numeric, **chosen).fit(train)
     except TableError as exc:
         raise RunError(f"{cfg.csv}: {exc}") from None
 
