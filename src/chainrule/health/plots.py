@@ -1,7 +1,10 @@
-"""Plots with matplotlib's Agg backend (no display needed): training curves and, for
-two-dimensional data, decision regions. Files are written atomically.
+"""Plots with matplotlib's Agg backend (no display needed): training curves, for
+two-dimensional data decision regions, and the test split as a practitioner reads it — a
+confusion matrix (classification) or predicted-vs-true and residuals (regression). Files
+are written atomically.
 
-matplotlib is imported inside the functions, so ``import chainrule`` needs NumPy only.
+matplotlib is imported inside the functions, so ``import chainrule`` needs NumPy only;
+without it, a plot is one line naming the extra (``pip install "chainrule[cli]"``).
 """
 
 from __future__ import annotations
@@ -15,19 +18,38 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._extras import missing_extra
 from ..io.model import atomic_write_bytes
 from ..io.safetext import shown
 
 #: A class label or title is cut to this many columns in a plot.
 LABEL_WIDTH = 40
+#: A confusion matrix with more classes than this shows colours without the counts.
+MAX_ANNOTATED_CLASSES = 20
+#: Targets drawn in the residual plot (a row each); more are left out, and the title says so.
+MAX_RESIDUAL_TARGETS = 4
+#: Points drawn per scatter: a larger test split is drawn by a seeded sample of its rows.
+MAX_POINTS = 20_000
 
 
 def pyplot() -> Any:
-    """matplotlib.pyplot on the Agg backend (imported here, not with chainrule)."""
-    import matplotlib
+    """matplotlib.pyplot on the Agg backend (imported here, not with chainrule).
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    Raises
+    ------
+    MissingExtraError
+        No matplotlib (an ImportError naming the extra to install).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        error = missing_extra(exc, "chainrule's plots")
+        if error is None:
+            raise
+        raise error from None
 
     return plt
 
@@ -167,8 +189,9 @@ def plot_diagnostics(monitor: Any, path: str | os.PathLike[str]) -> Path:
         ax = fig.add_subplot(grid[0, i])
         counts = np.array([c.layers[i].hist for c in checks], dtype=float).T
         counts /= np.maximum(counts.sum(axis=0, keepdims=True), 1)
+        last = steps[-1] if steps[-1] > steps[0] else steps[0] + 1  # one check: a strip
         ax.imshow(counts, aspect="auto", origin="lower", cmap="magma",
-                  extent=(steps[0], steps[-1], edges[0], edges[-1]))
+                  extent=(steps[0], last, edges[0], edges[-1]))
         h = checks[-1].layers[i]
         ax.set_title(label_text(f"a^({h.layer}) {h.activation}"), fontsize=9)
         ax.set_xlabel("step", fontsize=8)
@@ -190,8 +213,118 @@ def plot_diagnostics(monitor: Any, path: str | os.PathLike[str]) -> Path:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # nothing drawn: no legend (matplotlib warns)
+            ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_confusion(cm: Any, classes: list[Any], path: str | os.PathLike[str],
+                   title: str | None = None) -> Path:
+    """The confusion matrix of a test split: true class down, predicted class across.
+
+    Each cell's colour is the share of its true class (its row), so a small class reads as
+    clearly as a large one; the cell shows the count (up to
+    :data:`MAX_ANNOTATED_CLASSES` classes).
+
+    Parameters
+    ----------
+    cm : array-like of int, shape (n_classes, n_classes)
+        ``cm[i, j]``: samples of true class i predicted as class j
+        (:func:`chainrule.health.report.confusion_matrix`).
+    classes : list
+        The class labels, ``n_classes`` of them.
+    path : where to write the PNG
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    k = len(classes)
+    if cm.shape != (k, k) or k == 0:
+        raise ValueError(f"cm: expected shape ({k}, {k}) for {k} classes, got {cm.shape}")
+    plt = pyplot()
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    side = min(3.0 + 0.45 * k, 14.0)
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    labels = [label_text(c, 20) for c in classes]
+    slant = k > 4 and max(map(len, labels)) > 2  # long labels side by side would overlap
+    ax.set_xticks(range(k), labels, rotation=45 if slant else 0,
+                  ha="right" if slant else "center", fontsize=8)
+    ax.set_yticks(range(k), labels, fontsize=8)
+    if k <= MAX_ANNOTATED_CLASSES:
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    accuracy = np.trace(cm) / max(int(cm.sum()), 1)
+    ax.set_title(label_text(title or "test split", 60) + f": accuracy {accuracy:.3f} "
+                 f"on {int(cm.sum())} samples", fontsize=10)
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_residuals(y_true: Any, y_pred: Any, path: str | os.PathLike[str],
+                   target_names: list[str] | None = None, title: str | None = None) -> Path:
+    """Predicted against true (left; the diagonal is a perfect fit) and the residual
+    ŷ − y against the prediction (right; structure there is signal the model missed), one
+    row per target (at most :data:`MAX_RESIDUAL_TARGETS`).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,) or (n_samples, n_targets)
+        The test targets and the model's predictions, in the target's units.
+    target_names : list of str, optional
+    path : where to write the PNG
+    """
+    t = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
+    p = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    if t.shape != p.shape or len(t) == 0:
+        raise ValueError(f"y_pred: expected shape {t.shape} (as y_true), got {p.shape}")
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    rows = np.arange(len(t))
+    if len(t) > MAX_POINTS:  # drawn by a sample; the scores below use every row
+        rows = np.sort(np.random.default_rng(0).choice(len(t), MAX_POINTS, replace=False))
+    n_targets = min(t.shape[1], MAX_RESIDUAL_TARGETS)
+    fig, axes = plt.subplots(n_targets, 2, figsize=(10.4, 4.2 * n_targets), squeeze=False)
+    names = target_names or [f"y{i}" for i in range(t.shape[1])]
+    for i in range(n_targets):
+        ti, pi = t[:, i], p[:, i]
+        ss_tot = float(np.sum((ti - ti.mean()) ** 2))
+        r2 = 1 - float(np.sum((pi - ti) ** 2)) / ss_tot if ss_tot > 0 else 0.0
+        name = label_text(names[i] if i < len(names) else f"y{i}", 30)
+        left, right = axes[i]
+        left.scatter(ti[rows], pi[rows], s=8, alpha=0.5, edgecolors="none", rasterized=True)
+        lo, hi = float(min(ti.min(), pi.min())), float(max(ti.max(), pi.max()))
+        left.plot([lo, hi], [lo, hi], color="0.4", ls="--", lw=1)
+        left.set_xlabel(f"true {name}")
+        left.set_ylabel(f"predicted {name}")
+        left.set_title(f"predicted vs true (R² {r2:.3f})", fontsize=10)
+        right.scatter(pi[rows], (pi - ti)[rows], s=8, alpha=0.5, edgecolors="none",
+                      rasterized=True)
+        right.axhline(0.0, color="0.4", ls="--", lw=1)
+        right.set_xlabel(f"predicted {name}")
+        right.set_ylabel("residual ŷ − y")
+        right.set_title(f"residuals (RMSE {np.sqrt(np.mean((pi - ti) ** 2)):.4g})", fontsize=10)
+        for ax in (left, right):
+            ax.xaxis.set_major_locator(MaxNLocator(6))  # wide numbers: no run-together ticks
+            ax.grid(alpha=0.3)
+    heading = label_text(title or "test split", 60) + f": {len(t)} samples"
+    if len(rows) < len(t):
+        heading += f" ({len(rows)} drawn)"
+    if t.shape[1] > n_targets:
+        heading += f"; the first {n_targets} of {t.shape[1]} targets"
+    fig.suptitle(heading, fontsize=11)
     fig.tight_layout()
     try:
         return save_figure(fig, path)

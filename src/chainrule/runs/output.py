@@ -2,8 +2,9 @@
 with ``"status": "complete"``, each written atomically into the run directory.
 
 A finished run directory holds :data:`RUN_FILES` (``best.safetensors`` only with a
-validation split or early stopping), ``regions.png`` for two-dimensional classification
-data and :data:`DIAGNOSTICS` when asked for. metrics.json holds the test metrics and,
+validation split or early stopping), the test split's picture — :data:`CONFUSION` for
+classification, :data:`RESIDUALS` for regression —, ``regions.png`` for two-dimensional
+classification data and :data:`DIAGNOSTICS` when asked for. metrics.json holds the test metrics and,
 when the run ranked its input columns (:func:`column_importance`), their permutation
 importance under ``"importance"``.
 """
@@ -35,6 +36,12 @@ from .stages import Splits
 RUN_FILES = (MODEL, CHECKPOINT, BEST, CONFIG, HISTORY, METRICS, "curves.png")
 #: The health monitor's record, plotted (:func:`chainrule.health.plots.plot_diagnostics`).
 DIAGNOSTICS = "diagnostics.png"
+#: The test split's confusion matrix (classification;
+#: :func:`~chainrule.health.plots.plot_confusion`).
+CONFUSION = "confusion.png"
+#: The test split's predicted-vs-true and residuals (regression;
+#: :func:`~chainrule.health.plots.plot_residuals`).
+RESIDUALS = "residuals.png"
 #: More input columns than this (images: MNIST's 784 pixels) are not ranked: the ranking
 #: would cost a forward pass of the test set per column and shuffle, and say little.
 MAX_RANKED_COLUMNS = 200
@@ -99,7 +106,7 @@ def write(out: str | os.PathLike[str] | None | RunDir, net: Network, ds: dataset
     atomic_write_bytes(run_dir / HISTORY, history_csv(history.epoch, history.history))
     plot_error: RunError | None = None
     try:
-        written = _plots(net, history, ds, splits.X_train, splits.y_train, run_dir)
+        written = _plots(net, history, ds, splits, metrics, run_dir)
         if monitor is not None:
             written += _diagnostics_plot(monitor, run_dir, reporter)
     except RunError as exc:  # no matplotlib: the run itself is complete
@@ -151,8 +158,8 @@ def _diagnostics_plot(monitor: HealthMonitor, run_dir: Path, reporter: Reporter
     return [DIAGNOSTICS]
 
 
-def _plots(net: Network, history: History, ds: datasets.Dataset, X: np.ndarray,
-           y: np.ndarray, run_dir: Path) -> list[str]:
+def _plots(net: Network, history: History, ds: datasets.Dataset, splits: Splits,
+           metrics: dict[str, Any], run_dir: Path) -> list[str]:
     """Write the plots; the files of the run directory, in order. A missing matplotlib
     is an error that names the extra."""
     from ..health.plots import plot_decision_regions, plot_history
@@ -162,13 +169,34 @@ def _plots(net: Network, history: History, ds: datasets.Dataset, X: np.ndarray,
     try:
         plot_history(history.history, run_dir / "curves.png", title=f"{ds.name}")
         written.append("curves.png")
+        written += _test_plot(net, ds, splits, metrics, run_dir)
         if ds.n_features == 2 and ds.task == "classification":
-            plot_decision_regions(net, X, y, run_dir / "regions.png", ds.classes)
+            plot_decision_regions(net, splits.X_train, splits.y_train, run_dir / "regions.png",
+                                  ds.classes)
             written.append("regions.png")
     except ImportError as exc:
         raise _no_matplotlib(exc, run_dir) from exc
     return written
 
 
-__all__ = ["DIAGNOSTICS", "MAX_RANKED_COLUMNS", "RUN_FILES", "column_importance",
-           "diagnosis_json", "write"]
+def _test_plot(net: Network, ds: datasets.Dataset, splits: Splits, metrics: dict[str, Any],
+               run_dir: Path) -> list[str]:
+    """:data:`CONFUSION` or :data:`RESIDUALS` of the test split (nothing for multi-label
+    classification, which has no single confusion matrix)."""
+    from ..health.plots import plot_confusion, plot_residuals
+
+    title = f"{ds.name}, test split"
+    if ds.task == "classification":
+        if "confusion_matrix" not in metrics:
+            return []
+        plot_confusion(metrics["confusion_matrix"], metrics["classes"], run_dir / CONFUSION,
+                       title=title)
+        return [CONFUSION]
+    with np.errstate(all="ignore"):  # the report refused non-finite outputs already
+        y_pred = np.asarray(net.predict(splits.X_test))
+    plot_residuals(splits.y_test, y_pred, run_dir / RESIDUALS, ds.target_names, title=title)
+    return [RESIDUALS]
+
+
+__all__ = ["CONFUSION", "DIAGNOSTICS", "MAX_RANKED_COLUMNS", "RESIDUALS", "RUN_FILES",
+           "column_importance", "diagnosis_json", "write"]

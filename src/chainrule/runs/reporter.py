@@ -1,15 +1,16 @@
 """What a run tells as it goes: :class:`Reporter`, passed to :func:`chainrule.runs.train`.
 
-The base class says nothing but its warnings (through :func:`warnings.warn`); ``chainrule
-train`` passes one that prints (:class:`chainrule.cli.train.Printer`). A run calls it
-on the root rank only.
+The base class says nothing but its warnings (through :func:`warnings.warn`, naming the
+caller's line that started the run); ``chainrule train`` passes one that prints
+(:class:`chainrule.cli.train.Printer`). A run calls it on the root rank only.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .._warnings import warn
 
 if TYPE_CHECKING:
     from ..datasets import Dataset
@@ -70,7 +71,7 @@ class Reporter:
 
     def warn(self, message: str) -> None:
         """Something could not be written or shown, and the run goes on."""
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        warn(message, RuntimeWarning)
 
 
 __all__ = ["Reporter"]
