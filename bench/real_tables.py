@@ -165,6 +165,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the first N of the 5 folds (quick exploration)")
     parser.add_argument("--chainrule-args", default="", metavar="'FLAGS'",
                         help="extra flags for chainrule train (write --chainrule-args='--x 1')")
+    parser.add_argument("--chainrule-src", type=Path, default=contenders.SRC, metavar="DIR",
+                        help="the src folder whose chainrule runs (default this checkout's; "
+                             "e.g. a `git archive COMMIT src | tar -x -C DIR` of one commit, "
+                             "safe from edits made while the benchmark runs)")
     parser.add_argument("--tag", default="", help="name this chainrule variant in the report")
     parser.add_argument("--realmlp-rows", type=int, default=REALMLP_ROWS, metavar="N",
                         help=f"run RealMLP only on tables of at most N rows ({REALMLP_ROWS})")
@@ -182,6 +186,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     compute = args.compute
+    contenders.SRC = args.chainrule_src.resolve()
+    if not (contenders.SRC / "chainrule" / "__init__.py").is_file():
+        raise SystemExit(f"--chainrule-src: no chainrule package in {contenders.SRC}")
     versions = {"chainrule": chainrule_version(), "git": git_head(),
                 **{n: contenders.library_version(n) for n in contenders.LIBRARY}}
     chainrule_label = ("chainrule:" + args.tag if args.tag else
@@ -195,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                          table.task, table.why, args.folds)
         measure(data, args, compute, versions, row, labels)
         rows.append(row)
-    context = (f"chainrule {versions['chainrule']} (git {versions['git']}), args "
+    context = (f"chainrule {versions['chainrule']} (git {versions['git']}; from "
+               f"{contenders.SRC}), args "
                f"`{args.chainrule_args or 'none'}`; "
                + "; ".join(f"{n}: {contenders.library_version(n)}" for n in contenders.LIBRARY)
                + ". One thread per contender; time = training wall time per fold (chainrule: "
