@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from chainrule._warnings import warn
 from chainrule.engine import backend as _backend
 from chainrule.engine.backend import NUMPY
 from chainrule.engine.layers import Dense, Dropout, Layer, layer_from_config
@@ -337,12 +337,10 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         self.loss_ = float("nan")
         self.loss_curve_.append(self.loss_)
         self.validation_scores_.append(float("nan"))  # type: ignore[union-attr]
-        warnings.warn(
+        warn(
             f"{exc} The weights with the best validation score "
             f"({self.best_validation_score_}) were kept (early_stopping=True).",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+            ConvergenceWarning)
 
     def _initialize(self, n_outputs: int, n_hidden: int, out_activation: str) -> None:
         from chainrule.sklearn._params import sklearn_activation_name
@@ -401,12 +399,10 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
             print(f"L-BFGS-B: {res.nit} iterations, loss = {res.fun:.8f} ({res.message})")
         trainer.end()
         if res.status != 0 and not trainer.stop_training:
-            warnings.warn(
+            warn(
                 f"lbfgs failed to converge after {res.nit} iteration(s) (status={res.status}): "
                 f"{res.message}. Increase max_iter / max_fun or scale the data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+                ConvergenceWarning)
         self.n_iter_ = min(int(res.nit), self.max_iter)
         self.loss_ = float(res.fun)
         if not np.array_equal(net.params, res.x.astype(net.dtype)):
@@ -438,11 +434,9 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
             batch_size = min(200, n)
         else:
             if self.batch_size > n:
-                warnings.warn(
+                warn(
                     "Got `batch_size` less than 1 or larger than sample size. It is going to "
-                    "be clipped",
-                    stacklevel=3,
-                )
+                    "be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
         lr_rule = None
         if self.solver != "adam" and self.learning_rate in ("invscaling", "adaptive"):

@@ -13,13 +13,13 @@ network's generator, callbacks). Two pieces adapt it:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from chainrule._warnings import warn
 from chainrule.engine import backend as _backend
 from chainrule.sklearn._objective import objective
 from chainrule.training.callbacks import Callback
@@ -148,12 +148,10 @@ class SklearnStopping(Callback):
         if est.n_iter_ == est.max_iter and not self.incremental:
             from sklearn.exceptions import ConvergenceWarning
 
-            warnings.warn(
+            warn(
                 f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+                ConvergenceWarning)
 
     def _update_no_improvement_count(self, trainer: Trainer, logs: dict[str, float]) -> None:
         est = self.est
