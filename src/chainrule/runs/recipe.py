@@ -33,8 +33,8 @@ RECIPES = ("plain", "table")
 AUTO_LABEL_SMOOTHING = 0.1
 
 #: The batch size ``"auto"`` gives: about :data:`BATCHES_PER_EPOCH` steps per epoch,
-#: between :data:`MIN_BATCH` and :data:`MAX_BATCH` rows (a table of 20,000 rows trains in
-#: batches of 256, one of 300 rows in batches of 32).
+#: between :data:`MIN_BATCH` and :data:`MAX_BATCH` rows (a training split of 16,384 rows
+#: or more trains in batches of 256, one of 300 rows in batches of 32).
 MIN_BATCH, MAX_BATCH, BATCHES_PER_EPOCH = 32, 256, 64
 
 #: A table job given neither ``--epochs`` nor ``--early-stopping`` trains up to
