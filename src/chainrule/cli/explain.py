@@ -17,8 +17,8 @@ from ..engine.network import Network
 from ..io.model import LoadedModel, read_model
 from ..notes.explain import explain_layers, layer_chain_lines
 from . import CLIError
-from .common import encode_targets, load_model_data, map_labels
-from .config import UsageError, add_data_arguments, data_config, usage_error
+from .common import encode_targets, load_model_data, map_labels, model_data_config
+from .config import UsageError, add_data_arguments, usage_error
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def one_sample(args: argparse.Namespace) -> tuple[LoadedModel, Dataset, np.ndarr
     loaded = read_model(args.model)
     net = loaded.net
     source = loaded.training.get("config")
-    cfg = data_config(args, source, origin=f"{args.model} (its saved configuration)")
+    cfg, _ = model_data_config(args, args.model, source, loaded.training.get("table"))
     ds = load_model_data(cfg, loaded.net, loaded.feature_names)
     if not 0 <= args.sample < len(ds.X):
         raise CLIError(f"--sample: expected a row in 0..{len(ds.X) - 1} of {ds.name}, got "
