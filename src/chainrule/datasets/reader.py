@@ -108,7 +108,7 @@ def _pandas_read(path: Path, kind: str) -> Any:
     what, package = FORMATS[kind]
     assert package is not None
     pd = _pandas(path, what, package)
-    if importlib.util.find_spec(package) is None:
+    if not installed(package):
         raise DataFileError(path, f"{what}; reading it needs the package {package} (pip "
                             f"install {package}), or save the table as CSV")
     try:
@@ -120,6 +120,11 @@ def _pandas_read(path: Path, kind: str) -> Any:
     except Exception as exc:  # noqa: BLE001  pyarrow's and openpyxl's errors share no base
         raise DataFileError(path, f"not readable as {what} ({type(exc).__name__}: "
                             f"{exc})") from None
+
+
+def installed(package: str) -> bool:
+    """Whether ``package`` can be imported (looked up, not imported)."""
+    return importlib.util.find_spec(package) is not None
 
 
 def _pandas(path: Path, what: str, package: str) -> Any:

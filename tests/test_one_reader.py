@@ -1,0 +1,252 @@
+"""One reader for tables (issue 30, "The data path differs between commands").
+
+Every command that takes a table — ``train``, ``evaluate``, ``predict``, ``explain``,
+``graph``, ``gradcheck``, ``diagnose``, ``lr-find`` — runs on the same real tables shipped
+in PyPI packages (vega_datasets' Seattle weather: a text target, dates; statsmodels'
+Grunfeld: a regression with a text column), as CSV and as Parquet, from a different
+working directory than the one training ran in; and ``datasets.load`` gives the same
+features from the file, its Parquet copy and the DataFrame. Then one regression test per
+defect the issue lists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chainrule import datasets
+from chainrule.cli import main
+from chainrule.datasets import reader as reader_module
+from chainrule.datasets.fingerprint import changed, fingerprint
+from chainrule.io.model import read_model
+
+#: name → (package, file in it, target column, a column to carry through predict)
+TABLES = {
+    "weather": ("vega_datasets", "_data/seattle-weather.csv", "weather", "date"),
+    "grunfeld": ("statsmodels", "datasets/grunfeld/grunfeld.csv", "invest", "firm"),
+}
+FORMATS = ("csv", "parquet")
+FIXTURES = Path(__file__).parent / "fixtures" / "release-0.1.0"
+#: A network small enough that every command is quick.
+SMALL = ["--hidden", "8", "--epochs", "2", "--quiet"]
+
+
+def package_file(package: str, relative: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin, f"{package} is in the test extra"
+    path = Path(spec.origin).parent / relative
+    assert path.is_file(), path
+    return path
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def write_table(source: Path, dest: Path) -> None:
+    """``source`` (a CSV) at ``dest``: copied, or written as Parquet by pandas."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.suffix == ".parquet":
+        pd.read_csv(source).to_parquet(dest)
+    else:
+        dest.write_bytes(source.read_bytes())
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A model trained on ``table`` (named by a relative path in ``train_dir``), and
+    another working directory to run the commands from."""
+
+    table: Path
+    target: str
+    keep: str
+    model: Path
+    elsewhere: Path
+
+
+@pytest.fixture(scope="module", params=[(t, f) for t in TABLES for f in FORMATS],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def trained(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    name, fmt = request.param
+    package, relative, target, keep = TABLES[name]
+    root = tmp_path_factory.mktemp(f"{name}-{fmt}")
+    train_dir, elsewhere = root / "train", root / "elsewhere"
+    elsewhere.mkdir()
+    table = train_dir / "data" / f"{name}.{fmt}"
+    write_table(package_file(package, relative), table)
+    with working_directory(train_dir):
+        assert main(["train", "--csv", f"data/{name}.{fmt}", "--target", target, *SMALL,
+                     "--out", "run"]) == 0
+    return Trained(table, target, keep, train_dir / "run" / "model.safetensors", elsewhere)
+
+
+def run_elsewhere(t: Trained, *argv: str) -> None:
+    """``chainrule argv`` from the other working directory; it must succeed."""
+    err = io.StringIO()
+    with working_directory(t.elsewhere), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    assert code == 0, err.getvalue()
+
+
+# -- every command, every format, from another working directory -------------------------
+
+def test_the_model_records_its_table_by_absolute_path_and_fingerprint(t: Trained) -> None:
+    record = read_model(t.model).training["table"]
+    assert record == fingerprint(t.table)
+    assert Path(record["path"]).is_absolute()
+
+
+def test_evaluate_on_its_own_training_table(t: Trained) -> None:
+    run_elsewhere(t, "evaluate", str(t.model))
+
+
+def test_evaluate_csv_needs_no_target(t: Trained) -> None:
+    run_elsewhere(t, "evaluate", str(t.model), "--csv", str(t.table))
+
+
+def test_predict_keeps_an_id_column(t: Trained) -> None:
+    out = t.elsewhere / f"pred-{t.table.suffix[1:]}.csv"
+    run_elsewhere(t, "predict", str(t.model), "--csv", str(t.table), "--keep", t.keep,
+                  "--out", str(out))
+    rows = list(csv.reader(out.open(newline="")))
+    assert rows[0][0] == t.keep
+    first = pd.read_csv(t.table) if t.table.suffix == ".csv" else pd.read_parquet(t.table)
+    assert [r[0] for r in rows[1:4]] == [str(v) for v in first[t.keep][:3]]
+
+
+def test_explain(t: Trained) -> None:
+    run_elsewhere(t, "explain", str(t.model), "--csv", str(t.table), "--target", t.target)
+
+
+def test_explain_on_its_own_training_table(t: Trained) -> None:
+    run_elsewhere(t, "explain", str(t.model), "--sample", "3")
+
+
+def test_graph(t: Trained) -> None:
+    run_elsewhere(t, "graph", str(t.model), "--csv", str(t.table), "--format", "dot",
+                  "-o", f"graph-{t.table.suffix[1:]}.dot")
+
+
+def test_diagnose(t: Trained) -> None:
+    run_elsewhere(t, "diagnose", str(t.model), "--csv", str(t.table), "--target", t.target,
+                  "--steps", "5")
+
+
+def test_gradcheck(t: Trained) -> None:
+    run_elsewhere(t, "gradcheck", "--csv", str(t.table), "--target", t.target,
+                  "--hidden", "4", "--samples", "4", "--max-params", "5")
+
+
+def test_lr_find(t: Trained) -> None:
+    run_elsewhere(t, "lr-find", "--csv", str(t.table), "--target", t.target,
+                  "--hidden", "8", "--steps", "10", "--out", f"lr-{t.table.suffix[1:]}")
+
+
+@pytest.fixture
+def t(trained: Trained) -> Trained:
+    return trained
+
+
+# -- the library: one reader, usable features ----------------------------------------------
+
+@pytest.mark.parametrize("name", list(TABLES))
+def test_load_gives_the_same_features_from_csv_parquet_and_dataframe(
+        name: str, tmp_path: Path) -> None:
+    package, relative, target, _ = TABLES[name]
+    source = package_file(package, relative)
+    write_table(source, tmp_path / "t.parquet")
+    from_csv = datasets.load("csv", path=str(source), target=target)
+    from_parquet = datasets.load("csv", path=tmp_path / "t.parquet", target=target)
+    from_frame = datasets.load("csv", path=pd.read_csv(source), target=target)
+    assert from_csv.n_features > 0  # was 0 until encode() (issue 30)
+    assert any("TableEncoder fitted on all" in note for note in from_csv.notes)
+    for other in (from_parquet, from_frame):
+        assert other.feature_names == from_csv.feature_names
+        np.testing.assert_array_equal(other.X, from_csv.X)
+        np.testing.assert_array_equal(other.y, from_csv.y)
+
+
+def test_load_encode_false_leaves_the_table_to_encode(tmp_path: Path) -> None:
+    package, relative, target, _ = TABLES["weather"]
+    ds = datasets.load("csv", path=package_file(package, relative), target=target,
+                       encode=False)
+    assert ds.n_features == 0 and ds.table is not None and ds.encoder is None
+
+
+# -- formats: told by their first bytes, refused in one line --------------------------------
+
+def _workbook(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return path
+
+
+def test_excel_without_openpyxl_is_refused_naming_the_format_and_the_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader_module, "installed", lambda package: False)
+    for name in ("book.xlsx", "book.csv"):  # told by its bytes, whatever its name
+        with pytest.raises(datasets.DataFileError) as err:
+            datasets.load("csv", path=_workbook(tmp_path / name), target="y")
+        message = str(err.value)
+        assert "Excel workbook" in message and "pip install openpyxl" in message
+        assert "UTF-8" not in message and "\n" not in message
+
+
+def test_legacy_xls_names_xlrd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader_module, "installed", lambda package: False)
+    path = tmp_path / "old.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with pytest.raises(datasets.DataFileError, match="legacy Excel.*pip install xlrd"):
+        datasets.read_table(path, lambda header: list(range(len(header))))
+
+
+def test_a_zip_that_is_not_a_workbook_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "arrays.csv"
+    np.savez(path.with_suffix(".npz"), X=np.zeros((2, 2)))
+    path.write_bytes(path.with_suffix(".npz").read_bytes())
+    with pytest.raises(datasets.DataFileError, match="a zip archive, not a table"):
+        datasets.load("csv", path=path, target="y")
+
+
+def test_parquet_named_csv_is_read_as_parquet(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0] * 5, "y": [0, 1] * 10})
+    frame.to_parquet(tmp_path / "data.csv")
+    ds = datasets.load("csv", path=tmp_path / "data.csv", target="y")
+    np.testing.assert_array_equal(ds.X[:, 0], frame["a"])
+
+
+def test_predict_reads_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """predict --csv x.parquet said 'not a readable text file in UTF-8 or Windows-1252'."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    frame["y"] = 2 * frame["a"] - frame["b"]
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--csv", "t.csv", "--target", "y", *SMALL, "--out", "run"]) == 0
+    capsys.readouterr()
+    for name in ("t.csv", "t.parquet"):
+        assert main(["predict", "run/model.safetensors", "--csv", name]) == 0
+    _, from_csv, from_parquet = capsys.readouterr().out.split("y\n")  # two headers
+    assert from_csv == from_parquet
