@@ -16,7 +16,7 @@ from chainrule import runs  # noqa: E402
 from chainrule.health import plots  # noqa: E402
 from chainrule.runs.output import CONFUSION, RESIDUALS  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("error")  # no matplotlib warning on the way
+pytestmark = pytest.mark.filterwarnings("error::UserWarning")  # matplotlib: none on the way
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_residuals_of_many_targets_and_rows_say_what_is_drawn(tmp_path, drawn, m
 
 
 def test_a_classification_run_writes_its_confusion_matrix(tmp_path):
-    run = runs.train({"dataset": "gaussians", "hidden": [8], "epochs": 3, "n_samples": 120},
+    run = runs.train({"dataset": "gaussians", "hidden": [8], "epochs": 30, "n_samples": 120},
                      tmp_path / "run")
     assert run.path is not None
     _png(run.path / CONFUSION)
@@ -110,3 +110,13 @@ def test_a_regression_run_writes_its_residuals(tmp_path):
     assert run.path is not None
     _png(run.path / RESIDUALS)
     assert not (run.path / CONFUSION).exists()
+
+
+@pytest.mark.parametrize(("target", "absent"), [("hwy", RESIDUALS), ("drv", CONFUSION)])
+def test_a_run_without_test_rows_draws_no_test_picture(tmp_path, target, absent):
+    plotnine = pytest.importorskip("plotnine", reason="the real table ships with plotnine")
+    csv = Path(plotnine.__file__).parent / "data" / "mpg.csv"
+    run = runs.train({"dataset": "csv", "csv": str(csv), "target": target, "hidden": [8],
+                      "epochs": 2, "test_split": 0}, tmp_path / "run")
+    assert run.path is not None and run.status == "complete"
+    assert (run.path / "curves.png").is_file() and not (run.path / absent).exists()

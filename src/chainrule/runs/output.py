@@ -181,10 +181,13 @@ def _plots(net: Network, history: History, ds: datasets.Dataset, splits: Splits,
 
 def _test_plot(net: Network, ds: datasets.Dataset, splits: Splits, metrics: dict[str, Any],
                run_dir: Path) -> list[str]:
-    """:data:`CONFUSION` or :data:`RESIDUALS` of the test split (nothing for multi-label
-    classification, which has no single confusion matrix)."""
+    """:data:`CONFUSION` or :data:`RESIDUALS` of the test split (nothing without test rows,
+    ``test_split = 0``, or for multi-label classification, which has no single confusion
+    matrix)."""
     from ..health.plots import plot_confusion, plot_residuals
 
+    if len(splits.X_test) == 0:
+        return []
     title = f"{ds.name}, test split"
     if ds.task == "classification":
         if "confusion_matrix" not in metrics:
