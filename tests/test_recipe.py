@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,13 +92,15 @@ def test_new_settings_are_checked_and_old_configs_load() -> None:
             cfg.weight_decay) == ("plain", 0.0, 1e-4, None, None)
     auto = RunConfig.from_mapping({"batch_size": "AUTO", "label_smoothing": "auto"})
     assert (auto.batch_size, auto.label_smoothing) == ("auto", "auto")
-    for bad, said in [({"weight_decay": 0.01}, "use --optimizer adamw"),
-                      ({"label_smoothing": 1.0}, "expected a number in [0, 1)"),
-                      ({"batch_size": "big"}, "expected a positive integer or 'auto'"),
-                      ({"min_delta": -1}, "expected a non-negative number"),
-                      ({"clipnorm": 0}, "expected a positive number"),
-                      ({"recipe": "fancy"}, "valid names are plain, table")]:
-        with pytest.raises(ConfigError, match=None) as err:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"weight_decay": 0.01}, "use --optimizer adamw"),
+        ({"label_smoothing": 1.0}, "expected a number in [0, 1)"),
+        ({"batch_size": "big"}, "expected a positive integer or 'auto'"),
+        ({"min_delta": -1}, "expected a non-negative number"),
+        ({"clipnorm": 0}, "expected a positive number"),
+        ({"recipe": "fancy"}, "valid names are plain, table")]
+    for bad, said in cases:
+        with pytest.raises(ConfigError) as err:
             RunConfig.from_mapping(bad)
         assert said in str(err.value), (bad, str(err.value))
 
@@ -133,8 +136,8 @@ def test_the_smoothed_cost_passes_central_differences(output: str, loss: str,
 # -- early stopping's minimum improvement -------------------------------------------------------
 def test_min_delta_ignores_improvements_smaller_than_it() -> None:
     """A loss that keeps "improving" by 1e-8 is not improving: patience runs out."""
-    trainer = SimpleNamespace(epoch=0, stop_training=False,
-                              net=SimpleNamespace(params=np.zeros(3)))
+    trainer: Any = SimpleNamespace(epoch=0, stop_training=False,
+                                   net=SimpleNamespace(params=np.zeros(3)))
 
     def stops_after(min_delta: float) -> int | None:
         early = ResumableEarlyStopping("val_loss", 3, min_delta=min_delta)
