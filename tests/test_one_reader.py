@@ -250,3 +250,154 @@ def test_predict_reads_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         assert main(["predict", "run/model.safetensors", "--csv", name]) == 0
     _, from_csv, from_parquet = capsys.readouterr().out.split("y\n")  # two headers
     assert from_csv == from_parquet
+
+
+# -- the training table: absolute path and fingerprint --------------------------------------
+
+def test_changed_says_what_is_different(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a,y\n1,2\n")
+    record = fingerprint(path)
+    assert record["size"] == 8 and len(record["sha256"]) == 64
+    assert changed(record) is None
+    path.write_text("a,y\n1,3\n")  # same size, other content
+    assert "same size, different content" in str(changed(record))
+    path.write_text("a,y\n1,30\n")
+    assert "9 bytes; it had 8" in str(changed(record))
+    path.unlink()
+    assert changed(record) == "is no longer there"
+    path.mkdir()
+    assert changed(record) == "is no longer a regular file"
+
+
+def test_a_record_naming_a_device_is_never_read() -> None:
+    """A model file is untrusted: its record cannot make a command read /dev/zero (a hang)
+    or any file whose size it does not state."""
+    assert changed({"path": "/dev/zero", "size": 10, "sha256": "0" * 64}) == \
+        "is no longer a regular file"
+
+
+def _small_table(path: Path, n: int = 80) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "a": rng.normal(size=n),
+                          "b": rng.normal(size=n)})
+    frame["y"] = 3 * frame["a"] - frame["b"] + 1500.0
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_a_changed_training_table_is_said_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "train").mkdir()
+    _small_table(tmp_path / "train" / "t.csv")
+    monkeypatch.chdir(tmp_path / "train")
+    assert main(["train", "--csv", "t.csv", "--target", "y", *SMALL, "--out", "run"]) == 0
+    monkeypatch.chdir(tmp_path)
+    model = "train/run/model.safetensors"
+    capsys.readouterr()
+    assert main(["evaluate", model]) == 0
+    with (tmp_path / "train" / "t.csv").open("a") as fh:
+        fh.write("r999,0,0,1500\n")
+    assert main(["evaluate", model]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "has changed since training" in err
+    assert str(tmp_path / "train" / "t.csv") in err and "--csv PATH --target 'y'" in err
+    (tmp_path / "train" / "t.csv").unlink()
+    assert main(["evaluate", model]) == 1
+    assert "is no longer there" in capsys.readouterr().err
+
+
+def test_an_old_model_without_a_record_still_loads_and_asks_for_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A model saved before the record (relative csv path, no training.table) is read as
+    before: its path is never opened, the user names the file."""
+    from chainrule.io.model import save
+
+    _small_table(tmp_path / "t.csv")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--csv", "t.csv", "--target", "y", *SMALL, "--out", "run"]) == 0
+    loaded = read_model("run/model.safetensors")
+    training = {k: v for k, v in loaded.training.items() if k != "table"}
+    save(loaded.net, "old.safetensors", training=training,
+         feature_names=loaded.feature_names)
+    capsys.readouterr()
+    assert main(["evaluate", "old.safetensors"]) == 1
+    assert "--csv PATH" in capsys.readouterr().err
+    assert main(["evaluate", "old.safetensors", "--csv", "t.csv"]) == 0
+    for fixture in ("table.safetensors", "digits.safetensors"):  # release 0.1.0 files
+        assert "table" not in read_model(FIXTURES / fixture).training
+
+
+# -- predict: --keep, and the model's precision ---------------------------------------------
+
+def _trained_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *flags: str) -> str:
+    frame = _small_table(tmp_path / "t.csv")
+    frame.loc[0, "id"] = "=HYPERLINK(\"http://x\")"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--csv", "t.csv", "--target", "y", "--drop", "id", *SMALL,
+                 *flags, "--out", "run"]) == 0
+    return "run/model.safetensors"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predictions_are_written_in_the_models_precision(
+        dtype: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    model = _trained_small(tmp_path, monkeypatch, "--dtype", dtype)
+    capsys.readouterr()
+    assert main(["predict", model, "--csv", "t.csv"]) == 0
+    cells = [row[0] for row in csv.reader(capsys.readouterr().out.splitlines()[1:])]
+    net = read_model(model).net
+    expected = net.predict(pd.read_csv("t.csv")[["id", "a", "b"]])[:, 0]
+    assert expected.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(np.array(cells, dtype=np.float64).astype(dtype), expected)
+    shortest = [str(np.float32(v)) if dtype == "float32" else repr(float(v)) for v in expected]
+    assert cells == shortest  # 1508.2782, not 1508.2781982421875
+    if dtype == "float32":
+        assert max(len(c) for c in cells) <= 16
+
+
+def test_predict_keep_carries_columns_and_keeps_text_safe(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    model = _trained_small(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["predict", model, "--csv", "t.csv", "--keep", "id,a", "--keep", "id"]) == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert rows[0] == ["id", "a", "y"]
+    assert rows[1][0] == "'=HYPERLINK(\"http://x\")"  # a spreadsheet shows it, never runs it
+    assert rows[2][0] == "r1"
+    assert float(rows[2][1]) == pd.read_csv("t.csv")["a"][1]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--csv", "t.csv", "--keep", "nope"], "no column 'nope' to keep (--keep)"),
+    (["--csv", "t.csv", "--keep", "id,,a"], "--keep: expected column names"),
+    (["--npy", "x.npy", "--keep", "id"], "--keep: names columns of a table; use it with --csv"),
+])
+def test_predict_keep_refusals_are_one_line(
+        argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    model = _trained_small(tmp_path, monkeypatch)
+    np.save("x.npy", np.zeros((2, 3)))
+    capsys.readouterr()
+    assert main(["predict", model, *argv]) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0
+
+
+# -- what info shows: the columns the loader dropped -----------------------------------------
+
+def test_a_dropped_row_index_column_is_in_the_saved_encoder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """info said '0 dropped' where train had dropped R's row-name column."""
+    framing = package_file("statsmodels", "stats/tests/results/framing.csv")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--csv", str(framing), "--target", "cong_mesg", *SMALL,
+                 "--out", "run"]) == 0
+    encoder = read_model("run/model.safetensors").net.encoder
+    assert encoder is not None and "row index" in encoder.dropped[""]
+    assert "" not in encoder.inputs
