@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._warnings import warn
 from ..io.atomic import atomic_write_bytes, create_directory_with, sweep_temp_files
 from .errors import RunError
 
@@ -83,9 +84,7 @@ def check_out(out: str | os.PathLike[str] | None, *, resuming: bool = False) -> 
 
 
 def _warn(message: str) -> None:
-    import warnings
-
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    warn(message, RuntimeWarning)  # names the user's line, however deep runs called it
 
 
 class RunDir:
