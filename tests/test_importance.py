@@ -164,3 +164,25 @@ def test_a_run_ranks_the_columns_of_its_table():
     assert imp is not None and ds.encoder is not None
     assert imp.columns == ds.encoder.inputs and imp.metric == "accuracy"
     assert imp.n_samples == len(splits.X_test) and imp.drops.shape == (len(imp.columns), 5)
+
+
+def test_train_reports_and_records_the_top_columns(tmp_path, capsys):
+    from chainrule.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--csv", str(DATA / "penguins.csv"), "--target", "species",
+                 "--hidden", "8", "--epochs", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "permutation importance on" in printed and "test rows" in printed
+    record = json.loads((out / "metrics.json").read_text())["importance"]
+    assert record["metric"] == "accuracy" and record["n_repeats"] == 5
+    names = [r["column"] for r in record["columns"]]
+    assert sorted(names) == sorted(["island", "bill_length_mm", "bill_depth_mm",
+                                    "flipper_length_mm", "body_mass_g", "sex", "year"])
+    assert names[0] in printed.split("permutation importance on", 1)[1]
+
+    assert main(["train", "--csv", str(DATA / "penguins.csv"), "--target", "species",
+                 "--hidden", "8", "--epochs", "1", "--no-importance",
+                 "--out", str(tmp_path / "plain")]) == 0
+    assert "permutation importance" not in capsys.readouterr().out
+    assert "importance" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())

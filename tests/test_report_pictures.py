@@ -93,7 +93,8 @@ def test_residuals_of_many_targets_and_rows_say_what_is_drawn(tmp_path, drawn, m
 
 
 def test_a_classification_run_writes_its_confusion_matrix(tmp_path):
-    run = runs.train({"dataset": "gaussians", "hidden": [8], "epochs": 30, "n_samples": 120},
+    run = runs.train({"dataset": "gaussians", "hidden": [8], "epochs": 30, "lr": 0.03,
+                      "n_samples": 120},
                      tmp_path / "run")
     assert run.path is not None
     _png(run.path / CONFUSION)
