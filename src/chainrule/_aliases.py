@@ -17,9 +17,10 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-import warnings
 from collections.abc import Sequence
 from types import ModuleType
+
+from ._warnings import warn
 
 #: old path (below ``chainrule.``) -> new path (below ``chainrule.``)
 MOVED = {
@@ -86,11 +87,8 @@ class AliasFinder(importlib.abc.MetaPathFinder):
         new = new_name(fullname)
         if new is None:
             return None
-        warnings.warn(
-            f"{fullname} moved to {new} in chainrule 0.2; the old path goes in 0.3",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn(f"{fullname} moved to {new} in chainrule 0.2; the old path goes in 0.3",
+             DeprecationWarning)
         real = importlib.util.find_spec(new)
         if real is None:
             return None
