@@ -38,6 +38,12 @@ Array = NDArray[np.floating]
 
 #: The most dimensions :func:`embedding_dim` gives a column, whatever its cardinality.
 MAX_EMBEDDING_DIM = 16
+#: Standard deviation of the vectors' first values. Measured (5-fold nlschools, 2-fold
+#: baseball, 20 epochs of Adam): N(0, 1) starts, on the scale of a standardized feature,
+#: overfit the codes (R² 0.336 and 0.948); N(0, 0.05²) gave 0.415 and 0.967
+#: (0.01: 0.411, 0.15: 0.407, 0.3: 0.397 on nlschools). Small starts are also what
+#: fastai (0.01) and Keras (±0.05) use.
+INIT_STD = 0.05
 _MAX = 2**31 - 1
 
 
@@ -129,11 +135,11 @@ class CategoricalEmbedding(Layer):
                                                                   strict=True))]
 
     def build(self, rng: np.random.Generator, dtype: DTypeLike) -> dict[str, Array]:
-        """N(0, 1) entries: each component of a vector starts on the scale of a
-        standardized feature."""
+        """N(0, INIT_STD²) entries: small, so the codes start as a gentle input that
+        training grows where they carry signal (:data:`INIT_STD`)."""
         if self.w:  # already part of a network: keep its values
             return {f"w{c}": np.array(w, dtype=dtype) for c, w in enumerate(self.w)}
-        return {name: rng.standard_normal(shape).astype(dtype)
+        return {name: (INIT_STD * rng.standard_normal(shape)).astype(dtype)
                 for name, shape in self.param_shapes()}
 
     def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
