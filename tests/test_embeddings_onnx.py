@@ -5,12 +5,17 @@ numbers that are the gradient's."""
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.engine.embeddings import CategoricalEmbedding, table_input_layers
+from chainrule.engine.embeddings import (
+    CategoricalEmbedding,
+    PeriodicEmbedding,
+    table_input_layers,
+)
 from chainrule.notes.explain import layer_chain_lines
 
 onnx_convert = pytest.importorskip("chainrule.onnx.convert", reason="needs the onnx extra")
@@ -65,7 +70,8 @@ def test_explain_shows_the_gradient_through_both_layers() -> None:
     x, y = np.array([[0.4, 3.0, -1.1, 1.0]]), np.array([2])
     lines = layer_chain_lines(net, x, y)
     net.gradient(x, y)  # one sample: C = C_0
-    lookup, periodic = net.layers[0], net.layers[1]
+    lookup = cast(CategoricalEmbedding, net.layers[0])
+    periodic = cast(PeriodicEmbedding, net.layers[1])
     want = [*lookup.grad_w[0][:, 3], *lookup.grad_w[1][:, 1]]
     lookup_lines = [line for line in lines if line.startswith("  ∂C_0/∂w0_")
                     or line.startswith("  ∂C_0/∂w1_")]
@@ -76,7 +82,7 @@ def test_explain_shows_the_gradient_through_both_layers() -> None:
     for p in range(2):
         b_line = next(line for line in lines if line.startswith(f"  ∂C_0/∂b_{p},r"))
         b = [float(v) for v in b_line.split("= ")[-1].split(", ")]
-        np.testing.assert_allclose(b, periodic.grad_b[p], rtol=1e-5)
+        np.testing.assert_allclose(np.array(b), periodic.grad_b[p], rtol=1e-5)
         for name, value in ((f"w_{p},0,0", periodic.grad_w[p, 0, 0]),
                             (f"c_{p},0", periodic.grad_c[p, 0])):
             line = next(line for line in lines if line.startswith(f"  ∂C_0/∂{name} "))
@@ -85,3 +91,39 @@ def test_explain_shows_the_gradient_through_both_layers() -> None:
             (f1, f2, product), = factors
             np.testing.assert_allclose(float(product), value, rtol=1e-5)
             np.testing.assert_allclose(float(f1) * float(f2), value, rtol=1e-4)
+
+
+def _frame(seed: int, n: int):
+    """A table with a 40-value text column (coded: more than ONEHOT_MAX values), a 3-value
+    one (one-hot), two numbers and missing cells."""
+    pd = pytest.importorskip("pandas", reason="the table is a DataFrame")
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"x": rng.normal(size=n),
+                       "city": rng.choice([f"c{i}" for i in range(40)], n),
+                       "small": rng.choice(list("abc"), n), "z": rng.normal(size=n)})
+    df.loc[3, "city"], df.loc[5, "x"] = None, np.nan
+    y = (df["city"].str[1:].fillna("0").astype(int) % 3 == 0).to_numpy().astype(int)
+    return df, y
+
+
+def _table_encoded_net(df, seed: int = 0) -> cr.Network:
+    enc = cr.TableEncoder(categorical_encoding="codes").fit(df)
+    front = table_input_layers(enc.n_out, enc.code_columns(), enc.numeric_columns())
+    net = cr.Network([*front, cr.Dense(front[-1].n_out, 16, "relu"),
+                      cr.Dense(16, 1, "sigmoid")], loss="binary_cross_entropy", seed=seed)
+    net.encoder, net.scaler = enc, enc.standardizer(enc.transform(df))
+    return net
+
+
+def test_a_table_network_exports_with_its_encoder() -> None:
+    """The encoder's graph writes the codes where the lookup reads them: an unseen and a
+    missing category (code 0) included."""
+    df, y = _frame(5, 300)
+    net = _table_encoded_net(df)
+    assert net.encoder is not None and net.encoder.code_columns()
+    net.fit(df, y, epochs=5, batch_size=32, optimizer=cr.Adam(lr=0.01))
+    unseen = df.copy()
+    unseen.loc[7, "city"] = "never seen"
+    model = onnx_convert.to_onnx(net)
+    got, want = onnx_convert.run(model, unseen), net.predict(unseen)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
