@@ -116,6 +116,7 @@ def test_lookup_equals_the_loop(dtype: str, rtol: float) -> None:
     ws = [w.astype(np.float64) for w in layer.w]
     a_ref, grad_w_ref, prev_ref = lookup_reference(X.astype(np.float64), [(1, 5), (3, 3)], ws,
                                                    G.astype(np.float64))
+    assert grad_prev is not None
     assert a.dtype == np.dtype(dtype) and grad_prev.dtype == np.dtype(dtype)
     np.testing.assert_allclose(a, a_ref, rtol=rtol, atol=0)  # a lookup is exact
     for got, want in zip(layer.grad_w, grad_w_ref, strict=True):
@@ -233,7 +234,8 @@ def test_table_input_layers_moves_the_numeric_columns() -> None:
     assert periodic.n_in == lookup.n_out == 3 + embedding_dim(7) + embedding_dim(3)
     assert periodic.columns == [0, 1, 2]  # columns 0, 2, 4 pass first, in their order
     only = table_input_layers(5, [], [4], d_periodic=2)
-    assert len(only) == 1 and only[0].columns == [4] and only[0].n_out == 7
+    assert len(only) == 1 and isinstance(only[0], PeriodicEmbedding)
+    assert only[0].columns == [4] and only[0].n_out == 7
     assert table_input_layers(5) == []
     assert len(table_input_layers(5, [(1, 7)], [0], periodic=False)) == 1
     with pytest.raises(ValueError, match=r"numeric_columns: a column cannot be a code column "
@@ -288,8 +290,10 @@ def test_it_saves_and_loads(tmp_path) -> None:
     np.testing.assert_array_equal(back.params, net.params)
     np.testing.assert_array_equal(back.predict(X), net.predict(X))
     arrays, _ = loads_safetensors(path.read_bytes())
-    np.testing.assert_array_equal(arrays["layers[0].w1"], net.layers[0].w[1])
-    np.testing.assert_array_equal(arrays["layers[1].c"], net.layers[1].c)
+    lookup, periodic = net.layers[0], net.layers[1]
+    assert isinstance(lookup, CategoricalEmbedding) and isinstance(periodic, PeriodicEmbedding)
+    np.testing.assert_array_equal(arrays["layers[0].w1"], lookup.w[1])
+    np.testing.assert_array_equal(arrays["layers[1].c"], periodic.c)
     back.fit(X, Y, epochs=1, batch_size=10)  # resumes with the saved optimizer state
     twin = net.copy()
     np.testing.assert_array_equal(twin.predict(X), net.predict(X))
