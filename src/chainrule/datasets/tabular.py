@@ -14,6 +14,7 @@ row is ``row 2``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,23 +115,9 @@ def load_csv(path: str | os.PathLike[str] | Any, target: str | None, task: str |
     rows = np.arange(len(table)) if table.lines is None else table.lines
     features, y_col, lines = _rows_with_target(where, target, features, table[target],
                                                rows, notes)
-    y_numbers, y_text = _target_values(y_col)
-    inferred = task is None
-    if task is None:
-        task = infer_numbers(y_numbers) if y_numbers is not None else "classification"
-        notes.append(task_decision(target, task, y_numbers, y_text))
-    classes: list[Any] | None = None
-    y: NDArray[Any]
-    if task == "classification":
-        y, classes = _class_target(where, target, y_numbers, y_text, inferred)
-    elif y_numbers is None:
-        assert y_text is not None
-        i = next(i for i, v in enumerate(y_text) if np.isnan(finite_or_nan(v)))
-        raise DataFileError(where, f"{y_text[i]!r} is not a number; a regression target "
-                            "must be numeric",
-                            cell_at(_line(lines[i], table), header.index(target), header))
-    else:
-        y = y_numbers.copy()
+    y, classes, task = _target(where, target, y_col, task, notes,
+                               lambda i: cell_at(_line(lines[i], table),
+                                                 header.index(target), header))
     source: dict[str, Any] = {"target": target, "task": task}
     if frame is None:
         source = {"csv": str(where), **source, "table": fingerprint(where)}
@@ -141,6 +128,26 @@ def load_csv(path: str | os.PathLike[str] | Any, target: str | None, task: str |
     if encode and ds.X.shape[1] == 0:
         _encode_every_row(ds, where)
     return ds
+
+
+def _target(where: str | Path, target: str, y_col: NumberColumn | TextColumn,
+            task: str | None, notes: list[str], cell: Callable[[int], str]
+            ) -> tuple[NDArray[Any], list[Any] | None, str]:
+    """(y, classes, task) of the target column: the task inferred (with a note) unless
+    given; ``cell(i)`` names row ``i``'s target cell in a message."""
+    y_numbers, y_text = _target_values(y_col)
+    inferred = task is None
+    if task is None:
+        task = infer_numbers(y_numbers) if y_numbers is not None else "classification"
+        notes.append(task_decision(target, task, y_numbers, y_text))
+    if task == "classification":
+        return (*_class_target(where, target, y_numbers, y_text, inferred), task)
+    if y_numbers is None:
+        assert y_text is not None
+        i = next(i for i, v in enumerate(y_text) if np.isnan(finite_or_nan(v)))
+        raise DataFileError(where, f"{y_text[i]!r} is not a number; a regression target "
+                            "must be numeric", cell(i))
+    return y_numbers.copy(), None, task
 
 
 def _dropped(before: list[str], after: list[str], notes: list[str]) -> dict[str, str]:
