@@ -297,3 +297,13 @@ def test_it_saves_and_loads(tmp_path) -> None:
     back.fit(X, Y, epochs=1, batch_size=10)  # resumes with the saved optimizer state
     twin = net.copy()
     np.testing.assert_array_equal(twin.predict(X), net.predict(X))
+
+
+@pytest.mark.parametrize("make", [lambda: CategoricalEmbedding(3, [(0, 4)]),
+                                  lambda: PeriodicEmbedding(3, [1])])
+def test_another_backend_is_refused_by_name(make) -> None:
+    pytest.importorskip("array_api_strict", reason="the backend refused here")
+    layer = make()
+    with pytest.raises(ValueError, match=rf"backend: a {layer.name} runs on the numpy backend "
+                                         r"only, got array_api_strict arrays"):
+        cr.Network([layer, cr.Dense(layer.n_out, 1)], backend="array_api_strict")

@@ -143,8 +143,10 @@ class CategoricalEmbedding(Layer):
                 for name, shape in self.param_shapes()}
 
     def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
-        if any(type(v) is not np.ndarray for v in params.values()):
-            raise ValueError("CategoricalEmbedding: runs on the numpy backend only")
+        other = [v for v in params.values() if type(v) is not np.ndarray]
+        if other:
+            raise ValueError(f"backend: a {self.name} runs on the numpy backend only, got "
+                             f"{type(other[0]).__module__.split('.')[0]} arrays")
         self.w = [params[f"w{c}"] for c in range(len(self.columns))]
         self.grad_w = [grads[f"w{c}"] for c in range(len(self.columns))]
 

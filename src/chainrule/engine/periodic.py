@@ -151,8 +151,10 @@ class PeriodicEmbedding(Layer):
                 "b": rng.uniform(-r, r, shapes["b"]).astype(dtype)}
 
     def bind(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
-        if any(type(v) is not np.ndarray for v in params.values()):
-            raise ValueError("PeriodicEmbedding: runs on the numpy backend only")
+        other = [v for v in params.values() if type(v) is not np.ndarray]
+        if other:
+            raise ValueError(f"backend: a {self.name} runs on the numpy backend only, got "
+                             f"{type(other[0]).__module__.split('.')[0]} arrays")
         self._params, self._grads = params, grads
 
     def _view(self, store: dict[str, Array], name: str) -> Array:
