@@ -211,6 +211,19 @@ def test_excel_without_openpyxl_is_refused_naming_the_format_and_the_package(
         assert "UTF-8" not in message and "\n" not in message
 
 
+def test_excel_is_read_like_its_csv_where_openpyxl_is_installed(tmp_path: Path) -> None:
+    pytest.importorskip("openpyxl", reason="reading .xlsx needs openpyxl, not in the "
+                        "test extra; the refusal without it is tested above")
+    package, relative, target, _ = TABLES["grunfeld"]
+    source = package_file(package, relative)
+    pd.read_csv(source).to_excel(tmp_path / "g.xlsx", index=False)
+    from_excel = datasets.load("csv", path=tmp_path / "g.xlsx", target=target)
+    from_csv = datasets.load("csv", path=source, target=target)
+    np.testing.assert_array_equal(from_excel.X, from_csv.X)
+    assert from_excel.table is not None and from_excel.table.lines is not None
+    assert from_excel.table.lines[0] == 2  # Excel's row 1 is the header
+
+
 def test_legacy_xls_names_xlrd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader_module, "installed", lambda package: False)
     path = tmp_path / "old.xls"
@@ -401,3 +414,8 @@ def test_a_dropped_row_index_column_is_in_the_saved_encoder(
     encoder = read_model("run/model.safetensors").net.encoder
     assert encoder is not None and "row index" in encoder.dropped[""]
     assert "" not in encoder.inputs
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["predict", "run/model.safetensors", "--csv", str(framing),
+                     "--out", "p.csv"]) == 0
+    assert "ignored column(s) the model was not trained on: 'cong_mesg'\n" in err.getvalue()

@@ -90,7 +90,8 @@ def model_features(net: Network, path: str, feature_names: list[str] | None,
     kept = list(keep or [])
     try:
         wanted = net.encoder.inputs if net.encoder is not None else feature_names
-        table = read_features_table(path, wanted, notes, kept)
+        dropped = net.encoder.dropped if net.encoder is not None else ()
+        table = read_features_table(path, wanted, notes, kept, dropped)
     finally:
         for note in notes:
             print(note, file=sys.stderr)

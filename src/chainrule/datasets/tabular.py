@@ -14,7 +14,7 @@ row is ``row 2``."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -251,13 +251,14 @@ def match_columns(available: list[str], wanted: list[str]
 
 
 def read_features_table(path: str | os.PathLike[str], columns: list[str] | None = None,
-                        notes: list[str] | None = None, keep: list[str] | None = None
-                        ) -> Table:
+                        notes: list[str] | None = None, keep: list[str] | None = None,
+                        dropped: Iterable[str] = ()) -> Table:
     """The columns ``columns`` of a CSV, Parquet or Excel file (matched by name; others
     ignored and named in ``notes``), or every column: what a saved model is run on, read as
     :func:`load_csv` reads it for training (:func:`~chainrule.datasets.reader.read_table`).
     ``keep`` names more columns to read (identifiers carried into predictions), after
-    ``columns``; one that is not there is refused naming it."""
+    ``columns``; one that is not there is refused naming it. Columns in ``dropped`` (the
+    model saw and dropped them) are ignored without a note."""
     path = Path(path)
     kept = [k for k in keep or [] if k not in (columns or [])]
 
@@ -276,7 +277,8 @@ def read_features_table(path: str | os.PathLike[str], columns: list[str] | None 
                 path, f"missing feature column(s) {quoted_names(missing)}; the model was "
                 f"trained on columns {quoted_names(columns)}"
             )
-        extra = [name for name in extra if name not in kept]
+        seen = {*kept, *dropped}
+        extra = [name for name in extra if name not in seen]
         if extra and notes is not None:
             notes.append(f"{path}: ignored column(s) the model was not trained on: "
                          f"{quoted_names(extra)}")
