@@ -174,8 +174,8 @@ class PeriodicEmbedding(Layer):
         """(x of shape (P, n), θ = 2π c x of shape (P, n, k)): column-major in p, so each
         column's products below are one batched matmul."""
         x = a_prev[:, self.columns].T
-        two_pi = a_prev.dtype.type(_TWO_PI)
-        return x, (two_pi * x)[:, :, None] * self.c[:, None, :]
+        two_pi_c = a_prev.dtype.type(_TWO_PI) * self.c  # (P, k): small, formed first
+        return x, x[:, :, None] * two_pi_c[:, None, :]
 
     def forward(self, a_prev: Array, *, training: bool = False,
                 rng: np.random.Generator | None = None,
@@ -183,9 +183,11 @@ class PeriodicEmbedding(Layer):
         """a_prev (n_samples, n_in) → (None, a, None), a of shape (n_samples, n_out):
         a_prev, then each column's d outputs."""
         _, theta = self._theta(a_prev)
-        u = np.concatenate([np.cos(theta), np.sin(theta)], axis=2)  # (P, n, 2k)
-        e = np.matmul(u, self.w.transpose(0, 2, 1))  # e_pr = Σ_q w_prq u_pq  (P, n, d)
-        e += self.b[:, None, :]  # + b_pr
+        k, w = self.n_frequencies, self.w
+        # e_pr = Σ_q w_prq u_pq + b_pr, u = [cos θ, sin θ] taken in its two halves (P, n, d)
+        e = np.matmul(np.cos(theta), w[:, :, :k].transpose(0, 2, 1))
+        e += np.matmul(np.sin(theta), w[:, :, k:].transpose(0, 2, 1))
+        e += self.b[:, None, :]
         n = a_prev.shape[0]
         a = np.empty((n, self.n_out), dtype=a_prev.dtype)
         a[:, :self.n_in] = a_prev
@@ -197,15 +199,17 @@ class PeriodicEmbedding(Layer):
                  out: None = None) -> tuple[None, Array | None]:
         """∂C/∂a (n_samples, n_out) → (None, ∂C/∂a_prev); fills grad_c, grad_w, grad_b."""
         x, theta = self._theta(a_prev)
-        cos, sin = np.cos(theta), np.sin(theta)
-        u = np.concatenate([cos, sin], axis=2)  # (P, n, 2k)
-        n, P, k = a_prev.shape[0], len(self.columns), self.n_frequencies
+        cos, sin = np.cos(theta), np.sin(theta)  # u = [cos, sin], each (P, n, k)
+        n, P, k, w = a_prev.shape[0], len(self.columns), self.n_frequencies, self.w
         G = grad_a[:, self.n_in:].reshape(n, P, self.d).transpose(1, 0, 2)  # ∂C/∂e (P, n, d)
-        np.matmul(G.transpose(0, 2, 1), u, out=self.grad_w)  # ∂C/∂w_prq = Σ_i G_ipr u_ipq
+        G_t = G.transpose(0, 2, 1)
+        # ∂C/∂w_prq = Σ_i G_ipr u_ipq, for the cosine and the sine half of q
+        np.matmul(G_t, cos, out=self.grad_w[:, :, :k])
+        np.matmul(G_t, sin, out=self.grad_w[:, :, k:])
         np.add.reduce(G, axis=1, out=self.grad_b)  # ∂C/∂b_pr = Σ_i G_ipr
-        grad_u = np.matmul(G, self.w)  # ∂C/∂u_pq = Σ_r G_pr w_prq  (P, n, 2k)
-        grad_theta = grad_u[:, :, k:] * cos  # sin′ = cos
-        grad_theta -= grad_u[:, :, :k] * sin  # cos′ = −sin
+        # ∂C/∂u_pq = Σ_r G_pr w_prq, then cos′ = −sin and sin′ = cos give ∂C/∂θ (P, n, k)
+        grad_theta = np.matmul(G, w[:, :, k:]) * cos
+        grad_theta -= np.matmul(G, w[:, :, :k]) * sin
         two_pi = a_prev.dtype.type(_TWO_PI)
         # ∂C/∂c_pj = Σ_i ∂C/∂θ_ipj 2π x_ip
         np.matmul(grad_theta.transpose(0, 2, 1), (two_pi * x)[:, :, None],
