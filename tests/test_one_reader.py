@@ -240,6 +240,15 @@ def test_a_zip_that_is_not_a_workbook_is_named(tmp_path: Path) -> None:
         datasets.load("csv", path=path, target="y")
 
 
+def test_a_gzip_file_is_named(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress(b"a,y\n1,2\n3,4\n"))
+    with pytest.raises(datasets.DataFileError, match="gzip-compressed; decompress it first"):
+        datasets.load("csv", path=path, target="y")
+
+
 def test_parquet_named_csv_is_read_as_parquet(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0] * 5, "y": [0, 1] * 10})

@@ -9,7 +9,8 @@ The format is told by the file's first bytes, then by its suffix:
   sheet read by pandas' ``read_excel`` where openpyxl is installed, else refused in one line
   naming the format and what to install; the header is row 1, as Excel numbers rows.
 - ``D0 CF 11 E0``: a legacy ``.xls`` workbook, the same with xlrd.
-- any other zip archive (an ``.npz``, a ``.zip``): refused, naming what it is.
+- any other zip archive (an ``.npz``, a ``.zip``) or a gzip-compressed file: refused,
+  naming what it is.
 - anything else: CSV text (:mod:`chainrule.datasets.csvfile`: encoding, delimiter, rows).
 
 A DataFrame's rows are named by position (``row index 0`` is its first row), as pandas
@@ -44,6 +45,7 @@ FORMATS = {
 }
 _PARQUET_MAGIC = b"PAR1"
 _ZIP_MAGIC = b"PK\x03\x04"
+_GZIP_MAGIC = b"\x1f\x8b"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 #: ``choose(header)``: the positions of the columns to read, in the order wanted.
@@ -68,6 +70,9 @@ def table_format(path: str | Path) -> str:
         return "parquet"
     if head.startswith(_OLE2_MAGIC):
         return "xls"
+    if head.startswith(_GZIP_MAGIC):
+        raise DataFileError(path, "gzip-compressed; decompress it first (gunzip), then give "
+                            "the CSV, Parquet or Excel file")
     if head.startswith(_ZIP_MAGIC):
         if suffix in (".xlsx", ".xlsm") or _holds_workbook(path):
             return "excel"
