@@ -236,7 +236,7 @@ def test_adaptive_learning_rate_divides_by_five(iris):
     # n_iter_no_change (epoch 3, then every second epoch) the rate drops 5×.
     np.testing.assert_allclose(seen, [0.1, 0.1, 0.1, 0.02, 0.02, 0.004, 0.004])
     sk = SkMLPClassifier(**{k: v for k, v in clf.get_params().items() if k not in (
-        "callbacks", "dropout", "dtype", "class_weight")}).fit(X, y)
+        "callbacks", "dropout", "dtype", "class_weight", "ensemble")}).fit(X, y)
     assert clf._optimizer.lr == pytest.approx(sk._optimizer.learning_rate) == 0.0008
 
 

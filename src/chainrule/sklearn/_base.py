@@ -24,6 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from chainrule._warnings import warn
 from chainrule.engine import backend as _backend
 from chainrule.engine.backend import NUMPY
+from chainrule.engine.ensemble import Ensemble
 from chainrule.engine.layers import Dense, Dropout, Layer, layer_from_config
 from chainrule.engine.network import Network
 from chainrule.engine.validation import check_label_array, check_param_budget
@@ -220,10 +221,20 @@ class BaseMLP(AssignableWeights, BaseEstimator, ABC):
         ``random_state`` both libraries start from the same weights.
         """
         sizes = [n_features, *spec["sizes"], n_outputs]
+        K = spec["ensemble"]
         # Checked before rs draws anything: hidden_layer_sizes=(10**12,) is refused, not
         # allocated.
-        check_param_budget([(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)],
+        check_param_budget([(K, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)],
                            np.dtype(dtype))
+        if K > 1:  # K members, each drawn from rs as one network is, stacked
+            if self._objective.get("poisson"):
+                raise ValueError("ensemble: not available with loss='poisson' (the members' "
+                                 "mean of e^z is not e^z of one network); use ensemble=1")
+            members = [self._build_network({**spec, "ensemble": 1}, n_features, n_outputs,
+                                           dtype, rs) for _ in range(K)]
+            ens = Ensemble.from_members(members)
+            ens.rng = members[0].rng
+            return ens
         acts = spec["activations"]
         layers: list[Layer] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):

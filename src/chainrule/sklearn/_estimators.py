@@ -69,6 +69,13 @@ _DOC_PARAMS = """
         Floating type of the network; None follows X (float32 stays float32).
     callbacks : sequence of chainrule Callback, optional
         Observe training (per epoch; per iteration for lbfgs) and may stop it.
+    ensemble : int, default=1
+        K > 1 trains K networks of this architecture at once as one batched computation
+        (:mod:`chainrule.engine.ensemble`), each drawn from ``random_state`` as a single
+        network would be, on the mean of their objectives; predictions are the mean of
+        the members' (probabilities for a classifier). ``coefs_[l]`` then has shape
+        (K, n_in, n_out) and ``intercepts_[l]`` (K, n_out). Not with ``loss='poisson'``
+        (chainrule addition).
 
     Attributes
     ----------
@@ -128,6 +135,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         dtype: str | None = None,
         callbacks: Sequence[Callback] | None = None,
         class_weight: str | Mapping[Any, float] | None = None,
+        ensemble: int = 1,
     ) -> None:
         store_params(self, locals())
 
@@ -315,6 +323,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         dropout: float | Sequence[float] = 0.0,
         dtype: str | None = None,
         callbacks: Sequence[Callback] | None = None,
+        ensemble: int = 1,
     ) -> None:
         store_params(self, locals())
 

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chainrule.engine.backend import namespace_of
+from chainrule.engine.ensemble import Ensemble
 from chainrule.engine.network import Network, Trace
 from chainrule.training import weights
 
@@ -106,6 +107,9 @@ def objective(
     # to the host (the cost stays a 0-d array; the training loop fetches it with ‖g‖²).
     xp = net.xp
     n = a0.shape[0]
+    # An ensemble's K members (chainrule.engine.ensemble): C_i is their mean and δ has
+    # every member's rows, each carrying the members' mean 1/K as well.
+    K = net.members if isinstance(net, Ensemble) else 1
     trace = net.forward(a0, training=training)
     if poisson:
         c_i, delta = poisson_cost(trace.z_L, Y)
@@ -116,17 +120,19 @@ def objective(
     if sample_weight is None:
         sw_sum: Any = float(n)
         cost = xp.sum(c64) / n
-        delta = delta / n  # the notes' batch mean of ∂C_i/∂z
+        delta = delta / (n * K)  # the notes' batch mean of ∂C_i/∂z
     else:
         s64 = xp.astype(sample_weight, xp.float64)
         sw_sum = xp.sum(s64)
         share = s64 / sw_sum
         cost = xp.sum(share * c64)
+        if K > 1:
+            share = np.tile(share, K) / K  # each member's rows
         delta = weights.scale_rows(delta, share)  # weighted: s_i / Σ s
     # alpha plays the L2 part here, scaled by 1 / Σ s: the network adds none (l2=0)
     net.backward(trace, delta_L=delta, l2=0.0)  # the rest of backprop is the network's own
     if alpha:
-        lam = alpha / sw_sum
+        lam = alpha / sw_sum / K  # an ensemble: the members' mean of their penalties
         lam_w = lam if isinstance(lam, float) else xp.astype(lam, net.dense_layers[0].w.dtype)
         sq = [xp.sum(xp.astype(layer.w * layer.w, xp.float64)) for layer in net.dense_layers]
         for layer in net.dense_layers:

@@ -126,6 +126,7 @@ def check_params(est: Any) -> dict[str, Any]:
     if est.n_iter_no_change != math.inf:
         _number(est, "n_iter_no_change", 1, integer=True)
     _number(est, "max_fun", 1, integer=True)
+    _number(est, "ensemble", 1, integer=True)
     for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
         _flag(est, name)
     dropout = per_hidden_layer("dropout", est.dropout, len(sizes))
@@ -157,6 +158,7 @@ def check_params(est: Any) -> dict[str, Any]:
         "activations": activations,
         "dropout": [float(r) for r in dropout],
         "callbacks": callbacks,
+        "ensemble": int(est.ensemble),
     }
 
 

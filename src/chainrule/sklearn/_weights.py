@@ -86,10 +86,12 @@ class AssignableWeights:
     # it in, then ``partial_fit`` / ``warm_start`` starts from those weights).
     @property
     def coefs_(self) -> list[Array]:
-        """Weights per layer, shape (n_in, n_out): views ``w.T`` of the network's buffer."""
+        """Weights per layer, shape (n_in, n_out): views ``w.T`` of the network's buffer
+        (an ensemble's: (K, n_in, n_out), every member's ``w.T``)."""
         if "network_" in self.__dict__:
             layers = self.__dict__["network_"].dense_layers
-            return ParamList("coefs_", [layer.w.T for layer in layers])
+            return ParamList("coefs_", [layer.w.T if layer.w.ndim == 2 else
+                                        layer.w.transpose(0, 2, 1) for layer in layers])
         return self._pending("coefs_")
 
     @coefs_.setter
