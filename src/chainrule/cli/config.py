@@ -25,14 +25,18 @@ from ..runs.config import (
     AUTO,
     DATA_KEYS,
     DEFAULTS,
+    EMBEDDINGS,
     INT_MAX,
+    MAX_MEMBERS,
     ConfigFileError,
     RunConfig,
     UsageError,
     activation_names,
     build_config,
+    categorical_encoding_names,
     file_settings,
     loss_names,
+    numeric_encoding_names,
     optimizer_names,
     parse_hidden,
     schedule_names,
@@ -49,7 +53,7 @@ FLAG = ARGUMENT
 
 __all__ = [
     "AUTO", "DATA_KEYS", "DEFAULTS", "ConfigFileError", "RunConfig", "UsageError",
-    "add_data_arguments", "add_network_arguments", "add_run_arguments",
+    "add_data_arguments", "add_network_arguments", "add_run_arguments", "add_table_arguments",
     "add_training_arguments", "batch_type",
     "smoothing_type",
     "MAX_REGENERATED_SAMPLES", "config_from_args", "data_config", "saved_data",
@@ -267,6 +271,37 @@ def add_training_arguments(g: argparse._ArgumentGroup) -> None:
                    help="rescale each step's gradient to a global L2 norm of at most X "
                    "(default: no clipping)")
 
+
+
+def add_table_arguments(p: argparse.ArgumentParser) -> None:
+    """``train``'s flags for a table's encoding, its input layers, ensembles and folds."""
+    g = p.add_argument_group("tables, ensembles and cross-validation")
+    nums, cats = numeric_encoding_names(), categorical_encoding_names()
+    g.add_argument("--numeric-encoding", type=_choice(nums, "numeric encoding"), default=None,
+                   metavar="NAME",
+                   help=f"how number columns are read: {', '.join(nums)} (default: the table "
+                   "encoder's; see docs/data.md)")
+    g.add_argument("--ple-bins", type=_int_type(1, "an integer from 1 to 10000", 10_000),
+                   default=None, metavar="N",
+                   help="quantile bins of --numeric-encoding ple (default: the encoder's)")
+    g.add_argument("--categorical-encoding", type=_choice(cats, "categorical encoding"),
+                   default=None, metavar="NAME",
+                   help=f"{' or '.join(cats)}: one-hot every category column, or code a "
+                   "column with many categories as one integer feature (for --embeddings)")
+    g.add_argument("--embeddings", type=_choice(EMBEDDINGS, "embedding"), default=None,
+                   metavar="NAME",
+                   help=f"learned input layers: {', '.join(EMBEDDINGS)} (default none; "
+                   "categorical: a lookup per coded category column, periodic: periodic "
+                   "features of every number column)")
+    g.add_argument("--ensemble", type=_int_type(1, "a positive integer", MAX_MEMBERS),
+                   default=None, metavar="K",
+                   help="train K networks at once as one batched computation and predict "
+                   "the mean of their outputs (default 1)")
+    g.add_argument("--cv", type=_int_type(2, "an integer ≥ 2", MAX_MEMBERS), default=None,
+                   metavar="K",
+                   help="K-fold cross-validation of the training rows, the K folds trained "
+                   "at once as K members (each never sees its fold); reports mean ± sd of "
+                   "every metric over the folds beside the test report")
 
 
 def add_run_arguments(g: argparse._ArgumentGroup) -> None:

@@ -39,6 +39,7 @@ from ..health.lr_find import LRFindResult
 from ..health.monitor import HealthMonitor
 from ..runs import Reporter, Run, RunConfig, RunOptions
 from ..runs import train as train_run
+from ..runs.crossval import format_cv
 from ..runs.output import DIAGNOSTICS, RUN_FILES
 from ..runs.recipe import describe_recipe
 from ..runs.rundir import CHECKPOINT, CONFIG, MODEL
@@ -52,6 +53,7 @@ from .config import (
     add_data_arguments,
     add_network_arguments,
     add_run_arguments,
+    add_table_arguments,
     add_training_arguments,
     config_from_args,
     usage_error,
@@ -69,6 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     add_training_arguments(g)
     add_run_arguments(g)
+    add_table_arguments(p)
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", default=None,
                    help="run directory (default runs/<timestamp>/)")
@@ -185,8 +188,10 @@ class Printer(Reporter):
             from ..health.report import format_report
 
             print()
-            print(format_report(metrics) if metrics else "no test report (--test-split 0)",
-                  flush=True)
+            print(format_report(metrics) if "task" in metrics else
+                  "no test report (--test-split 0)", flush=True)
+            if "cv" in metrics:
+                print(f"\n{format_cv(metrics['cv'])}", flush=True)
 
     def diagnosed(self, diagnosis: Diagnosis, monitor: HealthMonitor) -> None:
         if self.show:
@@ -226,10 +231,23 @@ def _describe(ds: datasets.Dataset, net: Network, cfg: RunConfig, n: tuple[int, 
     notes = "".join(f"{note}\n" for note in ds.notes)
     return (f"{notes}{ds.name}: {sum(n)} samples (train {n[0]}, val {n[1]}, test {n[2]}), "
             f"{ds.n_features} features, {what}\n"
-            f"network {describe_network(net)}, {cfg.activation} → {net.output_activation}, "
+            f"network {describe_network(net)}{_extras(cfg)}, {cfg.activation} → "
+            f"{net.output_activation}, "
             f"loss {net.loss_fn.name}, {cfg.optimizer} lr {learning_rate(cfg):g} ({cfg.schedule}), "
             f"{cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.dtype}"
             + (f"\n{describe_recipe(cfg)}" if cfg.recipe != "plain" else ""))
+
+
+def _extras(cfg: RunConfig) -> str:
+    """`` × 5 members (cv: fold m unseen by member m)``, `` with embeddings both``…"""
+    text = ""
+    if cfg.embeddings != "none":
+        text += f" with {cfg.embeddings} embeddings"
+    if cfg.cv:
+        text += f" × {cfg.cv} members (--cv {cfg.cv}: member m never sees fold m)"
+    elif cfg.ensemble > 1:
+        text += f" × {cfg.ensemble} members (their mean predicts)"
+    return text
 
 
 def health_summary(diagnosis: Diagnosis) -> str:

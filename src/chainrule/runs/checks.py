@@ -109,19 +109,25 @@ class Setting(Schema):
 
 
 class Integer(Setting, Int):
-    """An integer (not a boolean) in ``[low, high]``."""
+    """An integer (not a boolean) in ``[low, high]``; None too when ``optional``."""
 
-    def __init__(self, low: int, high: int, accepted: str) -> None:
+    def __init__(self, low: int, high: int, accepted: str, *, optional: bool = False) -> None:
         Int.__init__(self, low, high)
         Setting.__init__(self, accepted)
+        self.optional = optional
+
+    def check(self, value: Any, path: KeyPath = ()) -> None:
+        if value is None and self.optional:
+            return
+        super().check(value, path)
 
     def out_of_range(self, value: Any) -> str:
         too_low = self.lo is not None and value < self.lo
         what = self.expects if too_low else f"{self.expects} no larger than {self.hi}"
         return f"expected {what}, got {show(value)}"
 
-    def typed(self, value: Any) -> int:
-        return int(value)
+    def typed(self, value: Any) -> int | None:
+        return None if value is None else int(value)
 
 
 class Number(Setting, Num):

@@ -60,6 +60,25 @@ def schedule_names() -> list[str]:
     return list(schedules.SCHEDULES)
 
 
+def numeric_encoding_names() -> tuple[str, ...]:
+    from ..table.numeric import NUMERIC_ENCODINGS
+
+    return NUMERIC_ENCODINGS
+
+
+def categorical_encoding_names() -> tuple[str, ...]:
+    from ..table.categories import CATEGORICAL_ENCODINGS
+
+    return CATEGORICAL_ENCODINGS
+
+
+#: What ``embeddings`` accepts: no embedding layer, a lookup per category column coded as
+#: integers, periodic features of every number column, or both.
+EMBEDDINGS = ("none", "categorical", "periodic", "both")
+#: The most members (``ensemble``) and folds (``cv``) a run trains at once.
+MAX_MEMBERS = 64
+
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -113,6 +132,12 @@ class RunConfig:
     min_delta: float = 1e-4  # early stopping's minimum improvement (scikit-learn's tol)
     clipnorm: float | None = None  # rescale gradients to this global L2 norm at most
     recipe: str = "plain"  # which defaults filled the settings not given (runs.recipe)
+    numeric_encoding: str | None = None  # the table encoder's (None: TableEncoder's default)
+    ple_bins: int | None = None  # bins of numeric_encoding "ple" (None: the encoder's)
+    categorical_encoding: str | None = None  # "onehot" or "codes" (None: the encoder's)
+    embeddings: str = "none"  # learned input layers of a table (chainrule.engine.embeddings)
+    ensemble: int = 1  # K members trained at once as one batched network
+    cv: int = 0  # K folds trained at once as K members; 0: no cross-validation
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON/TOML values, in :data:`DEFAULTS` order."""
@@ -204,6 +229,14 @@ CHECKS: dict[str, checks.Setting] = {
     "clipnorm": checks.Number("a positive number (or no key: no clipping)", 0,
                               low_open=True, optional=True),
     "recipe": checks.Name("recipe", lambda: RECIPES),
+    "numeric_encoding": checks.Name("numeric_encoding", numeric_encoding_names, optional=True),
+    "ple_bins": checks.Integer(1, 10_000, "an integer from 1 to 10000 (or no key: the "
+                               "encoder's default)", optional=True),
+    "categorical_encoding": checks.Name("categorical_encoding", categorical_encoding_names,
+                                        optional=True),
+    "embeddings": checks.Name("embeddings", lambda: EMBEDDINGS),
+    "ensemble": checks.Integer(1, MAX_MEMBERS, "a positive integer (members; 1: one network)"),
+    "cv": checks.Integer(0, MAX_MEMBERS, "0 (off) or a number of folds ≥ 2"),
 }
 assert set(CHECKS) == set(DEFAULTS)
 
@@ -234,6 +267,8 @@ def build_config(values: Mapping[str, Any], sources: Mapping[str, str]) -> RunCo
         except Invalid as bad:
             raise _fail(f"{where(bad.path)}: {bad.reason}", [key], sources) from None
         typed[key] = setting.typed(values[key])
+    if typed["embeddings"] in ("categorical", "both") and typed["categorical_encoding"] is None:
+        typed["categorical_encoding"] = "codes"  # what the lookup layers read
     cfg = RunConfig(**typed)
     if cfg.val_split + cfg.test_split >= 1:
         raise _fail("val_split + test_split: must be below 1 so samples are left to train on",
@@ -260,6 +295,28 @@ def build_config(values: Mapping[str, Any], sources: Mapping[str, str]) -> RunCo
         raise _fail(f"weight_decay: is adamw's decoupled decay, and the optimizer is "
                     f"{cfg.optimizer}; use --optimizer adamw (or --l2 for an L2 penalty)",
                     ["weight_decay", "optimizer"], sources)
+    for key in ("numeric_encoding", "ple_bins", "categorical_encoding"):
+        if getattr(cfg, key) is not None and cfg.dataset != "csv":
+            raise _fail(f"{key}: tells how a CSV file's columns are encoded; give the file "
+                        "with --csv PATH", [key, "dataset"], sources)
+    if cfg.embeddings != "none" and cfg.dataset != "csv":
+        raise _fail(f"embeddings {cfg.embeddings}: embeds a CSV file's columns; give the file "
+                    "with --csv PATH", ["embeddings", "dataset"], sources)
+    if cfg.embeddings in ("categorical", "both") and cfg.categorical_encoding == "onehot":
+        raise _fail(f"embeddings {cfg.embeddings}: looks up category columns coded as "
+                    "integers; drop --categorical-encoding onehot (codes is implied)",
+                    ["embeddings", "categorical_encoding"], sources)
+    if cfg.cv == 1:
+        raise _fail("cv: 1 fold leaves nothing to test each member on; use 0 (off) or K ≥ 2",
+                    ["cv"], sources)
+    if cfg.cv and cfg.ensemble > 1:
+        raise _fail(f"cv {cfg.cv} and ensemble {cfg.ensemble}: --cv K trains its K folds as "
+                    "the K members of one ensemble; give one of them",
+                    ["cv", "ensemble"], sources)
+    if (cfg.cv or cfg.ensemble > 1) and cfg.embeddings != "none":
+        raise _fail(f"embeddings {cfg.embeddings}: an ensemble's members are stacked Dense "
+                    "layers only; drop --embeddings or --ensemble/--cv",
+                    ["embeddings", "ensemble", "cv"], sources)
     if cfg.task and cfg.dataset not in ("csv", "npz"):
         raise _fail(f"--task {cfg.task}: applies to your own data only (--csv or --npz); "
                     f"{cfg.dataset} has its own task", ["task", "dataset"], sources)

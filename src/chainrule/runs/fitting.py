@@ -27,6 +27,7 @@ from ..training.optimizers import Optimizer, get_optimizer
 from ..training.schedules import Schedule, get_schedule
 from .checkpoint import Checkpointer, CheckpointState, ResumableEarlyStopping, Resumed
 from .config import RunConfig
+from .crossval import member_weights, run_folds
 from .errors import RunError
 from .network import encode_targets
 from .stages import Fitted, Splits, batch_size_of, label_smoothing, learning_rate, table_of
@@ -201,6 +202,9 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
         **_epochs(run_callbacks, prior.epoch, remaining))
     if cfg.class_weight:  # from the training split's classes (chainrule.training.weights)
         kwargs["class_weight"] = cfg.class_weight
+    if cfg.cv:  # member m never sees fold m (chainrule.runs.crossval)
+        kwargs["member_weights"] = member_weights(
+            run_folds(cfg.cv, splits.y_train, ds.task, cfg.seed), cfg.cv)
     new = (fit_fn or _fit)(net, splits.X_train, Y_train, **kwargs)
     seconds = prior.train_seconds + time.perf_counter() - start
     history = prior.to_history()

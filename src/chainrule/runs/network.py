@@ -62,14 +62,42 @@ def resolve_outputs(cfg: RunConfig, ds: Dataset) -> Outputs:
 def build_network(cfg: RunConfig, ds: Dataset) -> Network:
     """The MLP of a configuration, for this data set's inputs and outputs (its output
     activation and loss, chosen by :func:`resolve_outputs`, are the network's own:
-    ``net.output_activation``, ``net.loss_fn``)."""
+    ``net.output_activation``, ``net.loss_fn``).
+
+    ``ensemble`` K (or ``cv`` K folds) stacks K members into one batched network
+    (:class:`~chainrule.engine.ensemble.Ensemble`); ``embeddings`` puts the table's learned
+    input layers (:func:`~chainrule.engine.embeddings.table_input_layers`) before the first
+    Dense layer.
+    """
     out = resolve_outputs(cfg, ds)
+    members = cfg.cv or cfg.ensemble
     try:
-        return MLP([ds.n_features, *cfg.hidden, out.n_out], hidden=cfg.activation,
-                   output=out.activation, loss=out.loss.name, dropout=cfg.dropout, seed=cfg.seed,
-                   dtype=cfg.dtype, l2=cfg.l2)
+        front = input_layers(cfg, ds)
+        width = front[-1].n_out if front else ds.n_features
+        mlp = MLP([width, *cfg.hidden, out.n_out], hidden=cfg.activation,
+                  output=out.activation, loss=out.loss.name, dropout=cfg.dropout, seed=cfg.seed,
+                  dtype=cfg.dtype, l2=cfg.l2, ensemble=max(1, members))
+        if not front:
+            return mlp
+        return Network([*front, *mlp.layers], loss=mlp.loss_fn, dtype=mlp.dtype,
+                       seed=cfg.seed, l2=cfg.l2)
     except ValueError as exc:
         raise RunError(str(exc)) from None
+
+
+def input_layers(cfg: RunConfig, ds: Dataset) -> list[Any]:
+    """The learned input layers ``cfg.embeddings`` asks for (none: []), for the table
+    encoder's columns: a lookup per coded category column and/or periodic features of the
+    number columns."""
+    if cfg.embeddings == "none" or ds.encoder is None:
+        return []
+    from ..engine.embeddings import table_input_layers
+
+    enc = ds.encoder
+    codes = enc.code_columns() if cfg.embeddings in ("categorical", "both") else []
+    numbers = enc.numeric_columns() if cfg.embeddings in ("periodic", "both") else []
+    return list(table_input_layers(enc.n_out, codes, numbers,
+                                   periodic=cfg.embeddings in ("periodic", "both")))
 
 
 def describe_network(net: Network) -> str:

@@ -38,6 +38,7 @@ from .stages import (
     auto_lr,
     baseline_verdict,
     build,
+    cross_validation,
     load_data,
     report,
     resolve_auto,
@@ -235,6 +236,9 @@ def _execute(start: _Start, callbacks: Sequence[Callback], reporter: Reporter | 
     fit_fn, root = _fitter(options.distributed)
     reporter = (reporter or Reporter()) if root else Reporter()
     where = training_backend(options.device, options.backend)  # before anything is loaded
+    if options.distributed and (start.cfg.cv or start.cfg.ensemble > 1):
+        raise RunError("--distributed: an ensemble (--ensemble, --cv) trains in one process; "
+                       "drop --distributed or --ensemble/--cv")
     if options.distributed and not where.is_numpy:
         raise RunError(f"--device {options.device}: MPI training runs on the numpy backend "
                        "(CPU) only; drop --distributed or --device")
@@ -251,6 +255,9 @@ def _execute(start: _Start, callbacks: Sequence[Callback], reporter: Reporter | 
         if not where.is_numpy:
             net = net.to_backend()  # the report, the files and the result: on the host
         metrics = report(net, p.ds, p.splits)
+        cv = cross_validation(p.cfg, net, p.ds, p.splits)
+        if cv is not None:
+            metrics["cv"] = cv
         reporter.tested(metrics)
         loses = baseline_verdict(metrics)
         if loses is not None:
@@ -318,7 +325,11 @@ def _prepare(start: _Start, callbacks: Sequence[Callback], reporter: Reporter,
     if progress is not None:
         run_callbacks.append(progress)
     health = None
-    if options.monitor and root:
+    if options.monitor and root and (cfg.cv or cfg.ensemble) > 1:
+        # the monitor's probes read one network's z^(L); an ensemble's are stacked
+        reporter.warn("the health monitor watches one network; not this ensemble of "
+                      f"{cfg.cv or cfg.ensemble} members (no diagnosis in metrics.json)")
+    elif options.monitor and root:
         health = make_monitor(cfg, splits, max(0, cfg.epochs - done))
         run_callbacks.insert(0, health)
     return _Prepared(cfg, config, ds, splits, net, ck, run, health, run_callbacks)

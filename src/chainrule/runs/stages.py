@@ -18,8 +18,11 @@ from .. import datasets
 from ..engine.network import Network
 from ..health.lr_find import LRFindResult, lr_find
 from ..io.safetext import quoted
+from ..table import Table
+from ..table.leaks import likely_leaks
 from ..training.callbacks import History
 from .config import AUTO, RunConfig
+from .crossval import fold_metrics, run_folds
 from .data import fit_encoder, load_dataset
 from .errors import RunError
 from .network import build_network, encode_targets, evaluate
@@ -126,7 +129,9 @@ def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
     except ValueError as exc:
         raise RunError(str(exc)) from None
     if ds.table is not None:  # learned from the training rows only: no leakage
-        ds.encode(fit_encoder(cfg, ds.table.take(s.train)), np.dtype(cfg.dtype))
+        train = ds.table.take(s.train)
+        ds.encode(fit_encoder(cfg, train), np.dtype(cfg.dtype))
+        ds.notes += [f"warning: {line}" for line in leaks(cfg, train, ds.y[s.train], ds.task)]
     if predefined:
         assert ds.X_test is not None and ds.y_test is not None
         X_test, y_test = ds.X_test, ds.y_test
@@ -137,6 +142,16 @@ def split(cfg: RunConfig, ds: datasets.Dataset) -> Splits:
                        "set for the report; use a larger fraction (or 0: train without a "
                        "test report)")
     return Splits(ds.X[s.train], ds.y[s.train], ds.X[s.val], ds.y[s.val], X_test, y_test)
+
+
+def leaks(cfg: RunConfig, train: Table, y_train: NDArray, task: str) -> list[str]:
+    """The columns (not dropped) that predict the training target almost perfectly, or
+    whose missing cells do (:func:`chainrule.table.leaks.likely_leaks`): one line each,
+    printed in the run's header, each naming ``--drop COLUMN``."""
+    if y_train.ndim != 1 or task not in ("classification", "regression"):
+        return []
+    kept = [name for name in train.names if name not in cfg.drop]
+    return likely_leaks(train.select(kept), y_train, task, target=repr(cfg.target))
 
 
 def build(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> Network:
@@ -189,6 +204,16 @@ def report(net: Network, ds: datasets.Dataset, splits: Splits) -> dict[str, Any]
                     y_train=splits.y_train)
 
 
+def cross_validation(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits
+                     ) -> dict[str, Any] | None:
+    """``--cv K``: every member scored on its own fold of the training rows
+    (:func:`~chainrule.runs.crossval.fold_metrics`); None without ``cv``."""
+    if not cfg.cv:
+        return None
+    folds = run_folds(cfg.cv, splits.y_train, ds.task, cfg.seed)
+    return fold_metrics(net, splits.X_train, splits.y_train, folds, ds.task, ds.classes)
+
+
 def baseline_verdict(metrics: dict[str, Any]) -> str | None:
     """Whether the test metric loses to (or only ties) the learned-nothing baseline
     beside it (the training split's majority class, or its mean): the warning to print,
@@ -234,6 +259,7 @@ def summarize(config: dict[str, Any], ds: datasets.Dataset, splits: Splits, fitt
         "epochs_run": len(history.epoch),
         "final": {k: v[-1] for k, v in history.history.items()},
         "test": {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
+        **({"cv": metrics["cv"]} if "cv" in metrics else {}),
         "n_train": n_train, "n_val": n_val, "n_test": n_test,
         **table_of(ds),
         "train_seconds": round(fitted.seconds, 3),
@@ -242,7 +268,8 @@ def summarize(config: dict[str, Any], ds: datasets.Dataset, splits: Splits, fitt
 
 
 __all__ = [
-    "Fitted", "Splits", "auto_lr", "baseline_verdict", "batch_size_of", "build", "label_smoothing",
+    "Fitted", "Splits", "auto_lr", "baseline_verdict", "batch_size_of", "build",
+    "cross_validation", "label_smoothing",
     "learning_rate", "load_data", "range_test", "report", "resolve_auto", "resolved_config",
     "split", "summarize", "table_of",
 ]
