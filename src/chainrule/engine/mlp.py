@@ -23,6 +23,7 @@ def MLP(
     bias: bool = True,
     dropout: float = 0.0,
     init: str | None = None,
+    ensemble: int = 1,
     **network_kwargs: Any,
 ) -> Network:
     """Shorthand: ``MLP([784, 256, 128, 10], hidden="relu", output="softmax",
@@ -33,7 +34,8 @@ def MLP(
     allocated). ``output`` is the output layer's activation; left out, it is the one the
     loss needs — softmax for ``cross_entropy``, sigmoid for ``binary_cross_entropy`` —
     and identity for the regression losses. ``dropout`` inserts a Dropout layer after
-    every hidden layer.
+    every hidden layer. ``ensemble`` K > 1 makes it K such networks trained at once, an
+    :class:`~chainrule.engine.ensemble.Ensemble`.
     """
     from .network import Network  # network.py re-exports MLP: imported here, not above
 
@@ -47,4 +49,4 @@ def MLP(
         layers.append(Dense(n_in, n_out, output if is_output else hidden, bias=bias, init=init))
         if dropout and not is_output:
             layers.append(Dropout(dropout))
-    return Network(layers, loss=loss, **network_kwargs)
+    return Network(layers, loss=loss, ensemble=ensemble, **network_kwargs)
