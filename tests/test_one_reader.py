@@ -15,6 +15,7 @@ import contextlib
 import csv
 import importlib.util
 import io
+import json
 import os
 import zipfile
 from collections.abc import Iterator
@@ -115,7 +116,13 @@ def test_the_model_records_its_table_by_absolute_path_and_fingerprint(t: Trained
 
 
 def test_evaluate_on_its_own_training_table(t: Trained) -> None:
-    run_elsewhere(t, "evaluate", str(t.model))
+    """From another directory, the same test split and the same scores as training's."""
+    out = t.elsewhere / f"metrics-{t.table.suffix[1:]}.json"
+    run_elsewhere(t, "evaluate", str(t.model), "--json", str(out))
+    got = json.loads(out.read_text())
+    trained = json.loads((t.model.parent / "metrics.json").read_text())["test"]
+    for key in ("n_samples", "accuracy", "log_loss", "mse", "r2"):
+        assert got.get(key) == trained.get(key), key
 
 
 def test_evaluate_csv_needs_no_target(t: Trained) -> None:
