@@ -271,3 +271,59 @@ def test_ensemble_round_trips_through_one_model_file(tmp_path):
     np.testing.assert_array_equal(back.params, net.params)
     twin = Ensemble.from_members([net.member(m) for m in range(4)])
     np.testing.assert_array_equal(twin.params, net.params)
+
+
+def test_a_layer_before_the_first_dense_is_shared_by_every_member():
+    """A layer with parameters in front (an embedding's place) reads a^(0) once for all
+    members: its gradient is the sum of what every member's first layer sends back, checked
+    against finite differences (float64); a member cannot be taken out alone."""
+    from chainrule.engine.layer import LAYERS, Layer
+
+    class Gain(Layer):
+        name = "TestEnsembleGain"
+
+        def __init__(self) -> None:
+            self.n_in = self.n_out = 4
+
+        def connect(self, n_prev):
+            pass
+
+        def param_shapes(self):
+            return [("gain", (self.n_in,))]
+
+        def build(self, rng, dtype):
+            return {"gain": (1.0 + 0.5 * rng.standard_normal(self.n_in)).astype(dtype)}
+
+        def bind(self, params, grads):
+            self.gain, self.grad_gain = params["gain"], grads["gain"]
+
+        def forward(self, a_prev, *, training=False, rng=None, out=None):
+            return None, a_prev * self.gain, None
+
+        def backward(self, a_prev, z, a, grad_a, *, mask=None, need_grad_prev=True, out=None):
+            self.grad_gain[...] = (grad_a * a_prev).sum(axis=0)
+            return None, grad_a * self.gain
+
+        def get_config(self):
+            return {"type": self.name}
+
+    try:
+        net = cr.Network([Gain(), cr.Dense(4, 5, "tanh"), cr.Dense(5, 3, "softmax")],
+                         "cross_entropy", ensemble=3, seed=0, dtype="float64")
+        assert [getattr(layer, "shared_input", None) for layer in net.layers] == [
+            None, True, False]
+        X, Y = _data("softmax+ce")
+        grad = np.array(net.gradient(X, Y), copy=True)
+        h = 1e-6
+        for i in range(4):  # the shared gains sit first in params
+            v = net.params[i]
+            net.params[i] = v + h
+            plus = net.loss(X, Y)
+            net.params[i] = v - h
+            minus = net.loss(X, Y)
+            net.params[i] = v
+            np.testing.assert_allclose(grad[i], (plus - minus) / (2 * h), rtol=1e-6)
+        with pytest.raises(ValueError, match=r"member: the ensemble's Gain layer is shared"):
+            net.member(0)
+    finally:
+        LAYERS.pop("TestEnsembleGain", None)
