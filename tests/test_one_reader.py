@@ -304,6 +304,10 @@ def test_a_record_naming_a_device_is_never_read() -> None:
     or any file whose size it does not state."""
     assert changed({"path": "/dev/zero", "size": 10, "sha256": "0" * 64}) == \
         "is no longer a regular file"
+    empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # b""
+    environ = {"path": "/proc/self/environ", "size": 0, "sha256": empty}
+    assert Path(environ["path"]).stat().st_size == 0  # procfs: size 0, yet it holds text
+    assert "different content" in str(changed(environ))
 
 
 def _small_table(path: Path, n: int = 80) -> pd.DataFrame:
@@ -357,6 +361,29 @@ def test_an_old_model_without_a_record_still_loads_and_asks_for_the_file(
     assert main(["evaluate", "old.safetensors", "--csv", "t.csv"]) == 0
     for fixture in ("table.safetensors", "digits.safetensors"):  # release 0.1.0 files
         assert "table" not in read_model(FIXTURES / fixture).training
+
+
+def test_a_hostile_record_does_not_leak_a_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A model file whose training.table names /proc/self/environ (size 0, the empty
+    digest) gets one line about the table, never the environment."""
+    from chainrule.io.model import save
+
+    model = _trained_small(tmp_path, monkeypatch)
+    loaded = read_model(model)
+    empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    training = {**loaded.training, "table": {"path": "/proc/self/environ", "size": 0,
+                                             "sha256": empty}}
+    save(loaded.net, "hostile.safetensors", training=training,
+         feature_names=loaded.feature_names)
+    monkeypatch.setenv("ONE_READER_SECRET", "s3cr3t-7f3a")
+    capsys.readouterr()
+    for command in ("evaluate", "explain", "graph"):
+        assert main([command, "hostile.safetensors"]) == 1
+        captured = capsys.readouterr()
+        assert "s3cr3t" not in captured.out + captured.err
+        assert "/proc/self/environ has changed since training" in captured.err
 
 
 # -- predict: --keep, and the model's precision ---------------------------------------------

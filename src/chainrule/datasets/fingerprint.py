@@ -19,17 +19,20 @@ def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """``{"path": absolute path, "size": bytes, "sha256": hex digest}`` of a file."""
     p = Path(path).absolute()
     size = p.stat().st_size
-    return {"path": str(p), "size": int(size), "sha256": _sha256(p, size)}
+    return {"path": str(p), "size": int(size), "sha256": _sha256(p, size).rstrip("+")}
 
 
 def _sha256(path: Path, size: int) -> str:
+    """The SHA-256 of the first ``size`` bytes of ``path``, followed by ``+`` when the file
+    holds more (``/proc`` files report size 0 whatever they hold)."""
     digest = hashlib.sha256()
     left = size
     with open(path, "rb") as fh:
         while left > 0 and (block := fh.read(min(BLOCK, left))):
             digest.update(block)
             left -= len(block)
-    return digest.hexdigest()
+        more = bool(fh.read(1))
+    return digest.hexdigest() + ("+" if more else "")
 
 
 def changed(record: dict[str, Any]) -> str | None:
@@ -38,7 +41,8 @@ def changed(record: dict[str, Any]) -> str | None:
 
     The record comes from a model file, so it is not trusted: only a regular file of the
     recorded size is read (no device, pipe or directory, never more than that many
-    bytes), and nothing of its content is told but whether it matches.
+    bytes and one: a ``/proc`` file that reports size 0 but holds text does not match),
+    and nothing of its content is told but whether it matches.
     """
     path = Path(record["path"])
     try:
