@@ -175,8 +175,8 @@ def test_lr_find_leaves_everything_bit_identical_and_suggests_a_rate(digits, tmp
     assert after["t"] == opt_state["t"]
     for key in ("m", "v"):
         np.testing.assert_array_equal(after[key], opt_state[key])
-    assert 1e-7 < result.conservative < result.minimum < 10
-    assert 1e-7 < result.suggestion <= result.minimum
+    assert 1e-7 < result.lower <= result.upper < result.minimum < 10
+    assert result.lower <= result.suggestion <= result.upper
     assert result.lrs[0] == pytest.approx(1e-7) and np.all(np.diff(result.lrs) > 0)
     assert result.plot(tmp_path / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="start, end"):
