@@ -39,13 +39,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..training.callbacks import DivergenceError
-from .monitor import Check, HealthMonitor
+from .monitor import Check, HealthMonitor, LayerHealth
 
 if TYPE_CHECKING:
     from ..engine.network import Network
 
 DEAD = 0.5
 SATURATED = 0.5
+SATURATED_WORSE = 0.25  # when the cost is above that of a constant output
+#: A network whose cost has come this share of the way from a constant output's to 0
+#: fits: no dead-unit, saturation, gradient or too-small-rate verdict is said of it.
+FITS = 0.8
 VANISHING = 1e-2
 EXPLODING = 1e2
 UPDATE_HEALTHY = 1e-3
@@ -134,49 +138,101 @@ def verdicts_from(checks: list[Check], epochs: list[dict[str, float]],
                            f"({diverged or 'a NaN or inf loss'}){said}"))
         return Diagnosis(out, checks, epochs)
     if checks:
-        last = checks[-1].layers
-        for h in last[:-1]:  # hidden layers: a confident output layer is no pathology
-            if h.dead is not None and h.dead >= DEAD:
-                out.append(Verdict(
-                    "dead_units", f"layer {h.layer}: {h.dead:.0%} of {h.activation} units are "
-                    f"dead (g′(z) = 0 for every sample, so δ^({h.layer}) = 0 and no gradient "
-                    f"reaches w^({h.layer})); lower the learning rate, or use leaky_relu / He "
-                    "initialization", h.layer, h.dead))
-            if h.saturated is not None and h.saturated >= SATURATED:
-                out.append(Verdict(
-                    "saturation", f"layer {h.layer}: {h.saturated:.0%} of {h.activation} outputs "
-                    f"are saturated (|a| near its asymptote, g′(z) < 0.06, so little of ∂C/∂a "
-                    f"gets through to δ^({h.layer})); use a smaller initialization (Glorot), "
-                    "scale the inputs, or relu", h.layer, h.saturated))
-        if len(last) >= 3 and last[-1].grad_rms > 0:
-            ratio = last[0].grad_rms / last[-1].grad_rms
-            L = len(last)
-            if ratio < VANISHING:
-                out.append(Verdict(
-                    "vanishing_gradients", f"∂C/∂W^(1) is {_power(ratio)} of ∂C/∂W^({L}): "
-                    f"gradients vanish through {L - 1} {last[0].activation} layers (each "
-                    "multiplies δ by g′(z) ≤ 1); use relu with He initialization, or fewer "
-                    "layers", 1, ratio))
-            elif ratio > EXPLODING:
-                out.append(Verdict(
-                    "exploding_gradients", f"∂C/∂W^(1) is {_power(ratio)} of ∂C/∂W^({L}): "
-                    "gradients grow layer to layer; use a smaller initialization, clip "
-                    "gradients (--clipnorm) or fewer layers", 1, ratio))
-        update = _update_ratio(checks)
-        if any(v.kind in ("dead_units", "vanishing_gradients") for v in out):
-            update = None  # no gradient reaches those weights: that is the cause, not the rate
-        if update is not None and update < UPDATE_TOO_SMALL:
-            out.append(Verdict(
-                "lr_too_small", f"updates are {_power(update)} of the weights (‖Δw‖/‖w‖; ≈ "
-                f"10⁻³ is healthy): the learning rate is "
-                f"~{UPDATE_HEALTHY / max(update, 1e-300):.0f}× too small", None, update))
-        elif update is not None and update > UPDATE_TOO_LARGE:
-            out.append(Verdict(
-                "lr_too_large", f"updates are {_power(update)} of the weights (‖Δw‖/‖w‖; ≈ "
-                f"10⁻³ is healthy): the learning rate is ~{update / UPDATE_HEALTHY:.0f}× too "
-                "large", None, update))
+        out.extend(_layer_verdicts(checks))
     out.extend(_overfitting(epochs))
     return Diagnosis(out, checks, epochs)
+
+
+def _layer_verdicts(checks: list[Check]) -> list[Verdict]:
+    """The rules on the monitor's checks, causes first: a learning rate so large that one
+    step moves the weights by over a tenth of themselves is named alone (the saturated or
+    dead units it leaves are its symptoms); dead units, saturation, vanishing gradients
+    and a rate too small name why a network does not learn, so none of them is said of
+    one that fits (:data:`FITS`)."""
+    peak = _peak_update_ratio(checks)
+    last = checks[-1].layers
+    symptoms = _blocked(last, _learned(checks))
+    if peak is not None and peak > UPDATE_TOO_LARGE:
+        also = (f"; the {' and '.join(dict.fromkeys(v.kind.replace('_', ' ') for v in symptoms))}"
+                " follow from it" if symptoms else "")
+        return [Verdict(
+            "lr_too_large", f"updates reached {_power(peak)} of the weights in one step "
+            f"(‖Δw‖/‖w‖; ≈ 10⁻³ is healthy): the learning rate is ~{peak / UPDATE_HEALTHY:.0f}× "
+            f"too large{also}; lower it (--lr)", None, peak)]
+    out = symptoms
+    update = _update_ratio(checks)
+    if any(v.kind in ("dead_units", "vanishing_gradients") for v in out):
+        update = None  # no gradient reaches those weights: that is the cause, not the rate
+    learned = _learned(checks)
+    if (update is not None and update < UPDATE_TOO_SMALL
+            and (learned is None or learned < FITS)):
+        out.append(Verdict(
+            "lr_too_small", f"updates are {_power(update)} of the weights (‖Δw‖/‖w‖; ≈ "
+            f"10⁻³ is healthy) and the cost is {_share(learned)}: the learning rate is "
+            f"~{UPDATE_HEALTHY / max(update, 1e-300):.0f}× too small; raise it (--lr)", None,
+            update))
+    return out
+
+
+def _blocked(last: list[LayerHealth], learned: float | None) -> list[Verdict]:
+    """Dead units, saturation and vanishing or exploding gradients at the last check, in a
+    network that does not fit (``learned`` below :data:`FITS`, or unknown)."""
+    if learned is not None and learned >= FITS:
+        return []
+    out = []
+    worse = learned is not None and learned < 0  # worse than a constant output
+    for h in last[:-1]:  # hidden layers: a confident output layer is no pathology
+        if h.dead is not None and h.dead >= DEAD:
+            out.append(Verdict(
+                "dead_units", f"layer {h.layer}: {h.dead:.0%} of {h.activation} units are "
+                f"dead (g′(z) = 0 for every sample, so δ^({h.layer}) = 0 and no gradient "
+                f"reaches w^({h.layer})) and the cost is {_share(learned)}; use leaky_relu "
+                "(--activation leaky_relu), He initialization, or a lower learning rate",
+                h.layer, h.dead))
+        limit = SATURATED_WORSE if worse else SATURATED
+        if h.saturated is not None and h.saturated >= limit:
+            out.append(Verdict(
+                "saturation", f"layer {h.layer}: {h.saturated:.0%} of {h.activation} outputs "
+                f"are saturated (|a| near its asymptote, g′(z) < 0.06, so little of ∂C/∂a "
+                f"gets through to δ^({h.layer})) and the cost is {_share(learned)}; use a "
+                "smaller initialization (Glorot), scale the inputs, or relu", h.layer,
+                h.saturated))
+    if len(last) >= 3 and last[-1].grad_rms > 0:
+        ratio = last[0].grad_rms / last[-1].grad_rms
+        L = len(last)
+        if ratio < VANISHING:
+            out.append(Verdict(
+                "vanishing_gradients", f"∂C/∂W^(1) is {_power(ratio)} of ∂C/∂W^({L}): "
+                f"gradients vanish through {L - 1} {last[0].activation} layers (each "
+                "multiplies δ by g′(z) ≤ 1); use relu with He initialization, or fewer "
+                "layers", 1, ratio))
+        elif ratio > EXPLODING:
+            out.append(Verdict(
+                "exploding_gradients", f"∂C/∂W^(1) is {_power(ratio)} of ∂C/∂W^({L}): "
+                "gradients grow layer to layer; use a smaller initialization, clip "
+                "gradients (--clipnorm) or fewer layers", 1, ratio))
+    return out
+
+
+def _learned(checks: list[Check]) -> float | None:
+    """The last check's share of the learnable cost learned (None: unknown)."""
+    return checks[-1].learned if checks else None
+
+
+def _share(learned: float | None) -> str:
+    """How far the cost is from that of a network that learned nothing, in words."""
+    if learned is None:
+        return "not known"
+    if learned < 0:
+        return "above that of a constant output"
+    return f"{learned:.0%} of the way from a constant output's to 0"
+
+
+def _peak_update_ratio(checks: list[Check]) -> float | None:
+    """The largest, over the checks, of the median over layers of ‖Δw‖/‖w‖."""
+    medians = [float(np.median(r)) for c in checks
+               if (r := [h.update_ratio for h in c.layers if h.update_ratio is not None])]
+    return max(medians) if medians else None
 
 
 def _overfitting(epochs: list[dict[str, float]]) -> list[Verdict]:

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from ..engine.backend import to_host
 from ..engine.layers import Dense
+from ..engine.output import sample_costs
 from ..engine.workspace import rows_within_budget
 from ..training.callbacks import Callback
 
@@ -54,11 +55,44 @@ class LayerHealth:
 
 @dataclass
 class Check:
-    """All layers at one step."""
+    """All layers at one step; with the probe's cost C and the cost of a network that
+    learned nothing (:func:`baseline_cost`) when the probe's targets are known."""
 
     step: int
     epoch: int
     layers: list[LayerHealth]
+    loss: float | None = None
+    baseline: float | None = None
+
+    @property
+    def learned(self) -> float | None:
+        """1 − C / C_baseline: the share of what a constant output leaves to learn that
+        the network has learned (≤ 0: nothing; 1: a perfect fit); None when unknown."""
+        if self.loss is None or self.baseline is None or not self.baseline > 0:
+            return None
+        return 1.0 - self.loss / self.baseline
+
+
+def probe_cost(net: Network, trace: Trace, Y: Array) -> float:
+    """The mean cost C (no L2 term) of a forward pass against targets ``Y`` (n, n_out)."""
+    with np.errstate(all="ignore"):
+        return float(np.mean(sample_costs(net.loss_fn, trace.z_L, trace.a_L, Y,
+                                          fused=net.fused_output)))
+
+
+def baseline_cost(net: Network, Y: Array) -> float:
+    """The cost of a network that learned nothing: every output the targets' mean ȳ (the
+    class frequencies for a classification loss, kept inside (0, 1)), the constant whose
+    cost is lowest for cross-entropy and MSE.
+
+    ``Y`` : ndarray of shape (n_samples, n_out), as the loss takes it.
+    """
+    mean = np.mean(Y, axis=0, keepdims=True)
+    if net.loss_fn.classification:
+        mean = np.clip(mean, 1e-7, 1 - 1e-7)
+    a = np.broadcast_to(mean, Y.shape).astype(Y.dtype)
+    with np.errstate(all="ignore"):
+        return float(np.mean(net.loss_fn.value(a, Y)))
 
 
 def layer_health(net: Network, a0: Array, grads: Array, previous: Array | None,
@@ -154,6 +188,8 @@ class HealthMonitor(Callback):
         self.epochs: list[dict[str, float]] = []
         self.net: Network | None = None
         self._probe: Array | None = None
+        self._probe_y: Array | None = None
+        self._baseline: float | None = None
         self._previous: Array | None = None
         self._have_previous = False
         self._step = 0
@@ -161,7 +197,10 @@ class HealthMonitor(Callback):
     def on_train_begin(self, trainer: Trainer) -> None:
         assert trainer.data is not None
         self.net = trainer.net
-        self._probe = to_host(trainer.data[0][: probe_rows(trainer.net, self.probe_size)])
+        rows = probe_rows(trainer.net, self.probe_size)
+        self._probe = to_host(trainer.data[0][:rows])
+        self._probe_y = to_host(trainer.data[1][:rows])
+        self._baseline = baseline_cost(trainer.net, self._probe_y)
         self._previous = np.empty(trainer.net.params.shape, dtype=trainer.net.dtype)
         self._have_previous = False
 
@@ -174,8 +213,12 @@ class HealthMonitor(Callback):
             grads = net.grads
             if net.xp is not np:  # on a device the monitor samples a host copy, every N steps
                 net, grads = net.to_backend(), to_host(grads)
-            self.checks.append(Check(self._step, trainer.epoch, layer_health(
-                net, self._probe, grads, previous, self.bins)))
+            trace = net.forward(self._probe)
+            assert self._probe_y is not None
+            self.checks.append(Check(
+                self._step, trainer.epoch,
+                layer_health(net, self._probe, grads, previous, self.bins, trace),
+                probe_cost(net, trace, self._probe_y), self._baseline))
             self._have_previous = False
         if (self._step + 1) % self.every == 0 and self._previous is not None:
             np.copyto(self._previous, to_host(net.params))  # the weights a step before the check
