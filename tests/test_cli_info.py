@@ -35,3 +35,27 @@ def test_training_lines_print_only_what_is_held() -> None:
     assert training_lines(run) == ["trained on a.csv (7 train, 1 val, 2 test) for 3 epochs "
                                    "in 0.5 s on 2026-12-07"]
     assert training_lines({"n_train": 7, "config": None}) == ["trained (7 train)"]
+
+
+def test_info_lists_every_layer_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An embedding layer before the Dense ones is listed with its parameters, so the
+    column adds up to "total parameters" (it was skipped silently)."""
+    import chainrule
+    from chainrule.engine.embeddings import table_input_layers
+    from chainrule.engine.layers import Dense
+    from chainrule.engine.network import Network
+
+    inputs = table_input_layers(4, [(1, 5)], [0])
+    net = Network([*inputs, Dense(inputs[-1].n_out, 3, "relu"), Dense(3, 1, "identity")],
+                  loss="mse", seed=0)
+    chainrule.save(net, tmp_path / "m.safetensors")
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "m.safetensors")]) == 0
+    out = capsys.readouterr().out
+    listed = [line for line in out.splitlines() if line[:5].strip() == "" and
+              line.strip().split()[0] in {type(layer).__name__ for layer in inputs}]
+    assert len(listed) == len(inputs)
+    counts = [int(line.split()[-1].replace(",", "")) for line in out.splitlines()
+              if line.strip() and line.split()[-1].replace(",", "").isdigit()
+              and not line.startswith("total")][1:]  # past the input row
+    assert sum(counts) == net.n_params

@@ -85,12 +85,13 @@ def run(args: argparse.Namespace) -> int:
     net = loaded.net
     source: dict[str, Any] | None = loaded.training.get("config")
     try:
-        cfg, _ = model_data_config(args, args.model, source)
+        cfg, _ = model_data_config(args, args.model, source, loaded.training.get("table"))
     except UsageError as exc:
         return usage_error(args, exc)
     if source:  # the fractions the model was trained with
         cfg = cfg.replace(**{k: source[k] for k in ("val_split", "test_split") if k in source})
-    batch_size = args.batch_size or int((source or {}).get("batch_size", 32))
+    saved = (source or {}).get("batch_size")
+    batch_size = args.batch_size or (saved if isinstance(saved, int) else 32)
     ds = load_model_data(cfg, loaded.net, loaded.feature_names)
     X_train, y_train, X_test, y_test = sides(ds, cfg)
     if len(X_train) == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from ..engine.layers import Dense, Dropout
@@ -73,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{layer_index:>5}  {'Dense':<8}{shape:>20}  {act:<22}{n:>9,}")
         elif isinstance(layer, Dropout):
             print(f"{'':>5}  {'Dropout':<8}{'':>20}  {'rate ' + str(layer.rate):<22}{0:>9}")
+        else:  # an embedding or another layer type: its name, widths and parameters
+            n = sum(math.prod(shape) for _, shape in layer.param_shapes())
+            widths = (f"({getattr(layer, 'n_out', '?')}, {getattr(layer, 'n_in', '?')})")
+            left = f"{'':>5}  {type(layer).__name__:<8}"  # columns kept under a long name
+            print(f"{left}{widths:>{max(35 - len(left), len(widths) + 1)}}  {'':<22}{n:>9,}")
     print(f"total parameters: {net.n_params:,}   dtype {net.dtype.name}   loss "
           f"{net.loss_fn.name}   l2 {net.l2:g}")
     if net.classes is not None:

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from ..runs.config import optimizer_names
-from ..runs.stages import build, load_data, range_test, split
+from ..runs.stages import batch_size_of, build, load_data, range_test, resolve_auto, split
 from . import CLIError
 from .common import describe_network
 from .config import (
@@ -70,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {out}: exists and is not a directory; give a directory")
     ds = load_data(cfg)
     splits = split(cfg, ds)
+    cfg = resolve_auto(cfg, ds, splits)  # a batch size "auto" (the table recipe) as train
     net = build(cfg, ds, splits)
     result = range_test(cfg, net, ds, splits, start=args.start, end=args.end,
                         steps=args.steps)
     print(f"{ds.name}: network {describe_network(net)}, {cfg.activation} → "
           f"{net.output_activation}, loss {net.loss_fn.name}, {cfg.optimizer}, batch "
-          f"{min(cfg.batch_size, len(splits.X_train))}, {len(splits.X_train)} training "
+          f"{min(batch_size_of(cfg), len(splits.X_train))}, {len(splits.X_train)} training "
           "samples", flush=True)
     print(result)
     try:
