@@ -198,6 +198,33 @@ def test_load_encode_false_leaves_the_table_to_encode(tmp_path: Path) -> None:
     assert ds.n_features == 0 and ds.table is not None and ds.encoder is None
 
 
+def test_every_command_refuses_a_bad_table_with_the_same_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import gzip
+
+    model = _trained_small(tmp_path, monkeypatch)
+    Path("empty.csv").write_bytes(b"")
+    Path("packed.csv").write_bytes(gzip.compress(b"a,y\n1,2\n"))
+    _workbook(Path("book.xlsx"))
+    monkeypatch.setattr(reader_module, "installed", lambda package: False)
+    capsys.readouterr()
+    data = ["--target", "y"]
+    commands = {"train": ["train", *SMALL, *data, "--out", "r2"], "predict": ["predict", model],
+                "evaluate": ["evaluate", model], "explain": ["explain", model, *data],
+                "graph": ["graph", model, *data], "diagnose": ["diagnose", model, *data],
+                "gradcheck": ["gradcheck", *data], "lr-find": ["lr-find", *data]}
+    for bad in ("empty.csv", "packed.csv", "book.xlsx", "missing.parquet"):
+        lines = set()
+        for argv in commands.values():
+            assert main([*argv, "--csv", bad]) == 1
+            captured = capsys.readouterr()
+            lines.add(captured.err.strip())
+        assert len(lines) == 1, lines
+        (line,) = lines
+        assert line.startswith(f"error: {bad}: ") and "\n" not in line
+
+
 # -- formats: told by their first bytes, refused in one line --------------------------------
 
 def _workbook(path: Path) -> Path:
