@@ -180,7 +180,11 @@ def test_csv_regression_round_trip(tmp_path: Path) -> None:
     got = np.array([float(r[0]) for r in rows])
     expected = chainrule.load(model).predict(X)[:, 0]
     assert np.array_equal(got.astype(expected.dtype), expected)
-    # the model file's own CSV path is never opened: the user names the file (issue 28)
+    # the model's own table is read again only while it is the file trained on (issue 30;
+    # its absolute path, size and SHA-256 are recorded), and a changed one is refused
+    assert main(["evaluate", str(model)]) == 0
+    with (tmp_path / "reg.csv").open("a") as fh:
+        fh.write("0,0,0,10\n")
     assert main(["evaluate", str(model)]) == 1
     assert main(["evaluate", str(model), "--csv", str(tmp_path / "reg.csv"),
                  "--target", "price"]) == 0
