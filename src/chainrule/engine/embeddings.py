@@ -28,7 +28,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from ..io.schema import Int, List, Obj, Str
 from .layer import Layer
-from .periodic import PeriodicEmbedding, check_columns
+from .periodic import SIGMA, PeriodicEmbedding, check_columns
 from .validation import check_int
 
 __all__ = ["CategoricalEmbedding", "PeriodicEmbedding", "embedding_dim",
@@ -274,7 +274,7 @@ def table_input_layers(
     periodic: bool = True,
     n_frequencies: int = 8,
     d_periodic: int = 3,
-    sigma: float = 0.1,
+    sigma: float = SIGMA,
 ) -> list[Layer]:
     """The layers to put before the first Dense layer of a network on a table.
 
