@@ -267,7 +267,8 @@ def build_config(values: Mapping[str, Any], sources: Mapping[str, str]) -> RunCo
         except Invalid as bad:
             raise _fail(f"{where(bad.path)}: {bad.reason}", [key], sources) from None
         typed[key] = setting.typed(values[key])
-    if typed["embeddings"] in ("categorical", "both") and typed["categorical_encoding"] is None:
+    if (typed["embeddings"] in ("categorical", "both") and typed["dataset"] == "csv"
+            and typed["categorical_encoding"] is None):
         typed["categorical_encoding"] = "codes"  # what the lookup layers read
     cfg = RunConfig(**typed)
     if cfg.val_split + cfg.test_split >= 1:
