@@ -110,3 +110,16 @@ def test_chainrule_default_on_one_fold(tiny: object) -> None:
     outcome = contenders.run_chainrule(data, 0, ["--epochs", "3"])
     assert outcome.error == ""
     assert 0.0 <= outcome.score <= 1.0 and outcome.seconds > 0
+
+
+def test_ensemble_cost_report_names_ratios_bars_and_missing_flags() -> None:
+    cost = bench_script.load("ensemble_cost")
+    result = {"table": "fair", "epochs": 20, "rounds": 5,
+              "fastest": {"one": 2.0, "ensemble": 7.0}, "ratios": {"ensemble": 3.5},
+              "missing": ["cv"], "errors": {}}
+    jobs = [{"table": "a", "rows": 10, "columns": 3, "seconds": 61.0, "exit": 0, "error": ""},
+            {"table": "b", "rows": 10, "columns": 3, "seconds": 2.0, "exit": 0, "error": ""}]
+    text = cost.markdown(result, jobs)
+    assert "| ensemble | `--ensemble 8` | 7.00 | 3.50 | ≤ 3.0 (**not met**) |" in text
+    assert "| cv | `--cv 5` | not measured" in text
+    assert "over the bar or failed: a." in text
