@@ -456,6 +456,23 @@ def test_predict_keep_carries_columns_and_keeps_text_safe(
     assert float(rows[2][1]) == pd.read_csv("t.csv")["a"][1]
 
 
+def test_predict_keep_writes_an_id_as_the_file_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A numeric-looking ID keeps its leading zeros and its spelling (007, 1e3, 2.50)."""
+    model = _trained_small(tmp_path, monkeypatch)
+    frame = pd.read_csv("t.csv")
+    text = Path("t.csv").read_text().splitlines()
+    codes = ["007", "1e3", "2.50", ""] + [str(i) for i in range(4, len(frame))]
+    Path("ids.csv").write_text("\n".join(
+        [f"zip,{text[0]}", *(f"{c},{line}" for c, line in zip(codes, text[1:], strict=True))])
+        + "\n")
+    capsys.readouterr()
+    assert main(["predict", model, "--csv", "ids.csv", "--keep", "zip"]) == 0
+    rows = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert [r[0] for r in rows[1:6]] == ["007", "1e3", "2.50", "", "4"]
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--csv", "t.csv", "--keep", "nope"], "no column 'nope' to keep (--keep)"),
     (["--csv", "t.csv", "--keep", "id,,a"], "--keep: expected column names"),

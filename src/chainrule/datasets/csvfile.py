@@ -169,6 +169,27 @@ def read_csv_table(path: str | Path, choose: Callable[[list[str]], list[int]],
                         "first bytes name; save it as UTF-8")
 
 
+def column_cells(path: str | Path, name: str) -> list[str]:
+    """The cells of column ``name`` as the file writes them (``007`` stays ``007``), one per
+    data row of :func:`read_csv_table`'s table: identifiers carried through as they are.
+    Raises :class:`DataFileError` if the file is not readable the same way any more."""
+    path = Path(path)
+    for encoding in _encodings(path):
+        try:
+            with open(path, newline="", encoding=encoding) as fh:
+                delimiter = _delimiter(fh.readline())
+                fh.seek(0)
+                rows = _rows(fh, delimiter)
+                _, header = next(rows)
+                j = [h.strip() for h in header].index(name)
+                return [row[j] for _, row in rows]
+        except UnicodeDecodeError:
+            continue
+        except (csv.Error, OSError, StopIteration, ValueError, IndexError) as exc:
+            raise DataFileError(path, f"changed while being read ({exc})") from None
+    raise DataFileError(path, "changed while being read")
+
+
 def _encodings(path: Path) -> tuple[str, ...]:
     """The encodings to try, from the first bytes: the one a byte-order mark names, UTF-16
     or UTF-32 told by where NUL bytes sit in them, else UTF-8 then Windows-1252. A NUL

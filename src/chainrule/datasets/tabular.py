@@ -32,10 +32,10 @@ from ..table.ranges import (
     shown,
 )
 from .base import TASKS, Dataset
-from .csvfile import DataFileError, cell_at
+from .csvfile import DataFileError, cell_at, column_cells
 from .fingerprint import fingerprint
 from .numpyfile import load_npz, read_features_numpy
-from .reader import frame_columns, read_table
+from .reader import frame_columns, read_table, table_format
 from .targets import (
     MAX_CLASSES,
     MIN_ROWS_PER_CLASS,
@@ -257,7 +257,8 @@ def read_features_table(path: str | os.PathLike[str], columns: list[str] | None 
     ignored and named in ``notes``), or every column: what a saved model is run on, read as
     :func:`load_csv` reads it for training (:func:`~chainrule.datasets.reader.read_table`).
     ``keep`` names more columns to read (identifiers carried into predictions), after
-    ``columns``; one that is not there is refused naming it. Columns in ``dropped`` (the
+    ``columns``, as text as the file writes them; one that is not there is refused naming
+    it. Columns in ``dropped`` (the
     model saw and dropped them) are ignored without a note."""
     path = Path(path)
     kept = [k for k in keep or [] if k not in (columns or [])]
@@ -284,7 +285,17 @@ def read_features_table(path: str | os.PathLike[str], columns: list[str] | None 
                          f"{quoted_names(extra)}")
         return [*order, *(header.index(k) for k in kept)]
 
-    return read_table(path, choose, notes)[1]
+    table = read_table(path, choose, notes)[1]
+    as_written = [k for k in kept if isinstance(table[k], NumberColumn)]
+    if as_written and table_format(path) == "csv":  # an ID such as 007 keeps its zeros
+        by_name = dict(table.columns)
+        for name in as_written:
+            cells = column_cells(path, name)
+            if len(cells) != len(table):
+                raise DataFileError(path, "changed while being read")
+            by_name[name] = TextColumn.of(cells)
+        table = Table(by_name, table.lines, table.source)
+    return table
 
 
 def numeric_matrix(table: Table, path: str | os.PathLike[str],
