@@ -156,19 +156,17 @@ class GroupedDense(Dense):
         member m in rows m·n … m·n + n − 1; no mask."""
         K, n = self.members, self._rows(a_prev)
         w = self.w
-        # BLAS multiplies the stacked w_mᵀ fastest laid out contiguously: one copy of w
-        wT = np.ascontiguousarray(w.transpose(0, 2, 1))
         z3 = None if out is None else out.z.reshape(K, n, self.n_out)
-        if _is_sparse(a_prev):  # the shared first layer on sparse X: one sparse product
-            wide = np.asarray(a_prev @ w.reshape(K * self.n_out, self.n_in).T)
-            wide3 = wide.reshape(n, K, self.n_out).transpose(1, 0, 2)
+        if self.shared_input:  # z_m = a_prev w_mᵀ for every m: one product a_prev [w_1; …]ᵀ
+            wide = a_prev @ w.reshape(K * self.n_out, self.n_in).T  # sparse X stays sparse
+            wide3 = np.asarray(wide).reshape(n, K, self.n_out).transpose(1, 0, 2)
             if z3 is None:
                 z3 = np.ascontiguousarray(wide3)
             else:
-                z3[...] = wide3
-        elif self.shared_input:  # z_m = a_prev w_mᵀ for every m: the input broadcast
-            z3 = np.matmul(a_prev, wT, out=z3)
-        else:  # z_m = a_m,prev w_mᵀ, batched over the K axis
+                z3[...] = wide3  # member-major rows
+        else:  # z_m = a_m,prev w_mᵀ, batched over the K axis; BLAS is fastest on a
+            # contiguous copy of the stacked w_mᵀ
+            wT = np.ascontiguousarray(w.transpose(0, 2, 1))
             z3 = np.matmul(a_prev.reshape(K, n, self.n_in), wT, out=z3)
         if self._b is not None:
             z3 += self._b[:, None, :]  # + b_m
