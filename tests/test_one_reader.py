@@ -157,6 +157,15 @@ def test_diagnose(t: Trained) -> None:
                   "--steps", "5")
 
 
+def test_diagnose_on_its_own_training_table(t: Trained) -> None:
+    run_elsewhere(t, "diagnose", str(t.model), "--steps", "5")
+
+
+def test_graph_on_its_own_training_table(t: Trained) -> None:
+    run_elsewhere(t, "graph", str(t.model), "--sample", "1", "--format", "dot",
+                  "-o", f"own-{t.table.suffix[1:]}.dot")
+
+
 def test_gradcheck(t: Trained) -> None:
     run_elsewhere(t, "gradcheck", "--csv", str(t.table), "--target", t.target,
                   "--hidden", "4", "--samples", "4", "--max-params", "5")
