@@ -193,6 +193,7 @@ def test_load_gives_the_same_features_from_csv_parquet_and_dataframe(
     from_parquet = datasets.load("csv", path=tmp_path / "t.parquet", target=target)
     from_frame = datasets.load("csv", path=pd.read_csv(source), target=target)
     assert from_csv.n_features > 0  # was 0 until encode() (issue 30)
+    assert np.isfinite(from_csv.X).all() and from_csv.encoder is not None
     assert any("TableEncoder fitted on all" in note for note in from_csv.notes)
     for other in (from_parquet, from_frame):
         assert other.feature_names == from_csv.feature_names
