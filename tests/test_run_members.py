@@ -153,3 +153,26 @@ def test_categorical_embeddings_imply_codes() -> None:
     cfg = RunConfig.from_mapping({"embeddings": "categorical", "dataset": "csv",
                                   "csv": "t.csv", "target": "y"})
     assert cfg.categorical_encoding == "codes"
+
+
+def test_the_out_of_fold_loss_scores_each_row_by_the_member_that_never_saw_it() -> None:
+    from types import SimpleNamespace
+
+    from chainrule.runs.crossval import OutOfFoldLoss
+    from chainrule.runs.fitting import early_stopping
+
+    rng = np.random.default_rng(1)
+    a0, labels = rng.normal(size=(30, 3)), rng.integers(0, 3, size=30)
+    Y = np.eye(3)[labels]
+    folds = fold_ids(30, 3, labels=labels, seed=0)
+    net = MLP([3, 5, 3], output="softmax", loss="cross_entropy", ensemble=3, seed=0,
+              dtype="float64")
+    assert isinstance(net, Ensemble)
+    logs: dict[str, float] = {}
+    OutOfFoldLoss(a0, Y, folds).on_epoch_end(SimpleNamespace(net=net), logs)
+    members = [net.member(m) for m in range(3)]
+    expected = np.mean([-np.log(members[folds[i]].predict(a0[i:i + 1])[0, labels[i]])
+                        for i in range(30)])
+    assert logs["cv_loss"] == pytest.approx(expected, rel=1e-12)
+    early = early_stopping(5, 0, out_of_fold=True)
+    assert (early.monitor, early.restore_best_weights) == ("cv_loss", True)

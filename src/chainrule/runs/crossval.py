@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..engine.ensemble import EnsembleTrace
 from ..engine.network import Network
+from ..training.callbacks import Callback
 from .errors import RunError
 
 
@@ -58,6 +60,41 @@ def member_weights(folds: NDArray[np.int64], k: int) -> NDArray[np.float64]:
     """W of shape (n, k): W[i, m] = 0 when row i is in fold m (member m never sees it),
     else 1."""
     return (folds[:, None] != np.arange(k)[None, :]).astype(np.float64)
+
+
+class OutOfFoldLoss(Callback):
+    """After every epoch, ``logs["cv_loss"]``: the mean over the training rows of each
+    row's cost under the one member that never saw it (member m on fold m).
+
+    A validation signal from every training row, not from a split of a few dozen: on a
+    small table early stopping and the best epoch kept (``best.safetensors``, the saved
+    model) follow it instead of a noisy validation loss or the training loss. It must run
+    before :class:`~chainrule.training.callbacks.EarlyStopping` and the checkpointer,
+    which read it from the same ``logs``.
+
+    Parameters
+    ----------
+    a0 : ndarray of shape (n, n_in)
+        The training rows as the network reads them (scaled).
+    Y : ndarray of shape (n, n_out)
+        Their targets in the network's terms (not smoothed).
+    folds : ndarray of shape (n,)
+        Each row's fold (:func:`run_folds`).
+    """
+
+    def __init__(self, a0: NDArray, Y: NDArray, folds: NDArray[np.int64]) -> None:
+        self.a0, self.Y, self.folds = a0, Y, folds
+
+    def on_epoch_end(self, trainer: Any, logs: dict[str, float]) -> None:
+        net = trainer.net
+        k = int(self.folds.max()) + 1
+        total = 0.0
+        for start in range(0, len(self.a0), 4096):
+            rows = slice(start, start + 4096)
+            A = EnsembleTrace.of(net.forward(self.a0[rows]), k).members_a_L  # (k, m, n_out)
+            own = A[self.folds[rows], np.arange(A.shape[1])]  # each row's unseen member
+            total += float(np.sum(net.loss_fn.value(own, self.Y[rows])))
+        logs["cv_loss"] = total / len(self.a0)
 
 
 def fold_metrics(net: Network, X: NDArray, y: NDArray, folds: NDArray[np.int64], task: str,
@@ -102,4 +139,5 @@ def format_cv(cv: dict[str, Any]) -> str:
         ", ".join(shown)
 
 
-__all__ = ["fold_ids", "fold_metrics", "format_cv", "member_weights", "run_folds"]
+__all__ = ["OutOfFoldLoss", "fold_ids", "fold_metrics", "format_cv", "member_weights",
+           "run_folds"]

@@ -27,7 +27,7 @@ from ..training.optimizers import Optimizer, get_optimizer
 from ..training.schedules import Schedule, get_schedule
 from .checkpoint import Checkpointer, CheckpointState, ResumableEarlyStopping, Resumed
 from .config import RunConfig
-from .crossval import member_weights, run_folds
+from .crossval import OutOfFoldLoss, member_weights, run_folds
 from .errors import RunError
 from .network import encode_targets
 from .stages import Fitted, Splits, batch_size_of, label_smoothing, learning_rate, table_of
@@ -126,8 +126,8 @@ MIN_VAL_ROWS = 100
 TRAIN_LOSS_TOL = 1e-4
 
 
-def early_stopping(patience: int, n_val: int, min_delta: float = TRAIN_LOSS_TOL,
-                   **resume: Any) -> ResumableEarlyStopping:
+def early_stopping(patience: int, n_val: int, min_delta: float = TRAIN_LOSS_TOL, *,
+                   out_of_fold: bool = False, **resume: Any) -> ResumableEarlyStopping:
     """``--early-stopping PATIENCE`` for a validation split of ``n_val`` rows: an epoch
     counts as better when its loss fell by more than ``min_delta`` (``--min-delta``).
 
@@ -135,8 +135,12 @@ def early_stopping(patience: int, n_val: int, min_delta: float = TRAIN_LOSS_TOL,
     PATIENCE epochs and keep the best weights. Below, a validation loss is noise (on
     msleep's 8 validation rows stopping on it cost R² 0.85 → 0.69): stop as scikit-learn's
     MLP does, when the training loss has not fallen for PATIENCE epochs, keeping the last
-    weights.
+    weights. With ``out_of_fold`` (``--cv K``): the out-of-fold loss of every training row
+    (:class:`~chainrule.runs.crossval.OutOfFoldLoss`), keeping the best weights.
     """
+    if out_of_fold:
+        return ResumableEarlyStopping("cv_loss", patience, min_delta=min_delta,
+                                      restore_best_weights=True, **resume)
     on_val = n_val >= MIN_VAL_ROWS
     return ResumableEarlyStopping("val_loss" if on_val else "loss", patience,
                                   min_delta=min_delta, restore_best_weights=on_val, **resume)
@@ -189,7 +193,12 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
     if resumed is not None and resumed.net.optimizer is not None:
         optimizer.load_state_dict(resumed.net.optimizer.state_dict())
     start = time.perf_counter()
-    run_callbacks = _fit_callbacks(cfg, ck, state, list(callbacks),
+    out_of_fold = []
+    if cfg.cv:  # every row's cost under the member that never saw it: cv_loss
+        folds = run_folds(cfg.cv, splits.y_train, ds.task, cfg.seed)
+        Y_true = net.targets(encode_targets(net, splits.y_train, ds.task), len(folds))
+        out_of_fold = [OutOfFoldLoss(net.inputs(splits.X_train), Y_true, folds)]
+    run_callbacks = _fit_callbacks(cfg, ck, state, [*callbacks, *out_of_fold],
                                    len(splits.X_val) if validation else 0,
                                    seconds=lambda: prior.train_seconds + time.perf_counter()
                                    - start)
@@ -203,8 +212,7 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
     if cfg.class_weight:  # from the training split's classes (chainrule.training.weights)
         kwargs["class_weight"] = cfg.class_weight
     if cfg.cv:  # member m never sees fold m (chainrule.runs.crossval)
-        kwargs["member_weights"] = member_weights(
-            run_folds(cfg.cv, splits.y_train, ds.task, cfg.seed), cfg.cv)
+        kwargs["member_weights"] = member_weights(folds, cfg.cv)
     new = (fit_fn or _fit)(net, splits.X_train, Y_train, **kwargs)
     seconds = prior.train_seconds + time.perf_counter() - start
     history = prior.to_history()
@@ -227,11 +235,13 @@ def _fit_callbacks(cfg: RunConfig, ck: Checkpointing, state: CheckpointState,
     early = None
     if cfg.early_stopping:
         early = early_stopping(cfg.early_stopping, n_val, cfg.min_delta,
+                               out_of_fold=bool(cfg.cv),
                                state=state.early_stopping if resumed else None,
                                best_params=resumed.best_params if resumed else None)
         callbacks.append(early)
     if ck.run_dir is not None:
-        monitor = "val_loss" if n_val else ("loss" if early else None)
+        monitor = ("cv_loss" if cfg.cv else "val_loss" if n_val else
+                   "loss" if early else None)
         ck.checkpointer = Checkpointer(
             ck.run_dir, every=cfg.checkpoint_every, state=state, monitor=monitor,
             early_stopping=early, training=ck.training, feature_names=ck.feature_names,
