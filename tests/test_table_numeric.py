@@ -133,8 +133,11 @@ def test_bad_reading_options_are_refused_naming_the_argument() -> None:
     with pytest.raises(TableError, match="numeric_encoding: expected one of standard, "
                                          "robust, ple, got 'quantile'"):
         TableEncoder(numeric_encoding="quantile")
-    with pytest.raises(TableError, match="ple_bins must be at least 1"):
+    with pytest.raises(TableError, match="ple_bins: expected an integer of at least 1, got 0"):
         TableEncoder(ple_bins=0)
+    with pytest.raises(TableError, match="min_frequency: expected an integer of at least 1, "
+                                         "got 2.5"):
+        TableEncoder(min_frequency=2.5)  # type: ignore[arg-type]
     with pytest.raises(TableError, match="categorical_encoding: expected one of onehot, "
                                          "codes, got 'embed'"):
         TableEncoder(categorical_encoding="embed")

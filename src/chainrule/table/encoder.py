@@ -126,8 +126,10 @@ class TableEncoder:
         both = sorted(set(self.categorical) & set(self.numeric))
         if both:
             raise TableError(f"categorical and numeric both name {', '.join(map(repr, both))}")
-        if int(min_frequency) < 1 or int(max_categories) < 1 or int(ple_bins) < 1:
-            raise TableError("min_frequency, max_categories and ple_bins must be at least 1")
+        for what, count in (("min_frequency", min_frequency),
+                            ("max_categories", max_categories), ("ple_bins", ple_bins)):
+            if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+                raise TableError(f"{what}: expected an integer of at least 1, got {count!r}")
         for what, got, accepted in (("numeric_encoding", numeric_encoding, NUMERIC_ENCODINGS),
                                     ("categorical_encoding", categorical_encoding,
                                      CATEGORICAL_ENCODINGS)):
