@@ -8,6 +8,7 @@ LaTeX ``aligned`` blocks (see :mod:`chainrule.explain_latex`).
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
@@ -60,9 +61,12 @@ def one_sample(args: argparse.Namespace) -> tuple[LoadedModel, Dataset, np.ndarr
     return loaded, ds, x, target
 
 
-def member_of(net: Network, member: int | None, comment: str = "") -> Network:
+def member_of(net: Network, member: int | None, comment: str = "", *,
+              say: bool = True) -> Network:
     """The network whose chain rule is shown: member ``member`` (default 0) of an ensemble,
-    said in one line; the model itself otherwise (where ``--member`` is refused)."""
+    said in one line (on standard error unless ``say``: for output that must stay
+    clean, such as graph's SVG); the model itself otherwise (where ``--member`` is
+    refused)."""
     if not isinstance(net, Ensemble):
         if member is not None:
             raise CLIError(f"--member: the model is one network, not an ensemble; leave "
@@ -74,7 +78,8 @@ def member_of(net: Network, member: int | None, comment: str = "") -> Network:
         raise CLIError(f"--member: expected a member in 0..{K - 1} (the model is an "
                        f"ensemble of {K}), got {m}")
     print(f"{comment + ' ' if comment else ''}member {m} of an ensemble of {K} (--member "
-          "picks another; in the ensemble its gradient is this one divided by K)")
+          "picks another; in the ensemble its gradient is this one divided by K)",
+          file=sys.stdout if say else sys.stderr)
     return net.member(m)
 
 
