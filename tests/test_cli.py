@@ -17,6 +17,7 @@ import chainrule
 from chainrule import datasets
 from chainrule.cli import main
 from chainrule.cli.train import RUN_FILES
+from chainrule.runs.output import CONFUSION
 
 
 def run_cli(*argv: str, cwd: Path, env: dict[str, str] | None = None,
@@ -65,7 +66,7 @@ def test_default_train_in_a_subprocess(tmp_path: Path) -> None:
     result = run_cli("train", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()  # runs/<timestamp>/
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(RUN_FILES)
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted((*RUN_FILES, CONFUSION))
     assert accuracy(run_dir) >= 0.95
     assert "test accuracy" in result.stdout and "epoch 20/20" in result.stdout
 

@@ -197,9 +197,11 @@ def add_data_arguments(p: argparse.ArgumentParser, *, defaults_from: str = "buil
                    metavar="NAME",
                    help=f"one of {', '.join(datasets.NAMES)} (default: {defaults_from})")
     g.add_argument("--csv", metavar="PATH", default=None,
-                   help="a CSV file with a header row (use with --target)")
+                   help="a table file with a header row: CSV, Parquet or Excel (use with "
+                   "--target)")
     g.add_argument("--target", metavar="COLUMN", default=None,
-                   help="the CSV's target column (with --csv)")
+                   help="the CSV's target column (with --csv; default for a saved model: its "
+                   "own target)")
     g.add_argument("--task", choices=list(datasets.TASKS), default=None,
                    help="override the inferred task of --csv/--npz data")
     g.add_argument("--drop", nargs="+", metavar="COL", default=None,

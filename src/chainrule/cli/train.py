@@ -165,9 +165,9 @@ class Printer(Reporter):
 
     def lr_found(self, cfg: RunConfig, result: LRFindResult) -> None:
         if self.show:
-            print(f"lr auto: range test suggests η = {result.suggestion:.3g} (steepest descent "
-                  f"of the loss over {len(result.lrs)} steps of {cfg.optimizer}, "
-                  f"{result.lrs[0]:.0e} … {result.lrs[-1]:.0e})", flush=True)
+            print(f"lr auto: range test suggests η = {result.suggestion:.3g} ({result.reason}; "
+                  f"{len(result.lrs)} steps of {cfg.optimizer}, {result.lrs[0]:.0e} … "
+                  f"{result.lrs[-1]:.0e})", flush=True)
 
     def started(self, cfg: RunConfig, ds: datasets.Dataset, net: Network,
                 sizes: tuple[int, int, int], resumed: tuple[Path, int] | None) -> None:
