@@ -259,6 +259,15 @@ class EnsembleTrace(Trace):
         return a.reshape(self.members, -1, a.shape[1])
 
     @property
+    def z_L(self) -> Array:
+        """Refused: an ensemble has no one z^(L) to pair with its mean a^(L) (the members'
+        own are ``z[-1]``, (K·n, n_out)); a ValueError saying what to call instead of an
+        obscure shape error downstream."""
+        raise ValueError("trace.z_L: an ensemble has its K members' z^(L) (trace.z[-1], "
+                         "rows member by member), not one; take costs with net.cost(trace, "
+                         "Y) or chainrule.training.weights.sample_costs(net, trace, Y)")
+
+    @property
     def a_L(self) -> Array:
         """The ensemble's output: the mean of the members' a^(L), shape (n, n_out)."""
         if self._mean is None:
