@@ -244,6 +244,9 @@ def test_table_input_layers_moves_the_numeric_columns() -> None:
     with pytest.raises(ValueError, match=r"numeric_columns\[0\]: expected an index of a_prev "
                                          r"in 0\.\.4, got 9"):
         table_input_layers(5, [(1, 7)], [9])
+    with pytest.raises(ValueError, match=r"numeric_columns\[1\]: expected an index of a_prev "
+                                         r"in 0\.\.4, got 5"):
+        table_input_layers(5, [], [0, 5])
 
 
 def test_the_network_passes_central_differences() -> None:

@@ -304,6 +304,7 @@ def table_input_layers(
     layers: list[Layer] = []
     numeric = [check_int(f"numeric_columns[{i}]", c, low=0)
                for i, c in enumerate(_sequence("numeric_columns", numeric_columns))]
+    check_columns(numeric, n_in, name="numeric_columns")
     codes = _sequence("code_columns", code_columns)
     width = n_in
     if codes:
@@ -311,7 +312,6 @@ def table_input_layers(
         if set(numeric) & set(lookup.columns):
             raise ValueError("numeric_columns: a column cannot be a code column too, got "
                              f"{sorted(set(numeric) & set(lookup.columns))}")
-        check_columns(numeric, n_in, name="numeric_columns")
         # after the lookup, a passed column sits at its place among the passed columns
         place = {int(old): new for new, old in enumerate(lookup.keep)}
         numeric = [place[c] for c in numeric]
