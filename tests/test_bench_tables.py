@@ -120,6 +120,6 @@ def test_ensemble_cost_report_names_ratios_bars_and_missing_flags() -> None:
     jobs = [{"table": "a", "rows": 10, "columns": 3, "seconds": 61.0, "exit": 0, "error": ""},
             {"table": "b", "rows": 10, "columns": 3, "seconds": 2.0, "exit": 0, "error": ""}]
     text = cost.markdown(result, jobs)
-    assert "| ensemble | `--ensemble 8` | 7.00 | 3.50 | ≤ 3.0 (**not met**) |" in text
+    assert "| ensemble | `--ensemble 8` | 7.00 | 3.50 | nan | nan | ≤ 3.0 (**not met**) |" in text
     assert "| cv | `--cv 5` | not measured" in text
     assert "over the bar or failed: a." in text
