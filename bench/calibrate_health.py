@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from chainrule.health.lr_find import LRFindResult  # noqa: E402
 from chainrule.io.atomic import atomic_write_bytes  # noqa: E402
-from chainrule.runs import RunConfig, RunOptions, train  # noqa: E402
+from chainrule.runs import RunConfig, RunError, RunOptions, train  # noqa: E402
 from chainrule.runs.stages import build, load_data, range_test, split  # noqa: E402
 from chainrule.training.divergence import DivergenceError  # noqa: E402
 
@@ -98,7 +98,16 @@ def lr_find_table(name: str, seeds: list[int], optimizer: str) -> dict[str, Any]
                                       "optimizer": optimizer})
         ds = load_data(cfg)
         splits = split(cfg, ds)
-        result = range_test(cfg, build(cfg, ds, splits), ds, splits)
+        try:
+            result = range_test(cfg, build(cfg, ds, splits), ds, splits)
+        except RunError as exc:  # train --lr auto refuses the same way: auto loses
+            print(f"{name:16s} seed {seed} {optimizer}: {exc}", flush=True)
+            rows.append({"seed": seed, "task": ds.task, "n_train": len(splits.X_train),
+                         "rates": {"default": float(cfg.lr), "auto": math.nan,
+                                   "replaced": math.nan},
+                         "scores": {"default": score(cfg, float(cfg.lr)), "auto": math.nan,
+                                    "replaced": math.nan}, "reason": str(exc)})
+            continue
         rates = {"default": float(cfg.lr), "auto": result.suggestion,
                  "replaced": replaced_rule(result)}
         scores = {k: score(cfg, v) for k, v in rates.items()}

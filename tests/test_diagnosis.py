@@ -185,15 +185,18 @@ def test_lr_find_leaves_everything_bit_identical_and_suggests_a_rate(digits, tmp
 
 @pytest.mark.slow
 def test_lr_find_on_mnist_suggests_rates_that_train(mnist_dir, monkeypatch) -> None:
-    """The suggestion (steepest descent), with a cosine decay over 2 epochs: Adam ≥ 97.5 %,
-    plain SGD ≥ 95 % test accuracy; and a healthy verdict for the Adam run."""
+    """The suggestion (health.lr_find.suggest), with a cosine decay over 2 epochs: Adam ≥
+    97 % (its default 1e-3, inside the window: 97.37 % measured), plain SGD ≥ 92 % (the
+    window's upper end, 2.2e-2: 93.37 %); and a healthy verdict for the Adam run. The rule
+    before issue 30 (steepest descent of a lagging average) gave 97.7 % and 95.4 % here,
+    and lost to Adam's default on 9 of 13 benchmark tables (docs/diagnostics.md)."""
     monkeypatch.setenv("CHAINRULE_DATA_DIR", str(mnist_dir))
     ds = datasets.load("mnist")
     assert ds.X_test is not None and ds.y_test is not None
     scaler = ds.fit_scaler(ds.X)
     steps = 2 * int(np.ceil(len(ds.X) / 128))
     results = {}
-    for name, bar in (("adam", 0.975), ("sgd", 0.95)):
+    for name, bar in (("adam", 0.97), ("sgd", 0.92)):
         net = _mlp([784, 256, 128, 10], "relu", scaler)
         lr = lr_find(net, ds.X, ds.y, batch_size=128, optimizer=name).suggestion
         opt = cr.optimizers.get_optimizer(name, lr=CosineWarmup(lr, steps))

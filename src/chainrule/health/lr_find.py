@@ -15,12 +15,15 @@ The rule, :func:`suggest`, stated once (text and plot both print
 :attr:`LRFindResult.reason`): the sweep gives a **window** — from where the smoothed loss
 has fallen a tenth of the way from its start to its minimum (``lower``) to a third of the
 rate at its minimum (``upper``); the whole sweep when the loss never falls below 0.8 ×
-its start. The suggestion is the optimizer's own default rate (Adam 1e-3, SGD 1e-2) when
-it lies inside the window, else the window's nearer end, and never over 10 × from the
-default. Chosen by measurement (``bench/calibrate_health.py lr-find``; the tables are in
-docs/diagnostics.md): on the benchmark tables each point estimate of the sweep (its
-steepest descent, minimum / 10, fastai's valley) lost to Adam's 1e-3 on some table by
-far more than 0.005, because 100 noisy steps do not place a rate that finely.
+its start. For Adam, AdamW and RMSprop (:data:`SCALE_FREE`) the suggestion is the
+optimizer's own default rate when it lies inside the window, else the window's nearer
+end; for plain-gradient steps (sgd, momentum, nesterov) the window's upper end; never
+over 10 × from the optimizer's default. Chosen by measurement
+(``bench/calibrate_health.py lr-find``; the tables are in docs/diagnostics.md): with
+Adam, each point estimate of the sweep (its steepest descent, minimum / 10, fastai's
+valley) lost to Adam's 1e-3 on some benchmark table by far more than 0.005 — 100 noisy
+steps do not place a rate that finely — while with plain SGD the run's 1e-3 lost to the
+sweep's rates by 10 to 20 points of accuracy.
 """
 
 from __future__ import annotations
@@ -59,12 +62,26 @@ BELOW_MINIMUM = 3.0
 CLEAR_FALL = 0.8
 #: The suggestion stays within this factor of the optimizer's default.
 TRUST = 10.0
+#: Optimizers whose step is about η per weight whatever the gradient's scale (Adam's
+#: m̂/√v̂, RMSprop's g/√v): their default rate carries over from problem to problem, and
+#: the suggestion keeps it inside the window. A plain-gradient step (sgd, momentum,
+#: nesterov) is η × the gradient, whose scale is the problem's: the sweep measures the
+#: rate, and the suggestion is the window's upper end.
+SCALE_FREE = frozenset({"adam", "adamw", "rmsprop"})
 
 
-def suggest(default: float, lower: float, upper: float) -> tuple[float, str]:
-    """The rule: ``default`` (the optimizer's own rate) clipped to the window
-    [``lower``, ``upper``], and never more than :data:`TRUST` × away from it (a 100-step
-    sweep on noisy batches is a coarse instrument); with the reason in words."""
+def suggest(default: float, lower: float, upper: float, *,
+            measured: bool = False) -> tuple[float, str]:
+    """The rule, with the reason in words. ``measured`` (a plain-gradient optimizer, see
+    :data:`SCALE_FREE`): the window's upper end; else ``default`` (the optimizer's own
+    rate) clipped to the window [``lower``, ``upper``]. Never more than :data:`TRUST` ×
+    away from ``default`` (a 100-step sweep on noisy batches is a coarse instrument)."""
+    if measured:
+        rate = min(max(upper, default / TRUST), TRUST * default)
+        return rate, ("the window's upper end: a plain-gradient step has no default that "
+                      "carries over" if rate == upper else
+                      f"the window's upper end {upper:.0e}, kept within {TRUST:g} × the "
+                      f"default {default:.0e}")
     if default < lower:
         rate = min(lower, TRUST * default)
         return rate, (f"the window's lower end; the default {default:.0e} lies below it"
@@ -95,16 +112,21 @@ class LRFindResult:
     lower: float
     upper: float
     default: float
+    optimizer: str = "adam"  # its kind: the rule depends on it (SCALE_FREE)
 
     @property
     def suggestion(self) -> float:
         """:func:`suggest` on this sweep."""
-        return suggest(self.default, self.lower, self.upper)[0]
+        return self._suggested()[0]
+
+    def _suggested(self) -> tuple[float, str]:
+        return suggest(self.default, self.lower, self.upper,
+                       measured=self.optimizer not in SCALE_FREE)
 
     @property
     def reason(self) -> str:
         """The suggestion and why, as the text and the plot both say it."""
-        rate, why = suggest(self.default, self.lower, self.upper)
+        rate, why = self._suggested()
         return f"suggested {rate:.2e} ({why})"
 
     @property
@@ -251,4 +273,4 @@ def lr_find(net: Network, X: ArrayLike, Y: ArrayLike, *, start: float = 1e-7,
     lower, upper = window(lr_arr, sm)
     default = get_optimizer(config["name"]).lr
     return LRFindResult(lr_arr, np.array(losses), sm, steepest, float(lr_arr[low]), lower,
-                        upper, float(default))
+                        upper, float(default), str(config["name"]))
