@@ -176,8 +176,12 @@ def _one_hot(g: Graph, e: OneHot, elem: int) -> str:
 
 
 def _numeric_doc(e: Numeric) -> str:
+    reading = {"standard": "", "robust": "; robust scaled and smoothly clipped",
+               "ple": f"; piecewise-linear over {e.width} quantile bins"}[e.reading]
     return (f"numbers, NaN where missing (filled with the training median {e.median:g}"
-            + (", plus a missing-indicator feature)" if e.indicator else ")"))
+            + (", plus a missing-indicator feature)" if e.indicator else ")") + reading
+            + (f"; an integer code, its {len(e.levels.values)} values also as categories"
+               if e.levels else ""))
 
 
 def _one_hot_doc(e: OneHot) -> str:
