@@ -254,6 +254,9 @@ def test_bad_ensemble_arguments():
         cr.Network([cr.Dense(2, 1, w=np.ones((1, 2)))], ensemble=2)
     with pytest.raises(ValueError, match=r"backend: ensembles run on the numpy backend only"):
         cr.MLP([2, 3, 1], ensemble=2, backend="array_api_strict")
+    with pytest.raises(ValueError, match=r"trace.z_L: an ensemble has its K members' z"):
+        _ = net.forward(net.inputs(np.zeros((2, 2)))).z_L
+    assert repr(net).startswith("Ensemble([GroupedDense(2, 3") and "members=2)" in repr(net)
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -327,3 +330,17 @@ def test_a_layer_before_the_first_dense_is_shared_by_every_member():
             net.member(0)
     finally:
         LAYERS.pop("TestEnsembleGain", None)
+
+
+def test_regression_outputs_start_at_the_targets_scale_in_every_member():
+    """init_output_from_targets on an ensemble does for every member what it does for that
+    member as a plain network (weights scaled by the targets' sd, biases their mean)."""
+    X, Y = _data("identity+mse", n=30)
+    Y = Y * np.array([5.0, 0.1]) + np.array([3.0, -1.0])
+    net = _ensemble("identity+mse", K=3)
+    members = [net.member(m) for m in range(3)]
+    net.init_output_from_targets(Y)
+    for m, plain in enumerate(members):
+        plain.init_output_from_targets(Y)
+        np.testing.assert_allclose(net.member(m).params, plain.params, rtol=1e-12)
+    np.testing.assert_allclose(net.output_layer.b, np.tile(Y.mean(axis=0), (3, 1)))

@@ -338,6 +338,11 @@ class Ensemble(Network):
                              f"{getattr(backend, 'name', backend)!r}")
         super().__init__(_grouped(layers, self.members), loss, **network_kwargs)
 
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return (f"Ensemble([{inner}], loss={self.loss_fn.name!r}, dtype={self.dtype.name!r}, "
+                f"members={self.members})")
+
     # -- members ---------------------------------------------------------------------
     @property
     def grouped_layers(self) -> list[GroupedDense]:
