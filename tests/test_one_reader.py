@@ -516,3 +516,19 @@ def test_a_dropped_row_index_column_is_in_the_saved_encoder(
         assert main(["predict", "run/model.safetensors", "--csv", str(framing),
                      "--out", "p.csv"]) == 0
     assert "ignored column(s) the model was not trained on: 'cong_mesg'\n" in err.getvalue()
+
+
+# -- graph on an ensemble model (it crashed with an IndexError) -----------------------------
+
+def test_graph_draws_one_member_of_an_ensemble(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    model = _trained_small(tmp_path, monkeypatch, "--ensemble", "3")
+    capsys.readouterr()
+    assert main(["graph", model, "--format", "dot"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("digraph") and "member 0 of an ensemble of 3" in captured.err
+    assert main(["graph", model, "--member", "2", "--format", "dot"]) == 0
+    assert "member 2 of an ensemble of 3" in capsys.readouterr().err
+    assert main(["graph", model, "--member", "3"]) == 1
+    assert "--member: expected a member in 0..2" in capsys.readouterr().err

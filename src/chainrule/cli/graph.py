@@ -12,7 +12,7 @@ from ..io.atomic import atomic_write_bytes
 from ..notes.graph import computation_graph
 from . import CLIError
 from .config import UsageError, add_data_arguments, usage_error
-from .explain import one_sample
+from .explain import member_of, one_sample
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="unit j of --layer (default: its largest |δ_j|)")
     p.add_argument("--max-units", type=int, default=50,
                    help="draw the whole network up to this many nodes (default 50)")
+    p.add_argument("--member", type=int, default=None,
+                   help="for an ensemble model: the member whose graph to draw, 0 … K−1 "
+                   "(default 0)")
     p.add_argument("--format", choices=("svg", "dot"), default="svg")
     p.add_argument("-o", "--out", default=None,
                    help="write here (atomically) instead of standard output")
@@ -39,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
         loaded, _, x, target = one_sample(args)
     except UsageError as exc:
         return usage_error(args, exc)
+    net = member_of(loaded.net, args.member, say=False)  # stdout stays the SVG/DOT alone
     try:
-        graph = computation_graph(loaded.net, x, target, layer=args.layer, j=args.neuron,
+        graph = computation_graph(net, x, target, layer=args.layer, j=args.neuron,
                                   max_units=args.max_units)
     except ValueError as exc:
         name, _, rest = str(exc).partition(":")
