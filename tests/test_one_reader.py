@@ -284,6 +284,16 @@ def test_a_zip_that_is_not_a_workbook_is_named(tmp_path: Path) -> None:
         datasets.load("csv", path=path, target="y")
 
 
+@pytest.mark.parametrize("body", [b"PAR1" + b"\n".join([b"garbage"] * 50), b"PAR1"])
+def test_a_corrupt_parquet_file_is_one_line(body: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(body)
+    with pytest.raises(datasets.DataFileError) as err:
+        datasets.load("csv", path=path, target="y")
+    message = str(err.value)
+    assert message.startswith(f"{path}: not readable as a Parquet file (") and "\n" not in message
+
+
 def test_a_gzip_file_is_named(tmp_path: Path) -> None:
     import gzip
 

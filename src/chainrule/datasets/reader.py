@@ -123,8 +123,10 @@ def _pandas_read(path: Path, kind: str) -> Any:
     except ImportError as exc:  # a package too old, or one of its own dependencies
         raise DataFileError(path, f"{what}; reading it needs {package} ({exc})") from None
     except Exception as exc:  # noqa: BLE001  pyarrow's and openpyxl's errors share no base
+        said = " ".join(str(exc).split())  # pyarrow's messages run over several lines
+        said = said if len(said) <= 200 else said[:199] + "…"
         raise DataFileError(path, f"not readable as {what} ({type(exc).__name__}: "
-                            f"{exc})") from None
+                            f"{said})") from None
 
 
 def installed(package: str) -> bool:
