@@ -249,3 +249,13 @@ def test_lr_words_other_than_auto_are_refused(tmp_path: Path,
     assert "run.toml: lr: expected a positive number or 'auto', got 'banana'" in err
     assert main(["train", "--lr", "AUTO", "--lr", "0", "--out", str(tmp_path / "c")]) == 2
     assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_diagnose_an_ensemble(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The probe's cost of an ensemble is its members' mean (it raised: an ensemble has
+    no single z^(L))."""
+    assert main(["train", *XOR, "--ensemble", "2", "--epochs", "1", "--quiet", "--out",
+                 str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", str(tmp_path / "model.safetensors"), "--steps", "10"]) == 0
+    assert "health checks" in capsys.readouterr().out

@@ -59,3 +59,19 @@ def test_info_lists_every_layer_type(tmp_path: Path, capsys: pytest.CaptureFixtu
               if line.strip() and line.split()[-1].replace(",", "").isdigit()
               and not line.startswith("total")][1:]  # past the input row
     assert sum(counts) == net.n_params
+
+
+def test_info_shows_an_ensembles_members(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A K-member ensemble's layers are (K, n_out, n_in) with K × the parameters (it showed
+    one member's shape and count)."""
+    import chainrule
+
+    net = chainrule.MLP([4, 6, 3], hidden="relu", output="softmax", loss="cross_entropy",
+                        seed=0, ensemble=3)
+    chainrule.save(net, tmp_path / "e.safetensors")
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "e.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "(3, 6, 4)" in out and "(3, 3, 6)" in out
+    assert f"{3 * (6 * 4 + 6):>9,}" in out and f"total parameters: {net.n_params:,}" in out

@@ -66,11 +66,13 @@ def run(args: argparse.Namespace) -> int:
     for layer in net.layers:
         if isinstance(layer, Dense):
             layer_index += 1
-            n = layer.n_out * layer.n_in + (layer.n_out if layer.bias else 0)
+            n = sum(math.prod(shape) for _, shape in layer.param_shapes())
             act = ", ".join(f"{k}={v}" for k, v in layer.activation.get_config().items()
                             if k != "name")
             act = layer.activation.name + (f" ({act})" if act else "")
-            shape = f"({layer.n_out}, {layer.n_in})"
+            members = getattr(layer, "members", None)  # an ensemble's K stacked members
+            shape = (f"({members}, {layer.n_out}, {layer.n_in})" if members
+                     else f"({layer.n_out}, {layer.n_in})")
             print(f"{layer_index:>5}  {'Dense':<8}{shape:>20}  {act:<22}{n:>9,}")
         elif isinstance(layer, Dropout):
             print(f"{'':>5}  {'Dropout':<8}{'':>20}  {'rate ' + str(layer.rate):<22}{0:>9}")

@@ -26,9 +26,9 @@ from numpy.typing import NDArray
 
 from ..engine.backend import to_host
 from ..engine.layers import Dense
-from ..engine.output import sample_costs
 from ..engine.workspace import rows_within_budget
 from ..training.callbacks import Callback
+from ..training.weights import sample_costs
 
 if TYPE_CHECKING:
     from ..engine.network import Network, Trace
@@ -74,10 +74,10 @@ class Check:
 
 
 def probe_cost(net: Network, trace: Trace, Y: Array) -> float:
-    """The mean cost C (no L2 term) of a forward pass against targets ``Y`` (n, n_out)."""
+    """The mean cost C (no L2 term) of a forward pass against targets ``Y`` (n, n_out)
+    (an ensemble: the members' mean, as it trains)."""
     with np.errstate(all="ignore"):
-        return float(np.mean(sample_costs(net.loss_fn, trace.z_L, trace.a_L, Y,
-                                          fused=net.fused_output)))
+        return float(np.mean(sample_costs(net, trace, Y)))
 
 
 def baseline_cost(net: Network, Y: Array) -> float:
