@@ -201,6 +201,12 @@ def test_load_gives_the_same_features_from_csv_parquet_and_dataframe(
         np.testing.assert_array_equal(other.y, from_csv.y)
 
 
+def test_load_refuses_what_is_neither_a_path_nor_a_dataframe() -> None:
+    with pytest.raises(ValueError, match="path: expected a table file's path or a pandas "
+                       "DataFrame, got ndarray"):
+        datasets.load("csv", path=np.zeros((3, 2)), target="y")
+
+
 def test_load_encode_false_leaves_the_table_to_encode(tmp_path: Path) -> None:
     package, relative, target, _ = TABLES["weather"]
     ds = datasets.load("csv", path=package_file(package, relative), target=target,

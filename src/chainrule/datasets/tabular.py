@@ -91,6 +91,9 @@ def load_csv(path: str | os.PathLike[str] | Any, target: str | None, task: str |
         format whose reader is not installed. A :class:`~chainrule.errors.FileFormatError`.
     """
     frame = None if isinstance(path, (str, os.PathLike)) else path
+    if frame is not None and not (hasattr(frame, "columns") and hasattr(frame, "iloc")):
+        raise ValueError(f"path: expected a table file's path or a pandas DataFrame, got "
+                         f"{type(frame).__name__}")
     where: str | Path = "DataFrame" if frame is not None else Path(path)
     if not target:
         raise ValueError(f"target: name the target column of {where} (--target COLUMN)")
