@@ -176,3 +176,18 @@ def test_the_out_of_fold_loss_scores_each_row_by_the_member_that_never_saw_it() 
     assert logs["cv_loss"] == pytest.approx(expected, rel=1e-12)
     early = early_stopping(5, 0, out_of_fold=True)
     assert (early.monitor, early.restore_best_weights) == ("cv_loss", True)
+
+
+def test_cv_auto_folds_a_small_table_only(tmp_path: Path) -> None:
+    from chainrule.runs import recipe
+
+    assert recipe.auto_folds(160, 22) == recipe.AUTO_FOLDS  # lung: 22 validation rows
+    assert recipe.auto_folds(8000, 1000) == 0 and recipe.auto_folds(6, 1) == 0
+    table = write_table(tmp_path / "t.csv", 150)
+    code, out, _ = train("--csv", str(table), "--target", "y", "--out", str(tmp_path / "r"),
+                         "--cv", "auto", "--epochs", "3")
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert code == 0 and config["cv"] == recipe.AUTO_FOLDS  # resolved, as config.json holds
+    code, _, err = train("--csv", str(table), "--target", "y", "--out", str(tmp_path / "s"),
+                         "--cv", "1")
+    assert code == 2 and "1 fold leaves nothing to test" in err

@@ -156,6 +156,18 @@ def batch_type(text: str) -> int | str:
     return int(_int_type(1, f"a positive integer or {AUTO!r}")(text))
 
 
+def folds_type(text: str) -> int | str:
+    """``--cv``: 0, an integer from 2 to MAX_MEMBERS, or ``auto``."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    what = f"0, an integer from 2 to {MAX_MEMBERS}, or {AUTO!r}"
+    value = int(_int_type(0, what, MAX_MEMBERS)(text))
+    if value == 1:
+        raise argparse.ArgumentTypeError(f"expected {what}, got '1' (1 fold leaves nothing "
+                                         "to test each member on)")
+    return value
+
+
 def smoothing_type(text: str) -> float | str:
     """``--label-smoothing``: a number in [0, 1) or ``auto``."""
     if text.strip().lower() == AUTO:
@@ -299,11 +311,12 @@ def add_table_arguments(p: argparse.ArgumentParser) -> None:
                    default=None, metavar="K",
                    help="train K networks at once as one batched computation and predict "
                    "the mean of their outputs (default 1)")
-    g.add_argument("--cv", type=_int_type(2, "an integer ≥ 2", MAX_MEMBERS), default=None,
-                   metavar="K",
+    g.add_argument("--cv", type=folds_type, default=None, metavar="K",
                    help="K-fold cross-validation of the training rows, the K folds trained "
-                   "at once as K members (each never sees its fold); reports mean ± sd of "
-                   "every metric over the folds beside the test report")
+                   "at once as K members (each never sees its fold; the saved model is the "
+                   "epoch with the lowest out-of-fold loss); reports mean ± sd of every "
+                   "metric over the folds beside the test report. 0: off (default); 'auto': "
+                   "5 folds when the validation split has fewer than 100 rows")
 
 
 def add_run_arguments(g: argparse._ArgumentGroup) -> None:

@@ -137,7 +137,15 @@ class RunConfig:
     categorical_encoding: str | None = None  # "onehot" or "codes" (None: the encoder's)
     embeddings: str = "none"  # learned input layers of a table (chainrule.engine.embeddings)
     ensemble: int = 1  # K members trained at once as one batched network
-    cv: int = 0  # K folds trained at once as K members; 0: no cross-validation
+    cv: int | str = 0  # K folds as K members; 0: none; "auto": runs.recipe.auto_folds
+
+    @property
+    def folds(self) -> int:
+        """``cv`` as a number of folds (0: none); ``"auto"`` must be resolved first
+        (:func:`chainrule.runs.stages.resolve_auto`)."""
+        if isinstance(self.cv, str):
+            raise ConfigError("cv auto: resolve it first (chainrule.runs.stages.resolve_auto)")
+        return self.cv
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON/TOML values, in :data:`DEFAULTS` order."""
@@ -236,7 +244,7 @@ CHECKS: dict[str, checks.Setting] = {
                                         optional=True),
     "embeddings": checks.Name("embeddings", lambda: EMBEDDINGS),
     "ensemble": checks.Integer(1, MAX_MEMBERS, "a positive integer (members; 1: one network)"),
-    "cv": checks.Integer(0, MAX_MEMBERS, "0 (off) or a number of folds ≥ 2"),
+    "cv": checks.IntegerOrAuto(0, MAX_MEMBERS, "0 (off) or a number of folds ≥ 2"),
 }
 assert set(CHECKS) == set(DEFAULTS)
 
@@ -310,11 +318,11 @@ def build_config(values: Mapping[str, Any], sources: Mapping[str, str]) -> RunCo
     if cfg.cv == 1:
         raise _fail("cv: 1 fold leaves nothing to test each member on; use 0 (off) or K ≥ 2",
                     ["cv"], sources)
-    if cfg.cv and cfg.ensemble > 1:
+    if isinstance(cfg.cv, int) and cfg.cv and cfg.ensemble > 1:
         raise _fail(f"cv {cfg.cv} and ensemble {cfg.ensemble}: --cv K trains its K folds as "
                     "the K members of one ensemble; give one of them",
                     ["cv", "ensemble"], sources)
-    if (cfg.cv or cfg.ensemble > 1) and cfg.embeddings != "none":
+    if ((isinstance(cfg.cv, int) and cfg.cv) or cfg.ensemble > 1) and cfg.embeddings != "none":
         raise _fail(f"embeddings {cfg.embeddings}: an ensemble's members are stacked Dense "
                     "layers only; drop --embeddings or --ensemble/--cv",
                     ["embeddings", "ensemble", "cv"], sources)

@@ -194,8 +194,8 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
         optimizer.load_state_dict(resumed.net.optimizer.state_dict())
     start = time.perf_counter()
     out_of_fold = []
-    if cfg.cv:  # every row's cost under the member that never saw it: cv_loss
-        folds = run_folds(cfg.cv, splits.y_train, ds.task, cfg.seed)
+    if cfg.folds:  # every row's cost under the member that never saw it: cv_loss
+        folds = run_folds(cfg.folds, splits.y_train, ds.task, cfg.seed)
         Y_true = net.targets(encode_targets(net, splits.y_train, ds.task), len(folds))
         out_of_fold = [OutOfFoldLoss(net.inputs(splits.X_train), Y_true, folds)]
     run_callbacks = _fit_callbacks(cfg, ck, state, [*callbacks, *out_of_fold],
@@ -211,8 +211,8 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
         **_epochs(run_callbacks, prior.epoch, remaining))
     if cfg.class_weight:  # from the training split's classes (chainrule.training.weights)
         kwargs["class_weight"] = cfg.class_weight
-    if cfg.cv:  # member m never sees fold m (chainrule.runs.crossval)
-        kwargs["member_weights"] = member_weights(folds, cfg.cv)
+    if cfg.folds:  # member m never sees fold m (chainrule.runs.crossval)
+        kwargs["member_weights"] = member_weights(folds, cfg.folds)
     new = (fit_fn or _fit)(net, splits.X_train, Y_train, **kwargs)
     seconds = prior.train_seconds + time.perf_counter() - start
     history = prior.to_history()
@@ -235,12 +235,12 @@ def _fit_callbacks(cfg: RunConfig, ck: Checkpointing, state: CheckpointState,
     early = None
     if cfg.early_stopping:
         early = early_stopping(cfg.early_stopping, n_val, cfg.min_delta,
-                               out_of_fold=bool(cfg.cv),
+                               out_of_fold=bool(cfg.folds),
                                state=state.early_stopping if resumed else None,
                                best_params=resumed.best_params if resumed else None)
         callbacks.append(early)
     if ck.run_dir is not None:
-        monitor = ("cv_loss" if cfg.cv else "val_loss" if n_val else
+        monitor = ("cv_loss" if cfg.folds else "val_loss" if n_val else
                    "loss" if early else None)
         ck.checkpointer = Checkpointer(
             ck.run_dir, every=cfg.checkpoint_every, state=state, monitor=monitor,

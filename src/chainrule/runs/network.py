@@ -70,7 +70,7 @@ def build_network(cfg: RunConfig, ds: Dataset) -> Network:
     Dense layer.
     """
     out = resolve_outputs(cfg, ds)
-    members = cfg.cv or cfg.ensemble
+    members = cfg.folds or cfg.ensemble
     try:
         front = input_layers(cfg, ds)
         width = front[-1].n_out if front else ds.n_features

@@ -100,6 +100,19 @@ def batch_size_for(n_train: int) -> int:
     return size
 
 
+#: ``cv = "auto"``: this many folds when the validation split is too small to tell the best
+#: epoch (fewer than :data:`SMALL_VALIDATION` rows), else none.
+AUTO_FOLDS = 5
+SMALL_VALIDATION = 100
+
+
+def auto_folds(n_train: int, n_val: int) -> int:
+    """``cv = "auto"``: :data:`AUTO_FOLDS` folds as members when the validation split has
+    fewer than :data:`SMALL_VALIDATION` rows (a small table: its validation loss is noise,
+    the members' out-of-fold loss over every training row is not), else 0."""
+    return AUTO_FOLDS if n_val < SMALL_VALIDATION and n_train >= 2 * AUTO_FOLDS else 0
+
+
 def describe_recipe(cfg: Any) -> str:
     """One line for the run's header: the recipe and the choices it stands for, e.g.
     ``recipe table: adamw (weight decay 0.0001), flat_cosine, label smoothing 0.1,
@@ -120,11 +133,16 @@ def describe_recipe(cfg: Any) -> str:
         parts.append(f"{cfg.epochs} epochs")
     if cfg.clipnorm is not None:
         parts.append(f"clipnorm {cfg.clipnorm:g}")
+    if cfg.cv:
+        parts.append(f"best epoch by the out-of-fold loss of {cfg.cv} folds")
+    elif cfg.early_stopping:
+        parts.append("best validation epoch kept")
     return f"recipe {cfg.recipe}: {', '.join(parts)}"
 
 
 __all__ = [
-    "AUTO_LABEL_SMOOTHING", "BATCHES_PER_EPOCH", "MAX_BATCH", "MIN_BATCH", "RECIPES", "TABLE",
+    "AUTO_FOLDS", "AUTO_LABEL_SMOOTHING", "BATCHES_PER_EPOCH", "SMALL_VALIDATION",
+    "auto_folds", "MAX_BATCH", "MIN_BATCH", "RECIPES", "TABLE",
     "TABLE_EPOCHS", "TABLE_PATIENCE", "apply_recipe", "batch_size_for", "describe_recipe",
     "recipe_settings",
 ]

@@ -236,7 +236,7 @@ def _execute(start: _Start, callbacks: Sequence[Callback], reporter: Reporter | 
     fit_fn, root = _fitter(options.distributed)
     reporter = (reporter or Reporter()) if root else Reporter()
     where = training_backend(options.device, options.backend)  # before anything is loaded
-    if options.distributed and (start.cfg.cv or start.cfg.ensemble > 1):
+    if options.distributed and (start.cfg.cv not in (0, "auto") or start.cfg.ensemble > 1):
         raise RunError("--distributed: an ensemble (--ensemble, --cv) trains in one process; "
                        "drop --distributed or --ensemble/--cv")
     if options.distributed and not where.is_numpy:
@@ -301,7 +301,7 @@ def _prepare(start: _Start, callbacks: Sequence[Callback], reporter: Reporter,
     ds = load_data(cfg)
     splits = split(cfg, ds)
     if resumed is None:
-        cfg = resolve_auto(cfg, ds, splits)
+        cfg = resolve_auto(cfg, ds, splits, folds=not options.distributed)
     if resumed is not None:
         net = resumed.net
         if net.n_in != ds.n_features:
@@ -325,10 +325,10 @@ def _prepare(start: _Start, callbacks: Sequence[Callback], reporter: Reporter,
     if progress is not None:
         run_callbacks.append(progress)
     health = None
-    if options.monitor and root and (cfg.cv or cfg.ensemble) > 1:
+    if options.monitor and root and (cfg.folds or cfg.ensemble) > 1:
         # the monitor's probes read one network's z^(L); an ensemble's are stacked
         reporter.warn("the health monitor watches one network; not this ensemble of "
-                      f"{cfg.cv or cfg.ensemble} members (no diagnosis in metrics.json)")
+                      f"{cfg.folds or cfg.ensemble} members (no diagnosis in metrics.json)")
     elif options.monitor and root:
         health = make_monitor(cfg, splits, max(0, cfg.epochs - done))
         run_callbacks.insert(0, health)

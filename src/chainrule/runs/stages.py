@@ -26,7 +26,7 @@ from .crossval import fold_metrics, run_folds
 from .data import fit_encoder, load_dataset
 from .errors import RunError
 from .network import build_network, encode_targets, evaluate
-from .recipe import AUTO_LABEL_SMOOTHING, batch_size_for
+from .recipe import AUTO_LABEL_SMOOTHING, auto_folds, batch_size_for
 from .reporter import Reporter
 
 
@@ -77,11 +77,14 @@ def label_smoothing(cfg: RunConfig, task: str) -> float:
     return float(cfg.label_smoothing)
 
 
-def resolve_auto(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> RunConfig:
+def resolve_auto(cfg: RunConfig, ds: datasets.Dataset, splits: Splits, *,
+                 folds: bool = True) -> RunConfig:
     """The settings that say ``"auto"`` chosen from the data (``lr`` aside:
     :func:`auto_lr`): ``batch_size`` from the training rows
     (:func:`~chainrule.runs.recipe.batch_size_for`), ``label_smoothing`` from the task
-    (:data:`~chainrule.runs.recipe.AUTO_LABEL_SMOOTHING` for classes, 0 for values).
+    (:data:`~chainrule.runs.recipe.AUTO_LABEL_SMOOTHING` for classes, 0 for values),
+    ``cv`` from the validation split (:func:`~chainrule.runs.recipe.auto_folds`; 0 where
+    members cannot train: ``folds`` False, an ensemble, embeddings).
 
     Raises
     ------
@@ -96,6 +99,9 @@ def resolve_auto(cfg: RunConfig, ds: datasets.Dataset, splits: Splits) -> RunCon
     elif cfg.label_smoothing > 0 and ds.task != "classification":
         raise RunError(f"label_smoothing {cfg.label_smoothing:g}: smooths one-hot class "
                        f"targets, and this is {ds.task} data; leave --label-smoothing out")
+    if isinstance(cfg.cv, str):
+        able = folds and cfg.ensemble == 1 and cfg.embeddings == "none"
+        changes["cv"] = auto_folds(len(splits.X_train), len(splits.X_val)) if able else 0
     return cfg.replace(**changes) if changes else cfg
 
 
@@ -208,9 +214,9 @@ def cross_validation(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits:
                      ) -> dict[str, Any] | None:
     """``--cv K``: every member scored on its own fold of the training rows
     (:func:`~chainrule.runs.crossval.fold_metrics`); None without ``cv``."""
-    if not cfg.cv:
+    if not cfg.folds:
         return None
-    folds = run_folds(cfg.cv, splits.y_train, ds.task, cfg.seed)
+    folds = run_folds(cfg.folds, splits.y_train, ds.task, cfg.seed)
     return fold_metrics(net, splits.X_train, splits.y_train, folds, ds.task, ds.classes)
 
 
