@@ -361,6 +361,8 @@ def test_a_record_naming_a_device_is_never_read() -> None:
     environ = {"path": "/proc/self/environ", "size": 0, "sha256": empty}
     assert Path("/proc/self/environ").stat().st_size == 0  # procfs: size 0, yet it holds text
     assert "different content" in str(changed(environ))
+    assert changed({"path": "a\0b", "size": 1, "sha256": empty}) == \
+        "is not a path a file can have"
 
 
 def _small_table(path: Path, n: int = 80) -> pd.DataFrame:

@@ -51,6 +51,8 @@ def changed(record: dict[str, Any]) -> str | None:
         return "is no longer there"
     except OSError as exc:
         return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    except ValueError:  # a NUL byte in the path: no file has that name
+        return "is not a path a file can have"
     if not stat.S_ISREG(st.st_mode):
         return "is no longer a regular file"
     if st.st_size != record["size"]:
