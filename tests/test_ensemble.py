@@ -344,3 +344,43 @@ def test_regression_outputs_start_at_the_targets_scale_in_every_member():
         plain.init_output_from_targets(Y)
         np.testing.assert_allclose(net.member(m).params, plain.params, rtol=1e-12)
     np.testing.assert_allclose(net.output_layer.b, np.tile(Y.mean(axis=0), (3, 1)))
+
+
+def test_a_network_with_a_layer_before_dense_and_a_scaler_saves_and_loads(tmp_path):
+    """The file's scaler is as wide as the network's input (the first layer's n_in), not
+    the first Dense layer's: a front layer that widens a^(0) (an embedding) loads back."""
+    from chainrule.engine.layer import LAYERS, Layer
+
+    class Widen(Layer):
+        name = "TestEnsembleWiden"
+        config_schema = None
+
+        def __init__(self, n_in):
+            self.n_in, self.n_out = n_in, 2 * n_in
+
+        def connect(self, n_prev):
+            pass
+
+        def forward(self, a_prev, *, training=False, rng=None, out=None):
+            return None, np.concatenate([a_prev, a_prev**2], axis=1), None
+
+        def backward(self, a_prev, z, a, grad_a, *, mask=None, need_grad_prev=True, out=None):
+            n = a_prev.shape[1]
+            return None, grad_a[:, :n] + 2 * a_prev * grad_a[:, n:]
+
+        def get_config(self):
+            return {"type": self.name, "n_in": self.n_in}
+
+    from chainrule.io.schema import Int, Obj, Str
+
+    Widen.config_schema = Obj(required={"type": Str(max_len=100), "n_in": Int(1, 100)})
+    try:
+        for K in (1, 3):
+            net = cr.Network([Widen(3), cr.Dense(6, 4, "tanh"), cr.Dense(4, 2)], ensemble=K,
+                             seed=0)
+            net.scaler = cr.Standardizer(np.arange(3.0), np.ones(3) * 2)
+            X = np.random.default_rng(0).normal(size=(5, 3))
+            back = cr.load(cr.save(net, tmp_path / f"w{K}.safetensors"))
+            np.testing.assert_array_equal(back.predict(X), net.predict(X))
+    finally:
+        LAYERS.pop("TestEnsembleWiden", None)

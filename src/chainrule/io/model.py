@@ -107,12 +107,6 @@ def layers_from_config(layer_configs: list[dict[str, Any]], source: str) -> list
     return layers
 
 
-def _dense(layers: list[Any]) -> list[Any]:
-    from ..engine.layers import Dense
-
-    return [layer for layer in layers if isinstance(layer, Dense)]
-
-
 def layer_tensors(layers: list[Any], dtype: np.dtype
                   ) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The (shape, dtype) of every tensor the layers own, by name (see :func:`layer_arrays`)."""
@@ -270,7 +264,7 @@ def _expected_tensors(parts: _Parts, meta: dict[str, Any]
     expected = layer_tensors(parts.layers, parts.dtype)
     n_params = sum(math.prod(shape) for shape, _ in expected.values())
     if meta["scaler"]:
-        n_in = _dense(parts.layers)[0].n_in
+        n_in = parts.layers[0].n_in  # the network's input: an embedding's, if one is first
         expected["scaler.mean"] = expected["scaler.scale"] = ((n_in,), np.dtype(np.float64))
     if parts.optimizer is not None and parts.t > 0:
         for slot in parts.optimizer.slots:
