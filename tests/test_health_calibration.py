@@ -52,3 +52,33 @@ def calibrate_fits() -> float:
     from chainrule.health.diagnosis import FITS
 
     return FITS
+
+
+def _check(learned: float, *, dead: float = 0.0, saturated: float = 0.0,
+           update: float = 1e-3) -> list[Any]:
+    """Three checks of a 2-hidden-layer relu/tanh network whose cost has come
+    ``learned`` of the way from a constant output's to 0."""
+    import numpy as np
+
+    from chainrule.health.monitor import Check, LayerHealth
+
+    def layer(i: int, act: str, last: bool = False) -> LayerHealth:
+        return LayerHealth(i, act, 0.0, 1.0, None if last else dead,
+                           None if last else saturated, 1e-2, 0.1, update,
+                           np.zeros(4, dtype=np.int64))
+
+    layers = [layer(1, "relu"), layer(2, "relu"), layer(3, "softmax", last=True)]
+    return [Check(10 * k, 1, layers, loss=1.0 - learned, baseline=1.0) for k in (1, 2, 3)]
+
+
+@pytest.mark.parametrize(("numbers", "fitting", "sick"), [
+    ({"dead": 0.7}, [], ["dead_units"]),  # "70 % of relu units are dead" at the default rate
+    ({"saturated": 0.52}, [], ["saturation"]),  # "52 % of tanh outputs … at 99 %"
+    ({"update": 1.6e-6}, [], ["lr_too_small"]),  # "the learning rate is ~616× too small"
+])
+def test_the_issues_false_alarms_are_not_said_of_a_network_that_fits(
+        numbers: dict[str, float], fitting: list[str], sick: list[str]) -> None:
+    from chainrule.health.diagnosis import verdicts_from
+
+    assert sorted(verdicts_from(_check(0.99, **numbers), []).kinds) == fitting
+    assert sorted(verdicts_from(_check(0.1, **numbers), []).kinds) == sick
