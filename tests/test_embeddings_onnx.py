@@ -127,3 +127,17 @@ def test_a_table_network_exports_with_its_encoder() -> None:
     model = onnx_convert.to_onnx(net)
     got, want = onnx_convert.run(model, unseen), net.predict(unseen)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
+
+
+def test_a_table_network_saves_and_loads(tmp_path) -> None:
+    """With its encoder: the file states a^(0)'s width at the lookup (n_in), not at the
+    first Dense layer, and the loaded network reads the table by column name."""
+    df, y = _frame(6, 200)
+    net = _table_encoded_net(df, seed=1)
+    net.fit(df, y, epochs=2, batch_size=32, optimizer="adam")
+    path = cr.save(net, tmp_path / "table.safetensors")
+    back = cr.load(path)
+    assert back.encoder is not None and net.encoder is not None
+    assert back.encoder.code_columns() == net.encoder.code_columns()
+    assert back.n_in == net.n_in < back.dense_layers[0].n_in
+    np.testing.assert_array_equal(back.predict(df), net.predict(df))
