@@ -35,6 +35,7 @@ def test_a_plain_gradient_step_takes_the_windows_upper_end() -> None:
     over (the run's 1e-3 lost 10–20 accuracy points to the sweep's rates on real tables)."""
     assert suggest(1e-2, 1e-3, 5e-2, measured=True)[0] == 5e-2
     assert suggest(1e-2, 1e-3, 5.0, measured=True)[0] == pytest.approx(0.1)  # TRUST
+    assert suggest(1e-2, 1e-9, 1e-7, measured=True)[0] == 1e-7  # large targets: no floor
     ds = datasets.load("digits")
     net = cr.MLP([64, 32, 10], hidden="relu", output="softmax", loss="cross_entropy", seed=0)
     net.scaler = cr.Standardizer.fit(ds.X)

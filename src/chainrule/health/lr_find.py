@@ -42,6 +42,7 @@ from ..training.schedules import Schedule
 
 if TYPE_CHECKING:
     from ..engine.network import Network
+    from ..training.step import Step
 
 
 class ExponentialSweep(Schedule):
@@ -73,15 +74,16 @@ SCALE_FREE = frozenset({"adam", "adamw", "rmsprop"})
 def suggest(default: float, lower: float, upper: float, *,
             measured: bool = False) -> tuple[float, str]:
     """The rule, with the reason in words. ``measured`` (a plain-gradient optimizer, see
-    :data:`SCALE_FREE`): the window's upper end; else ``default`` (the optimizer's own
-    rate) clipped to the window [``lower``, ``upper``]. Never more than :data:`TRUST` ×
-    away from ``default`` (a 100-step sweep on noisy batches is a coarse instrument)."""
-    if measured:
-        rate = min(max(upper, default / TRUST), TRUST * default)
+    :data:`SCALE_FREE`): the window's upper end, at most :data:`TRUST` × ``default``;
+    else ``default`` (the optimizer's own rate) clipped to the window [``lower``,
+    ``upper``], never more than :data:`TRUST` × away from it (a 100-step sweep on noisy
+    batches is a coarse instrument)."""
+    if measured:  # no floor: large targets make large gradients, which need tiny rates
+        rate = min(upper, TRUST * default)
         return rate, ("the window's upper end: a plain-gradient step has no default that "
                       "carries over" if rate == upper else
-                      f"the window's upper end {upper:.0e}, kept within {TRUST:g} × the "
-                      f"default {default:.0e}")
+                      f"{TRUST:g} × the default {default:.0e}, below the window's upper "
+                      f"end {upper:.0e}")
     if default < lower:
         rate = min(lower, TRUST * default)
         return rate, (f"the window's lower end; the default {default:.0e} lies below it"
@@ -232,16 +234,37 @@ def lr_find(net: Network, X: ArrayLike, Y: ArrayLike, *, start: float = 1e-7,
     # the loss guard's "1e6 × the first batch" would stop it on a first batch that
     # happens to cost almost nothing (a regression target that is mostly 0), at η = 1e-7.
     step.guard.EXPLOSION = math.inf
+    lrs, losses = _sweep(step, opt, a0, Yt, twin.rng, steps, batch_size, stop_factor)
+    if len(lrs) < 5:
+        raise ValueError(f"lr_find: the loss diverged within {len(lrs)} steps from {start:g}; "
+                         "start the sweep lower")
+    lr_arr = np.array(lrs)
+    sm = centred(np.array(losses), max(2, len(losses) // 20))
+    low = int(np.argmin(sm))
+    slope = np.gradient(sm, np.log10(lr_arr))
+    skip = max(1, len(sm) // 20)  # the ends of a finite difference are noisy
+    inner = slope[skip : max(low, skip + 1)]
+    steepest = float(lr_arr[skip + int(np.argmin(inner))]) if inner.size else float(lr_arr[low])
+    lower, upper = window(lr_arr, sm)
+    default = get_optimizer(config["name"]).lr
+    return LRFindResult(lr_arr, np.array(losses), sm, steepest, float(lr_arr[low]), lower,
+                        upper, float(default), str(config["name"]))
+
+
+def _sweep(step: Step, opt: Optimizer, a0: Any, Yt: Any, rng: np.random.Generator,
+           steps: int, batch_size: int, stop_factor: float) -> tuple[list[float], list[float]]:
+    """The steps of the sweep: the rate and the batch's mean cost of each, until the stop
+    rule (see :func:`lr_find`)."""
     lrs: list[float] = []
     losses: list[float] = []
     warm = max(5, steps // 10)
     start_level = math.inf
-    order, pos = twin.rng.permutation(a0.shape[0]), 0
+    order, pos = rng.permutation(a0.shape[0]), 0
     m = min(batch_size, a0.shape[0])
     with np.errstate(all="ignore"):
         for t in range(steps):
             if pos + m > len(order):
-                order, pos = twin.rng.permutation(a0.shape[0]), 0
+                order, pos = rng.permutation(a0.shape[0]), 0
             idx = order[pos : pos + m]
             pos += m
             lr = opt.lr
@@ -260,17 +283,4 @@ def lr_find(net: Network, X: ArrayLike, Y: ArrayLike, *, start: float = 1e-7,
                 start_level = max(losses)
             if t >= warm and float(np.median(losses[-5:])) > stop_factor * start_level:
                 break
-    if len(lrs) < 5:
-        raise ValueError(f"lr_find: the loss diverged within {len(lrs)} steps from {start:g}; "
-                         "start the sweep lower")
-    lr_arr = np.array(lrs)
-    sm = centred(np.array(losses), max(2, len(losses) // 20))
-    low = int(np.argmin(sm))
-    slope = np.gradient(sm, np.log10(lr_arr))
-    skip = max(1, len(sm) // 20)  # the ends of a finite difference are noisy
-    inner = slope[skip : max(low, skip + 1)]
-    steepest = float(lr_arr[skip + int(np.argmin(inner))]) if inner.size else float(lr_arr[low])
-    lower, upper = window(lr_arr, sm)
-    default = get_optimizer(config["name"]).lr
-    return LRFindResult(lr_arr, np.array(losses), sm, steepest, float(lr_arr[low]), lower,
-                        upper, float(default), str(config["name"]))
+    return lrs, losses
