@@ -117,10 +117,9 @@ def number_cells(a: np.ndarray) -> list[list[str]]:
     """Each value of ``a`` (n_samples, n_out) as the shortest text that reads back as the
     same value of ``a``'s float type (Python's ``repr`` for float64)."""
     a = a.reshape(len(a), -1)
-    if a.dtype == np.float64:
-        return [list(map(repr, row)) for row in a.tolist()]
-    return [[str(v) for v in row] for row in a.astype(np.float32 if a.dtype.itemsize <= 4
-                                                       else np.float64)]
+    if a.dtype != np.float32:  # float64 (and anything else) as Python floats
+        return [list(map(repr, row)) for row in a.astype(np.float64).tolist()]
+    return [[str(v) for v in row] for row in a]  # NumPy's shortest float32 text
 
 
 def kept_cells(kept: Table | None, n: int) -> list[list[str]]:
@@ -134,9 +133,14 @@ def kept_cells(kept: Table | None, n: int) -> list[list[str]]:
             vocab = [csv_field(v) for v in col.vocab]
             columns.append([vocab[c] if c >= 0 else "" for c in col.codes.tolist()])
         else:
-            columns.append(["" if v != v else str(int(v)) if v.is_integer() and abs(v) < 2**53
-                            else repr(v) for v in col.values.tolist()])
+            columns.append([_kept_number(v) for v in col.values.tolist()])
     return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _kept_number(v: float) -> str:
+    if v != v:  # NaN: a missing cell
+        return ""
+    return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
 
 
 def _csv_text(net: Network, a: np.ndarray, target_names: list[str],
