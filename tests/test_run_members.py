@@ -120,8 +120,6 @@ def test_ensemble_and_embeddings_runs(tmp_path: Path) -> None:
     assert metrics["status"] == "complete" and metrics["test"]["accuracy"] > 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="io/model.py checks the scaler against the first "
-                   "Dense layer's width, not the embedding's input (asked H2/H6, 00:10)")
 def test_a_run_with_embeddings_saves_a_model_that_loads(tmp_path: Path) -> None:
     table = write_table(tmp_path / "t.csv")
     code, _, err = train("--csv", str(table), "--target", "y", "--out", str(tmp_path / "m"),

@@ -349,7 +349,7 @@ def add_run_arguments(g: argparse._ArgumentGroup) -> None:
                    default=None, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation loss and "
                    "keep the best weights (default 0: off; a --csv job given neither "
-                   "this nor --epochs trains up to 200 epochs with patience 10)")
+                   "this nor --epochs trains up to 200 epochs with patience 20)")
     g.add_argument("--checkpoint-every", type=_int_type(1, "a positive integer"),
                    default=None, metavar="N",
                    help="write checkpoint.safetensors every N epochs (default 1)")

@@ -14,7 +14,10 @@ TabM (Gorishniy et al., ICLR 2025) found for tables, each kept only where it won
 - dropout after every hidden layer;
 - a batch size scaled to the training rows (:func:`batch_size_for`);
 - up to :data:`TABLE_EPOCHS` epochs, stopped by patience with a minimum improvement
-  (``min_delta``), the saved model being the best validation epoch's weights.
+  (``min_delta``), the saved model being the best validation epoch's weights;
+- on a small table (a validation split under 100 rows) 5 folds trained at once as the
+  members of one ensemble, the best epoch chosen by their out-of-fold loss
+  (``cv = "auto"``, :mod:`chainrule.runs.crossval`).
 
 A recipe only fills settings that no flag and no ``--config`` file gave; the values it
 filled are recorded in ``config.json`` like any other (a resumed run or a rerun from
@@ -40,10 +43,17 @@ MIN_BATCH, MAX_BATCH, BATCHES_PER_EPOCH = 32, 256, 64
 #: A table job given neither ``--epochs`` nor ``--early-stopping`` trains up to
 #: TABLE_EPOCHS epochs and stops after TABLE_PATIENCE without a better validation loss.
 TABLE_EPOCHS = 200
-TABLE_PATIENCE = 10
+TABLE_PATIENCE = 20
 
 #: The ``table`` recipe: setting → value, for the settings a table job was not given.
-#: ``epochs`` and ``early_stopping`` go together (:func:`apply_recipe`).
+#: ``epochs`` and ``early_stopping`` go together (:func:`apply_recipe`). Measured on 18
+#: real tables (3 seeded splits each; mean accuracy or R², msleep aside): the plain
+#: defaults 0.700; this recipe with patience 10: 0.710, with 20: 0.721, 30: 0.716; without
+#: dropout 0.695; without label smoothing 0.711; a constant rate 0.710 (flat_cosine only
+#: matters in runs longer than half their epochs); an ensemble of 4: no better, 4× slower.
+#: On 8 small tables (6 splits) ``cv = "auto"`` (5 folds as members, the best epoch by
+#: their out-of-fold loss) scored 0.806 vs 0.805, and lifted lung (228 rows) from 0.696,
+#: below its majority class's 0.717, to 0.736.
 TABLE: dict[str, Any] = {
     "optimizer": "adamw",
     "weight_decay": 1e-4,
@@ -53,6 +63,7 @@ TABLE: dict[str, Any] = {
     "batch_size": "auto",
     "epochs": TABLE_EPOCHS,
     "early_stopping": TABLE_PATIENCE,
+    "cv": "auto",
 }
 
 #: A setting given → the recipe's settings that go with it and are not filled either:
