@@ -499,12 +499,3 @@ class Ensemble(Network):
                 W = W * np.asarray(s, dtype=np.float64)[:, None]  # checked by fit
             options["sample_weight"] = W
         return super().fit(X, Y, **options)
-
-
-def is_ensemble(net: Any) -> bool:
-    """Whether ``net`` is an :class:`Ensemble` (more than one member, or K = 1 built as
-    one)."""
-    return isinstance(net, Ensemble)
-
-
-__all__ += ["is_ensemble"]
