@@ -73,9 +73,11 @@ _DOC_PARAMS = """
         K > 1 trains K networks of this architecture at once as one batched computation
         (:mod:`chainrule.engine.ensemble`), each drawn from ``random_state`` as a single
         network would be, on the mean of their objectives; predictions are the mean of
-        the members' (probabilities for a classifier). ``coefs_[l]`` then has shape
-        (K, n_in, n_out) and ``intercepts_[l]`` (K, n_out). Not with ``loss='poisson'``
-        (chainrule addition).
+        the members' (probabilities for a classifier). Each member's gradient is its
+        own network's divided by K: Adam does not see the factor, but with
+        ``solver='sgd'`` multiply ``learning_rate_init`` by K for the steps one network
+        would take. ``coefs_[l]`` then has shape (K, n_in, n_out) and ``intercepts_[l]``
+        (K, n_out). Not with ``loss='poisson'`` (chainrule addition).
 
     Attributes
     ----------
