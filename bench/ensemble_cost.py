@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from table_bench import catalogue  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
 RESULTS = REPO / "bench" / "results"
 VARIANTS = {"one": [], "ensemble": ["--ensemble", "8"], "cv": ["--cv", "5"]}
 BARS = {"ensemble": 3.0, "cv": 2.5}
@@ -46,7 +47,7 @@ JOB_ROWS, JOB_COLUMNS, JOB_BAR = 20_000, 100, 60.0
 
 
 def _env() -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
     return dict(os.environ, PYTHONPATH=path)
 
 
@@ -158,8 +159,8 @@ def markdown(result: dict[str, object], job_times: list[dict[str, object]] | Non
         worst = max(job_times, key=lambda j: j["seconds"])  # type: ignore
         lines.append(f"\nslowest: {worst['table']} {worst['seconds']} s; over the bar or "
                      f"failed: {', '.join(str(j['table']) for j in slow) or 'none'}.")
-    lines.append(f"\n{os.cpu_count()} CPUs, Python {platform.python_version()}, "
-                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
+    lines.append(f"\nchainrule from {SRC}; {os.cpu_count()} CPUs, Python "
+                 f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     return "\n".join(lines) + "\n"
 
 
@@ -169,8 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (≥ 5)")
     parser.add_argument("--jobs", action="store_true", help="also time the default jobs")
+    parser.add_argument("--chainrule-src", type=Path, default=SRC, metavar="DIR",
+                        help="the src folder whose chainrule runs (a git archive of one "
+                             "commit is safe from edits made while this runs)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    globals()["SRC"] = args.chainrule_src.resolve()
     table = next(t for t in catalogue.TABLES if t.name == args.table)
     result = cost(table, args.epochs, args.rounds)
     job_times = jobs() if args.jobs else None
