@@ -160,7 +160,8 @@ def markdown(result: dict[str, object], job_times: list[dict[str, object]] | Non
         lines.append(f"\nslowest: {worst['table']} {worst['seconds']} s; over the bar or "
                      f"failed: {', '.join(str(j['table']) for j in slow) or 'none'}.")
     lines.append(f"\nchainrule from {SRC}; {os.cpu_count()} CPUs, Python "
-                 f"{platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
+                 f"{platform.python_version()}, "
+                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     return "\n".join(lines) + "\n"
 
 
