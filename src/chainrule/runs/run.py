@@ -325,11 +325,9 @@ def _prepare(start: _Start, callbacks: Sequence[Callback], reporter: Reporter,
     if progress is not None:
         run_callbacks.append(progress)
     health = None
-    if options.monitor and root and (cfg.folds or cfg.ensemble) > 1:
-        # the monitor's probes read one network's z^(L); an ensemble's are stacked
-        reporter.warn("the health monitor watches one network; not this ensemble of "
-                      f"{cfg.folds or cfg.ensemble} members (no diagnosis in metrics.json)")
-    elif options.monitor and root:
+    # The monitor's probes read one network's z^(L); an ensemble's are stacked (members,
+    # --cv): it has no diagnosis (docs/cli.md, "Health monitor and diagnosis").
+    if options.monitor and root and (cfg.folds or cfg.ensemble) == 1:
         health = make_monitor(cfg, splits, max(0, cfg.epochs - done))
         run_callbacks.insert(0, health)
     return _Prepared(cfg, config, ds, splits, net, ck, run, health, run_callbacks)
