@@ -384,3 +384,27 @@ def test_a_network_with_a_layer_before_dense_and_a_scaler_saves_and_loads(tmp_pa
             np.testing.assert_array_equal(back.predict(X), net.predict(X))
     finally:
         LAYERS.pop("TestEnsembleWiden", None)
+
+
+def test_an_output_layer_without_buffers_trains_weighted_and_unweighted():
+    """The training step's workspace holds None for a layer that keeps no buffers; the
+    ensemble's output delta is then a new array (it read .delta of None before)."""
+
+    class Unbuffered(GroupedDense):
+        name = "TestEnsembleUnbuffered"
+
+        def buffers(self, n):
+            return None
+
+    from chainrule.engine.layer import LAYERS
+
+    try:
+        X, Y = _data("softmax+ce", n=20)
+        for kw in ({}, {"member_weights": np.ones((20, 2))}):
+            net = cr.Network([cr.Dense(4, 5, "tanh"), Unbuffered(5, 3, "softmax", members=2)],
+                             "cross_entropy", ensemble=2, seed=0)
+            before = np.array(net.params)
+            net.fit(X, Y, epochs=1, batch_size=8, **kw)
+            assert not np.array_equal(before, net.params)
+    finally:
+        LAYERS.pop("TestEnsembleUnbuffered", None)

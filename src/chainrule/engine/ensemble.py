@@ -458,7 +458,8 @@ class Ensemble(Network):
             if Y is None:
                 raise ValueError("backward: give the targets Y or the output delta delta_L")
             rows = trace.a[-1].shape[0]
-            out = None if workspace is None else workspace.layers[-1].delta
+            buf = None if workspace is None else workspace.layers[-1]
+            out = None if buf is None else buf.delta  # a layer may keep no buffers
             delta_L, grad_a = self.member_deltas(trace, Y, self.dtype.type(1.0 / rows), out)
         lam = (self.l2 if l2 is None else l2) / self.members
         grads = super().backward(trace, delta_L=delta_L, workspace=workspace, l2=lam)

@@ -281,7 +281,8 @@ def weighted_backward(net: Network, trace: Trace, Y: Array, s: Array, *,
     """
     if isinstance(net, Ensemble):  # each member's rows, its own shares
         share = member_shares(s, net.members).reshape(-1)
-        out = None if workspace is None else workspace.layers[-1].delta
+        buf = None if workspace is None else workspace.layers[-1]
+        out = None if buf is None else buf.delta  # a layer may keep no buffers
         delta_L = scale_rows(net.member_deltas(trace, Y, out=out)[0], share)
         return net.backward(trace, delta_L=delta_L, workspace=workspace)
     delta_L = scale_rows(sample_deltas(net, trace, Y), shares(s))
