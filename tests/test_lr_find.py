@@ -99,3 +99,22 @@ def test_the_text_and_the_plot_say_the_same_rule(tmp_path: Path,
     said = [label.replace("\n", " ") for label in labels]
     assert result.reason in said and result.window_text in said
     assert sum("suggested" in label for label in said) == 1  # one rate is called suggested
+
+
+def test_a_sweep_that_diverges_at_once_says_what_to_change() -> None:
+    """Plain SGD on txhousing's median prices (targets near 1e5): the first steps at
+    η = 1e-7 already overflow; the message names the argument and the flag that start
+    lower, and the targets (``train --lr auto`` has no --start)."""
+    from bench_script import load
+
+    from chainrule.runs import RunConfig, RunError
+    from chainrule.runs.stages import build, load_data, range_test, split
+
+    table = next(t for t in load("real_tables").TABLES if t.name == "txhousing")
+    cfg = RunConfig.from_mapping({"dataset": "csv", "csv": str(table.file()),
+                                  "target": table.target, "optimizer": "sgd"})
+    ds = load_data(cfg)
+    splits = split(cfg, ds)
+    with pytest.raises(RunError, match=r"start=, or chainrule lr-find --start\) or, for "
+                       "targets in the thousands, standardize them"):
+        range_test(cfg, build(cfg, ds, splits), ds, splits)

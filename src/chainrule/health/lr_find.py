@@ -237,7 +237,8 @@ def lr_find(net: Network, X: ArrayLike, Y: ArrayLike, *, start: float = 1e-7,
     lrs, losses = _sweep(step, opt, a0, Yt, twin.rng, steps, batch_size, stop_factor)
     if len(lrs) < 5:
         raise ValueError(f"lr_find: the loss diverged within {len(lrs)} steps from {start:g}; "
-                         "start the sweep lower")
+                         "start the sweep lower (start=, or chainrule lr-find --start) or, "
+                         "for targets in the thousands, standardize them")
     lr_arr = np.array(lrs)
     sm = centred(np.array(losses), max(2, len(losses) // 20))
     low = int(np.argmin(sm))
