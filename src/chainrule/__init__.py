@@ -11,6 +11,7 @@ from . import _aliases
 from ._version import __version__
 from .engine.activations import ACTIVATIONS, Activation, get_activation
 from .engine.embeddings import CategoricalEmbedding
+from .engine.ensemble import Ensemble
 from .engine.initializers import INITIALIZERS
 from .engine.layers import Dense, Dropout, Layer
 from .engine.losses import LOSSES, Loss, get_loss
@@ -63,6 +64,7 @@ _aliases.install()
 
 __all__ = [
     "CategoricalEmbedding",
+    "Ensemble",
     "PeriodicEmbedding",
     "Table",
     "TableEncoder",
