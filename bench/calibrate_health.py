@@ -86,31 +86,44 @@ def score(cfg: RunConfig, lr: float) -> float:
     return float(metrics["accuracy"] if "accuracy" in metrics else metrics["r2"])
 
 
-def lr_find_table(name: str, seeds: list[int], optimizer: str) -> dict[str, Any]:
-    """One table: per seed the rates and scores of default, auto and the replaced rule."""
+def lr_find_table(name: str, seeds: list[int], optimizer: str, recipe: str = "table",
+                  replaced: bool = True) -> dict[str, Any]:
+    """One table: per seed the rates and scores of default, auto and the replaced rule.
+
+    The configuration is what ``chainrule train --csv FILE --target T --optimizer O`` uses
+    (``recipe``: its defaults; ``table`` for a CSV file unless ``--recipe plain``); the
+    range test is the one ``--lr auto`` runs (after the ``"auto"`` settings are chosen).
+    A suggestion equal to the default trains the same run: its score is reused."""
     from real_tables import TABLES
+
+    from chainrule.runs.recipe import apply_recipe
+    from chainrule.runs.stages import resolve_auto
 
     table = next(t for t in TABLES if t.name == name)
     rows: list[dict[str, Any]] = []
     for seed in seeds:
-        cfg = RunConfig.from_mapping({"dataset": "csv", "csv": str(table.file()),
-                                      "target": table.target, "seed": seed,
-                                      "optimizer": optimizer})
+        given = {"dataset": "csv", "csv": str(table.file()), "target": table.target,
+                 "seed": seed, "optimizer": optimizer, "recipe": recipe}
+        cfg = RunConfig.from_mapping(apply_recipe(given, set(given)))
         ds = load_data(cfg)
         splits = split(cfg, ds)
+        chosen = resolve_auto(cfg, ds, splits)
+        default = float(cfg.lr)
         try:
-            result = range_test(cfg, build(cfg, ds, splits), ds, splits)
+            result = range_test(chosen, build(chosen, ds, splits), ds, splits)
         except RunError as exc:  # train --lr auto refuses the same way: auto loses
             print(f"{name:16s} seed {seed} {optimizer}: {exc}", flush=True)
             rows.append({"seed": seed, "task": ds.task, "n_train": len(splits.X_train),
-                         "rates": {"default": float(cfg.lr), "auto": math.nan,
-                                   "replaced": math.nan},
-                         "scores": {"default": score(cfg, float(cfg.lr)), "auto": math.nan,
+                         "rates": {"default": default, "auto": math.nan, "replaced": math.nan},
+                         "scores": {"default": score(cfg, default), "auto": math.nan,
                                     "replaced": math.nan}, "reason": str(exc)})
             continue
-        rates = {"default": float(cfg.lr), "auto": result.suggestion,
-                 "replaced": replaced_rule(result)}
-        scores = {k: score(cfg, v) for k, v in rates.items()}
+        rates = {"default": default, "auto": result.suggestion,
+                 "replaced": replaced_rule(result) if replaced else math.nan}
+        scores = {"default": score(cfg, default)}
+        scores["auto"] = (scores["default"] if rates["auto"] == default
+                          else score(cfg, rates["auto"]))
+        scores["replaced"] = score(cfg, rates["replaced"]) if replaced else math.nan
         rows.append({"seed": seed, "task": ds.task, "n_train": len(splits.X_train),
                      "rates": rates, "scores": scores, "reason": result.reason})
         print(f"{name:16s} seed {seed} {optimizer}: " + "  ".join(
@@ -118,14 +131,15 @@ def lr_find_table(name: str, seeds: list[int], optimizer: str) -> dict[str, Any]
     mean = {k: float(np.mean([r["scores"][k] for r in rows])) for k in rows[0]["scores"]}
     diff = mean["auto"] - mean["default"]
     return {"table": name, "task": rows[0]["task"], "n_train": rows[0]["n_train"],
-            "seeds": rows, "mean": mean, "auto_minus_default": diff,
+            "recipe": recipe, "seeds": rows, "mean": mean, "auto_minus_default": diff,
             "meets_bar": bool(diff >= -BAR)}  # a diverged run (nan) fails it
 
 
-def lr_find_markdown(results: list[dict[str, Any]], optimizer: str, seeds: int) -> str:
+def lr_find_markdown(results: list[dict[str, Any]], optimizer: str, seeds: int,
+                     recipe: str = "table") -> str:
     metric = {"classification": "accuracy", "regression": "R²"}
-    lines = [f"`--optimizer {optimizer}`, the default recipe otherwise; test metric, the "
-             f"mean over {seeds} split seeds (rates: seed 0's)\n",
+    lines = [f"`--recipe {recipe} --optimizer {optimizer}`, the recipe's defaults otherwise; "
+             f"test metric, the mean over {seeds} split seeds (rates: seed 0's)\n",
              "| table | task (metric) | train rows | default rate | score | `--lr auto` "
              "rate | score | auto − default | replaced rule rate | score |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -416,15 +430,23 @@ def main(argv: list[str] | None = None) -> int:
     lr = sub.add_parser("lr-find", help="--lr auto against the default rate")
     lr.add_argument("--seeds", type=int, default=3, help="split seeds per table (0, 1, …)")
     lr.add_argument("--only", nargs="+", metavar="TABLE", choices=LR_TABLES)
-    lr.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    lr.add_argument("--optimizer", default=None, choices=["adam", "adamw", "sgd"],
+                    help="default: the recipe's (table: adamw; plain: adam)")
+    lr.add_argument("--recipe", default="table", choices=["table", "plain"],
+                    help="the defaults of train --csv (table) or --recipe plain")
+    lr.add_argument("--no-replaced", action="store_true",
+                    help="skip the replaced rule's column (half the trainings)")
     sub.add_parser("verdicts", help="precision and recall of the health verdicts")
     args = parser.parse_args(argv)
     if args.part == "lr-find":
         seeds = list(range(args.seeds))
-        results = [lr_find_table(t, seeds, args.optimizer) for t in args.only or LR_TABLES]
-        text = lr_find_markdown(results, args.optimizer, len(seeds))
+        optimizer = args.optimizer or ("adamw" if args.recipe == "table" else "adam")
+        results = [lr_find_table(t, seeds, optimizer, args.recipe, not args.no_replaced)
+                   for t in args.only or LR_TABLES]
+        text = lr_find_markdown(results, optimizer, len(seeds), args.recipe)
         print(text)
-        suffix = "" if args.optimizer == "adam" else f"_{args.optimizer}"
+        suffix = (f"_{args.recipe}" if args.recipe != "plain" else "") + (
+            "" if args.optimizer is None else f"_{args.optimizer}")
         write(f"calibrate_health_lr_find{suffix}", text, results)
         return 0 if all(r["meets_bar"] for r in results) else 1
     report, data = run_all()
