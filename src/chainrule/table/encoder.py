@@ -189,7 +189,8 @@ class TableEncoder:
                                            None if lines is None else lines[~miss])
                 if reason:
                     return Dropped(name, reason)
-            return self._number(name, _in_range(name, col, col.values, np.float64, lines))
+            return self._number(name, _in_range(name, col, col.values, np.float64, lines),
+                                n_distinct=n_distinct)
         # The kind is read off every value the file holds (the vocabulary), not only the
         # training rows': a column whose text sits in validation rows is mixed all the same.
         if numbers_as_text(col.vocab):
@@ -204,11 +205,12 @@ class TableEncoder:
             return Dropped(name, f"free text ({n_distinct} distinct values in {present} rows)")
         return self._categories(name, col)
 
-    def _number(self, name: str, values: NDArray[np.float64], codes: bool = True) -> Numeric:
+    def _number(self, name: str, values: NDArray[np.float64], codes: bool = True,
+                n_distinct: int | None = None) -> Numeric:
         """A number column in the encoder's reading; with ``codes``, an integer code
         (:func:`~.categories.integer_code`) is read as categories too."""
         enc = Numeric.fit(name, values, self.numeric_encoding, self.ple_bins)
-        n_values = integer_code(values) if codes else None
+        n_values = integer_code(values, n_distinct) if codes else None
         if n_values:
             embed = self.categorical_encoding == "codes" and n_values > ONEHOT_MAX
             enc.levels = Levels.fit(values, self.min_frequency, as_codes=embed)
