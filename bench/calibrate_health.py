@@ -138,6 +138,8 @@ def lr_find_table(name: str, seeds: list[int], optimizer: str, recipe: str = "ta
 def lr_find_markdown(results: list[dict[str, Any]], optimizer: str, seeds: int,
                      recipe: str = "table") -> str:
     metric = {"classification": "accuracy", "regression": "R²"}
+    skipped = all(math.isnan(r["seeds"][0]["rates"]["replaced"]) for r in results
+                  if "rates" in r["seeds"][0])
     lines = [f"`--recipe {recipe} --optimizer {optimizer}`, the recipe's defaults otherwise; "
              f"test metric, the mean over {seeds} split seeds (rates: seed 0's)\n",
              "| table | task (metric) | train rows | default rate | score | `--lr auto` "
@@ -149,15 +151,15 @@ def lr_find_markdown(results: list[dict[str, Any]], optimizer: str, seeds: int,
             f"| {r['table']} | {r['task']} ({metric[r['task']]}) | {r['n_train']:,} | "
             f"{rates['default']:.2g} | {m['default']:.3f} | {rates['auto']:.2g} | "
             f"{_shown(m['auto'])} | {r['auto_minus_default']:+.3f}"
-            f"{'' if r['meets_bar'] else ' **(loses)**'} | {rates['replaced']:.2g} | "
-            f"{_shown(m['replaced'])} |")
+            f"{'' if r['meets_bar'] else ' **(loses)**'} | "
+            + ("– | – |" if skipped else f"{rates['replaced']:.2g} | {_shown(m['replaced'])} |"))
     met = sum(r["meets_bar"] for r in results)
     worst = min(r["auto_minus_default"] for r in results)
     replaced = [r["mean"]["replaced"] - r["mean"]["default"] for r in results]
     lost = sum(not d >= -BAR for d in replaced)
     lines.append(f"\n`--lr auto` within {BAR} of the default on {met} of {len(results)} "
-                 f"tables (worst {worst:+.3f}); the replaced rule lost by more on {lost} "
-                 "(a diverged run counts as lost).")
+                 f"tables (worst {worst:+.3f})" + ("." if skipped else
+                 f"; the replaced rule lost by more on {lost} (a diverged run counts as lost)."))
     return "\n".join(lines) + "\n"
 
 
