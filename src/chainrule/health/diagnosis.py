@@ -160,15 +160,18 @@ def _layer_verdicts(checks: list[Check]) -> list[Verdict]:
             f"(‖Δw‖/‖w‖; ≈ 10⁻³ is healthy): the learning rate is ~{peak / UPDATE_HEALTHY:.0f}× "
             f"too large{also}; lower it (--lr)", None, peak)]
     out = symptoms
-    update = _update_ratio(checks)
+    # the largest step of the run: a schedule that decays the rate to ~0 at its end (cosine)
+    # makes the last steps tiny by design, not too small
+    update = peak
     if any(v.kind in ("dead_units", "vanishing_gradients") for v in out):
         update = None  # no gradient reaches those weights: that is the cause, not the rate
     learned = _learned(checks)
     if (update is not None and update < UPDATE_TOO_SMALL
             and (learned is None or learned < FITS)):
         out.append(Verdict(
-            "lr_too_small", f"updates are {_power(update)} of the weights (‖Δw‖/‖w‖; ≈ "
-            f"10⁻³ is healthy) and the cost is {_share(learned)}: the learning rate is "
+            "lr_too_small", f"updates reached at most {_power(update)} of the weights "
+            f"(‖Δw‖/‖w‖; ≈ 10⁻³ is healthy) and the cost is {_share(learned)}: the learning "
+            "rate is "
             f"~{UPDATE_HEALTHY / max(update, 1e-300):.0f}× too small; raise it (--lr)", None,
             update))
     return out
