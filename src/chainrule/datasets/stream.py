@@ -26,11 +26,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
-from ..table.columns import MISSING, Table
+from ..table.columns import (
+    MISSING,
+    NumberColumn,
+    Table,
+    TableError,
+    is_unnamed,
+    natural_key,
+    number_label,
+)
+from ..table.encoder import TableEncoder
+from ..table.ranges import name_list
+from ..table.scaler import Standardizer
 from .csvfile import DataFileError
 from .reader import _pandas, frame_columns, installed, table_format
+from .targets import infer_numbers, labels_of_numbers
 
 #: About this many bytes of CSV text make one chunk (a few tens of thousands of rows).
 CHUNK_BYTES = 8 << 20
@@ -191,9 +203,7 @@ class ChunkSource:
         return (self.read(i) for i in range(self.n_chunks))
 
 
-def _empty_column() -> Any:
-    from ..table.columns import NumberColumn
-
+def _empty_column() -> NumberColumn:
     return NumberColumn(np.zeros(0))
 
 
@@ -233,5 +243,207 @@ def split_of(positions: NDArray[np.int64], seed: int, val: float, test: float
     return np.where(u < test, TEST, np.where(u < test + val, VAL, TRAIN)).astype(np.int8)
 
 
+
+# -- a table file prepared for training ----------------------------------------------------
+#: A numeric target with at most this many distinct integers is read as classes (as in
+#: memory, :data:`~.targets.MAX_INTEGER_CLASSES`); past LABEL_LIMIT values it is numbers.
+LABEL_LIMIT = 1000
+
+
+class TableStream:
+    """A table file ready to train on in chunks: the target's task and classes, the
+    encoder fitted on the training rows (pass 1, :class:`~chainrule.table.stream_fit.
+    StreamFit`), and each chunk's rows of one split encoded on demand (:meth:`encoded`).
+
+    Rows whose target is missing belong to no split. Row-index columns (unnamed ones, and
+    a first column counting the rows) are dropped as in memory.
+
+    Parameters
+    ----------
+    path : CSV or Parquet file
+    target : str
+    task : {"classification", "regression"}, optional
+        Default: text, or integers with at most MAX_INTEGER_CLASSES distinct values, are
+        classes; other numbers regression.
+    val_split, test_split : float
+        Shares of the rows, decided per row by :func:`split_of`.
+    seed : int
+        Seed of the split.
+    encoder : TableEncoder, optional
+        Unfitted, with the options to fit with (default: ``TableEncoder()``).
+    chunk_bytes : int
+        CSV only: about how many bytes a chunk holds.
+
+    Attributes
+    ----------
+    source : ChunkSource
+    task : str
+    classes : list or None
+    encoder : TableEncoder
+        Fitted on the training rows.
+    counts : dict of str to int
+        Rows per split ("train", "val", "test") and "no target".
+    notes : list of str
+    """
+
+    def __init__(self, path: str | Path, target: str, *, task: str | None = None,
+                 val_split: float = 0.1, test_split: float = 0.2, seed: int = 0,
+                 encoder: TableEncoder | None = None, chunk_bytes: int = CHUNK_BYTES) -> None:
+        from ..table.stream_fit import StreamFit
+
+        split_of(np.zeros(0, np.int64), seed, val_split, test_split)  # checks the shares
+        if task not in (None, "classification", "regression"):
+            raise ValueError(f"task: expected classification or regression, got {task!r}")
+        self.source = ChunkSource(path, chunk_bytes=chunk_bytes)
+        header = self.source.header
+        if target not in header:
+            raise DataFileError(self.source.path, f"no column {target!r} (the target); the "
+                                f"columns are {name_list(header)}")
+        self.target, self.seed = target, seed
+        self.val_split, self.test_split = val_split, test_split
+        self.notes: list[str] = []
+        self.features = [h for h in header if h != target and not is_unnamed(h)]
+        self.notes += [f"dropped column {h!r}: an unnamed column is a row index"
+                       for h in header if h != target and is_unnamed(h)]
+        self.counts = {"train": 0, "val": 0, "test": 0, "no target": 0}
+        self._labels: dict[str, int] | None = {}
+        self._text_target = False
+        self._counter = bool(self.features)
+        fitter = StreamFit(encoder if encoder is not None else TableEncoder())
+        for chunk in self.source:  # pass 1, in file order
+            features, y_col, keep, split = self._rows(chunk)
+            self._count_target(y_col, keep, split)
+            self._check_counter(features, chunk.start)
+            fitter.add(features.take(np.flatnonzero(keep)), split[keep] == TRAIN)
+        self._decide_target(task)
+        if self._counter and len(self.features) > 1:
+            self.notes.append(f"dropped column {self.features[0]!r}: it counts the rows, a "
+                              "row index, not a feature")
+            fitter.names.remove(self.features.pop(0))
+        if self.counts["train"] == 0:
+            raise DataFileError(self.source.path, "no training rows (every row's target is "
+                                "missing, or the splits leave none)")
+        try:
+            self.encoder = fitter.fit()
+        except TableError as exc:
+            raise DataFileError(self.source.path, str(exc)) from None
+        self.notes += self.encoder.notes
+
+    def _rows(self, chunk: Chunk) -> tuple[Table, Any, NDArray[np.bool_], NDArray[np.int8]]:
+        """A chunk's features, target column, rows with a target, and each row's split."""
+        table = chunk.table
+        return (table.select(self.features), table[self.target], ~table[self.target].missing,
+                split_of(chunk.positions, self.seed, self.val_split, self.test_split))
+
+    def _count_target(self, y_col: Any, keep: NDArray[np.bool_],
+                      split: NDArray[np.int8]) -> None:
+        self.counts["no target"] += int(np.count_nonzero(~keep))
+        for name, code in (("train", TRAIN), ("val", VAL), ("test", TEST)):
+            self.counts[name] += int(np.count_nonzero(keep & (split == code)))
+        if self._labels is None:
+            return
+        if isinstance(y_col, NumberColumn):
+            found = [number_label(v) for v in np.unique(y_col.values[keep]).tolist()]
+        else:
+            self._text_target = True
+            found = [v for v, n in zip(y_col.vocab, y_col.counts(), strict=True) if n]
+        for label in found:
+            self._labels.setdefault(label, len(self._labels))
+        if len(self._labels) > LABEL_LIMIT:
+            self._labels = None
+
+    def _check_counter(self, features: Table, start: int) -> None:
+        """Whether the first feature column still counts the rows (0, 1, … or 1, 2, …)."""
+        if not self._counter:
+            return
+        col = features[self.features[0]]
+        if not isinstance(col, NumberColumn) or not len(col):
+            self._counter = isinstance(col, NumberColumn)
+            return
+        base = col.values[0] - start if start else col.values[0]
+        self._counter = bool(base in (0.0, 1.0) and np.array_equal(
+            col.values, base + np.arange(start, start + len(col), dtype=np.float64)))
+
+    def _decide_target(self, task: str | None) -> None:
+        labels = self._labels
+        numbers = None if labels is None or self._text_target else np.array(
+            [float(v) for v in labels], dtype=np.float64)
+        if task is None:
+            task = "classification" if self._text_target else (
+                "classification" if numbers is not None and infer_numbers(numbers)
+                == "classification" else "regression")
+            self.notes.append(f"target {self.target!r}: {task} (inferred; --task to choose)")
+        if task == "regression" and self._text_target:
+            raise DataFileError(self.source.path, f"target column {self.target!r} holds text; "
+                                "a regression target must be numeric")
+        self.task, self.classes = task, None
+        if task == "classification":
+            if labels is None:
+                raise DataFileError(self.source.path, f"target column {self.target!r} has "
+                                    f"more than {LABEL_LIMIT} distinct values; too many classes")
+            ordered = (sorted(labels, key=natural_key) if numbers is None
+                       else sorted(labels, key=float))
+            if len(ordered) < 2:
+                raise DataFileError(self.source.path, f"target column {self.target!r} holds "
+                                    f"one class only ({ordered[0]!r})")
+            self._class_of = {label: i for i, label in enumerate(ordered)}
+            self.classes = ordered if numbers is None else labels_of_numbers(
+                np.array([float(v) for v in ordered]))[1]
+
+    def encoded(self, chunk: Chunk, split: int, dtype: DTypeLike
+                ) -> tuple[NDArray[np.floating], NDArray[Any]]:
+        """The rows of ``chunk`` in ``split`` (:data:`TRAIN`, :data:`VAL`, :data:`TEST`):
+        features (n, encoder.n_out) of ``dtype``, unscaled, and targets (n,): class
+        indices (int64) or numbers (float64)."""
+        features, y_col, keep, where = self._rows(chunk)
+        rows = np.flatnonzero(keep & (where == split))
+        try:
+            X = self.encoder.transform(features.take(rows), dtype)
+        except TableError as exc:
+            raise DataFileError(self.source.path, str(exc)) from None
+        y_col = y_col.take(rows)
+        if self.task == "regression":
+            return X, y_col.values.copy()
+        if isinstance(y_col, NumberColumn):
+            uniq, inverse = np.unique(y_col.values, return_inverse=True)
+            index = np.array([self._class_of[number_label(v)] for v in uniq.tolist()],
+                             dtype=np.int64)
+            return X, index[inverse]
+        index = np.array([self._class_of.get(v, -1) for v in y_col.vocab] + [-1],
+                         dtype=np.int64)
+        return X, index[y_col.codes]
+
+    def standardizer(self, dtype: DTypeLike) -> tuple[Standardizer, float, float]:
+        """Pass 2 over the training rows: the :class:`Standardizer` that
+        :meth:`TableEncoder.standardizer` gives for them (means and spreads merged chunk by
+        chunk, Chan et al.'s pairwise update, in float64), and the target's mean and
+        spread (regression; 0 and 1 for classes)."""
+        n, mean, m2 = 0, np.zeros(self.encoder.n_out), np.zeros(self.encoder.n_out)
+        y_n, y_mean, y_m2 = 0, np.zeros(1), np.zeros(1)
+        for chunk in self.source:
+            X, y = self.encoded(chunk, TRAIN, dtype)
+            n, mean, m2 = _merge(n, mean, m2, X)
+            if self.task == "regression":
+                y_n, y_mean, y_m2 = _merge(y_n, y_mean, y_m2, y[:, None])
+        std = np.sqrt(m2 / max(n, 1))
+        keep = ~np.array([s for e in self.encoder.encodings for s in e.scaled], dtype=bool)
+        mean[keep], std[keep] = 0.0, 1.0
+        y_std = float(np.sqrt(y_m2[0] / y_n)) if y_n else 1.0
+        return Standardizer(mean, np.where(std > 0, std, 1.0)), float(y_mean[0]), y_std
+
+
+def _merge(n: int, mean: NDArray[np.float64], m2: NDArray[np.float64],
+           X: NDArray[np.floating]) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
+    """Count, mean and sum of squared deviations of the rows seen, with ``X`` (m, d) added."""
+    m = X.shape[0]
+    if m == 0:
+        return n, mean, m2
+    X64 = np.asarray(X, dtype=np.float64)
+    mean_x = X64.mean(axis=0)
+    m2_x = ((X64 - mean_x) ** 2).sum(axis=0)
+    delta, total = mean_x - mean, n + m
+    return total, mean + delta * (m / total), m2 + m2_x + delta**2 * (n * m / total)
+
+
 __all__ = ["CHUNK_BYTES", "TEST", "TRAIN", "VAL", "Chunk", "ChunkSource", "row_hash",
-           "split_of"]
+           "TableStream", "split_of"]

@@ -1,0 +1,223 @@
+"""Training on a table file chunk by chunk, memory bounded by a chunk and a shuffle buffer
+(issue 31).
+
+An epoch visits the chunks of a :class:`~chainrule.datasets.stream.TableStream` in a
+seeded order (a new permutation per epoch), encodes and scales each chunk's training rows,
+and pours them into a shuffle buffer of ``buffer_rows`` rows; a full buffer is shuffled
+(seeded) and cut into mini-batches, its remainder kept for the next fill. Each batch is
+one :class:`~chainrule.training.step.Step` — forward, cost, backward, update: the engine's
+own math, nothing streamed differs but the order of the rows. Validation and test metrics
+are computed chunk by chunk too (:func:`evaluate_stream`), and :func:`predict_stream`
+writes its predictions as it reads.
+
+>>> from chainrule.datasets.stream import TableStream
+>>> from chainrule.training.stream import fit_stream, stream_network
+>>> stream = TableStream("big.parquet", target="y")          # doctest: +SKIP
+>>> net = stream_network(stream, hidden=(64, 64), seed=0)     # doctest: +SKIP
+>>> history = fit_stream(net, stream, epochs=5)               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..datasets.stream import TEST, TRAIN, VAL, TableStream, split_of
+from ..engine.mlp import MLP
+from ..io.atomic import temp_name, write_error
+from .metrics import n_correct
+from .optimizers import Optimizer, get_optimizer
+from .step import Step
+
+if TYPE_CHECKING:
+    from ..engine.network import Network
+
+#: Rows the shuffle buffer gathers before it is shuffled and cut into batches.
+BUFFER_ROWS = 65_536
+SPLITS = {"train": TRAIN, "val": VAL, "test": TEST}
+
+
+def stream_network(stream: TableStream, *, hidden: Sequence[int] = (64, 64),
+                   activation: str = "relu", seed: int = 0, dtype: Any = "float32"
+                   ) -> Network:
+    """An MLP for ``stream``: a^(0) the encoder's features, the output layer and loss the
+    task decides (softmax and cross-entropy for classes, identity and squared error for
+    numbers), with ``net.encoder``, ``net.scaler`` (pass 2 over the training rows) and
+    ``net.classes`` set. A regression output starts at the target's mean and spread, as
+    :meth:`Network.init_output_from_targets` does."""
+    classes = stream.classes
+    n_out = 1 if classes is None else len(classes)
+    loss = "squared_error" if classes is None else "cross_entropy"
+    net = MLP([stream.encoder.n_out, *hidden, n_out], hidden=activation, loss=loss,
+              seed=seed, dtype=dtype)
+    net.encoder = stream.encoder
+    net.scaler, y_mean, y_std = stream.standardizer(net.dtype)
+    net.classes = None if classes is None else list(classes)
+    if classes is None:  # init_output_from_targets, from streamed statistics
+        out = net.output_layer
+        out.w = out.w * (y_std if y_std > 0 else 1.0)
+        if out.b is not None:
+            out.b = np.full_like(out.b, y_mean)
+    return net
+
+
+def _xy(net: Network, stream: TableStream, chunk: Any, split: int
+        ) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    """A chunk's rows of ``split`` as a^(0) (encoded, scaled) and targets a^(L)-shaped."""
+    X, y = stream.encoded(chunk, split, net.dtype)
+    a0 = net.scaler.transform(X) if net.scaler is not None else X
+    return a0, net.targets(y, len(y), "y")
+
+
+def batches(net: Network, stream: TableStream, *, epoch: int, batch_size: int,
+            buffer_rows: int = BUFFER_ROWS, seed: int = 0
+            ) -> Iterator[tuple[NDArray[np.floating], NDArray[np.floating]]]:
+    """The training mini-batches of ``epoch`` (from 1): chunks in a seeded order through a
+    seeded shuffle buffer (see the module docstring); the last batch may be partial.
+    The same (seed, epoch) gives the same batches, bit for bit."""
+    rng = np.random.default_rng([seed, epoch])
+    held_x: list[NDArray[np.floating]] = []
+    held_y: list[NDArray[np.floating]] = []
+    held = 0
+    for i in rng.permutation(stream.source.n_chunks).tolist():
+        a0, Y = _xy(net, stream, stream.source.read(i), TRAIN)
+        held_x.append(a0)
+        held_y.append(Y)
+        held += len(a0)
+        if held < buffer_rows:
+            continue
+        X_buf, Y_buf = _shuffled(held_x, held_y, rng)
+        cut = (held // batch_size) * batch_size
+        for start in range(0, cut, batch_size):
+            yield X_buf[start:start + batch_size], Y_buf[start:start + batch_size]
+        held_x, held_y, held = [X_buf[cut:]], [Y_buf[cut:]], held - cut
+    if held:
+        X_buf, Y_buf = _shuffled(held_x, held_y, rng)
+        for start in range(0, held, batch_size):
+            yield X_buf[start:start + batch_size], Y_buf[start:start + batch_size]
+
+
+def _shuffled(xs: list[NDArray[np.floating]], ys: list[NDArray[np.floating]],
+              rng: np.random.Generator) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    perm = rng.permutation(sum(len(x) for x in xs))
+    return np.concatenate(xs)[perm], np.concatenate(ys)[perm]
+
+
+def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
+               batch_size: int = 256, optimizer: str | Optimizer | None = None,
+               buffer_rows: int = BUFFER_ROWS, seed: int = 0, start_epoch: int = 0,
+               ) -> list[dict[str, float]]:
+    """Train ``net`` (from :func:`stream_network`) on ``stream``'s training rows, epochs
+    ``start_epoch + 1`` … ``epochs``, each one pass over the file; after each epoch the
+    validation rows are evaluated (:func:`evaluate_stream`) if there are any.
+
+    Returns the history: per epoch a dict of ``epoch``, ``loss`` (mean training cost),
+    ``rows``, and ``val_loss`` with ``val_accuracy`` or ``val_r2``.
+    """
+    for what, value in (("epochs", epochs), ("batch_size", batch_size),
+                        ("buffer_rows", buffer_rows)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{what}: expected a positive integer, got {value!r}")
+    opt = (net.optimizer if optimizer is None and net.optimizer is not None
+           else get_optimizer(optimizer))
+    net.optimizer = opt
+    step = Step(net, opt)
+    history = []
+    for epoch in range(start_epoch + 1, epochs + 1):
+        loss_sum, rows = 0.0, 0
+        for batch, (xb, yb) in enumerate(batches(net, stream, epoch=epoch,
+                                                 batch_size=batch_size,
+                                                 buffer_rows=buffer_rows, seed=seed), 1):
+            batch_loss, n, _ = step(xb, yb, epoch=epoch, batch=batch)
+            loss_sum, rows = loss_sum + batch_loss, rows + n
+        row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(rows, 1), "rows": rows}
+        if stream.counts["val"]:
+            row.update({f"val_{k}": v for k, v in evaluate_stream(net, stream, "val").items()
+                        if k != "rows"})
+        history.append(row)
+    return history
+
+
+def evaluate_stream(net: Network, stream: TableStream, split: str = "test"
+                    ) -> dict[str, float]:
+    """``net``'s mean cost on the rows of ``split`` ("train", "val" or "test"), read chunk
+    by chunk, with its accuracy (classes) or R² (numbers: 1 − Σ(y − ŷ)² / Σ(y − ȳ)², the
+    sums merged over chunks) and the number of rows."""
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    loss_sum, rows, right = 0.0, 0, 0
+    sq_err, y_n, y_mean, y_m2 = 0.0, 0, 0.0, 0.0
+    for chunk in stream.source:
+        a0, Y = _xy(net, stream, chunk, SPLITS[split])
+        if not len(a0):
+            continue
+        trace = net.forward(a0)
+        loss_sum += net.cost(trace, Y) * len(a0)
+        rows += len(a0)
+        if stream.classes is not None:
+            right += n_correct(trace.a_L, Y, net.independent_outputs)
+            continue
+        y = Y[:, 0].astype(np.float64)
+        sq_err += float(np.sum((y - trace.a_L[:, 0].astype(np.float64)) ** 2))
+        m, mean = len(y), float(y.mean())
+        delta, total = mean - y_mean, y_n + m
+        y_m2 += float(np.sum((y - mean) ** 2)) + delta**2 * y_n * m / total
+        y_mean, y_n = y_mean + delta * m / total, total
+    out = {"loss": loss_sum / max(rows, 1), "rows": float(rows)}
+    if stream.classes is not None:
+        out["accuracy"] = right / max(rows, 1)
+    else:
+        out["r2"] = 1.0 - sq_err / y_m2 if y_m2 > 0 else 0.0
+    return out
+
+
+def predict_stream(net: Network, stream: TableStream, out: str | Path,
+                   split: str = "test") -> int:
+    """Write ``net``'s prediction for every row of ``split`` to the CSV file ``out``
+    (columns ``position``, the row's place in the file from 0, and ``prediction``: the
+    class label or the number) chunk by chunk, as it reads; returns the number of rows
+    written. The rows go to a temporary file beside ``out`` (:func:`~chainrule.io.atomic.
+    temp_name`), renamed to ``out`` once whole."""
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    out = Path(out)
+    tmp = out.with_name(temp_name(out.name))
+    written = 0
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write("position,prediction\n")
+            for chunk in stream.source:
+                a0, _ = _xy(net, stream, chunk, SPLITS[split])
+                positions = _positions(stream, chunk, SPLITS[split])
+                a_L = net.forward(a0).a_L
+                if stream.classes is not None:
+                    said = [str(stream.classes[k]) for k in np.argmax(a_L, axis=1).tolist()]
+                else:
+                    said = [repr(float(v)) for v in a_L[:, 0].tolist()]
+                fh.writelines(f"{p},{v}\n" for p, v in zip(positions.tolist(), said,
+                                                           strict=True))
+                written += len(said)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(out, "write the predictions", exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _positions(stream: TableStream, chunk: Any, split: int) -> NDArray[np.int64]:
+    table = chunk.table
+    keep = ~table[stream.target].missing
+    where = split_of(chunk.positions, stream.seed, stream.val_split, stream.test_split)
+    return chunk.positions[keep & (where == split)]
+
+
+__all__ = ["BUFFER_ROWS", "batches", "evaluate_stream", "fit_stream", "predict_stream",
+           "stream_network"]
