@@ -6,21 +6,26 @@ what to change. The thresholds and where they come from (docs/diagnostics.md):
 =========================  ==================================================  ==========
 verdict                    trips when                                          source
 =========================  ==================================================  ==========
-``dead_units``             ≥ 50 % of a hidden layer's units have g′(z) = 0     [1]
-                           for every probe sample
-``saturation``             ≥ 50 % of a bounded hidden layer's outputs have     [2]
-                           |a| > 0.97
-                           (tanh; sigmoid: |2a − 1| > 0.97)
-``vanishing_gradients``    RMS of ∂C/∂W^(1) < 1e-2 × that of ∂C/∂W^(L)         [3]
-``exploding_gradients``    that ratio > 1e2                                    [3]
-``lr_too_small``           median ‖Δw‖/‖w‖ over layers < 1e-5 (≈ 1e-3 is        [2], [1]
-                           healthy)
-``lr_too_large``           median ‖Δw‖/‖w‖ > 1e-1                               [2], [1]
 ``divergence``             the loss stopped being finite, or exploded          —
+``lr_too_large``           at some check median ‖Δw‖/‖w‖ over layers > 1e-1    [2], [1]
+                           (≈ 1e-3 is healthy); named alone, its saturated
+                           or dead units listed as symptoms
+``dead_units``             ≥ 50 % of a hidden layer's units have g′(z) = 0     [1]
+                           for every probe sample ∗
+``saturation``             ≥ 50 % of a bounded hidden layer's outputs have     [2]
+                           |a| > 0.97 (sigmoid: |2a − 1| > 0.97); ≥ 25 %
+                           when the cost is above a constant output's ∗
+``vanishing_gradients``    RMS of ∂C/∂W^(1) < 1e-2 × that of ∂C/∂W^(L) ∗       [3]
+``exploding_gradients``    that ratio > 1e2 ∗                                  [3]
+``lr_too_small``           at every check median ‖Δw‖/‖w‖ < 1e-5 ∗             [2], [1]
 ``overfitting``            validation loss ≥ 2 × training loss, and accuracy   [4]
                            10 points below training (regression: validation
                            loss 20 % above its own minimum)
 =========================  ==================================================  ==========
+
+∗ only in a network that does not fit: :attr:`Check.learned` (the share of a constant
+output's cost the network has removed) below :data:`FITS`. Calibrated on 24 sick and 35
+healthy runs of known truth (``bench/calibrate_health.py verdicts``): no false alarm.
 
 [1] Karpathy, Li, Johnson: CS231n notes, "Neural Networks Part 3" (dead ReLUs; the
     update/weight ratio ~1e-3). [2] Karpathy, "Building makemore Part 3" (2022): tanh
