@@ -141,3 +141,31 @@ def test_a_table_network_saves_and_loads(tmp_path) -> None:
     assert back.encoder.code_columns() == net.encoder.code_columns()
     assert back.n_in == net.n_in < back.dense_layers[0].n_in
     np.testing.assert_array_equal(back.predict(df), net.predict(df))
+
+
+def test_the_cli_trains_predicts_explains_and_exports_with_embeddings(tmp_path, capsys) -> None:
+    """``chainrule train --embeddings both`` on a CSV: the saved model starts with the two
+    layers, ``predict`` reads it back by column name, ``explain`` prints the chain rule
+    through them, and its ONNX export equals predict."""
+    from chainrule.cli import main
+
+    df, y = _frame(7, 600)  # 40 cities, ~10 training rows each: coded, not rare
+    df["label"] = np.where(y == 1, "yes", "no")
+    df.to_csv(tmp_path / "t.csv", index=False)
+    run = tmp_path / "run"
+    assert main(["train", "--csv", str(tmp_path / "t.csv"), "--target", "label",
+                 "--embeddings", "both", "--epochs", "3", "--quiet", "--out", str(run)]) == 0
+    net = cr.load(run / "model.safetensors")
+    assert [type(layer) for layer in net.layers[:2]] == [CategoricalEmbedding,
+                                                         PeriodicEmbedding]
+    assert main(["predict", str(run / "model.safetensors"), "--csv", str(tmp_path / "t.csv"),
+                 "--out", str(tmp_path / "pred.csv")]) == 0
+    capsys.readouterr()
+    assert main(["explain", str(run / "model.safetensors"), "--csv",
+                 str(tmp_path / "t.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "CategoricalEmbedding: a_prev column" in out and "∂C_0/∂c_0,0" in out
+    features = df.drop(columns=["label"])
+    want = net.predict(features)
+    np.testing.assert_allclose(onnx_convert.run(onnx_convert.to_onnx(net), features), want,
+                               rtol=1e-6, atol=1e-6 * np.abs(want).max())
