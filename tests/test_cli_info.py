@@ -75,3 +75,19 @@ def test_info_shows_an_ensembles_members(tmp_path: Path,
     out = capsys.readouterr().out
     assert "(3, 6, 4)" in out and "(3, 3, 6)" in out
     assert f"{3 * (6 * 4 + 6):>9,}" in out and f"total parameters: {net.n_params:,}" in out
+
+
+def test_info_counts_the_row_index_train_dropped(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 30: train dropped framing.csv's unnamed row-index column and info said
+    "0 dropped" (the column never reached the encoder); the empty name is shown as ''."""
+    import statsmodels
+
+    framing = Path(statsmodels.__file__).parent / "stats/tests/results/framing.csv"
+    assert main(["train", "--csv", str(framing), "--target", "cong_mesg", "--recipe", "plain",
+                 "--epochs", "1", "--quiet", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "run" / "model.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "(14 used, 1 dropped;" in out
+    assert "  ''  " in out and "row index" in out

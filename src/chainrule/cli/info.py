@@ -91,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         enc = net.encoder
         print(f"input columns ({len(enc.inputs)} used, {len(enc.dropped)} dropped; "
               f"{enc.n_out} features), matched by name:")
-        width = max(len(column) for column, _, _ in enc.schema())
-        for column, kind, detail in enc.schema():
-            print(f"  {column:<{width}}  {kind:<8}  {detail}")
+        names = [c if c.strip() else repr(c) for c, _, _ in enc.schema()]  # '' is R's index
+        width = max(len(name) for name in names)
+        for name, (_, kind, detail) in zip(names, enc.schema(), strict=True):
+            print(f"  {name:<{width}}  {kind:<8}  {detail}")
     if net.optimizer is not None:
         cfg = net.optimizer.get_config()
         sched = cfg["lr"] if isinstance(cfg["lr"], dict) else {"name": "constant", "lr": cfg["lr"]}
