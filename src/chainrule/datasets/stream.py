@@ -161,9 +161,10 @@ class ChunkSource:
         if rows_text and not rows_text[-1]:
             rows_text.pop()  # the range ends with a line break
         if text.count(b'"') % 2:
+            first, last = lines_before + 1, lines_before + len(rows_text)
             raise DataFileError(self.path, "a quoted cell holds a line break; such a CSV is "
                                 "not streamed (save it as Parquet)",
-                                f"rows {lines_before + 1}-{lines_before + len(rows_text)}")
+                                f"row {first}" if first == last else f"rows {first}-{last}")
         # A blank line is no row: a line's number counts it, a position does not.
         kept = np.flatnonzero([bool(line.strip()) for line in rows_text]).astype(np.int64)
         frame = self._frame(self._head + text)

@@ -127,6 +127,8 @@ def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
            else get_optimizer(optimizer))
     net.optimizer = opt
     step = Step(net, opt)
+    # the compiled step is loaded for a fit long enough to repay numba, as Trainer does
+    step.planned_steps = -(-stream.counts["train"] // batch_size) * (epochs - start_epoch)
     history = []
     for epoch in range(start_epoch + 1, epochs + 1):
         loss_sum, rows = 0.0, 0

@@ -1,0 +1,288 @@
+"""Streaming tables (issue 31): chunks, the hash split, pass 1's encoder against the
+in-memory one, the quantile sketch's error, the streamed scaler, the epoch's batches, and a
+streamed fit against the in-memory fit on a real table."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chainrule.datasets.csvfile import DataFileError
+from chainrule.datasets.reader import read_table
+from chainrule.datasets.stream import TEST, TRAIN, VAL, ChunkSource, TableStream, split_of
+from chainrule.table import TableEncoder
+from chainrule.table import sketch as sketch_mod
+from chainrule.table.sketch import NumberSketch, kll_rank_error, weighted_median
+from chainrule.table.sketch import weighted_quantiles
+from chainrule.table.stream_fit import StreamFit
+from chainrule.training.stream import (
+    batches,
+    evaluate_stream,
+    fit_stream,
+    predict_stream,
+    stream_network,
+)
+
+pytest.importorskip("datasketches", reason="streaming needs the tables extra's datasketches")
+
+
+def _mixed(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Every kind of column the encoder decides: numbers with missing cells, an integer
+    code, few integers, categories with a rare one and missing cells, dates, money written
+    as text, an identifier, a constant, and a class target."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "x": rng.normal(size=n), "k": rng.integers(0, 3, n).astype(float),
+        "code": rng.integers(0, 12, n),
+        "c": rng.choice(["a", "b", "c", "zz"], n, p=[0.5, 0.3, 0.19, 0.01]),
+        "d": [f"2024-0{rng.integers(1, 9)}-1{rng.integers(0, 9)}" for _ in range(n)],
+        "money": [f"${v:,}" for v in rng.integers(0, 5000, n)],
+        "patient_id": rng.permutation(n) + 5, "const": 1.0,
+        "y": rng.integers(0, 2, n)})
+    df.loc[rng.choice(n, 30), "x"] = np.nan
+    df.loc[rng.choice(n, 20), "c"] = None
+    return df
+
+
+@pytest.fixture
+def files(tmp_path):
+    df = _mixed()
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet", row_group_size=70)
+    return tmp_path / "t.csv", tmp_path / "t.parquet", df
+
+
+# -- chunks ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("chunk_bytes", [1, 97, 500, 4000, 10**7])
+def test_csv_chunks_cover_every_row_once_with_its_line(files, chunk_bytes):
+    csv, _, df = files
+    source = ChunkSource(csv, chunk_bytes=chunk_bytes)
+    _, whole = read_table(csv, lambda h: list(range(len(h))))
+    seen = [source.read(i) for i in reversed(range(source.n_chunks))]  # any order
+    seen.sort(key=lambda c: c.start)
+    assert np.array_equal(np.concatenate([c.positions for c in seen]), np.arange(len(df)))
+    assert np.array_equal(np.concatenate([c.table.lines for c in seen]), whole.lines)
+    x = np.concatenate([c.table["x"].values for c in seen])
+    np.testing.assert_array_equal(x, whole["x"].values)
+    if chunk_bytes == 1:
+        assert source.n_chunks == len(df)  # a chunk per line: every boundary
+
+
+def test_csv_blank_lines_and_no_final_line_break(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("a,y\n1,0\n\n2,1\n3,0\n\n4,1")
+    chunks = list(ChunkSource(path, chunk_bytes=3))
+    assert np.concatenate([c.table["a"].values for c in chunks]).tolist() == [1, 2, 3, 4]
+    assert np.concatenate([c.table.lines for c in chunks]).tolist() == [2, 4, 5, 7]
+    assert np.concatenate([c.positions for c in chunks]).tolist() == [0, 1, 2, 3]
+
+
+def test_csv_quoted_line_break_refused_naming_rows(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('a,b\n1,"two\nlines"\n3,x\n')
+    with pytest.raises(DataFileError, match=r"q.csv: row 2: a quoted cell holds a line break"):
+        list(ChunkSource(path, chunk_bytes=1))
+
+
+def test_parquet_chunks_are_row_groups(files):
+    _, parquet, df = files
+    source = ChunkSource(parquet)
+    assert source.n_chunks == -(-len(df) // 70)
+    last = source.read(source.n_chunks - 1)
+    assert last.start == 70 * (source.n_chunks - 1)
+    assert last.table.lines[0] == last.start + 1
+    np.testing.assert_array_equal(last.table["x"].values, df["x"].to_numpy()[last.start:])
+
+
+def test_not_a_streamed_format(tmp_path):
+    path = tmp_path / "a.npz"
+    np.savez(path, X=np.zeros(3))
+    with pytest.raises(DataFileError, match="zip archive"):
+        ChunkSource(path)
+
+
+# -- the split -------------------------------------------------------------------------------
+def test_split_is_per_row_and_seeded():
+    pos = np.arange(20_000)
+    s = split_of(pos, 3, 0.1, 0.2)
+    assert np.array_equal(s[5000:7000], split_of(pos[5000:7000], 3, 0.1, 0.2))
+    shares = np.bincount(s, minlength=3) / len(pos)
+    np.testing.assert_allclose(shares, [0.7, 0.1, 0.2], atol=0.01)
+    assert not np.array_equal(s, split_of(pos, 4, 0.1, 0.2))
+    assert set(np.unique(split_of(pos, 0, 0.0, 0.0))) == {TRAIN}
+    assert set(np.unique(split_of(pos, 0, 0.5, 0.0))) == {TRAIN, VAL}
+    assert TEST in split_of(pos, 0, 0.0, 0.3)
+
+
+@pytest.mark.parametrize("val,test,match", [(0.6, 0.5, "sum below 1"), (-0.1, 0.2, "val_split"),
+                                            (0.1, 1.0, "test_split"), (True, 0.1, "val_split")])
+def test_split_shares_refused(val, test, match):
+    with pytest.raises(ValueError, match=match):
+        split_of(np.arange(3), 0, val, test)
+
+
+# -- pass 1: the encoder ---------------------------------------------------------------------
+@pytest.mark.parametrize("options", [{}, {"numeric_encoding": "robust"},
+                                     {"numeric_encoding": "ple", "ple_bins": 5},
+                                     {"categorical_encoding": "codes", "min_frequency": 2},
+                                     {"drop": ["k"], "categorical": ["code"]}])
+@pytest.mark.parametrize("which,chunk_bytes", [(0, 300), (0, 2500), (1, None)])
+def test_stream_fit_equals_the_in_memory_fit(files, options, which, chunk_bytes):
+    path = files[which]
+    source = ChunkSource(path, **({"chunk_bytes": chunk_bytes} if chunk_bytes else {}))
+    fitter = StreamFit(TableEncoder(**options))
+    for chunk in source:
+        features = chunk.table.select([c for c in chunk.table.names if c != "y"])
+        fitter.add(features, split_of(chunk.positions, 0, 0.1, 0.2) == TRAIN)
+    _, whole = read_table(path, lambda h: [i for i, n in enumerate(h) if n != "y"])
+    train = np.flatnonzero(split_of(np.arange(len(whole)), 0, 0.1, 0.2) == TRAIN)
+    expected = TableEncoder(**options).fit(whole.take(train))
+    assert fitter.fit().to_dict() == expected.to_dict()
+    kinds = {c["column"]: c["kind"] for c in expected.to_dict()["columns"]}
+    if not options:  # the table exercises every rule
+        assert kinds == {"x": "numeric", "k": "numeric", "code": "numeric", "c": "onehot",
+                         "d": "date", "money": "numeric", "patient_id": "dropped",
+                         "const": "dropped"}
+
+
+def test_stream_fit_refuses_mixed_text_and_numbers(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("a,y\n" + "".join(f"{i},0\n" for i in range(30)) + "unknown,1\n")
+    with pytest.raises(DataFileError, match=r"column 'a' mixes numbers .*--numeric a"):
+        TableStream(path, "y", chunk_bytes=40, val_split=0.0, test_split=0.0)
+
+
+def test_table_stream_drops_row_counter_and_missing_targets(tmp_path):
+    n = 200
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, n).astype(float)
+    y[[3, 150]] = np.nan
+    pd.DataFrame({"row": np.arange(1, n + 1), "x": rng.normal(size=n), "y": y}).to_csv(
+        tmp_path / "r.csv", index=False)
+    stream = TableStream(tmp_path / "r.csv", "y", chunk_bytes=300)
+    assert stream.encoder.inputs == ["x"]
+    assert any("'row'" in note for note in stream.notes)
+    assert stream.counts["no target"] == 2
+    assert sum(stream.counts[s] for s in ("train", "val", "test")) == n - 2
+    assert stream.classes == [0, 1]
+
+
+# -- the sketch ------------------------------------------------------------------------------
+def test_weighted_quantiles_equal_numpys():
+    rng = np.random.default_rng(0)
+    v = np.round(rng.normal(size=3001), 1)
+    values, counts = np.unique(v, return_counts=True)
+    q = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
+    np.testing.assert_allclose(weighted_quantiles(values, counts, q), np.quantile(v, q),
+                               rtol=1e-12, atol=1e-15)
+    assert weighted_median(values, counts) == np.median(v)
+    assert weighted_median(values[:4], counts[:4]) == np.median(np.repeat(values[:4],
+                                                                          counts[:4]))
+
+
+def test_kll_median_and_quartiles_within_the_stated_rank_error():
+    rng = np.random.default_rng(0)
+    v = rng.lognormal(size=200_000)
+    s = NumberSketch()
+    for part in np.array_split(v, 37):  # chunks of uneven size
+        s.update(part)
+    assert not s.exact  # past EXACT_VALUES distinct values: the KLL sketch answers
+    eps = kll_rank_error()
+    assert 0 < eps < 0.005
+    ordered = np.sort(v)
+    for q, got in zip([0.25, 0.5, 0.75], s.quantiles(np.array([0.25, 0.5, 0.75])),
+                      strict=True):
+        rank = np.searchsorted(ordered, got, side="right") / len(v)
+        assert abs(rank - q) <= eps, (q, rank)
+    rank = np.searchsorted(ordered, s.median(), side="right") / len(v)
+    assert abs(rank - 0.5) <= eps
+    assert abs(s.median() - np.median(v)) > 0  # an estimate, not the exact median
+    assert s.quantiles(np.array([0.0, 1.0])).tolist() == [v.min(), v.max()]
+
+
+def test_identifier_past_exact_counts_by_hll(monkeypatch):
+    monkeypatch.setattr(sketch_mod, "EXACT_VALUES", 50)
+    fitter = StreamFit(TableEncoder())
+    n = 5000
+    rng = np.random.default_rng(0)
+    ids = rng.permutation(n) * 7 + 100
+    for rows in np.array_split(np.arange(n), 9):
+        from chainrule.table import Table
+        from chainrule.table.columns import NumberColumn
+        fitter.add(Table({"user_id": NumberColumn(ids[rows].astype(float)),
+                          "x": NumberColumn(rng.normal(size=len(rows)))}),
+                   np.ones(len(rows), dtype=bool))
+    enc = fitter.fit()
+    assert enc.dropped == {"user_id": "an identifier (a distinct integer in every row, named "
+                                      "like an ID)"}
+
+
+# -- pass 2 and training ---------------------------------------------------------------------
+def test_streamed_scaler_equals_the_encoders(files):
+    _, parquet, _ = files
+    stream = TableStream(parquet, "y")
+    X = np.concatenate([stream.encoded(c, TRAIN, np.float64)[0] for c in stream.source])
+    scaler, _, _ = stream.standardizer(np.float64)
+    expected = stream.encoder.standardizer(X)
+    np.testing.assert_allclose(scaler.mean, expected.mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scaler.scale, expected.scale, rtol=1e-12)
+
+
+@pytest.mark.parametrize("buffer_rows,batch_size", [(1, 7), (50, 16), (10_000, 32)])
+def test_an_epoch_holds_every_training_row_once_in_a_seeded_order(files, buffer_rows,
+                                                                  batch_size):
+    _, parquet, _ = files
+    stream = TableStream(parquet, "y")
+    net = stream_network(stream, hidden=(4,), seed=0, dtype="float64")
+    kw = {"batch_size": batch_size, "buffer_rows": buffer_rows, "seed": 5}
+    epoch1 = list(batches(net, stream, epoch=1, **kw))
+    assert all(len(x) == batch_size for x, _ in epoch1[:-1])
+    rows = np.concatenate([x for x, _ in epoch1])
+    expected = np.concatenate([net.scaler.transform(stream.encoded(c, TRAIN, np.float64)[0])
+                               for c in stream.source])
+    assert rows.shape == expected.shape == (stream.counts["train"], stream.encoder.n_out)
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, expected))
+    again = np.concatenate([x for x, _ in batches(net, stream, epoch=1, **kw)])
+    assert np.array_equal(rows, again)
+    other = np.concatenate([x for x, _ in batches(net, stream, epoch=2, **kw)])
+    assert not np.array_equal(rows, other)
+
+
+def test_fit_stream_trains_and_predicts(files, tmp_path):
+    csv, _, _ = files
+    stream = TableStream(csv, "y", chunk_bytes=3000)
+    net = stream_network(stream, hidden=(8,), seed=0)
+    history = fit_stream(net, stream, epochs=2, batch_size=32, buffer_rows=100)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[0]["rows"] == stream.counts["train"]
+    assert 0.0 <= history[-1]["val_accuracy"] <= 1.0
+    out = tmp_path / "p.csv"
+    assert predict_stream(net, stream, out) == stream.counts["test"]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "position,prediction" and len(lines) == stream.counts["test"] + 1
+    assert {line.split(",")[1] for line in lines[1:]} <= {"0", "1"}
+    with pytest.raises(ValueError, match="epochs: expected a positive integer"):
+        fit_stream(net, stream, epochs=0)
+
+
+def test_streamed_fit_within_0_005_of_in_memory_on_a_real_table():
+    """txhousing (plotnine's CSV, 8,602 rows, 616 without the target): the streamed fit
+    and the in-memory fit of the same network (same split, encoder, scaler and initial
+    weights; only the row order differs) reach the same test R² within 0.005."""
+    data = pytest.importorskip("plotnine.data", reason="the real table ships with plotnine")
+    path = os.path.join(os.path.dirname(data.__file__), "txhousing.csv")
+    stream = TableStream(path, "median", seed=0, chunk_bytes=64 << 10, val_split=0.0)
+    assert stream.source.n_chunks > 4
+    streamed = stream_network(stream, hidden=(32,), seed=0)
+    fit_stream(streamed, stream, epochs=8, batch_size=64, buffer_rows=2048)
+    in_memory = stream_network(stream, hidden=(32,), seed=0)
+    parts = [stream.encoded(c, TRAIN, in_memory.dtype) for c in stream.source]
+    X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    in_memory.fit(X, y[:, None], epochs=8, batch_size=64, optimizer="adam")
+    r2_stream = evaluate_stream(streamed, stream, "test")["r2"]
+    r2_memory = evaluate_stream(in_memory, stream, "test")["r2"]
+    assert r2_memory > 0.8
+    assert abs(r2_stream - r2_memory) < 0.005, (r2_stream, r2_memory)
