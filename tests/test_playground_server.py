@@ -444,3 +444,25 @@ def test_the_update_carries_the_health_verdicts_and_marks_dead_neurons() -> None
     assert health["dead"][0] == [True] * first.n_out
     assert "dead_units" in health["kinds"] and any("layer 1" in v for v in health["verdicts"])
     json.dumps(health)  # plain JSON for the page
+
+
+def test_a_network_that_fits_is_not_called_saturated() -> None:
+    """Issue 30: the playground said '52 % of tanh outputs are saturated' of a network at
+    99 % accuracy. Its health check now carries the cost and a constant output's cost, so
+    the verdicts know the network fits; without them (the old check) they still fire."""
+    from chainrule.health.diagnosis import verdicts_from
+    from chainrule.health.monitor import Check, layer_health
+    from chainrule.playground.session import _HEALTH_BINS, class_score
+
+    s = Session({"activation": "tanh", "lr": 0.5})  # circles, tanh units driven hard
+    for _ in range(100):
+        s.train(20)
+    a = s.net.predict(s.X_train)
+    accuracy = np.mean((class_score(a, s.output) > 0.5) == s.y_train)
+    assert accuracy >= 0.95
+    assert s.health()["kinds"] == []
+    net = s.net
+    a0 = net.inputs(s.X_train)
+    layers = layer_health(net, a0, net.grads, s._before_last, _HEALTH_BINS, net.forward(a0))
+    without_cost = verdicts_from([Check(s.step, int(s.epoch) + 1, layers)], [])
+    assert "saturation" in [v.kind for v in without_cost.verdicts]

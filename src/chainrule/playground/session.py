@@ -27,7 +27,7 @@ from ..datasets.synthetic import make
 from ..engine.layers import Dense
 from ..engine.network import MLP, Network
 from ..health.diagnosis import verdicts_from
-from ..health.monitor import Check, layer_health
+from ..health.monitor import Check, baseline_cost, layer_health, probe_cost
 from ..io.model import model_to_bytes
 from ..notes.explain import chain_factors, explain
 from ..training.optimizers import Optimizer, get_optimizer
@@ -326,7 +326,12 @@ class Session:
         a0 = net.inputs(self.X_train)
         trace = net.forward(a0)  # one pass for the verdicts and the per-neuron marks
         layers = layer_health(net, a0, net.grads, self._before_last, _HEALTH_BINS, trace)
-        diagnosis = verdicts_from([Check(self.step, int(self.epoch) + 1, layers)], [])
+        # with the cost and a constant output's, the verdicts know whether the network fits
+        # (no saturation alarm at 99 % accuracy: health.diagnosis.FITS)
+        Y = net.targets(self.T_train, len(a0))
+        check = Check(self.step, int(self.epoch) + 1, layers, probe_cost(net, trace, Y),
+                      baseline_cost(net, Y))
+        diagnosis = verdicts_from([check], [])
         dead, saturated = [], []
         for i, d in enumerate(net.layers[:-1]):
             if not isinstance(d, Dense):
