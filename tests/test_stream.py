@@ -21,6 +21,7 @@ from chainrule.table.stream_fit import StreamFit
 from chainrule.training.stream import (
     batches,
     evaluate_stream,
+    fit_path,
     fit_stream,
     predict_stream,
     stream_network,
@@ -289,3 +290,26 @@ def test_streamed_fit_within_0_005_of_in_memory_on_a_real_table():
     r2_memory = evaluate_stream(in_memory, stream, "test")["r2"]
     assert r2_memory > 0.8
     assert abs(r2_stream - r2_memory) < 0.005, (r2_stream, r2_memory)
+
+
+def test_fit_path_is_seeded_and_regresses(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(400, 2))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": 100 + 10 * x[:, 0] - 5 * x[:, 1]}).to_parquet(
+        tmp_path / "r.parquet", row_group_size=50)
+    runs = [fit_path(tmp_path / "r.parquet", "y", hidden=(8,), epochs=3, batch_size=16,
+                     buffer_rows=60, dtype="float64") for _ in range(2)]
+    (net, stream, history), (again, _, _) = runs
+    assert stream.task == "regression" and stream.classes is None
+    assert np.array_equal(net.params, again.params)  # bit for bit, same seed
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert "val_r2" in history[-1]
+
+
+@pytest.mark.parametrize("target,match", [("nope", r"no column 'nope' \(the target\)"),
+                                          ("c", "holds text; a regression target")])
+def test_bad_target_is_one_line_naming_the_file(files, target, match):
+    csv, _, _ = files
+    with pytest.raises(DataFileError, match=match) as info:
+        TableStream(csv, target, task="regression")
+    assert "t.csv" in str(info.value) and "\n" not in str(info.value)

@@ -10,11 +10,14 @@ own math, nothing streamed differs but the order of the rows. Validation and tes
 are computed chunk by chunk too (:func:`evaluate_stream`), and :func:`predict_stream`
 writes its predictions as it reads.
 
->>> from chainrule.datasets.stream import TableStream
->>> from chainrule.training.stream import fit_stream, stream_network
->>> stream = TableStream("big.parquet", target="y")          # doctest: +SKIP
->>> net = stream_network(stream, hidden=(64, 64), seed=0)     # doctest: +SKIP
->>> history = fit_stream(net, stream, epochs=5)               # doctest: +SKIP
+>>> from chainrule.training.stream import evaluate_stream, fit_path
+>>> net, stream, history = fit_path("big.parquet", "y", epochs=5)   # doctest: +SKIP
+>>> evaluate_stream(net, stream, "test")                            # doctest: +SKIP
+
+The shuffle buffer should hold many chunks: on a file sorted by some key (txhousing is
+sorted by city), a buffer of two chunks made batches of few cities and cost 0.0067 of
+test R² against a full shuffle; a buffer that holds the training rows matched the
+in-memory fit within 0.001 (``tests/test_stream.py``).
 """
 
 from __future__ import annotations
@@ -145,6 +148,23 @@ def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
     return history
 
 
+def fit_path(path: str | Path, target: str, *, hidden: Sequence[int] = (64, 64),
+             epochs: int = 10, batch_size: int = 256, seed: int = 0,
+             val_split: float = 0.1, test_split: float = 0.2, task: str | None = None,
+             optimizer: str | Optimizer | None = None, buffer_rows: int = BUFFER_ROWS,
+             dtype: Any = "float32") -> tuple[Network, TableStream, list[dict[str, float]]]:
+    """The one-call streamed fit of a CSV or Parquet file: :class:`TableStream` (pass 1),
+    :func:`stream_network` (pass 2), :func:`fit_stream` (the epochs), all with ``seed``.
+    Returns the trained network, the stream (for :func:`evaluate_stream` and
+    :func:`predict_stream`) and the history."""
+    stream = TableStream(path, target, task=task, val_split=val_split,
+                         test_split=test_split, seed=seed)
+    net = stream_network(stream, hidden=hidden, seed=seed, dtype=dtype)
+    history = fit_stream(net, stream, epochs=epochs, batch_size=batch_size,
+                         optimizer=optimizer, buffer_rows=buffer_rows, seed=seed)
+    return net, stream, history
+
+
 def evaluate_stream(net: Network, stream: TableStream, split: str = "test"
                     ) -> dict[str, float]:
     """``net``'s mean cost on the rows of ``split`` ("train", "val" or "test"), read chunk
@@ -221,5 +241,5 @@ def _positions(stream: TableStream, chunk: Any, split: int) -> NDArray[np.int64]
     return chunk.positions[keep & (where == split)]
 
 
-__all__ = ["BUFFER_ROWS", "batches", "evaluate_stream", "fit_stream", "predict_stream",
-           "stream_network"]
+__all__ = ["BUFFER_ROWS", "batches", "evaluate_stream", "fit_path", "fit_stream",
+           "predict_stream", "stream_network"]
