@@ -13,10 +13,15 @@ import pytest
 from chainrule.datasets.csvfile import DataFileError
 from chainrule.datasets.reader import read_table
 from chainrule.datasets.stream import TEST, TRAIN, VAL, ChunkSource, TableStream, split_of
-from chainrule.table import TableEncoder
+from chainrule.table import Table, TableEncoder
 from chainrule.table import sketch as sketch_mod
-from chainrule.table.sketch import NumberSketch, kll_rank_error, weighted_median
-from chainrule.table.sketch import weighted_quantiles
+from chainrule.table.columns import NumberColumn
+from chainrule.table.sketch import (
+    NumberSketch,
+    kll_rank_error,
+    weighted_median,
+    weighted_quantiles,
+)
 from chainrule.table.stream_fit import StreamFit
 from chainrule.training.stream import (
     batches,
@@ -211,8 +216,6 @@ def test_identifier_past_exact_counts_by_hll(monkeypatch):
     rng = np.random.default_rng(0)
     ids = rng.permutation(n) * 7 + 100
     for rows in np.array_split(np.arange(n), 9):
-        from chainrule.table import Table
-        from chainrule.table.columns import NumberColumn
         fitter.add(Table({"user_id": NumberColumn(ids[rows].astype(float)),
                           "x": NumberColumn(rng.normal(size=len(rows)))}),
                    np.ones(len(rows), dtype=bool))
