@@ -316,3 +316,19 @@ def test_bad_target_is_one_line_naming_the_file(files, target, match):
     with pytest.raises(DataFileError, match=match) as info:
         TableStream(csv, target, task="regression")
     assert "t.csv" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_resume_at_an_epoch_boundary_is_bitwise(files):
+    """An epoch's batches depend on (seed, epoch) alone: epochs 1-2, then 3-4 with
+    ``start_epoch=2`` (the optimizer's state carried by ``net.optimizer``), end bit for bit
+    where four epochs in one call end."""
+    _, parquet, _ = files
+    stream = TableStream(parquet, "y", val_split=0.0)
+    whole = stream_network(stream, hidden=(6,), seed=1, dtype="float64")
+    fit_stream(whole, stream, epochs=4, batch_size=20, buffer_rows=90, seed=3)
+    parts = stream_network(stream, hidden=(6,), seed=1, dtype="float64")
+    fit_stream(parts, stream, epochs=2, batch_size=20, buffer_rows=90, seed=3)
+    history = fit_stream(parts, stream, epochs=4, batch_size=20, buffer_rows=90, seed=3,
+                         start_epoch=2)
+    assert [h["epoch"] for h in history] == [3, 4]
+    assert np.array_equal(whole.params, parts.params)
