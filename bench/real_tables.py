@@ -172,6 +172,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tag", default="", help="name this chainrule variant in the report")
     parser.add_argument("--realmlp-rows", type=int, default=REALMLP_ROWS, metavar="N",
                         help=f"run RealMLP only on tables of at most N rows ({REALMLP_ROWS})")
+    parser.add_argument("--note", default="", help="a paragraph for the report's head "
+                        "(e.g. the conditions of the run)")
     parser.add_argument("--no-write", action="store_true",
                         help="write nothing under bench/results (no cache, no report)")
     args = parser.parse_args(argv)
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                + "; ".join(f"{n}: {contenders.library_version(n)}" for n in contenders.LIBRARY)
                + ". One thread per contender; time = training wall time per fold (chainrule: "
                "its whole `train` subprocess). RealMLP only on tables of at most "
-               f"{args.realmlp_rows:,} rows.")
+               f"{args.realmlp_rows:,} rows." + (f"\n\n{args.note}" if args.note else ""))
     text = report.markdown(rows, list(labels.values()), chainrule_label, context)
     print(text)
     if not args.no_write:
