@@ -167,7 +167,9 @@ def test_the_out_of_fold_loss_scores_each_row_by_the_member_that_never_saw_it() 
               dtype="float64")
     assert isinstance(net, Ensemble)
     logs: dict[str, float] = {}
-    OutOfFoldLoss(a0, Y, folds).on_epoch_end(SimpleNamespace(net=net), logs)
+    history = SimpleNamespace(history={})
+    OutOfFoldLoss(a0, Y, folds).on_epoch_end(SimpleNamespace(net=net, history=history), logs)
+    assert history.history == {"cv_loss": [logs["cv_loss"]]}
     members = [net.member(m) for m in range(3)]
     expected = np.mean([-np.log(members[folds[i]].predict(a0[i:i + 1])[0, labels[i]])
                         for i in range(30)])
@@ -189,3 +191,35 @@ def test_cv_auto_folds_a_small_table_only(tmp_path: Path) -> None:
     code, _, err = train("--csv", str(table), "--target", "y", "--out", str(tmp_path / "s"),
                          "--cv", "1")
     assert code == 2 and "1 fold leaves nothing to test" in err
+
+
+@pytest.mark.parametrize("extra", [{}, {"cv": 3, "embeddings": "none"}])
+def test_a_table_recipe_run_resumed_equals_an_uninterrupted_one(
+        tmp_path: Path, extra: dict) -> None:
+    """The recipe's pieces (adamw, flat_cosine, label smoothing, dropout, embeddings) and
+    --cv's members and out-of-fold stopping keep a resumed run bitwise equal."""
+    from typing import Any
+
+    from chainrule import runs
+    from chainrule.runs import recipe
+    from chainrule.training.callbacks import Callback
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, trainer: Any, logs: dict[str, float]) -> None:
+            if trainer.epoch == 3:
+                raise KeyboardInterrupt
+
+    table = write_table(tmp_path / "t.csv", 150)
+    values = recipe.apply_recipe({**runs.config.DEFAULTS, "recipe": "table"}, set())
+    values.update(dataset="csv", csv=str(table), target="y", epochs=6, early_stopping=4,
+                  dtype="float64", **extra)
+    config = RunConfig.from_mapping(values)
+    options = runs.RunOptions(importance=False)
+    whole = runs.train(config, tmp_path / "whole", options=options)
+    with pytest.raises(KeyboardInterrupt):
+        runs.train(config, tmp_path / "cut", callbacks=[Interrupt()], options=options)
+    resumed = runs.Run.resume(tmp_path / "cut", options=options)
+    assert resumed.status == "complete"
+    assert np.array_equal(resumed.net.params, whole.net.params)
+    assert resumed.history.history == whole.history.history
+    assert resumed.saved_config == whole.saved_config

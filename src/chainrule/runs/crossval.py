@@ -95,6 +95,10 @@ class OutOfFoldLoss(Callback):
             own = A[self.folds[rows], np.arange(A.shape[1])]  # each row's unseen member
             total += float(np.sum(net.loss_fn.value(own, self.Y[rows])))
         logs["cv_loss"] = total / len(self.a0)
+        # The trainer's History saw this epoch's logs before this callback ran (it is
+        # always first): record cv_loss there too, so history.csv and a resumed run's
+        # history (which the checkpointer, after this, saves with it) have every column.
+        trainer.history.history.setdefault("cv_loss", []).append(logs["cv_loss"])
 
 
 def fold_metrics(net: Network, X: NDArray, y: NDArray, folds: NDArray[np.int64], task: str,
