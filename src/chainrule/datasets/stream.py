@@ -249,6 +249,8 @@ def split_of(positions: NDArray[np.int64], seed: int, val: float, test: float
 #: A numeric target with at most this many distinct integers is read as classes (as in
 #: memory, :data:`~.targets.MAX_INTEGER_CLASSES`); past LABEL_LIMIT values it is numbers.
 LABEL_LIMIT = 1000
+#: Rows of a chunk merged into the scaler's statistics at a time (their float64 copies).
+MERGE_ROWS = 8192
 
 
 class TableStream:
@@ -423,7 +425,8 @@ class TableStream:
         y_n, y_mean, y_m2 = 0, np.zeros(1), np.zeros(1)
         for chunk in self.source:
             X, y = self.encoded(chunk, TRAIN, dtype)
-            n, mean, m2 = _merge(n, mean, m2, X)
+            for start in range(0, len(X), MERGE_ROWS):  # float64 copies of a slice only
+                n, mean, m2 = _merge(n, mean, m2, X[start:start + MERGE_ROWS])
             if self.task == "regression":
                 y_n, y_mean, y_m2 = _merge(y_n, y_mean, y_m2, y[:, None])
         std = np.sqrt(m2 / max(n, 1))

@@ -107,8 +107,13 @@ def batches(net: Network, stream: TableStream, *, epoch: int, batch_size: int,
 
 def _shuffled(xs: list[NDArray[np.floating]], ys: list[NDArray[np.floating]],
               rng: np.random.Generator) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    """The held rows as one array each, in a seeded order; the lists are emptied, so the
+    pieces are freed before the shuffled copy is made (two buffers at most, not three)."""
     perm = rng.permutation(sum(len(x) for x in xs))
-    return np.concatenate(xs)[perm], np.concatenate(ys)[perm]
+    X, Y = np.concatenate(xs), np.concatenate(ys)
+    xs.clear()
+    ys.clear()
+    return X[perm], Y[perm]
 
 
 def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
