@@ -332,3 +332,16 @@ def test_resume_at_an_epoch_boundary_is_bitwise(files):
                          start_epoch=2)
     assert [h["epoch"] for h in history] == [3, 4]
     assert np.array_equal(whole.params, parts.params)
+
+
+def test_text_columns_read_as_textcolumn_of_reads_them():
+    from chainrule.datasets.stream import _text_column
+    from chainrule.table import TextColumn
+
+    cells = ["b", " a", "a", None, "NA", "", 3, 2.5, "b", float("nan"), True, "?", "a "]
+    for series in (pd.Series(cells, dtype=object),
+                   pd.Series([c for c in cells if isinstance(c, str) or c is None],
+                             dtype="str")):
+        got, expected = _text_column(series), TextColumn.of(series.tolist())
+        assert got.vocab == expected.vocab
+        assert np.array_equal(got.codes, expected.codes)
