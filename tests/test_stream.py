@@ -345,3 +345,20 @@ def test_text_columns_read_as_textcolumn_of_reads_them():
         got, expected = _text_column(series), TextColumn.of(series.tolist())
         assert got.vocab == expected.vocab
         assert np.array_equal(got.codes, expected.codes)
+
+
+def test_a_streamed_network_saves_and_loads(files, tmp_path):
+    """The model file holds the encoder pass 1 fitted and the scaler pass 2 merged: the
+    loaded network predicts the table's rows as the trained one does."""
+    import chainrule
+
+    _, parquet, df = files
+    stream = TableStream(parquet, "y")
+    net = stream_network(stream, hidden=(5,), seed=0)
+    fit_stream(net, stream, epochs=1, batch_size=32)
+    chainrule.save(net, tmp_path / "m.safetensors")
+    again = chainrule.load(tmp_path / "m.safetensors")
+    assert again.encoder.to_dict() == stream.encoder.to_dict()
+    rows = df.drop(columns="y").iloc[:50]
+    np.testing.assert_array_equal(again.predict(rows), net.predict(rows))
+    assert again.classes == [0, 1]
