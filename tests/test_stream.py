@@ -28,6 +28,7 @@ from chainrule.training.stream import (
     evaluate_stream,
     fit_path,
     fit_stream,
+    predict_file,
     predict_stream,
     stream_network,
 )
@@ -362,3 +363,24 @@ def test_a_streamed_network_saves_and_loads(files, tmp_path):
     rows = df.drop(columns="y").iloc[:50]
     np.testing.assert_array_equal(again.predict(rows), net.predict(rows))
     assert again.classes == [0, 1]
+
+
+def test_predict_file_writes_every_row_of_a_file_with_a_loaded_model(files, tmp_path):
+    import chainrule
+
+    csv, parquet, df = files
+    stream = TableStream(parquet, "y")
+    net = stream_network(stream, hidden=(5,), seed=0)
+    fit_stream(net, stream, epochs=1, batch_size=32)
+    chainrule.save(net, tmp_path / "m.safetensors")
+    model = chainrule.load(tmp_path / "m.safetensors")
+    out = tmp_path / "all.csv"
+    assert predict_file(model, csv, out, chunk_bytes=2000) == len(df)
+    written = pd.read_csv(out)
+    assert written["position"].tolist() == list(range(len(df)))
+    expected = np.argmax(net.predict(df.drop(columns="y")), axis=1)
+    assert written["prediction"].tolist() == expected.tolist()
+    (tmp_path / "bad.csv").write_text("x,k\n1,2\n")
+    with pytest.raises(DataFileError, match=r"bad.csv: .*missing column"):
+        predict_file(model, tmp_path / "bad.csv", tmp_path / "none.csv")
+    assert not (tmp_path / "none.csv").exists()

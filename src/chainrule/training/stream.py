@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..datasets.stream import TEST, TRAIN, VAL, TableStream, split_of
+from ..datasets.csvfile import DataFileError
+from ..datasets.stream import CHUNK_BYTES, TEST, TRAIN, VAL, ChunkSource, TableStream, split_of
 from ..engine.mlp import MLP
 from ..io.atomic import temp_name, write_error
+from ..table.columns import TableError
 from .metrics import n_correct
 from .optimizers import Optimizer, get_optimizer
 from .step import Step
@@ -206,24 +208,53 @@ def evaluate_stream(net: Network, stream: TableStream, split: str = "test"
 def predict_stream(net: Network, stream: TableStream, out: str | Path,
                    split: str = "test") -> int:
     """Write ``net``'s prediction for every row of ``split`` to the CSV file ``out``
-    (columns ``position``, the row's place in the file from 0, and ``prediction``: the
-    class label or the number) chunk by chunk, as it reads; returns the number of rows
-    written. The rows go to a temporary file beside ``out`` (:func:`~chainrule.io.atomic.
-    temp_name`), renamed to ``out`` once whole."""
+    (:func:`predict_file`'s columns) chunk by chunk, as it reads; returns the number of
+    rows written."""
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+    code = SPLITS[split]
+    return _write_predictions(net, out, ((_xy(net, stream, chunk, code)[0],
+                                          _positions(stream, chunk, code))
+                                         for chunk in stream.source))
+
+
+def predict_file(net: Network, path: str | Path, out: str | Path, *,
+                 chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Write ``net``'s prediction for every row of the CSV or Parquet file ``path`` to the
+    CSV file ``out``, a chunk at a time: a saved model (``chainrule.load``) on a table
+    larger than memory. ``net.encoder`` reads the columns by name (others are ignored).
+    Returns the number of rows written."""
+    if net.encoder is None:
+        raise ValueError("net: predicting a table file needs a network with a table "
+                         "encoder (net.encoder), one trained on a table")
+    source = ChunkSource(path, chunk_bytes=chunk_bytes)
+
+    def rows() -> Iterator[tuple[NDArray[np.floating], NDArray[np.int64]]]:
+        for chunk in source:
+            try:
+                yield net.inputs(chunk.table), chunk.positions
+            except (TableError, ValueError) as exc:
+                raise DataFileError(source.path, str(exc)) from None
+
+    return _write_predictions(net, out, rows())
+
+
+def _write_predictions(net: Network, out: str | Path,
+                       rows: Iterator[tuple[NDArray[np.floating], NDArray[np.int64]]]) -> int:
+    """Write ``position,prediction`` lines for each (a^(0), positions) that ``rows``
+    gives (a class label, or a number), to a temporary file beside ``out``
+    (:func:`~chainrule.io.atomic.temp_name`) renamed to ``out`` once whole; returns the
+    number of rows written."""
     out = Path(out)
     tmp = out.with_name(temp_name(out.name))
     written = 0
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write("position,prediction\n")
-            for chunk in stream.source:
-                a0, _ = _xy(net, stream, chunk, SPLITS[split])
-                positions = _positions(stream, chunk, SPLITS[split])
+            for a0, positions in rows:
                 a_L = net.forward(a0).a_L
-                if stream.classes is not None:
-                    said = [str(stream.classes[k]) for k in np.argmax(a_L, axis=1).tolist()]
+                if net.classes is not None:
+                    said = [str(net.classes[k]) for k in net.classes_of(a_L).tolist()]
                 else:
                     said = [repr(float(v)) for v in a_L[:, 0].tolist()]
                 fh.writelines(f"{p},{v}\n" for p, v in zip(positions.tolist(), said,
@@ -247,4 +278,4 @@ def _positions(stream: TableStream, chunk: Any, split: int) -> NDArray[np.int64]
 
 
 __all__ = ["BUFFER_ROWS", "batches", "evaluate_stream", "fit_path", "fit_stream",
-           "predict_stream", "stream_network"]
+           "predict_file", "predict_stream", "stream_network"]
