@@ -384,3 +384,17 @@ def test_predict_file_writes_every_row_of_a_file_with_a_loaded_model(files, tmp_
     with pytest.raises(DataFileError, match=r"bad.csv: .*missing column"):
         predict_file(model, tmp_path / "bad.csv", tmp_path / "none.csv")
     assert not (tmp_path / "none.csv").exists()
+
+
+def test_should_stream_compares_the_in_memory_peak_with_the_budget(files):
+    from chainrule.datasets.stream import BYTES_PER_CELL, in_memory_bytes, should_stream
+
+    csv, parquet, df = files
+    assert in_memory_bytes(parquet) == len(df) * df.shape[1] * BYTES_PER_CELL
+    assert in_memory_bytes(csv) > 0
+    for path in (csv, parquet):
+        need = in_memory_bytes(path)
+        assert should_stream(path, need - 1) and not should_stream(path, need)
+    assert not should_stream(parquet)  # a small file under the machine's default budget
+    with pytest.raises(ValueError, match="memory_budget: expected a positive number"):
+        should_stream(parquet, 0)
