@@ -1,0 +1,244 @@
+"""Streamed vs in-memory training on a table of N rows × 30 columns (issue 31).
+
+Writes (once, cached in ``--dir``) a synthetic mixed table — 20 numbers (normal,
+log-normal, integers; a quarter of them with ~5 % missing cells), 8 text categories
+(cardinality 3 … 40, ~2 % missing), 1 integer code column and a 0/1 target from a noisy
+rule — as Parquet (row groups of 65,536 rows) and CSV, each written chunk by chunk. Then
+each contender runs in its own fresh process and reports its peak resident memory
+(``VmHWM``), the seconds of each phase, and rows/s of an epoch:
+
+- ``stream parquet`` / ``stream csv``: :class:`chainrule.datasets.stream.TableStream`
+  (pass 1: the encoder), :func:`~chainrule.training.stream.stream_network` (pass 2: the
+  scaler), ``--epochs`` of :func:`~chainrule.training.stream.fit_stream`, then the test
+  accuracy by :func:`~chainrule.training.stream.evaluate_stream`;
+- ``memory parquet``: the whole table read (:func:`chainrule.datasets.load_csv`), the same
+  hash split, ``TableEncoder().fit`` on the training rows, every row encoded, ``net.fit``
+  for ``--epochs`` (skipped past ``--memory-max`` rows).
+
+Same network (30 → 64 → 64 → 2, float32, Adam, batch 256) in each.
+Writes ``bench/results/stream_memory[-TAG].md`` and ``.json``.
+
+    python bench/stream_memory.py                       # N = 1,000,000, 1 epoch
+    python bench/stream_memory.py --rows 5000000 20000000 --tag large --memory-max 5000000
+    python bench/stream_memory.py --real      # test metric, streamed vs in memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROW_GROUP = 65_536
+CARDINALITIES = (3, 4, 6, 8, 12, 20, 30, 40)
+
+
+def _block(rng: np.random.Generator, start: int, n: int) -> object:
+    import pandas as pd
+
+    cols: dict[str, object] = {}
+    for j in range(20):
+        v = (rng.normal(size=n) if j % 3 == 0 else rng.lognormal(size=n) if j % 3 == 1
+             else rng.integers(0, 1000, n).astype(float))
+        if j % 4 == 0:
+            v[rng.random(n) < 0.05] = np.nan
+        cols[f"n{j}"] = v
+    for j, k in enumerate(CARDINALITIES):
+        c = rng.integers(0, k, n).astype(object)
+        c = np.array([f"cat{j}_{i}" for i in range(k)], dtype=object)[c.astype(int)]
+        c[rng.random(n) < 0.02] = None
+        cols[f"c{j}"] = c
+    cols["code"] = rng.integers(0, 50, n)
+    n0 = np.nan_to_num(cols["n0"])  # type: ignore[arg-type]
+    logit = n0 + np.log(cols["n1"]) - (cols["c0"] == "cat0_1") + 0.01 * (cols["code"] % 7)  # type: ignore[operator]
+    cols["y"] = (logit + rng.normal(size=n) > 0).astype(int)
+    return pd.DataFrame(cols)
+
+
+def make(n_rows: int, directory: Path, csv_too: bool = True) -> tuple[Path, Path]:
+    """The Parquet and CSV files of ``n_rows`` rows (cached; the CSV only with
+    ``csv_too``), written a block at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet, csv = directory / f"table-{n_rows}.parquet", directory / f"table-{n_rows}.csv"
+    if parquet.exists() and (csv.exists() or not csv_too):
+        return parquet, csv
+    rng = np.random.default_rng(0)
+    writer = None
+    with open(csv if csv_too else os.devnull, "w") as fh:
+        for start in range(0, n_rows, ROW_GROUP):
+            frame = _block(rng, start, min(ROW_GROUP, n_rows - start))
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            writer = writer or pq.ParquetWriter(parquet, table.schema)
+            writer.write_table(table, row_group_size=ROW_GROUP)
+            frame.to_csv(fh, index=False, header=start == 0)  # type: ignore[attr-defined]
+    assert writer is not None
+    writer.close()
+    return parquet, csv
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory: ``VmHWM`` (reset by exec; ``ru_maxrss`` is
+    not, and would show the parent's peak), else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(mode: str, path: str, epochs: int) -> dict[str, float]:
+    """One contender in this (fresh) process: phase times, rows/s, peak RSS."""
+    from chainrule.datasets.stream import TRAIN, TableStream, split_of
+    from chainrule.training.stream import evaluate_stream, fit_stream, stream_network
+
+    out: dict[str, float] = {"rss_start_mb": _peak_mb()}
+    t0 = time.perf_counter()
+    if mode == "stream":
+        stream = TableStream(path, "y", task="classification", val_split=0.0)
+        out["pass1_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        net = stream_network(stream, hidden=(64, 64), seed=0)
+        out["pass2_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        fit_stream(net, stream, epochs=epochs, batch_size=256, seed=0)
+        out["epoch_s"] = (time.perf_counter() - t2) / epochs
+        out["train_rows"] = stream.counts["train"]
+        out["accuracy"] = evaluate_stream(net, stream, "test")["accuracy"]
+    else:
+        from chainrule import MLP, datasets
+        from chainrule.table import TableEncoder
+
+        ds = datasets.load_csv(path, "y", "classification", encode=False)
+        assert ds.table is not None
+        where = split_of(np.arange(len(ds.y)), 0, 0.0, 0.2)
+        train, test = np.flatnonzero(where == TRAIN), np.flatnonzero(where != TRAIN)
+        enc = TableEncoder().fit(ds.table.take(train))
+        X = enc.transform(ds.table.take(train), np.float32)
+        out["pass1_s"] = time.perf_counter() - t0
+        net = MLP([enc.n_out, 64, 64, 2], loss="cross_entropy", seed=0)
+        net.encoder, net.scaler = enc, enc.standardizer(X)
+        t2 = time.perf_counter()
+        net.fit(X, ds.y[train], epochs=epochs, batch_size=256, optimizer="adam")
+        out["epoch_s"] = (time.perf_counter() - t2) / epochs
+        out["train_rows"] = len(train)
+        Xt = enc.transform(ds.table.take(test), np.float32)
+        out["accuracy"] = float(np.mean(np.argmax(net.predict(Xt), axis=1) == ds.y[test]))
+    out["rows_per_s"] = out["train_rows"] / out["epoch_s"]
+    out["peak_rss_mb"] = _peak_mb()
+    return out
+
+
+#: The real tables of ``--real`` (plotnine's CSVs): file, target, epochs.
+REAL = (("diamonds.csv", "price", 5), ("diamonds.csv", "cut", 5), ("txhousing.csv", "median", 20))
+
+
+def real_tables() -> list[dict[str, object]]:
+    """Streamed vs in-memory fit of the same network (same hash split, encoder, scaler
+    and initial weights; the in-memory one shuffles all training rows each epoch) on real
+    tables: the test metric of each."""
+    import plotnine.data
+
+    from chainrule.datasets.stream import TRAIN, TableStream
+    from chainrule.training.stream import evaluate_stream, fit_stream, stream_network
+
+    found = []
+    for name, target, epochs in REAL:
+        path = Path(plotnine.data.__file__).parent / name
+        stream = TableStream(path, target, seed=0, chunk_bytes=256 << 10)
+        streamed = stream_network(stream, hidden=(64, 64), seed=0)
+        fit_stream(streamed, stream, epochs=epochs, batch_size=128, optimizer="adam")
+        memory = stream_network(stream, hidden=(64, 64), seed=0)
+        parts = [stream.encoded(c, TRAIN, memory.dtype) for c in stream.source]
+        y = np.concatenate([p[1] for p in parts])
+        memory.fit(np.concatenate([p[0] for p in parts]), memory.targets(y, len(y)),
+                   epochs=epochs, batch_size=128, optimizer="adam")
+        metric = "accuracy" if stream.classes is not None else "r2"
+        a = evaluate_stream(streamed, stream, "test")[metric]
+        b = evaluate_stream(memory, stream, "test")[metric]
+        found.append({"table": name, "target": target, "metric": metric, "chunks":
+                      stream.source.n_chunks, "train_rows": stream.counts["train"],
+                      "streamed": a, "in_memory": b, "difference": a - b})
+        print(json.dumps(found[-1]), flush=True)
+    return found
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "stream-bench")
+    ap.add_argument("--memory-max", type=int, default=5_000_000,
+                    help="skip the in-memory contender past this many rows")
+    ap.add_argument("--formats", nargs="+", default=["parquet", "csv"])
+    ap.add_argument("--tag", default="")
+    ap.add_argument("--real", action="store_true",
+                    help="the test metric, streamed vs in memory, on three real tables")
+    ap.add_argument("--worker", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.epochs)))
+        return
+    if args.real:
+        found = real_tables()
+        lines = ["# Streamed vs in-memory fit on real tables (test split, seed 0)", "",
+                 "| table | target | metric | chunks | train rows | streamed | in memory | "
+                 "difference |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['table']} | {r['target']} | {r['metric']} | {r['chunks']} | "
+                  f"{r['train_rows']:,} | {r['streamed']:.4f} | {r['in_memory']:.4f} | "
+                  f"{r['difference']:+.4f} |" for r in found]
+        (RESULTS / "stream_memory-real.md").write_text("\n".join(lines) + "\n")
+        (RESULTS / "stream_memory-real.json").write_text(json.dumps(found, indent=1) + "\n")
+        return
+    args.dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in args.rows:
+        files = dict(zip(("parquet", "csv"), make(n, args.dir, "csv" in args.formats),
+                         strict=True))
+        runs = [("stream", f) for f in args.formats]
+        if n <= args.memory_max:
+            runs.append(("memory", "parquet"))
+        for mode, fmt in runs:
+            done = subprocess.run([sys.executable, __file__, "--epochs", str(args.epochs),
+                                   "--worker", mode, str(files[fmt])], capture_output=True,
+                                  text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            if done.returncode:
+                print(done.stderr[-2000:], file=sys.stderr)
+                continue
+            result = {"rows": n, "contender": f"{mode} {fmt}", "epochs": args.epochs,
+                      "file_mb": files[fmt].stat().st_size / 2**20,
+                      **json.loads(done.stdout.strip().splitlines()[-1])}
+            rows.append(result)
+            print(json.dumps(result), flush=True)
+    _write(rows, args)
+
+
+def _write(rows: list[dict[str, float | str]], args: argparse.Namespace) -> None:
+    name = "stream_memory" + (f"-{args.tag}" if args.tag else "")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    lines = [f"# Streamed vs in-memory training, N rows x 30 columns ({args.epochs} epoch(s))",
+             "", "| N | contender | file MB | peak RSS MB | pass 1 s | pass 2 s | epoch s | "
+             "rows/s | test accuracy |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['rows']:,} | {r['contender']} | {r['file_mb']:.0f} | "
+                     f"{r['peak_rss_mb']:.0f} | {r['pass1_s']:.1f} | {r.get('pass2_s', 0):.1f}"
+                     f" | {r['epoch_s']:.1f} | {r['rows_per_s']:,.0f} | {r['accuracy']:.4f} |")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
