@@ -243,3 +243,21 @@ def test_test_split_zero_trains_without_a_report(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert saved["test"] == {} and saved["n_test"] == 0 and saved["n_train"] == 108
     assert math.isfinite(saved["final"]["loss"])
+
+
+def test_an_old_config_json_reruns_plain(tmp_path: Path) -> None:
+    """A config.json from before recipes (no 'recipe' key) is not silently re-recipied."""
+    table = write_table(tmp_path / "t.csv", 120)
+    old = {"dataset": "csv", "csv": str(table), "target": "y", "hidden": [16], "epochs": 2,
+           "optimizer": "adam", "batch_size": 32, "early_stopping": 0}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    code, _, err = train("--config", str(tmp_path / "old.json"), "--out", str(tmp_path / "r"),
+                         "--no-importance")
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert code == 0, err
+    assert (config["recipe"], config["embeddings"], config["label_smoothing"],
+            config["dropout"], config["schedule"]) == ("plain", "none", 0.0, 0.0, "constant")
+    code, _, _ = train("--config", str(tmp_path / "r" / "config.json"), "--out",
+                       str(tmp_path / "again"), "--no-importance")
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert code == 0 and again == config

@@ -77,7 +77,8 @@ def config_from_args(args: argparse.Namespace, *, table_recipe: bool = False) ->
 
     With ``table_recipe`` (``chainrule train``), a CSV job takes the ``table`` recipe's
     settings (:mod:`chainrule.runs.recipe`) for those neither the file nor a flag gave,
-    unless ``--recipe plain`` (or the file's ``recipe``) says otherwise.
+    unless ``--recipe plain`` (or the file's ``recipe``) says otherwise; a ``--config``
+    file without a ``recipe`` key (a config.json from before recipes) trains ``plain``.
 
     A bad flag value found here is a :class:`UsageError`; a bad file value a
     :class:`~chainrule.runs.config.ConfigError` naming the file.
@@ -97,7 +98,9 @@ def config_from_args(args: argparse.Namespace, *, table_recipe: bool = False) ->
             values["dataset"], sources["dataset"] = "csv", FLAG
         elif getattr(args, "npz", None):
             values["dataset"], sources["dataset"] = "npz", FLAG
-    if table_recipe and values["dataset"] == "csv" and "recipe" not in sources:
+    if table_recipe and values["dataset"] == "csv" and "recipe" not in sources and not path:
+        # a --config file without a recipe key (a config.json from before recipes) keeps
+        # the plain defaults, so it reruns the training it records
         values["recipe"] = "table"
     if values["dataset"] == "csv" and not {"epochs", "early_stopping"} & set(sources):
         # A table's size says nothing about how long it needs: train until the
