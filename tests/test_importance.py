@@ -186,3 +186,26 @@ def test_train_reports_and_records_the_top_columns(tmp_path, capsys):
                  "--out", str(tmp_path / "plain")]) == 0
     assert "permutation importance" not in capsys.readouterr().out
     assert "importance" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())
+
+
+def test_a_sample_of_rows_bounds_the_cost_and_says_so():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 3))
+    y = (X[:, 0] > 0).astype(int)
+    net = cr.MLP([3, 8, 2], output="softmax", loss="cross_entropy", seed=0, dtype="float64")
+    net.fit(X[:1000], np.eye(2)[y[:1000]], epochs=20, batch_size=32)
+    calls = []
+    predict = net.predict
+    net.predict = lambda A, **kw: (calls.append(len(A)), predict(A, **kw))[1]
+    imp = permutation_importance(net, X, y, task="classification", seed=2, max_samples=600)
+    assert set(calls) == {600} and len(calls) == 1 + 3 * 5  # baseline + columns × shuffles
+    assert imp.n_samples == 600 and imp.to_dict()["n_rows"] == 3000
+    assert "on 600 of 3000 test rows (a seeded sample)" in imp.format()
+    assert imp.ranked()[0][0] == "x0"
+    again = permutation_importance(net, X, y, task="classification", seed=2, max_samples=600)
+    assert np.array_equal(imp.drops, again.drops)
+    whole = permutation_importance(net, X, y, task="classification", seed=2, max_samples=5000)
+    assert whole.n_samples == 3000 and "of" not in whole.format().splitlines()[0].split("(")[0]
+    with pytest.raises(ValueError, match="max_samples: expected an integer >= 2, got 1"):
+        permutation_importance(net, X, y, task="classification", max_samples=1)
+

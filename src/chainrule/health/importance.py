@@ -57,6 +57,8 @@ class Importance:
         The seed of the shuffles.
     n_samples : int
         The rows scored.
+    n_rows : int
+        The rows given (``n_samples`` of them were scored: a seeded sample when fewer).
     """
 
     columns: list[str]
@@ -65,6 +67,7 @@ class Importance:
     metric: str
     seed: int
     n_samples: int
+    n_rows: int = 0
 
     @property
     def mean(self) -> NDArray[np.float64]:
@@ -87,6 +90,7 @@ class Importance:
         return {"method": "permutation", "on": "test split", "metric": self.metric,
                 "baseline": float(self.baseline), "n_repeats": int(self.drops.shape[1]),
                 "seed": int(self.seed), "n_samples": int(self.n_samples),
+                "n_rows": int(max(self.n_rows, self.n_samples)),
                 "columns": [{"column": c, "mean": m, "std": s} for c, m, s in self.ranked()]}
 
     def format(self, top: int = 5) -> str:
@@ -94,7 +98,9 @@ class Importance:
         ranked = self.ranked()
         shown_names = [shown(c, 32) for c, _, _ in ranked[:top]]
         width = max(map(display_width, shown_names), default=0)
-        lines = [f"permutation importance on {self.n_samples} test rows (the drop in "
+        rows = (f"{self.n_samples} test rows" if self.n_rows <= self.n_samples else
+                f"{self.n_samples} of {self.n_rows} test rows (a seeded sample)")
+        lines = [f"permutation importance on {rows} (the drop in "
                  f"{self.metric} {self.baseline:.4f} when one column is shuffled, mean ± std "
                  f"of {self.drops.shape[1]} shuffles):"]
         lines += [f"  {name}{' ' * (width - display_width(name))}  {m:+.4f} ± {s:.4f}"
@@ -130,7 +136,8 @@ def column_groups(encoder: Any, feature_names: Sequence[str]) -> Groups:
 
 def permutation_importance(net: Any, X: Any, y: Any, *, task: str,
                            groups: Groups | None = None, n_repeats: int = N_REPEATS,
-                           seed: int = 0, batch_size: int = 4096) -> Importance:
+                           seed: int = 0, batch_size: int = 4096,
+                           max_samples: int | None = None) -> Importance:
     """Permutation importance of each column (group of features) of ``X`` for ``net``.
 
     Parameters
@@ -153,6 +160,10 @@ def permutation_importance(net: Any, X: Any, y: Any, *, task: str,
         the range of NumPy's ``RandomState`` that scikit-learn draws from).
     batch_size : int
         Rows per forward pass.
+    max_samples : int, optional
+        Score a seeded sample of this many rows when there are more (the cost is
+        n_columns × n_repeats forward passes of the rows scored); the shuffles on them
+        are then scikit-learn's on the same sample.
 
     Returns
     -------
@@ -164,7 +175,14 @@ def permutation_importance(net: Any, X: Any, y: Any, *, task: str,
         ``X``, ``y``, ``task``, ``groups`` or ``n_repeats`` is not usable.
     """
     X, groups = _checked(net, X, y, task, groups, n_repeats)
-    score = _scorer(net, np.asarray(y), task, batch_size)
+    y = np.asarray(y)
+    n_rows = len(X)
+    if max_samples is not None and max_samples < n_rows:
+        if isinstance(max_samples, bool) or max_samples < 2:
+            raise ValueError(f"max_samples: expected an integer >= 2, got {max_samples!r}")
+        keep = np.sort(np.random.default_rng(seed).choice(n_rows, max_samples, replace=False))
+        X, y = X[keep], y[keep]
+    score = _scorer(net, y, task, batch_size)
     baseline = score(X)
     # scikit-learn's scheme, for the same shuffles: one seed drawn for every column, and
     # per column one RandomState shuffling a row order again before each repeat.
@@ -181,7 +199,7 @@ def permutation_importance(net: Any, X: Any, y: Any, *, task: str,
             drops[i, r] = baseline - score(X_shuffled)
         X_shuffled[:, cols] = X[:, cols]
     return Importance([name for name, _ in groups], drops, baseline, METRICS[task], seed,
-                      len(X))
+                      len(X), n_rows)
 
 
 def _checked(net: Any, X: Any, y: Any, task: str, groups: Groups | None,

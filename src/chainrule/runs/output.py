@@ -21,7 +21,7 @@ import numpy as np
 from .. import datasets
 from ..engine.network import Network
 from ..health.diagnosis import Diagnosis
-from ..health.importance import Importance, column_groups, permutation_importance
+from ..health.importance import N_REPEATS, Importance, column_groups, permutation_importance
 from ..health.monitor import HealthMonitor
 from ..io.atomic import atomic_write_bytes
 from ..training.callbacks import History
@@ -45,6 +45,12 @@ RESIDUALS = "residuals.png"
 #: More input columns than this (images: MNIST's 784 pixels) are not ranked: the ranking
 #: would cost a forward pass of the test set per column and shuffle, and say little.
 MAX_RANKED_COLUMNS = 200
+#: The ranking's cost bound: at most this many rows through the network in all
+#: (columns × 5 shuffles × rows scored), so a wide table's ranking costs seconds, not
+#: more than its training; a larger test split is scored on a seeded sample of its rows,
+#: never fewer than :data:`MIN_RANKED_ROWS`.
+RANKING_ROW_BUDGET = 400_000
+MIN_RANKED_ROWS = 500
 
 
 def column_importance(net: Network, ds: datasets.Dataset, splits: Splits,
@@ -54,13 +60,14 @@ def column_importance(net: Network, ds: datasets.Dataset, splits: Splits,
     test metric (:func:`chainrule.health.importance.permutation_importance`).
 
     Returns None when the data has more than :data:`MAX_RANKED_COLUMNS` columns or fewer
-    than 2 test rows.
+    than 2 test rows. Its cost is bounded by :data:`RANKING_ROW_BUDGET`.
     """
     groups = column_groups(ds.encoder, ds.feature_names)
     if len(groups) > MAX_RANKED_COLUMNS or len(splits.X_test) < 2:
         return None
+    rows = max(MIN_RANKED_ROWS, RANKING_ROW_BUDGET // (len(groups) * N_REPEATS))
     return permutation_importance(net, splits.X_test, splits.y_test, task=ds.task,
-                                  groups=groups, seed=seed)
+                                  groups=groups, seed=seed, max_samples=rows)
 
 
 def write(out: str | os.PathLike[str] | None | RunDir, net: Network, ds: datasets.Dataset,
@@ -201,5 +208,6 @@ def _test_plot(net: Network, ds: datasets.Dataset, splits: Splits, metrics: dict
     return [RESIDUALS]
 
 
-__all__ = ["CONFUSION", "DIAGNOSTICS", "MAX_RANKED_COLUMNS", "RESIDUALS", "RUN_FILES",
-           "column_importance", "diagnosis_json", "write"]
+__all__ = ["CONFUSION", "DIAGNOSTICS", "MAX_RANKED_COLUMNS", "MIN_RANKED_ROWS",
+           "RANKING_ROW_BUDGET", "RESIDUALS", "RUN_FILES", "column_importance", "diagnosis_json",
+           "write"]
