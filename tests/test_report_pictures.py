@@ -107,7 +107,7 @@ def test_a_regression_run_writes_its_residuals(tmp_path):
     plotnine = pytest.importorskip("plotnine", reason="the real table ships with plotnine")
     csv = Path(plotnine.__file__).parent / "data" / "mpg.csv"
     run = runs.train({"dataset": "csv", "csv": str(csv), "target": "hwy", "hidden": [8],
-                      "epochs": 3}, tmp_path / "run")
+                      "epochs": 40}, tmp_path / "run")
     assert run.path is not None
     _png(run.path / RESIDUALS)
     assert not (run.path / CONFUSION).exists()
