@@ -21,6 +21,7 @@ Writes ``bench/results/stream_memory[-TAG].md`` and ``.json``.
     python bench/stream_memory.py                       # N = 1,000,000, 1 epoch
     python bench/stream_memory.py --rows 5000000 20000000 --tag large --memory-max 5000000
     python bench/stream_memory.py --real      # test metric, streamed vs in memory
+    python bench/stream_memory.py --predict --rows 1000000 5000000   # predict_file's peak
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def worker(mode: str, path: str, epochs: int) -> dict[str, float]:
 
     out: dict[str, float] = {"rss_start_mb": _peak_mb()}
     t0 = time.perf_counter()
+    if mode in ("fitsave", "predict"):
+        return _predict_worker(mode, path, out)
     if mode == "stream":
         stream = TableStream(path, "y", task="classification", val_split=0.0)
         out["pass1_s"] = time.perf_counter() - t0
@@ -176,6 +179,44 @@ def real_tables() -> list[dict[str, object]]:
     return found
 
 
+def _predict_worker(mode: str, path: str, out: dict[str, float]) -> dict[str, float]:
+    """``fitsave``: passes 1 and 2 and the untrained model saved beside the file;
+    ``predict``: that model loaded and :func:`~chainrule.training.stream.predict_file` of
+    every row of the file, its peak RSS and rows/s."""
+    import chainrule
+    from chainrule.datasets.stream import TableStream
+    from chainrule.training.stream import predict_file, stream_network
+
+    model = Path(path).with_suffix(".model.safetensors")
+    t0 = time.perf_counter()
+    if mode == "fitsave":
+        stream = TableStream(path, "y", task="classification", val_split=0.0)
+        chainrule.save(stream_network(stream, hidden=(64, 64), seed=0), model)
+    else:
+        rows = predict_file(chainrule.load(model), path, Path(path).with_suffix(".pred.csv"))
+        out["rows_per_s"] = rows / (time.perf_counter() - t0)
+        out["rows"] = rows
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = _peak_mb()
+    return out
+
+
+def predictions(n_rows: list[int], directory: Path) -> None:
+    """The peak RSS of predict_file on each N's Parquet file, in a fresh process."""
+    lines = ["# predict_file on N rows x 30 columns (Parquet), a model loaded", "",
+             "| N | peak RSS MB | seconds | rows/s |", "|---|---|---|---|"]
+    for n in n_rows:
+        parquet, _ = make(n, directory, csv_too=False)
+        for mode in ("fitsave", "predict"):
+            done = subprocess.run([sys.executable, __file__, "--worker", mode, str(parquet)],
+                                  capture_output=True, text=True, check=True)
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(json.dumps({"rows": n, **r}), flush=True)
+        lines.append(f"| {n:,} | {r['peak_rss_mb']:.0f} | {r['seconds']:.1f} | "
+                     f"{r['rows_per_s']:,.0f} |")
+    (RESULTS / "stream_memory-predict.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
@@ -185,12 +226,17 @@ def main() -> None:
                     help="skip the in-memory contender past this many rows")
     ap.add_argument("--formats", nargs="+", default=["parquet", "csv"])
     ap.add_argument("--tag", default="")
+    ap.add_argument("--predict", action="store_true",
+                    help="peak RSS of predict_file with a saved model, per N")
     ap.add_argument("--real", action="store_true",
                     help="the test metric, streamed vs in memory, on three real tables")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.epochs)))
+        return
+    if args.predict:
+        predictions(args.rows, args.dir)
         return
     if args.real:
         found = real_tables()
