@@ -157,11 +157,25 @@ def _bad_tables(tmp: Path) -> dict[str, tuple[Path, str]]:
 
 def test_every_bad_table_is_one_line_exit_1_and_nothing_written(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the table recipe reads a column of many categories as codes for an embedding (it
+    # trains: test_many_categories_train_as_codes); read one-hot, they are still refused
+    extra = {"10,000 categories": ["--embeddings", "none"]}
     for name, (path, message) in _bad_tables(tmp_path).items():
         out = tmp_path / f"run-{name}"
         code = main(["train", "--csv", str(path), "--target", "y", "--out", str(out),
-                     "--epochs", "1"])
+                     "--epochs", "1", *extra.get(name, [])])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 1 and len(err) == 1 and err[0].startswith("error: "), (name, err)
         assert message in err[0] and str(path) in err[0], (name, err[0])
         assert not out.exists(), name
+
+
+def test_many_categories_train_as_codes(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = _bad_tables(tmp_path)["10,000 categories"]
+    out = tmp_path / "run"
+    code = main(["train", "--csv", str(path), "--target", "y", "--out", str(out),
+                 "--epochs", "1"])
+    printed = capsys.readouterr().out
+    assert code == 0 and (out / "model.safetensors").exists()
+    assert "as one feature of codes" in printed and "for an embedding" in printed
