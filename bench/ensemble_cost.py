@@ -105,9 +105,10 @@ def cost(table: catalogue.Table, epochs: int, rounds: int) -> dict[str, object]:
             "fit_ratios": fit_ratios, "missing": missing, "errors": errors}
 
 
-def jobs() -> list[dict[str, object]]:
-    """The default job's wall time on every benchmark table within 20,000 × 100."""
-    out = []
+def jobs(write: bool) -> list[dict[str, object]]:
+    """The default job's wall time on every benchmark table within 20,000 × 100 (with
+    ``write``, bench/results/default_jobs.json after every table)."""
+    out: list[dict[str, object]] = []
     for table in catalogue.TABLES:
         data = catalogue.read(table)
         rows, columns = len(data.frame), data.frame.shape[1]
@@ -119,6 +120,9 @@ def jobs() -> list[dict[str, object]]:
                     "error": last if code else ""})
         print(f"job {table.name:16s} {rows:6d} × {columns:3d} {seconds:7.1f} s exit {code}",
               flush=True)
+        if write:
+            (RESULTS / "default_jobs.json").write_text(json.dumps(
+                {"chainrule_src": str(SRC), "jobs": out}, indent=1))
     return out
 
 
@@ -171,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (≥ 5)")
     parser.add_argument("--jobs", action="store_true", help="also time the default jobs")
+    parser.add_argument("--jobs-only", action="store_true",
+                        help="time the default jobs only (bench/results/default_jobs.json)")
     parser.add_argument("--chainrule-src", type=Path, default=SRC, metavar="DIR",
                         help="the src folder whose chainrule runs (a git archive of one "
                              "commit is safe from edits made while this runs)")
@@ -178,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     globals()["SRC"] = args.chainrule_src.resolve()
     table = next(t for t in catalogue.TABLES if t.name == args.table)
+    if args.jobs_only:
+        jobs(write=not args.no_write)
+        return 0
     result = cost(table, args.epochs, args.rounds)
-    job_times = jobs() if args.jobs else None
+    job_times = jobs(write=False) if args.jobs else None
     text = markdown(result, job_times)
     print(text)
     if not args.no_write:
