@@ -206,3 +206,26 @@ def test_lr_find_on_mnist_suggests_rates_that_train(mnist_dir, monkeypatch) -> N
         assert results[name][1] >= bar, results
         if name == "adam":
             assert verdicts(monitor).healthy, verdicts(monitor).report()
+
+
+def test_overfitting_is_judged_on_the_epoch_early_stopping_kept() -> None:
+    """A run that kept its best epoch's weights saves that epoch's model: the validation
+    loss that rose after it is not the saved model's, and "stop earlier (--early-stopping)"
+    is advice it already took (issue 30: mpg's table run said so of epoch 95's weights)."""
+    from chainrule.health.diagnosis import verdicts_from
+
+    losses = [4.0, 2.0, 1.2, 1.0, 0.8, 0.6, 0.5]
+    val = [4.2, 2.3, 1.5, 1.6, 1.9, 2.2, 2.6]  # best at epoch 3, rising after
+    epochs = [{"loss": a, "val_loss": b} for a, b in zip(losses, val, strict=True)]
+    last = verdicts_from([], epochs)
+    assert [v.kind for v in last.verdicts] == ["overfitting"]
+    assert "--early-stopping" in last.verdicts[0].message
+    assert verdicts_from([], epochs, kept=("val_loss", 1.5)).verdicts == []
+    # classification: a gap at the kept epoch is still said, without the advice it took
+    gap = [{"loss": 0.1, "val_loss": 0.5, "accuracy": 0.99, "val_accuracy": 0.80},
+           {"loss": 0.05, "val_loss": 0.45, "accuracy": 1.0, "val_accuracy": 0.81},
+           {"loss": 0.01, "val_loss": 0.9, "accuracy": 1.0, "val_accuracy": 0.79}]
+    kept = verdicts_from([], gap, kept=("val_loss", 0.45))
+    assert [v.kind for v in kept.verdicts] == ["overfitting"]
+    message = kept.verdicts[0].message
+    assert "81.0%" in message and "--early-stopping" not in message

@@ -122,15 +122,23 @@ class Diagnosis:
         }
 
 
-def verdicts(monitor: HealthMonitor, diverged: DivergenceError | None = None) -> Diagnosis:
-    """Apply every rule to what ``monitor`` recorded (``diverged``: the error, if any)."""
-    return verdicts_from(monitor.checks, monitor.epochs, diverged)
+def verdicts(monitor: HealthMonitor, diverged: DivergenceError | None = None, *,
+             kept: tuple[str, float] | None = None) -> Diagnosis:
+    """Apply every rule to what ``monitor`` recorded (``diverged``: the error, if any;
+    ``kept``: see :func:`verdicts_from`)."""
+    return verdicts_from(monitor.checks, monitor.epochs, diverged, kept=kept)
 
 
 def verdicts_from(checks: list[Check], epochs: list[dict[str, float]],
-                  diverged: DivergenceError | None = None) -> Diagnosis:
+                  diverged: DivergenceError | None = None, *,
+                  kept: tuple[str, float] | None = None) -> Diagnosis:
     """The rules on a record of checks and epoch logs (what :func:`verdicts` reads from a
-    monitor; the playground builds its own)."""
+    monitor; the playground builds its own).
+
+    ``kept`` is (monitor, value) of the epoch whose weights early stopping restored: the
+    model the run saves is that epoch's, so overfitting is judged there, not on the
+    epochs trained past it (and "stop earlier" is not advised: it already did).
+    """
     out: list[Verdict] = []
     losses = [e["loss"] for e in epochs if "loss" in e]
     if diverged is not None or any(not math.isfinite(v) for v in losses):
@@ -144,8 +152,19 @@ def verdicts_from(checks: list[Check], epochs: list[dict[str, float]],
         return Diagnosis(out, checks, epochs)
     if checks:
         out.extend(_layer_verdicts(checks))
-    out.extend(_overfitting(epochs))
+    out.extend(_overfitting(_up_to_kept(epochs, kept), stopped=kept is not None))
     return Diagnosis(out, checks, epochs)
+
+
+def _up_to_kept(epochs: list[dict[str, float]],
+                kept: tuple[str, float] | None) -> list[dict[str, float]]:
+    """The epoch logs up to the kept epoch (the last whose ``monitor`` logged ``value``);
+    all of them when nothing was kept or that epoch is not among them (a resumed run)."""
+    if kept is None:
+        return epochs
+    key, value = kept
+    at = [i for i, e in enumerate(epochs) if e.get(key) == value]
+    return epochs[:at[-1] + 1] if at else epochs
 
 
 def _layer_verdicts(checks: list[Check]) -> list[Verdict]:
@@ -243,10 +262,10 @@ def _peak_update_ratio(checks: list[Check]) -> float | None:
     return max(medians) if medians else None
 
 
-def _overfitting(epochs: list[dict[str, float]]) -> list[Verdict]:
+def _overfitting(epochs: list[dict[str, float]], *, stopped: bool = False) -> list[Verdict]:
     """Validation loss ≥ 2 × training loss, and either (classification) accuracy 10
     points below training accuracy, or (regression) validation loss 20 % above its own
-    minimum and so rising."""
+    minimum and so rising. ``stopped``: early stopping kept the last of ``epochs``."""
     last = epochs[-1] if epochs else {}
     if "val_loss" not in last or len(epochs) < 2:
         return []
@@ -268,8 +287,9 @@ def _overfitting(epochs: list[dict[str, float]]) -> list[Verdict]:
     return [Verdict(
         "overfitting", f"overfitting: the validation loss ({val:.3g}) is "
         f"{val / max(loss, 1e-12):.1f}× the training loss ({loss:.3g}), {evidence}; the "
-        "network memorizes its training set: get more data, add l2 or dropout, or stop "
-        "earlier (--early-stopping)", None, val / max(loss, 1e-12))]
+        "network memorizes its training set: get more data, add l2 or dropout"
+        + ("" if stopped else ", or stop earlier (--early-stopping)"),
+        None, val / max(loss, 1e-12))]
 
 
 def _update_ratio(checks: list[Check]) -> float | None:

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from .. import datasets
 from ..engine.network import Network
 from ..health.monitor import HealthMonitor
-from ..training.callbacks import Callback, History
+from ..training.callbacks import Callback, EarlyStopping, History
 from ..training.optimizers import Optimizer, get_optimizer
 from ..training.schedules import Schedule, get_schedule
 from .checkpoint import Checkpointer, CheckpointState, ResumableEarlyStopping, Resumed
@@ -219,7 +219,10 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
     history.epoch += new.epoch
     for key, values in new.history.items():
         history.history.setdefault(key, []).extend(values)
-    return Fitted(history, seconds)
+    early = next((c for c in run_callbacks if isinstance(c, EarlyStopping)), None)
+    kept = ((early.monitor, early.best_value) if early is not None
+            and early.restore_best_weights and math.isfinite(early.best) else None)
+    return Fitted(history, seconds, kept)
 
 
 def _fit(net: Network, X: Any, Y: Any, **options: Any) -> History:

@@ -264,7 +264,7 @@ def _execute(start: _Start, callbacks: Sequence[Callback], reporter: Reporter | 
             reporter.warn(loses)
         diagnosis = None
         if p.health is not None:
-            diagnosis = verdicts(p.health)
+            diagnosis = verdicts(p.health, kept=fitted.kept)
             reporter.diagnosed(diagnosis, p.health)
         importance = (column_importance(net, p.ds, p.splits, p.cfg.seed)
                       if options.importance and p.run is not None and metrics else None)

@@ -53,6 +53,9 @@ class Fitted:
 
     history: History
     seconds: float
+    #: (monitor, value) of the epoch whose weights early stopping restored (the saved
+    #: model's epoch), or None when the network ends with its last epoch's weights
+    kept: tuple[str, float] | None = None
 
 
 def learning_rate(cfg: RunConfig) -> float:
