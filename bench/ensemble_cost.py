@@ -107,7 +107,7 @@ def cost(table: catalogue.Table, epochs: int, rounds: int) -> dict[str, object]:
 
 def jobs(write: bool) -> list[dict[str, object]]:
     """The default job's wall time on every benchmark table within 20,000 × 100 (with
-    ``write``, bench/results/default_jobs.json after every table)."""
+    ``write``, bench/results/ensemble_cost-jobs.json after every table)."""
     out: list[dict[str, object]] = []
     for table in catalogue.TABLES:
         data = catalogue.read(table)
@@ -121,7 +121,7 @@ def jobs(write: bool) -> list[dict[str, object]]:
         print(f"job {table.name:16s} {rows:6d} × {columns:3d} {seconds:7.1f} s exit {code}",
               flush=True)
         if write:
-            (RESULTS / "default_jobs.json").write_text(json.dumps(
+            (RESULTS / "ensemble_cost-jobs.json").write_text(json.dumps(
                 {"chainrule_src": str(SRC), "jobs": out}, indent=1))
     return out
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (≥ 5)")
     parser.add_argument("--jobs", action="store_true", help="also time the default jobs")
     parser.add_argument("--jobs-only", action="store_true",
-                        help="time the default jobs only (bench/results/default_jobs.json)")
+                        help="time the default jobs only (bench/results/ensemble_cost-jobs.json)")
     parser.add_argument("--chainrule-src", type=Path, default=SRC, metavar="DIR",
                         help="the src folder whose chainrule runs (a git archive of one "
                              "commit is safe from edits made while this runs)")
