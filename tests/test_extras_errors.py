@@ -34,6 +34,7 @@ def _without(monkeypatch: pytest.MonkeyPatch, missing: str, package: str) -> Non
     ("chainrule.sklearn", "scipy", ("scipy", "sklearn")),
     ("chainrule.onnx", "onnx", ("onnx", "onnx")),
     ("chainrule.distributed", "mpi4py", ("mpi4py", "mpi")),
+    ("chainrule.playground.server", "starlette", ("starlette", "playground")),
 ])
 def test_an_edge_without_its_extra_names_the_extra(monkeypatch, package, missing, names):
     _without(monkeypatch, missing, package)
@@ -86,3 +87,18 @@ def test_the_table_of_extras_matches_pyproject():
     covered = {extra for _, extra in EXTRA_OF.values()}
     # test and bench install the tools around the library, which never imports them itself
     assert covered == set(extras) - {"test", "bench"}, "an extra without a package in EXTRA_OF"
+
+
+def test_onnx_run_without_onnxruntime_names_the_onnx_extra(monkeypatch, tmp_path):
+    import chainrule as cr
+    from chainrule.onnx import export, run
+
+    path = tmp_path / "m.onnx"
+    export(cr.MLP([2, 3, 1], seed=0), path)
+    monkeypatch.setattr("importlib.util.find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else
+                        importlib.machinery.PathFinder.find_spec(name))
+    with pytest.raises(MissingExtraError, match=re.escape(
+            'chainrule.onnx.run needs onnxruntime, which is not installed: '
+            'pip install "chainrule[onnx]"')):
+        run(path, [[0.0, 1.0]])

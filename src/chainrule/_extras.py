@@ -30,6 +30,8 @@ EXTRA_OF: dict[str, tuple[str, str]] = {
     "numba": ("numba", "fast"),
     "pandas": ("pandas", "tables"),
     "pyarrow": ("pyarrow", "tables"),
+    "openpyxl": ("openpyxl", "tables"),
+    "datasketches": ("datasketches", "tables"),
     "dask": ("dask", "dask"),
 }
 

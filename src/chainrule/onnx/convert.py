@@ -47,6 +47,7 @@ import onnx
 from numpy.typing import DTypeLike, NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from chainrule._extras import require
 from chainrule.engine.ensemble import Ensemble, GroupedDense
 from chainrule.engine.layers import Dense, Dropout
 from chainrule.engine.network import Network
@@ -367,6 +368,7 @@ def run(model_or_path: Any, X: Any) -> NDArray:
         (None, NaN, ``"NA"``, … and numbers written as text, ``"1,234"``, parsed),
         categories as strings (trimmed; numbers written like ``3`` for 3.0).
     """
+    require("onnxruntime", "chainrule.onnx.run")
     import onnxruntime as ort
 
     if isinstance(model_or_path, onnx.ModelProto):
