@@ -20,5 +20,12 @@ def load(name: str) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    # a script that puts bench/ on sys.path for its own helpers (table_bench) must not
+    # leave it there: bench/distributed.py would then shadow dask's `distributed` for
+    # every later test (tests/test_dask.py failed only after the bench tests had run)
+    path = list(sys.path)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = path
     return module
