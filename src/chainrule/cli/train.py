@@ -59,6 +59,7 @@ from .config import (
     usage_error,
 )
 from .progress import make_progress
+from .stream import add_stream_arguments, run_streamed, wants_stream
 
 __all__ = ["DIAGNOSTICS", "RUN_FILES", "Printer", "TrainResult", "add_arguments", "run",
            "train", "RunConfig", "load_data", "split"]
@@ -79,6 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="continue an interrupted run from its checkpoint, with its saved "
                    "settings, and finish its remaining epochs")
     o.add_argument("--quiet", action="store_true", help="no progress and no report")
+    add_stream_arguments(o)
     h = p.add_argument_group("health")
     h.add_argument("--no-monitor", dest="monitor", action="store_false",
                    help="no health monitor: no diagnosis in metrics.json, no health line")
@@ -99,8 +101,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "else cupy)")
 
 
-
-
 def run(args: argparse.Namespace) -> int:
     resume = getattr(args, "resume", None)
     try:
@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
             cfg = config_from_args(args, table_recipe=True)
         if args.diagnose and not args.monitor:
             raise UsageError("--diagnose reads the health monitor; drop --no-monitor")
+        if wants_stream(args, cfg) and cfg is not None:
+            return run_streamed(args, cfg)
     except UsageError as exc:
         return usage_error(args, exc)
     printer = Printer(quiet=args.quiet, diagnose=args.diagnose)

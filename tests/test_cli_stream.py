@@ -1,0 +1,75 @@
+"""``chainrule train --csv F --target T --stream`` (issue 31): the streamed library behind
+the command line, end to end — train from a CSV or Parquet file read in several chunks,
+then ``predict`` with the saved model; a table over ``--memory-budget`` streams without
+``--stream``; flags it cannot honour are refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.cli import main
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("pyarrow")
+pytest.importorskip("datasketches")
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    n = 1200
+    x, x2 = rng.normal(size=n), rng.normal(size=n)
+    x2[rng.random(n) < 0.1] = np.nan
+    c = rng.choice(list("abcd"), size=n)
+    y = np.where(x + 1.5 * (c == "a") + np.nan_to_num(x2) > 0.5, "yes", "no")
+    frame = pd.DataFrame({"x": x, "c": c, "x2": x2, "y": y})
+    frame.to_parquet(tmp_path / "t.parquet", row_group_size=100)  # 12 row groups
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    return tmp_path
+
+
+def test_streamed_train_then_predict(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = table / "run"
+    assert main(["train", "--csv", str(table / "t.parquet"), "--target", "y", "--stream",
+                 "--epochs", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "streamed (train" in printed and "epoch 4/4" in printed and "rows/s" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["streamed"] and len(metrics["epochs"]) == 4
+    assert metrics["test"]["accuracy"] > 0.85  # the rule is learnable from x, c and x2
+    assert sum(metrics["rows"][k] for k in ("train", "val", "test")) == 1200
+    net = cr.load(out / "model.safetensors")
+    assert net.classes == ["no", "yes"]
+    pred = table / "pred.csv"
+    assert main(["predict", str(out / "model.safetensors"), "--csv", str(table / "t.csv"),
+                 "--out", str(pred)]) == 0
+    assert len(pred.read_text().splitlines()) == 1201
+
+
+def test_a_table_over_the_memory_budget_streams(table: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = table / "run"
+    assert main(["train", "--csv", str(table / "t.csv"), "--target", "y",
+                 "--memory-budget", "1K", "--epochs", "1", "--out", str(out)]) == 0
+    assert "streamed (train" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["streamed"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--stream"], "--stream and --memory-budget read a table file"),
+    (["--csv", "T", "--target", "y", "--stream", "--ensemble", "3"],
+     "--stream trains one network"),
+    (["--memory-budget", "lots"], "expected a positive size"),
+])
+def test_what_a_streamed_run_cannot_do_is_a_usage_error(
+        table: Path, flags: list[str], message: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    flags = [str(table / "t.csv") if f == "T" else f for f in flags]
+    assert main(["train", *flags, "--out", str(table / "run")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (table / "run" / "model.safetensors").exists()
