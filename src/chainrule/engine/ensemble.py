@@ -48,6 +48,7 @@ from .layers import Dense, DenseBuffers, Layer, _is_sparse, _positive_int
 from .network import Network
 from .output import output_delta, sample_costs
 from .trace import Trace
+from .validation import weight_array
 
 if TYPE_CHECKING:
     from ..training.callbacks import History
@@ -67,17 +68,8 @@ def check_member_weights(member_weights: Any, n_samples: int, members: int,
                          name: str = "member_weights") -> NDArray[np.float64]:
     """Per-(row, member) weights W as float64 of shape (n_samples, members): finite, ≥ 0,
     and every member (column) with at least one row that counts; messages name ``name``."""
-    try:
-        W = np.asarray(member_weights)
-    except (TypeError, ValueError) as exc:  # ragged lists and the like
-        raise ValueError(f"{name}: expected an array of shape ({n_samples}, {members}), "
-                         f"got {type(member_weights).__name__} ({exc})") from None
-    if W.dtype == object or W.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: expected real numbers, got dtype {W.dtype}")
-    if W.shape != (n_samples, members):
-        raise ValueError(f"{name}: expected shape ({n_samples}, {members}), one weight per "
-                         f"row and member, got {W.shape}")
-    W = W.astype(np.float64)
+    W = weight_array(member_weights, (n_samples, members), name,
+                     "one weight per row and member")
     bad = np.argwhere(~(np.isfinite(W) & (W >= 0)))
     if bad.size:
         i, m = (int(v) for v in bad[0])

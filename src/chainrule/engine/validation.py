@@ -276,3 +276,20 @@ def as_targets(
     check_finite(arr, name)
     check_range(arr, dtype, name)
     return loss.encode_targets(arr, n_out, dtype, name)
+
+
+def weight_array(weights: Any, shape: tuple[int, ...], name: str, per: str
+                 ) -> NDArray[np.float64]:
+    """``weights`` as a float64 array of exactly ``shape`` (real numbers, any sign yet):
+    the common first half of checking per-sample and per-(row, member) weights, whose
+    messages name ``name`` and say what one weight is for (``per``)."""
+    try:
+        w = np.asarray(weights)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise ValueError(f"{name}: expected an array of shape {shape}, "
+                         f"got {type(weights).__name__} ({exc})") from None
+    if w.dtype == object or w.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected real numbers, got dtype {w.dtype}")
+    if w.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, {per}, got {w.shape}")
+    return w.astype(np.float64)

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from ..engine import output
 from ..engine.backend import namespace_of
 from ..engine.ensemble import Ensemble, check_member_weights
+from ..engine.validation import weight_array
 
 if TYPE_CHECKING:
     from ..engine.network import Network, Trace
@@ -59,17 +60,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int,
 
     Every message names the argument ``name``.
     """
-    try:
-        s = np.asarray(sample_weight)
-    except (TypeError, ValueError) as exc:  # ragged lists and the like
-        raise ValueError(f"{name}: expected an array of shape ({n_samples},), "
-                         f"got {type(sample_weight).__name__} ({exc})") from None
-    if s.dtype == object or s.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: expected real numbers, got dtype {s.dtype}")
-    if s.shape != (n_samples,):
-        raise ValueError(f"{name}: expected shape ({n_samples},), one weight per sample, "
-                         f"got {s.shape}")
-    s = s.astype(np.float64)
+    s = weight_array(sample_weight, (n_samples,), name, "one weight per sample")
     if not np.all(np.isfinite(s)):
         raise ValueError(f"{name}: every weight must be finite, got "
                          f"{s[~np.isfinite(s)][0]} at index {int(np.argmin(np.isfinite(s)))}")
