@@ -154,16 +154,22 @@ class Number(Setting, Num):
         return None if value is None else float(value)
 
 
+def _is_auto(value: Any, path: KeyPath, expects: str) -> bool:
+    """Whether ``value`` is ``"auto"`` (any case); other text is refused, naming what the
+    setting ``expects`` besides it; anything else is for the number's own check."""
+    if not isinstance(value, str):
+        return False
+    if value.strip().lower() != AUTO:
+        raise Invalid(path, f"expected {expects} or {AUTO!r}, got {show(value, kind=True)}")
+    return True
+
+
 class NumberOrAuto(Number):
     """A number between the bounds, or ``"auto"`` (any case): chosen by the run."""
 
     def check(self, value: Any, path: KeyPath = ()) -> None:
-        if isinstance(value, str):
-            if value.strip().lower() != AUTO:
-                raise Invalid(path, f"expected {self.expects} or {AUTO!r}, got "
-                              f"{show(value, kind=True)}")
-            return
-        super().check(value, path)
+        if not _is_auto(value, path, self.expects):
+            super().check(value, path)
 
     def typed(self, value: Any) -> float | str | None:  # type: ignore[override]
         return AUTO if isinstance(value, str) else super().typed(value)
@@ -173,12 +179,8 @@ class IntegerOrAuto(Integer):
     """An integer in ``[low, high]``, or ``"auto"`` (any case): chosen by the run."""
 
     def check(self, value: Any, path: KeyPath = ()) -> None:
-        if isinstance(value, str):
-            if value.strip().lower() != AUTO:
-                raise Invalid(path, f"expected {self.expects} or {AUTO!r}, got "
-                              f"{show(value, kind=True)}")
-            return
-        super().check(value, path)
+        if not _is_auto(value, path, self.expects):
+            super().check(value, path)
 
     def typed(self, value: Any) -> int | str:  # type: ignore[override]
         return AUTO if isinstance(value, str) else int(value)
