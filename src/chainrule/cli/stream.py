@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..datasets.reader import table_format
 from ..datasets.stream import BYTES_PER_CSV_BYTE, TableStream, in_memory_bytes, memory_budget
 from ..io.atomic import atomic_write_bytes
 from ..io.model import save
@@ -80,8 +81,7 @@ def _needs_bytes(path: Path) -> int:
     """The in-memory peak of training on ``path``, cheaply (a file it cannot size — absent,
     unreadable, not a table — is left to the in-memory reader, which says what is wrong)."""
     try:
-        with open(path, "rb") as fh:
-            parquet = fh.read(4) == b"PAR1"
+        parquet = table_format(path) == "parquet"
         return in_memory_bytes(path) if parquet else path.stat().st_size * BYTES_PER_CSV_BYTE
     except Exception:  # noqa: BLE001 - the normal path reports the file's problem
         return 0

@@ -15,7 +15,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..io.errors import check_readable_file, os_reason
+from ..io.errors import check_readable_file, first_bytes, os_reason
 from .base import TASKS, Dataset
 from .csvfile import DataFileError
 from .targets import (
@@ -45,11 +45,7 @@ _NUMPY_ERRORS = (OSError, EOFError, ValueError, TypeError, KeyError, IndexError,
 def _numpy_kind(path: Path) -> str:
     """``"npy"`` or ``"npz"`` by the file's first bytes; anything else is refused."""
     check_readable_file(path, DataFileError, "file")
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(6)
-    except OSError as exc:
-        raise DataFileError(path, os_reason(exc)) from None
+    magic = first_bytes(path, 6, DataFileError)
     if magic.startswith(_NPY_MAGIC):
         return "npy"
     if magic[:4] in _ZIP_MAGICS:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.errors import check_readable_file, os_reason
+from ..io.errors import check_readable_file, first_bytes
 from ..table.columns import NumberColumn, Table, TableError, column_of
 from ..table.ranges import describe, first_out_of_range, largest
 from .csvfile import DataFileError, read_csv_table
@@ -61,11 +61,7 @@ def table_format(path: str | Path) -> str:
     named = ("parquet" if suffix in PARQUET_SUFFIXES else
              "excel" if suffix in EXCEL_SUFFIXES else "csv")
     check_readable_file(path, DataFileError, FORMATS[named][0].split(" ", 1)[1])
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise DataFileError(path, os_reason(exc)) from None
+    head = first_bytes(path, 8, DataFileError)
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
     if head.startswith(_OLE2_MAGIC):

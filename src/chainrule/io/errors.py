@@ -92,6 +92,16 @@ def check_readable_file(path: Path, error: type[FileFormatError] = FileFormatErr
     return int(st.st_size)
 
 
+def first_bytes(path: Path, n: int, error: type[FileFormatError] = FileFormatError) -> bytes:
+    """The first ``n`` bytes of ``path`` (fewer for a shorter file), to tell its format;
+    a file that cannot be read is ``error`` naming the reason."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError as exc:
+        raise error(path, os_reason(exc)) from None
+
+
 def json_nesting(data: bytes) -> tuple[int, int]:
     """(deepest nesting, number of objects and arrays) of JSON text, outside its strings.
 
