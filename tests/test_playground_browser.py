@@ -72,11 +72,13 @@ def page() -> Iterator[Any]:
 
 
 def new_tab(browser: Any, **options: Any) -> tuple[Any, list[str]]:
-    """A page of ``browser`` and the list its uncaught page errors go into."""
+    """A page of ``browser`` and the list its uncaught page errors and console errors go into."""
     # Playwright's wait_for_function evaluates strings, which the page's CSP forbids.
     tab = browser.new_page(bypass_csp=True, **options)
     problems: list[str] = []
     tab.on("pageerror", lambda exc: problems.append(str(exc)))
+    tab.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+           if msg.type in ("error", "warning", "assert") else None)
     return tab, problems
 
 

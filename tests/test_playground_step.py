@@ -26,7 +26,6 @@ from chainrule.playground import Session
 from chainrule.playground.link import parse_link
 
 pytestmark = pytest.mark.slow
-DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 READ_VALUES = """() => Array.from(document.querySelectorAll('[data-q]')).map((el) => ({
   q: el.dataset.q, layer: Number(el.dataset.layer), j: Number(el.dataset.j),
@@ -147,7 +146,7 @@ def test_step_mode_shows_the_engine_at_every_stage(browser: tuple[Any, str]) -> 
                 assert v["value"] == pytest.approx(want, rel=1e-9, abs=1e-14), (stage, v)
             assert shown_to_4_digits(v["text"], want), (stage, v, want)
         if stage["kind"] == "backward" and stage["layer"] == 1:
-            tab.screenshot(path=str(DOCS_IMG / "playground-step.png"))
+            tab.screenshot(path=str(ARTIFACTS / "playground-step-241.png"))
     # 2 inputs + 4 nodes × (z, a); then + the output's z, a; output z, a, y + inputs + C_0; …
     assert seen["forward"] == (2 + 4 * 2) + (2 + 4 * 2 + 2)
     assert seen["cost"] == 2 + 4 * 2 + 3 + 1

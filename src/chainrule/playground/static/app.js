@@ -273,14 +273,19 @@
     const H = box.clientHeight;
     const n = S.sizes.length;
     const maxHidden = S.limits ? S.limits.max_neurons : 8;
-    const room = S.walkMode ? 120 : 0; // step mode: the output's numbers sit to its right
-    const gap = (W - 100 - NODE - room) / Math.max(1, n - 1);
+    // Narrow views get smaller nodes, so the edges between the columns stay visible.
+    const node = W / n < 90 ? 26 : NODE;
+    // Room for the inputs' tags (x1, x2) on the left and the outputs' (out j) on the right;
+    // in step mode on a wide view the output's numbers sit to its right too.
+    const room = S.walkMode && W >= 700 ? 120 : 0;
+    const gap = (W - 30 - 44 - node - room) / Math.max(1, n - 1);
     const pos = S.sizes.map((count, c) => {
-      const x = 40 + c * gap;
-      const top = 40 + (H - 40 - count * 46) / 2;
+      const x = 30 + c * gap;
+      const top = 40 + (H - 40 - count * 46) / 2 + (NODE - node) / 2;
       return Array.from({ length: count }, (_, j) => ({ x, y: top + j * 46 }));
     });
     S.nodes = pos;
+    S.nodeSize = node;
     S.neuronCanvases = [];
     // Edges first, so the nodes sit on top of them.
     S.edges = [];
@@ -291,7 +296,7 @@
         for (let k = 0; k < S.sizes[layer - 1]; k++) {
           const a = pos[layer - 1][k];
           const b = pos[layer][j];
-          const coords = { x1: a.x + NODE, y1: a.y + NODE / 2, x2: b.x, y2: b.y + NODE / 2 };
+          const coords = { x1: a.x + node, y1: a.y + node / 2, x2: b.x, y2: b.y + node / 2 };
           const edge = svgLine(coords, "edge");
           const hit = svgLine(coords, "hit");
           hit.dataset.layer = layer; hit.dataset.j = j; hit.dataset.k = k;
@@ -309,14 +314,16 @@
     for (let c = 0; c < n; c++) {
       const label = document.createElement("div");
       label.className = "col-label";
-      label.style.left = `${pos[c][0].x + NODE / 2}px`;
+      label.style.left = `${pos[c][0].x + node / 2}px`;
       label.style.top = "0px";
-      label.textContent = c === 0 ? "input (l = 0)" : c === n - 1 ? `output (L = ${c})` : `l = ${c}`;
+      const short = gap < 100; // narrow: "l = 0" and "L = 3" instead of "input (l = 0)"
+      label.textContent = c === 0 ? (short ? "l = 0" : "input (l = 0)")
+        : c === n - 1 ? (short ? `L = ${c}` : `output (L = ${c})`) : `l = ${c}`;
       box.appendChild(label);
       if (c > 0 && c < n - 1) {
         const btns = document.createElement("div");
         btns.className = "col-buttons";
-        btns.style.left = `${pos[c][0].x - 4}px`;
+        btns.style.left = `${pos[c][0].x + node / 2}px`;
         btns.style.top = "16px";
         const plus = document.createElement("button");
         plus.textContent = "+";
@@ -338,6 +345,7 @@
         div.id = `node-${c}-${j}`;
         div.style.left = `${p.x}px`;
         div.style.top = `${p.y}px`;
+        div.style.width = div.style.height = `${node}px`;
         const canvas = document.createElement("canvas");
         const res = c === n - 1 ? S.limits.grid : S.limits.neuron_grid;
         canvas.width = canvas.height = res;

@@ -5,14 +5,22 @@
 "use strict";
 window.playgroundWalk = (api) => {
   const { $, S, katexInto } = api;
-  const SVG = "http://www.w3.org/2000/svg";
-  const fmt = (x) => (x === null || x === undefined ? "—" : Number(x).toPrecision(4));
+  // 4 significant digits; scientific notation (3.200e-5) for the very small and the large.
+  const fmt = (x) => {
+    if (x === null || x === undefined) return "—";
+    const v = Number(x) + 0; // never −0
+    const big = v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5);
+    return big ? v.toExponential(3).replace("e+", "e") : v.toPrecision(4);
+  };
   const NAMES = { z: "z", a: "a", dC_da: "∂C₀/∂a", g_prime: "g′", delta: "δ", y: "y",
     grad_b: "∂C₀/∂b", average_b: "∂C/∂b", update_b: "Δb", sgd_b: "−η∂C/∂b" };
 
+  const EDGE_NAMES = { grad_w: "∂C₀/∂w_jk", average_w: "∂C/∂w_jk", update_w: "Δw_jk",
+    sgd_w: "−η ∂C/∂w_jk (plain SGD)" };
+
   function clear() {
     document.querySelectorAll(".walk-val").forEach((el) => el.remove());
-    document.querySelectorAll("#edges text.walk-edge").forEach((el) => el.remove());
+    $("walk-tables").replaceChildren();
     $("walk-detail").hidden = true;
     $("walk-caption").textContent = "";
     $("walk-prev").disabled = $("walk-next").disabled = true;
@@ -26,42 +34,167 @@ window.playgroundWalk = (api) => {
     el.dataset.value = x === null ? "" : String(x);
   }
 
-  // A box beside node j of `layer` with one line per quantity.
-  function nodeBox(layer, j, rows, current) {
-    const p = S.nodes[layer] && S.nodes[layer][j];
-    if (!p) return;
-    const box = document.createElement("div");
-    box.className = current ? "walk-val current" : "walk-val";
-    const last = layer === S.sizes.length - 1;
-    box.style.left = `${p.x + api.NODE + (last ? 38 : 3)}px`;
-    box.style.top = `${p.y - 4}px`;
-    for (const [q, x] of rows) {
-      const line = document.createElement("div");
-      value(line, q, x, layer, j);
-      line.textContent = `${NAMES[q] || q} = ${fmt(x)}`;
-      box.appendChild(line);
+  // ------------------------------------------------------------------------- the labels
+  // A stage's numbers come in groups: the values at one layer's nodes, or one quantity on the
+  // edges into one layer. A group goes on the diagram only if every one of its labels finds a
+  // spot that overlaps no node, no other label and no column heading; otherwise the whole
+  // group goes into a table below the diagram, so a layer is never half on the diagram.
+
+  // Node j of `layer`: one line per [quantity, value]. Two variants: "z = 0.1234" lines, and,
+  // where those do not fit, the bare numbers (the detail above the diagram names them).
+  function nodeGroup(layer, rows, current) {
+    const d = { kind: "node", layer, current, rows, variants: [[], []] };
+    d.variants.forEach((items, short) => rows[0][1].forEach((_, j) => {
+      const el = document.createElement("div");
+      el.className = current ? "walk-val current" : "walk-val";
+      for (const [q, xs] of rows) {
+        const line = document.createElement("div");
+        value(line, q, xs[j], layer, j);
+        line.textContent = short ? fmt(xs[j]) : `${NAMES[q] || q} = ${fmt(xs[j])}`;
+        el.appendChild(line);
+      }
+      const p = S.nodes[layer][j];
+      const n = S.nodeSize;
+      el.spots = (w, h) => {
+        const y = p.y + n / 2 - h / 2;
+        return [[p.x + n + 3, y], [p.x + n + 40, y], [p.x - 3 - w, y], [p.x - 30 - w, y]];
+      };
+      items.push(el);
+    }));
+    return d;
+  }
+
+  // The edges into `layer`: one label per weight w_jk, one line per quantity in `qs`.
+  function edgeGroup(m, layer, qs, prefixes) {
+    const d = { kind: "edge", layer, qs, variants: [[]], m };
+    const g = m.layers[layer - 1];
+    g[qs[0]].forEach((row, j) => row.forEach((_, k) => {
+      const el = document.createElement("div");
+      el.className = "walk-val edge";
+      qs.forEach((q, i) => {
+        const line = document.createElement("div");
+        value(line, q, g[q][j][k], layer, j, k);
+        line.textContent = prefixes[i] ? `${prefixes[i]} = ${fmt(g[q][j][k])}` : fmt(g[q][j][k]);
+        el.appendChild(line);
+      });
+      const a = S.nodes[layer - 1][k];
+      const b = S.nodes[layer][j];
+      const n = S.nodeSize;
+      const [x1, y1, x2, y2] = [a.x + n, a.y + n / 2, b.x, b.y + n / 2];
+      el.spots = (w, h) => [0.62, 0.5, 0.74, 0.4, 0.84, 0.3, 0.2].flatMap((t) => {
+        const x = x1 + t * (x2 - x1) - w / 2;
+        const y = y1 + t * (y2 - y1);
+        return [[x, y - h / 2], [x, y - h - 1], [x, y + 1]];
+      });
+      d.variants[0].push(el);
+    }));
+    return d;
+  }
+
+  const GAP = 1; // px between two labels
+  const hits = (a, b) => a.x < b.x + b.w + GAP && b.x < a.x + a.w + GAP
+    && a.y < b.y + b.h + GAP && b.y < a.y + a.h + GAP;
+
+  // Put each group on the diagram where it fits, in order; return the groups that did not.
+  function place(groups) {
+    const box = $("diagram");
+    const W = box.clientWidth;
+    const H = box.clientHeight;
+    const o = box.getBoundingClientRect();
+    const rect = (r) => ({ x: r.left - o.left, y: r.top - o.top, w: r.width, h: r.height });
+    const taken = Array.from(box.querySelectorAll(".node, .node .tag, .col-label, .col-buttons"),
+      (el) => rect(el.getBoundingClientRect()));
+    const items = groups.flatMap((g) => g.variants.flat());
+    for (const el of items) {
+      el.style.visibility = "hidden";
+      el.style.left = el.style.top = "0px";
+      box.appendChild(el);
     }
-    $("diagram").appendChild(box);
+    const sizes = items.map((el) => el.getBoundingClientRect()); // one layout for them all
+    const size = new Map(items.map((el, i) => [el, sizes[i]]));
+    const fit = (els) => {
+      const mine = [];
+      for (const el of els) {
+        const { width: w, height: h } = size.get(el);
+        const spot = el.spots(w, h).map(([x, y]) => ({ x, y, w, h })).find((r) => r.x >= 0
+          && r.y >= 0 && r.x + r.w <= W && r.y + r.h <= H && !taken.some((t) => hits(r, t))
+          && !mine.some((t) => hits(r, t)));
+        if (!spot) return null;
+        mine.push(spot);
+      }
+      return mine;
+    };
+    const spilled = [];
+    for (const g of groups) {
+      let placed = false;
+      g.variants.forEach((els, v) => {
+        const spots = placed ? null : fit(els);
+        if (!spots) {
+          els.forEach((el) => el.remove());
+          return;
+        }
+        els.forEach((el, i) => {
+          el.style.left = `${spots[i].x}px`;
+          el.style.top = `${spots[i].y}px`;
+          el.style.visibility = "";
+        });
+        taken.push(...spots);
+        placed = true;
+        g.short = v > 0;
+      });
+      if (!placed) spilled.push(g);
+    }
+    return { spilled, short: groups.filter((g) => g.short) };
   }
 
-  // A number on the edge of w_jk^(layer), placed where edges into a node fan out least.
-  function edgeText(layer, j, k, q, x, line, prefix) {
-    const e = S.edges[layer - 1] && S.edges[layer - 1][j] && S.edges[layer - 1][j][k];
-    if (!e) return;
-    const at = (name) => parseFloat(e.hit.getAttribute(name));
-    const t = 0.62;
-    const text = document.createElementNS(SVG, "text");
-    text.setAttribute("class", "walk-edge");
-    text.setAttribute("x", at("x1") + t * (at("x2") - at("x1")) - 22);
-    text.setAttribute("y", at("y1") + t * (at("y2") - at("y1")) - 3 + 11 * line);
-    value(text, q, x, layer, j, k);
-    text.textContent = prefix ? `${prefix} = ${fmt(x)}` : fmt(x);
-    $("edges").appendChild(text);
-  }
-
-  function edges(m, layer, q, line, prefix) {
-    const d = m.layers[layer - 1];
-    d[q].forEach((row, j) => row.forEach((x, k) => edgeText(layer, j, k, q, x, line, prefix)));
+  // The groups that did not fit, as tables: a layer's nodes (a column per node j), or one
+  // quantity on its edges as the matrix it is (row j, column k, like w^(l)).
+  function tables({ spilled }) {
+    const out = $("walk-tables");
+    if (!spilled.length) return;
+    const note = document.createElement("div");
+    note.className = "hint";
+    note.textContent = "Too many numbers to write on the diagram at this width; here they are by layer:";
+    out.appendChild(note);
+    const cell = (tr, text, head) => {
+      const c = document.createElement(head ? "th" : "td");
+      c.textContent = text;
+      tr.appendChild(c);
+      return c;
+    };
+    for (const g of spilled) {
+      const blocks = g.kind === "node" ? [null] : g.qs;
+      for (const q of blocks) {
+        const div = document.createElement("div");
+        div.className = "walk-layer";
+        const table = document.createElement("table");
+        const cap = table.createCaption();
+        const head = table.createTHead().insertRow();
+        const body = table.createTBody();
+        if (g.kind === "node") {
+          cap.textContent = `layer ${g.layer}${g.current ? " (this stage)" : ""}: node j`;
+          cell(head, "", true);
+          g.rows[0][1].forEach((_, j) => cell(head, `j = ${j}`, true));
+          for (const [name, xs] of g.rows) {
+            const tr = body.insertRow();
+            cell(tr, NAMES[name] || name, true);
+            xs.forEach((x, j) => value(cell(tr, fmt(x)), name, x, g.layer, j));
+          }
+        } else {
+          const w = g.m.layers[g.layer - 1][q];
+          cap.textContent = `${EDGE_NAMES[q]}^(${g.layer}): row j, column k`;
+          cell(head, "", true);
+          w[0].forEach((_, k) => cell(head, `k = ${k}`, true));
+          w.forEach((row, j) => {
+            const tr = body.insertRow();
+            cell(tr, `j = ${j}`, true);
+            row.forEach((x, k) => value(cell(tr, fmt(x)), q, x, g.layer, j, k));
+          });
+        }
+        div.appendChild(table);
+        out.appendChild(div);
+      }
+    }
   }
 
   function formula(src) {
@@ -116,6 +249,21 @@ window.playgroundWalk = (api) => {
     }
   }
 
+  // Which numbers the bare columns beside the nodes are, top to bottom.
+  function legend(short) {
+    const seen = new Map();
+    for (const g of short) {
+      const names = g.rows.map(([q]) => NAMES[q] || q).join(", ");
+      seen.set(names, [...(seen.get(names) || []), g.layer]);
+    }
+    if (!seen.size) return;
+    const div = document.createElement("div");
+    div.className = "walk-legend";
+    div.textContent = "beside the nodes, top to bottom: " + Array.from(seen,
+      ([names, layers]) => `${names} (layer${layers.length > 1 ? "s" : ""} ${layers.sort().join(", ")})`).join("; ");
+    $("walk-detail").appendChild(div);
+  }
+
   function render() {
     clear();
     const m = S.walk;
@@ -128,38 +276,36 @@ window.playgroundWalk = (api) => {
     $("walk-prev").disabled = S.stage === 0;
     $("walk-next").disabled = S.stage === n - 1;
     const L = m.layers.length;
+    const groups = [];
     if (st.kind === "forward" || st.kind === "cost") {
-      const upto = st.kind === "cost" ? L : st.layer;
-      m.a0.forEach((x, j) => nodeBox(0, j, [["a", x]], false));
-      for (let l = 1; l <= upto; l++) {
+      for (let l = st.layer; l >= 1; l--) { // the current layer first: it gets the room
         const d = m.layers[l - 1];
-        d.z.forEach((z, j) => {
-          const rows = [["z", z], ["a", d.a[j]]];
-          if (st.kind === "cost" && l === L) rows.push(["y", m.y[j]]);
-          nodeBox(l, j, rows, l === st.layer);
-        });
+        const rows = [["z", d.z], ["a", d.a]];
+        if (st.kind === "cost" && l === L) rows.push(["y", m.y]);
+        groups.push(nodeGroup(l, rows, l === st.layer));
       }
+      groups.push(nodeGroup(0, [["a", m.a0]], false));
     } else if (st.kind === "backward") {
-      for (let l = L; l >= st.layer; l--) {
-        const d = m.layers[l - 1];
-        d.delta.forEach((delta, j) => nodeBox(l, j, [["dC_da", d.dC_da[j]],
-          ["g_prime", d.g_prime === null ? null : d.g_prime[j]], ["delta", delta]], l === st.layer));
-      }
-      edges(m, st.layer, "grad_w", 0, "");
+      const node = (l) => {
+        const e = m.layers[l - 1];
+        return nodeGroup(l, [["dC_da", e.dC_da], ["g_prime", e.g_prime === null
+          ? e.delta.map(() => null) : e.g_prime], ["delta", e.delta]], l === st.layer);
+      };
+      groups.push(node(st.layer), edgeGroup(m, st.layer, ["grad_w"], [""]));
+      for (let l = st.layer + 1; l <= L; l++) groups.push(node(l));
     } else {
       const [qw, qb] = st.kind === "average" ? ["average_w", "average_b"] : ["update_w", "update_b"];
-      for (let l = 1; l <= L; l++) {
+      const two = st.kind === "update" && m.optimizer !== "sgd";
+      for (let l = L; l >= 1; l--) {
         const d = m.layers[l - 1];
-        if (d[qb]) d[qb].forEach((x, j) => nodeBox(l, j, [[qb, x]], true));
-        if (st.kind === "update" && m.optimizer !== "sgd") {
-          edges(m, l, qw, 0, "Δw");
-          edges(m, l, "sgd_w", 1, "SGD");
-        } else {
-          edges(m, l, qw, 0, "");
-        }
+        if (d[qb]) groups.push(nodeGroup(l, [[qb, d[qb]]], true));
+        groups.push(two ? edgeGroup(m, l, [qw, "sgd_w"], ["Δw", "SGD"]) : edgeGroup(m, l, [qw], [""]));
       }
     }
+    const placed = place(groups);
+    tables(placed);
     detail(m, st);
+    legend(placed.short);
   }
 
   return { render, clear };
