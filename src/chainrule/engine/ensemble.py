@@ -4,16 +4,21 @@ layers run as stacked matrix products, trained on the mean of the members' costs
 ``MLP([...], ensemble=K)`` (or ``Network(layers, ensemble=K)``) builds an
 :class:`Ensemble`: every Dense layer of the architecture becomes one :class:`GroupedDense`
 holding the K members' weights stacked, w of shape (K, n_out, n_in) and b (K, n_out),
-each member drawn by the layer's initializer as a network of its own would be. Layers of
-other types (Dropout, an embedding before the first Dense layer) are the members' own
-rows when they follow a grouped layer and shared by every member before it.
+each drawn by the layer's initializer as a network of its own would be. The table's
+embedding layers become the members' own as well
+(:class:`~chainrule.engine.grouped_lookup.GroupedCategoricalEmbedding`,
+:class:`~chainrule.engine.grouped_periodic.GroupedPeriodicEmbedding`): no parameter is
+shared, so a ``--cv`` member learns from its own training rows alone. Layers without
+parameters (Dropout) act on the members' own rows when they follow a grouped layer and
+on the shared input before it.
 
 Notes
 -----
 Member m is a network of its own: z_m^(l) = a_m^(l−1) w_m^(l)ᵀ + b_m^(l),
 a_m^(l) = g^(l)(z_m^(l)). The first grouped layer reads the shared input a^(0), so its
-K members are one product a^(0) [w_1; …; w_K]ᵀ; every later layer is a batched product
-over the K axis. Between layers the activations of a batch of n samples are a
+K members are one product a^(0) [w_1; …; w_K]ᵀ (a grouped embedding in front reads it
+instead, each member with its own tables); every later layer is a batched product over
+the K axis. Between layers the activations of a batch of n samples are a
 (K·n, width) array whose rows m·n … m·n + n − 1 belong to member m, so an activation
 that couples a row's outputs (softmax) is applied per member.
 
@@ -43,10 +48,14 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from .activations import Activation, get_activation
+from .embeddings import CategoricalEmbedding
+from .grouped_lookup import GroupedCategoricalEmbedding
+from .grouped_periodic import GroupedPeriodicEmbedding
 from .initializers import get_initializer
 from .layers import Dense, DenseBuffers, Layer, _is_sparse, _positive_int
 from .network import Network
 from .output import output_delta, sample_costs
+from .periodic import PeriodicEmbedding
 from .trace import Trace
 from .validation import weight_array
 
@@ -267,26 +276,52 @@ class EnsembleTrace(Trace):
         return self._mean
 
 
+#: The layer types an ensemble gives every member its own of, and the stacked type each
+#: becomes; a layer of another type with parameters would be shared by the members.
+GROUPED_TYPES: dict[type[Layer], type[Layer]] = {
+    Dense: GroupedDense, CategoricalEmbedding: GroupedCategoricalEmbedding,
+    PeriodicEmbedding: GroupedPeriodicEmbedding}
+
+
+def _grouped_copy(layer: Layer, K: int) -> Layer:
+    """The stacked layer of K members of one plain Dense, CategoricalEmbedding or
+    PeriodicEmbedding (without weights: the members must start apart)."""
+    if isinstance(layer, Dense):
+        return GroupedDense(layer.n_in, layer.n_out, layer.activation, layer.bias,
+                            layer.init, members=K)
+    config = {key: v for key, v in layer.get_config().items() if key != "type"}
+    return GROUPED_TYPES[type(layer)].from_config({**config, "members": K})
+
+
+def _has_values(layer: Layer) -> bool:
+    """Whether a plain layer already holds weights (given, or bound in a network)."""
+    if isinstance(layer, Dense):
+        return layer._w is not None or any(v is not None for v in layer._initial.values())
+    if isinstance(layer, CategoricalEmbedding):
+        return bool(layer.w)
+    return bool(getattr(layer, "_params", None))
+
+
 def _grouped(layers: Sequence[Layer], K: int) -> list[Layer]:
-    """Every plain Dense layer as a GroupedDense of K members (grouped ones kept); the
-    first grouped layer reads the shared input."""
+    """Every plain Dense and embedding layer as its grouped type of K members (grouped
+    ones kept); the first grouped layer reads the shared input."""
+    grouped_types = tuple(GROUPED_TYPES.values())
     out: list[Layer] = []
     for i, layer in enumerate(layers):
-        if type(layer) is Dense:
-            if layer._w is not None or any(v is not None for v in layer._initial.values()):
-                raise ValueError(f"layers[{i}]: a Dense layer with weights (given as w=/b= or "
-                                 f"from another network) cannot start {K} members that "
-                                 "differ; pass layers without weights, or stack trained "
-                                 "networks with Ensemble.from_members")
-            layer = GroupedDense(layer.n_in, layer.n_out, layer.activation, layer.bias,
-                                 layer.init, members=K)
-        elif isinstance(layer, GroupedDense) and layer.members != K:
-            raise ValueError(f"layers[{i}]: a layer of {layer.members} members in an "
-                             f"ensemble of {K}")
+        if type(layer) in GROUPED_TYPES:
+            if _has_values(layer):
+                raise ValueError(f"layers[{i}]: a {type(layer).__name__} layer with weights "
+                                 f"(given as w=/b= or from another network) cannot start {K} "
+                                 "members that differ; pass layers without weights, or stack "
+                                 "trained networks with Ensemble.from_members")
+            layer = _grouped_copy(layer, K)
+        elif isinstance(layer, grouped_types) and getattr(layer, "members", K) != K:
+            raise ValueError(f"layers[{i}]: a layer of {getattr(layer, 'members', K)} members "
+                             f"in an ensemble of {K}")
         out.append(layer)
-    grouped = [layer for layer in out if isinstance(layer, GroupedDense)]
+    grouped = [layer for layer in out if isinstance(layer, grouped_types)]
     for layer in grouped:
-        layer.shared_input = layer is grouped[0]
+        layer.shared_input = layer is grouped[0]  # type: ignore[attr-defined]
     return out
 
 
@@ -348,11 +383,12 @@ class Ensemble(Network):
             raise ValueError(f"member: expected an integer in 0..{K - 1}, got {m!r}")
         from .layers import layer_from_config
 
+        grouped_types = tuple(GROUPED_TYPES.values())
         for layer in self.layers:
-            if not isinstance(layer, GroupedDense) and layer.param_shapes():
+            if not isinstance(layer, grouped_types) and layer.param_shapes():
                 raise ValueError(f"member: the ensemble's {type(layer).__name__} layer is "
                                  "shared by every member; a member cannot be taken apart")
-        layers = [layer.member(int(m)) if isinstance(layer, GroupedDense)
+        layers = [layer.member(int(m)) if isinstance(layer, grouped_types)  # type: ignore[attr-defined]
                   else layer_from_config(layer.get_config()) for layer in self.layers]
         rng = np.random.default_rng()
         rng.bit_generator.state = self.rng.bit_generator.state
@@ -365,8 +401,8 @@ class Ensemble(Network):
     @classmethod
     def from_members(cls, nets: Sequence[Network]) -> Ensemble:
         """The ensemble whose member m has the weights of ``nets[m]`` (networks of one
-        architecture, Dense and Dropout layers; the first's loss, dtype, l2, scaler,
-        encoder and classes)."""
+        architecture: Dense, Dropout and embedding layers; the first's loss, dtype, l2,
+        scaler, encoder and classes)."""
         nets = list(nets)
         if not nets or not all(isinstance(n, Network) and not isinstance(n, Ensemble)
                                for n in nets):
