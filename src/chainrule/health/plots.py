@@ -84,10 +84,15 @@ def label_text(value: object, width: int = LABEL_WIDTH) -> str:
     return " " + text if text.startswith("_") else text
 
 
-def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as a PNG, atomically."""
+def save_figure(fig: Any, path: str | os.PathLike[str], *, crop: bool = True) -> Path:
+    """Write ``fig`` as a PNG, atomically.
+
+    ``crop`` trims the white border to the drawing (``bbox_inches="tight"``), which draws
+    the figure twice; a figure laid out by ``tight_layout`` already fills its canvas and
+    is written with ``crop=False``, in one drawing.
+    """
     buf = _bytes_io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight" if crop else None)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -122,9 +127,9 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike[str],
         ax.legend()
     if title:
         fig.suptitle(label_text(title, 80))
-    fig.tight_layout()
+    fig.tight_layout()  # the layout is fitted: one drawing, no crop (every run writes this)
     try:
-        return save_figure(fig, path)
+        return save_figure(fig, path, crop=False)
     finally:
         plt.close(fig)
 
