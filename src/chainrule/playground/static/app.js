@@ -15,7 +15,7 @@
     config: null, sizes: null, output: null, extent: null, limits: null, train: null, test: null,
     playing: false, selected: null, explanation: null, history: { step: [], train: [], test: [] },
     pending: null, drawScheduled: false, explainInFlight: false, lastExplainAt: 0, nodes: [],
-    edges: [], neuronCanvases: [], outputCanvas: null, connected: false,
+    edges: [], neuronCanvases: [], outputCanvases: [], connected: false,
     walkMode: false, walk: null, stage: 0, stride: 1, link: null, replaying: false,
   };
   window.playground = S;
@@ -42,7 +42,35 @@
   }
   S.send = send;
 
+  // What the person asked for, oldest first, with the reply that means it succeeded: the
+  // server answers in order, so the first such reply after an error clears its banner.
+  const REPLY = { config: "data", reset: "data", rewind: "data", upload: "data", step: "update",
+    play: "update", walk: "walk", explain_weight: "weight", explain_neuron: "neuron",
+    download: "model", replay: "replayed", quiz: "quiz", quiz_answer: "quiz_verdict",
+    quiz_hint: "quiz_hint" };
+  let actions = [];
+  let acted = 0; // actions sent so far
+  let erredAt = -1; // how many had been sent when the banner went up
+  function act(msg) {
+    acted += 1;
+    if (REPLY[msg.type]) actions.push({ type: msg.type, expect: REPLY[msg.type], n: acted });
+    send(msg);
+  }
+  S.act = act;
+
+  function acknowledge(m) {
+    const first = actions[0];
+    if (!first) return;
+    if (m.type === "error") {
+      if (first.type === m.request) actions.shift();
+    } else if (first.expect === m.type) {
+      actions.shift();
+      if (first.n > erredAt) hideError();
+    }
+  }
+
   function handle(m) {
+    acknowledge(m);
     switch (m.type) {
       case "hello":
         S.limits = m.limits;
@@ -94,6 +122,7 @@
         if (m.request === "replay") S.replaying = false;
         if (m.request === "upload") $("upload").value = "";
         if (m.request && m.request.startsWith("quiz")) $("quiz-verdict").textContent = m.message;
+        if (m.request === "config") showConfig(true); // a rejected value: back to the last accepted
         showError(m.message);
         break;
       default:
@@ -102,12 +131,41 @@
   }
 
   let errorTimer = null;
+  let errorSticky = false;
   function showError(text, sticky) {
     const el = $("error");
     el.textContent = text;
     el.hidden = false;
+    errorSticky = Boolean(sticky);
+    erredAt = acted;
     clearTimeout(errorTimer);
-    if (!sticky) errorTimer = setTimeout(() => { el.hidden = true; }, 10000);
+    if (!sticky) errorTimer = setTimeout(hideError, 10000);
+  }
+
+  function hideError() {
+    if (errorSticky) return; // the server is gone: no later reply makes that right
+    clearTimeout(errorTimer);
+    $("error").hidden = true;
+  }
+
+  // The controls show the session's settings (those it accepted); `all` includes the one
+  // being edited, which is left alone otherwise while the person types.
+  function showConfig(all) {
+    if (!S.config) return;
+    for (const f of FIELDS) {
+      const el = $(f);
+      if (all || document.activeElement !== el) el.value = S.config[f];
+    }
+    // The classification losses fix g^(L): show the network's own (softmax, sigmoid).
+    const out = $("output");
+    out.querySelectorAll("option.fixed").forEach((o) => o.remove());
+    if (!Array.from(out.options).some((o) => o.value === S.output)) {
+      const o = new Option(S.output, S.output);
+      o.className = "fixed";
+      out.appendChild(o);
+    }
+    out.value = S.output;
+    out.disabled = S.output !== S.config.output;
   }
 
   // -------------------------------------------------------------------------------- controls
@@ -129,11 +187,7 @@
     if (m.config.dataset === "uploaded" && !$("dataset").querySelector("option[value=uploaded]")) {
       $("dataset").appendChild(new Option("uploaded CSV", "uploaded"));
     }
-    for (const f of FIELDS) {
-      const el = $(f);
-      if (document.activeElement !== el) el.value = m.config[f];
-    }
-    $("output").disabled = m.config.loss === "cross_entropy" || m.config.loss === "binary_cross_entropy";
+    showConfig(false);
     $("batch_size").max = Math.round(m.config.n_samples * m.config.train_ratio);
     $("noise-value").textContent = Number(m.config.noise).toFixed(2);
     $("train_ratio-value").textContent = Math.round(m.config.train_ratio * 100) + "%";
@@ -206,16 +260,22 @@
     }
   }
 
-  function sendConfig(update) { send({ type: "config", config: update }); }
+  function sendConfig(update) { act({ type: "config", config: update }); }
 
   function bindControls() {
     for (const f of FIELDS) {
       const el = $(f);
       el.addEventListener("change", () => {
         let v = el.value;
-        if (el.type === "number" || el.type === "range") {
-          v = INTEGER.has(f) ? parseInt(v, 10) : parseFloat(v);
-          if (!Number.isFinite(v)) { showError(`${f}: expected a number, got "${el.value}"`); return; }
+        if (el.tagName === "INPUT" && el.type !== "file") { // every input but the CSV's is a number
+          const text = v.trim().replace("−", "-");
+          v = text === "" ? NaN : Number(text);
+          const kind = INTEGER.has(f) ? "an integer" : "a number";
+          if (!(INTEGER.has(f) ? Number.isInteger(v) : Number.isFinite(v))) {
+            showError(`${f}: expected ${kind}, got "${el.value}"`);
+            if (S.config) el.value = S.config[f];
+            return;
+          }
         }
         sendConfig({ [f]: v });
       });
@@ -227,17 +287,17 @@
     $("play").addEventListener("click", () => {
       if (S.walkMode) setWalkMode(false);
       setPlaying(!S.playing);
-      send({ type: S.playing ? "play" : "pause" });
+      act({ type: S.playing ? "play" : "pause" });
     });
-    $("step").addEventListener("click", () => { setPlaying(false); send({ type: "step", n: 1 }); });
-    $("reset").addEventListener("click", () => send({ type: "reset" }));
-    $("rewind").addEventListener("click", () => { setPlaying(false); send({ type: "rewind" }); });
-    $("download").addEventListener("click", () => send({ type: "download" }));
+    $("step").addEventListener("click", () => { setPlaying(false); act({ type: "step", n: 1 }); });
+    $("reset").addEventListener("click", () => act({ type: "reset" }));
+    $("rewind").addEventListener("click", () => { setPlaying(false); act({ type: "rewind" }); });
+    $("download").addEventListener("click", () => act({ type: "download" }));
     $("upload").addEventListener("change", async () => {
       const file = $("upload").files[0];
       if (!file) return;
       setPlaying(false);
-      send({ type: "upload", name: file.name, text: await file.text() });
+      act({ type: "upload", name: file.name, text: await file.text() });
     });
     $("walk-mode").addEventListener("change", () => setWalkMode($("walk-mode").checked));
     $("walk-sample").addEventListener("change", () => { if (S.walkMode) requestWalk(false); });
@@ -249,7 +309,7 @@
     $("remove-layer").addEventListener("click", () => {
       sendConfig({ hidden: S.config.hidden.slice(0, -1) });
     });
-    $("sample").addEventListener("change", () => requestExplanation());
+    $("sample").addEventListener("change", () => requestExplanation(true));
     window.addEventListener("resize", () => { if (S.sizes) buildDiagram(); });
   }
 
@@ -287,6 +347,7 @@
     S.nodes = pos;
     S.nodeSize = node;
     S.neuronCanvases = [];
+    S.outputCanvases = [];
     // Edges first, so the nodes sit on top of them.
     S.edges = [];
     for (let layer = 1; layer < n; layer++) {
@@ -361,7 +422,7 @@
         box.appendChild(div);
         if (c === 0) drawInput(canvas, j);
         else if (c < n - 1) S.neuronCanvases.push(canvas);
-        else if (j === S.sizes[c] - 1) S.outputCanvas = canvas;
+        else S.outputCanvases.push(canvas);
       }
     }
     $("add-layer").disabled = S.config.hidden.length >= (S.limits ? S.limits.max_hidden_layers : 8);
@@ -445,7 +506,12 @@
     $("test-acc").textContent = (100 * m.test_accuracy).toFixed(1) + "%";
     const grid = decode(m.grid);
     drawRegions(grid);
-    if (S.outputCanvas) paint(S.outputCanvas, grid, 0, S.limits.grid);
+    // The grid is the belief in label 1: a_0 of a sigmoid or tanh output, a_1 of a 2-unit
+    // softmax, whose a_0 = 1 − a_1 is painted from the same bytes turned over.
+    S.outputCanvases.forEach((c, j) => {
+      const last = j === S.outputCanvases.length - 1;
+      paint(c, last ? grid : grid.map((v) => 255 - v), 0, S.limits.grid);
+    });
     const neurons = m.neurons ? decode(m.neurons) : new Uint8Array(0);
     const res = S.limits.neuron_grid;
     S.neuronCanvases.forEach((c, i) => paint(c, neurons, i * res * res, res));
@@ -548,8 +614,9 @@
 
   function select(sel) {
     S.selected = sel;
+    S.reveal = true; // bring the panel into view when its answer arrives
     markSelection();
-    requestExplanation();
+    requestExplanation(true);
   }
 
   function clearSelection() {
@@ -572,7 +639,7 @@
     }
   }
 
-  function requestExplanation() {
+  function requestExplanation(byHand) {
     const sel = S.selected;
     if (!sel) return;
     const last = S.config ? S.config.batch_size - 1 : 0;
@@ -580,8 +647,9 @@
     $("sample").value = sample;
     S.explainInFlight = true;
     S.lastExplainAt = performance.now();
-    if (sel.kind === "weight") send({ type: "explain_weight", layer: sel.layer, j: sel.j, k: sel.k, sample });
-    else send({ type: "explain_neuron", layer: sel.layer, j: sel.j, sample });
+    const ask = byHand ? act : send;
+    if (sel.kind === "weight") ask({ type: "explain_weight", layer: sel.layer, j: sel.j, k: sel.k, sample });
+    else ask({ type: "explain_neuron", layer: sel.layer, j: sel.j, sample });
   }
 
   function maybeRefreshExplanation() {
@@ -635,6 +703,10 @@
     if (m.type === "weight") renderWeight(m, body);
     else renderNeuron(m, body);
     $("explain").dataset.key = m.type === "weight" ? `w-${m.layer}-${m.j}-${m.k}` : `node-${m.layer}-${m.j}`;
+    if (S.reveal) { // after a click, not on the live refreshes while training
+      S.reveal = false;
+      $("explain").scrollIntoView({ block: "nearest" });
+    }
   }
 
   function renderWeight(m, body) {
