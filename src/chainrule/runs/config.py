@@ -322,10 +322,6 @@ def build_config(values: Mapping[str, Any], sources: Mapping[str, str]) -> RunCo
         raise _fail(f"cv {cfg.cv} and ensemble {cfg.ensemble}: --cv K trains its K folds as "
                     "the K members of one ensemble; give one of them",
                     ["cv", "ensemble"], sources)
-    if ((isinstance(cfg.cv, int) and cfg.cv) or cfg.ensemble > 1) and cfg.embeddings != "none":
-        raise _fail(f"embeddings {cfg.embeddings}: an ensemble's members are stacked Dense "
-                    "layers only; drop --embeddings or --ensemble/--cv",
-                    ["embeddings", "ensemble", "cv"], sources)
     if cfg.task and cfg.dataset not in ("csv", "npz"):
         raise _fail(f"--task {cfg.task}: applies to your own data only (--csv or --npz); "
                     f"{cfg.dataset} has its own task", ["task", "dataset"], sources)
