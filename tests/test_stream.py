@@ -335,6 +335,57 @@ def test_resume_at_an_epoch_boundary_is_bitwise(files):
     assert np.array_equal(whole.params, parts.params)
 
 
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 5])
+def test_resume_mid_epoch_is_bitwise_and_on_batch_counts_rows(files, stop_after):
+    """A run stopped after batch ``stop_after`` of epoch 2 (by its ``on_batch``) and resumed
+    with ``start=(2, stop_after)`` ends bit for bit where the unbroken run ends; ``on_batch``
+    sees every batch once, numbered from 1, with the epoch's rows so far (skipped batches
+    included), ending at the training rows."""
+    _, parquet, _ = files
+    stream = TableStream(parquet, "y", val_split=0.0)
+    kw = {"batch_size": 20, "buffer_rows": 90, "seed": 3}
+    whole = stream_network(stream, hidden=(6,), seed=1, dtype="float64")
+    calls: list[tuple[int, int, int]] = []
+    fit_stream(whole, stream, epochs=3, on_batch=lambda *c: calls.append(c), **kw)
+    per_epoch = -(-stream.counts["train"] // 20)
+    assert [c[:2] for c in calls] == [(e, b) for e in (1, 2, 3) for b in range(1, per_epoch + 1)]
+    assert [c[2] for c in calls if c[1] == per_epoch] == [stream.counts["train"]] * 3
+    assert all(c[2] == 20 * c[1] for c in calls if c[1] < per_epoch)
+
+    def stop(epoch: int, batch: int, rows: int) -> None:
+        if (epoch, batch) == (2, stop_after):
+            raise _Stop
+
+    parts = stream_network(stream, hidden=(6,), seed=1, dtype="float64")
+    with pytest.raises(_Stop):
+        fit_stream(parts, stream, epochs=3, on_batch=stop, **kw)
+    resumed: list[tuple[int, int, int]] = []
+    history = fit_stream(parts, stream, epochs=3, start=(2, stop_after),
+                         on_batch=lambda *c: resumed.append(c), **kw)
+    assert [h["epoch"] for h in history] == [2, 3]
+    assert resumed[0] == (2, stop_after + 1, 20 * (stop_after + 1))
+    assert history[0]["rows"] == stream.counts["train"] - 20 * stop_after
+    assert np.array_equal(whole.params, parts.params)
+
+
+@pytest.mark.parametrize("kw,match", [({"start": (0, 1)}, "start: expected"),
+                                      ({"start": (1, -1)}, "start: expected"),
+                                      ({"start": [1, 0]}, "start: expected"),
+                                      ({"start": (5, 1)}, "past epochs"),
+                                      ({"start": (2, 0), "start_epoch": 1}, "not both"),
+                                      ({"start_epoch": -1}, "start_epoch: expected")])
+def test_bad_resume_points_are_one_line(files, kw, match):
+    _, parquet, _ = files
+    stream = TableStream(parquet, "y")
+    net = stream_network(stream, hidden=(3,), seed=0)
+    with pytest.raises(ValueError, match=match):
+        fit_stream(net, stream, epochs=3, **kw)
+
+
 def test_text_columns_read_as_textcolumn_of_reads_them():
     from chainrule.datasets.stream import _text_column
     from chainrule.table import TextColumn

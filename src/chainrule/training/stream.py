@@ -23,7 +23,7 @@ in-memory fit within 0.001 (``tests/test_stream.py``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 #: Rows the shuffle buffer gathers before it is shuffled and cut into batches.
 BUFFER_ROWS = 65_536
 SPLITS = {"train": TRAIN, "val": VAL, "test": TEST}
+#: ``on_batch(epoch, batch, rows_so_far)``: see :func:`fit_stream`.
+OnBatch = Callable[[int, int, int], None]
 
 
 def stream_network(stream: TableStream, *, hidden: Sequence[int] = (64, 64),
@@ -121,38 +123,83 @@ def _shuffled(xs: list[NDArray[np.floating]], ys: list[NDArray[np.floating]],
 def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
                batch_size: int = 256, optimizer: str | Optimizer | None = None,
                buffer_rows: int = BUFFER_ROWS, seed: int = 0, start_epoch: int = 0,
+               start: tuple[int, int] | None = None, on_batch: OnBatch | None = None,
                ) -> list[dict[str, float]]:
     """Train ``net`` (from :func:`stream_network`) on ``stream``'s training rows, epochs
     ``start_epoch + 1`` … ``epochs``, each one pass over the file; after each epoch the
     validation rows are evaluated (:func:`evaluate_stream`) if there are any.
 
+    Parameters
+    ----------
+    start : (epoch, batch), optional
+        Resume point: continue epoch ``epoch`` (from 1) after its first ``batch``
+        batches, then the epochs after it — bit for bit as if never stopped, given the
+        network and optimizer state saved after that batch. An epoch's batches are a
+        function of (seed, epoch), so the skipped ones are regenerated and discarded
+        (read and encoded, not trained on). ``start=(e, 0)`` is ``start_epoch=e - 1``;
+        give one of the two.
+    on_batch : callable, optional
+        Called after every trained batch as ``on_batch(epoch, batch, rows_so_far)``:
+        the epoch (from 1), the batch's number in the epoch (from 1, counting skipped
+        ones) and the training rows of the epoch so far (skipped batches included) — for
+        progress and mid-epoch checkpoints.
+
     Returns the history: per epoch a dict of ``epoch``, ``loss`` (mean training cost),
-    ``rows``, and ``val_loss`` with ``val_accuracy`` or ``val_r2``.
+    ``rows``, and ``val_loss`` with ``val_accuracy`` or ``val_r2``. In a resumed epoch
+    ``loss`` and ``rows`` cover the batches trained by this call.
     """
     for what, value in (("epochs", epochs), ("batch_size", batch_size),
                         ("buffer_rows", buffer_rows)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{what}: expected a positive integer, got {value!r}")
+    first_epoch, skip = _start_point(start, start_epoch, epochs)
     opt = (net.optimizer if optimizer is None and net.optimizer is not None
            else get_optimizer(optimizer))
     net.optimizer = opt
     step = Step(net, opt)
     # the compiled step is loaded for a fit long enough to repay numba, as Trainer does
-    step.planned_steps = -(-stream.counts["train"] // batch_size) * (epochs - start_epoch)
+    step.planned_steps = -(-stream.counts["train"] // batch_size) * (epochs - first_epoch + 1)
     history = []
-    for epoch in range(start_epoch + 1, epochs + 1):
-        loss_sum, rows = 0.0, 0
+    for epoch in range(first_epoch, epochs + 1):
+        loss_sum, rows, seen = 0.0, 0, 0
         for batch, (xb, yb) in enumerate(batches(net, stream, epoch=epoch,
                                                  batch_size=batch_size,
                                                  buffer_rows=buffer_rows, seed=seed), 1):
+            seen += len(xb)
+            if epoch == first_epoch and batch <= skip:
+                continue
             batch_loss, n, _ = step(xb, yb, epoch=epoch, batch=batch)
             loss_sum, rows = loss_sum + batch_loss, rows + n
+            if on_batch is not None:
+                on_batch(epoch, batch, seen)
         row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(rows, 1), "rows": rows}
         if stream.counts["val"]:
             row.update({f"val_{k}": v for k, v in evaluate_stream(net, stream, "val").items()
                         if k != "rows"})
         history.append(row)
     return history
+
+
+def _start_point(start: tuple[int, int] | None, start_epoch: int, epochs: int
+                 ) -> tuple[int, int]:
+    """The first epoch to train (from 1) and the batches of it to skip, from ``start`` or
+    ``start_epoch`` (checked: one clear line naming the argument)."""
+    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
+        raise ValueError(f"start_epoch: expected an integer ≥ 0, got {start_epoch!r}")
+    if start is None:
+        first, skip = start_epoch + 1, 0
+    else:
+        if start_epoch:
+            raise ValueError("start: give start=(epoch, batch) or start_epoch, not both")
+        if (not isinstance(start, tuple) or len(start) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in start)
+                or start[0] < 1 or start[1] < 0):
+            raise ValueError("start: expected (epoch, batch), an epoch ≥ 1 and a number of "
+                             f"batches ≥ 0, got {start!r}")
+        first, skip = start
+    if first > epochs + (skip == 0):
+        raise ValueError(f"start: epoch {first} is past epochs ({epochs})")
+    return first, skip
 
 
 def fit_path(path: str | Path, target: str, *, hidden: Sequence[int] = (64, 64),
