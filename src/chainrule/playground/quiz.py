@@ -1,5 +1,6 @@
 """Quiz mode: the playground asks :mod:`chainrule.exercises`' questions and grades the
-answers with :meth:`Exercise.check` on the server — the page only shows the text.
+answers with :meth:`Exercise.check` on the server — the page only shows the text, typeset
+(:mod:`.quiz_tex`), and climbs a hint ladder: the chain, the factors' values, the answer.
 
 Exercises are regenerated from (kind, seed) for every message (the same seed always
 gives the same exercise), so the server keeps no quiz state per connection.
@@ -11,6 +12,7 @@ import math
 from typing import Any
 
 from ..notes.exercises import KINDS, Exercise, generate
+from .quiz_tex import KIND_NAMES, RUNGS, ladder, network, segments, subject
 
 MAX_SEED = 2**31 - 1
 
@@ -26,8 +28,11 @@ def _exercise(kind: object, seed: object) -> Exercise:
 def question(kind: object, seed: object) -> dict[str, Any]:
     """The exercise's network and sample, the question and how many hints it has."""
     e = _exercise(kind, seed)
+    given = [[*segments(name), {"text": f" = {value:.6g}"}] for name, value in e.given]
     return {"type": "quiz", "kind": e.kind, "seed": e.seed, "network": e.describe(),
-            "prompt": e.prompt(), "n_hints": len(e.hints), "kinds": list(KINDS)}
+            "prompt": e.prompt(), "n_hints": len(RUNGS), "kinds": list(KINDS),
+            "kind_names": KIND_NAMES, "network_tex": network(e), "subject": subject(e),
+            "question": segments(e.question), "given": given}
 
 
 def answer(kind: object, seed: object, value: object) -> dict[str, Any]:
@@ -37,14 +42,13 @@ def answer(kind: object, seed: object, value: object) -> dict[str, Any]:
         raise ValueError(f"answer: expected a finite number, got {value!r}")
     v = e.check(float(value))
     return {"type": "quiz_verdict", "kind": e.kind, "seed": e.seed, "grade": v.grade,
-            "message": v.message, "factor": v.factor, "hint": v.hint}
+            "message": v.message, "factor": v.factor, "hint": v.hint,
+            "parts": segments(v.message + (f" — hint: {v.hint}" if v.hint else ""))}
 
 
 def hint(kind: object, seed: object, n: object) -> dict[str, Any]:
-    """Hint ``n`` (0-based): one chain-rule factor, named and computed."""
+    """Rung ``n`` (0-based) of the hint ladder: the chain, the factors' values, the answer."""
     e = _exercise(kind, seed)
-    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < len(e.hints):
-        raise ValueError(f"n: expected a hint number in 0..{len(e.hints) - 1}, got {n!r}")
-    h = e.hints[n]
-    return {"type": "quiz_hint", "kind": e.kind, "seed": e.seed, "n": n,
-            "factor": h.factor, "text": h.text}
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < len(RUNGS):
+        raise ValueError(f"n: expected a hint number in 0..{len(RUNGS) - 1}, got {n!r}")
+    return {"type": "quiz_hint", "kind": e.kind, "seed": e.seed, "n": n, **ladder(e, n)}
