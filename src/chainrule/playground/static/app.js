@@ -53,20 +53,17 @@
   let erredAt = -1; // how many had been sent when the banner went up
   function act(msg) {
     acted += 1;
-    if (REPLY[msg.type]) actions.push({ type: msg.type, expect: REPLY[msg.type], n: acted });
+    if (REPLY[msg.type]) actions = [...actions.slice(-31), { type: msg.type, expect: REPLY[msg.type], n: acted }];
     send(msg);
   }
   S.act = act;
 
   function acknowledge(m) {
-    const first = actions[0];
-    if (!first) return;
-    if (m.type === "error") {
-      if (first.type === m.request) actions.shift();
-    } else if (first.expect === m.type) {
-      actions.shift();
-      if (first.n > erredAt) hideError();
-    }
+    // The oldest action this message answers (play has no reply of its own: its first update).
+    const i = actions.findIndex((a) => (m.type === "error" ? a.type === m.request : a.expect === m.type));
+    if (i < 0) return;
+    const [done] = actions.splice(i, 1);
+    if (m.type !== "error" && done.n > erredAt) hideError();
   }
 
   function handle(m) {
