@@ -6,9 +6,12 @@ optimizer's scalars for each step) is one object's job.
 
 :class:`~chainrule.training.step.Step` asks :func:`step_for` for its compiled form when it
 is made; it gets one only where the step is the network's own objective on one process
-and this path covers the network exactly — Dense layers without
-dropout, built-in activations (softmax as the output layer), losses and optimizers (any
-schedule, clipnorm, L2) in float32 or float64 — and where it measures faster (small and
+and this path covers the network exactly — Dense layers, each
+hidden one optionally followed by dropout (masks drawn from the same generator, in the same
+order, as the NumPy path draws them: :mod:`.layout`), optionally behind a table's input
+layers (a categorical lookup and periodic numeric features, :mod:`.front`), built-in
+activations (softmax as the output layer), losses and optimizers (any schedule, clipnorm,
+L2 on networks without input layers) in float32 or float64 — and where it measures faster (small and
 medium networks, see :data:`MAX_WORK`) and the fit is long enough to repay loading
 numba (:data:`MIN_STEPS`). That choice is made from the fit's own arguments (network,
 optimizer, steps), never from numba's cache or what ran before in the process: the two
@@ -37,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import layout
+
 if TYPE_CHECKING:
     from ...engine.network import Network
     from ..optimizers import Optimizer
@@ -58,6 +63,12 @@ BLAS_MIN = 0
 #: quiet), which the step repays after ≈ 8,000–11,000 small-network steps (it saves 42–58 µs
 #: of a 59–83 µs step, docs/benchmarks.md). The rule looks at the fit's own arguments only.
 MIN_STEPS = 10_000
+#: The same bound for a network with dropout or table input layers, whose NumPy step costs
+#: more (a mask drawn and applied, a lookup and periodic features: ≈ 0.4–0.7 ms a step of a
+#: table job's 46-128-64-2 network in batches of 32, against ≈ 0.1–0.25 ms compiled; 2-core
+#: VM, bench/table_job_time.py): loading numba (≈ 0.6 s) is repaid after ≈ 1,500 steps,
+#: and a table job planned for 200 epochs stops early, often at 40–90 % of them.
+MIN_STEPS_LAYERED = 3_000
 
 _GENERATED: dict[str, Generated] = {}
 _NO_ORDER = np.empty(0, dtype=np.int64)
@@ -80,14 +91,16 @@ def forced() -> bool:
 def plan(net: Network, optimizer: Optimizer) -> dict[str, Any] | None:
     """The layout the step needs for ``net`` and ``optimizer``, or None where the compiled
     step does not cover them exactly (the NumPy path then trains)."""
-    from ...engine.layers import Dense
     from .. import optimizers as opt_mod
 
     if net.dtype not in (np.float32, np.float64):
         return None
-    layers = net.layers
-    if not all(type(layer) is Dense for layer in layers):
-        return None  # dropout (or a custom layer): NumPy
+    parts = layout.split(net)
+    if parts is None:
+        return None  # a custom layer, or layers in another order: NumPy
+    front, rates = parts
+    if front and net.l2:
+        return None  # the compiled L2 term covers the Dense weights only
     kind = {opt_mod.SGD: None, opt_mod.Momentum: "momentum", opt_mod.Nesterov: "nesterov",
             opt_mod.RMSprop: "rmsprop", opt_mod.Adam: "adam", opt_mod.AdamW: "adamw"}
     if type(optimizer) not in kind:
@@ -99,7 +112,8 @@ def plan(net: Network, optimizer: Optimizer) -> dict[str, Any] | None:
     acts = [layer.activation for layer in net.dense_layers]  # every layer is Dense here
     if not (net.params.flags.c_contiguous and net.grads.flags.c_contiguous):
         return None
-    return {"optimizer": name, "activations": acts, "loss": net.loss_fn}
+    return {"optimizer": name, "activations": acts, "loss": net.loss_fn, "front": front,
+            "dropout": rates}
 
 
 def step_for(step: Step) -> CompiledStep | None:
@@ -112,7 +126,7 @@ def step_for(step: Step) -> CompiledStep | None:
     layout = plan(net, step.optimizer)
     if layout is None:
         return None
-    work = sum(layer.n_in * layer.n_out for layer in net.layers)
+    work = sum(layer.n_in * layer.n_out for layer in net.dense_layers)
     if work > MAX_WORK and not forced():
         return None
     return CompiledStep(step, layout)
@@ -166,10 +180,12 @@ class CompiledStep:
         self.layout = layout
         self.kernel: Any = None
         self.disabled = False
-        self._bufs: dict[int, tuple[Array, Array]] = {}
+        self._bufs: dict[int, tuple[Array, Array, Array]] = {}
         self._static: tuple[Array, Array, Array, Array] | None = None
         self._gather: tuple[Array, Array] | None = None  # xb, yb of run_batches
         self._kernels: Any = None  # chainrule.training.kernels, imported when loaded
+        self._front = np.zeros(0, dtype=np.int64)  # the input layers' layout, when loaded
+        self._acc = np.zeros(0)  # their gradients' float64 sums
 
     # -- deciding and loading ------------------------------------------------------------
     def _worth_it(self) -> bool:
@@ -182,7 +198,8 @@ class CompiledStep:
         steps = self.step.planned_steps
         if steps is None:  # steps driven by hand: their number is unknown
             return False
-        return steps >= MIN_STEPS
+        layered = bool(self.layout["front"]) or any(self.layout["dropout"])
+        return steps >= (MIN_STEPS_LAYERED if layered else MIN_STEPS)
 
     @property
     def loaded(self) -> bool:
@@ -218,13 +235,15 @@ class CompiledStep:
         self.kernel = module
         self._kernels = kernels  # the update rules and the hyper-parameter row's layout
         self._static = self._build_static(table, kernels.UPDATE_CODES)
+        self._front = layout.front(net, self.layout["front"])
+        self._acc = np.zeros(layout.front_acc_size(self._front))
         return True
 
     def _build_static(self, table: Any, codes: dict[str, int]
                       ) -> tuple[Array, Array, Array, Array]:
         net = self.step.net
         dt = net.dtype
-        layers = net.layers
+        layers = net.dense_layers
         acts = self.layout["activations"]
         loss = self.layout["loss"]
         n_act_p = max([1] + [len(table.activations[type(a)][1]) for a in acts])
@@ -241,28 +260,38 @@ class CompiledStep:
         zeros = np.zeros(max(layer.n_out for layer in layers), dtype=dt)
         return actp, lossp, ints, zeros
 
-    def _meta(self, n: int) -> tuple[Array, Array]:
-        """Buffer offsets for batches of n: z, a, δ of every layer, ∂C/∂a_prev of 1 … L−1."""
+    def _meta(self, n: int) -> tuple[Array, Array, Array]:
+        """Buffer offsets for batches of n: z, a, δ of every layer, ∂C/∂a_prev of 1 … L−1
+        (and of layer 1 behind input layers), a ⊙ mask and the mask's place in the batch's
+        masks where dropout follows; then the input layers' arrays (fmeta)."""
         hit = self._bufs.get(n)
         if hit is not None:
             return hit
         net = self.step.net
-        rows, off = [], 0
-        for i, layer in enumerate(net.layers):
+        has_front = bool(self.layout["front"])
+        rows, off, mask_at = [], 0, 0
+        for i, layer in enumerate(net.dense_layers):
             sl = net.param_slices(i + 1)
             n_in, n_out = layer.n_in, layer.n_out
             b_off = sl["b"].start if "b" in sl else -1
             z_off, a_off, d_off = off, off + n * n_out, off + 2 * n * n_out
             off += 3 * n * n_out
             gp_off = off
-            if i > 0:
+            if i > 0 or has_front:
                 off += n * n_in
+            mask_off = drop_off = -1
+            if self.layout["dropout"][i] > 0:
+                mask_off, drop_off = mask_at, off
+                mask_at += n * n_out
+                off += n * n_out
             blas = int(os.environ.get("CHAINRULE_BLAS_MIN", BLAS_MIN)) <= n * n_in * n_out
             rows.append([n_in, n_out, sl["w"].start, b_off, self._act_codes[i], z_off, a_off,
-                         d_off, gp_off, int(blas)])
+                         d_off, gp_off, int(blas), mask_off, drop_off])
+        fmeta, off = layout.front_buffers(self._front, n, off) if has_front else (
+            np.zeros(4, dtype=np.int64), off)
         if len(self._bufs) >= 4:
             self._bufs.clear()
-        entry = (np.array(rows, dtype=np.int64), np.empty(off, dtype=net.dtype))
+        entry = (np.array(rows, dtype=np.int64), np.empty(off, dtype=net.dtype), fmeta)
         self._bufs[n] = entry
         return entry
 
@@ -324,12 +353,14 @@ class CompiledStep:
             xs = np.ascontiguousarray(xs)
         if not ys.flags.c_contiguous:
             ys = np.ascontiguousarray(ys)
-        meta, buf = self._meta(xs.shape[0])
+        meta, buf, fmeta = self._meta(xs.shape[0])
         assert self._static is not None  # loaded
         actp, lossp, ints, zeros = self._static
+        layout.check_codes(self.layout["front"], xs)
+        mask = self._masks(xs.shape[0], 1)[0]
         loss_sum, correct, sq, updated = self.kernel.step(
             params, grads, xs, ys, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2,
-            net.l2)
+            net.l2, mask, self._front, fmeta, self._acc)
         if updated:
             opt.t = t + 1
         return loss_sum, correct, sq, updated
@@ -353,17 +384,36 @@ class CompiledStep:
         if bufs is None or bufs[0].shape[1] != a0.shape[1] or bufs[0].shape[0] != m:
             bufs = self._gather = (np.empty((m, a0.shape[1]), dtype=a0.dtype),
                                    np.empty((m, Y.shape[1]), dtype=Y.dtype))
-        meta, buf = self._meta(m)
+        meta, buf, fmeta = self._meta(m)
         assert self._static is not None  # loaded
         actp, lossp, ints, zeros = self._static
         out = np.zeros((count, 4))
         idx = _NO_ORDER if order is None else order.astype(np.int64, copy=False)
+        layout.check_codes(self.layout["front"], a0)
+        rng = self._rng()
+        before = rng.bit_generator.state
+        masks = self._masks(m, count)
         done = self.kernel.steps(net.params, net.grads, a0, Y, idx, first, bufs[0], bufs[1],
                                  buf, zeros, meta, actp, lossp, ints, hypers, s1, s2, net.l2,
-                                 float(limit), out)
+                                 float(limit), out, masks, self._front, fmeta, self._acc)
+        if done < count and masks.shape[1]:  # the generator as the NumPy path leaves it:
+            rng.bit_generator.state = before  # the masks of the batches taken, no more
+            self._masks(m, done)
         out = out[:done]
         opt.t = t + int(out[:, 3].sum())
         return out
+
+    def _rng(self) -> np.random.Generator:
+        """Where dropout draws its masks: the step's ``dropout_rng``, else the network's."""
+        rng = self.step.dropout_rng
+        return self.step.net.rng if rng is None else rng
+
+    def _masks(self, n: int, count: int) -> Array:
+        """The dropout masks of ``count`` batches of n rows (:func:`.layout.draw_masks`);
+        no column without dropout, and nothing drawn."""
+        net = self.step.net
+        return layout.draw_masks(self._rng(), self.layout["dropout"],
+                                 [d.n_out for d in net.dense_layers], n, count, net.dtype)
 
     def __call__(self, xb: Array, yb: Array, batch: int, epoch: int = 1
                  ) -> tuple[float, int, int] | None:

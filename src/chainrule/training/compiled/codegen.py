@@ -104,6 +104,7 @@ import math
 import numba
 import numpy as np
 
+from chainrule.training.compiled.front import front_backward, front_forward, front_output
 from chainrule.training.compiled.rows import (bias_grad_rows, cross_entropy_from_logits,
                                               gemm_ab, gemm_abt, gemm_atb, n_correct,
                                               softmax_jvp_rows, softmax_rows, sum_of_squares)
@@ -114,17 +115,22 @@ _J = dict(cache=True, error_model="numpy", nogil=True)
 
 _STEP = '''
 @numba.njit(**_J)
-def step(params, grads, x, y, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2, l2):
+def step(params, grads, x, y, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2, l2,
+         mask, front, fmeta, acc):
     """Forward, cost, backprop and the update of one batch; returns (Σ_i C_i, correct,
-    ‖g‖², updated). Not updated when the loss or the gradient is not finite."""
+    ‖g‖², updated). Not updated when the loss or the gradient is not finite. ``mask``
+    holds the batch's dropout masks (meta[l, 10]: where layer l's starts, −1: none);
+    ``front`` the input layers before the first Dense layer (chainrule.compiled.front)."""
     n = x.shape[0]
+    has_front = front[0] != 0 or front[1] != 0
     n_layers = meta.shape[0]
     dt = params.dtype.type
     inv_n = dt(1.0 / n)
     loss_code, fused, classification, independent, opt_code = (ints[0], ints[1], ints[2],
                                                                  ints[3], ints[4])
-    # forward: z = a_prev wᵀ (+ b fused into the activation pass), a = g(z)
-    a_prev = x
+    # forward: the input layers, then z = a_prev wᵀ (+ b fused into the activation pass),
+    # a = g(z), and a ⊙ mask where dropout follows
+    a_prev = front_forward(params, x, front, fmeta, buf) if has_front else x
     for l in range(n_layers):
         n_in, n_out, w_off, b_off = meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3]
         w = params[w_off:w_off + n_out * n_in].reshape((n_out, n_in))
@@ -136,7 +142,15 @@ def step(params, grads, x, y, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2
         else:
             gemm_abt(a_prev, w, z)
         act_forward(meta[l, 4], actp[l], z, b, a)
-        a_prev = a
+        if meta[l, 10] >= 0:
+            keep = mask[meta[l, 10]:meta[l, 10] + n * n_out].reshape((n, n_out))
+            a_drop = buf[meta[l, 11]:meta[l, 11] + n * n_out].reshape((n, n_out))
+            for i in range(n):
+                for j in range(n_out):
+                    a_drop[i, j] = a[i, j] * keep[i, j]
+            a_prev = a_drop
+        else:
+            a_prev = a
     # output layer: cost, correct, δ^(L)
     L = n_layers - 1
     n_out = meta[L, 1]
@@ -167,24 +181,35 @@ def step(params, grads, x, y, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2
             act_backward(meta[l, 4], actp[l], z, a, d, d, gb)
         else:
             up = buf[meta[l + 1, 8]:meta[l + 1, 8] + n * n_out].reshape((n, n_out))
+            if meta[l, 10] >= 0:  # through dropout: ∂C/∂a = ∂C/∂(a ⊙ mask) ⊙ mask
+                keep = mask[meta[l, 10]:meta[l, 10] + n * n_out].reshape((n, n_out))
+                for i in range(n):
+                    for j in range(n_out):
+                        up[i, j] = up[i, j] * keep[i, j]
             act_backward(meta[l, 4], actp[l], z, a, up, d, gb)  # δ = ∂C/∂a · g′(z)
         if b_off < 0:
             zeros[:n_out] = 0
         if l > 0:
             pl = l - 1
-            a_in = buf[meta[pl, 6]:meta[pl, 6] + n * n_in].reshape((n, n_in))
+            in_off = meta[pl, 11] if meta[pl, 10] >= 0 else meta[pl, 6]
+            a_in = buf[in_off:in_off + n * n_in].reshape((n, n_in))
+        elif has_front:
+            a_in = front_output(x, front, fmeta, buf)
         else:
             a_in = x
         if meta[l, 9]:
             np.dot(d.T, a_in, gw)  # ∂C/∂w = δᵀ a_prev
         else:
             gemm_atb(d, a_in, gw)
-        if l > 0:
+        if l > 0 or has_front:
             gp = buf[meta[l, 8]:meta[l, 8] + n * n_in].reshape((n, n_in))
             if meta[l, 9]:
                 np.dot(d, w, gp)  # ∂C/∂a_prev = δ w
             else:
                 gemm_ab(d, w, gp)
+    if has_front:  # ∂C/∂(the input layers' output) = δ^(1) w^(1), then through them
+        g = buf[meta[0, 8]:meta[0, 8] + n * meta[0, 0]].reshape((n, meta[0, 0]))
+        front_backward(params, grads, x, front, fmeta, buf, acc, g)
     loss_sum = cost
     if l2 != 0.0:
         lam = dt(l2)
@@ -209,13 +234,13 @@ def step(params, grads, x, y, buf, zeros, meta, actp, lossp, ints, hyper, s1, s2
 
 @numba.njit(**_J)
 def steps(params, grads, a0, Y, order, first, xb, yb, buf, zeros, meta, actp, lossp, ints,
-          hypers, s1, s2, l2, limit, out):
+          hypers, s1, s2, l2, limit, out, masks, front, fmeta, acc):
     """Full batches first, first + 1, … (counted from 0) of an epoch whose sample order is
     ``order`` (empty: the rows in order), each gathered into xb, yb and stepped with its
-    row of ``hypers``: the per-batch loop of Trainer.run in one call. out[k] = (Σ_i C_i,
-    correct, ‖g‖²) of the k-th. Stops after a batch that did not update (loss or gradient
-    not finite) or whose mean cost exceeds ``limit`` (the loss guard's bound); returns the
-    batches done, the last of them the failing one if any."""
+    row of ``hypers`` and of ``masks``: the per-batch loop of Trainer.run in one call.
+    out[k] = (Σ_i C_i, correct, ‖g‖²) of the k-th. Stops after a batch that did not
+    update (loss or gradient not finite) or whose mean cost exceeds ``limit`` (the loss
+    guard's bound); returns the batches done, the last of them the failing one if any."""
     m = xb.shape[0]
     shuffled = order.shape[0] > 0
     for k in range(hypers.shape[0]):
@@ -225,7 +250,8 @@ def steps(params, grads, a0, Y, order, first, xb, yb, buf, zeros, meta, actp, lo
             xb[i, :] = a0[r, :]
             yb[i, :] = Y[r, :]
         loss_sum, correct, sq, updated = step(params, grads, xb, yb, buf, zeros, meta, actp,
-                                              lossp, ints, hypers[k], s1, s2, l2)
+                                              lossp, ints, hypers[k], s1, s2, l2, masks[k],
+                                              front, fmeta, acc)
         out[k, 0], out[k, 1], out[k, 2] = loss_sum, correct, sq
         if not updated:
             out[k, 3] = 0.0
@@ -320,10 +346,10 @@ def cache_dir() -> Path:
 
 def _dependency_hash() -> str:
     from .. import kernels
-    from . import rows
+    from . import front, rows
 
     h = hashlib.sha256()
-    for mod in (rows, kernels):
+    for mod in (rows, front, kernels):
         h.update(inspect.getsource(mod).encode())
     import numba
 
