@@ -132,8 +132,6 @@ def test_a_run_with_embeddings_saves_a_model_that_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize("settings, said", [
     ({"cv": 1}, "cv: 1 fold leaves nothing to test"),
     ({"cv": 3, "ensemble": 2}, "give one of them"),
-    ({"ensemble": 2, "embeddings": "periodic", "dataset": "csv", "csv": "t.csv",
-      "target": "y"}, "drop --embeddings or --ensemble/--cv"),
     ({"embeddings": "both"}, "embeds a CSV file's columns"),
     ({"numeric_encoding": "ple"}, "tells how a CSV file's columns are encoded"),
     ({"embeddings": "categorical", "categorical_encoding": "onehot", "dataset": "csv",
@@ -145,6 +143,15 @@ def test_settings_that_cannot_go_together_are_refused(settings: dict, said: str)
     with pytest.raises(ConfigError) as err:
         RunConfig.from_mapping(settings)
     assert said in str(err.value)
+
+
+def test_members_take_embeddings_now() -> None:
+    """Members own their input layers (engine/grouped_lookup.py, grouped_periodic.py), so
+    --ensemble and --cv with --embeddings are accepted, no longer refused."""
+    for members in ({"ensemble": 2}, {"cv": 3}):
+        cfg = RunConfig.from_mapping({**members, "embeddings": "periodic", "dataset": "csv",
+                                      "csv": "t.csv", "target": "y"})
+        assert cfg.embeddings == "periodic"
 
 
 def test_categorical_embeddings_imply_codes() -> None:
