@@ -156,20 +156,9 @@ class ChunkSource:
                     self._csv_chunk(j)
             start, lines_before = self._csv_starts[i], self._lines_before[i]
         assert start is not None and lines_before is not None
-        with open(self.path, "rb") as fh:
-            fh.seek(self._bounds[i])
-            text = fh.read(self._bounds[i + 1] - self._bounds[i])
-        rows_text = text.split(b"\n")
-        if rows_text and not rows_text[-1]:
-            rows_text.pop()  # the range ends with a line break
-        if text.count(b'"') % 2:
-            first, last = lines_before + 1, lines_before + len(rows_text)
-            raise DataFileError(self.path, "a quoted cell holds a line break; such a CSV is "
-                                "not streamed (save it as Parquet)",
-                                f"row {first}" if first == last else f"rows {first}-{last}")
         # A blank line is no row: a line's number counts it, a position does not.
-        kept = np.flatnonzero([bool(line.strip()) for line in rows_text]).astype(np.int64)
-        frame = self._frame(self._head + text)
+        rows_text, kept = self._csv_lines(i, lines_before)
+        frame = self._frame(self._head + b"".join(line + b"\n" for line in rows_text))
         table = self._table(frame, lines_before + 1)
         if len(kept) == len(table):
             table.lines = lines_before + 1 + kept
@@ -195,22 +184,93 @@ class ChunkSource:
                    for i, h in enumerate(self.header)}
         return Table(columns, numbers.lines, str(self.path))
 
-    def read(self, i: int) -> Chunk:
-        """Chunk ``i`` (0 … n_chunks − 1)."""
+    def read(self, i: int, part: tuple[int, int, int] | None = None) -> Chunk:
+        """Chunk ``i`` (0 … n_chunks − 1), or with ``part=(a, b, S)`` its stripes a … b − 1
+        of ``S``: rows [n·a // S, n·b // S) of its n rows (:func:`stripe_rows`), the only
+        rows turned into a table (a CSV chunk's other lines are not parsed)."""
         if not 0 <= i < self.n_chunks:
             raise IndexError(f"chunk {i} of {self.n_chunks}")
+        if part is not None and not (isinstance(part, tuple) and len(part) == 3
+                                     and 0 <= part[0] < part[1] <= part[2]):
+            raise ValueError(f"part: expected (first, end, stripes) with 0 ≤ first < end ≤ "
+                             f"stripes, got {part!r}")
         if self.kind == "csv":
-            return self._csv_chunk(i)
+            return self._csv_chunk(i) if part is None else self._csv_stripe(i, *part)
+        start = int(self._starts[i])
+        n = int(self._starts[i + 1]) - start
+        lo, hi = (0, 0) if part is None else (n * part[0] // part[2], n * part[1] // part[2])
         try:
-            frame = self._pq.read_row_group(i).to_pandas()
+            group = self._pq.read_row_group(i)
+            frame = (group if part is None else group.slice(lo, hi - lo)).to_pandas()
+            del group
         except Exception as exc:  # noqa: BLE001
             raise DataFileError(self.path, f"row group {i} is not readable ({exc})") from None
-        start = int(self._starts[i])
-        return Chunk(i, start, self._table(frame, start + 1))
+        return Chunk(i, start + lo, self._table(frame, start + lo + 1))
+
+    def _csv_stripe(self, i: int, first: int, end: int, stripes: int) -> Chunk:
+        """Stripes first … end − 1 of CSV chunk ``i``: its byte range read, only their
+        lines parsed. A blank line is no row (as pandas reads it)."""
+        for j in range(i):  # the rows before the chunk, counted without parsing
+            if self._csv_starts[j + 1] is None:
+                self._count_csv(j)
+        start, lines_before = self._csv_starts[i], self._lines_before[i]
+        assert start is not None and lines_before is not None
+        lines, kept = self._csv_lines(i, lines_before)
+        lo, hi = len(kept) * first // stripes, len(kept) * end // stripes
+        self._csv_starts[i + 1] = start + len(kept)
+        self._lines_before[i + 1] = lines_before + len(lines)
+        rows = kept[lo:hi]
+        frame = self._frame(self._head + b"".join(lines[k] + b"\n" for k in rows.tolist()))
+        table = self._table(frame, lines_before + 1 + (int(rows[0]) if len(rows) else 0))
+        if len(table) == len(rows):
+            table.lines = lines_before + 1 + rows
+        return Chunk(i, start + lo, table)
+
+    def _csv_lines(self, i: int, lines_before: int
+                   ) -> tuple[list[bytes], NDArray[np.int64]]:
+        """Chunk ``i``'s lines and the indices of those that are rows (not blank);
+        a quoted cell holding a line break is refused, naming the rows."""
+        with open(self.path, "rb") as fh:
+            fh.seek(self._bounds[i])
+            text = fh.read(self._bounds[i + 1] - self._bounds[i])
+        lines = text.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()  # the range ends with a line break
+        if text.count(b'"') % 2:
+            first, last = lines_before + 1, lines_before + len(lines)
+            raise DataFileError(self.path, "a quoted cell holds a line break; such a CSV is "
+                                "not streamed (save it as Parquet)",
+                                f"row {first}" if first == last else f"rows {first}-{last}")
+        kept = np.flatnonzero([bool(line.strip()) for line in lines]).astype(np.int64)
+        return lines, kept
+
+    def _count_csv(self, j: int) -> None:
+        """Count chunk ``j``'s rows and lines (the chunks before it counted already)."""
+        start, lines_before = self._csv_starts[j], self._lines_before[j]
+        assert start is not None and lines_before is not None
+        lines, kept = self._csv_lines(j, lines_before)
+        self._csv_starts[j + 1] = start + len(kept)
+        self._lines_before[j + 1] = lines_before + len(lines)
+
+    def chunk_rows(self, i: int) -> int:
+        """The number of rows of chunk ``i`` (a CSV chunk's once it, or a part of it, was
+        read: its rows are counted then)."""
+        if self.kind == "parquet":
+            return int(self._starts[i + 1] - self._starts[i])
+        start, end = self._csv_starts[i], self._csv_starts[i + 1]
+        if start is None or end is None:
+            raise ValueError(f"chunk {i}: its rows are counted when it is first read")
+        return end - start
 
     def __iter__(self) -> Iterator[Chunk]:
         """Every chunk, in file order."""
         return (self.read(i) for i in range(self.n_chunks))
+
+
+def stripe_rows(n: int, s: int, stripes: int) -> tuple[int, int]:
+    """Rows [lo, hi) of stripe ``s`` of ``stripes`` in a chunk of ``n`` rows: the chunk
+    cut in ``stripes`` contiguous ranges that differ in size by one row at most."""
+    return n * s // stripes, n * (s + 1) // stripes
 
 
 def _is_text(dtype: Any) -> bool:
@@ -425,6 +485,17 @@ class TableStream:
         indices (int64) or numbers (float64)."""
         features, y_col, keep, where = self._rows(chunk)
         rows = np.flatnonzero(keep & (where == split))
+        return self._encode(features, y_col, rows, dtype)
+
+    def rows_of(self, chunk: Chunk, split: int) -> NDArray[np.int64]:
+        """The indices (into ``chunk``'s rows) of its rows in ``split``, in order: the rows
+        :meth:`encoded` gives."""
+        keep = ~chunk.table[self.target].missing
+        return np.flatnonzero(keep & (split_of(chunk.positions, self.seed, self.val_split,
+                                               self.test_split) == split))
+
+    def _encode(self, features: Table, y_col: Any, rows: NDArray[np.int64],
+                dtype: DTypeLike) -> tuple[NDArray[np.floating], NDArray[Any]]:
         try:
             X = self.encoder.transform(features.take(rows), dtype)
         except TableError as exc:
@@ -513,4 +584,5 @@ def should_stream(path: str | Path, budget: int | None = None) -> bool:
 
 
 __all__ = ["CHUNK_BYTES", "TEST", "TRAIN", "VAL", "Chunk", "ChunkSource", "TableStream",
-           "in_memory_bytes", "memory_budget", "row_hash", "should_stream", "split_of"]
+           "in_memory_bytes", "memory_budget", "row_hash", "should_stream", "split_of",
+           "stripe_rows"]

@@ -38,6 +38,7 @@ from ..table.columns import TableError
 from .metrics import n_correct
 from .optimizers import Optimizer, get_optimizer
 from .step import Step
+from .stream_stripes import stripe_batches
 
 if TYPE_CHECKING:
     from ..engine.network import Network
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 #: Rows the shuffle buffer gathers before it is shuffled and cut into batches.
 BUFFER_ROWS = 65_536
 SPLITS = {"train": TRAIN, "val": VAL, "test": TEST}
+Array = NDArray[np.floating]
 #: ``on_batch(epoch, batch, rows_so_far)``: see :func:`fit_stream`.
 OnBatch = Callable[[int, int, int], None]
 
@@ -84,40 +86,13 @@ def _xy(net: Network, stream: TableStream, chunk: Any, split: int
 def batches(net: Network, stream: TableStream, *, epoch: int, batch_size: int,
             buffer_rows: int = BUFFER_ROWS, seed: int = 0
             ) -> Iterator[tuple[NDArray[np.floating], NDArray[np.floating]]]:
-    """The training mini-batches of ``epoch`` (from 1): chunks in a seeded order through a
-    seeded shuffle buffer (see the module docstring); the last batch may be partial.
-    The same (seed, epoch) gives the same batches, bit for bit."""
-    rng = np.random.default_rng([seed, epoch])
-    held_x: list[NDArray[np.floating]] = []
-    held_y: list[NDArray[np.floating]] = []
-    held = 0
-    for i in rng.permutation(stream.source.n_chunks).tolist():
-        a0, Y = _xy(net, stream, stream.source.read(i), TRAIN)
-        held_x.append(a0)
-        held_y.append(Y)
-        held += len(a0)
-        if held < buffer_rows:
-            continue
-        X_buf, Y_buf = _shuffled(held_x, held_y, rng)
-        cut = (held // batch_size) * batch_size
-        for start in range(0, cut, batch_size):
-            yield X_buf[start:start + batch_size], Y_buf[start:start + batch_size]
-        held_x, held_y, held = [X_buf[cut:]], [Y_buf[cut:]], held - cut
-    if held:
-        X_buf, Y_buf = _shuffled(held_x, held_y, rng)
-        for start in range(0, held, batch_size):
-            yield X_buf[start:start + batch_size], Y_buf[start:start + batch_size]
-
-
-def _shuffled(xs: list[NDArray[np.floating]], ys: list[NDArray[np.floating]],
-              rng: np.random.Generator) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
-    """The held rows as one array each, in a seeded order; the lists are emptied, so the
-    pieces are freed before the shuffled copy is made (two buffers at most, not three)."""
-    perm = rng.permutation(sum(len(x) for x in xs))
-    X, Y = np.concatenate(xs), np.concatenate(ys)
-    xs.clear()
-    ys.clear()
-    return X[perm], Y[perm]
+    """The training mini-batches of ``epoch`` (from 1), each (a^(0), targets): chunks in a
+    seeded order, each chunk's stripes through their own seeded shuffle buffers, a batch
+    the union of the stripes' batches (:mod:`.stream_stripes`); the last batches may be
+    smaller. The same (seed, epoch) gives the same batches, bit for bit, in one process
+    or shared by MPI ranks."""
+    return stripe_batches(net, stream, epoch=epoch, batch_size=batch_size,
+                          buffer_rows=buffer_rows, seed=seed)
 
 
 def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
@@ -159,13 +134,34 @@ def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
     step = Step(net, opt)
     # the compiled step is loaded for a fit long enough to repay numba, as Trainer does
     step.planned_steps = -(-stream.counts["train"] // batch_size) * (epochs - first_epoch + 1)
+
+    def epoch_batches(epoch: int) -> Iterator[tuple[Array, Array, int]]:
+        for xb, yb in batches(net, stream, epoch=epoch, batch_size=batch_size,
+                              buffer_rows=buffer_rows, seed=seed):
+            yield xb, yb, len(xb)
+
+    def validate() -> dict[str, float] | None:
+        return evaluate_stream(net, stream, "val") if stream.counts["val"] else None
+
+    return train_epochs(step, epoch_batches, validate, epochs=epochs,
+                        start=(first_epoch, skip), on_batch=on_batch)
+
+
+def train_epochs(step: Step, epoch_batches: Callable[[int], Iterator[tuple[Array, Array, int]]],
+                 validate: Callable[[], dict[str, float] | None], *, epochs: int,
+                 start: tuple[int, int], on_batch: OnBatch | None
+                 ) -> list[dict[str, float]]:
+    """The epochs of a streamed fit, epoch ``start[0]`` after its first ``start[1]``
+    batches to ``epochs``: ``epoch_batches(epoch)`` gives (this process's rows of each
+    global batch, their targets, the global batch's size m), ``step`` trains on them,
+    ``validate()`` gives the validation metrics after each epoch (None: no validation
+    rows). The history: see :func:`fit_stream`."""
+    first_epoch, skip = start
     history = []
     for epoch in range(first_epoch, epochs + 1):
         loss_sum, rows, seen = 0.0, 0, 0
-        for batch, (xb, yb) in enumerate(batches(net, stream, epoch=epoch,
-                                                 batch_size=batch_size,
-                                                 buffer_rows=buffer_rows, seed=seed), 1):
-            seen += len(xb)
+        for batch, (xb, yb, m) in enumerate(epoch_batches(epoch), 1):
+            seen += m
             if epoch == first_epoch and batch <= skip:
                 continue
             batch_loss, n, _ = step(xb, yb, epoch=epoch, batch=batch)
@@ -173,9 +169,9 @@ def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
             if on_batch is not None:
                 on_batch(epoch, batch, seen)
         row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(rows, 1), "rows": rows}
-        if stream.counts["val"]:
-            row.update({f"val_{k}": v for k, v in evaluate_stream(net, stream, "val").items()
-                        if k != "rows"})
+        val = validate()
+        if val is not None:
+            row.update({f"val_{k}": v for k, v in val.items() if k != "rows"})
         history.append(row)
     return history
 
@@ -325,4 +321,4 @@ def _positions(stream: TableStream, chunk: Any, split: int) -> NDArray[np.int64]
 
 
 __all__ = ["BUFFER_ROWS", "batches", "evaluate_stream", "fit_path", "fit_stream",
-           "predict_file", "predict_stream", "stream_network"]
+           "predict_file", "predict_stream", "stream_network", "train_epochs"]
