@@ -111,18 +111,89 @@ def test_dot_edges_name_existing_nodes() -> None:
     assert all(s in declared and t in declared for s, t in edges)
 
 
-def test_a_large_network_shows_a_neighbourhood_of_at_most_max_units() -> None:
+def test_a_chosen_unit_of_a_large_network_shows_its_neighbourhood() -> None:
     net = cr.MLP([100, 30, 10], hidden="relu", output="softmax", loss="cross_entropy", seed=0)
     x = np.random.default_rng(0).normal(size=(1, 100))
     y = np.eye(10)[[3]]
     g = computation_graph(net, x, y, layer=1, j=7)
-    assert len(g.nodes) <= 50
+    assert len(g.nodes) <= 50 and g.top is None
     assert g.focus == (1, 7) and any(n.layer == 1 and n.j == 7 for n in g.nodes)
-    assert g.left_out[0] > 0
-    svg = g.to_svg()
-    assert f"{g.left_out[0]} of 100 inputs not shown" in svg
-    auto = computation_graph(net, x, y)
-    assert auto.focus is not None and len(auto.nodes) <= 50
+    assert [len([n for n in g.nodes if n.layer == lay]) for lay in (0, 1, 2)] == [8, 1, 8]
+    assert g.left_out[0] == 92
+    assert "92 of 100 inputs not shown" in g.to_svg()
+    wide = computation_graph(net, x, y, layer=1, j=7, per_layer=None)
+    assert len(wide.nodes) == 50 and wide.left_out[0] > 0  # max_units alone trims it
+
+
+def _svg_counts(svg: str) -> tuple[int, int]:
+    """(boxes, weight edges) drawn in the SVG."""
+    root = ET.fromstring(svg)
+    groups = [el.attrib.get("class", "") for el in root.iter(NS + "g")]
+    return (sum(c.startswith("node ") for c in groups), sum(c == "edge" for c in groups))
+
+
+LARGE = [  # (sizes, output, loss): an MNIST model, a 30-column table model, two of those
+    ([784, 64, 10], "softmax", "cross_entropy"),
+    ([30, 16, 1], "sigmoid", "binary_cross_entropy"),
+    ([30, 16, 16, 2], "softmax", "cross_entropy"),
+]
+
+
+@pytest.mark.parametrize("sizes, output, loss", LARGE)
+def test_a_large_network_draws_a_bounded_graph_and_says_what_it_left_out(
+        sizes: list[int], output: str, loss: str) -> None:
+    net = cr.MLP(sizes, hidden="relu", output=output, loss=loss, seed=0, dtype="float64")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, sizes[0]))
+    y = np.eye(sizes[-1])[[1]] if output == "softmax" else np.array([[1.0]])
+    g = computation_graph(net, x, y)
+    assert g.top == 8 and g.focus is None
+    per_layer = [len([n for n in g.nodes if n.layer == lay]) for lay in range(len(sizes))]
+    assert per_layer == [min(s, 8) for s in sizes]
+    assert g.left_out == {lay: s - 8 for lay, s in enumerate(sizes) if s > 8}
+    boxes, weights = _svg_counts(svg := g.to_svg())
+    assert boxes == sum(per_layer) + 1 <= 8 * len(sizes) + 1
+    pairs = zip(per_layer[:-1], per_layer[1:], strict=True)
+    assert weights == sum(a * b for a, b in pairs) <= 64 * len(sizes)
+    assert f"{sizes[0] - 8} of {sizes[0]} inputs not shown." in svg
+    assert f"{sizes[1] - 8} of {sizes[1]} units of layer 1 not shown." in svg
+    assert "the 8 units that matter most to C₀" in svg
+    every = computation_graph(net, x, y, per_layer=None, max_units=None)
+    assert len(every.nodes) == sum(sizes) + 1 and not every.left_out
+    assert _svg_counts(every.to_svg()) == (
+        sum(sizes) + 1, sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)))
+
+
+def test_the_units_shown_are_those_whose_first_order_share_of_c0_is_largest() -> None:
+    """Unit k's score |a_k ∂C_0/∂a_k| is, by central differences, the change in C_0 when
+    every weight leaving k is scaled by (1 + ε), per ε; the graph shows the 8 largest."""
+    net = cr.MLP([30, 16, 1], hidden="tanh", output="sigmoid", loss="binary_cross_entropy",
+                 seed=3, dtype="float64")
+    x = np.random.default_rng(3).normal(size=(1, 30))
+    y = np.array([[1.0]])
+    shown = {lay: sorted(n.j for n in computation_graph(net, x, y).nodes
+                         if n.layer == lay and n.j is not None) for lay in (0, 1)}
+
+    def cost(lay: int, k: int, eps: float) -> float:
+        other = net.copy()
+        other.dense_layers[lay].w[:, k] *= 1 + eps
+        return other.cost(other.forward(other.inputs(x)), other.targets(y, 1))
+
+    h = 1e-6
+    for lay, width in ((0, 30), (1, 16)):
+        share = np.array([abs(cost(lay, k, h) - cost(lay, k, -h)) / (2 * h)
+                          for k in range(width)])
+        assert shown[lay] == sorted(np.argsort(-share)[:8].tolist())
+        assert np.sort(share)[-8] > 1.01 * np.sort(share)[-9]  # not a near tie
+
+
+def test_a_deep_narrow_network_is_drawn_whole_until_max_units() -> None:
+    deep = cr.MLP([1] * 40 + [1], hidden="tanh", seed=0)
+    g = computation_graph(deep, [0.5], [0.2])
+    assert g.focus is None and g.top is None and len(g.nodes) == 42
+    deeper = cr.MLP([1] * 60 + [1], hidden="tanh", seed=0)
+    g = computation_graph(deeper, [0.5], [0.2])
+    assert g.focus == (59, 0) and len(g.nodes) <= 50 and g.left_out[0] == 1
 
 
 def test_bad_arguments_name_themselves() -> None:
@@ -131,6 +202,8 @@ def test_bad_arguments_name_themselves() -> None:
         computation_graph(net, x, y, layer=3)
     with pytest.raises(ValueError, match="sample"):
         computation_graph(net, np.vstack([x, x]), np.vstack([y, y]), sample=2)
+    with pytest.raises(ValueError, match="^per_layer: expected an integer in ≥ 1, got 0$"):
+        computation_graph(net, x, y, per_layer=0)
 
 
 def test_cli_writes_the_svg_and_refuses_a_bad_sample(
@@ -147,3 +220,53 @@ def test_cli_writes_the_svg_and_refuses_a_bad_sample(
     assert "--sample" in capsys.readouterr().err
     assert main(["graph", str(model), "--format", "dot"]) == 0
     assert capsys.readouterr().out.startswith("digraph")
+
+
+def test_cli_draws_a_digits_model_legibly_and_all_of_it_with_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "digits", "--hidden", "16", "--epochs", "1",
+                 "--quiet"]) == 0
+    model = str(next(tmp_path.glob("runs/*/model.safetensors")))
+    capsys.readouterr()
+    assert main(["graph", model, "-o", "default.svg"]) == 0
+    err = capsys.readouterr().err
+    assert err == ("graph: 56 of 64 inputs not shown; 8 of 16 units of layer 1 not shown; "
+                   "2 of 10 units of layer 2 not shown (--all draws every unit)\n")
+    assert _svg_counts(Path("default.svg").read_text(encoding="utf-8")) == (
+        8 + 8 + 8 + 1, 8 * 8 + 8 * 8)
+    assert main(["graph", model, "--all", "-o", "all.svg"]) == 0
+    assert capsys.readouterr().err == ""
+    assert _svg_counts(Path("all.svg").read_text(encoding="utf-8")) == (
+        64 + 16 + 10 + 1, 64 * 16 + 16 * 10)
+    assert main(["graph", model, "--per-layer", "3", "--format", "dot"]) == 0
+    assert capsys.readouterr().out.count(" -> ") == 3 * 3 + 3 * 3 + 3
+    assert main(["graph", model, "--per-layer", "0"]) == 1
+    assert "--per-layer: expected an integer in ≥ 1, got 0" in capsys.readouterr().err
+
+
+def test_behind_an_embedding_layer_0_is_what_w1_multiplies() -> None:
+    from chainrule.engine.periodic import PeriodicEmbedding
+
+    front = PeriodicEmbedding(3, [0, 2], n_frequencies=2, d=2)
+    net = cr.Network([front, cr.Dense(front.n_out, 4, "tanh"), cr.Dense(4, 1)],
+                     dtype="float64", seed=0)
+    x, y = np.array([[0.3, -1.2, 0.8]]), np.array([[0.5]])
+    g = computation_graph(net, x, y)
+    engine = net.copy()
+    trace = engine.forward(engine.inputs(x))
+    engine.backward(trace, engine.targets(y, 1))
+    a_in = trace.a[1][0]
+    assert g.sizes[0] == front.n_out != 3 and g.features_of == "PeriodicEmbedding"
+    assert [n.values["a"] for n in g.nodes if n.layer == 0] == a_in.tolist()
+    first = engine.dense_layers[0]
+    for e in (e for e in g.edges if e.layer == 1):
+        assert e.values["grad_w"] == pytest.approx(float(first.grad_w[e.j, e.k]), rel=1e-12)
+    svg = g.to_svg()
+    assert "layer 0 (PeriodicEmbedding of the input)" in svg
+    assert f"the {front.n_out} outputs of PeriodicEmbedding" in svg
+    mid = PeriodicEmbedding(3, [0], n_frequencies=1, d=2)
+    between = cr.Network([cr.Dense(3, 3, "tanh"), mid, cr.Dense(mid.n_out, 1)])
+    with pytest.raises(ValueError, match="^net: .* a PeriodicEmbedding between two of them$"):
+        computation_graph(between, x, y)

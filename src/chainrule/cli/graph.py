@@ -10,6 +10,7 @@ import sys
 
 from ..io.atomic import atomic_write_bytes
 from ..notes.graph import computation_graph
+from ..notes.graph_draw import left_out_notes
 from . import CLIError
 from .config import UsageError, add_data_arguments, usage_error
 from .explain import member_of, one_sample
@@ -23,8 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="show the neighbourhood of a unit of the notes' layer l, 1 … L")
     p.add_argument("--neuron", type=int, default=None,
                    help="unit j of --layer (default: its largest |δ_j|)")
+    p.add_argument("--per-layer", type=int, default=8,
+                   help="draw at most this many units of each layer: a wider layer shows "
+                   "those that matter most to the sample's C_0 (default 8)")
     p.add_argument("--max-units", type=int, default=50,
-                   help="draw the whole network up to this many nodes (default 50)")
+                   help="draw at most this many nodes in all (default 50)")
+    p.add_argument("--all", action="store_true",
+                   help="draw every unit and weight, however large the network")
     p.add_argument("--member", type=int, default=None,
                    help="for an ensemble model: the member whose graph to draw, 0 … K−1 "
                    "(default 0)")
@@ -45,12 +51,17 @@ def run(args: argparse.Namespace) -> int:
     net = member_of(loaded.net, args.member, say=False)  # stdout stays the SVG/DOT alone
     try:
         graph = computation_graph(net, x, target, layer=args.layer, j=args.neuron,
-                                  max_units=args.max_units)
+                                  max_units=None if args.all else args.max_units,
+                                  per_layer=None if args.all else args.per_layer)
     except ValueError as exc:
         name, _, rest = str(exc).partition(":")
-        flag = {"j": "--neuron", "layer": "--layer", "max_units": "--max-units"}.get(name, name)
+        flag = {"j": "--neuron", "layer": "--layer", "max_units": "--max-units",
+                "per_layer": "--per-layer", "net": args.model}.get(name, name)
         raise CLIError(f"{flag}:{rest}") from None
     graph.sample = args.sample
+    if graph.left_out:  # on stderr: stdout stays the SVG/DOT alone
+        print(f"graph: {'; '.join(left_out_notes(graph))} (--all draws every unit)",
+              file=sys.stderr)
     text = graph.to_svg() if args.format == "svg" else graph.to_dot()
     if args.out is None:
         sys.stdout.write(text)

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..engine.layers import Dense
+from ..engine.layers import Dense, Dropout
 from ..engine.network import Network, Trace
 from ..engine.validation import check_label_array
+from .graph_select import choose
 
 Value = float | None
 
@@ -84,7 +85,11 @@ class Graph:
 
     ``sizes`` are the widths of layers 0 … L, ``activations`` the g of layers 1 … L.
     ``focus`` is the (layer, j) whose neighbourhood is shown, or None for the whole
-    network; ``left_out[l]`` counts the units of layer l not shown.
+    network; ``left_out[l]`` counts the units of layer l not shown; ``top`` is the
+    per-layer limit that chose each layer's units by their contribution to C_0 (None when
+    no layer was trimmed that way). ``features_of`` names the layers (an embedding) between
+    the network's input and w^(1) when there are any: layer 0 then shows their outputs,
+    the numbers w^(1) multiplies, rather than the raw inputs.
     """
 
     nodes: list[Node]
@@ -96,6 +101,8 @@ class Graph:
     fused: bool
     focus: tuple[int, int] | None = None
     left_out: dict[int, int] = field(default_factory=dict)
+    top: int | None = None
+    features_of: str | None = None
 
     def node(self, node_id: str) -> Node:
         """The node called ``node_id`` (``a0_k``, ``u{l}_{j}`` or ``C0``)."""
@@ -126,7 +133,8 @@ def computation_graph(
     sample: int = 0,
     layer: int | None = None,
     j: int | None = None,
-    max_units: int = 50,
+    max_units: int | None = 50,
+    per_layer: int | None = 8,
 ) -> Graph:
     """The computation graph of one sample, with the engine's numbers.
 
@@ -143,14 +151,24 @@ def computation_graph(
         Show only the neighbourhood of unit j of layer l (1 … L): the inputs of its
         layer, the unit, the next layer's units and C_0. ``layer`` alone picks the unit
         of largest |δ_j|.
-    max_units : int
-        Draw the whole network when it has at most this many nodes (inputs, units and
-        C_0); a larger one shows the neighbourhood of the unit with the largest |δ_j| of
-        the last hidden layer, trimmed to this many nodes.
+    max_units : int or None
+        At most this many nodes (inputs, units and C_0) are drawn; None: no limit.
+    per_layer : int or None
+        At most this many units of each layer are drawn: a wider layer shows the ones
+        that contribute most to this sample's C_0 (see :mod:`.graph_select`) and the graph
+        says how many it left out. None: every unit, as far as ``max_units`` allows.
+
+    A network within both limits is drawn whole. A wider one shows each layer's
+    ``per_layer`` units of largest contribution; one too deep for that to fit in
+    ``max_units`` shows the neighbourhood of the last hidden layer's unit of largest
+    |δ_j|. ``per_layer=None, max_units=None`` draws every unit and weight.
     """
     X, Y = _one_sample(x, y, sample)
     L = len(net.dense_layers)
-    _check_int("max_units", max_units, 3, None)
+    if max_units is not None:
+        _check_int("max_units", max_units, 3, None)
+    if per_layer is not None:
+        _check_int("per_layer", per_layer, 1, None)
     if j is not None and layer is None:
         raise ValueError("j: give layer too (the notes' l, 1 … L)")
     if layer is not None:
@@ -165,11 +183,19 @@ def computation_graph(
     engine.backward(trace, Yt)  # grad_w = ∂C_0/∂w_jk = a_k δ_j, since n = 1
 
     dense = [i for i, lyr in enumerate(engine.layers) if isinstance(lyr, Dense)]
+    between = [lyr for lyr in engine.layers[dense[0]:] if not isinstance(lyr, (Dense, Dropout))]
+    if between:  # the drawing joins w^(l+1) straight to layer l's a
+        raise ValueError(f"net: the graph draws Dense layers one after another (Dropout "
+                         f"between them is the identity here); this network has a "
+                         f"{type(between[0]).__name__} between two of them")
     layers = engine.dense_layers
-    sizes = [engine.n_in, *(d.n_out for d in layers)]
-    focus = _focus(trace, dense, sizes, layer, j, max_units)
-    shown = _shown_units(engine, trace, dense, sizes, focus, max_units)
-    nodes = [Node(f"a0_{k}", 0, k, {"a": float(a0[0, k])}) for k in shown[0]]
+    a_in = trace.a[dense[0]]  # what w^(1) multiplies: a^(0), or an embedding's features of it
+    sizes = [int(a_in.shape[1]), *(d.n_out for d in layers)]
+    before = "+".join(type(lyr).__name__ for lyr in engine.layers[: dense[0]]) or None
+    if layer is not None and j is not None:
+        _check_int("j", j, 0, sizes[layer] - 1, f" for layer {layer}")
+    shown, focus, top = choose(engine, trace, dense, sizes, layer, j, max_units, per_layer)
+    nodes = [Node(f"a0_{k}", 0, k, {"a": float(a_in[0, k])}) for k in shown[0]]
     for lay in range(1, L + 1):
         nodes += [Node(_unit_id(lay, u), lay, u,
                        _unit_values(trace, dense[lay - 1], layers[lay - 1], u))
@@ -179,25 +205,7 @@ def computation_graph(
     left_out = {lay: sizes[lay] - len(shown[lay]) for lay in range(L + 1)
                 if len(shown[lay]) < sizes[lay]}
     return Graph(nodes, edges, int(sample), sizes, [d.activation.name for d in layers],
-                 engine.loss_fn.name, engine.fused_output, focus, left_out)
-
-
-def _focus(trace: Trace, dense: list[int], sizes: list[int], layer: int | None,
-           j: int | None, max_units: int) -> tuple[int, int] | None:
-    """The unit (l, j) whose neighbourhood is shown: the one asked for (j of largest |δ_j|
-    when only ``layer`` is given), else for a network of more than ``max_units`` nodes the
-    last hidden layer's unit of largest |δ_j|; None: the whole network."""
-    L = len(dense)
-    if layer is not None:
-        if j is None:
-            j = int(np.argmax(np.abs(trace.delta[dense[layer - 1]][0])))  # type: ignore[index]
-        _check_int("j", j, 0, sizes[layer] - 1, f" for layer {layer}")
-        return layer, int(j)
-    if sum(sizes) + 1 > max_units:
-        pick = L - 1 if L > 1 else L
-        delta = trace.delta[dense[pick - 1]][0]  # type: ignore[index]
-        return pick, int(np.argmax(np.abs(delta)))
-    return None
+                 engine.loss_fn.name, engine.fused_output, focus, left_out, top, before)
 
 
 def _unit_values(trace: Trace, i: int, d: Dense, unit: int) -> dict[str, Value]:
@@ -269,37 +277,6 @@ def _unit_id(layer: int, j: int) -> str:
 
 def _node_id(layer: int, j: int) -> str:
     return f"a0_{j}" if layer == 0 else _unit_id(layer, j)
-
-
-def _top(scores: NDArray, n: int) -> list[int]:
-    """Indices of the n largest scores (ties: lower index first), in index order."""
-    order = np.argsort(-scores, kind="stable")[:n]
-    return sorted(int(i) for i in order)
-
-
-def _shown_units(engine: Network, trace: Trace, dense: list[int], sizes: list[int],
-                 focus: tuple[int, int] | None, max_units: int) -> list[list[int]]:
-    """Which units of each layer 0 … L the graph shows: all of them, or the focus unit,
-    the inputs of its layer with the largest |∂C_0/∂w_jk| and the next layer's units
-    with the largest |w_ij δ_i| (the terms of ∂C_0/∂a_j), within ``max_units`` nodes."""
-    if focus is None:
-        return [list(range(s)) for s in sizes]
-    layer, j = focus
-    L = len(sizes) - 1
-    shown: list[list[int]] = [[] for _ in sizes]
-    shown[layer] = [j]
-    budget = max_units - 2  # the unit itself and C_0
-    d = engine.dense_layers[layer - 1]
-    n_next = sizes[layer + 1] if layer < L else 0
-    n_prev = min(sizes[layer - 1], max(budget - min(n_next, budget // 2), 0))
-    n_next = min(n_next, budget - n_prev)
-    grad_w_j = np.abs(d.grad_w[j]).astype(np.float64)
-    shown[layer - 1] = _top(grad_w_j, n_prev)
-    if n_next:
-        nxt = engine.dense_layers[layer]
-        delta = trace.delta[dense[layer]][0]  # type: ignore[index]
-        shown[layer + 1] = _top(np.abs(nxt.w[:, j] * delta).astype(np.float64), n_next)
-    return shown
 
 
 def _cost_terms(engine: Network, a_L: NDArray, Y: NDArray, c0: float) -> NDArray | None:

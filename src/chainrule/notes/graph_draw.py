@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .graph import Edge, Graph, Node, Value
 
-BOX_W = 215  # a node's box, px
+BOX_W = 230  # a node's box, px (wide enough for w₄,₁₃₈⁽¹⁾ = …, ∂C₀/∂w = …)
 LINE_H = 14  # one line of text in a box
 PAD = 6  # inside a box, above and below the lines
 V_GAP = 14  # between boxes of one column
@@ -59,17 +59,29 @@ class Part(NamedTuple):
 MAX_LISTED_WEIGHTS = 8
 
 
-def node_lines(graph: Graph, n: Node, *, weights: bool = False) -> list[list[Part]]:
+def incoming(graph: Graph) -> dict[str, list[Edge]]:
+    """Each node's incoming edges (weights into a unit, outputs into C_0), by node id."""
+    into: dict[str, list[Edge]] = {n.id: [] for n in graph.nodes}
+    for e in graph.edges:
+        into[e.target].append(e)
+    return into
+
+
+def node_lines(graph: Graph, n: Node, *, weights: bool = False,
+               into: list[Edge] | None = None) -> list[list[Part]]:
     """The lines of a node's box; with ``weights``, a unit's incoming w and ∂C_0/∂w too
     (when it has at most :data:`MAX_LISTED_WEIGHTS` shown inputs), and the cost node's
-    targets and terms."""
+    targets and terms. ``into``: the node's incoming edges, when already gathered
+    (:func:`incoming`)."""
+    if into is None:
+        into = [e for e in graph.edges if e.target == n.id]
     L = len(graph.sizes) - 1
     v = n.values
     if n.kind == "cost":
         lines = [[Part(f"C₀ = {fmt(v['C0'])}", "C0", L + 1, None, None, v["C0"])],
                  [Part(f"loss {graph.loss}")]]
         if weights:
-            for e in graph.edges:
+            for e in into:
                 if e.kind == "cost":
                     y, t = e.values["y"], e.values["C0_term"]
                     lines.append([Part(f"y{_s(e.j)} = {fmt(y)}, ", "y", L, e.j, None, y),
@@ -91,7 +103,8 @@ def node_lines(graph: Graph, n: Node, *, weights: bool = False) -> list[list[Par
     else:
         lines.append(number(f"g′({sym('z', j, lay)})", "g_prime"))
     if v["dC_da"] is None:  # a canonical pair: the chain collapses to δ_j = a_j − y_j
-        y = next((e.values["y"] for e in graph.edges if e.kind == "cost" and e.j == j), None)
+        y = next((e.values["y"] for e in graph.edges
+                  if e.kind == "cost" and e.j == j and e.source == n.id), None)
         lines.append([Part(f"fused: δ = a{_s(j)} − y{_s(j)} = {fmt(v['a'])} − {fmt(y)}")])
     else:
         lines.append(number(f"∂C₀/∂{sym('a', j, lay)}", "dC_da"))
@@ -99,9 +112,8 @@ def node_lines(graph: Graph, n: Node, *, weights: bool = False) -> list[list[Par
     if v["b"] is not None:
         lines.append(number(sym("b", j, lay), "b"))
         lines.append(number(f"∂C₀/∂{sym('b', j, lay)}", "grad_b"))
-    incoming = [e for e in graph.edges if e.target == n.id]
-    if weights and len(incoming) <= MAX_LISTED_WEIGHTS:
-        for e in incoming:
+    if weights and len(into) <= MAX_LISTED_WEIGHTS:
+        for e in into:
             w, g = e.values["w"], e.values["grad_w"]
             lines.append([Part(f"{_w(e)} = {fmt(w)}, ", "w", lay, j, e.k, w),
                           Part(f"∂C₀/∂w = {fmt(g)}", "grad_w", lay, j, e.k, g)])
@@ -130,7 +142,8 @@ def edge_text(e: Edge, *, full: bool = True) -> str:
 def column_title(graph: Graph, column: int) -> str:
     L = len(graph.sizes) - 1
     if column == 0:
-        return "layer 0 (input)"
+        return "layer 0 (input)" if graph.features_of is None else \
+            f"layer 0 ({graph.features_of} of the input)"
     if column > L:
         return "cost C₀"
     return f"layer {column} ({graph.activations[column - 1]})" + (" = L" if column == L else "")
@@ -142,6 +155,8 @@ def caption(graph: Graph) -> str:
     if graph.focus is not None:
         layer, j = graph.focus
         text += f"; neighbourhood of {sym('a', j, layer)}"
+    if graph.top is not None:
+        text += f"; in each layer the {graph.top} units that matter most to C₀"
     if graph.fused:
         text += "; fused output δ⁽ᴸ⁾ = a − y"
     return text
@@ -151,7 +166,8 @@ def left_out_notes(graph: Graph) -> list[str]:
     """One sentence per layer with units not shown."""
     notes = []
     for layer, n in sorted(graph.left_out.items()):
-        what = "inputs" if layer == 0 else f"units of layer {layer}"
+        what = f"units of layer {layer}" if layer else \
+            "inputs" if graph.features_of is None else f"outputs of {graph.features_of}"
         notes.append(f"{n} of {graph.sizes[layer]} {what} not shown")
     return notes
 
@@ -168,13 +184,14 @@ def render_dot(graph: Graph) -> str:
              '  node [shape=box, fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=8];',
              f"  label={_dot_quote(caption(graph))};"]
+    into = incoming(graph)
     for column in sorted({n.layer for n in graph.nodes}):
         lines.append(f"  subgraph cluster_{column} {{")
         lines.append(f"    label={_dot_quote(column_title(graph, column))};")
         for n in graph.nodes:
             if n.layer == column:
                 label = "\n".join("".join(p.text for p in line)
-                                   for line in node_lines(graph, n))
+                                   for line in node_lines(graph, n, into=into[n.id]))
                 lines.append(f"    {n.id} [label={_dot_quote(label)}];")
         lines.append("  }")
     for e in graph.edges:
@@ -188,7 +205,8 @@ def render_dot(graph: Graph) -> str:
 def render_svg(graph: Graph) -> str:
     """The graph as a standalone SVG document."""
     columns = sorted({n.layer for n in graph.nodes})
-    lines = {n.id: node_lines(graph, n, weights=True) for n in graph.nodes}
+    into = incoming(graph)
+    lines = {n.id: node_lines(graph, n, weights=True, into=into[n.id]) for n in graph.nodes}
     heights = {i: 2 * PAD + LINE_H * len(ls) for i, ls in lines.items()}
     col_h = {c: sum(heights[n.id] + V_GAP for n in graph.nodes if n.layer == c) - V_GAP
              for c in columns}
@@ -201,7 +219,7 @@ def render_svg(graph: Graph) -> str:
             if n.layer == c:
                 pos[n.id] = (x, y)
                 y += heights[n.id] + V_GAP
-    notes = _notes(graph)
+    notes = _notes(graph, into)
     width = MARGIN * 2 + len(columns) * BOX_W + (len(columns) - 1) * H_GAP
     height = TOP + tallest + MARGIN + LINE_H * (len(notes) + 1)
     out = [
@@ -236,11 +254,18 @@ def render_svg(graph: Graph) -> str:
     return "\n".join(out) + "\n"
 
 
-def _notes(graph: Graph) -> list[str]:
+def _notes(graph: Graph, into: dict[str, list[Edge]]) -> list[str]:
     notes = ["One sample (n = 1), so the engine's gradients are ∂C₀/∂w_jk = a_k δ_j and "
              "∂C₀/∂b_j = δ_j (no L2 term). Edge width: |∂C₀/∂w|; colour: sign of w."]
-    if any(len([e for e in graph.edges if e.target == n.id]) > 8 for n in graph.nodes):
+    if any(len(es) > MAX_LISTED_WEIGHTS for es in into.values()):
         notes.append("Hover an edge for its w and ∂C₀/∂w.")
+    if graph.features_of is not None:
+        notes.append(f"Layer 0 shows what w⁽¹⁾ multiplies: the {graph.sizes[0]} outputs of "
+                     f"{graph.features_of} (the layers before the first weight matrix).")
+    if graph.top is not None:
+        notes.append(f"Shown: in each layer the {graph.top} units of largest |a_k ∂C₀/∂a_k| "
+                     "= |Σ_j w_jk ∂C₀/∂w_jk| (what C₀ owes them, to first order), and the "
+                     "outputs of largest |δ_j|.")
     if graph.focus is not None:
         notes.append("Shown: the inputs of the chosen unit with the largest |∂C₀/∂w_jk|, and "
                      "the next layer's units with the largest |w_ij δ_i|.")
