@@ -8,34 +8,41 @@ seeded hash of each row's position, so no split is ever held in memory. Without
 ``--stream`` a CSV job streams when its table would not fit ``--memory-budget`` (default:
 half the memory available now).
 
-What a streamed run does not have yet (docs/distributed.md): early stopping, the table
-recipe's embeddings and schedule, the health monitor, checkpoints and ``--resume``, and
-``--distributed``. It writes ``model.safetensors`` (which ``chainrule predict`` reads like
-any other) and ``metrics.json``.
+The run shows rows/s and an ETA (:class:`~chainrule.cli.progress.StreamProgress`) and
+writes ``checkpoint.safetensors`` at the end of every ``--checkpoint-every`` epochs, every
+``--checkpoint-batches`` batches and ``--checkpoint-seconds`` seconds, with the stream
+position (:mod:`chainrule.runs.stream_checkpoint`); ``chainrule train --resume RUN_DIR``
+continues an interrupted one and ends bit for bit where an unbroken run ends. What a
+streamed run does not have yet (docs/distributed.md): early stopping, the table recipe's
+embeddings and schedule, the health monitor, and ``--distributed``. It writes
+``model.safetensors`` (which ``chainrule predict`` reads like any other) and
+``metrics.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
 from ..datasets.reader import table_format
-from ..datasets.stream import BYTES_PER_CSV_BYTE, TableStream, in_memory_bytes, memory_budget
-from ..io.atomic import atomic_write_bytes
-from ..io.model import save
+from ..datasets.stream import BYTES_PER_CSV_BYTE, in_memory_bytes, memory_budget
 from ..runs import RunConfig
 from ..runs.config import UsageError
-from ..training.optimizers import get_optimizer
-from ..training.stream import evaluate_stream, fit_stream, stream_network
+from ..runs.stream_checkpoint import is_streamed
+from ..runs.stream_run import (
+    STREAM_BATCH,
+    STREAM_EPOCHS,
+    resume_streamed,
+    start_streamed,
+    train_streamed,
+)
+from .progress import StreamProgress
 
-#: Epochs of a streamed run given no ``--epochs`` (it has no early stopping to end it).
-STREAM_EPOCHS = 10
-#: Batch size of a streamed run given none (or ``auto``).
-STREAM_BATCH = 256
+__all__ = ["STREAM_BATCH", "STREAM_EPOCHS", "add_stream_arguments", "memory_size",
+           "run_streamed", "wants_stream"]
 _SIZE = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$")
 
 
@@ -49,10 +56,28 @@ def memory_size(text: str) -> int:
     return max(1, int(float(match.group(1)) * 1024**power))
 
 
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+    return parse
+
+
 def add_stream_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--stream", action="store_true",
                    help="read the --csv table (CSV or Parquet) in chunks with bounded memory "
                    "instead of loading it (docs/distributed.md)")
+    g.add_argument("--checkpoint-batches", type=_positive(int), default=None, metavar="N",
+                   help="streamed runs: also write checkpoint.safetensors every N batches "
+                   "inside an epoch (--resume continues from the batch after it)")
+    g.add_argument("--checkpoint-seconds", type=_positive(float), default=600.0,
+                   metavar="S", help="streamed runs: also write checkpoint.safetensors after "
+                   "the batch that ends S seconds since the last one (default 600)")
     g.add_argument("--memory-budget", type=memory_size, default=None, metavar="SIZE",
                    help="stream a --csv table whose in-memory training would need more than "
                    "SIZE (512M, 4G, …; default: half the memory available now)")
@@ -62,9 +87,12 @@ def wants_stream(args: argparse.Namespace, cfg: RunConfig | None) -> bool:
     """Whether this ``train`` streams: ``--stream``, or a CSV job whose table would not
     fit the memory budget. ``--stream`` without a table is a usage error."""
     forced = bool(getattr(args, "stream", False))
-    if cfg is None:  # --resume: a streamed run has no checkpoint to resume from
+    if cfg is None:  # --resume RUN_DIR: streamed if the run directory says so
+        if is_streamed(args.resume):
+            return True
         if forced:
-            raise UsageError("--stream: a streamed run cannot be resumed yet; drop --resume")
+            raise UsageError(f"--stream --resume {args.resume}: not a streamed run (its "
+                             "metrics.json does not say \"streamed\": true); drop --stream")
         return False
     if cfg.dataset != "csv" or cfg.csv is None:
         if forced or args.memory_budget is not None:
@@ -87,52 +115,55 @@ def _needs_bytes(path: Path) -> int:
         return 0
 
 
-def run_streamed(args: argparse.Namespace, cfg: RunConfig) -> int:
-    """Train ``cfg``'s table streamed; print the epochs and the test metrics (unless
-    ``--quiet``); write ``model.safetensors`` and ``metrics.json`` into the run directory."""
+def run_streamed(args: argparse.Namespace, cfg: RunConfig | None) -> int:
+    """Train ``cfg``'s table streamed (``cfg`` None: resume ``--resume RUN_DIR``); print
+    the epochs, progress and the test metrics (unless ``--quiet``); the run directory gets
+    checkpoints as they fall due, then ``model.safetensors`` and ``metrics.json``."""
     if args.distributed:
         raise UsageError("--stream with --distributed: MPI ranks do not stream their shard "
                          "yet; drop one of them")
-    if cfg.ensemble > 1 or cfg.cv:
-        raise UsageError("--stream trains one network: drop --ensemble / --cv (a streamed "
-                         "ensemble is not built yet)")
     say = (lambda text: None) if args.quiet else print
-    assert cfg.csv is not None and cfg.target is not None
-    epochs = STREAM_EPOCHS if cfg.early_stopping else cfg.epochs
-    batch = cfg.batch_size if isinstance(cfg.batch_size, int) else STREAM_BATCH
-    stream = TableStream(cfg.csv, cfg.target, task=cfg.task, val_split=cfg.val_split,
-                         test_split=cfg.test_split, seed=cfg.seed)
-    for column, reason in stream.encoder.dropped.items():
-        say(f"column {column!r}: dropped ({reason})")
-    net = stream_network(stream, hidden=cfg.hidden, activation=cfg.activation,
-                         seed=cfg.seed, dtype=cfg.dtype)
-    options: dict[str, Any] = {} if isinstance(cfg.lr, str) else {"lr": float(cfg.lr)}
-    net.optimizer = get_optimizer(cfg.optimizer, **options)
+    if cfg is None:
+        run = resume_streamed(args.resume)
+        epoch, batch = run.state.epoch, run.state.batch
+        say(f"resuming {args.resume} " + (f"after batch {batch} of epoch {epoch}/"
+            f"{run.state.epochs}" if batch else f"at the start of epoch {epoch}/"
+            f"{run.state.epochs}"))
+    else:
+        if cfg.ensemble > 1 or cfg.cv:
+            raise UsageError("--stream trains one network: drop --ensemble / --cv (a "
+                             "streamed ensemble is not built yet)")
+        run = start_streamed(cfg, args.out)
+    stream, net, state = run.stream, run.net, run.state
+    if cfg is not None:
+        for column, reason in stream.encoder.dropped.items():
+            say(f"column {column!r}: dropped ({reason})")
     counts = stream.counts
-    say(f"{Path(cfg.csv).name}: streamed (train {counts['train']}, val {counts['val']}, "
-        f"test {counts['test']} rows), {stream.encoder.n_out} features; network "
-        f"{'-'.join(str(n) for n in [net.n_in, *cfg.hidden, net.n_out])}, "
-        f"{cfg.optimizer}, batch {batch}, {epochs} epochs (streamed: no early stopping, "
-        "embeddings or schedule)")
-    history = []
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        row = fit_stream(net, stream, epochs=epoch, start_epoch=epoch - 1, batch_size=batch,
-                         seed=cfg.seed)[0]
-        seconds = time.perf_counter() - start
-        row["rows_per_s"] = row["rows"] / max(seconds, 1e-9)
-        history.append(row)
-        said = "  ".join(f"{k} {v:.4g}" for k, v in row.items()
-                         if k not in ("epoch", "rows", "rows_per_s"))
-        say(f"epoch {epoch}/{epochs}  {said}  {row['rows_per_s']:,.0f} rows/s")
-    test = evaluate_stream(net, stream, "test") if counts["test"] else {}
-    if test:
-        say("test " + "  ".join(f"{k} {v:.4g}" for k, v in test.items()))
-    out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
-    out.mkdir(parents=True, exist_ok=True)
-    save(net, out / "model.safetensors")
-    metrics = {"status": "complete", "streamed": True, "table": str(Path(cfg.csv).resolve()),
-               "rows": counts, "epochs": history, "test": test}
-    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2).encode())
-    say(f"wrote {out}/: model.safetensors, metrics.json")
+    say(f"{Path(state.table['path']).name}: streamed (train {counts['train']}, val "
+        f"{counts['val']}, test {counts['test']} rows), {stream.encoder.n_out} features; "
+        f"network {'-'.join(str(n) for n in [net.n_in, *run.cfg.hidden, net.n_out])}, "
+        f"{run.cfg.optimizer}, batch {state.batch_size}, {state.epochs} epochs (streamed: "
+        "no early stopping, embeddings or schedule)")
+    progress = None if args.quiet else StreamProgress(
+        state.epochs, counts["train"], live=sys.stdout.isatty())
+    every = args.checkpoint_every if args.checkpoint_every is not None else 1
+    try:
+        metrics = train_streamed(run, every=every, batches=args.checkpoint_batches,
+                                 seconds=args.checkpoint_seconds,
+                                 on_batch=progress.on_batch if progress else None,
+                                 on_epoch=progress.on_epoch if progress else None)
+    except KeyboardInterrupt:
+        where = run.rundir.info.get("checkpoint")
+        print(f"interrupted: {run.rundir.path}: " + (
+            f"checkpoint after batch {where[1]} of epoch {where[0]}" if where and where[1]
+            else f"checkpoint at the start of epoch {where[0]}" if where
+            else "no checkpoint yet") + f"; continue with: chainrule train --resume "
+            f"{run.rundir.path}", file=sys.stderr, flush=True)
+        raise
+    finally:
+        if progress is not None:
+            progress.close()
+    if metrics["test"]:
+        say("test " + "  ".join(f"{k} {v:.4g}" for k, v in metrics["test"].items()))
+    say(f"wrote {run.rundir.path}/: model.safetensors, metrics.json, checkpoint.safetensors")
     return 0
