@@ -270,9 +270,9 @@ def plot_confusion(cm: Any, classes: list[Any], path: str | os.PathLike[str],
     accuracy = np.trace(cm) / max(int(cm.sum()), 1)
     ax.set_title(label_text(title or "test split", 60) + f": accuracy {accuracy:.3f} "
                  f"on {int(cm.sum())} samples", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout()  # laid out: one drawing, no crop (every run with a test split)
     try:
-        return save_figure(fig, path)
+        return save_figure(fig, path, crop=False)
     finally:
         plt.close(fig)
 
@@ -330,8 +330,8 @@ def plot_residuals(y_true: Any, y_pred: Any, path: str | os.PathLike[str],
     if t.shape[1] > n_targets:
         heading += f"; the first {n_targets} of {t.shape[1]} targets"
     fig.suptitle(heading, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout()  # laid out: one drawing, no crop (every run with a test split)
     try:
-        return save_figure(fig, path)
+        return save_figure(fig, path, crop=False)
     finally:
         plt.close(fig)
