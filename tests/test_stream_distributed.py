@@ -4,12 +4,19 @@ process on CSV and Parquet files cut into many small chunks."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from chainrule.datasets.stream import ChunkSource, TableStream, stripe_rows
-from chainrule.training.stream import batches, stream_network
+from chainrule.training.stream import batches, evaluate_stream, fit_stream, stream_network
 from chainrule.training.stream_stripes import n_stripes, stripe_batches
 
 pytest.importorskip("datasketches", reason="streaming needs the tables extra's datasketches")
@@ -100,3 +107,81 @@ def test_ranks_stripes_make_the_one_process_batches(files, which, batch_size, bu
                 shares = [r[b] for r in ranks if b < len(r)]
                 assert np.array_equal(x, np.concatenate([s[0] for s in shares]))
                 assert np.array_equal(y, np.concatenate([s[1] for s in shares]))
+
+
+# -- mpirun -n K against one process ---------------------------------------------------------
+SCRIPT = Path(__file__).parent / "mpi_scripts" / "stream_cases.py"
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("stream_cases", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _mpi(tmp_path: Path, n_ranks: int, path: Path, *extra: str):
+    from test_distributed import _assert_no_segment_left, _mpirun, _run
+
+    out = tmp_path / f"out{n_ranks}"
+    out.mkdir(exist_ok=True)
+    cmd = [*_mpirun(), "-n", str(n_ranks), sys.executable, str(SCRIPT), str(out), str(path),
+           "y", *extra]
+    result = _run(cmd, marker=str(out))
+    _assert_no_segment_left(out, n_ranks)
+    return result, out
+
+
+@pytest.mark.parametrize("which,n_ranks,extra", [
+    (0, 2, ["--chunk-bytes", "1"]),                      # CSV, a line per chunk
+    (0, 2, ["--chunk-bytes", "900", "--buffer", "1"]),  # CSV, ~40-row chunks, tiny buffers
+    (1, 2, ["--batch", "13", "--dropout", "0.3"]),       # Parquet, dropout: global masks
+    (1, 4, ["--batch", "13", "--buffer", "200"]),
+    (0, 3, ["--batch", "6", "--epochs", "2"]),           # 6 stripes over 3 ranks
+])
+def test_mpirun_streamed_fit_equals_one_process(files, tmp_path, which, n_ranks, extra):
+    """Every rank reads only its stripes of each chunk; the ranks end with the same
+    weights, and those of one process reading every stripe to 1e-12 (float64), with the
+    same history and test metrics."""
+    path = files[which]
+    result, out = _mpi(tmp_path, n_ranks, path, *extra)
+    assert result.returncode == 0, result.stdout
+    cases = _script()
+    net, history, stream = cases.run(cases.options([str(out), str(path), "y", *extra]),
+                                     fit_stream)
+    assert stream.source.n_chunks >= 8
+    params = [np.load(out / f"params.rank{r}.npy", allow_pickle=False) for r in range(n_ranks)]
+    assert all(np.array_equal(params[0], p) for p in params[1:])
+    err = np.max(np.abs(params[0] - net.params))
+    assert err <= 1e-12, f"max |Δw| = {err:g}"
+    assert np.max(np.abs(net.params)) > 0.1  # the weights are not all tiny
+    saved = json.loads((out / "history.rank0.json").read_text())
+    assert [h["rows"] for h in saved["history"]] == [stream.counts["train"]] * len(history)
+    for got, want in zip(saved["history"], history, strict=True):
+        for key in want:
+            assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-12), key
+    test = evaluate_stream(net, stream, "test")
+    assert saved["test"] == pytest.approx(test, rel=1e-12)
+    assert saved["test"]["rows"] == stream.counts["test"]
+
+
+def test_ranks_that_do_not_divide_the_stripes_are_one_line(files, tmp_path):
+    result, _ = _mpi(tmp_path, 3, files[1])  # batch 16: 8 stripes
+    assert result.returncode != 0
+    assert "the number of ranks must divide the 8 stripes of each chunk" in result.stdout
+
+
+@pytest.mark.parametrize("how,message", [
+    ("raise", "rank 1 of 2 failed, aborting the job"),
+    ("exit0", "rank 1 of 2 called os._exit(0) during distributed.fit"),
+    # SIGKILL leaves nothing to intervene: the launcher names the process and the signal.
+    ("sigkill", "Killed (signal 9)"),
+])
+def test_a_rank_leaving_a_streamed_fit_ends_the_job(files, tmp_path, how, message):
+    result, out = _mpi(tmp_path, 2, files[1], "--fail", how)
+    ended = time.time()
+    assert result.returncode != 0, result.stdout
+    assert message in result.stdout, result.stdout
+    assert ended - float((out / "left.time").read_text()) < 10
+    assert not (out / "params.rank0.npy").exists()  # rank 0 did not finish alone

@@ -6,6 +6,8 @@ without it installed is one line naming the extra).
 
 - :mod:`.data_parallel`: :func:`fit`, one call on every rank;
 - :mod:`.reducer`: the arithmetic — :func:`share` of a global batch, :class:`MPIReducer`;
+- :mod:`.stream`: a streamed table file (:func:`~.stream.fit_stream_mpi`), each rank reading
+  only its stripes of every chunk;
 - :mod:`.sync`: rank 0's network and optimizer on every rank, the same data everywhere;
 - :mod:`.comm`: :func:`rank`, :func:`world_size`, :func:`is_root`;
 - :mod:`.process`: no rank fails silently or waits forever (:func:`abort_on_error`,

@@ -52,18 +52,19 @@ OnBatch = Callable[[int, int, int], None]
 
 
 def stream_network(stream: TableStream, *, hidden: Sequence[int] = (64, 64),
-                   activation: str = "relu", seed: int = 0, dtype: Any = "float32"
-                   ) -> Network:
+                   activation: str = "relu", seed: int = 0, dtype: Any = "float32",
+                   dropout: float = 0.0) -> Network:
     """An MLP for ``stream``: a^(0) the encoder's features, the output layer and loss the
     task decides (softmax and cross-entropy for classes, identity and squared error for
     numbers), with ``net.encoder``, ``net.scaler`` (pass 2 over the training rows) and
-    ``net.classes`` set. A regression output starts at the target's mean and spread, as
+    ``net.classes`` set; ``dropout`` after each hidden layer (as :class:`MLP`). A
+    regression output starts at the target's mean and spread, as
     :meth:`Network.init_output_from_targets` does."""
     classes = stream.classes
     n_out = 1 if classes is None else len(classes)
     loss = "squared_error" if classes is None else "cross_entropy"
     net = MLP([stream.encoder.n_out, *hidden, n_out], hidden=activation, loss=loss,
-              seed=seed, dtype=dtype)
+              seed=seed, dtype=dtype, dropout=dropout)
     net.encoder = stream.encoder
     net.scaler, y_mean, y_std = stream.standardizer(net.dtype)
     net.classes = None if classes is None else list(classes)
@@ -123,11 +124,7 @@ def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
     ``rows``, and ``val_loss`` with ``val_accuracy`` or ``val_r2``. In a resumed epoch
     ``loss`` and ``rows`` cover the batches trained by this call.
     """
-    for what, value in (("epochs", epochs), ("batch_size", batch_size),
-                        ("buffer_rows", buffer_rows)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{what}: expected a positive integer, got {value!r}")
-    first_epoch, skip = _start_point(start, start_epoch, epochs)
+    first_epoch, skip = fit_start(epochs, batch_size, buffer_rows, start, start_epoch)
     opt = (net.optimizer if optimizer is None and net.optimizer is not None
            else get_optimizer(optimizer))
     net.optimizer = opt
@@ -176,10 +173,15 @@ def train_epochs(step: Step, epoch_batches: Callable[[int], Iterator[tuple[Array
     return history
 
 
-def _start_point(start: tuple[int, int] | None, start_epoch: int, epochs: int
-                 ) -> tuple[int, int]:
-    """The first epoch to train (from 1) and the batches of it to skip, from ``start`` or
-    ``start_epoch`` (checked: one clear line naming the argument)."""
+def fit_start(epochs: int, batch_size: int, buffer_rows: int,
+              start: tuple[int, int] | None, start_epoch: int) -> tuple[int, int]:
+    """:func:`fit_stream`'s arguments checked (one clear line naming the argument), and
+    the first epoch to train (from 1) with the batches of it to skip, from ``start`` or
+    ``start_epoch``."""
+    for what, value in (("epochs", epochs), ("batch_size", batch_size),
+                        ("buffer_rows", buffer_rows)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{what}: expected a positive integer, got {value!r}")
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
         raise ValueError(f"start_epoch: expected an integer ≥ 0, got {start_epoch!r}")
     if start is None:
@@ -220,31 +222,62 @@ def evaluate_stream(net: Network, stream: TableStream, split: str = "test"
     """``net``'s mean cost on the rows of ``split`` ("train", "val" or "test"), read chunk
     by chunk, with its accuracy (classes) or R² (numbers: 1 − Σ(y − ŷ)² / Σ(y − ȳ)², the
     sums merged over chunks) and the number of rows."""
+    return metrics_of(evaluation_sums(net, stream, split), stream.classes is not None)
+
+
+#: The sums :func:`evaluation_sums` gives, in order.
+SUMS = ("loss_sum", "rows", "correct", "sq_err", "y_n", "y_mean", "y_m2")
+
+
+def evaluation_sums(net: Network, stream: TableStream, split: str,
+                    part: tuple[int, int, int] | None = None) -> NDArray[np.float64]:
+    """The sums behind :func:`evaluate_stream` over the rows of ``split`` in every chunk
+    (or in stripes ``part`` = (first, end, S) of every chunk): an array of shape (7,) of
+    :data:`SUMS` — Σ C_i, rows, correct predictions, Σ (y − ŷ)², and the targets' count,
+    mean and Σ (y − ȳ)² (regression). Merge two with :func:`merge_sums`."""
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
-    loss_sum, rows, right = 0.0, 0, 0
-    sq_err, y_n, y_mean, y_m2 = 0.0, 0, 0.0, 0.0
-    for chunk in stream.source:
-        a0, Y = _xy(net, stream, chunk, SPLITS[split])
+    total = np.zeros(len(SUMS))
+    for i in range(stream.source.n_chunks):
+        a0, Y = _xy(net, stream, stream.source.read(i, part), SPLITS[split])
         if not len(a0):
             continue
         trace = net.forward(a0)
-        loss_sum += net.cost(trace, Y) * len(a0)
-        rows += len(a0)
+        here = np.zeros(len(SUMS))
+        here[:2] = net.cost(trace, Y) * len(a0), len(a0)
         if stream.classes is not None:
-            right += n_correct(trace.a_L, Y, net.independent_outputs)
-            continue
-        y = Y[:, 0].astype(np.float64)
-        sq_err += float(np.sum((y - trace.a_L[:, 0].astype(np.float64)) ** 2))
-        m, mean = len(y), float(y.mean())
-        delta, total = mean - y_mean, y_n + m
-        y_m2 += float(np.sum((y - mean) ** 2)) + delta**2 * y_n * m / total
-        y_mean, y_n = y_mean + delta * m / total, total
-    out = {"loss": loss_sum / max(rows, 1), "rows": float(rows)}
-    if stream.classes is not None:
-        out["accuracy"] = right / max(rows, 1)
+            here[2] = n_correct(trace.a_L, Y, net.independent_outputs)
+        else:
+            y = Y[:, 0].astype(np.float64)
+            here[3] = float(np.sum((y - trace.a_L[:, 0].astype(np.float64)) ** 2))
+            here[4:] = len(y), float(y.mean()), float(np.sum((y - y.mean()) ** 2))
+        total = merge_sums(total, here)
+    return total
+
+
+def merge_sums(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Two :func:`evaluation_sums` as one: sums added, the targets' means and Σ (y − ȳ)²
+    merged (Chan et al.'s pairwise update)."""
+    out = a + b
+    n_a, n_b = a[4], b[4]
+    if n_a and n_b:
+        delta = b[5] - a[5]
+        out[5] = a[5] + delta * n_b / (n_a + n_b)
+        out[6] = a[6] + b[6] + delta**2 * n_a * n_b / (n_a + n_b)
     else:
-        out["r2"] = 1.0 - sq_err / y_m2 if y_m2 > 0 else 0.0
+        out[5] = a[5] if n_a else b[5]
+    return out
+
+
+def metrics_of(sums: NDArray[np.float64], classes: bool) -> dict[str, float]:
+    """``loss``, ``rows`` and ``accuracy`` (``classes``) or ``r2`` from
+    :func:`evaluation_sums`."""
+    rows = float(sums[1])
+    out = {"loss": float(sums[0]) / max(rows, 1), "rows": rows}
+    if classes:
+        out["accuracy"] = float(sums[2]) / max(rows, 1)
+    else:
+        out["r2"] = 1.0 - float(sums[3]) / float(sums[6]) if sums[6] > 0 else 0.0
     return out
 
 
@@ -320,5 +353,6 @@ def _positions(stream: TableStream, chunk: Any, split: int) -> NDArray[np.int64]
     return chunk.positions[keep & (where == split)]
 
 
-__all__ = ["BUFFER_ROWS", "batches", "evaluate_stream", "fit_path", "fit_stream",
-           "predict_file", "predict_stream", "stream_network", "train_epochs"]
+__all__ = ["BUFFER_ROWS", "batches", "evaluate_stream", "evaluation_sums", "fit_path",
+           "fit_start", "fit_stream", "merge_sums", "metrics_of", "predict_file",
+           "predict_stream", "stream_network", "train_epochs"]
