@@ -130,7 +130,8 @@ def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
     net.optimizer = opt
     step = Step(net, opt)
     # the compiled step is loaded for a fit long enough to repay numba, as Trainer does
-    step.planned_steps = -(-stream.counts["train"] // batch_size) * (epochs - first_epoch + 1)
+    # (the whole run's plan whatever ``start``: a resumed fit takes the same path)
+    step.planned_steps = -(-stream.counts["train"] // batch_size) * epochs
 
     def epoch_batches(epoch: int) -> Iterator[tuple[Array, Array, int]]:
         for xb, yb in batches(net, stream, epoch=epoch, batch_size=batch_size,
