@@ -3,10 +3,14 @@
 The notebook asserts its own numbers (hand computation = engine, cell by cell); this test
 runs it in a fresh kernel, as a reader would, and checks that the outputs committed with it
 (what GitHub renders) are the ones it produces now, so the rendered tutorial never goes stale.
+Its figures (the computation graph, the loss curve) go to CHAINRULE_TUTORIAL_IMG, here a
+temporary folder, so running the test leaves docs/img as committed.
 """
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,15 @@ def _text(cell: dict) -> str:
                    if o.get("output_type") == "stream")
 
 
-def test_tutorial_notebook_runs_and_its_committed_outputs_are_current() -> None:
+def _masked(text: str) -> str:
+    """Output text without the digits that depend on the BLAS build (a relative error of
+    ~1e-16 may print as 0.0e+00 or 2.2e-16)."""
+    return re.sub(r"largest relative error is \S+", "largest relative error is …", text)
+
+
+def test_tutorial_notebook_runs_and_its_committed_outputs_are_current(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRULE_TUTORIAL_IMG", str(tmp_path))
     committed = nbformat.read(NOTEBOOK, as_version=4)
     fresh = nbformat.read(NOTEBOOK, as_version=4)
     nbclient.NotebookClient(fresh, timeout=300, kernel_name="python3",
@@ -38,3 +50,32 @@ def test_tutorial_notebook_runs_and_its_committed_outputs_are_current() -> None:
     small = [i for i, c in enumerate(code) if "datasets.load" in c.source][0]
     for before, now in zip(old[:small], code[:small], strict=True):
         assert _text(before) == _text(now), before.source[:60]
+    # "now write it yourself": the checker's verdicts on the wrong and the fixed backward
+    mine = [i for i, c in enumerate(code) if "chainrule.check(backward)" in c.source]
+    assert len(mine) == 2
+    for i in mine:
+        assert _masked(_text(old[i])) == _masked(_text(code[i])), code[i].source[:60]
+    assert "your δ is missing g′(z^(1))" in _text(code[mine[0]])
+    assert _text(code[mine[1]]).startswith("✓ your backward is right")
+    assert {p.name for p in tmp_path.iterdir()} == {"tutorial-network.svg", "tutorial-loss.png"}
+
+
+def test_tutorial_figures_are_written_and_shown(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figures the committed notebook shows are the ones in docs/img: the graph of
+    section 5 (an SVG with a box per node and an edge per weight of the 3-3-2 network)
+    and the loss curve (a PNG)."""
+    committed = nbformat.read(NOTEBOOK, as_version=4)
+    shown = {mime: o["data"][mime] for c in committed.cells if c.cell_type == "code"
+             for o in c.outputs for mime in ("image/svg+xml", "image/png")
+             if mime in o.get("data", {})}
+    assert set(shown) == {"image/svg+xml", "image/png"}
+    svg = (NOTEBOOK.parent / "img" / "tutorial-network.svg").read_text(encoding="utf-8")
+    svg_shown = shown["image/svg+xml"]
+    assert svg.strip() == (svg_shown if isinstance(svg_shown, str) else "".join(svg_shown)).strip()
+    root = ET.fromstring(svg)
+    groups = [g.attrib.get("class", "") for g in root.iter("{http://www.w3.org/2000/svg}g")]
+    assert sum(c.startswith("node ") for c in groups) == 3 + 3 + 2 + 1
+    assert sum(c == "edge" for c in groups) == 3 * 3 + 3 * 2
+    png = (NOTEBOOK.parent / "img" / "tutorial-loss.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
