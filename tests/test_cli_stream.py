@@ -73,3 +73,28 @@ def test_what_a_streamed_run_cannot_do_is_a_usage_error(
     assert main(["train", *flags, "--out", str(table / "run")]) == 2
     assert message in capsys.readouterr().err
     assert not (table / "run" / "model.safetensors").exists()
+
+
+def test_stream_progress_shows_rows_per_second_and_etas_without_flooding_a_log() -> None:
+    import io
+
+    from chainrule.cli.progress import StreamProgress, clock_time
+
+    assert [clock_time(s) for s in (7.4, 725, 10930)] == ["0:07", "12:05", "3:02:10"]
+    now, out = [0.0], io.StringIO()
+    p = StreamProgress(3, 10_000, interval=30.0, clock=lambda: now[0], out=out)
+    # epoch 2, resumed after 1,000 rows: the rate counts only the rows trained here
+    for batch in range(1, 101):
+        now[0] += 1.0
+        p.on_batch(2, batch, 1_000 + 50 * batch)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3  # one line every 30 s of 100 s, not one per batch
+    # at 30 s: 2,500 rows, 1,450 of them in the 29 s since the first batch → 50 rows/s;
+    # the epoch's 7,500 rows left take 150 s, the run's (plus epoch 3's 10,000) 350 s
+    assert lines[0] == ("epoch 2/3   2,500/10,000 rows (25%)  50 rows/s  ETA epoch 2:30, "
+                        "run 5:50")
+    p.on_epoch({"epoch": 2, "loss": 0.25, "val_loss": 0.5, "val_r2": 0.75,
+                "rows_per_s": 90.0, "seconds": 100.0})
+    assert out.getvalue().splitlines()[-1] == ("epoch 2/3  loss 0.2500  val_loss 0.5000  "
+                                               "val_r2 0.7500  90 rows/s  100.0 s  ETA run 1:40")
+    assert p.status(3, 0, now[0]) == "     0/10,000 rows (0%)"  # no rate before a batch

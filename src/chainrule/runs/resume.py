@@ -41,6 +41,10 @@ def read_resume(run_dir: str | os.PathLike[str]) -> tuple[RunConfig, Resumed | N
             raise RunError(f"--resume {path}: {path / name} is not a regular file; not a "
                            "run directory chainrule can resume")
     status = read_status(path) or {}
+    if status.get("streamed") is True and status.get("status") != "complete":
+        raise RunError(f"--resume {path}: a streamed run (--stream); it resumes as one: "
+                       f"chainrule train --resume {path}, or in Python "
+                       "chainrule.runs.stream_run.resume_streamed")
     if status.get("status") == "complete":
         raise RunError(f"--resume {path}: the run is complete ({short(status.get('epochs_run'))}"
                        f" epochs); its model is {path / MODEL}")
