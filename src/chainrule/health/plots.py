@@ -24,7 +24,8 @@ from ..io.safetext import shown
 
 #: A class label or title is cut to this many columns in a plot.
 LABEL_WIDTH = 40
-#: A confusion matrix with more classes than this shows colours without the counts.
+#: A confusion matrix with more classes than this shows colours without the counts, and
+#: decision regions show them without a legend.
 MAX_ANNOTATED_CLASSES = 20
 #: Targets drawn in the residual plot (a row each); more are left out, and the title says so.
 MAX_RESIDUAL_TARGETS = 4
@@ -157,19 +158,30 @@ def plot_decision_regions(net: Any, X: NDArray, y: NDArray, path: str | os.PathL
     n_classes = max(int(np.max(y)) + 1, int(zz.max()) + 1, len(classes or []))
     from matplotlib.colors import ListedColormap
 
-    palette = plt.get_cmap("tab10" if n_classes <= 10 else "tab20").colors
-    cmap = ListedColormap(palette[: max(n_classes, 2)])
+    many = n_classes > MAX_ANNOTATED_CLASSES
+    if many:  # tab20 has 20 colours: a colour per class from a cyclic map, and no legend
+        cmap = ListedColormap(plt.get_cmap("hsv")(np.arange(n_classes) / n_classes))
+    else:
+        palette = plt.get_cmap("tab10" if n_classes <= 10 else "tab20").colors
+        cmap = ListedColormap(palette[: max(n_classes, 2)])
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.contourf(gx, gy, zz, levels=np.arange(-0.5, n_classes), cmap=cmap, alpha=0.3)
-    for c in range(n_classes):
-        mask = y == c
-        label = label_text(classes[c] if classes is not None and c < len(classes) else c)
-        ax.scatter(X[mask, 0], X[mask, 1], s=12, color=cmap(c), edgecolors="k",
-                   linewidths=0.3, label=label)
+    title = "decision regions (training points)"
+    if many:  # one collection: a legend of dozens of rows would cover the plot
+        ax.scatter(X[:, 0], X[:, 1], s=12, color=cmap(np.asarray(y, dtype=np.int64)),
+                   edgecolors="k", linewidths=0.3)
+        title += f"\n{n_classes} classes: no legend above {MAX_ANNOTATED_CLASSES}"
+    else:
+        for c in range(n_classes):
+            mask = y == c
+            label = label_text(classes[c] if classes is not None and c < len(classes) else c)
+            ax.scatter(X[mask, 0], X[mask, 1], s=12, color=cmap(c), edgecolors="k",
+                       linewidths=0.3, label=label)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
-    ax.set_title("decision regions (training points)")
-    ax.legend(loc="best", fontsize="small")
+    ax.set_title(title)
+    if not many:
+        ax.legend(loc="best", fontsize="small")
     try:
         return save_figure(fig, path)
     finally:
