@@ -14,7 +14,9 @@ writes ``checkpoint.safetensors`` at the end of every ``--checkpoint-every`` epo
 position (:mod:`chainrule.runs.stream_checkpoint`); ``chainrule train --resume RUN_DIR``
 continues an interrupted one and ends bit for bit where an unbroken run ends. What a
 streamed run does not have yet (docs/distributed.md): early stopping, the table recipe's
-embeddings and schedule, the health monitor, and ``--distributed``. It writes
+embeddings and schedule, the health monitor. ``mpirun -n K chainrule train … --stream
+--distributed`` trains data-parallel, each rank reading only its stripes of each chunk
+(:func:`chainrule.distributed.stream.fit_stream_mpi`), equal to one process. It writes
 ``model.safetensors`` (which ``chainrule predict`` reads like any other) and
 ``metrics.json``.
 """
@@ -118,52 +120,74 @@ def _needs_bytes(path: Path) -> int:
 def run_streamed(args: argparse.Namespace, cfg: RunConfig | None) -> int:
     """Train ``cfg``'s table streamed (``cfg`` None: resume ``--resume RUN_DIR``); print
     the epochs, progress and the test metrics (unless ``--quiet``); the run directory gets
-    checkpoints as they fall due, then ``model.safetensors`` and ``metrics.json``."""
-    if args.distributed:
-        raise UsageError("--stream with --distributed: MPI ranks do not stream their shard "
-                         "yet; drop one of them")
-    say = (lambda text: None) if args.quiet else print
+    checkpoints as they fall due, then ``model.safetensors`` and ``metrics.json``. With
+    ``--distributed`` every MPI rank runs this and reads only its stripes of each chunk;
+    rank 0 prints and writes."""
+    if cfg is not None and (cfg.ensemble > 1 or cfg.cv):
+        raise UsageError("--stream trains one network: drop --ensemble / --cv (a streamed "
+                         "ensemble is not built yet)")
+    if not args.distributed:
+        return _run(args, cfg, root=True)
+    from ..distributed import abort_on_error, is_root, rank, world_size
+    from ..distributed.stream import rank_stripes
+
+    batch = STREAM_BATCH if cfg is None or not isinstance(cfg.batch_size, int) \
+        else cfg.batch_size
+    try:
+        rank_stripes(batch, rank(), world_size())
+    except ValueError as exc:
+        raise UsageError(f"--distributed --stream: {exc}") from None
+    # a rank failing alone (its node cannot read the table, say) must end the job
+    with abort_on_error():
+        return _run(args, cfg, root=is_root())
+
+
+def _run(args: argparse.Namespace, cfg: RunConfig | None, *, root: bool) -> int:
+    say = print if root and not args.quiet else (lambda text: None)
     if cfg is None:
-        run = resume_streamed(args.resume)
+        run = resume_streamed(args.resume, root=root)
         epoch, batch = run.state.epoch, run.state.batch
         say(f"resuming {args.resume} " + (f"after batch {batch} of epoch {epoch}/"
             f"{run.state.epochs}" if batch else f"at the start of epoch {epoch}/"
             f"{run.state.epochs}"))
     else:
-        if cfg.ensemble > 1 or cfg.cv:
-            raise UsageError("--stream trains one network: drop --ensemble / --cv (a "
-                             "streamed ensemble is not built yet)")
-        run = start_streamed(cfg, args.out)
-    stream, net, state = run.stream, run.net, run.state
-    if cfg is not None:
-        for column, reason in stream.encoder.dropped.items():
+        run = start_streamed(cfg, args.out, root=root)
+        for column, reason in run.stream.encoder.dropped.items():
             say(f"column {column!r}: dropped ({reason})")
+    stream, net, state = run.stream, run.net, run.state
     counts = stream.counts
     say(f"{Path(state.table['path']).name}: streamed (train {counts['train']}, val "
         f"{counts['val']}, test {counts['test']} rows), {stream.encoder.n_out} features; "
         f"network {'-'.join(str(n) for n in [net.n_in, *run.cfg.hidden, net.n_out])}, "
         f"{run.cfg.optimizer}, batch {state.batch_size}, {state.epochs} epochs (streamed: "
         "no early stopping, embeddings or schedule)")
-    progress = None if args.quiet else StreamProgress(
-        state.epochs, counts["train"], live=sys.stdout.isatty())
+    progress = StreamProgress(state.epochs, counts["train"], live=sys.stdout.isatty()) \
+        if root and not args.quiet else None
     every = args.checkpoint_every if args.checkpoint_every is not None else 1
     try:
         metrics = train_streamed(run, every=every, batches=args.checkpoint_batches,
                                  seconds=args.checkpoint_seconds,
                                  on_batch=progress.on_batch if progress else None,
-                                 on_epoch=progress.on_epoch if progress else None)
+                                 on_epoch=progress.on_epoch if progress else None,
+                                 distributed=args.distributed)
     except KeyboardInterrupt:
-        where = run.rundir.info.get("checkpoint")
-        print(f"interrupted: {run.rundir.path}: " + (
-            f"checkpoint after batch {where[1]} of epoch {where[0]}" if where and where[1]
-            else f"checkpoint at the start of epoch {where[0]}" if where
-            else "no checkpoint yet") + f"; continue with: chainrule train --resume "
-            f"{run.rundir.path}", file=sys.stderr, flush=True)
+        if run.rundir is not None:
+            _told_interrupted(run.rundir.path, run.rundir.info.get("checkpoint"))
         raise
     finally:
         if progress is not None:
             progress.close()
     if metrics["test"]:
         say("test " + "  ".join(f"{k} {v:.4g}" for k, v in metrics["test"].items()))
-    say(f"wrote {run.rundir.path}/: model.safetensors, metrics.json, checkpoint.safetensors")
+    if run.rundir is not None:
+        say(f"wrote {run.rundir.path}/: model.safetensors, metrics.json, "
+            "checkpoint.safetensors")
     return 0
+
+
+def _told_interrupted(path: Path, where: list[int] | None) -> None:
+    """Where the checkpoint of an interrupted run is, and how to go on, on stderr."""
+    at = ("no checkpoint yet" if not where else f"checkpoint after batch {where[1]} of "
+          f"epoch {where[0]}" if where[1] else f"checkpoint at the start of epoch {where[0]}")
+    print(f"interrupted: {path}: {at}; continue with: chainrule train --resume {path}",
+          file=sys.stderr, flush=True)

@@ -207,23 +207,26 @@ class StreamCheckpointer:
     ``batches`` batches and every ``seconds`` seconds (None: never).
 
     ``state`` is kept up to date with every batch; ``saved`` is the position of the
-    checkpoint on disk (None before the first).
+    checkpoint on disk (None before the first). ``run_dir`` None: keep the state, write
+    nothing (an MPI rank other than 0).
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], net: Any, config: dict[str, Any],
+    def __init__(self, run_dir: str | os.PathLike[str] | None, net: Any, config: dict[str, Any],
                  state: StreamState, *, every: int = 1, batches: int | None = None,
                  seconds: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         for name, value in (("every", every), ("batches", batches), ("seconds", seconds)):
             if value is not None and (isinstance(value, bool) or value <= 0):
                 raise ValueError(f"{name}: expected a positive number, got {value!r}")
-        self.run_dir, self.net, self.config, self.state = Path(run_dir), net, config, state
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.net, self.config, self.state = net, config, state
         self.every, self.batches, self.seconds, self._clock = every, batches, seconds, clock
         self._last = clock()
         self.saved: tuple[int, int] | None = None
 
     def write(self) -> None:
-        write_stream_checkpoint(self.run_dir, self.net, self.config, self.state)
+        if self.run_dir is not None:
+            write_stream_checkpoint(self.run_dir, self.net, self.config, self.state)
         self.saved = (self.state.epoch, self.state.batch)
         self._last = self._clock()
 

@@ -45,7 +45,8 @@ class StreamedRun:
     optimizer set) and position."""
 
     cfg: RunConfig
-    rundir: RunDir
+    #: The run directory; None on the MPI ranks other than 0 (they write nothing).
+    rundir: RunDir | None
     stream: TableStream
     net: Any
     state: StreamState
@@ -57,13 +58,16 @@ class StreamedRun:
         return self.cfg.to_dict()
 
 
-def start_streamed(cfg: RunConfig, out: str | Path | None) -> StreamedRun:
-    """A new streamed run of ``cfg`` (``cfg.csv``, ``cfg.target``) in ``out``."""
+def start_streamed(cfg: RunConfig, out: str | Path | None, *, root: bool = True
+                   ) -> StreamedRun:
+    """A new streamed run of ``cfg`` (``cfg.csv``, ``cfg.target``) in ``out``; ``root``
+    False: an MPI rank other than 0, which makes no directory."""
     if cfg.ensemble > 1 or cfg.cv:
         raise RunError("--stream trains one network: drop --ensemble / --cv (a streamed "
                        "ensemble is not built yet)")
     assert cfg.csv is not None and cfg.target is not None
-    check_out(out)
+    if root:
+        check_out(out)
     table, target = Path(cfg.csv), cfg.target
     cfg = cfg.replace(csv=str(table.absolute()))  # resumable from any directory
     stream = TableStream(table, target, task=cfg.task, val_split=cfg.val_split,
@@ -76,12 +80,13 @@ def start_streamed(cfg: RunConfig, out: str | Path | None) -> StreamedRun:
                         batch_size=cfg.batch_size if isinstance(cfg.batch_size, int)
                         else STREAM_BATCH, buffer_rows=BUFFER_ROWS, chunk_bytes=CHUNK_BYTES,
                         table=fingerprint(table))
-    rundir = RunDir.create(out, cfg.to_dict(), fresh=True)
-    rundir.mark("running", streamed=True, epochs=state.epochs, table=state.table["path"])
+    rundir = RunDir.create(out, cfg.to_dict(), fresh=True) if root else None
+    if rundir is not None:
+        rundir.mark("running", streamed=True, epochs=state.epochs, table=state.table["path"])
     return StreamedRun(cfg, rundir, stream, net, state)
 
 
-def resume_streamed(run_dir: str | Path) -> StreamedRun:
+def resume_streamed(run_dir: str | Path, *, root: bool = True) -> StreamedRun:
     """The streamed run of ``run_dir`` at its checkpoint's position: the same table (its
     fingerprint checked), the network, encoder, scaler and optimizer of the checkpoint.
 
@@ -121,24 +126,30 @@ def resume_streamed(run_dir: str | Path) -> StreamedRun:
     stream.encoder = net.encoder  # the checkpoint's pass 1, as saved
     if net.optimizer is None:
         raise RunError(f"--resume {path}: the checkpoint has no optimizer state")
-    rundir = RunDir.create(path, cfg.to_dict(), fresh=False)
-    rundir.mark("running", streamed=True, epochs=state.epochs, table=state.table["path"])
+    rundir = RunDir.create(path, cfg.to_dict(), fresh=False) if root else None
+    if rundir is not None:
+        rundir.mark("running", streamed=True, epochs=state.epochs, table=state.table["path"])
     return StreamedRun(cfg, rundir, stream, net, state, (state.epoch, state.batch))
 
 
 def train_streamed(run: StreamedRun, *, every: int = 1, batches: int | None = None,
                    seconds: float | None = None, on_batch: OnBatch | None = None,
-                   on_epoch: OnEpoch | None = None) -> dict[str, Any]:
+                   on_epoch: OnEpoch | None = None, distributed: bool = False
+                   ) -> dict[str, Any]:
     """Train ``run``'s epochs left, checkpointing every ``every`` epochs, ``batches``
     batches and ``seconds`` seconds (:class:`StreamCheckpointer`); then evaluate the test
     rows and write ``model.safetensors`` and ``metrics.json`` (returned).
 
     ``on_batch`` is called after every trained batch (and after the checkpoint due
     then); an exception it raises stops the run, marked ``interrupted`` — so does Ctrl-C.
+    ``distributed``: this is one MPI rank of several, every rank calls this
+    (:func:`chainrule.distributed.stream.fit_stream_mpi`: each reads its stripes of each
+    chunk); only rank 0 (the one with ``run.rundir``) writes.
     """
-    state, net, stream = run.state, run.net, run.stream
-    ckpt = StreamCheckpointer(run.rundir.path, net, run.config, state, every=every,
-                              batches=batches, seconds=seconds)
+    state, net, stream, rundir = run.state, run.net, run.stream, run.rundir
+    fit, evaluate = _fitters(distributed, state.batch_size)
+    ckpt = StreamCheckpointer(None if rundir is None else rundir.path, net, run.config,
+                              state, every=every, batches=batches, seconds=seconds)
     base, t0 = state.train_seconds, time.perf_counter()
 
     def batch_done(epoch: int, batch: int, rows: int) -> None:
@@ -150,7 +161,7 @@ def train_streamed(run: StreamedRun, *, every: int = 1, batches: int | None = No
         while not state.complete:
             epoch, skip = state.epoch, state.batch
             started = time.perf_counter()
-            row = fit_stream(net, stream, epochs=epoch, start=(epoch, skip),
+            row = fit(net, stream, epochs=epoch, start=(epoch, skip),
                              batch_size=state.batch_size, buffer_rows=state.buffer_rows,
                              seed=run.cfg.seed, on_batch=batch_done)[0]
             took = time.perf_counter() - started
@@ -162,18 +173,34 @@ def train_streamed(run: StreamedRun, *, every: int = 1, batches: int | None = No
                 on_epoch(row)
     except BaseException:
         on_disk = ckpt.saved or run.resumed_from
-        run.rundir.mark("interrupted", checkpoint=None if on_disk is None else list(on_disk))
+        if rundir is not None:
+            rundir.mark("interrupted", checkpoint=None if on_disk is None else list(on_disk))
         raise
     counts = stream.counts
-    test = evaluate_stream(net, stream, "test") if counts["test"] else {}
-    save(net, run.rundir.path / MODEL)
+    test = evaluate(net, stream, "test") if counts["test"] else {}
+    if rundir is None:
+        return {"test": test}
+    save(net, rundir.path / MODEL)
     metrics = {"streamed": True, "table": state.table["path"],
                "rows": counts, "epochs": state.history, "test": test,
                "train_seconds": state.train_seconds,
                "resumed_from": None if run.resumed_from is None else list(run.resumed_from)}
-    run.rundir.info = {}
-    run.rundir.mark("complete", **metrics)
-    return run.rundir.info
+    rundir.info = {}
+    rundir.mark("complete", **metrics)
+    return rundir.info
+
+
+def _fitters(distributed: bool, batch_size: int) -> tuple[Any, Any]:
+    """``fit_stream`` and ``evaluate_stream``, or their MPI twins (the evaluation reads
+    each rank's stripes, so it is given the fit's batch size)."""
+    if not distributed:
+        return fit_stream, evaluate_stream
+    from ..distributed.stream import evaluate_stream_mpi, fit_stream_mpi
+
+    def evaluate(net: Any, stream: TableStream, split: str) -> dict[str, float]:
+        return evaluate_stream_mpi(net, stream, split, batch_size=batch_size)
+
+    return fit_stream_mpi, evaluate
 
 
 __all__ = ["STREAM_BATCH", "STREAM_EPOCHS", "StreamedRun", "resume_streamed",
