@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             cfg = config_from_args(args, table_recipe=True)
         if args.diagnose and not args.monitor:
             raise UsageError("--diagnose reads the health monitor; drop --no-monitor")
-        if wants_stream(args, cfg) and cfg is not None:
+        if wants_stream(args, cfg):
             return run_streamed(args, cfg)
     except UsageError as exc:
         return usage_error(args, exc)
