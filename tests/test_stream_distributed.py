@@ -185,3 +185,29 @@ def test_a_rank_leaving_a_streamed_fit_ends_the_job(files, tmp_path, how, messag
     assert message in result.stdout, result.stdout
     assert ended - float((out / "left.time").read_text()) < 10
     assert not (out / "params.rank0.npy").exists()  # rank 0 did not finish alone
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_cli_distributed_stream_equals_one_process(files, tmp_path, which):
+    """The issue's command: ``mpirun -n 2 chainrule train --csv F --target y --distributed
+    --stream`` against ``chainrule train --csv F --target y --stream`` (float64): the same
+    weights to 1e-12, one run directory (rank 0's), the epochs printed once."""
+    from test_distributed import _cli, _single_process_cli, _weights
+
+    path = files[which]
+    common = ["--csv", str(path), "--target", "y", "--stream", "--dtype", "float64",
+              "--epochs", "3", "--batch-size", "16", "--seed", "2"]
+    work = tmp_path / "work"
+    work.mkdir()
+    result = _cli(tmp_path, 2, "--distributed", *common, cwd=work)
+    assert result.returncode == 0, result.stdout
+    runs = list((work / "runs").iterdir())
+    assert len(runs) == 1, f"expected one run directory (rank 0), found {runs}"
+    assert result.stdout.count("epoch 3/3") == 1, result.stdout
+    _single_process_cli(*common, "--out", str(tmp_path / "single"))
+    one = _weights(tmp_path / "single")
+    err = np.max(np.abs(_weights(runs[0]) - one))
+    assert err <= 1e-12, f"max |Δw| = {err:g}"
+    assert np.max(np.abs(one)) > 0.1
+    metrics = [json.loads((d / "metrics.json").read_text()) for d in (runs[0], tmp_path / "single")]
+    assert metrics[0]["test"] == pytest.approx(metrics[1]["test"], rel=1e-12)
