@@ -187,6 +187,16 @@ def test_the_units_shown_are_those_whose_first_order_share_of_c0_is_largest() ->
         assert np.sort(share)[-8] > 1.01 * np.sort(share)[-9]  # not a near tie
 
 
+def test_drawing_every_weight_of_a_huge_network_is_refused_by_name() -> None:
+    net = cr.MLP([600, 400, 2], hidden="tanh", output="softmax", loss="cross_entropy", seed=0)
+    x, y = np.ones((1, 600)), np.eye(2)[[0]]
+    with pytest.raises(ValueError, match=r"^per_layer: None would draw 240,800 weights, more "
+                                         r"than the 200,000 one drawing holds; give a number"):
+        computation_graph(net, x, y, per_layer=None, max_units=None)
+    g = computation_graph(net, x, y, per_layer=400, max_units=None)
+    assert len(g.edges) == 400 * 400 + 400 * 2 + 2
+
+
 def test_a_deep_narrow_network_is_drawn_whole_until_max_units() -> None:
     deep = cr.MLP([1] * 40 + [1], hidden="tanh", seed=0)
     g = computation_graph(deep, [0.5], [0.2])
@@ -270,3 +280,24 @@ def test_behind_an_embedding_layer_0_is_what_w1_multiplies() -> None:
     between = cr.Network([cr.Dense(3, 3, "tanh"), mid, cr.Dense(mid.n_out, 1)])
     with pytest.raises(ValueError, match="^net: .* a PeriodicEmbedding between two of them$"):
         computation_graph(between, x, y)
+
+
+def test_cli_refuses_all_for_a_network_no_drawing_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from chainrule.io.model import read_model, save
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "xor", "--hidden", "3", "--epochs", "1", "--quiet"]) == 0
+    small = read_model(next(tmp_path.glob("runs/*/model.safetensors")))
+    wide = cr.MLP([2, 70_000, small.net.n_out], hidden="relu", output="softmax",
+                  loss="cross_entropy", seed=0)  # the same data, 280,000 weights
+    wide.classes, wide.scaler = small.net.classes, small.net.scaler
+    save(wide, "wide.safetensors", training=small.training)
+    capsys.readouterr()
+    assert main(["graph", "wide.safetensors", "--all"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --all: this network has 280,000 weights, more than the 200,000 one drawing "
+        "holds; draw it with --per-layer K\n")
+    assert main(["graph", "wide.safetensors", "-o", "g.svg"]) == 0  # the default draws it
+    assert _svg_counts(Path("g.svg").read_text(encoding="utf-8")) == (2 + 8 + 2 + 1, 16 + 16)

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..io.atomic import atomic_write_bytes
-from ..notes.graph import computation_graph
+from ..notes.graph import MAX_WEIGHTS, computation_graph
 from ..notes.graph_draw import left_out_notes
 from . import CLIError
 from .config import UsageError, add_data_arguments, usage_error
@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return usage_error(args, exc)
     net = member_of(loaded.net, args.member, say=False)  # stdout stays the SVG/DOT alone
+    n_weights = sum(d.w.size for d in net.dense_layers)
+    if args.all and args.layer is None and n_weights > MAX_WEIGHTS:
+        raise CLIError(f"--all: this network has {n_weights:,} weights, more than the "
+                       f"{MAX_WEIGHTS:,} one drawing holds; draw it with --per-layer K")
     try:
         graph = computation_graph(net, x, target, layer=args.layer, j=args.neuron,
                                   max_units=None if args.all else args.max_units,

@@ -40,6 +40,10 @@ from .graph_select import choose
 
 Value = float | None
 
+#: A graph of more weights than this is refused (its SVG would pass ~70 MB): a 784-64-10
+#: MNIST model's 50,816 fit.
+MAX_WEIGHTS = 200_000
+
 
 @dataclass(frozen=True)
 class Node:
@@ -195,6 +199,11 @@ def computation_graph(
     if layer is not None and j is not None:
         _check_int("j", j, 0, sizes[layer] - 1, f" for layer {layer}")
     shown, focus, top = choose(engine, trace, dense, sizes, layer, j, max_units, per_layer)
+    n_weights = sum(len(a) * len(b) for a, b in zip(shown[:-1], shown[1:], strict=True))
+    if n_weights > MAX_WEIGHTS:
+        raise ValueError(f"per_layer: {per_layer} would draw {n_weights:,} weights, more than "
+                         f"the {MAX_WEIGHTS:,} one drawing holds; give a number of units per "
+                         f"layer (8 draws at most {64 * L:,})")
     nodes = [Node(f"a0_{k}", 0, k, {"a": float(a_in[0, k])}) for k in shown[0]]
     for lay in range(1, L + 1):
         nodes += [Node(_unit_id(lay, u), lay, u,

@@ -39,12 +39,13 @@ def _top(scores: NDArray, n: int) -> list[int]:
 def contributions(engine: Network, trace: Trace, dense: list[int]) -> list[NDArray]:
     """Each layer's units 0 … L scored as in the module notes (float64, one array per
     layer), from the gradients of a backward pass on one sample."""
-    layers = engine.dense_layers
     scores = []
-    for d in layers:  # the units feeding d: |Σ_j w_jk ∂C_0/∂w_jk|
-        w = np.asarray(d.w, dtype=np.float64)
-        grad_w = np.asarray(d.grad_w, dtype=np.float64)
-        scores.append(np.abs(np.sum(w * grad_w, axis=0)))
+    for d, i in zip(engine.dense_layers, dense, strict=True):
+        # Σ_j w_jk ∂C_0/∂w_jk = a_k Σ_j w_jk δ_j (n = 1): no (n_out, n_in) temporary
+        a_prev, delta = trace.a[i], trace.delta[i]
+        assert delta is not None
+        dC_da = np.asarray(delta[0] @ d.w, dtype=np.float64)
+        scores.append(np.abs(np.asarray(a_prev[0], dtype=np.float64) * dC_da))
     delta_L = trace.delta[dense[-1]]
     assert delta_L is not None
     scores.append(np.abs(np.asarray(delta_L[0], dtype=np.float64)))
