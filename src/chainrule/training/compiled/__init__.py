@@ -63,12 +63,14 @@ BLAS_MIN = 0
 #: quiet), which the step repays after ≈ 8,000–11,000 small-network steps (it saves 42–58 µs
 #: of a 59–83 µs step, docs/benchmarks.md). The rule looks at the fit's own arguments only.
 MIN_STEPS = 10_000
-#: The same bound for a network with dropout or table input layers, whose NumPy step costs
-#: more (a mask drawn and applied, a lookup and periodic features: ≈ 0.4–0.7 ms a step of a
-#: table job's 46-128-64-2 network in batches of 32, against ≈ 0.1–0.25 ms compiled; 2-core
-#: VM, bench/table_job_time.py): loading numba (≈ 0.6 s) is repaid after ≈ 1,500 steps,
-#: and a table job planned for 200 epochs stops early, often at 40–90 % of them.
-MIN_STEPS_LAYERED = 3_000
+#: A network with dropout or table input layers (a table job's) trains on NumPy for its
+#: first LAYERED_FROM_STEP steps (counted by the optimizer over the whole fit, a resumed run
+#: included) and compiled from there: a table job stops early, often long before the steps
+#: it planned, and loading numba (≈ 0.7 s quiet, 1–2 s at load 5) is repaid only by the
+#: steps after it, ≈ 0.3–0.5 ms each (its NumPy step ≈ 0.4–0.7 ms, compiled ≈ 0.1–0.25 ms
+#: for a 46-128-64-2 network in batches of 32; bench/table_job_time.py). The switch falls on
+#: the same step in every run of a seed, so the bits are the same every time.
+LAYERED_FROM_STEP = 2_000
 
 _GENERATED: dict[str, Generated] = {}
 _NO_ORDER = np.empty(0, dtype=np.int64)
@@ -189,17 +191,25 @@ class CompiledStep:
 
     # -- deciding and loading ------------------------------------------------------------
     def _worth_it(self) -> bool:
-        """Forced (CHAINRULE_COMPILED=1), or a fit of at least :data:`MIN_STEPS` steps.
+        """Forced (CHAINRULE_COMPILED=1), a fit of at least :data:`MIN_STEPS` steps, or a
+        table-shaped fit (:meth:`layered`) past its first :data:`LAYERED_FROM_STEP` steps.
 
-        Only the fit's own arguments decide — never numba's cache or what ran before in
-        the process — so a seed gives the same path, and the same bits, every time."""
+        Only the fit's own arguments and its step count decide — never numba's cache or what
+        ran before in the process — so a seed gives the same path, and the same bits, every
+        time."""
         if forced():
             return True
         steps = self.step.planned_steps
         if steps is None:  # steps driven by hand: their number is unknown
             return False
-        layered = bool(self.layout["front"]) or any(self.layout["dropout"])
-        return steps >= (MIN_STEPS_LAYERED if layered else MIN_STEPS)
+        if self.layered:
+            return self.step.optimizer.t >= LAYERED_FROM_STEP
+        return steps >= MIN_STEPS
+
+    @property
+    def layered(self) -> bool:
+        """Dropout or table input layers: taken compiled from :data:`LAYERED_FROM_STEP`."""
+        return bool(self.layout["front"]) or any(self.layout["dropout"])
 
     @property
     def loaded(self) -> bool:
@@ -422,7 +432,11 @@ class CompiledStep:
         if self.disabled:
             return None
         if self.kernel is None and not self._load():
-            self.disabled = True
+            # a table-shaped fit asks again at its next step (LAYERED_FROM_STEP)
+            later = (self.layered and self.step.planned_steps is not None
+                     and self.step.optimizer.t < LAYERED_FROM_STEP
+                     and self.step.net.dtype.name not in _FAILED)
+            self.disabled = not later
             return None
         n = xb.shape[0]
         if n == 0:
