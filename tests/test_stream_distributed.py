@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chainrule.datasets.stream import ChunkSource, TableStream, stripe_rows
+from chainrule.datasets.stream import TRAIN, ChunkSource, TableStream, stripe_rows
 from chainrule.training.stream import batches, evaluate_stream, fit_stream, stream_network
 from chainrule.training.stream_stripes import n_stripes, stripe_batches
 
@@ -81,6 +81,26 @@ def test_a_part_of_a_chunk_is_its_rows(files, which, chunk_bytes):
                 assert _cells(got.table["c"]) == _cells(full.table["c"])[lo:hi]
     with pytest.raises(ValueError, match=r"part: expected \(first, end, stripes\)"):
         source.read(0, (3, 3, 8))
+
+
+def test_stripes_encode_as_their_chunk_does(tmp_path):
+    """A stripe's cells are typed from its own rows (a text column all missing in a stripe
+    reads as numbers there, a column of digits and letters as numbers or text): every
+    stripe's encoded rows and targets equal its rows of the whole chunk's."""
+    rng = np.random.default_rng(0)
+    n = 400
+    pd.DataFrame({"x": rng.normal(size=n),
+                  "sparse": np.where(rng.random(n) < 0.1, rng.choice(["u", "v"], n), None),
+                  "mixed": np.where(rng.random(n) < 0.5, rng.integers(0, 5, n).astype(str), "k"),
+                  "y": rng.integers(0, 2, n)}).to_csv(tmp_path / "s.csv", index=False)
+    stream = TableStream(tmp_path / "s.csv", "y", chunk_bytes=600)
+    assert stream.source.n_chunks > 10
+    for i in range(stream.source.n_chunks):
+        X, y = stream.encoded(stream.source.read(i), TRAIN, np.float64)
+        parts = [stream.encoded(stream.source.read(i, (s, s + 1, 8)), TRAIN, np.float64)
+                 for s in range(8)]
+        assert np.array_equal(X, np.concatenate([p[0] for p in parts]), equal_nan=True)
+        assert np.array_equal(y, np.concatenate([p[1] for p in parts]))
 
 
 # -- the global batch does not depend on the number of ranks ---------------------------------
