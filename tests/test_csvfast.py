@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from chainrule.datasets import csvfast
+from chainrule.datasets import csvfast, csvfile
 from chainrule.datasets.csvfile import DataFileError, read_csv_table
 from chainrule.table.columns import NumberColumn, Table
 
@@ -42,7 +43,9 @@ DECLINED = {
 def _read(path: Path, fast: bool, monkeypatch: pytest.MonkeyPatch,
           reverse: bool = False) -> object:
     with monkeypatch.context() as m:
-        if not fast:
+        if fast:
+            m.setattr(csvfile, "FAST_MIN_BYTES", 0)
+        else:
             m.setattr(csvfast, "read_fast", lambda *args: None)
         try:
             return read_csv_table(path, lambda header: list(range(len(header)))[
@@ -127,3 +130,24 @@ def test_random_tables_and_block_boundaries(tmp_path: Path,
             fast_reads += 1
         assert _same(_read(path, True, monkeypatch), _read(path, False, monkeypatch)), t
     assert fast_reads > 30
+
+
+def test_small_files_are_read_without_pandas(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below FAST_MIN_BYTES the loop reads the file (importing pandas costs more than it
+    saves); from it on, pandas' parser does, with the same table."""
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,c\n" + "".join(f"{i},x{i % 3},{i / 7:.4f}\n" for i in range(200)))
+    calls: list[Path] = []
+    real = csvfast.read_fast
+
+    def counted(path: Path, *args: Any) -> Any:
+        calls.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(csvfast, "read_fast", counted)
+    slow = read_csv_table(path, lambda header: list(range(len(header))))
+    assert calls == []
+    monkeypatch.setattr(csvfile, "FAST_MIN_BYTES", path.stat().st_size)
+    fast = read_csv_table(path, lambda header: list(range(len(header))))
+    assert calls == [path] and _same(slow, fast)
