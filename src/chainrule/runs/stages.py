@@ -87,7 +87,7 @@ def resolve_auto(cfg: RunConfig, ds: datasets.Dataset, splits: Splits, *,
     (:func:`~chainrule.runs.recipe.batch_size_for`), ``label_smoothing`` from the task
     (:data:`~chainrule.runs.recipe.AUTO_LABEL_SMOOTHING` for classes, 0 for values),
     ``cv`` from the validation split (:func:`~chainrule.runs.recipe.auto_folds`; 0 where
-    members cannot train: ``folds`` False, an ensemble, embeddings).
+    members cannot train: ``folds`` False, an ensemble).
 
     Raises
     ------
@@ -103,7 +103,7 @@ def resolve_auto(cfg: RunConfig, ds: datasets.Dataset, splits: Splits, *,
         raise RunError(f"label_smoothing {cfg.label_smoothing:g}: smooths one-hot class "
                        f"targets, and this is {ds.task} data; leave --label-smoothing out")
     if isinstance(cfg.cv, str):
-        able = folds and cfg.ensemble == 1 and cfg.embeddings == "none"
+        able = folds and cfg.ensemble == 1  # members own their input layers too
         changes["cv"] = auto_folds(len(splits.X_train), len(splits.X_val)) if able else 0
     return cfg.replace(**changes) if changes else cfg
 
