@@ -169,14 +169,8 @@ def computation_graph(
     """
     X, Y = _one_sample(x, y, sample)
     L = len(net.dense_layers)
-    if max_units is not None:
-        _check_int("max_units", max_units, 3, None)
-    if per_layer is not None:
-        _check_int("per_layer", per_layer, 1, None)
-    if j is not None and layer is None:
-        raise ValueError("j: give layer too (the notes' l, 1 … L)")
-    if layer is not None:
-        _check_int("layer", layer, 1, L, " (the notes' l)")
+    _check_limits(layer, j, max_units, per_layer, L)
+    dense = _dense_chain(net)
 
     engine = net.copy()
     engine.l2 = 0.0  # C_0 of the notes has no penalty term
@@ -186,12 +180,6 @@ def computation_graph(
     c0 = engine.cost(trace, Yt)  # n = 1: the mean over the batch is C_0 itself
     engine.backward(trace, Yt)  # grad_w = ∂C_0/∂w_jk = a_k δ_j, since n = 1
 
-    dense = [i for i, lyr in enumerate(engine.layers) if isinstance(lyr, Dense)]
-    between = [lyr for lyr in engine.layers[dense[0]:] if not isinstance(lyr, (Dense, Dropout))]
-    if between:  # the drawing joins w^(l+1) straight to layer l's a
-        raise ValueError(f"net: the graph draws Dense layers one after another (Dropout "
-                         f"between them is the identity here); this network has a "
-                         f"{type(between[0]).__name__} between two of them")
     layers = engine.dense_layers
     a_in = trace.a[dense[0]]  # what w^(1) multiplies: a^(0), or an embedding's features of it
     sizes = [int(a_in.shape[1]), *(d.n_out for d in layers)]
@@ -199,11 +187,7 @@ def computation_graph(
     if layer is not None and j is not None:
         _check_int("j", j, 0, sizes[layer] - 1, f" for layer {layer}")
     shown, focus, top = choose(engine, trace, dense, sizes, layer, j, max_units, per_layer)
-    n_weights = sum(len(a) * len(b) for a, b in zip(shown[:-1], shown[1:], strict=True))
-    if n_weights > MAX_WEIGHTS:
-        raise ValueError(f"per_layer: {per_layer} would draw {n_weights:,} weights, more than "
-                         f"the {MAX_WEIGHTS:,} one drawing holds; give a number of units per "
-                         f"layer (8 draws at most {64 * L:,})")
+    _check_drawable(shown, per_layer)
     nodes = [Node(f"a0_{k}", 0, k, {"a": float(a_in[0, k])}) for k in shown[0]]
     for lay in range(1, L + 1):
         nodes += [Node(_unit_id(lay, u), lay, u,
@@ -215,6 +199,39 @@ def computation_graph(
                 if len(shown[lay]) < sizes[lay]}
     return Graph(nodes, edges, int(sample), sizes, [d.activation.name for d in layers],
                  engine.loss_fn.name, engine.fused_output, focus, left_out, top, before)
+
+
+def _check_limits(layer: int | None, j: int | None, max_units: int | None,
+                  per_layer: int | None, L: int) -> None:
+    if max_units is not None:
+        _check_int("max_units", max_units, 3, None)
+    if per_layer is not None:
+        _check_int("per_layer", per_layer, 1, None)
+    if j is not None and layer is None:
+        raise ValueError("j: give layer too (the notes' l, 1 … L)")
+    if layer is not None:
+        _check_int("layer", layer, 1, L, " (the notes' l)")
+
+
+def _dense_chain(net: Network) -> list[int]:
+    """The indices of the Dense layers in ``net.layers``, which the drawing joins straight
+    to each other (w^(l+1) multiplies layer l's a): nothing but Dropout, the identity
+    outside training, may sit between two of them."""
+    dense = [i for i, lyr in enumerate(net.layers) if isinstance(lyr, Dense)]
+    between = [lyr for lyr in net.layers[dense[0]:] if not isinstance(lyr, (Dense, Dropout))]
+    if between:
+        raise ValueError(f"net: the graph draws Dense layers one after another (Dropout "
+                         f"between them is the identity here); this network has a "
+                         f"{type(between[0]).__name__} between two of them")
+    return dense
+
+
+def _check_drawable(shown: list[list[int]], per_layer: int | None) -> None:
+    n_weights = sum(len(a) * len(b) for a, b in zip(shown[:-1], shown[1:], strict=True))
+    if n_weights > MAX_WEIGHTS:
+        raise ValueError(f"per_layer: {per_layer} would draw {n_weights:,} weights, more than "
+                         f"the {MAX_WEIGHTS:,} one drawing holds; give a number of units per "
+                         f"layer (8 draws at most {64 * (len(shown) - 1):,})")
 
 
 def _unit_values(trace: Trace, i: int, d: Dense, unit: int) -> dict[str, Value]:
