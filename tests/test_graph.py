@@ -212,7 +212,7 @@ def test_bad_arguments_name_themselves() -> None:
         computation_graph(net, x, y, layer=3)
     with pytest.raises(ValueError, match="sample"):
         computation_graph(net, np.vstack([x, x]), np.vstack([y, y]), sample=2)
-    with pytest.raises(ValueError, match="^per_layer: expected an integer in ≥ 1, got 0$"):
+    with pytest.raises(ValueError, match="^per_layer: expected an integer ≥ 1, got 0$"):
         computation_graph(net, x, y, per_layer=0)
 
 
@@ -253,7 +253,7 @@ def test_cli_draws_a_digits_model_legibly_and_all_of_it_with_all(
     assert main(["graph", model, "--per-layer", "3", "--format", "dot"]) == 0
     assert capsys.readouterr().out.count(" -> ") == 3 * 3 + 3 * 3 + 3
     assert main(["graph", model, "--per-layer", "0"]) == 1
-    assert "--per-layer: expected an integer in ≥ 1, got 0" in capsys.readouterr().err
+    assert "--per-layer: expected an integer ≥ 1, got 0" in capsys.readouterr().err
 
 
 def test_behind_an_embedding_layer_0_is_what_w1_multiplies() -> None:

@@ -293,8 +293,8 @@ def _one_sample(x: ArrayLike, y: ArrayLike, sample: int) -> tuple[NDArray, NDArr
 def _check_int(name: str, value: object, low: int, high: int | None, what: str = "") -> None:
     ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
     if not ok or value < low or (high is not None and value > high):  # type: ignore[operator]
-        span = f"{low}..{high}" if high is not None else f"≥ {low}"
-        raise ValueError(f"{name}: expected an integer in {span}{what}, got {value!r}")
+        span = f"in {low}..{high}" if high is not None else f"≥ {low}"
+        raise ValueError(f"{name}: expected an integer {span}{what}, got {value!r}")
 
 
 def _unit_id(layer: int, j: int) -> str:
