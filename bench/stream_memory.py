@@ -7,7 +7,13 @@ rule — as Parquet (row groups of 65,536 rows) and CSV, each written chunk by c
 each contender runs in its own fresh process and reports its peak resident memory
 (``VmHWM``), the seconds of each phase, and rows/s of an epoch:
 
-- ``stream parquet`` / ``stream csv``: :class:`chainrule.datasets.stream.TableStream`
+- ``train parquet`` / ``train csv`` (the default contenders): the command itself,
+  ``chainrule train --csv F --target y --stream --epochs E --batch-size 256 --val-split 0``
+  (progress, checkpoints and all), its epoch seconds and rows/s from its metrics.json;
+- ``train2 parquet`` / ``train2 csv``: the same under ``mpirun -n 2 … --distributed``,
+  each rank's peak (only where ``--distributed --stream`` is available);
+- ``stream parquet`` / ``stream csv`` (``--contenders stream``): the library,
+  :class:`chainrule.datasets.stream.TableStream`
   (pass 1: the encoder), :func:`~chainrule.training.stream.stream_network` (pass 2: the
   scaler), ``--epochs`` of :func:`~chainrule.training.stream.fit_stream`, then the test
   accuracy by :func:`~chainrule.training.stream.evaluate_stream`;
@@ -16,10 +22,13 @@ each contender runs in its own fresh process and reports its peak resident memor
   for ``--epochs`` (skipped past ``--memory-max`` rows).
 
 Same network (30 → 64 → 64 → 2, float32, Adam, batch 256) in each.
-Writes ``bench/results/stream_memory[-TAG].md`` and ``.json``.
+Writes ``bench/results/stream_memory[-TAG].md`` and ``.json``; a later run with the same
+tag replaces its own (N, contender) rows and keeps the others, so the large N can be run
+on their own; the Markdown ends with the ratios (peak RSS against N = 1M, streamed rows/s
+against in-memory, 2 ranks against 1).
 
     python bench/stream_memory.py                       # N = 1,000,000, 1 epoch
-    python bench/stream_memory.py --rows 5000000 20000000 --tag large --memory-max 5000000
+    python bench/stream_memory.py --rows 20000000 --memory-max 1000000 --formats parquet
     python bench/stream_memory.py --real      # test metric, streamed vs in memory
     python bench/stream_memory.py --predict --rows 1000000 5000000   # predict_file's peak
 """
@@ -35,6 +44,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,6 +120,8 @@ def worker(mode: str, path: str, epochs: int) -> dict[str, float]:
     t0 = time.perf_counter()
     if mode in ("fitsave", "predict"):
         return _predict_worker(mode, path, out)
+    if mode in ("train", "train2"):
+        return _train_worker(mode, path, epochs, out)
     if mode == "stream":
         stream = TableStream(path, "y", task="classification", val_split=0.0)
         out["pass1_s"] = time.perf_counter() - t0
@@ -142,6 +154,40 @@ def worker(mode: str, path: str, epochs: int) -> dict[str, float]:
         out["accuracy"] = float(np.mean(np.argmax(net.predict(Xt), axis=1) == ds.y[test]))
     out["rows_per_s"] = out["train_rows"] / out["epoch_s"]
     out["peak_rss_mb"] = _peak_mb()
+    return out
+
+
+def _train_worker(mode: str, path: str, epochs: int, out: dict[str, float]
+                  ) -> dict[str, float]:
+    """``chainrule train --stream`` in this process (``train2``: this MPI rank of two,
+    ``--distributed``); the epochs' seconds and rows/s from the run's metrics.json."""
+    from chainrule.cli import main
+
+    run_dir = Path(tempfile.mkdtemp(prefix="stream-bench-run-"))
+    argv = ["train", "--csv", path, "--target", "y", "--task", "classification", "--stream",
+            "--epochs", str(epochs), "--batch-size", "256", "--hidden", "64,64",
+            "--val-split", "0", "--out", str(run_dir / "run"), "--quiet"]
+    t0 = time.perf_counter()
+    code = main(argv + (["--distributed"] if mode == "train2" else []))
+    out["total_s"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = _peak_mb()
+    if code:
+        raise SystemExit(f"chainrule train exited {code}")
+    if not (run_dir / "run").is_dir():  # an MPI rank other than 0: it wrote nothing
+        run_dir.rmdir()
+        return out
+    metrics = json.loads((run_dir / "run" / "metrics.json").read_text())
+    rows = metrics["epochs"]
+    out["epoch_s"] = sum(r["seconds"] for r in rows) / len(rows)
+    out["rows_per_s"] = sum(r["rows"] for r in rows) / sum(r["seconds"] for r in rows)
+    out["train_rows"] = metrics["rows"]["train"]
+    out["pass1_s"] = out["total_s"] - sum(r["seconds"] for r in rows)  # passes 1, 2 + test
+    out["accuracy"] = metrics["test"]["accuracy"]
+    out["checkpoint"] = float((run_dir / "run" / "checkpoint.safetensors").is_file())
+    for f in (run_dir / "run").iterdir():
+        f.unlink()
+    (run_dir / "run").rmdir()
+    run_dir.rmdir()
     return out
 
 
@@ -225,6 +271,8 @@ def main() -> None:
     ap.add_argument("--memory-max", type=int, default=5_000_000,
                     help="skip the in-memory contender past this many rows")
     ap.add_argument("--formats", nargs="+", default=["parquet", "csv"])
+    ap.add_argument("--contenders", nargs="+", default=["train", "train2", "memory"],
+                    choices=["train", "train2", "stream", "memory"])
     ap.add_argument("--tag", default="")
     ap.add_argument("--predict", action="store_true",
                     help="peak RSS of predict_file with a saved model, per N")
@@ -254,36 +302,94 @@ def main() -> None:
     for n in args.rows:
         files = dict(zip(("parquet", "csv"), make(n, args.dir, "csv" in args.formats),
                          strict=True))
-        runs = [("stream", f) for f in args.formats]
-        if n <= args.memory_max:
+        runs = [(c, f) for c in args.contenders if c != "memory" for f in args.formats]
+        if n <= args.memory_max and "memory" in args.contenders:
             runs.append(("memory", "parquet"))
         for mode, fmt in runs:
-            done = subprocess.run([sys.executable, __file__, "--epochs", str(args.epochs),
-                                   "--worker", mode, str(files[fmt])], capture_output=True,
-                                  text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-            if done.returncode:
-                print(done.stderr[-2000:], file=sys.stderr)
-                continue
-            result = {"rows": n, "contender": f"{mode} {fmt}", "epochs": args.epochs,
-                      "file_mb": files[fmt].stat().st_size / 2**20,
-                      **json.loads(done.stdout.strip().splitlines()[-1])}
-            rows.append(result)
-            print(json.dumps(result), flush=True)
+            result = _contender(mode, files[fmt], args.epochs)
+            if result is not None:
+                rows.append({"rows": n, "contender": f"{mode} {fmt}", "epochs": args.epochs,
+                             "file_mb": files[fmt].stat().st_size / 2**20, **result})
+                print(json.dumps(rows[-1]), flush=True)
     _write(rows, args)
 
 
-def _write(rows: list[dict[str, float | str]], args: argparse.Namespace) -> None:
+def _contender(mode: str, path: Path, epochs: int) -> dict[str, float] | None:
+    """One contender in a fresh process (``train2``: two MPI ranks, each rank's result
+    and the larger peak); None if it failed or cannot run here (said on stderr)."""
+    command = [sys.executable, __file__, "--epochs", str(epochs), "--worker", mode, str(path)]
+    if mode == "train2":
+        import importlib.util
+        import shutil
+
+        if shutil.which("mpirun") is None or importlib.util.find_spec(
+                "chainrule.distributed.stream") is None:
+            print("train2: no mpirun or no chainrule.distributed.stream here", file=sys.stderr)
+            return None
+        command = ["mpirun", "-n", "2", *command]
+    done = subprocess.run(command, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if done.returncode:
+        print(f"{mode} {path.name}: exit {done.returncode}\n{done.stderr[-2000:]}",
+              file=sys.stderr)
+        return None
+    found = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    result = next(r for r in found if "epoch_s" in r)  # rank 0's (the others: peaks)
+    if mode == "train2":
+        result["rank_peak_rss_mb"] = [r["peak_rss_mb"] for r in found]
+        result["peak_rss_mb"] = max(result["rank_peak_rss_mb"])
+    return result
+
+
+def _write(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     name = "stream_memory" + (f"-{args.tag}" if args.tag else "")
     RESULTS.mkdir(exist_ok=True)
+    old = RESULTS / f"{name}.json"
+    new = {(r["rows"], r["contender"]) for r in rows}
+    if old.is_file():  # keep the (N, contender) rows this run did not measure
+        rows = [r for r in json.loads(old.read_text()) if (r["rows"], r["contender"])
+                not in new] + rows
+    rows.sort(key=lambda r: (r["rows"], r["contender"]))
     (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = [f"# Streamed vs in-memory training, N rows x 30 columns ({args.epochs} epoch(s))",
-             "", "| N | contender | file MB | peak RSS MB | pass 1 s | pass 2 s | epoch s | "
-             "rows/s | test accuracy |", "|---|---|---|---|---|---|---|---|---|"]
+             "", "outside epochs: reading, passes 1 and 2 (encoder, scaler), the test "
+             "evaluation, saving. train2: 2 MPI ranks, the larger rank's peak.", "",
+             "| N | contender | file MB | peak RSS MB | outside epochs s | epoch s | rows/s | "
+             "test accuracy |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['rows']:,} | {r['contender']} | {r['file_mb']:.0f} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['pass1_s']:.1f} | {r.get('pass2_s', 0):.1f}"
+                     f"{r['peak_rss_mb']:.0f} | {r['pass1_s'] + r.get('pass2_s', 0):.1f}"
                      f" | {r['epoch_s']:.1f} | {r['rows_per_s']:,.0f} | {r['accuracy']:.4f} |")
+    lines += _ratios(rows)
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def _ratios(rows: list[dict[str, Any]]) -> list[str]:
+    """The Markdown of the ratios: each contender's peak RSS and rows/s against its own
+    at the smallest N, streamed rows/s against in-memory at the same N, 2 ranks' per-rank
+    peak against 1 process."""
+    by = {(r["rows"], r["contender"]): r for r in rows}
+    lines = ["", "| ratio | N | value |", "|---|---|---|"]
+    for contender in sorted({c for _, c in by}):
+        ns = sorted(n for n, c in by if c == contender)
+        for n in ns[1:]:
+            a, b = by[(ns[0], contender)], by[(n, contender)]
+            lines.append(f"| {contender}: peak RSS at N / at {ns[0]:,} | {n:,} | "
+                         f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f} |")
+    for (n, contender), r in sorted(by.items()):
+        memory = by.get((n, "memory parquet"))
+        if contender.startswith(("train ", "stream ")) and memory is not None:
+            lines.append(f"| {contender} rows/s / memory parquet rows/s | {n:,} | "
+                         f"{r['rows_per_s'] / memory['rows_per_s']:.2f} |")
+            lines.append(f"| {contender} peak RSS / memory parquet peak RSS | {n:,} | "
+                         f"{r['peak_rss_mb'] / memory['peak_rss_mb']:.2f} |")
+        one = by.get((n, contender.replace("train2", "train")))
+        if contender.startswith("train2") and one is not None:
+            lines.append(f"| {contender}: each rank's peak RSS / 1 process's | {n:,} | "
+                         f"{r['peak_rss_mb'] / one['peak_rss_mb']:.2f} |")
+            lines.append(f"| {contender}: rows/s / 1 process's | {n:,} | "
+                         f"{r['rows_per_s'] / one['rows_per_s']:.2f} |")
+    return lines if len(lines) > 3 else []
 
 
 if __name__ == "__main__":
