@@ -301,3 +301,56 @@ def test_cli_refuses_all_for_a_network_no_drawing_holds(
         "holds; draw it with --per-layer K\n")
     assert main(["graph", "wide.safetensors", "-o", "g.svg"]) == 0  # the default draws it
     assert _svg_counts(Path("g.svg").read_text(encoding="utf-8")) == (2 + 8 + 2 + 1, 16 + 16)
+
+
+@pytest.mark.parametrize("hidden, output, loss", [("tanh", "softmax", "squared_error"),
+                                                   ("softmax", "sigmoid", "squared_error"),
+                                                   ("softmax", "softmax", "squared_error")])
+def test_a_softmax_box_shows_its_sum_over_outputs_as_a_product_that_is_delta(
+        hidden: str, output: str, loss: str) -> None:
+    """δ_j = Σ_i ∂C_0/∂a_i · a_i (δ_ij − a_j) = a_j (∂C_0/∂a_j − Σ_i a_i ∂C_0/∂a_i): the box's
+    numbers multiply to its δ, which is ∂C_0/∂b_j by central differences."""
+    net = cr.MLP([3, 4, 3], hidden=hidden, output=output, loss=loss, dtype="float64", seed=4)
+    x, y = np.array([[0.5, -1.0, 2.0]]), np.array([[0.0, 1.0, 0.0]])
+    g = computation_graph(net, x, y)
+    svg = g.to_svg()
+    values = _svg_values(svg)
+    checked = 0
+    for lay, act in ((1, hidden), (2, output)):
+        if act != "softmax":
+            continue
+        width = g.sizes[lay]
+        a = np.array([values[("a", lay, j, None)] for j in range(width)])
+        dC_da = np.array([values[("dC_da", lay, j, None)] for j in range(width)])
+        for j in range(width):
+            total = values[("sum_a_dC_da", lay, j, None)]
+            assert total == pytest.approx(float(a @ dC_da), rel=1e-12)
+            delta = values[("delta", lay, j, None)]
+            assert a[j] * (dC_da[j] - total) == pytest.approx(delta, rel=1e-12, abs=1e-15)
+
+            def cost(h: float, lay: int = lay, j: int = j) -> float:
+                other = net.copy()
+                other.dense_layers[lay - 1].b[j] += h
+                return other.cost(other.forward(other.inputs(x)), other.targets(y, 1))
+
+            fd = (cost(1e-6) - cost(-1e-6)) / 2e-6
+            assert fd == pytest.approx(delta, rel=1e-7, abs=1e-9)
+            checked += 1
+    assert checked >= 3
+    # and in every softmax box the printed (4-digit) numbers multiply to the printed δ
+    root = ET.fromstring(svg)
+    boxes = 0
+    for node in root.iter(NS + "g"):
+        if not node.attrib.get("class", "").startswith("node "):
+            continue
+        lines = ["".join(t.itertext()) for t in node.iter(NS + "text")]
+        product = [m for line in lines
+                   if (m := re.fullmatch(r"\s*= (\S+) × \((\S+) − \(?([^()\s]+)\)?\)", line))]
+        if not product:
+            continue
+        aj, dj, total = (float(v) for v in product[0].groups())
+        shown = next(float(line.split(" = ")[1]) for line in lines if line.startswith("δ")
+                     and "⁽" in line.split(" = ")[0])  # the δ_j^(l) = … line
+        assert aj * (dj - total) == pytest.approx(shown, rel=2e-3, abs=1e-4)
+        boxes += 1
+    assert boxes == checked

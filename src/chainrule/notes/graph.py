@@ -23,6 +23,8 @@ cross-entropy) the engine goes straight to δ^(L) = a − y, so ∂C_0/∂a^(L) 
 computed and the graph shows None for it (the box shows the collapse a_j − y_j instead).
 Softmax couples its outputs: there is no single g′(z_j) (g′ is None), and
 δ_j = Σ_i ∂C_0/∂a_i · ∂a_i/∂z_j, a sum over every output (the Jacobian–vector product).
+With ∂a_i/∂z_j = a_i (δ_ij − a_j) the sum is one product, which the box shows with its
+numbers: δ_j = a_j (∂C_0/∂a_j − Σ_i a_i ∂C_0/∂a_i).
 The L2 penalty is not part of C_0 and is left out of the gradients.
 """
 
@@ -51,7 +53,8 @@ class Node:
 
     ``values`` maps quantity names to numbers: ``a`` for inputs; ``z``, ``a``,
     ``g_prime``, ``dC_da``, ``delta``, ``b``, ``grad_b`` for units (None where the engine
-    has no such number: see the module notes); ``C0`` for the cost node.
+    has no such number: see the module notes), and ``sum_a_dC_da`` = Σ_i a_i ∂C_0/∂a_i
+    for a softmax unit that has ∂C_0/∂a; ``C0`` for the cost node.
     """
 
     id: str
@@ -235,12 +238,18 @@ def _check_drawable(shown: list[list[int]], per_layer: int | None) -> None:
 
 
 def _unit_values(trace: Trace, i: int, d: Dense, unit: int) -> dict[str, Value]:
-    """The numbers at one unit of ``d`` (``net.layers[i]``): z, a, g′, ∂C/∂a, δ, b, ∂C/∂b."""
+    """The numbers at one unit of ``d`` (``net.layers[i]``): z, a, g′, ∂C/∂a, δ, b, ∂C/∂b;
+    for a g that couples its outputs (softmax) and a ∂C/∂a, also Σ_i a_i ∂C/∂a_i over the
+    layer, the number that turns its sum over outputs into one product (module notes)."""
     z, a = trace.z[i], trace.a[i + 1]
     grad_a, delta = trace.grad_a[i], trace.delta[i]
     assert z is not None and delta is not None
     g_prime = d.activation.g_prime(z, a)[0, unit] if d.activation.elementwise else None
-    return {
+    coupled: dict[str, Value] = {}
+    if not d.activation.elementwise and grad_a is not None:  # Σ_i a_i ∂C_0/∂a_i
+        coupled["sum_a_dC_da"] = float(np.dot(np.asarray(a[0], dtype=np.float64),
+                                              np.asarray(grad_a[0], dtype=np.float64)))
+    return coupled | {
         "z": float(z[0, unit]),
         "a": float(a[0, unit]),
         "g_prime": None if g_prime is None else float(g_prime),

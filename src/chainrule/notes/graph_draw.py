@@ -4,7 +4,8 @@ one line per weight).
 
 Every number in the SVG is readable by a program, not only by eye: each piece of text
 that shows one carries ``data-quantity`` (``a``, ``z``, ``g_prime``, ``dC_da``,
-``delta``, ``b``, ``grad_b``, ``w``, ``grad_w``, ``C0``, ``y``, ``C0_term``),
+``delta``, ``b``, ``grad_b``, ``sum_a_dC_da``, ``w``, ``grad_w``, ``C0``, ``y``,
+``C0_term``),
 ``data-layer``, ``data-j`` (and ``data-k`` for a weight) and ``data-value``, the
 full-precision ``repr``. Every weight edge is a ``<g class="edge">`` with ``data-layer``,
 ``data-j``, ``data-k``, ``data-w`` and ``data-grad-w`` and a ``<title>`` tooltip with both.
@@ -108,6 +109,12 @@ def node_lines(graph: Graph, n: Node, *, weights: bool = False,
         lines.append([Part(f"fused: δ = a{_s(j)} − y{_s(j)} = {fmt(v['a'])} − {fmt(y)}")])
     else:
         lines.append(number(f"∂C₀/∂{sym('a', j, lay)}", "dC_da"))
+    if "sum_a_dC_da" in v:  # softmax's sum over outputs as one product (graph.py's notes)
+        total = v["sum_a_dC_da"]
+        shown = fmt(total) if (total or 0.0) >= 0 else f"({fmt(total)})"
+        lines.append([Part(f"δ{_s(j)} = a{_s(j)} (∂C₀/∂a{_s(j)} − Σᵢ aᵢ ∂C₀/∂aᵢ)")])
+        lines.append([Part(f"   = {fmt(v['a'])} × ({fmt(v['dC_da'])} − "),
+                      Part(shown, "sum_a_dC_da", lay, j, None, total), Part(")")])
     lines.append(number(sym("δ", j, lay), "delta"))
     if v["b"] is not None:
         lines.append(number(sym("b", j, lay), "b"))
