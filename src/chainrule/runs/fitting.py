@@ -35,6 +35,8 @@ from .stages import Fitted, Splits, batch_size_of, label_smoothing, learning_rat
 #: Steps between two checks of the health monitor (runs shorter than two checks: two
 #: checks spread over the run).
 MONITOR_EVERY = 50
+#: At most about this many checks in a run (a longer run spaces them further apart).
+MONITOR_CHECKS = 100
 
 
 def make_optimizer(cfg: RunConfig, steps_per_epoch: int) -> Optimizer:
@@ -82,10 +84,13 @@ def smooth_labels(Y: NDArray, task: str, n_out: int, epsilon: float) -> NDArray:
 
 def make_monitor(cfg: RunConfig, splits: Splits, epochs: int) -> HealthMonitor:
     """The health monitor of a run of ``epochs`` (more) epochs: a check every
-    :data:`MONITOR_EVERY` steps, or two spread over a shorter run."""
+    :data:`MONITOR_EVERY` steps, two spread over a shorter run, and at most about
+    :data:`MONITOR_CHECKS` over a long one (each check is a forward pass over the probe
+    batch and ends a compiled whole-epoch run: 240 checks were 1 s of a 15 s table fit)."""
     steps = epochs * math.ceil(len(splits.X_train) / min(batch_size_of(cfg),
                                                           len(splits.X_train)))
-    return HealthMonitor(every=max(1, min(MONITOR_EVERY, steps // 2)))
+    return HealthMonitor(every=max(1, min(MONITOR_EVERY, steps // 2),
+                                   steps // MONITOR_CHECKS))
 
 
 
@@ -261,6 +266,6 @@ def _epochs(callbacks: list[Callback], done: int, remaining: int) -> dict[str, A
 
 
 __all__ = [
-    "MIN_VAL_ROWS", "MONITOR_EVERY", "TRAIN_LOSS_TOL", "Checkpointing", "early_stopping",
-    "fit", "make_monitor", "make_optimizer", "smooth_labels",
+    "MIN_VAL_ROWS", "MONITOR_CHECKS", "MONITOR_EVERY", "TRAIN_LOSS_TOL", "Checkpointing",
+    "early_stopping", "fit", "make_monitor", "make_optimizer", "smooth_labels",
 ]
