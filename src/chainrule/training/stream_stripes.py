@@ -48,14 +48,17 @@ def n_stripes(batch_size: int) -> int:
 
 
 class _Stripe:
-    """One stripe's shuffle buffer: rows in, stripe batches (a^(0), Y) out, in order."""
+    """One stripe's shuffle buffer: rows in, stripe batches (a^(0), Y) out, in order.
+
+    A full buffer is one array in memory: its batches are gathered from it as they are
+    taken (:meth:`pop`), never all copied in shuffled order at once."""
 
     def __init__(self, rows: int, batch: int, rng: np.random.Generator) -> None:
         self.rows, self.batch, self.rng = rows, batch, rng
         self.held_x: list[Array] = []
         self.held_y: list[Array] = []
         self.held = 0
-        self.ready: deque[tuple[Array, Array]] = deque()
+        self.ready: deque[tuple[Array, Array, NDArray[np.int64]]] = deque()
 
     def add(self, a0: Array, Y: Array) -> None:
         """Hold the rows (a0, Y); a full buffer is shuffled and cut into batches, its
@@ -71,19 +74,22 @@ class _Stripe:
         if self.held:
             self._cut(final=True)
 
+    def pop(self) -> tuple[Array, Array]:
+        """The next batch, gathered from its buffer."""
+        X, Y, rows = self.ready.popleft()
+        return X[rows], Y[rows]
+
     def _cut(self, final: bool) -> None:
         perm = self.rng.permutation(self.held)
         X, Y = np.concatenate(self.held_x), np.concatenate(self.held_y)
         self.held_x.clear()
         self.held_y.clear()
-        X, Y = X[perm], Y[perm]
         cut = self.held if final else (self.held // self.batch) * self.batch
-        self.ready.extend((X[k:k + self.batch], Y[k:k + self.batch])
-                          for k in range(0, cut, self.batch))
+        self.ready.extend((X, Y, perm[k:k + self.batch]) for k in range(0, cut, self.batch))
         rest = self.held - cut
         if rest:
-            self.held_x.append(X[cut:])
-            self.held_y.append(Y[cut:])
+            self.held_x.append(X[perm[cut:]])
+            self.held_y.append(Y[perm[cut:]])
         self.held = rest
 
 
@@ -110,11 +116,11 @@ def stripe_batches(net: Network, stream: TableStream, *, epoch: int, batch_size:
                                    strict=True):
             buffer.add(a0, Y)
         while all(b.ready for b in buffers):
-            yield _union([b.ready.popleft() for b in buffers])
+            yield _union([b.pop() for b in buffers])
     for buffer in buffers:
         buffer.finish()
     while any(b.ready for b in buffers):
-        yield _union([b.ready.popleft() for b in buffers if b.ready])
+        yield _union([b.pop() for b in buffers if b.ready])
 
 
 def _stripes_of(net: Network, stream: TableStream, i: int, first: int, end: int, S: int
@@ -124,8 +130,10 @@ def _stripes_of(net: Network, stream: TableStream, i: int, first: int, end: int,
     row bounds."""
     chunk = stream.source.read(i, (first, end, S))
     rows = stream.rows_of(chunk, TRAIN)
-    X, y = stream.encoded(chunk, TRAIN, net.dtype)
-    a0 = net.scaler.transform(X) if net.scaler is not None else X
+    a0, y = stream.encoded(chunk, TRAIN, net.dtype)
+    if net.scaler is not None:  # Standardizer.transform's arithmetic, in place
+        a0 -= net.scaler.mean.astype(a0.dtype)
+        a0 /= net.scaler.scale.astype(a0.dtype)
     Y = net.targets(y, len(y), "y")
     total = stream.source.chunk_rows(i)
     offset = total * first // S  # the chunk row the read began at
