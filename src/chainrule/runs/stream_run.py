@@ -73,7 +73,7 @@ def start_streamed(cfg: RunConfig, out: str | Path | None, *, root: bool = True
     stream = TableStream(table, target, task=cfg.task, val_split=cfg.val_split,
                          test_split=cfg.test_split, seed=cfg.seed)
     net = stream_network(stream, hidden=cfg.hidden, activation=cfg.activation,
-                         seed=cfg.seed, dtype=cfg.dtype)
+                         seed=cfg.seed, dtype=cfg.dtype, dropout=cfg.dropout)
     options: dict[str, Any] = {} if isinstance(cfg.lr, str) else {"lr": float(cfg.lr)}
     net.optimizer = get_optimizer(cfg.optimizer, **options)
     state = StreamState(epochs=STREAM_EPOCHS if cfg.early_stopping else cfg.epochs,
