@@ -252,6 +252,11 @@ def test_cli_draws_a_digits_model_legibly_and_all_of_it_with_all(
         64 + 16 + 10 + 1, 64 * 16 + 16 * 10)
     assert main(["graph", model, "--per-layer", "3", "--format", "dot"]) == 0
     assert capsys.readouterr().out.count(" -> ") == 3 * 3 + 3 * 3 + 3
+    assert main(["graph", model, "--format", "png", "-o", "g.png"]) == 0
+    assert Path("g.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert main(["graph", model, "--format", "png"]) == 1
+    assert capsys.readouterr().err.endswith("--format png: give -o FILE.png (a PNG is not "
+                                            "written to standard output)\n")
     assert main(["graph", model, "--per-layer", "0"]) == 1
     assert "--per-layer: expected an integer ≥ 1, got 0" in capsys.readouterr().err
 

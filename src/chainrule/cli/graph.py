@@ -1,6 +1,6 @@
 """``chainrule graph MODEL --sample N``: the computation graph of one sample — every z, a
 and the cost as nodes, every w as an edge, with the engine's forward values and backward
-gradients — as SVG (default) or Graphviz DOT. See :mod:`chainrule.graph`.
+gradients — as SVG (default), Graphviz DOT or a PNG figure. See :mod:`chainrule.graph`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--member", type=int, default=None,
                    help="for an ensemble model: the member whose graph to draw, 0 … K−1 "
                    "(default 0)")
-    p.add_argument("--format", choices=("svg", "dot"), default="svg")
+    p.add_argument("--format", choices=("svg", "dot", "png"), default="svg",
+                   help="svg (every number, default), Graphviz dot, or png (the overview "
+                   "figure, matplotlib; needs -o)")
     p.add_argument("-o", "--out", default=None,
                    help="write here (atomically) instead of standard output")
     add_data_arguments(p, defaults_from="the model's training data")
@@ -44,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.neuron is not None and args.layer is None:
         raise CLIError("--neuron: give --layer too (the notes' l, 1 … L)")
+    if args.format == "png" and args.out is None:
+        raise CLIError("--format png: give -o FILE.png (a PNG is not written to standard output)")
     try:
         loaded, _, x, target = one_sample(args)
     except UsageError as exc:
@@ -66,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
     if graph.left_out:  # on stderr: stdout stays the SVG/DOT alone
         print(f"graph: {'; '.join(left_out_notes(graph))} (--all draws every unit)",
               file=sys.stderr)
+    if args.format == "png":
+        from ..notes.graph_plot import plot_graph  # matplotlib, imported only here
+
+        print(f"wrote {plot_graph(graph, args.out)}")
+        return 0
     text = graph.to_svg() if args.format == "svg" else graph.to_dot()
     if args.out is None:
         sys.stdout.write(text)
