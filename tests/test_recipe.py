@@ -85,6 +85,22 @@ def test_apply_recipe_fills_only_what_was_not_given() -> None:
                                                                         "recipe": "plain"}
 
 
+def test_members_keep_the_recipes_embeddings_and_small_tables_get_folds() -> None:
+    """Each member owns its input layers, so ``--ensemble``/``--cv`` no longer take the
+    embeddings away; ``cv = "auto"`` is in the recipe and gives folds only where the
+    validation split is too small to tell the best epoch."""
+    values = {"recipe": "table", "embeddings": "none", "cv": 0, "ensemble": 1}
+    assert recipe.apply_recipe(values, set())["cv"] == "auto"
+    for given in ({"ensemble": 4}, {"cv": 5}):
+        filled = recipe.apply_recipe({**values, **given}, set(given))
+        assert filled["embeddings"] == "both" and filled[next(iter(given))] == given[
+            next(iter(given))]
+    assert recipe.apply_recipe({**values, "cv": 0}, {"cv"})["cv"] == 0  # --cv 0 stays off
+    assert recipe.auto_folds(2900, 99) == recipe.AUTO_FOLDS
+    assert recipe.auto_folds(2900, 100) == 0
+    assert recipe.auto_folds(9, 2) == 0  # too few rows for 5 folds of 2
+
+
 def test_new_settings_are_checked_and_old_configs_load() -> None:
     old = {"dataset": "xor", "hidden": [8], "epochs": 3, "batch_size": 16}  # a 0.1 config
     cfg = RunConfig.from_mapping(old)
