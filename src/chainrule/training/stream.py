@@ -3,12 +3,15 @@
 
 An epoch visits the chunks of a :class:`~chainrule.datasets.stream.TableStream` in a
 seeded order (a new permutation per epoch), encodes and scales each chunk's training rows,
-and pours them into a shuffle buffer of ``buffer_rows`` rows; a full buffer is shuffled
-(seeded) and cut into mini-batches, its remainder kept for the next fill. Each batch is
-one :class:`~chainrule.training.step.Step` — forward, cost, backward, update: the engine's
-own math, nothing streamed differs but the order of the rows. Validation and test metrics
-are computed chunk by chunk too (:func:`evaluate_stream`), and :func:`predict_stream`
-writes its predictions as it reads.
+and pours each of the chunk's stripes (S fixed row ranges) into that stripe's shuffle
+buffer (``buffer_rows / S`` rows); a full buffer is shuffled (seeded) and cut into stripe
+batches, its remainder kept for the next fill, and a mini-batch is the union of every
+stripe's batch of that number (:mod:`.stream_stripes`: the same batches whether one
+process or K MPI ranks read the stripes, :mod:`chainrule.distributed.stream`). Each batch
+is one :class:`~chainrule.training.step.Step` — forward, cost, backward, update: the
+engine's own math, nothing streamed differs but the order of the rows. Validation and
+test metrics are computed chunk by chunk too (:func:`evaluate_stream`), and
+:func:`predict_stream` writes its predictions as it reads.
 
 >>> from chainrule.training.stream import evaluate_stream, fit_path
 >>> net, stream, history = fit_path("big.parquet", "y", epochs=5)   # doctest: +SKIP
