@@ -122,6 +122,11 @@ def test_a_row_number_is_dropped_and_unique_prices_are_kept() -> None:
     assert enc.dropped == {"seqno": "a row number (a distinct integer in every row, nearly "
                                     "consecutive, rising with the row)"}
     assert "price" in enc.inputs
+    assert ("dropped column 'seqno': a row number (a distinct integer in every row, nearly "
+            "consecutive, rising with the row); --numeric seqno to keep it as a number"
+            in enc.notes)  # the way to keep it, said with the drop
+    kept_by_flag = TableEncoder(numeric=["seqno"]).fit({"seqno": seqno, "x": rng.normal(size=160)})
+    assert "seqno" in kept_by_flag.inputs and not kept_by_flag.dropped
     shuffled = rng.permutation(seqno)  # consecutive-ish but in any order: still dense?
     loose = TableEncoder().fit({"n": shuffled, "x": rng.normal(size=160)})
     assert "n" in loose.inputs  # 160 of 228 ids shuffled: not dense enough to call it

@@ -53,7 +53,7 @@ from .categories import (
 )
 from .columns import Column, NumberColumn, Table, TableError, TextColumn
 from .dates import DateParts
-from .identifiers import identifier_reason
+from .identifiers import NUMBER_ID_REASONS, identifier_reason
 from .numeric import NUMERIC_ENCODINGS, PLE_BINS, Numeric, numbers
 from .parse import is_dates, numbers_as_text, text_numbers
 from .ranges import (
@@ -463,7 +463,9 @@ def _detail(e: Encoding) -> str:
 def _note(e: Encoding, col: Column, min_frequency: int) -> str | None:
     """What :meth:`TableEncoder.fit` tells the user about one column, if anything."""
     if isinstance(e, Dropped):
-        return f"dropped column {e.column!r}: {e.reason}"
+        keep = (f"; --numeric {e.column} to keep it as a number"
+                if e.reason.startswith(NUMBER_ID_REASONS) else "")
+        return f"dropped column {e.column!r}: {e.reason}{keep}"
     if isinstance(e, Numeric):
         said = []
         if isinstance(col, TextColumn):
