@@ -4,6 +4,7 @@ flagged; a hang, an exception and a wrong shape each get one clear line."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,34 @@ def test_the_command_writes_the_template_and_grades_a_file(
     Path("empty.py").write_text("x = 1\n", encoding="utf-8")
     assert main(["check", "empty.py"]) == 1
     assert "empty.py defines no function backward" in capsys.readouterr().out
+
+
+def test_a_function_that_ends_its_process_is_one_line_with_the_exit_status() -> None:
+    import os
+    import signal
+
+    def exits(*args: Any) -> Any:
+        os._exit(7)
+
+    def killed(*args: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    report = check(exits)
+    assert report.kind == "died" and len(report.text.splitlines()) == 1
+    assert report.text.endswith("your backward ended the process running it (exit status 7) "
+                                "instead of returning — an os._exit? return grad_w, grad_b "
+                                "instead")
+    report = check(killed)
+    assert report.kind == "died" and "was killed by SIGKILL before it returned" in report.text
+
+
+def test_all_zero_gradients_are_named_and_no_number_prints_as_minus_zero() -> None:
+    def zeros(w: list[Any], b: list[Any], *args: Any) -> Any:
+        return ([None] + [np.full_like(x, -0.0) for x in w[1:]],
+                [None] + [np.full_like(x, -0.0) for x in b[1:]])
+
+    report = check(zeros)
+    assert report.kind == "wrong" and not re.search(r"-0(?![.\d])", report.text)
+    assert ", yours is 0;" in report.text
+    assert report.text.endswith("your layer-1 numbers are all 0 (is anything assigned to "
+                                "grad_w[1] and grad_b[1]?)")

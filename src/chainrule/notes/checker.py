@@ -12,6 +12,7 @@ output down, and at the first layer that is wrong tests which mistake of the cat
 from __future__ import annotations
 
 import itertools
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +99,9 @@ def cases(seed: int = 0) -> list[Case]:
 @dataclass
 class CheckReport:
     """What :func:`check` found. ``kind``: "right", "mistake" (``mistake`` names it),
-    "wrong" (no catalogued mistake fits), "returned" (wrong kind or shape), "raised"
-    or "hang". ``network`` (1-based) and ``layer`` say where, when it is not right."""
+    "wrong" (no catalogued mistake fits), "returned" (wrong kind or shape), "raised",
+    "hang" or "died" (the process running it ended: os._exit, a signal). ``network``
+    (1-based) and ``layer`` say where, when it is not right."""
 
     kind: str
     text: str
@@ -170,7 +172,7 @@ def _numbers(case: Case, layer: int, gw: list[Any], gb: list[Any],
                     f"b[{layer}]; yours has {got}")
         j = spot[0]
         name, right, yours = f"∂C/∂b_{j}^({layer})", ref_b[layer][spot], gb[layer][spot]
-    text = f"{name} should be {right:.4g}, yours is {yours:.4g}"
+    text = f"{name} should be {right + 0.0:.4g}, yours is {yours + 0.0:.4g}"
     return text + _relation(case, layer, j, right, mistake)
 
 
@@ -181,14 +183,14 @@ def _relation(case: Case, layer: int, j: int, right: float, mistake: Mistake | N
                "mean_twice": ("/ n", f" (n = {case.n})"), "sign_flipped": ("× (−1)", "")}
     if name in factors:
         op, note = factors[name]
-        return f" = {right:.4g} {op}{note}"
+        return f" = {right + 0.0:.4g} {op}{note}"
     if name in ("no_g_prime", "g_prime_at_a") and case.n == 1:
         gz = float(case.g_prime(case.zs[layer])[0, j])
         if name == "no_g_prime":
-            return f" = {right:.4g} / g′(z_{j}^({layer})) = {right:.4g} / {gz:.4g}"
+            return f" = {right + 0.0:.4g} / g′(z_{j}^({layer})) = {right + 0.0:.4g} / {gz:.4g}"
         ga = float(case.g_prime(case.acts[layer])[0, j])
-        return (f" = {right:.4g} · g′(a_{j}^({layer})) / g′(z_{j}^({layer})) "
-                f"= {right:.4g} · {ga:.4g} / {gz:.4g}")
+        return (f" = {right + 0.0:.4g} · g′(a_{j}^({layer})) / g′(z_{j}^({layer})) "
+                f"= {right + 0.0:.4g} · {ga:.4g} / {gz:.4g}")
     return ""
 
 
@@ -237,7 +239,9 @@ def _unknown(case: Case, layer: int, gw: list[Any], gb: list[Any]) -> CheckRepor
                            f"— {numbers} = {r:.4g} × the right one\n  the notes: "
                            + "; ".join(MISTAKES[m].fix for m in combo), "+".join(combo),
                            layer=layer)
-    ratio = f"; your layer-{layer} numbers are all {r:.4g} × the right ones" if r else ""
+    ratio = ("" if r is None else f"; your layer-{layer} numbers are all 0 (is anything "
+             f"assigned to grad_w[{layer}] and grad_b[{layer}]?)" if r == 0
+             else f"; your layer-{layer} numbers are all {r:.4g} × the right ones")
     return CheckReport("wrong", f"layer {layer}: your numbers are wrong, and no mistake of the "
                        f"catalogue gives them — {numbers}{ratio}", layer=layer)
 
@@ -291,6 +295,19 @@ def _rel_error(case: Case, gw: list[Any], gb: list[Any]) -> float:
     return max(errors)
 
 
+def _died(code: int | None) -> str:
+    """What a child process that ended without an answer tells (its exit status)."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return (f"the process running your backward was killed by {name} before it "
+                "returned — out of memory, or a crash in compiled code?")
+    return (f"your backward ended the process running it (exit status {code}) instead of "
+            "returning — an os._exit? return grad_w, grad_b instead")
+
+
 def _where(index: int, case: Case, total: int) -> str:
     return f"network {index} of {total} ({case.L} layer{'s' if case.L > 1 else ''}, " \
            f"{case.describe()})"
@@ -311,6 +328,8 @@ def grade(outcomes: list[sandbox.Outcome], suite: list[Case]) -> CheckReport:
                                network=index)
         if outcome[0] == "returned":
             return CheckReport("returned", f"{where}: {outcome[1]}", network=index)
+        if outcome[0] == "died":
+            return CheckReport("died", f"{where}: {_died(outcome[1])}", network=index)
         report = diagnose(case, outcome[1], outcome[2])
         if report is not None:
             report.network = index

@@ -22,7 +22,8 @@ import numpy as np
 from .mistakes import Case
 
 #: What the child reports for one case: ("ok", grad_w, grad_b), ("raised", line) or
-#: ("returned", line); a hang is ("hang", seconds) from the parent.
+#: ("returned", line); a hang is ("hang", seconds) from the parent, a child that ended
+#: without an answer ("died", its exit status).
 Outcome = tuple[Any, ...]
 Loader = Callable[[], Callable[..., Any]]
 
@@ -132,8 +133,8 @@ def run(loader: Loader, cases: Sequence[Case], time_limit: float) -> list[Outcom
             try:
                 outcome = parent.recv()
             except EOFError:  # the child died: os._exit, a signal, out of memory
-                outcomes.append(("raised", f"the process running backward ended without "
-                                 f"an answer (exit status {process.exitcode})"))
+                process.join(1.0)  # for its exit status
+                outcomes.append(("died", process.exitcode))
                 break
             outcomes.append(outcome)
             if outcome[0] != "ok":
