@@ -65,6 +65,10 @@ def test_a_table_over_the_memory_budget_streams(table: Path,
     (["--csv", "T", "--target", "y", "--stream", "--ensemble", "3"],
      "--stream trains one network"),
     (["--memory-budget", "lots"], "expected a positive size"),
+    (["--csv", "T", "--target", "y", "--stream", "--checkpoint-batches", "0"],
+     "--checkpoint-batches: expected a positive number, got '0'"),
+    (["--csv", "T", "--target", "y", "--checkpoint-seconds", "60"],
+     "--checkpoint-seconds checkpoint a streamed run (--stream); an in-memory run"),
 ])
 def test_what_a_streamed_run_cannot_do_is_a_usage_error(
         table: Path, flags: list[str], message: str,

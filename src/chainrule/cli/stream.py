@@ -37,6 +37,7 @@ from ..runs.stream_checkpoint import is_streamed
 from ..runs.stream_run import (
     STREAM_BATCH,
     STREAM_EPOCHS,
+    members,
     resume_streamed,
     start_streamed,
     train_streamed,
@@ -45,6 +46,8 @@ from .progress import StreamProgress
 
 __all__ = ["STREAM_BATCH", "STREAM_EPOCHS", "add_stream_arguments", "memory_size",
            "run_streamed", "wants_stream"]
+#: Seconds between two checkpoints inside an epoch, given no ``--checkpoint-seconds``.
+CHECKPOINT_SECONDS = 600.0
 _SIZE = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$")
 
 
@@ -77,9 +80,10 @@ def add_stream_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--checkpoint-batches", type=_positive(int), default=None, metavar="N",
                    help="streamed runs: also write checkpoint.safetensors every N batches "
                    "inside an epoch (--resume continues from the batch after it)")
-    g.add_argument("--checkpoint-seconds", type=_positive(float), default=600.0,
+    g.add_argument("--checkpoint-seconds", type=_positive(float), default=None,
                    metavar="S", help="streamed runs: also write checkpoint.safetensors after "
-                   "the batch that ends S seconds since the last one (default 600)")
+                   f"the batch that ends S seconds since the last one (default "
+                   f"{CHECKPOINT_SECONDS:.0f})")
     g.add_argument("--memory-budget", type=memory_size, default=None, metavar="SIZE",
                    help="stream a --csv table whose in-memory training would need more than "
                    "SIZE (512M, 4G, …; default: half the memory available now)")
@@ -87,7 +91,20 @@ def add_stream_arguments(g: argparse._ArgumentGroup) -> None:
 
 def wants_stream(args: argparse.Namespace, cfg: RunConfig | None) -> bool:
     """Whether this ``train`` streams: ``--stream``, or a CSV job whose table would not
-    fit the memory budget. ``--stream`` without a table is a usage error."""
+    fit the memory budget. ``--stream`` without a table, and the streamed runs'
+    checkpoint flags on a run that does not stream, are usage errors."""
+    streams = _wants_stream(args, cfg)
+    if not streams:
+        given = [f for f, v in (("--checkpoint-batches", args.checkpoint_batches),
+                                ("--checkpoint-seconds", args.checkpoint_seconds))
+                 if v is not None]
+        if given:
+            raise UsageError(f"{' and '.join(given)} checkpoint a streamed run (--stream); an "
+                             "in-memory run checkpoints every --checkpoint-every epochs")
+    return streams
+
+
+def _wants_stream(args: argparse.Namespace, cfg: RunConfig | None) -> bool:
     forced = bool(getattr(args, "stream", False))
     if cfg is None:  # --resume RUN_DIR: streamed if the run directory says so
         if is_streamed(args.resume):
@@ -123,7 +140,7 @@ def run_streamed(args: argparse.Namespace, cfg: RunConfig | None) -> int:
     checkpoints as they fall due, then ``model.safetensors`` and ``metrics.json``. With
     ``--distributed`` every MPI rank runs this and reads only its stripes of each chunk;
     rank 0 prints and writes."""
-    if cfg is not None and (cfg.ensemble > 1 or cfg.cv):
+    if cfg is not None and members(cfg):
         raise UsageError("--stream trains one network: drop --ensemble / --cv (a streamed "
                          "ensemble is not built yet)")
     if not args.distributed:
@@ -166,7 +183,7 @@ def _run(args: argparse.Namespace, cfg: RunConfig | None, *, root: bool) -> int:
     every = args.checkpoint_every if args.checkpoint_every is not None else 1
     try:
         metrics = train_streamed(run, every=every, batches=args.checkpoint_batches,
-                                 seconds=args.checkpoint_seconds,
+                                 seconds=args.checkpoint_seconds or CHECKPOINT_SECONDS,
                                  on_batch=progress.on_batch if progress else None,
                                  on_epoch=progress.on_epoch if progress else None,
                                  distributed=args.distributed)

@@ -58,11 +58,19 @@ class StreamedRun:
         return self.cfg.to_dict()
 
 
+def members(cfg: RunConfig) -> bool:
+    """Whether ``cfg`` asks for several networks (``--ensemble K``, ``--cv K``), which a
+    streamed run does not train. The table recipe's ``cv = "auto"`` (folds only when the
+    validation split is small) asks for none: a table large enough to stream has a large
+    one."""
+    return cfg.ensemble > 1 or (cfg.cv != "auto" and bool(cfg.cv))
+
+
 def start_streamed(cfg: RunConfig, out: str | Path | None, *, root: bool = True
                    ) -> StreamedRun:
     """A new streamed run of ``cfg`` (``cfg.csv``, ``cfg.target``) in ``out``; ``root``
     False: an MPI rank other than 0, which makes no directory."""
-    if cfg.ensemble > 1 or cfg.cv:
+    if members(cfg):
         raise RunError("--stream trains one network: drop --ensemble / --cv (a streamed "
                        "ensemble is not built yet)")
     assert cfg.csv is not None and cfg.target is not None
@@ -203,5 +211,5 @@ def _fitters(distributed: bool, batch_size: int) -> tuple[Any, Any]:
     return fit_stream_mpi, evaluate
 
 
-__all__ = ["STREAM_BATCH", "STREAM_EPOCHS", "StreamedRun", "resume_streamed",
+__all__ = ["STREAM_BATCH", "STREAM_EPOCHS", "StreamedRun", "members", "resume_streamed",
            "start_streamed", "train_streamed"]
