@@ -96,51 +96,60 @@ class GroupedPeriodicEmbedding(PeriodicEmbedding):
                 "b": rng.uniform(-r, r, shapes["b"]).astype(dtype)}
 
     # -- forward and backward -------------------------------------------------
-    def _member_theta(self, a_prev: Array) -> tuple[Array, Array]:
-        """(x of shape (K or 1, P, n), θ = 2π c x of shape (K, P, n, k)): a shared input's
-        x has one member axis that broadcasts."""
-        x = a_prev[:, self.columns].T[None] if self.shared_input else \
-            a_prev[:, self.columns].reshape(self.members, -1, len(self.columns)
-                                            ).transpose(0, 2, 1)
-        two_pi_c = a_prev.dtype.type(_TWO_PI) * self.c  # (K, P, k)
-        return x, x[:, :, :, None] * two_pi_c[:, :, None, :]
+    def _member_x(self, a_prev: Array) -> Array:
+        """x of shape (K, P, n), or (1, P, n) for a shared input (its member axis
+        broadcasts)."""
+        if self.shared_input:
+            return a_prev[:, self.columns].T[None]
+        return a_prev[:, self.columns].reshape(self.members, -1, len(self.columns)
+                                               ).transpose(0, 2, 1)
+
+    def _features(self, x: Array) -> Array:
+        """u = [cos θ, sin θ] with θ = 2π c x, shape (K, P, n, 2k), contiguous: the cosine
+        half u[..., :k], the sine half u[..., k:]."""
+        k = self.n_frequencies
+        theta = x[:, :, :, None] * (x.dtype.type(_TWO_PI) * self.c)[:, :, None, :]
+        u = np.empty((*theta.shape[:3], 2 * k), dtype=x.dtype)
+        np.cos(theta, out=u[..., :k])
+        np.sin(theta, out=u[..., k:])
+        return u
 
     def forward(self, a_prev: Array, *, training: bool = False,
                 rng: np.random.Generator | None = None,
-                out: None = None) -> tuple[None, Array, None]:
-        """a_prev (n, n_in) shared, or (K·n, n_in) per member → (None, a, None), a of shape
-        (K·n, n_out): each member's a_prev, then its d outputs per column."""
-        _, theta = self._member_theta(a_prev)
-        K, P, n, k = theta.shape
-        w = self.w
-        # e_mpr = Σ_q w_mprq u_mpq + b_mpr, u = [cos θ, sin θ] in its two halves (K, P, n, d)
-        e = np.matmul(np.cos(theta), w[..., :k].transpose(0, 1, 3, 2))
-        e += np.matmul(np.sin(theta), w[..., k:].transpose(0, 1, 3, 2))
+                out: None = None) -> tuple[Array, Array, None]:
+        """a_prev (n, n_in) shared, or (K·n, n_in) per member → (u, a, None): a of shape
+        (K·n, n_out), each member's a_prev then its d outputs per column; u the periodic
+        features (:meth:`_features`), which backward reads instead of computing the
+        cosines and sines again."""
+        u = self._features(self._member_x(a_prev))
+        K, P, n, _ = u.shape
+        # e_mpr = Σ_q w_mprq u_mpq + b_mpr, one batched product over (member, column)
+        e = np.matmul(u, self.w.transpose(0, 1, 3, 2))  # (K, P, n, d)
         e += self.b[:, :, None, :]
         a = np.empty((K, n, self.n_out), dtype=a_prev.dtype)
         a[:, :, :self.n_in] = member_rows(a_prev, K, self.shared_input)
         a[:, :, self.n_in:].reshape(K, n, P, self.d)[...] = e.transpose(0, 2, 1, 3)
-        return None, a.reshape(K * n, self.n_out), None
+        return u, a.reshape(K * n, self.n_out), None
 
     def backward(self, a_prev: Array, z: Array | None, a: Array, grad_a: Array, *,
                  mask: Array | None = None, need_grad_prev: bool = True,
                  out: None = None) -> tuple[None, Array | None]:
         """∂C/∂a (K·n, n_out) → (None, ∂C/∂a_prev); fills grad_c, grad_w, grad_b of every
-        member."""
-        x, theta = self._member_theta(a_prev)
-        K, P, n, k = theta.shape
-        cos, sin = np.cos(theta), np.sin(theta)  # u = [cos, sin], each (K, P, n, k)
-        w = self.w
+        member. ``z`` is the u forward returned (None: computed again)."""
+        x = self._member_x(a_prev)
+        u = self._features(x) if z is None else z  # [cos θ, sin θ], (K, P, n, 2k)
+        K, P, n, q2 = u.shape
+        k, d, w = q2 // 2, self.d, self.w
         G3 = grad_a.reshape(K, n, self.n_out)
-        G = G3[:, :, self.n_in:].reshape(K, n, P, self.d).transpose(0, 2, 1, 3)  # (K, P, n, d)
-        G_t = G.transpose(0, 1, 3, 2)
-        # ∂C/∂w_mprq = Σ_i G_impr u_impq, for the cosine and the sine half of q
-        np.matmul(G_t, cos, out=self.grad_w[..., :k])
-        np.matmul(G_t, sin, out=self.grad_w[..., k:])
-        np.add.reduce(G, axis=2, out=self.grad_b)  # ∂C/∂b_mpr = Σ_i G_impr
+        G = np.ascontiguousarray(G3[:, :, self.n_in:].reshape(K, n, P, d).transpose(0, 2, 1, 3))
+        # ∂C/∂w_mprq = Σ_i G_impr u_impq                                  (K, P, d, 2k)
+        np.matmul(G.transpose(0, 1, 3, 2), u, out=self.grad_w)
+        # ∂C/∂b_mpr = Σ_i G_impr
+        np.add.reduce(G3[:, :, self.n_in:], axis=1, out=self.grad_b.reshape(K, P * d))
         # ∂C/∂u_mpq = Σ_r G_mpr w_mprq; cos′ = −sin and sin′ = cos give ∂C/∂θ (K, P, n, k)
-        grad_theta = np.matmul(G, w[..., k:]) * cos
-        grad_theta -= np.matmul(G, w[..., :k]) * sin
+        grad_u = np.matmul(G, w)
+        grad_theta = grad_u[..., k:] * u[..., :k]
+        grad_theta -= grad_u[..., :k] * u[..., k:]
         two_pi = a_prev.dtype.type(_TWO_PI)
         # ∂C/∂c_mpj = Σ_i ∂C/∂θ_impj 2π x_imp
         np.matmul(grad_theta.transpose(0, 1, 3, 2), (two_pi * x)[..., None],

@@ -186,7 +186,7 @@ class PeriodicEmbedding(Layer):
 
     def forward(self, a_prev: Array, *, training: bool = False,
                 rng: np.random.Generator | None = None,
-                out: None = None) -> tuple[None, Array, None]:
+                out: None = None) -> tuple[Array | None, Array, None]:
         """a_prev (n_samples, n_in) → (None, a, None), a of shape (n_samples, n_out):
         a_prev, then each column's d outputs."""
         _, theta = self._theta(a_prev)
