@@ -217,7 +217,12 @@ def test_the_command_writes_the_template_and_grades_a_file(
     assert "✓ your backward is right" in capsys.readouterr().out
     Path("broken.py").write_text("def backward(:\n", encoding="utf-8")
     assert main(["check", "broken.py"]) == 1
-    assert "raised SyntaxError" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "raised SyntaxError" in out and out.rstrip().endswith("(broken.py, line 1)")
+    assert "frozen" not in out  # importlib's own frame is not the learner's line
+    assert main(["check", "."]) == 1
+    assert ".: a directory; expected the .py file that defines backward" in \
+        capsys.readouterr().err
     Path("empty.py").write_text("x = 1\n", encoding="utf-8")
     assert main(["check", "empty.py"]) == 1
     assert "empty.py defines no function backward" in capsys.readouterr().out

@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("FILE.py: expected the file that defines backward (or --template "
                        "to write one)")
     path = Path(args.file)
+    if path.is_dir():
+        raise CLIError(f"{path}: a directory; expected the .py file that defines backward")
     if not path.is_file():
         raise CLIError(f"{path}: no such file")
     report = check(path, seed=args.seed, time_limit=args.time_limit)

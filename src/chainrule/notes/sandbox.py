@@ -31,7 +31,8 @@ Loader = Callable[[], Callable[..., Any]]
 def _where(exc: BaseException) -> str:
     """``(file.py, line 12)`` of the innermost frame outside chainrule, if any."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if "chainrule" not in Path(f.filename).parts]
+              if "chainrule" not in Path(f.filename).parts
+              and not f.filename.startswith("<frozen ")]  # importlib, loading the file
     if not frames:
         return ""
     return f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
