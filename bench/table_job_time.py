@@ -4,9 +4,10 @@ change: issue 27's bar is "every default CSV job of ≤ 20,000 rows × ≤ 100 c
 
 The job is a user's default one on fold 0's training rows of each benchmark table
 (written as the file wrote them; ``--task`` given, as ``bench/real_tables.py`` gives it),
-in a fresh ``python -m chainrule`` process with one BLAS thread, on every table whose
-training CSV has at most 20,000 rows and 100 columns: it splits off its test rows and
-writes the report, the column importance and the test plot. ``--harness`` times the job
+in a fresh ``python -m chainrule`` process with one BLAS thread (``--user-threads``: as
+many as a user's shell gives), on every table whose training CSV has at most 20,000 rows
+and 100 columns: it splits off its test rows and writes the report, the column
+importance and the test plot. ``--harness`` times the job
 ``real_tables.py`` times instead (``--test-split 0``: no test report).
 
 Two sources of chainrule run it, each a frozen copy of ``src`` (``git archive COMMIT
@@ -67,8 +68,18 @@ def frozen_src(spec: str, work: Path, name: str) -> tuple[Path, str]:
     return out / "src", f"commit {commit}"
 
 
+#: Set by ``--user-threads``: the jobs run with the BLAS threads a user's shell gives
+#: (the thread variables unset), not one.
+USER_THREADS = False
+
+
 def env_for(src: Path) -> dict[str, str]:
-    return dict(os.environ, **ONE_THREAD, PYTHONPATH=str(src))
+    env = dict(os.environ, PYTHONPATH=str(src))
+    if USER_THREADS:
+        for name in (*ONE_THREAD, "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+            env.pop(name, None)
+        return env
+    return dict(env, **ONE_THREAD)
 
 
 def warm(src: Path) -> str:
@@ -158,6 +169,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {"before": before_is, "after": after_is, "warm_up": warmed,
                 "job": "chainrule train --csv F --target T --task TASK --quiet "
                        + " ".join(extra),
+                "blas_threads": "the default (variables unset)" if USER_THREADS else "1",
                 "started": started.isoformat(timespec="seconds"),
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "load_average": {"start": load_start, "end": load_average()},
@@ -169,7 +181,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["# The default table job's time, before and after", "",
              f"before: {result['before']}; after: {result['after']}. Fold 0's training rows "
              "of every benchmark table of at most 20,000 rows × 100 columns, "
-             f"`{result['job'].strip()}` in a fresh process with one BLAS thread; before and "
+             f"`{result['job'].strip()}` in a fresh process, BLAS threads: "
+             f"{result['blas_threads']}; before and "
              "after interleaved, the fastest of the runs kept (seconds). `fit` is "
              "metrics.json's `train_seconds` (the fit alone, inside the process).", "",
              f"Measured {result['started']} to {result['finished']} UTC on "
@@ -203,9 +216,13 @@ def main() -> None:
     parser.add_argument("--small-repeats", type=int, default=5)
     parser.add_argument("--harness", action="store_true",
                         help="the job real_tables.py times (--test-split 0)")
+    parser.add_argument("--user-threads", action="store_true",
+                        help="leave the BLAS thread variables unset, as a user's shell does")
     parser.add_argument("--tag", help="results under table_job_time-TAG.*")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    global USER_THREADS
+    USER_THREADS = args.user_threads
     result = run(args)
     text = markdown(result)
     print(text)
