@@ -186,6 +186,38 @@ def test_mpirun_streamed_fit_equals_one_process(files, tmp_path, which, n_ranks,
     assert saved["test"]["rows"] == stream.counts["test"]
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_mpirun_resumes_a_one_process_fit_mid_epoch(files, tmp_path):
+    """A fit stopped in one process after batch 3 of epoch 2, its weights and optimizer
+    state handed to 2 ranks that continue with ``start=(2, 3)``, ends where the unbroken
+    one-process fit ends (1e-12): the resume point means the same batches for K ranks."""
+    cases = _script()
+    path = files[1]
+    args = cases.options([str(tmp_path), str(path), "y"])
+    whole, _, _ = cases.run(args, fit_stream)
+
+    def stop(epoch: int, batch: int, rows: int) -> None:
+        if (epoch, batch) == (2, 3):
+            raise _Stop
+
+    net, stream = cases.build(args)
+    with pytest.raises(_Stop):
+        fit_stream(net, stream, epochs=args.epochs, batch_size=args.batch,
+                   buffer_rows=args.buffer, seed=5, optimizer="adam", on_batch=stop)
+    opt = net.optimizer
+    np.savez(tmp_path / "state.npz", params=net.params, t=opt.t,
+             **{f"slot_{k}": v for k, v in opt.state.items()})
+    result, out = _mpi(tmp_path, 2, path, "--resume-from", str(tmp_path / "state.npz"),
+                       "--start", "2", "3")
+    assert result.returncode == 0, result.stdout
+    err = np.max(np.abs(np.load(out / "params.rank0.npy") - whole.params))
+    assert err <= 1e-12, f"max |Δw| = {err:g}"
+    assert not np.allclose(net.params, whole.params)  # the stop left work to do
+
+
 def test_ranks_that_do_not_divide_the_stripes_are_one_line(files, tmp_path):
     result, _ = _mpi(tmp_path, 3, files[1])  # batch 16: 8 stripes
     assert result.returncode != 0

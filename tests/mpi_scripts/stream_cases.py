@@ -10,6 +10,7 @@ MPICH shared-memory segments it mapped).
 
 Usage: python stream_cases.py OUT_DIR FILE TARGET [--batch B] [--buffer R] [--epochs E]
 [--dropout P] [--chunk-bytes N] [--fail {raise,sigkill,exit0}] [--fail-rank R]
+[--resume-from NPZ --start EPOCH BATCH]
 
 ``--fail``: rank R raises, SIGKILLs itself or calls ``os._exit(0)`` after batch 3 of epoch
 2, writing ``OUT_DIR/left.time`` first.
@@ -38,6 +39,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk-bytes", type=int, default=400)
     parser.add_argument("--fail", choices=["raise", "sigkill", "exit0"], default=None)
     parser.add_argument("--fail-rank", type=int, default=1)
+    parser.add_argument("--resume-from", default=None,
+                        help="an .npz of params, t and the optimizer's slots (slot_<name>)")
+    parser.add_argument("--start", type=int, nargs=2, default=None, metavar=("EPOCH", "BATCH"))
     return parser.parse_args(argv)
 
 
@@ -55,8 +59,20 @@ def run(args: argparse.Namespace, fit: Any, on_batch: Any = None) -> tuple[Any, 
     """Train with ``fit`` (fit_stream or fit_stream_mpi): the network, its history, the
     stream."""
     net, stream = build(args)
+    optimizer: Any = "adam"
+    if args.resume_from is not None:  # the state saved after batch args.start of an epoch
+        import numpy as np
+
+        from chainrule.training.optimizers import get_optimizer
+
+        saved = np.load(args.resume_from, allow_pickle=False)
+        net.params[...] = saved["params"]
+        optimizer = get_optimizer("adam")
+        optimizer.t = int(saved["t"])
+        optimizer.state = {k[5:]: saved[k].copy() for k in saved.files if k.startswith("slot_")}
     history = fit(net, stream, epochs=args.epochs, batch_size=args.batch,
-                  buffer_rows=args.buffer, seed=5, optimizer="adam", on_batch=on_batch)
+                  buffer_rows=args.buffer, seed=5, optimizer=optimizer, on_batch=on_batch,
+                  start=None if args.start is None else tuple(args.start))
     return net, history, stream
 
 
