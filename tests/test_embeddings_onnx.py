@@ -154,7 +154,8 @@ def test_the_cli_trains_predicts_explains_and_exports_with_embeddings(tmp_path, 
     df.to_csv(tmp_path / "t.csv", index=False)
     run = tmp_path / "run"
     assert main(["train", "--csv", str(tmp_path / "t.csv"), "--target", "label",
-                 "--embeddings", "both", "--epochs", "3", "--quiet", "--out", str(run)]) == 0
+                 "--embeddings", "both", "--epochs", "3", "--quiet", "--out", str(run),
+                 "--cv", "0"]) == 0  # one network (members: tests/test_crossval_embeddings.py)
     net = cr.load(run / "model.safetensors")
     assert [type(layer) for layer in net.layers[:2]] == [CategoricalEmbedding,
                                                          PeriodicEmbedding]
