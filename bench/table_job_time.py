@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,7 @@ def job(src: Path, csv: Path, table: catalogue.Table, work: Path, extra: list[st
     """One fresh ``train`` process: its wall time, and the fit's seconds and epochs."""
     out = work / "run"
     subprocess.run(["rm", "-rf", str(out)], check=True)
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "chainrule", "train", "--csv", str(csv),
                            "--target", table.target, "--task", table.task, "--out",
@@ -100,11 +102,14 @@ def job(src: Path, csv: Path, table: catalogue.Table, work: Path, extra: list[st
                           env=env_for(src), cwd=work, capture_output=True, text=True,
                           check=False)
     seconds = time.perf_counter() - start
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-1:]
         return {"seconds": seconds, "error": tail[0][:300] if tail else "no output"}
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"seconds": seconds, "train_seconds": metrics.get("train_seconds"),
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds,
+            "train_seconds": metrics.get("train_seconds"),
             "epochs": metrics.get("epochs_run")}
 
 
@@ -137,7 +142,9 @@ def load_average() -> str:
         return "unknown"
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, save: Any = None) -> dict[str, Any]:
+    """Every table, before and after; ``save(result)`` (if given) after each table, so an
+    interrupted run leaves the tables it finished."""
     with tempfile.TemporaryDirectory(prefix="table_job_time_") as tmp:
         work = Path(tmp)
         before, before_is = frozen_src(args.before, work, "before")
@@ -159,21 +166,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    "repeats": repeats, "runs": runs}
             for name in sources:
                 row[f"{name}_s"] = fastest(runs[name], "seconds")
+                row[f"{name}_cpu_s"] = fastest(runs[name], "cpu_seconds")
                 row[f"{name}_fit_s"] = fastest(runs[name], "train_seconds")
             b, a = row["before_s"], row["after_s"]
             row["ratio"] = a / b if a and b else None
+            cb, ca = row["before_cpu_s"], row["after_cpu_s"]
+            row["cpu_ratio"] = ca / cb if ca and cb else None
             rows.append(row)
+            if save is not None:
+                save(summary(before_is, after_is, warmed, extra, started, load_start, rows))
             print(f"{table.name:16s} {n_rows:6d} rows  before {b or float('nan'):7.2f} s  "
-                  f"after {a or float('nan'):7.2f} s  fit {row['before_fit_s']} → "
-                  f"{row['after_fit_s']} s", flush=True)
-        return {"before": before_is, "after": after_is, "warm_up": warmed,
-                "job": "chainrule train --csv F --target T --task TASK --quiet "
-                       + " ".join(extra),
-                "blas_threads": "the default (variables unset)" if USER_THREADS else "1",
-                "started": started.isoformat(timespec="seconds"),
-                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "load_average": {"start": load_start, "end": load_average()},
-                "machine": f"{platform.node()}, {os.cpu_count()} CPUs", "rows": rows}
+                  f"after {a or float('nan'):7.2f} s  cpu {cb} → {ca} s  fit "
+                  f"{row['before_fit_s']} → {row['after_fit_s']} s", flush=True)
+        return summary(before_is, after_is, warmed, extra, started, load_start, rows)
+
+
+def summary(before_is: str, after_is: str, warmed: dict[str, str], extra: list[str],
+            started: datetime, load_start: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"before": before_is, "after": after_is, "warm_up": warmed,
+            "job": "chainrule train --csv F --target T --task TASK --quiet " + " ".join(extra),
+            "blas_threads": "the default (variables unset)" if USER_THREADS else "1",
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "load_average": {"start": load_start, "end": load_average()},
+            "machine": f"{platform.node()}, {os.cpu_count()} CPUs", "rows": rows}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -184,24 +200,31 @@ def markdown(result: dict[str, Any]) -> str:
              f"`{result['job'].strip()}` in a fresh process, BLAS threads: "
              f"{result['blas_threads']}; before and "
              "after interleaved, the fastest of the runs kept (seconds). `fit` is "
-             "metrics.json's `train_seconds` (the fit alone, inside the process).", "",
+             "metrics.json's `train_seconds` (the fit alone, inside the process); CPU is the "
+             "job's user + system seconds (steadier than wall time on a loaded machine).", "",
              f"Measured {result['started']} to {result['finished']} UTC on "
              f"{result['machine']}; load average (1, 5, 15 min) "
              f"{result['load_average']['start']} at the start, "
              f"{result['load_average']['end']} at the end.", "",
              "| table | rows × cols | runs | job before | job after | after / before | "
-             "fit before | fit after |", "|---|---|---|---|---|---|---|---|"]
+             "CPU before | CPU after | CPU after / before | fit before | fit after |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         def cell(v: float | None) -> str:
             return "–" if v is None else f"{v:.2f}"
         lines.append(f"| {r['table']} | {r['rows']:,} × {r['columns']} | {r['repeats']} | "
                      f"{cell(r['before_s'])} | {cell(r['after_s'])} | {cell(r['ratio'])} | "
+                     f"{cell(r['before_cpu_s'])} | {cell(r['after_cpu_s'])} | "
+                     f"{cell(r['cpu_ratio'])} | "
                      f"{cell(r['before_fit_s'])} | {cell(r['after_fit_s'])} |")
     done = [r for r in rows if r["before_s"] and r["after_s"]]
     if done:
         b = sum(r["before_s"] for r in done)
         a = sum(r["after_s"] for r in done)
-        lines.append(f"| **sum** | | | {b:.2f} | {a:.2f} | {a / b:.2f} | | |")
+        cb = sum(r["before_cpu_s"] or 0 for r in done)
+        ca = sum(r["after_cpu_s"] or 0 for r in done)
+        lines.append(f"| **sum** | | | {b:.2f} | {a:.2f} | {a / b:.2f} | {cb:.2f} | "
+                     f"{ca:.2f} | {ca / cb if cb else float('nan'):.2f} | | |")
     over = [r["table"] for r in rows if (r["after_s"] or 0) > BAR_SECONDS]
     lines += ["", f"Over {BAR_SECONDS:.0f} s after: {', '.join(over) if over else 'none'}."]
     return "\n".join(lines) + "\n"
@@ -223,14 +246,16 @@ def main() -> None:
     args = parser.parse_args()
     global USER_THREADS
     USER_THREADS = args.user_threads
-    result = run(args)
-    text = markdown(result)
-    print(text)
+    stem = HERE / "results" / ("table_job_time" + (f"-{args.tag}" if args.tag else ""))
+
+    def save(result: dict[str, Any]) -> None:
+        stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+        stem.with_suffix(".md").write_text(markdown(result))
+
+    result = run(args, None if args.no_write else save)
+    print(markdown(result))
     if not args.no_write:
-        stem = "table_job_time" + (f"-{args.tag}" if args.tag else "")
-        out = HERE / "results"
-        (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
-        (out / f"{stem}.md").write_text(text)
+        save(result)
 
 
 if __name__ == "__main__":
