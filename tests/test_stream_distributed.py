@@ -263,3 +263,20 @@ def test_cli_distributed_stream_equals_one_process(files, tmp_path, which):
     assert np.max(np.abs(one)) > 0.1
     metrics = [json.loads((d / "metrics.json").read_text()) for d in (runs[0], tmp_path / "single")]
     assert metrics[0]["test"] == pytest.approx(metrics[1]["test"], rel=1e-12)
+
+
+def test_a_rank_streaming_another_table_ends_the_job_naming_it(files, tmp_path):
+    """MPMD launch: rank 1 opens a table with other rows; it is named with what differs
+    before any training, and the job ends non-zero."""
+    from test_distributed import _mpirun, _run
+
+    other = tmp_path / "other.parquet"
+    _table(260, seed=1).to_parquet(other, row_group_size=37)
+    out = tmp_path / "out"
+    out.mkdir()
+    py = [sys.executable, str(SCRIPT), str(out)]
+    cmd = [*_mpirun(), "-n", "1", *py, str(files[1]), "y", ":", "-n", "1", *py, str(other), "y"]
+    result = _run(cmd, marker=str(out))
+    assert result.returncode != 0, result.stdout
+    assert "rank 1 streams a different table or fit from rank 0: rows" in result.stdout
+    assert not list(out.glob("params.rank*.npy"))
