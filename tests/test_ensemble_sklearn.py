@@ -18,6 +18,10 @@ from chainrule.engine.ensemble import Ensemble  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 from chainrule.sklearn._objective import objective  # noqa: E402
 
+# These fits stop after a few iterations on purpose (the objective, not the optimum, is
+# tested); the estimators say so with scikit-learn's ConvergenceWarning, as they should.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 def _data(n=40, seed=0):
     rng = np.random.default_rng(seed)
