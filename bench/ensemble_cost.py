@@ -1,7 +1,7 @@
 """What an ensemble and ``--cv`` cost: issue 27's cost bars, measured in fresh processes.
 
-(a) On one mid-size table (default ``fair``: 6,366 rows × 9 columns, a benchmark table),
-three ``chainrule train --csv`` runs with the same data and the same epochs
+(a) On each ``--table`` (default ``fair``, 6,366 rows × 9 columns, and the small ``penguins``,
+344 rows), three ``chainrule train --csv`` runs with the same data and the same epochs
 (``--epochs E --early-stopping 0``):
 
     one       no more flags
@@ -9,8 +9,12 @@ three ``chainrule train --csv`` runs with the same data and the same epochs
     cv        --cv 5                bar: ≤ 2.5 × one
 
 each a fresh ``python -m chainrule`` process, interleaved (round r runs the three in an order
-rotated by r), ``--rounds`` rounds (≥ 5); the fastest wall time of each is compared. A flag
-that ``chainrule train --help`` does not list yet is reported as missing, not measured.
+rotated by r), ``--rounds`` rounds (≥ 5); the fastest of each is compared: the process's wall
+time, its fit (metrics.json ``train_seconds``) and its CPU seconds (user + system of the child,
+steadier than wall time on a loaded machine). Every contender runs with the same thread
+settings: one BLAS/OpenMP/numba thread (``ONE_THREAD``, as bench/real_tables.py's chainrule
+contender), so "one network" is not flattered by threads the ensemble cannot use the same way.
+A flag that ``chainrule train --help`` does not list yet is reported as missing, not measured.
 
 (b) ``--jobs``: the wall time of the default job (``chainrule train --csv FILE --target T``,
 no other flag) on every benchmark table of at most 20,000 rows and 100 columns, one fresh
@@ -28,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,30 +49,41 @@ RESULTS = REPO / "bench" / "results"
 VARIANTS = {"one": [], "ensemble": ["--ensemble", "8"], "cv": ["--cv", "5"]}
 BARS = {"ensemble": 3.0, "cv": 2.5}
 JOB_ROWS, JOB_COLUMNS, JOB_BAR = 20_000, 100, 60.0
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "NUMBA_NUM_THREADS": "1"}
 
 
-def _env() -> dict[str, str]:
+def _env(one_thread: bool = True) -> dict[str, str]:
+    """The child's environment: this src first on the path and, for the cost runs, one thread
+    for every contender (``one_thread``); the default jobs keep the shell's threads."""
     path = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
-    return dict(os.environ, PYTHONPATH=path)
+    return dict(os.environ, **(ONE_THREAD if one_thread else {}), PYTHONPATH=path)
 
 
-def timed_train(csv: Path, target: str, flags: list[str]) -> tuple[float, float, int, str]:
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_train(csv: Path, target: str, flags: list[str], one_thread: bool = True,
+                ) -> tuple[float, float, float, int, str]:
     """One fresh ``chainrule train`` process: its wall seconds, the fit's own seconds
-    (metrics.json's ``train_seconds``; nan when absent), its exit status and last line."""
+    (metrics.json's ``train_seconds``; nan when absent), its CPU seconds, its exit status
+    and last line."""
     with tempfile.TemporaryDirectory(prefix="ensemble_cost_") as tmp:
         run = Path(tmp) / "run"
         command = [sys.executable, "-m", "chainrule", "train", "--csv", str(csv),
                    "--target", target, "--out", str(run), "--quiet", *flags]
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=tmp, env=_env(), capture_output=True, text=True,
-                              check=False)
-        seconds = time.perf_counter() - start
+        cpu, start = _child_cpu(), time.perf_counter()
+        done = subprocess.run(command, cwd=tmp, env=_env(one_thread), capture_output=True,
+                              text=True, check=False)
+        seconds, cpu = time.perf_counter() - start, _child_cpu() - cpu
         try:
             fit = float(json.loads((run / "metrics.json").read_text())["train_seconds"])
         except (OSError, ValueError, KeyError, TypeError):
             fit = float("nan")
     lines = (done.stdout + done.stderr).strip().splitlines()
-    return seconds, fit, done.returncode, lines[-1][:200] if lines else ""
+    return seconds, fit, cpu, done.returncode, lines[-1][:200] if lines else ""
 
 
 def available(flag: str) -> bool:
@@ -77,32 +93,37 @@ def available(flag: str) -> bool:
 
 
 def cost(table: catalogue.Table, epochs: int, rounds: int) -> dict[str, object]:
-    """Interleaved rounds of the three variants; the fastest of each and the ratios."""
+    """Interleaved rounds of the three variants; the fastest of each and the ratios (of the
+    process's wall time, of the fit and of the process's CPU seconds)."""
     names = [n for n in VARIANTS if n == "one" or available(VARIANTS[n][0])]
     missing = [n for n in VARIANTS if n not in names]
     common = ["--epochs", str(epochs), "--early-stopping", "0"]
-    times: dict[str, list[float]] = {n: [] for n in names}
-    fits: dict[str, list[float]] = {n: [] for n in names}
+    measured: dict[str, dict[str, list[float]]] = {
+        kind: {n: [] for n in names} for kind in ("times", "fits", "cpus")}
     errors: dict[str, str] = {}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            seconds, fit, code, last = timed_train(table.file(), table.target,
-                                                   common + VARIANTS[name])
+            seconds, fit, cpu, code, last = timed_train(table.file(), table.target,
+                                                        common + VARIANTS[name])
             if code != 0:
                 errors[name] = f"exit {code}: {last}"
                 continue
-            times[name].append(round(seconds, 3))
-            fits[name].append(round(fit, 3))
-            print(f"round {r} {name:9s} {seconds:7.2f} s (fit {fit:.2f} s)", flush=True)
-    fastest = {n: min(t) for n, t in times.items() if t}
-    fastest_fit = {n: min(t) for n, t in fits.items() if t}
-    ratios = {n: fastest[n] / fastest["one"] for n in fastest if n != "one" and "one" in fastest}
-    fit_ratios = {n: fastest_fit[n] / fastest_fit["one"] for n in fastest_fit
-                  if n != "one" and "one" in fastest_fit}
-    return {"table": table.name, "epochs": epochs, "rounds": rounds, "times": times,
-            "fits": fits, "fastest": fastest, "ratios": ratios, "fastest_fit": fastest_fit,
-            "fit_ratios": fit_ratios, "missing": missing, "errors": errors}
+            for kind, value in zip(("times", "fits", "cpus"), (seconds, fit, cpu), strict=True):
+                measured[kind][name].append(round(value, 3))
+            print(f"{table.name} round {r} {name:9s} {seconds:7.2f} s (fit {fit:.2f} s, "
+                  f"cpu {cpu:.2f} s)", flush=True)
+    result: dict[str, object] = {"table": table.name, "epochs": epochs, "rounds": rounds,
+                                 "threads": ONE_THREAD, "missing": missing, "errors": errors,
+                                 **measured}
+    for kind, key, ratio_key in (("times", "fastest", "ratios"),
+                                 ("fits", "fastest_fit", "fit_ratios"),
+                                 ("cpus", "fastest_cpu", "cpu_ratios")):
+        best = {n: min(t) for n, t in measured[kind].items() if t}
+        result[key] = best
+        result[ratio_key] = {n: best[n] / best["one"] for n in best
+                             if n != "one" and "one" in best}
+    return result
 
 
 def jobs(write: bool) -> list[dict[str, object]]:
@@ -114,7 +135,8 @@ def jobs(write: bool) -> list[dict[str, object]]:
         rows, columns = len(data.frame), data.frame.shape[1]
         if rows > JOB_ROWS or columns > JOB_COLUMNS:
             continue
-        seconds, _, code, last = timed_train(table.file(), table.target, [])
+        seconds, _, _, code, last = timed_train(table.file(), table.target, [],
+                                                one_thread=False)
         out.append({"table": table.name, "rows": rows, "columns": columns,
                     "seconds": round(seconds, 2), "exit": code,
                     "error": last if code else ""})
@@ -126,52 +148,67 @@ def jobs(write: bool) -> list[dict[str, object]]:
     return out
 
 
-def markdown(result: dict[str, object], job_times: list[dict[str, object]] | None) -> str:
-    fastest, ratios = result["fastest"], result["ratios"]
-    fit, fit_ratios = result.get("fastest_fit", {}), result.get("fit_ratios", {})
-    assert isinstance(fastest, dict) and isinstance(ratios, dict)
-    assert isinstance(fit, dict) and isinstance(fit_ratios, dict)
-    lines = [f"# Ensemble and --cv cost on {result['table']} ({result['epochs']} epochs, "
-             f"fastest of {result['rounds']} interleaved fresh-process runs)\n",
-             "Process: the whole `chainrule train` process's wall time; fit: its "
-             "metrics.json `train_seconds` (the training loop alone).\n",
-             "| run | flags | process (s) | × one | fit (s) | × one | bar |",
-             "|---|---|---|---|---|---|---|"]
+def cost_table(result: dict[str, object]) -> list[str]:
+    """One table's markdown rows: each variant's fastest process, fit and CPU seconds and
+    their ratios to one network; a bar is met when every ratio is within it."""
+    fastest, fit, cpu = result["fastest"], result["fastest_fit"], result["fastest_cpu"]
+    ratios = {"process": result["ratios"], "fit": result["fit_ratios"],
+              "cpu": result["cpu_ratios"]}
+    lines = [f"## {result['table']} ({result['epochs']} epochs, fastest of "
+             f"{result['rounds']} interleaved fresh-process runs)\n",
+             "| run | flags | process (s) | × one | fit (s) | × one | CPU (s) | × one | bar |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, flags in VARIANTS.items():
-        if name in fastest:
-            ratio = "1" if name == "one" else f"{ratios[name]:.2f}"
-            f_ratio = "1" if name == "one" else f"{fit_ratios.get(name, float('nan')):.2f}"
-            bar = f"≤ {BARS[name]}" if name in BARS else "–"
-            worst = max(ratios.get(name, 0.0), fit_ratios.get(name, 0.0))
-            ok = "" if name not in BARS else (" (met)" if worst <= BARS[name]
-                                              else " (**not met**)")
-            lines.append(f"| {name} | `{' '.join(flags) or '–'}` | {fastest[name]:.2f} | "
-                         f"{ratio} | {fit.get(name, float('nan')):.2f} | {f_ratio} | "
-                         f"{bar}{ok} |")
+        if name not in fastest:  # type: ignore[operator]
+            continue
+        cells = []
+        for kind, best in (("process", fastest), ("fit", fit), ("cpu", cpu)):
+            ratio = "1" if name == "one" else f"{ratios[kind].get(name, float('nan')):.2f}"  # type: ignore[attr-defined]
+            cells.append(f"{best.get(name, float('nan')):.2f} | {ratio}")  # type: ignore[attr-defined]
+        verdict = "–"
+        if name in BARS:
+            worst = max(ratios[kind].get(name, 0.0) for kind in ("fit", "cpu"))  # type: ignore[attr-defined]
+            verdict = f"≤ {BARS[name]}" + (" (met)" if worst <= BARS[name] else " (**not met**)")
+        lines.append(f"| {name} | `{' '.join(flags) or '–'}` | {' | '.join(cells)} | "
+                     f"{verdict} |")
     for name in result["missing"]:  # type: ignore[attr-defined]
         lines.append(f"| {name} | `{' '.join(VARIANTS[name])}` | not measured: "
-                     "`chainrule train` has no such flag yet | – | – | – | – |")
+                     "`chainrule train` has no such flag yet | – | – | – | – | – | – |")
     for name, error in result["errors"].items():  # type: ignore[attr-defined]
         lines.append(f"\n{name} failed in some rounds: {error}")
+    return lines
+
+
+def markdown(results: list[dict[str, object]],
+             job_times: list[dict[str, object]] | None) -> str:
+    threads = " ".join(f"{k}={v}" for k, v in ONE_THREAD.items())
+    lines = ["# Ensemble and --cv cost\n",
+             "Process: the whole `chainrule train` process's wall time; fit: its metrics.json "
+             "`train_seconds` (the training loop alone); CPU: the process's user + system "
+             "seconds. A bar is met when the fit and CPU ratios are both within it. Every run: "
+             f"{threads} (the same threads for every contender).\n"]
+    for result in results:
+        lines += cost_table(result) + [""]
     if job_times is not None:
         slow = [j for j in job_times if j["exit"] or j["seconds"] > JOB_BAR]  # type: ignore
         lines += [f"\n## Default CSV jobs (≤ {JOB_ROWS:,} rows × ≤ {JOB_COLUMNS} columns; "
-                  f"bar ≤ {JOB_BAR:.0f} s)\n", "| table | rows × cols | seconds | exit |",
-                  "|---|---|---|---|"]
+                  f"bar ≤ {JOB_BAR:.0f} s; the shell's threads)\n",
+                  "| table | rows × cols | seconds | exit |", "|---|---|---|---|"]
         lines += [f"| {j['table']} | {j['rows']:,} × {j['columns']} | {j['seconds']} | "
                   f"{j['exit']} {j['error']} |" for j in job_times]
         worst = max(job_times, key=lambda j: j["seconds"])  # type: ignore
         lines.append(f"\nslowest: {worst['table']} {worst['seconds']} s; over the bar or "
                      f"failed: {', '.join(str(j['table']) for j in slow) or 'none'}.")
     lines.append(f"\nchainrule from {SRC}; {os.cpu_count()} CPUs, Python "
-                 f"{platform.python_version()}, "
+                 f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}, "
                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--table", default="fair", choices=[t.name for t in catalogue.TABLES])
+    parser.add_argument("--table", nargs="+", default=["fair", "penguins"],
+                        choices=[t.name for t in catalogue.TABLES])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (≥ 5)")
     parser.add_argument("--jobs", action="store_true", help="also time the default jobs")
@@ -180,22 +217,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chainrule-src", type=Path, default=SRC, metavar="DIR",
                         help="the src folder whose chainrule runs (a git archive of one "
                              "commit is safe from edits made while this runs)")
+    parser.add_argument("--tag", default="", help="write ensemble_cost-TAG.md/.json instead")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     globals()["SRC"] = args.chainrule_src.resolve()
-    table = next(t for t in catalogue.TABLES if t.name == args.table)
     if args.jobs_only:
         jobs(write=not args.no_write)
         return 0
-    result = cost(table, args.epochs, args.rounds)
+    results = [cost(next(t for t in catalogue.TABLES if t.name == name), args.epochs,
+                    args.rounds) for name in args.table]
     job_times = jobs(write=False) if args.jobs else None
-    text = markdown(result, job_times)
+    text = markdown(results, job_times)
     print(text)
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "ensemble_cost.md").write_text(text)
-        (RESULTS / "ensemble_cost.json").write_text(
-            json.dumps({"cost": result, "jobs": job_times}, indent=1))
+        stem = "ensemble_cost" + (f"-{args.tag}" if args.tag else "")
+        (RESULTS / f"{stem}.md").write_text(text)
+        (RESULTS / f"{stem}.json").write_text(
+            json.dumps({"cost": results, "jobs": job_times}, indent=1))
     return 0
 
 
