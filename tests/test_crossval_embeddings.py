@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import chainrule
 from chainrule.cli import main
@@ -76,3 +77,38 @@ def test_an_ensemble_with_embeddings_trains(tmp_path: Path) -> None:
     assert "× 2 members" in out
     net = chainrule.load(tmp_path / "e" / "model.safetensors")
     assert isinstance(net.layers[0], GroupedPeriodicEmbedding) and net.members == 2
+
+
+def test_the_out_of_fold_loss_runs_each_member_on_its_own_fold_only() -> None:
+    """OutOfFoldLoss passes each member its own fold's rows (Ensemble.forward_members,
+    folds of unequal size padded): equal to every row's cost under the member that never
+    saw it, taken from all members' outputs on all rows (float64, 1e-12)."""
+    from types import SimpleNamespace
+
+    from chainrule.engine.embeddings import table_input_layers
+    from chainrule.runs.crossval import OutOfFoldLoss, fold_ids
+
+    rng = np.random.default_rng(4)
+    n, k = 23, 5  # folds of 5, 5, 5, 4, 4 rows
+    X = np.column_stack([rng.normal(size=n), rng.integers(0, 6, n), rng.normal(size=n)])
+    X[:6, 1] = np.arange(6)
+    front = table_input_layers(3, [(1, 6)], [0, 2])
+    net = chainrule.Network([*front, chainrule.Dense(front[-1].n_out, 7, "tanh"),
+                             chainrule.Dense(7, 3, "softmax")], loss="cross_entropy",
+                            dtype="float64", seed=2, ensemble=k)
+    a0 = net.inputs(X)
+    Y = net.targets(rng.integers(0, 3, n), n)
+    folds = fold_ids(n, k, seed=1)
+    trainer = SimpleNamespace(net=net, history=SimpleNamespace(history={}))
+    logs: dict[str, float] = {}
+    OutOfFoldLoss(a0, Y, folds).on_epoch_end(trainer, logs)
+    A = net.predict_members(a0)  # (k, n, 3): every member on every row
+    want = np.sum(net.loss_fn.value(A[folds, np.arange(n)], Y)) / n
+    assert logs["cv_loss"] == pytest.approx(want, rel=1e-12)
+    assert trainer.history.history["cv_loss"] == [logs["cv_loss"]]
+    rows = np.stack([np.flatnonzero(folds == m)[:4] for m in range(k)])
+    own = net.forward_members(a0[rows]).members_a_L
+    np.testing.assert_allclose(own, A[np.arange(k)[:, None], rows], rtol=1e-12)
+    assert net.layers[0].shared_input  # the pass leaves the ensemble as it was
+    with pytest.raises(ValueError, match=r"a0: expected every member's rows, shape \(5, n"):
+        net.forward_members(a0)

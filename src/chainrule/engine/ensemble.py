@@ -432,6 +432,22 @@ class Ensemble(Network):
         trace = super().forward(a0, training=training, workspace=workspace, rng=rng)
         return EnsembleTrace.of(trace, self.members)
 
+    def forward_members(self, a0: Array) -> EnsembleTrace:
+        """Every member on rows of its own (dropout off): a0 of shape (K, n, n_in), member m
+        reads a0[m] only, so a pass costs what one member's pass on n rows costs K times,
+        not K members on K·n rows (``--cv``'s out-of-fold loss: member m on fold m)."""
+        K = self.members
+        if a0.ndim != 3 or a0.shape[0] != K:
+            raise ValueError(f"a0: expected every member's rows, shape ({K}, n, n_in), got "
+                             f"{tuple(a0.shape)}")
+        first = next(layer for layer in self.layers if getattr(layer, "shared_input", False))
+        first.shared_input = False  # type: ignore[attr-defined]  # the rows are per member
+        try:
+            trace = Network.forward(self, a0.reshape(K * a0.shape[1], a0.shape[2]))
+        finally:
+            first.shared_input = True  # type: ignore[attr-defined]
+        return EnsembleTrace.of(trace, K)
+
     def member_targets(self, Y: Array, rows: int) -> Array:
         """Y (n, n_out) repeated for every member, (K·n, n_out), as the members' rows."""
         if Y.shape[0] == rows:

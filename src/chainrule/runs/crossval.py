@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..engine.ensemble import EnsembleTrace
 from ..engine.network import Network
 from ..training.callbacks import Callback
 from .errors import RunError
@@ -84,16 +83,23 @@ class OutOfFoldLoss(Callback):
 
     def __init__(self, a0: NDArray, Y: NDArray, folds: NDArray[np.int64]) -> None:
         self.a0, self.Y, self.folds = a0, Y, folds
+        k = int(folds.max()) + 1
+        own = [np.flatnonzero(folds == m) for m in range(k)]
+        width = max(len(rows) for rows in own)
+        # member m's rows, its fold's, padded to one width by repeating them (not counted)
+        self.rows = np.stack([np.resize(rows, width) for rows in own])  # (k, width)
+        self.counted = np.stack([np.arange(width) < len(rows) for rows in own])
 
     def on_epoch_end(self, trainer: Any, logs: dict[str, float]) -> None:
         net = trainer.net
-        k = int(self.folds.max()) + 1
+        k, width = self.rows.shape
         total = 0.0
-        for start in range(0, len(self.a0), 4096):
-            rows = slice(start, start + 4096)
-            A = EnsembleTrace.of(net.forward(self.a0[rows]), k).members_a_L  # (k, m, n_out)
-            own = A[self.folds[rows], np.arange(A.shape[1])]  # each row's unseen member
-            total += float(np.sum(net.loss_fn.value(own, self.Y[rows])))
+        step = max(1, 4096 // k)
+        for start in range(0, width, step):
+            rows = self.rows[:, start:start + step]  # (k, s): member m on its own fold
+            A = net.forward_members(self.a0[rows]).members_a_L  # (k, s, n_out)
+            counted = self.counted[:, start:start + step]
+            total += float(np.sum(net.loss_fn.value(A[counted], self.Y[rows[counted]])))
         logs["cv_loss"] = total / len(self.a0)
         # The trainer's History saw this epoch's logs before this callback ran (it is
         # always first): record cv_loss there too, so history.csv and a resumed run's
