@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chainrule.datasets.stream import TRAIN, ChunkSource, TableStream, stripe_rows
+from chainrule.datasets.stream import (
+    TRAIN,
+    ChunkSource,
+    TableStream,
+    merge_scaling_sums,
+    stripe_rows,
+)
 from chainrule.training.stream import batches, evaluate_stream, fit_stream, stream_network
 from chainrule.training.stream_stripes import n_stripes, stripe_batches
 
@@ -101,6 +107,30 @@ def test_stripes_encode_as_their_chunk_does(tmp_path):
                  for s in range(8)]
         assert np.array_equal(X, np.concatenate([p[0] for p in parts]), equal_nan=True)
         assert np.array_equal(y, np.concatenate([p[1] for p in parts]))
+
+
+@pytest.mark.parametrize("which,task", [(0, None), (1, "regression")])
+def test_pass_2_of_the_ranks_shares_merges_to_the_whole(files, which, task):
+    """Pass 2 over stripes [a, b) of every chunk, for each rank of K, merged in rank order
+    (``merge_scaling_sums``), gives the scaler and target statistics of pass 2 over every
+    row (to 1e-12)."""
+    target = "x1" if task == "regression" else "y"
+    stream = TableStream(files[which], target, task=task, chunk_bytes=300)
+    whole = stream.scaling_sums(np.float64)
+    scaler, y_mean, y_std = stream.standardizer(np.float64)
+    for K in (2, 4, 8):
+        parts = [stream.scaling_sums(np.float64, (r * 8 // K, (r + 1) * 8 // K, 8))
+                 for r in range(K)]
+        total = parts[0]
+        for part in parts[1:]:
+            total = merge_scaling_sums(total, part)
+        np.testing.assert_allclose(total, whole, rtol=1e-12, atol=1e-12)
+        shared, shared_mean, shared_std = stream.standardizer(np.float64, total)
+        np.testing.assert_allclose(shared.mean, scaler.mean, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(shared.scale, scaler.scale, rtol=1e-12)
+        assert shared_mean == pytest.approx(y_mean, rel=1e-12)
+        assert shared_std == pytest.approx(y_std, rel=1e-12)
+    assert (whole[-3] > 0) == (task == "regression")
 
 
 # -- the global batch does not depend on the number of ranks ---------------------------------

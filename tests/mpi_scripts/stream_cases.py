@@ -45,20 +45,25 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(args: argparse.Namespace) -> tuple[Any, Any]:
+def build(args: argparse.Namespace, network: Any = None) -> tuple[Any, Any]:
+    """The stream and its network, built by ``network`` (default ``stream_network``; the
+    ranks use ``stream_network_mpi``, pass 2 shared)."""
     from chainrule.datasets.stream import TableStream
     from chainrule.training.stream import stream_network
 
     stream = TableStream(args.file, args.target, chunk_bytes=args.chunk_bytes, seed=3,
                          val_split=0.15, test_split=0.15)
-    net = stream_network(stream, hidden=(8, 6), seed=1, dtype="float64", dropout=args.dropout)
-    return net, stream
+    options = {"hidden": (8, 6), "seed": 1, "dtype": "float64", "dropout": args.dropout}
+    if network is None:
+        return stream_network(stream, **options), stream
+    return network(stream, batch_size=args.batch, **options), stream
 
 
-def run(args: argparse.Namespace, fit: Any, on_batch: Any = None) -> tuple[Any, Any, Any]:
-    """Train with ``fit`` (fit_stream or fit_stream_mpi): the network, its history, the
-    stream."""
-    net, stream = build(args)
+def run(args: argparse.Namespace, fit: Any, on_batch: Any = None, network: Any = None
+        ) -> tuple[Any, Any, Any]:
+    """Train with ``fit`` (fit_stream or fit_stream_mpi) the network ``network`` builds
+    (see :func:`build`): the network, its history, the stream."""
+    net, stream = build(args, network)
     optimizer: Any = "adam"
     if args.resume_from is not None:  # the state saved after batch args.start of an epoch
         import numpy as np
@@ -81,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from chainrule.distributed import rank
-    from chainrule.distributed.stream import evaluate_stream_mpi, fit_stream_mpi
+    from chainrule.distributed.stream import (
+        evaluate_stream_mpi,
+        fit_stream_mpi,
+        stream_network_mpi,
+    )
 
     me = rank()
     sys.path.insert(0, os.path.dirname(__file__))
@@ -100,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                 os._exit(0)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    net, history, stream = run(args, fit_stream_mpi, leave if args.fail else None)
+    net, history, stream = run(args, fit_stream_mpi, leave if args.fail else None,
+                               stream_network_mpi)
     test = evaluate_stream_mpi(net, stream, "test", batch_size=args.batch)
     np.save(os.path.join(args.out_dir, f"params.rank{me}.npy"), net.params, allow_pickle=False)
     with open(os.path.join(args.out_dir, f"history.rank{me}.json"), "w") as f:

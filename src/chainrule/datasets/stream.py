@@ -512,24 +512,57 @@ class TableStream:
                          dtype=np.int64)
         return X, index[y_col.codes]
 
-    def standardizer(self, dtype: DTypeLike) -> tuple[Standardizer, float, float]:
-        """Pass 2 over the training rows: the :class:`Standardizer` that
-        :meth:`TableEncoder.standardizer` gives for them (means and spreads merged chunk by
-        chunk, Chan et al.'s pairwise update, in float64), and the target's mean and
-        spread (regression; 0 and 1 for classes)."""
+    def scaling_sums(self, dtype: DTypeLike, part: tuple[int, int, int] | None = None
+                     ) -> NDArray[np.float64]:
+        """Pass 2's statistics over the training rows of every chunk (or of its stripes
+        ``part`` = (first, end, S), one MPI rank's share), encoded as ``dtype``: an array
+        of shape (2·n_out + 4,) — the features' count n, means (n_out) and sums of squared
+        deviations M2 (n_out), then the target's count, mean and M2 (regression; zeros
+        for classes). Merged chunk by chunk (Chan et al.'s pairwise update, in float64);
+        two merge with :func:`merge_scaling_sums`."""
         n, mean, m2 = 0, np.zeros(self.encoder.n_out), np.zeros(self.encoder.n_out)
         y_n, y_mean, y_m2 = 0, np.zeros(1), np.zeros(1)
-        for chunk in self.source:
-            X, y = self.encoded(chunk, TRAIN, dtype)
+        for i in range(self.source.n_chunks):
+            X, y = self.encoded(self.source.read(i, part), TRAIN, dtype)
             for start in range(0, len(X), MERGE_ROWS):  # float64 copies of a slice only
                 n, mean, m2 = _merge(n, mean, m2, X[start:start + MERGE_ROWS])
             if self.task == "regression":
                 y_n, y_mean, y_m2 = _merge(y_n, y_mean, y_m2, y[:, None])
+        return np.concatenate([[n], mean, m2, [y_n], y_mean, y_m2]).astype(np.float64)
+
+    def standardizer(self, dtype: DTypeLike, sums: NDArray[np.float64] | None = None
+                     ) -> tuple[Standardizer, float, float]:
+        """Pass 2 over the training rows (or its statistics ``sums``, from
+        :meth:`scaling_sums`): the :class:`Standardizer` that
+        :meth:`TableEncoder.standardizer` gives for them, and the target's mean and
+        spread (regression; 0 and 1 for classes)."""
+        sums = self.scaling_sums(dtype) if sums is None else sums
+        d = self.encoder.n_out
+        n, mean, m2 = sums[0], sums[1:1 + d].copy(), sums[1 + d:1 + 2 * d]
+        y_n, y_mean, y_m2 = sums[1 + 2 * d:]
         std = np.sqrt(m2 / max(n, 1))
         keep = ~np.array([s for e in self.encoder.encodings for s in e.scaled], dtype=bool)
         mean[keep], std[keep] = 0.0, 1.0
-        y_std = float(np.sqrt(y_m2[0] / y_n)) if y_n else 1.0
-        return Standardizer(mean, np.where(std > 0, std, 1.0)), float(y_mean[0]), y_std
+        y_std = float(np.sqrt(y_m2 / y_n)) if y_n else 1.0
+        return Standardizer(mean, np.where(std > 0, std, 1.0)), float(y_mean), y_std
+
+
+def merge_scaling_sums(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Two :meth:`TableStream.scaling_sums` (of disjoint rows) as one: counts added, means
+    and M2 merged pairwise (Chan et al.), for the features and the target."""
+    d = (len(a) - 4) // 2
+    out = np.empty_like(a)
+    for lo, width in ((0, d), (1 + 2 * d, 1)):
+        n_a, n_b = a[lo], b[lo]
+        mean_a, mean_b = a[lo + 1:lo + 1 + width], b[lo + 1:lo + 1 + width]
+        total = n_a + n_b
+        delta = mean_b - mean_a
+        out[lo] = total
+        out[lo + 1:lo + 1 + width] = mean_a + delta * (n_b / total) if total else mean_a
+        out[lo + 1 + width:lo + 1 + 2 * width] = (
+            a[lo + 1 + width:lo + 1 + 2 * width] + b[lo + 1 + width:lo + 1 + 2 * width]
+            + (delta**2 * (n_a * n_b / total) if total else 0.0))
+    return out
 
 
 def _merge(n: int, mean: NDArray[np.float64], m2: NDArray[np.float64],
@@ -584,5 +617,5 @@ def should_stream(path: str | Path, budget: int | None = None) -> bool:
 
 
 __all__ = ["CHUNK_BYTES", "TEST", "TRAIN", "VAL", "Chunk", "ChunkSource", "TableStream",
-           "in_memory_bytes", "memory_budget", "row_hash", "should_stream", "split_of",
-           "stripe_rows"]
+           "in_memory_bytes", "memory_budget", "merge_scaling_sums", "row_hash",
+           "should_stream", "split_of", "stripe_rows"]

@@ -12,14 +12,15 @@ rank whose stripes ran out that others still have a batch (it joins with an empt
 The gradient is :class:`~.reducer.MPIReducer`'s all-reduce, so K ranks train as one process
 does on the same batches, to rounding (float64: 1e-12 in the tests).
 
-Pass 1 (the encoder) and pass 2 (the scaler) are run on every rank over the whole file, one
-chunk at a time: every rank fits the same encoder and scaler, without a message.
+Pass 1 (the encoder: sketches, which merge only approximately) runs on every rank over the
+whole file, one chunk at a time, so every rank fits the same encoder without a message.
+Pass 2 (the scaler) is shared like training (:func:`stream_network_mpi`): each rank's
+statistics over its stripes, all-gathered and merged in rank order.
 
 >>> from chainrule.datasets.stream import TableStream
->>> from chainrule.distributed.stream import fit_stream_mpi
->>> from chainrule.training.stream import stream_network
+>>> from chainrule.distributed.stream import fit_stream_mpi, stream_network_mpi
 >>> stream = TableStream("big.parquet", "y")                      # doctest: +SKIP
->>> net = stream_network(stream, seed=0)                           # doctest: +SKIP
+>>> net = stream_network_mpi(stream, seed=0)                       # doctest: +SKIP
 >>> history = fit_stream_mpi(net, stream, epochs=3)   # mpirun -n 2 python … # doctest: +SKIP
 """
 
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..datasets.stream import TableStream
+from ..datasets.stream import TableStream, merge_scaling_sums
 from ..training.optimizers import Optimizer, get_optimizer
 from ..training.step import Step
 from ..training.stream import (
@@ -42,6 +43,7 @@ from ..training.stream import (
     fit_stream,
     merge_sums,
     metrics_of,
+    stream_network,
     train_epochs,
 )
 from ..training.stream_stripes import n_stripes, stripe_batches
@@ -56,7 +58,8 @@ if TYPE_CHECKING:
 
 Array = NDArray[np.floating]
 
-__all__ = ["StripeReducer", "evaluate_stream_mpi", "fit_stream_mpi", "rank_stripes"]
+__all__ = ["StripeReducer", "evaluate_stream_mpi", "fit_stream_mpi", "rank_stripes",
+           "stream_network_mpi"]
 
 
 def rank_stripes(batch_size: int, rank: int, size: int) -> tuple[int, int]:
@@ -95,6 +98,30 @@ class StripeReducer(MPIReducer):
             for layer in self._dropout:
                 self.net.rng.random((self.dropout_rng.m, layer.n_in), dtype=self.net.dtype)
         return xb, yb, sb
+
+
+def stream_network_mpi(stream: TableStream, *, comm: Any | None = None,
+                       batch_size: int = 256, **options: Any) -> Network:
+    """:func:`~chainrule.training.stream.stream_network` with pass 2 shared: each rank
+    gathers the scaler's statistics over its stripes of every chunk (those of a fit with
+    ``batch_size``), and the ranks' statistics are all-gathered and merged in rank order
+    (:func:`~chainrule.datasets.stream.merge_scaling_sums`), so every rank builds the same
+    network without reading the other ranks' rows. ``options`` are ``stream_network``'s;
+    with one rank it is ``stream_network``."""
+    comm = resolve(comm)
+    size, me = int(comm.Get_size()), int(comm.Get_rank())
+    if size == 1:
+        return stream_network(stream, **options)
+    with abort_on_error(comm):
+        first, end = rank_stripes(batch_size, me, size)
+        dtype = np.dtype(options.get("dtype", "float32"))
+        mine = stream.scaling_sums(dtype, (first, end, n_stripes(batch_size)))
+        every = np.zeros((size, mine.size))
+        comm.Allgather(mine, every)
+        total = every[0]
+        for sums in every[1:]:
+            total = merge_scaling_sums(total, sums)
+        return stream_network(stream, scaling=total, **options)
 
 
 def fit_stream_mpi(net: Network, stream: TableStream, *, comm: Any | None = None,

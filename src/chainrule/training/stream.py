@@ -56,20 +56,22 @@ OnBatch = Callable[[int, int, int], None]
 
 def stream_network(stream: TableStream, *, hidden: Sequence[int] = (64, 64),
                    activation: str = "relu", seed: int = 0, dtype: Any = "float32",
-                   dropout: float = 0.0) -> Network:
+                   dropout: float = 0.0, scaling: NDArray[np.float64] | None = None
+                   ) -> Network:
     """An MLP for ``stream``: a^(0) the encoder's features, the output layer and loss the
     task decides (softmax and cross-entropy for classes, identity and squared error for
     numbers), with ``net.encoder``, ``net.scaler`` (pass 2 over the training rows) and
     ``net.classes`` set; ``dropout`` after each hidden layer (as :class:`MLP`). A
     regression output starts at the target's mean and spread, as
-    :meth:`Network.init_output_from_targets` does."""
+    :meth:`Network.init_output_from_targets` does. ``scaling``: pass 2's statistics
+    already gathered (:meth:`TableStream.scaling_sums`, merged), instead of pass 2 here."""
     classes = stream.classes
     n_out = 1 if classes is None else len(classes)
     loss = "squared_error" if classes is None else "cross_entropy"
     net = MLP([stream.encoder.n_out, *hidden, n_out], hidden=activation, loss=loss,
               seed=seed, dtype=dtype, dropout=dropout)
     net.encoder = stream.encoder
-    net.scaler, y_mean, y_std = stream.standardizer(net.dtype)
+    net.scaler, y_mean, y_std = stream.standardizer(net.dtype, scaling)
     net.classes = None if classes is None else list(classes)
     if classes is None:  # init_output_from_targets, from streamed statistics
         out = net.output_layer
