@@ -8,10 +8,11 @@ Run alone (one process) or under ``mpirun -n K`` on a Parquet file made by
     OMP_NUM_THREADS=1 CHAINRULE_COMPILED=0 python tests/mpi_scripts/stream_memory_ranks.py FILE OUT
     OMP_NUM_THREADS=1 mpirun -n 2 python tests/mpi_scripts/stream_memory_ranks.py FILE OUT
 
-Every rank passes 1 and 2 (``TableStream``, ``stream_network``: 207-64-64-2 on that
-table), trains one epoch with ``fit_stream_mpi`` (batch 256; one process: ``fit_stream``)
-and writes ``OUT.rank<r>.json``: ``VmHWM`` (peak resident memory, MB) after each phase,
-the phases' seconds and the epoch's rows/s after its first batch.
+Every rank runs pass 1 (``TableStream``) and its share of pass 2 (``stream_network_mpi``:
+207-64-64-2 on that table), trains one epoch with ``fit_stream_mpi`` (batch 256; one
+process: ``fit_stream``) and writes ``OUT.rank<r>.json``: ``VmHWM`` (peak resident
+memory, MB) after each phase, the phases' seconds and the epoch's rows/s after its first
+batch.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ def main(argv: list[str]) -> int:
     path, out = argv
     from chainrule.datasets.stream import TableStream
     from chainrule.distributed import rank, world_size
-    from chainrule.distributed.stream import fit_stream_mpi
-    from chainrule.training.stream import stream_network
+    from chainrule.distributed.stream import fit_stream_mpi, stream_network_mpi
 
     me, size = rank(), world_size()
     rec: dict[str, float] = {"rank": me, "ranks": size, "start_mb": peak_mb()}
@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     stream = TableStream(path, "y", task="classification", val_split=0.0)
     rec["pass1_s"], rec["pass1_mb"] = time.perf_counter() - t, peak_mb()
     t = time.perf_counter()
-    net = stream_network(stream, hidden=(64, 64), seed=0)
+    net = stream_network_mpi(stream, hidden=(64, 64), seed=0)  # one process: stream_network
     rec["pass2_s"], rec["pass2_mb"] = time.perf_counter() - t, peak_mb()
     first: dict[str, float] = {}
 
