@@ -48,6 +48,8 @@ from typing import Any
 
 import numpy as np
 
+#: ``--max-seconds``: a worker stops itself after this long (0: never).
+MAX_SECONDS = 0
 RESULTS = Path(__file__).resolve().parent / "results"
 ROW_GROUP = 65_536
 CARDINALITIES = (3, 4, 6, 8, 12, 20, 30, 40)
@@ -157,20 +159,55 @@ def worker(mode: str, path: str, epochs: int) -> dict[str, float]:
     return out
 
 
-def _train_worker(mode: str, path: str, epochs: int, out: dict[str, float]
-                  ) -> dict[str, float]:
+def _stop_after(seconds: float) -> None:
+    """Ctrl-C this process after ``seconds`` (0: never), as a user would: a run stops at
+    its checkpoint, a prediction leaves no file."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if seconds > 0:
+        signal.signal(signal.SIGALRM, interrupt)
+        signal.alarm(int(seconds))
+
+
+def _train_worker(mode: str, path: str, epochs: int, out: dict[str, Any]
+                  ) -> dict[str, Any]:
     """``chainrule train --stream`` in this process (``train2``: this MPI rank of two,
-    ``--distributed``); the epochs' seconds and rows/s from the run's metrics.json."""
+    ``--distributed``); the epochs' seconds and rows/s from the run's metrics.json.
+    Stopped by ``--max-seconds`` (CPU shared: a 20M epoch may not fit the time there is),
+    rows/s come from its last checkpoint (written every 200 batches): the rows of the
+    batches done over the training seconds, and ``epoch_s`` is the epoch at that rate."""
     from chainrule.cli import main
+    from chainrule.io.model import read_model
 
     run_dir = Path(tempfile.mkdtemp(prefix="stream-bench-run-"))
     argv = ["train", "--csv", path, "--target", "y", "--task", "classification", "--stream",
             "--epochs", str(epochs), "--batch-size", "256", "--hidden", "64,64",
             "--val-split", "0", "--out", str(run_dir / "run"), "--quiet"]
     t0 = time.perf_counter()
-    code = main(argv + (["--distributed"] if mode == "train2" else []))
+    _stop_after(MAX_SECONDS)
+    code = main(argv + (["--distributed"] if mode == "train2" else []) +
+                (["--checkpoint-batches", "200"] if MAX_SECONDS else []))
     out["total_s"] = time.perf_counter() - t0
     out["peak_rss_mb"] = _peak_mb()
+    checkpoint = run_dir / "run" / "checkpoint.safetensors"
+    if code == 130 and not checkpoint.is_file():  # stopped in passes 1 and 2: the peak
+        out.update(stopped_after_s=MAX_SECONDS, batches_done=0, rows_per_s=0.0,
+                   pass1_s=out["total_s"])
+        return out
+    if code == 130:
+        import shutil
+
+        # the stopped run's model (encoder, scaler, weights) is what --predict loads
+        shutil.copy(checkpoint, Path(path).with_suffix(".model.safetensors"))
+        state = read_model(checkpoint).training["stream"]
+        out["stopped_after_s"] = MAX_SECONDS
+        out["batches_done"] = state["batch"]
+        out["rows_per_s"] = state["batch"] * state["batch_size"] / state["train_seconds"]
+        out["pass1_s"] = out["total_s"] - state["train_seconds"]
+        return out
     if code:
         raise SystemExit(f"chainrule train exited {code}")
     if not (run_dir / "run").is_dir():  # an MPI rank other than 0: it wrote nothing
@@ -239,27 +276,46 @@ def _predict_worker(mode: str, path: str, out: dict[str, float]) -> dict[str, fl
         stream = TableStream(path, "y", task="classification", val_split=0.0)
         chainrule.save(stream_network(stream, hidden=(64, 64), seed=0), model)
     else:
-        rows = predict_file(chainrule.load(model), path, Path(path).with_suffix(".pred.csv"))
+        _stop_after(MAX_SECONDS)
+        try:
+            rows = predict_file(chainrule.load(model), path,
+                                Path(path).with_suffix(".pred.csv"))
+        except KeyboardInterrupt:  # the peak so far; rows/s unknown (no count is kept)
+            out["stopped_after_s"] = MAX_SECONDS
+            rows = 0
         out["rows_per_s"] = rows / (time.perf_counter() - t0)
-        out["rows"] = rows
+        out["predicted_rows"] = rows
     out["seconds"] = time.perf_counter() - t0
     out["peak_rss_mb"] = _peak_mb()
     return out
 
 
 def predictions(n_rows: list[int], directory: Path) -> None:
-    """The peak RSS of predict_file on each N's Parquet file, in a fresh process."""
-    lines = ["# predict_file on N rows x 30 columns (Parquet), a model loaded", "",
-             "| N | peak RSS MB | seconds | rows/s |", "|---|---|---|---|"]
+    """The peak RSS of predict_file on each N's Parquet file, in a fresh process;
+    ``stream_memory-predict.{json,md}`` keep the rows of the N not measured this time."""
+    found = []
     for n in n_rows:
         parquet, _ = make(n, directory, csv_too=False)
-        for mode in ("fitsave", "predict"):
-            done = subprocess.run([sys.executable, __file__, "--worker", mode, str(parquet)],
-                                  capture_output=True, text=True, check=True)
-        r = json.loads(done.stdout.strip().splitlines()[-1])
-        print(json.dumps({"rows": n, **r}), flush=True)
-        lines.append(f"| {n:,} | {r['peak_rss_mb']:.0f} | {r['seconds']:.1f} | "
-                     f"{r['rows_per_s']:,.0f} |")
+        model = Path(parquet).with_suffix(".model.safetensors")
+        for mode in ("fitsave", "predict")[model.is_file():]:  # a saved model: reused
+            done = subprocess.run([sys.executable, __file__, "--max-seconds",
+                                   str(MAX_SECONDS if mode == "predict" else 0), "--worker",
+                                   mode, str(parquet)], capture_output=True, text=True,
+                                  check=True)
+        found.append({"rows": n, **json.loads(done.stdout.strip().splitlines()[-1])})
+        print(json.dumps(found[-1]), flush=True)
+        Path(parquet).with_suffix(".pred.csv").unlink(missing_ok=True)
+    old = RESULTS / "stream_memory-predict.json"
+    if old.is_file():
+        found += [r for r in json.loads(old.read_text()) if r["rows"] not in n_rows]
+    found.sort(key=lambda r: r["rows"])
+    old.write_text(json.dumps(found, indent=1) + "\n")
+    lines = ["# predict_file on N rows x 30 columns (Parquet), a model loaded", "",
+             "| N | peak RSS MB | seconds | rows/s | whole file |", "|---|---|---|---|---|"]
+    lines += [f"| {r['rows']:,} | {r['peak_rss_mb']:.0f} | {r['seconds']:.1f} | "
+              f"{r['rows_per_s']:,.0f} | " + (f"no: stopped after {r['stopped_after_s']} s"
+                                             if "stopped_after_s" in r else "yes") + " |"
+              for r in found]
     (RESULTS / "stream_memory-predict.md").write_text("\n".join(lines) + "\n")
 
 
@@ -278,8 +334,13 @@ def main() -> None:
                     help="peak RSS of predict_file with a saved model, per N")
     ap.add_argument("--real", action="store_true",
                     help="the test metric, streamed vs in memory, on three real tables")
+    ap.add_argument("--max-seconds", type=int, default=0,
+                    help="stop each training or prediction after this long (Ctrl-C): "
+                    "rows/s from its last checkpoint, the peak so far")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global MAX_SECONDS
+    MAX_SECONDS = args.max_seconds
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.epochs)))
         return
@@ -317,7 +378,8 @@ def main() -> None:
 def _contender(mode: str, path: Path, epochs: int) -> dict[str, float] | None:
     """One contender in a fresh process (``train2``: two MPI ranks, each rank's result
     and the larger peak); None if it failed or cannot run here (said on stderr)."""
-    command = [sys.executable, __file__, "--epochs", str(epochs), "--worker", mode, str(path)]
+    command = [sys.executable, __file__, "--epochs", str(epochs), "--max-seconds",
+               str(MAX_SECONDS), "--worker", mode, str(path)]
     if mode == "train2":
         import importlib.util
         import shutil
@@ -334,7 +396,7 @@ def _contender(mode: str, path: Path, epochs: int) -> dict[str, float] | None:
               file=sys.stderr)
         return None
     found = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    result = next(r for r in found if "epoch_s" in r)  # rank 0's (the others: peaks)
+    result = next(r for r in found if "rows_per_s" in r)  # rank 0's (others: peaks)
     if mode == "train2":
         result["rank_peak_rss_mb"] = [r["peak_rss_mb"] for r in found]
         result["peak_rss_mb"] = max(result["rank_peak_rss_mb"])
@@ -354,12 +416,19 @@ def _write(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     lines = [f"# Streamed vs in-memory training, N rows x 30 columns ({args.epochs} epoch(s))",
              "", "outside epochs: reading, passes 1 and 2 (encoder, scaler), the test "
              "evaluation, saving. train2: 2 MPI ranks, the larger rank's peak.", "",
+             "epoch s with ≈: the run was stopped (--max-seconds), its epoch at the rate of "
+             "the batches it trained.", "",
              "| N | contender | file MB | peak RSS MB | outside epochs s | epoch s | rows/s | "
              "test accuracy |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        epoch, accuracy = f"{r.get('epoch_s', 0):.1f}", f"{r.get('accuracy', 0):.4f}"
+        if "stopped_after_s" in r:  # 0.8 N training rows (the test split is 0.2)
+            epoch = (f"≈{0.8 * r['rows'] / r['rows_per_s']:.0f}" if r["rows_per_s"]
+                     else "—")
+            accuracy = f"stopped after {r['stopped_after_s']} s, {r['batches_done']} batches"
         lines.append(f"| {r['rows']:,} | {r['contender']} | {r['file_mb']:.0f} | "
                      f"{r['peak_rss_mb']:.0f} | {r['pass1_s'] + r.get('pass2_s', 0):.1f}"
-                     f" | {r['epoch_s']:.1f} | {r['rows_per_s']:,.0f} | {r['accuracy']:.4f} |")
+                     f" | {epoch} | {r['rows_per_s']:,.0f} | {accuracy} |")
     lines += _ratios(rows)
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
