@@ -67,6 +67,10 @@ class GroupedPeriodicEmbedding(PeriodicEmbedding):
     ∂C/∂θ_mpj = −(Σ_r G_mpr w_mprj) sin θ_mpj + (Σ_r G_mpr w_mpr,k+j) cos θ_mpj,
     ∂C/∂c_mpj = Σ_i ∂C/∂θ_impj 2π x_imp and ∂C/∂x_mp = ∂C/∂a_mp + Σ_j ∂C/∂θ_mpj 2π c_mpj
     (summed over the members for a shared input, which every member read).
+
+    Unlike the single layer, forward returns the features u = [cos θ, sin θ] as its z
+    (shape (K, P, n, 2k); no Dense reads it), so backward, which the network hands the
+    trace's z, takes K times the single layer's trigonometry once per step, not twice.
     """
 
     name = "GroupedPeriodicEmbedding"
