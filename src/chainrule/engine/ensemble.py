@@ -355,7 +355,8 @@ class Ensemble(Network):
                              f"{type(layers).__name__}")
         layers = list(layers)
         if ensemble is None:
-            found = [layer.members for layer in layers if isinstance(layer, GroupedDense)]
+            found = [layer.members for layer in layers  # type: ignore[attr-defined]
+                     if isinstance(layer, tuple(GROUPED_TYPES.values()))]
             ensemble = found[0] if found else 1
         self.members = check_members(ensemble)
         backend = network_kwargs.get("backend", "numpy")
