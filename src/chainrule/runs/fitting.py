@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import datasets
+from .._blas import blas_threads_for
 from ..engine.network import Network
 from ..health.monitor import HealthMonitor
 from ..training.callbacks import Callback, EarlyStopping, History
@@ -231,7 +232,17 @@ def fit(cfg: RunConfig, net: Network, ds: datasets.Dataset, splits: Splits, *,
 
 
 def _fit(net: Network, X: Any, Y: Any, **options: Any) -> History:
-    return net.fit(X, Y, **options)
+    """``net.fit``, with one BLAS thread where its products are small (:mod:`chainrule._blas`)."""
+    with blas_threads_for(largest_product(net, options["batch_size"])):
+        return net.fit(X, Y, **options)
+
+
+def largest_product(net: Network, batch_size: int) -> int:
+    """Multiply-adds of the largest matrix product in one batch of ``net``'s fit: the batch
+    rows times the largest layer's weights (an ensemble's grouped layer counts all members)."""
+    sizes = [int(w.size) for w in (getattr(layer, "w", None) for layer in net.layers)
+             if w is not None]
+    return batch_size * max(sizes, default=0)
 
 
 def _fit_callbacks(cfg: RunConfig, ck: Checkpointing, state: CheckpointState,
@@ -267,5 +278,5 @@ def _epochs(callbacks: list[Callback], done: int, remaining: int) -> dict[str, A
 
 __all__ = [
     "MIN_VAL_ROWS", "MONITOR_CHECKS", "MONITOR_EVERY", "TRAIN_LOSS_TOL", "Checkpointing",
-    "early_stopping", "fit", "make_monitor", "make_optimizer", "smooth_labels",
+    "early_stopping", "fit", "largest_product", "make_monitor", "make_optimizer", "smooth_labels",
 ]
