@@ -168,7 +168,7 @@ def _run(args: argparse.Namespace, cfg: RunConfig | None, *, root: bool) -> int:
             f"{run.state.epochs}" if batch else f"at the start of epoch {epoch}/"
             f"{run.state.epochs}"))
     else:
-        run = start_streamed(cfg, args.out, root=root)
+        run = start_streamed(cfg, args.out, root=root, distributed=args.distributed)
         for column, reason in run.stream.encoder.dropped.items():
             say(f"column {column!r}: dropped ({reason})")
     stream, net, state = run.stream, run.net, run.state

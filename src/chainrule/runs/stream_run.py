@@ -66,10 +66,12 @@ def members(cfg: RunConfig) -> bool:
     return cfg.ensemble > 1 or (cfg.cv != "auto" and bool(cfg.cv))
 
 
-def start_streamed(cfg: RunConfig, out: str | Path | None, *, root: bool = True
-                   ) -> StreamedRun:
+def start_streamed(cfg: RunConfig, out: str | Path | None, *, root: bool = True,
+                   distributed: bool = False) -> StreamedRun:
     """A new streamed run of ``cfg`` (``cfg.csv``, ``cfg.target``) in ``out``; ``root``
-    False: an MPI rank other than 0, which makes no directory."""
+    False: an MPI rank other than 0, which makes no directory. ``distributed``: every
+    rank calls this, and pass 2 (the scaler) reads only this rank's stripes
+    (:func:`chainrule.distributed.stream.stream_network_mpi`)."""
     if members(cfg):
         raise RunError("--stream trains one network: drop --ensemble / --cv (a streamed "
                        "ensemble is not built yet)")
@@ -80,13 +82,19 @@ def start_streamed(cfg: RunConfig, out: str | Path | None, *, root: bool = True
     cfg = cfg.replace(csv=str(table.absolute()))  # resumable from any directory
     stream = TableStream(table, target, task=cfg.task, val_split=cfg.val_split,
                          test_split=cfg.test_split, seed=cfg.seed)
-    net = stream_network(stream, hidden=cfg.hidden, activation=cfg.activation,
-                         seed=cfg.seed, dtype=cfg.dtype, dropout=cfg.dropout)
-    options: dict[str, Any] = {} if isinstance(cfg.lr, str) else {"lr": float(cfg.lr)}
-    net.optimizer = get_optimizer(cfg.optimizer, **options)
+    batch = cfg.batch_size if isinstance(cfg.batch_size, int) else STREAM_BATCH
+    options: dict[str, Any] = dict(hidden=cfg.hidden, activation=cfg.activation,
+                                   seed=cfg.seed, dtype=cfg.dtype, dropout=cfg.dropout)
+    if distributed:
+        from ..distributed.stream import stream_network_mpi
+
+        net = stream_network_mpi(stream, batch_size=batch, **options)
+    else:
+        net = stream_network(stream, **options)
+    lr: dict[str, Any] = {} if isinstance(cfg.lr, str) else {"lr": float(cfg.lr)}
+    net.optimizer = get_optimizer(cfg.optimizer, **lr)
     state = StreamState(epochs=STREAM_EPOCHS if cfg.early_stopping else cfg.epochs,
-                        batch_size=cfg.batch_size if isinstance(cfg.batch_size, int)
-                        else STREAM_BATCH, buffer_rows=BUFFER_ROWS, chunk_bytes=CHUNK_BYTES,
+                        batch_size=batch, buffer_rows=BUFFER_ROWS, chunk_bytes=CHUNK_BYTES,
                         table=fingerprint(table))
     rundir = RunDir.create(out, cfg.to_dict(), fresh=True) if root else None
     if rundir is not None:
