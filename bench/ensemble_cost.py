@@ -84,6 +84,85 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+# The child of --layers: each model's layers timed one by one on a batch of 64 random rows
+# (CPU µs, fastest of 5 × 200 calls), forward with dropout on and backward from a random
+# ∂C/∂a, then a whole training step's forward + backward; prints one JSON line.
+CHILD_LAYERS = """
+import json, sys, time
+import numpy as np
+from chainrule.io.model import load
+def fastest(f, calls=200):
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(calls):
+            f()
+        best = min(best, (time.process_time() - start) / calls)
+    return round(best * 1e6, 1)
+out = {}
+for path in sys.argv[1:]:
+    net = load(path)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, net.layers[0].n_in)).astype(net.dtype)
+    Y = rng.standard_normal((64, net.layers[-1].n_out)).astype(net.dtype)
+    a, rows = X, []
+    for layer in net.layers:
+        z, a_next, mask = layer.forward(a, training=True, rng=rng)
+        grad = rng.standard_normal(a_next.shape).astype(a_next.dtype)
+        fwd = fastest(lambda: layer.forward(a, training=True, rng=rng))
+        bwd = fastest(lambda: layer.backward(a, z, a_next, grad, mask=mask))
+        rows.append([repr(layer).split("(")[0], fwd, bwd])
+        a = a_next
+    step = fastest(lambda: net.backward(net.forward(X, training=True, rng=rng), Y))
+    out[path] = {"layers": rows, "step": step}
+print(json.dumps(out))
+"""
+
+
+def layer_costs(table: catalogue.Table) -> dict[str, object]:
+    """Where a training step's time goes: one network's and each member variant's layers
+    (their models from a one-epoch ``chainrule train``), CPU µs per call, one thread."""
+    with tempfile.TemporaryDirectory(prefix="ensemble_layers_") as tmp:
+        models = {}
+        for name, flags in VARIANTS.items():
+            run = Path(tmp) / name
+            subprocess.run([sys.executable, "-m", "chainrule", "train", "--csv",
+                            str(table.file()), "--target", table.target, "--out", str(run),
+                            "--quiet", "--epochs", "1", "--early-stopping", "0", *flags],
+                           cwd=tmp, env=_env(), capture_output=True, text=True, check=False)
+            if (run / "model.safetensors").exists():
+                models[name] = str(run / "model.safetensors")
+        done = subprocess.run([sys.executable, "-c", CHILD_LAYERS, *models.values()],
+                              env=_env(), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            return {"table": table.name, "error": done.stderr.strip().splitlines()[-1:]}
+        timed = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"table": table.name, **{name: timed[path] for name, path in models.items()}}
+
+
+def layer_table(costs: dict[str, object]) -> list[str]:
+    """Markdown: each layer's forward and backward µs per variant and × one."""
+    names = [n for n in VARIANTS if n in costs]
+    if "one" not in names:
+        return [f"\n{costs['table']}: no layer timings ({costs.get('error')})"]
+    lines = [f"## Where a step's time goes: {costs['table']} (batch 64, CPU µs per call, "
+             "fastest of 5 × 200, one thread)\n",
+             "| layer | " + " | ".join(f"{n} fwd | {n} bwd" for n in names) + " |",
+             "|---|" + "---|---|" * len(names)]
+    one = costs["one"]["layers"]  # type: ignore[index]
+    for i, (kind, _, _) in enumerate(one):
+        cells = []
+        for n in names:
+            _, fwd, bwd = costs[n]["layers"][i]  # type: ignore[index]
+            cells.append(f"{fwd} | {bwd}" if n == "one" else
+                         f"{fwd} ({fwd / max(one[i][1], 0.1):.1f}×) | "
+                         f"{bwd} ({bwd / max(one[i][2], 0.1):.1f}×)")
+        lines.append(f"| {kind} | {' | '.join(cells)} |")
+    steps = [f"{n} {costs[n]['step']} µs" for n in names]  # type: ignore[index]
+    lines.append(f"\nwhole step (forward + backward, no update): {', '.join(steps)}.")
+    return lines
+
+
 def _child_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -246,13 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", nargs="+", default=["fair", "penguins"],
                         choices=[t.name for t in catalogue.TABLES])
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (≥ 5)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved rounds (≥ 5; 0 with --layers: the layers alone)")
     parser.add_argument("--jobs", action="store_true", help="also time the default jobs")
     parser.add_argument("--jobs-only", action="store_true",
                         help="time the default jobs only (bench/results/ensemble_cost-jobs.json)")
     parser.add_argument("--chainrule-src", type=Path, default=SRC, metavar="DIR",
                         help="the src folder whose chainrule runs (a git archive of one "
                              "commit is safe from edits made while this runs)")
+    parser.add_argument("--layers", action="store_true",
+                        help="also time each layer's forward and backward (one vs members)")
     parser.add_argument("--tag", default="", help="write ensemble_cost-TAG.md/.json instead")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -264,13 +346,17 @@ def main(argv: list[str] | None = None) -> int:
                     args.rounds) for name in args.table]
     job_times = jobs(write=False) if args.jobs else None
     text = markdown(results, job_times)
+    costs = [layer_costs(next(t for t in catalogue.TABLES if t.name == name))
+             for name in args.table] if args.layers else None
+    if costs is not None:
+        text += "\n" + "\n".join(line for c in costs for line in layer_table(c)) + "\n"
     print(text)
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
         stem = "ensemble_cost" + (f"-{args.tag}" if args.tag else "")
         (RESULTS / f"{stem}.md").write_text(text)
         (RESULTS / f"{stem}.json").write_text(
-            json.dumps({"cost": results, "jobs": job_times}, indent=1))
+            json.dumps({"cost": results, "jobs": job_times, "layers": costs}, indent=1))
     return 0
 
 
