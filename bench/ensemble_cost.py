@@ -159,7 +159,9 @@ def layer_table(costs: dict[str, object]) -> list[str]:
                          f"{bwd} ({bwd / max(one[i][2], 0.1):.1f}×)")
         lines.append(f"| {kind} | {' | '.join(cells)} |")
     steps = [f"{n} {costs[n]['step']} µs" for n in names]  # type: ignore[index]
-    lines.append(f"\nwhole step (forward + backward, no update): {', '.join(steps)}.")
+    lines.append(f"\nwhole step (forward + backward, no update): {', '.join(steps)}. A layer "
+                 "timed alone reuses a cache-warm input, so the layers can sum to less than "
+                 "the step; cProfile of the step puts all its time inside the layers.")
     return lines
 
 
