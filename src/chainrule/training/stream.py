@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._blas import blas_threads_for
 from ..datasets.csvfile import DataFileError
 from ..datasets.stream import CHUNK_BYTES, TEST, TRAIN, VAL, ChunkSource, TableStream, split_of
 from ..engine.mlp import MLP
@@ -146,8 +147,12 @@ def fit_stream(net: Network, stream: TableStream, *, epochs: int = 10,
     def validate() -> dict[str, float] | None:
         return evaluate_stream(net, stream, "val") if stream.counts["val"] else None
 
-    return train_epochs(step, epoch_batches, validate, epochs=epochs,
-                        start=(first_epoch, skip), on_batch=on_batch)
+    # one BLAS thread where a batch's products are small (chainrule._blas), as runs do
+    sizes = [int(w.size) for w in (getattr(layer, "w", None) for layer in net.layers)
+             if w is not None]
+    with blas_threads_for(batch_size * max(sizes, default=0)):
+        return train_epochs(step, epoch_batches, validate, epochs=epochs,
+                            start=(first_epoch, skip), on_batch=on_batch)
 
 
 def train_epochs(step: Step, epoch_batches: Callable[[int], Iterator[tuple[Array, Array, int]]],
