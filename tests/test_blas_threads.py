@@ -69,3 +69,14 @@ def test_the_largest_product_counts_every_member() -> None:
     assert largest_product(chainrule.MLP([4, 8, 1]), 16) == 16 * 4 * 8
     ensemble = chainrule.MLP([4, 8, 1], ensemble=3)
     assert largest_product(ensemble, 16) == 16 * 3 * 4 * 8
+
+
+def test_the_largest_product_of_a_network_with_lookup_tables() -> None:
+    """A categorical lookup's w is a list of tables, not a product: only Dense layers count
+    (the first version read every layer's w and failed on a table job)."""
+    from chainrule.engine.embeddings import table_input_layers
+
+    front = table_input_layers(4, [(0, 20)], [1, 2])
+    mlp = chainrule.MLP([front[-1].n_out, 8, 1])
+    net = chainrule.Network([*front, *mlp.layers], loss=mlp.loss_fn)
+    assert largest_product(net, 16) == 16 * front[-1].n_out * 8

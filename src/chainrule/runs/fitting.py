@@ -240,8 +240,7 @@ def _fit(net: Network, X: Any, Y: Any, **options: Any) -> History:
 def largest_product(net: Network, batch_size: int) -> int:
     """Multiply-adds of the largest matrix product in one batch of ``net``'s fit: the batch
     rows times the largest layer's weights (an ensemble's grouped layer counts all members)."""
-    sizes = [int(w.size) for w in (getattr(layer, "w", None) for layer in net.layers)
-             if w is not None]
+    sizes = [int(dense.w.size) for dense in net.dense_layers]
     return batch_size * max(sizes, default=0)
 
 
