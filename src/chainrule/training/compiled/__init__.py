@@ -65,12 +65,16 @@ BLAS_MIN = 0
 MIN_STEPS = 10_000
 #: A network with dropout or table input layers (a table job's) trains on NumPy for its
 #: first LAYERED_FROM_STEP steps (counted by the optimizer over the whole fit, a resumed run
-#: included) and compiled from there: a table job stops early, often long before the steps
-#: it planned, and loading numba (≈ 0.7 s quiet, 1–2 s at load 5) is repaid only by the
-#: steps after it, ≈ 0.3–0.5 ms each (its NumPy step ≈ 0.4–0.7 ms, compiled ≈ 0.1–0.25 ms
-#: for a 46-128-64-2 network in batches of 32; bench/table_job_time.py). The switch falls on
-#: the same step in every run of a seed, so the bits are the same every time.
-LAYERED_FROM_STEP = 2_000
+#: included) and compiled from there. Measured in CPU seconds (2-core VM, a txhousing-shaped
+#: network: a lookup of 46 codes, periodic features of 8 numbers, 128-64-1): the compiled
+#: step saves 0.16 ms a step in batches of 32 (0.14 against
+#: 0.30 ms), 0.14 ms in 64s, 0.08 ms in 256s, and loading numba costs 0.7 s — repaid after
+#: 4,000–9,000 steps. A default table job takes at most ≈ 13,000 (200 epochs of ≈ 64
+#: batches) and usually stops early: switched at step 2,000, anes96, modechoice, fair and
+#: txhousing spent 0.4–0.75 s more CPU (bench/table_job_time.py). So a table job stays on
+#: NumPy, and a fit long enough to repay the load switches here. The switch falls on the
+#: same step in every run of a seed, so the bits are the same every time.
+LAYERED_FROM_STEP = 20_000
 
 _GENERATED: dict[str, Generated] = {}
 _NO_ORDER = np.empty(0, dtype=np.int64)

@@ -82,7 +82,9 @@ def lookup_backward(grads, x, front, g1, acc):  # pragma: no cover - compiled
 
 @numba.njit(**_ROW)
 def periodic_forward(params, a1, front, a2, trig):  # pragma: no cover - compiled
-    """a2 = (a1, e_1, …, e_P), e_pr = Σ_j w_pr,j cos θ_pj + Σ_j w_pr,k+j sin θ_pj + b_pr."""
+    """a2 = (a1, e_1, …, e_P), e_pr = Σ_j w_pr,j cos θ_pj + Σ_j w_pr,k+j sin θ_pj + b_pr;
+    cos θ and sin θ of every sample and column kept in ``trig`` (n, P, 2k) for the
+    backward pass (the NumPy layer computes them again there: same values)."""
     n, n1 = a1.shape
     n_p, k, d = front[P], front[K], front[D]
     c_off, w_off, b_off, cols_at = front[C_OFF], front[W_OFF], front[B_OFF], front[COLS_AT]
@@ -92,24 +94,26 @@ def periodic_forward(params, a1, front, a2, trig):  # pragma: no cover - compile
             a2[i, j] = a1[i, j]
         for p in range(n_p):
             x = a1[i, front[cols_at + p]]
+            u = (i * n_p + p) * 2 * k  # u_p = (cos θ_p, sin θ_p), kept for the backward pass
             for j in range(k):
                 theta = x * (two_pi * params[c_off + p * k + j])  # θ = x · (2π c)
-                trig[j], trig[k + j] = math.cos(theta), math.sin(theta)
+                trig[u + j], trig[u + k + j] = math.cos(theta), math.sin(theta)
             for r in range(d):
                 row = w_off + (p * d + r) * 2 * k
                 e_cos = a1.dtype.type(0)
                 e_sin = a1.dtype.type(0)
                 for j in range(k):
-                    e_cos += trig[j] * params[row + j]
-                    e_sin += trig[k + j] * params[row + k + j]
+                    e_cos += trig[u + j] * params[row + j]
+                    e_sin += trig[u + k + j] * params[row + k + j]
                 a2[i, n1 + p * d + r] = e_cos + e_sin + params[b_off + p * d + r]
 
 
 @numba.njit(**_ROW)
 def periodic_backward(params, grads, a1, front, g2, g1, trig, acc,
                       need_g1):  # pragma: no cover - compiled
-    """From G = ∂C/∂a2: ∂C/∂c, ∂C/∂w, ∂C/∂b (summed in float64 in ``acc`` after the
-    lookup's part) and, with ``need_g1``, ∂C/∂a1 = G_x + Σ_j ∂C/∂θ_j (2π c_j)."""
+    """From G = ∂C/∂a2 and the forward pass's cos θ, sin θ (``trig``): ∂C/∂c, ∂C/∂w,
+    ∂C/∂b (summed in float64 in ``acc`` after the lookup's part) and, with ``need_g1``,
+    ∂C/∂a1 = G_x + Σ_j ∂C/∂θ_j (2π c_j)."""
     n, n1 = a1.shape
     n_p, k, d = front[P], front[K], front[D]
     c_off, w_off, b_off, cols_at = front[C_OFF], front[W_OFF], front[B_OFF], front[COLS_AT]
@@ -128,15 +132,13 @@ def periodic_backward(params, grads, a1, front, g2, g1, trig, acc,
         for p in range(n_p):
             col = front[cols_at + p]
             x = a1[i, col]
-            for j in range(k):
-                theta = x * (two_pi * params[c_off + p * k + j])
-                trig[j], trig[k + j] = math.cos(theta), math.sin(theta)
+            u = (i * n_p + p) * 2 * k  # cos θ, sin θ of the forward pass
             for r in range(d):
                 g = g2[i, n1 + p * d + r]
                 acc[base_b + p * d + r] += g  # ∂C/∂b_pr = Σ_i G_ipr
                 row = (p * d + r) * 2 * k
                 for q in range(2 * k):
-                    acc[base_w + row + q] += g * trig[q]  # ∂C/∂w_prq = Σ_i G_ipr u_ipq
+                    acc[base_w + row + q] += g * trig[u + q]  # ∂C/∂w_prq = Σ_i G_ipr u_ipq
             gx = dt(0)
             two_pi_x = two_pi * x
             for j in range(k):
@@ -148,7 +150,7 @@ def periodic_backward(params, grads, a1, front, g2, g1, trig, acc,
                     gu_cos += g * params[row + j]  # ∂C/∂u_pq = Σ_r G_pr w_prq
                     gu_sin += g * params[row + k + j]
                 # cos′ = −sin, sin′ = cos: ∂C/∂θ_pj
-                g_theta = gu_sin * trig[j] - gu_cos * trig[k + j]
+                g_theta = gu_sin * trig[u + j] - gu_cos * trig[u + k + j]
                 acc[base_c + p * k + j] += g_theta * two_pi_x  # ∂C/∂c = ∂C/∂θ · 2π x
                 gx += g_theta * (two_pi * params[c_off + p * k + j])
             if need_g1:
@@ -165,7 +167,7 @@ def periodic_backward(params, grads, a1, front, g2, g1, trig, acc,
 def front_forward(params, x, front, fmeta, buf):  # pragma: no cover - compiled
     """The input layers' output (n, width) — what the first Dense layer reads."""
     n = x.shape[0]
-    trig = buf[fmeta[TRIG]:fmeta[TRIG] + 2 * front[K]]
+    trig = buf[fmeta[TRIG]:fmeta[TRIG] + n * front[P] * 2 * front[K]]
     if front[HAS_CAT]:
         a1 = buf[fmeta[A1]:fmeta[A1] + n * front[N1]].reshape((n, front[N1]))
         lookup_forward(params, x, front, a1)
@@ -192,7 +194,7 @@ def front_output(x, front, fmeta, buf):  # pragma: no cover - compiled
 def front_backward(params, grads, x, front, fmeta, buf, acc, g):  # pragma: no cover
     """The input layers' gradients from g = ∂C/∂(their output), the last layer first."""
     n = x.shape[0]
-    trig = buf[fmeta[TRIG]:fmeta[TRIG] + 2 * front[K]]
+    trig = buf[fmeta[TRIG]:fmeta[TRIG] + n * front[P] * 2 * front[K]]
     if front[HAS_PER]:
         has_cat = front[HAS_CAT] != 0
         if has_cat:

@@ -102,7 +102,7 @@ def front_buffers(fr: Array, n: int, offset: int) -> tuple[Array, int]:
             fmeta[f.G1], offset = offset, offset + n * int(fr[f.N1])
     if fr[f.HAS_PER]:
         fmeta[f.A2], offset = offset, offset + n * int(fr[f.N2])
-        fmeta[f.TRIG], offset = offset, offset + 2 * int(fr[f.K])
+        fmeta[f.TRIG], offset = offset, offset + n * int(fr[f.P]) * 2 * int(fr[f.K])
     return fmeta, offset
 
 
