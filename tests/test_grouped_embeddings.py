@@ -254,3 +254,15 @@ def test_onnx_equals_predict(dtype: str, rtol: float, periodic: bool) -> None:
     got, want = convert.run(model, X), net.predict(X)
     assert got.dtype == np.dtype(dtype)
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+
+
+def test_a_hand_built_network_with_grouped_embeddings_is_an_ensemble() -> None:
+    """Network.__new__ looks for any grouped layer, not only GroupedDense: a plain Network
+    would have reshaped n rows into 3 members (a NumPy error, or wrong rows)."""
+    from chainrule.engine.layers import Dense
+
+    lookup = GroupedCategoricalEmbedding(3, [(0, 5)], members=3)
+    net = cr.Network([lookup, Dense(lookup.n_out, 2)])
+    assert isinstance(net, Ensemble) and net.members == 3
+    X = np.array([[1.0, 0.5, 0.2], [2.0, 0.1, 0.3]])
+    assert net.predict(X).shape == (2, 2)

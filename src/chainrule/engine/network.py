@@ -141,12 +141,12 @@ class Network:
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Network:
         """An :class:`~chainrule.engine.ensemble.Ensemble` for ``ensemble`` ≠ 1 or
-        GroupedDense layers (chainrule.engine.ensemble), else a Network."""
-        from .ensemble import GroupedDense, check_members
+        grouped layers (chainrule.engine.ensemble.GROUPED_TYPES), else a Network."""
+        from .ensemble import GROUPED_TYPES, check_members
 
         layers = args[0] if args else kwargs.get("layers")
         grouped = isinstance(layers, (list, tuple)) and any(
-            isinstance(layer, GroupedDense) for layer in layers)
+            isinstance(layer, tuple(GROUPED_TYPES.values())) for layer in layers)
         if cls is Network and (check_members(kwargs.get("ensemble", 1)) != 1 or grouped):
             from .ensemble import Ensemble
 
