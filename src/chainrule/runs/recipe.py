@@ -64,6 +64,11 @@ TABLE_PATIENCE = 20
 #: rows, 5 folds, the same snapshot): mean 0.804 → 0.850, no table worse (msleep 0.648 →
 #: 0.937, epil 0.352 → 0.463, modechoice 0.949 → 0.958, mpg, grunfeld, star98, anes96,
 #: framing up; seattle-weather and penguins unchanged: ≥ 100 validation rows, no folds).
+#: Tried on the mid/large tables where it trails (bench/real_tables.py folds 0-1 of
+#: seattle-weather, txhousing, randhie, rwm5yr, nwtco, azpro; Δ vs this recipe on the same
+#: folds) and not kept: lr 5e-4 (randhie −0.021, azpro −0.007), lr 3e-4 (randhie −0.045),
+#: lr 2e-3 (txhousing −0.004, 5 folds); 60 epochs with patience 60, so the cosine half
+#: runs (±0.000 but randhie −0.008: these runs stop in the flat half either way).
 TABLE: dict[str, Any] = {
     "optimizer": "adamw",
     "weight_decay": 1e-4,
