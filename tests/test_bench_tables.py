@@ -116,10 +116,15 @@ def test_ensemble_cost_report_names_ratios_bars_and_missing_flags() -> None:
     cost = bench_script.load("ensemble_cost")
     result = {"table": "fair", "epochs": 20, "rounds": 5,
               "fastest": {"one": 2.0, "ensemble": 7.0}, "ratios": {"ensemble": 3.5},
-              "missing": ["cv"], "errors": {}}
+              "fastest_fit": {"one": 1.0, "ensemble": 4.0}, "fit_ratios": {"ensemble": 4.0},
+              "fastest_cpu": {"one": 1.5, "ensemble": 4.2}, "cpu_ratios": {"ensemble": 2.8},
+              "fastest_fit_cpu": {"one": 0.5, "ensemble": 2.5},
+              "fit_cpu_ratios": {"ensemble": 5.0}, "missing": ["cv"], "errors": {}}
     jobs = [{"table": "a", "rows": 10, "columns": 3, "seconds": 61.0, "exit": 0, "error": ""},
             {"table": "b", "rows": 10, "columns": 3, "seconds": 2.0, "exit": 0, "error": ""}]
-    text = cost.markdown(result, jobs)
-    assert "| ensemble | `--ensemble 8` | 7.00 | 3.50 | nan | nan | ≤ 3.0 (**not met**) |" in text
+    text = cost.markdown([result], jobs)
+    assert ("| ensemble | `--ensemble 8 --cv 0` | 7.00 | 3.50 | 4.00 | 4.00 | 4.20 | 2.80 "
+            "| 2.50 | 5.00 | ≤ 3.0: met, **not met** |") in text
     assert "| cv | `--cv 5` | not measured" in text
+    assert "OPENBLAS_NUM_THREADS=1" in text  # the same threads for every contender
     assert "over the bar or failed: a." in text

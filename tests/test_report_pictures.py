@@ -25,12 +25,12 @@ def drawn(monkeypatch):
     seen = []
     save = plots.save_figure
 
-    def capture(fig, path):
+    def capture(fig, path, crop=True):
         texts = [t.get_text() for ax in fig.axes for t in ax.texts]
         titles = [ax.get_title() for ax in fig.axes]
         suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
         seen.append((texts, titles, suptitle))
-        return save(fig, path)
+        return save(fig, path, crop=crop)
 
     monkeypatch.setattr(plots, "save_figure", capture)
     return seen

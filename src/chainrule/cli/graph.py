@@ -67,18 +67,18 @@ def run(args: argparse.Namespace) -> int:
                 "per_layer": "--per-layer", "net": args.model}.get(name, name)
         raise CLIError(f"{flag}:{rest}") from None
     graph.sample = args.sample
-    if graph.left_out:  # on stderr: stdout stays the SVG/DOT alone
-        print(f"graph: {'; '.join(left_out_notes(graph))} (--all draws every unit)",
-              file=sys.stderr)
     if args.format == "png":
         from ..notes.graph_plot import plot_graph  # matplotlib, imported only here
 
         print(f"wrote {plot_graph(graph, args.out)}")
-        return 0
-    text = graph.to_svg() if args.format == "svg" else graph.to_dot()
-    if args.out is None:
-        sys.stdout.write(text)
     else:
-        atomic_write_bytes(args.out, text.encode("utf-8"))
-        print(f"wrote {args.out}")
+        text = graph.to_svg() if args.format == "svg" else graph.to_dot()
+        if args.out is None:
+            sys.stdout.write(text)
+        else:
+            atomic_write_bytes(args.out, text.encode("utf-8"))
+            print(f"wrote {args.out}")
+    if graph.left_out:  # on stderr (stdout stays the SVG/DOT alone), once it is written:
+        print(f"graph: {'; '.join(left_out_notes(graph))} (--all draws every unit)",
+              file=sys.stderr)  # a failed write says one line, its error
     return 0

@@ -240,7 +240,7 @@ def _fit(net: Network, X: Any, Y: Any, **options: Any) -> History:
 def largest_product(net: Network, batch_size: int) -> int:
     """Multiply-adds of the largest matrix product in one batch of ``net``'s fit: the batch
     rows times the largest layer's weights (an ensemble's grouped layer counts all members)."""
-    sizes = [int(dense.w.size) for dense in net.dense_layers]
+    sizes = [math.prod(dense.w.shape) for dense in net.dense_layers]  # any backend's array
     return batch_size * max(sizes, default=0)
 
 
