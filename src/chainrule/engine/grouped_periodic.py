@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from numpy.typing import DTypeLike, NDArray
+from numpy.typing import NDArray
 
 from ..io.schema import Int, List, Num, Obj, Str
 from .grouped_lookup import member_rows, shared_grad
@@ -87,17 +87,6 @@ class GroupedPeriodicEmbedding(PeriodicEmbedding):
 
     def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         return [(name, (self.members, *shape)) for name, shape in super().param_shapes()]
-
-    def build(self, rng: np.random.Generator, dtype: DTypeLike) -> dict[str, Array]:
-        """c ~ N(0, σ²); w and b ~ U(−r, r), r = 1/√(2k); every member's drawn on their
-        own."""
-        if self._params:  # already part of a network: keep its values
-            return {name: np.array(v, dtype=dtype) for name, v in self._params.items()}
-        shapes = dict(self.param_shapes())
-        r = 1.0 / math.sqrt(2 * self.n_frequencies)
-        return {"c": (self.sigma * rng.standard_normal(shapes["c"])).astype(dtype),
-                "w": rng.uniform(-r, r, shapes["w"]).astype(dtype),
-                "b": rng.uniform(-r, r, shapes["b"]).astype(dtype)}
 
     # -- forward and backward -------------------------------------------------
     def _member_x(self, a_prev: Array) -> Array:
