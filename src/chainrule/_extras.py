@@ -12,6 +12,7 @@ This module imports nothing of chainrule, so every wing may use it.
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 #: For each top-level import name of an optional dependency: (its distribution name, the
 #: extra that installs it). ``tests/test_extras_errors.py`` checks it against pyproject.
@@ -83,4 +84,20 @@ def require(module: str, feature: str) -> None:
         raise error
 
 
-__all__ = ["EXTRA_OF", "MissingExtraError", "missing_extra", "require"]
+def pyplot(feature: str) -> Any:
+    """matplotlib.pyplot on the Agg backend, imported when ``feature`` (e.g. "chainrule's
+    plots") draws, not with chainrule; without matplotlib, :class:`MissingExtraError`."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        error = missing_extra(exc, feature)
+        if error is None:
+            raise
+        raise error from None
+    return plt
+
+
+__all__ = ["EXTRA_OF", "MissingExtraError", "missing_extra", "pyplot", "require"]

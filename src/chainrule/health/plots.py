@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._extras import missing_extra
+from .._extras import pyplot as _extras_pyplot
 from ..io.model import atomic_write_bytes
 from ..io.safetext import shown
 
@@ -34,25 +34,9 @@ MAX_POINTS = 20_000
 
 
 def pyplot() -> Any:
-    """matplotlib.pyplot on the Agg backend (imported here, not with chainrule).
-
-    Raises
-    ------
-    MissingExtraError
-        No matplotlib (an ImportError naming the extra to install).
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        error = missing_extra(exc, "chainrule's plots")
-        if error is None:
-            raise
-        raise error from None
-
-    return plt
+    """matplotlib.pyplot on the Agg backend (imported here, not with chainrule); without
+    matplotlib, a MissingExtraError naming the extra to install."""
+    return _extras_pyplot("chainrule's plots")
 
 
 @functools.lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .._extras import missing_extra
+from .._extras import pyplot
 from ..io.atomic import atomic_write_bytes
 from .graph import Graph
 from .graph_draw import NEGATIVE, POSITIVE, caption, column_title, fmt, left_out_notes, sym
@@ -24,17 +24,7 @@ MAX_WIDTH, MIN_WIDTH = 4.5, 0.4
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        error = missing_extra(exc, "chainrule's graph figure")
-        if error is None:
-            raise
-        raise error from None
-    return plt
+    return pyplot("chainrule's graph figure")
 
 
 def _positions(graph: Graph) -> dict[str, tuple[float, float]]:
