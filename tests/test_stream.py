@@ -454,3 +454,20 @@ def test_should_stream_compares_the_in_memory_peak_with_the_budget(files):
     assert not should_stream(parquet)  # a small file under the machine's default budget
     with pytest.raises(ValueError, match="memory_budget: expected a positive number"):
         should_stream(parquet, 0)
+
+
+def test_predict_file_runs_a_chunk_forward_in_pieces_and_writes_the_same_rows(
+        files, tmp_path, monkeypatch):
+    """PREDICT_ROWS cuts a chunk's forward pass (a Parquet row group's trace was the peak of
+    predict on 20M rows): the pieces' lines are the whole chunk's, in order."""
+    import chainrule.training.stream as training_stream
+
+    csv, parquet, df = files
+    stream = TableStream(parquet, "y")
+    net = stream_network(stream, hidden=(5,), seed=0)
+    fit_stream(net, stream, epochs=1, batch_size=32)
+    whole, pieces = tmp_path / "whole.csv", tmp_path / "pieces.csv"
+    assert predict_file(net, parquet, whole) == len(df)
+    monkeypatch.setattr(training_stream, "PREDICT_ROWS", 7)
+    assert predict_file(net, parquet, pieces) == len(df)
+    assert pieces.read_text() == whole.read_text()

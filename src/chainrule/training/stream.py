@@ -326,6 +326,11 @@ def predict_file(net: Network, path: str | Path, out: str | Path, *,
     return _write_predictions(net, out, rows())
 
 
+#: Rows a prediction runs forward at a time: a Parquet row group (65,536 rows) at once kept
+#: every layer's z and a of all its rows.
+PREDICT_ROWS = 8_192
+
+
 def _write_predictions(net: Network, out: str | Path,
                        rows: Iterator[tuple[NDArray[np.floating], NDArray[np.int64]]]) -> int:
     """Write ``position,prediction`` lines for each (a^(0), positions) that ``rows``
@@ -339,14 +344,15 @@ def _write_predictions(net: Network, out: str | Path,
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write("position,prediction\n")
             for a0, positions in rows:
-                a_L = net.forward(a0).a_L
-                if net.classes is not None:
-                    said = [str(net.classes[k]) for k in net.classes_of(a_L).tolist()]
-                else:
-                    said = [repr(float(v)) for v in a_L[:, 0].tolist()]
-                fh.writelines(f"{p},{v}\n" for p, v in zip(positions.tolist(), said,
-                                                           strict=True))
-                written += len(said)
+                for start in range(0, len(a0), PREDICT_ROWS):  # a chunk's trace in pieces
+                    a_L = net.forward(a0[start:start + PREDICT_ROWS]).a_L
+                    if net.classes is not None:
+                        said = [str(net.classes[k]) for k in net.classes_of(a_L).tolist()]
+                    else:
+                        said = [repr(float(v)) for v in a_L[:, 0].tolist()]
+                    at = positions[start:start + PREDICT_ROWS].tolist()
+                    fh.writelines(f"{p},{v}\n" for p, v in zip(at, said, strict=True))
+                    written += len(said)
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
