@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from stream_tables import write_stream_table
 
 import chainrule as cr
 from chainrule.cli import main
@@ -21,16 +21,7 @@ pytest.importorskip("datasketches")
 
 @pytest.fixture
 def table(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    n = 1200
-    x, x2 = rng.normal(size=n), rng.normal(size=n)
-    x2[rng.random(n) < 0.1] = np.nan
-    c = rng.choice(list("abcd"), size=n)
-    y = np.where(x + 1.5 * (c == "a") + np.nan_to_num(x2) > 0.5, "yes", "no")
-    frame = pd.DataFrame({"x": x, "c": c, "x2": x2, "y": y})
-    frame.to_parquet(tmp_path / "t.parquet", row_group_size=100)  # 12 row groups
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    return tmp_path
+    return write_stream_table(tmp_path, seed=0)
 
 
 def test_streamed_train_then_predict(table: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from stream_tables import write_stream_table
 
 import chainrule as cr
 import chainrule.runs.stream_run as stream_run
@@ -33,16 +34,7 @@ REAL_FIT = stream_run.fit_stream
 
 @pytest.fixture
 def table(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(1)
-    n = 1200
-    x, x2 = rng.normal(size=n), rng.normal(size=n)
-    x2[rng.random(n) < 0.1] = np.nan
-    c = rng.choice(list("abcd"), size=n)
-    y = np.where(x + 1.5 * (c == "a") + np.nan_to_num(x2) > 0.5, "yes", "no")
-    frame = pd.DataFrame({"x": x, "c": c, "x2": x2, "y": y})
-    frame.to_parquet(tmp_path / "t.parquet", row_group_size=100)  # 12 row groups
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    return tmp_path
+    return write_stream_table(tmp_path, seed=1)
 
 
 def train(path: Path, out: Path, *extra: str) -> int:
