@@ -10,6 +10,7 @@ The browser must be /usr/bin/chromium (``.ci/run`` installs it); without it thes
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,22 @@ def page() -> Iterator[Any]:
         yield tab
         browser.close()
         assert problems == [], problems
+
+
+@contextlib.contextmanager
+def launched_browser() -> Iterator[tuple[Any, str]]:
+    """Chromium and a playground server for one test module: (browser, the server's url)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with start_server() as (_, url), sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b, url
+        finally:
+            b.close()
 
 
 def new_tab(browser: Any, **options: Any) -> tuple[Any, list[str]]:

@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_playground_browser import ARGS, CHROMIUM, click_edge, new_tab, set_control
-from test_playground_server import start_server
+from test_playground_browser import (
+    click_edge,
+    launched_browser,
+    new_tab,
+    set_control,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +32,8 @@ PIXELS = """(id) => { const c = document.querySelector(`#${id} canvas`);
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[tuple[Any, str]]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with start_server() as (_, url), sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b, url
-        b.close()
+    with launched_browser() as launched:
+        yield launched
 
 
 def open_tab(browser: tuple[Any, str], width: int, height: int) -> tuple[Any, list[str]]:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_playground_browser import ARGS, ARTIFACTS, CHROMIUM, new_tab
-from test_playground_server import start_server
+from test_playground_browser import ARTIFACTS, launched_browser, new_tab
 
 pytestmark = pytest.mark.slow
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
@@ -90,15 +89,8 @@ def expected_keys(m: dict[str, Any], stage: dict[str, Any]) -> list[tuple[str, i
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[tuple[Any, str]]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with start_server() as (_, url), sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b, url
-        b.close()
+    with launched_browser() as launched:
+        yield launched
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -17,8 +17,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_playground_browser import ARGS, ARTIFACTS, CHROMIUM, new_tab, set_control
-from test_playground_server import rebuild, start_server
+from test_playground_browser import (
+    ARTIFACTS,
+    launched_browser,
+    new_tab,
+    set_control,
+)
+from test_playground_server import rebuild
 
 import chainrule.io
 from chainrule.notes.explain import chain_factors
@@ -46,15 +51,8 @@ def shown_to_4_digits(text: str, value: float | None) -> bool:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[tuple[Any, str]]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with start_server() as (_, url), sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b, url
-        b.close()
+    with launched_browser() as launched:
+        yield launched
 
 
 def open_page(browser: tuple[Any, str], address: str | None = None) -> Any:
